@@ -1,0 +1,38 @@
+"""``label-smoothing``: cross-entropy against smoothed targets (Szegedy et al., 2016).
+
+A complete third-party method in one file: an objective (the loss), a method class declaring its option,
+and the hook that registers it. Everything else (data, recipe, training, records, tables) is the harness's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from harness import hookimpl
+from harness.engine import StepOutput
+from harness.method import Method, Objective, Option
+
+
+class SmoothedCrossEntropy(Objective):
+    def __init__(self, model: torch.nn.Module, epsilon: float) -> None:
+        super().__init__(model)
+        self.epsilon = epsilon
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        logits = self.model(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.epsilon)
+        return StepOutput(losses={"smoothed_ce": loss}, logits=logits)
+
+
+class LabelSmoothing(Method):
+    summary = "cross-entropy with label smoothing (example third-party plugin)"
+    options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes")}
+
+    def build_objective(self, ctx, model):  # type: ignore[no-untyped-def]
+        return SmoothedCrossEntropy(model, self.opts["epsilon"])
+
+
+@hookimpl
+def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    register("label-smoothing", LabelSmoothing, description=LabelSmoothing.summary)

@@ -1,0 +1,190 @@
+"""The ``bench`` command line. Exit codes: 0 success, 1 a run failed, 2 bad usage or input."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import __version__
+from harness.errors import BenchError, UsageError
+from harness.plugins import KINDS, PluginSet, get_plugins
+from harness.progress import Reporter, RichReporter
+from harness.records import load_records
+from harness.runner import RunRequest, execute, prepare
+from harness.tables import FORMATS, METRICS, render
+
+DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "encodenet-bench"))
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
+
+
+def _milestones(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"milestones must be comma-separated epochs, got '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
+        epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"encodenet-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train methods on one architecture and dataset, write records, print a table")
+    run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names, e.g. baseline,kd")
+    run.add_argument("--arch", required=True, help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
+    run.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
+    run.add_argument("--dataset", default="cifar10",
+                     help="cifar10 (default), cifar100, cifar10-mini (bundled, offline), imagefolder:PATH")
+    run.add_argument("--data-dir", type=Path, help="folder holding an existing copy of the dataset")
+    run.add_argument("--no-download", dest="download", action="store_false", help="never try to download data")
+    run.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
+    run.add_argument("--recipe", default="crd", help="named recipe: crd (default), attention, encodenet, smoke")
+    g = run.add_argument_group("recipe overrides")
+    g.add_argument("--epochs", type=int, help="epochs (multistep milestones are scaled to match)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--schedule", choices=("multistep", "cosine", "constant"))
+    g.add_argument("--milestones", type=_milestones, help="comma-separated epochs of the multistep schedule")
+    g.add_argument("--gamma", type=float, help="multistep decay factor")
+    d = run.add_argument_group("data")
+    d.add_argument("--val-split", type=float, default=0.0, help="hold out this fraction of training data for validation")
+    d.add_argument("--train-subset", type=int, help="train on a class-balanced subset of this many images")
+    d.add_argument("--test-subset", type=int, help="evaluate on a class-balanced subset of this many test images")
+    d.add_argument("--select", choices=("last", "val", "test"), default="last",
+                   help="weights kept for downstream stages and deployment: last epoch (default), best validation "
+                        "epoch (needs --val-split), or best test epoch (only when you explicitly want test selection)")
+    m = run.add_argument_group("methods")
+    m.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                   help="a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench list methods' shows them)")
+    e = run.add_argument_group("execution")
+    e.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)")
+    e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory format (default: on CUDA)")
+    e.add_argument("--threads", type=int, help="CPU threads for torch")
+    e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
+    e.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                   help=f"decoded datasets, trained artifacts, checkpoints (default {DEFAULT_CACHE}; env BENCH_CACHE_DIR)")
+    e.add_argument("--resume", action="store_true", help="continue interrupted stages from their checkpoints")
+    e.add_argument("--retrain", action="store_true", help="train every stage again instead of reusing artifacts")
+    e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
+    e.add_argument("--latency-batch", type=int, help="the large batch of the latency measurement (CPU 64, CUDA 512)")
+    e.add_argument("--quiet", action="store_true", help="no progress output")
+
+    lst = sub.add_parser("list", help="list methods, archs, datasets or recipes")
+    lst.add_argument("kind", choices=KINDS)
+
+    tab = sub.add_parser("table", help="render records as a comparison table")
+    tab.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
+    tab.add_argument("--format", choices=FORMATS, default="rich")
+    tab.add_argument("--metric", choices=tuple(METRICS), default="last",
+                     help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
+
+    sub.add_parser("plugins", help="list plugins and what each registered")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "momentum",
+                                               "schedule", "milestones", "gamma")}
+    request = RunRequest(
+        methods=args.methods, arch=args.arch, dataset=args.dataset, teacher=args.teacher, seeds=args.seeds,
+        recipe=args.recipe, overrides=overrides, options=args.opt, device=args.device, data_dir=args.data_dir,
+        download=args.download, cache_dir=args.cache_dir, out=args.out, resume=args.resume, retrain=args.retrain,
+        select=args.select, val_split=args.val_split, train_subset=args.train_subset, test_subset=args.test_subset,
+        latency=args.latency, latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last,
+        threads=args.threads,
+    )
+    reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
+    prepared = prepare(request, plugins, reporter)
+    outcome = execute(prepared, reporter)
+    if outcome.records:
+        render(outcome.records, "rich", console=console)
+        console.print(f"{len(outcome.paths)} record(s) written to {request.out}/")
+    for failure in outcome.failures:
+        print(f"bench: error: {failure}", file=sys.stderr)
+    return 1 if outcome.failures else 0
+
+
+def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    registry = plugins.registry(args.kind)
+    table = Table(title=f"{args.kind}")
+    table.add_column("name")
+    table.add_column("plugin")
+    table.add_column("description")
+    if args.kind == "methods":
+        table.add_column("options (--opt METHOD.NAME=VALUE)")
+    for entry in registry.entries():
+        row = [entry.name + ("<name>" if entry.prefix else ""), entry.plugin, entry.description]
+        if args.kind == "methods":
+            row.append("\n".join(f"{k}={o.default!r}: {o.help}" for k, o in entry.obj.options.items()) or "-")
+        if args.kind == "recipes":
+            r = entry.obj
+            sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")
+            row[2] = (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"
+                      + (f" — {r.notes}" if r.notes else ""))
+        table.add_row(*row)
+    console.print(table)
+    return 0
+
+
+def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    records = load_records(args.paths)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
+    text = render(records, args.format, args.metric, console=console)
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    table = Table(title="bench plugins")
+    for col in ("plugin", "from", "module", "registered", "status"):
+        table.add_column(col)
+    for info in plugins.plugins:
+        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names)
+        table.add_row(info.name, info.source, info.module, registered or "-", info.error or "ok")
+    console.print(table)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "plugins": cmd_plugins}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    try:
+        plugins = get_plugins()
+        return COMMANDS[args.command](args, plugins, console)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished stages are kept, rerun with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

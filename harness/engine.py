@@ -1,0 +1,168 @@
+"""The training engine: one loop for every method and stage.
+
+An *objective* is an ``nn.Module`` whose ``forward(images, labels)`` returns a :class:`StepOutput` (logits
+and named losses); the engine sums the losses, steps SGD and the schedule, evaluates every epoch and
+checkpoints after every epoch so that an interrupted stage resumes exactly where it stopped (an epoch
+interrupted half-way is replayed from its start: its batches are a function of (seed, epoch) only).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harness.io import atomic_torch_save
+from harness.pipeline import TrainStream
+from harness.progress import Reporter
+from harness.recipes import Recipe
+
+FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (used by the resume tests)
+
+
+@dataclass
+class StepOutput:
+    """What an objective returns for one batch."""
+
+    losses: dict[str, torch.Tensor]
+    logits: torch.Tensor | None = None
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    seconds: float
+    resumed_from_epoch: int = 0
+    best_state: dict | None = None  # weights at the selected epoch when selection is not "last"
+    extra: dict = field(default_factory=dict)
+
+
+def lr_factor(recipe: Recipe, epoch: int) -> float:
+    """Learning-rate multiplier for 0-based ``epoch`` (constant within an epoch, as the references do)."""
+    if recipe.warmup_epochs and epoch < recipe.warmup_epochs:
+        return (epoch + 1) / recipe.warmup_epochs
+    if recipe.schedule == "multistep":
+        return recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
+    if recipe.schedule == "cosine":
+        span = max(1, recipe.epochs - recipe.warmup_epochs)
+        return 0.5 * (1 + math.cos(math.pi * (epoch - recipe.warmup_epochs) / span))
+    return 1.0
+
+
+def make_optimizer(params: Iterable, recipe: Recipe) -> torch.optim.SGD:
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                           nesterov=recipe.nesterov)
+
+
+def _fault_point() -> tuple[int, int] | None:
+    raw = os.environ.get(FAULT_ENV)
+    if not raw:
+        return None
+    epoch, batch = raw.split(":")
+    return int(epoch), int(batch)
+
+
+def fit(
+    objective: nn.Module,
+    stream: TrainStream,
+    recipe: Recipe,
+    *,
+    evaluate: Callable[[], dict[str, float]],
+    label: str,
+    reporter: Reporter,
+    device: torch.device,
+    params: Iterable | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    amp: bool = False,
+    select: Callable[[dict], float] | None = None,
+    state_to_keep: Callable[[], dict] | None = None,
+) -> FitResult:
+    """Train ``objective`` for ``recipe.epochs`` epochs on ``stream``.
+
+    ``evaluate()`` is called after every epoch and its numbers join the epoch's history row. When ``select``
+    is given, the weights (``state_to_keep()``) of the epoch with the highest ``select(row)`` are returned
+    in ``best_state``.
+    """
+    trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
+    optimizer = make_optimizer(trainable, recipe)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    history: list[dict] = []
+    start_epoch, elapsed = 0, 0.0
+    best_state, best_score = None, -math.inf
+
+    if checkpoint is not None and resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
+        best_state, best_score = state.get("best_state"), state.get("best_score", -math.inf)
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        reporter.note(f"{label}: resumed after epoch {start_epoch}/{recipe.epochs}")
+
+    fault = _fault_point()
+    reporter.start_stage(label, recipe.epochs, len(stream), completed=start_epoch)
+    for epoch in range(start_epoch, recipe.epochs):
+        factor = lr_factor(recipe, epoch)
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * factor
+        objective.train()
+        t0 = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), device=device)
+        seen, has_logits = 0, False
+        for b, (images, labels) in enumerate(stream.epoch(epoch)):
+            if fault is not None and (epoch + 1, b) == fault:
+                os.kill(os.getpid(), signal.SIGKILL)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = objective(images, labels)
+            loss = sum(out.losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            n = labels.shape[0]
+            seen += n
+            with torch.no_grad():
+                for name, value in out.losses.items():
+                    sums[name] = sums.get(name, 0) + value.detach().float() * n
+                if out.logits is not None:
+                    has_logits = True
+                    correct += (out.logits.argmax(1) == labels).sum()
+            reporter.advance_batch(seen, sums, correct)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - t0
+        row: dict = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+        row.update({f"train_{k}": float(v) / seen for k, v in sums.items()})
+        row["train_loss"] = sum(float(v) for v in sums.values()) / seen
+        if has_logits:
+            row["train_acc"] = float(correct) / seen * 100
+        row["images_per_s"] = seen / train_seconds
+        row["train_seconds"] = train_seconds
+        objective.eval()
+        row.update(evaluate())
+        elapsed += time.perf_counter() - t0
+        history.append(row)
+        if select is not None and state_to_keep is not None:
+            score = select(row)
+            if score > best_score:
+                best_score, best_state = score, {k: v.detach().clone() for k, v in state_to_keep().items()}
+        reporter.end_epoch(row)
+        if checkpoint is not None:
+            atomic_torch_save({
+                "objective": objective.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
+                "epoch": epoch + 1, "seconds": elapsed, "best_state": best_state, "best_score": best_score,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            }, checkpoint)
+    reporter.end_stage()
+    return FitResult(history=history, seconds=elapsed, resumed_from_epoch=start_epoch, best_state=best_state)

@@ -1,0 +1,129 @@
+"""The shared data pipeline: seeded batches with per-image crop and flip, on tensors, on the training device.
+
+For a given data seed, every method in a run gets exactly the same sequence of batches: the permutation,
+the crop offsets and the flips of epoch ``e`` are drawn from a generator seeded by ``(seed, e)`` alone, on
+the CPU, so they do not depend on the device, on the method, nor on what ran before (which is also what
+makes a resumed run see the batches an uninterrupted one would).
+
+Augmentation is the CIFAR standard (random crop with zero padding, horizontal flip), done per image with
+one gather over the whole batch: no per-sample PIL work and no DataLoader workers. The training set is
+padded once and kept on the device as uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """The generator for one epoch of one stream; independent of anything else in the process."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7919 + stream * 104_729) % (2**63))
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The random draws of one epoch: the order of the images and each image's crop offset and flip."""
+
+    order: torch.Tensor  # (N,) int64
+    dy: torch.Tensor  # (N,) offsets in [0, 2 * pad]
+    dx: torch.Tensor
+    flip: torch.Tensor  # (N,) bool
+
+
+class Normalizer:
+    """uint8 images -> normalised float images, on the device."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> None:
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
+        self.inv_std = 1.0 / (torch.tensor(std, device=device).view(1, -1, 1, 1) * 255)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) * self.inv_std
+
+
+class TrainStream:
+    """Augmented training batches, identical for every consumer with the same seed."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        seed: int,
+        normalizer: Normalizer,
+        device: torch.device,
+        pad: int = 4,
+        flip: bool = True,
+        channels_last: bool = False,
+    ) -> None:
+        self.n = int(labels.numel())
+        self.batch_size = batch_size
+        self.seed = seed
+        self.pad = pad
+        self.flip = flip
+        self.size = (images.shape[-2], images.shape[-1])
+        self.device = device
+        self.normalizer = normalizer
+        self.channels_last = channels_last
+        self.padded = F.pad(images, (pad, pad, pad, pad)).to(device)  # zero padding, as RandomCrop(padding=4)
+        self.labels = labels.to(device)
+        h, w = self.size
+        self._rows = torch.arange(h, device=device)
+        self._cols = torch.arange(w, device=device)
+        self._chans = torch.arange(images.shape[1], device=device)
+
+    def __len__(self) -> int:
+        """Batches per epoch. A trailing batch of one image is dropped (BatchNorm cannot train on it)."""
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest > 1 else 0)
+
+    def plan(self, epoch: int) -> EpochPlan:
+        g = epoch_generator(self.seed, epoch)
+        order = torch.randperm(self.n, generator=g)
+        offsets = torch.randint(0, 2 * self.pad + 1, (2, self.n), generator=g)
+        flips = torch.rand(self.n, generator=g) < 0.5 if self.flip else torch.zeros(self.n, dtype=torch.bool)
+        return EpochPlan(order=order, dy=offsets[0], dx=offsets[1], flip=flips)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on."""
+        plan = self.plan(epoch)
+        order, dy, dx, flip = (t.to(self.device, non_blocking=True) for t in (plan.order, plan.dy, plan.dx, plan.flip))
+        for b in range(start_batch, len(self)):
+            sl = slice(b * self.batch_size, min(self.n, (b + 1) * self.batch_size))
+            yield self.augment(order[sl], dy[sl], dx[sl], flip[sl]), self.labels[order[sl]]
+
+    def augment(self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        """Crop (offsets ``dy``, ``dx`` in the padded image) and flip each image, then normalise."""
+        h, w = self.size
+        rows = (dy[:, None] + self._rows[None, :])[:, None, :, None]
+        cols = torch.where(flip[:, None], dx[:, None] + (w - 1 - self._cols)[None, :], dx[:, None] + self._cols[None, :])
+        batch = self.padded[idx[:, None, None, None], self._chans[None, :, None, None], rows, cols[:, None, None, :]]
+        x = self.normalizer(batch)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+class EvalStream:
+    """Un-augmented batches in a fixed order (validation and test sets)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
+                 device: torch.device, channels_last: bool = False) -> None:
+        self.images = images.to(device)
+        self.labels = labels.to(device)
+        self.batch_size = batch_size
+        self.normalizer = normalizer
+        self.channels_last = channels_last
+
+    def __len__(self) -> int:
+        return -(-int(self.labels.numel()) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, int(self.labels.numel()), self.batch_size):
+            x = self.normalizer(self.images[start:start + self.batch_size])
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[start:start + self.batch_size]

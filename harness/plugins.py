@@ -1,0 +1,175 @@
+"""The plugin manager: loads the built-in plugins and third-party ones through the ``bench`` entry points.
+
+Third-party plugins that fail to import or to register are reported as one line each and skipped, so the
+rest of the harness keeps working; a built-in plugin that fails is a bug and raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from harness import hookspecs
+from harness.errors import PluginError
+from harness.registry import Registry
+
+ENTRY_POINT_GROUP = "bench"
+DISABLE_ENV = "BENCH_DISABLE_PLUGINS"
+
+#: The built-in plugins, registered through the same manager as third-party ones: (name, module).
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("recipes", "plugins.recipes"),
+    ("cifar_resnet", "plugins.archs.cifar_resnet"),
+    ("cifar_vgg", "plugins.archs.cifar_vgg"),
+    ("resnet", "plugins.archs.resnet"),
+    ("timm", "plugins.archs.timm_models"),
+    ("cifar", "plugins.datasets.cifar"),
+    ("imagefolder", "plugins.datasets.imagefolder"),
+    ("bundled", "plugins.datasets.bundled"),
+    ("baseline", "plugins.methods.baseline"),
+)
+
+KINDS = ("methods", "archs", "datasets", "recipes")
+
+
+@dataclass
+class PluginInfo:
+    """What `bench plugins` shows about one plugin."""
+
+    name: str
+    source: str  # "builtin" or the distribution (package) name
+    module: str
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class PluginSet:
+    """Everything the loaded plugins registered."""
+
+    methods: Registry
+    archs: Registry
+    datasets: Registry
+    recipes: Registry
+    plugins: list[PluginInfo]
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+    def registry(self, kind: str) -> Registry:
+        return getattr(self, kind)
+
+
+def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
+    raw = (env if env is not None else os.environ).get(DISABLE_ENV, "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def load_plugins(
+    *,
+    entry_points: bool = True,
+    extra: list[tuple[str, Any]] | None = None,
+    disable: set[str] | None = None,
+    warn: bool = True,
+) -> PluginSet:
+    """Load the built-in plugins, the third-party entry points and ``extra`` (name, plugin) pairs."""
+    disable = disabled_plugins() if disable is None else disable
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+
+    for name, module in BUILTIN_PLUGINS:
+        if name in disable:
+            continue
+        pm.register(importlib.import_module(module), name=name)
+        infos[name] = PluginInfo(name=name, source="builtin", module=module)
+
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in disable or ep.name in infos:
+                if ep.name in infos and ep.name not in disable:
+                    dist = ep.dist.name if ep.dist else "?"
+                    _warn(warn, f"plugin '{ep.name}' from package '{dist}' is skipped: its name is taken "
+                                f"by plugin from {infos[ep.name].source}")
+                continue
+            dist = ep.dist.name if ep.dist else "unknown package"
+            info = PluginInfo(name=ep.name, source=dist, module=ep.value)
+            infos[ep.name] = info
+            try:
+                plugin = ep.load()
+                pm.register(plugin, name=ep.name)
+            except Exception as exc:  # a broken third-party plugin must not take the harness down
+                info.error = f"failed to load: {_one_line(exc)}"
+                _warn(warn, f"plugin '{ep.name}' from package '{dist}' {info.error} "
+                            f"(skipped; set {DISABLE_ENV}={ep.name} to silence)")
+
+    for name, plugin in extra or []:
+        pm.register(plugin, name=name)
+        infos[name] = PluginInfo(name=name, source="extra", module=getattr(plugin, "__name__", repr(plugin)))
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or "?"
+        raise PluginError(f"plugin '{name}' ({infos[name].source if name in infos else '?'}) implements "
+                          f"an unknown hook: {exc}; hooks are bench_register_{{{','.join(KINDS)}}}") from None
+
+    registries = {kind: Registry(kind.rstrip("s") if kind != "archs" else "architecture") for kind in KINDS}
+    registries["methods"].kind = "method"
+    registries["datasets"].kind = "dataset"
+    registries["recipes"].kind = "recipe"
+    for kind in KINDS:
+        caller = getattr(pm.hook, f"bench_register_{kind}")
+        for impl in caller.get_hookimpls():  # registration order: built-ins first
+            info = infos[impl.plugin_name]
+            if info.error:
+                continue
+            registry = registries[kind]
+            before = set(registry.by_plugin(impl.plugin_name))
+            try:
+                impl.function(**{arg: registry.callback(impl.plugin_name) for arg in impl.argnames})
+            except PluginError:
+                raise
+            except Exception as exc:
+                if info.source == "builtin":
+                    raise
+                info.error = f"failed in bench_register_{kind}: {_one_line(exc)}"
+                registry.drop_plugin(impl.plugin_name)
+                _warn(warn, f"plugin '{info.name}' from package '{info.source}' {info.error} "
+                            f"(skipped; set {DISABLE_ENV}={info.name} to silence)")
+                continue
+            info.registered[kind] = sorted(set(registry.by_plugin(impl.plugin_name)) - before)
+    return PluginSet(plugins=list(infos.values()), **registries)
+
+
+def _warn(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"bench: warning: {message}", file=sys.stderr)
+
+
+_CACHE: PluginSet | None = None
+
+
+def get_plugins() -> PluginSet:
+    """The process-wide plugin set (loaded once)."""
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = load_plugins()
+    return _CACHE
+
+
+def plugin_module_name(plugin: ModuleType | Any) -> str:
+    return getattr(plugin, "__name__", type(plugin).__name__)

@@ -1,0 +1,96 @@
+"""Result records: one JSON file per (method, arch, dataset, seed) with everything needed to compare it."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import harness
+from harness.errors import UsageError
+from harness.io import atomic_write_json
+
+SCHEMA = 1
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict[str, Any]:
+    import timm
+    import torchvision
+
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "timm": timm.__version__, "harness": harness.__version__, "git": git_commit(),
+    }
+
+
+def git_commit() -> str | None:
+    """The harness checkout's commit (with ``-dirty`` when it has uncommitted changes), if it is one."""
+    root = Path(harness.__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except Exception:
+        return None
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {"type": device.type, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["name"] = torch.cuda.get_device_name(device)
+    else:
+        info["name"] = platform.processor() or platform.machine()
+    return info
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60]
+
+
+def record_path(out: Path, record: dict) -> Path:
+    ds = record["dataset"]["name"]
+    name = f"{slug(ds)}__{slug(record['arch'])}__{slug(record['method']['name'])}__{slug(record['recipe']['name'])}" \
+           f"__seed{record['seed']}__{record['run_key'][:8]}.json"
+    return out / name
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_record(out: Path, record: dict) -> Path:
+    path = record_path(out, record)
+    atomic_write_json(path, record)
+    return path
+
+
+def load_records(paths: list[Path]) -> list[dict]:
+    """Records from files and folders (searched recursively for ``*.json``); others are skipped."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*.json")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {p}")
+    records = []
+    for f in files:
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{f}: not a readable JSON record ({exc})") from None
+        if isinstance(data, dict) and data.get("schema") == SCHEMA and "metrics" in data:
+            data["_path"] = str(f)
+            records.append(data)
+    return records

@@ -1,0 +1,1 @@
+"""The built-in plugins of encodenet-bench, registered through the same hooks as third-party ones."""

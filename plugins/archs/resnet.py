@@ -1,0 +1,33 @@
+"""ResNet-18/34/50 with the CIFAR stem, built on timm's ResNet (not rewritten).
+
+The CIFAR stem replaces timm's 7x7 stride-2 convolution and max-pool with a 3x3 stride-1 convolution and
+no pooling (as in the CIFAR versions used by the attention-module and KD literature); everything else is
+timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Each block exposes
+timm's ``se`` slot (after the last BN, before the residual add) for attention modules.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import timm
+from torch import nn
+
+from harness import hookimpl
+from harness.models import ArchSpec
+from plugins.archs.timm_adapter import adapt_timm
+
+
+def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
+    model = timm.create_model(variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans)
+    model.conv1 = nn.Conv2d(spec.in_chans, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    return adapt_timm(model, spec, family="resnet")
+
+
+@hookimpl
+def bench_register_archs(register):  # type: ignore[no-untyped-def]
+    for depth in (18, 34, 50):
+        register(f"resnet{depth}", partial(cifar_stem_resnet, variant=f"resnet{depth}"),
+                 description=f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)")

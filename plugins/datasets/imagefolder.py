@@ -1,0 +1,26 @@
+"""``imagefolder:<path>``: any tree (folder, .zip or .tar[.gz]) with ``train/<class>/`` and ``test/<class>/``.
+
+Channel count and input size come from the images (grayscale trees give 1-channel datasets); all images
+must share one size. The JPEG copy of CIFAR-10 in ``../shared/data`` is one such tree: its results are
+labelled with their source, since its pixels are lossy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import hookimpl
+from harness.data import DatasetRequest, ImageDataset, load_imagefolder
+
+
+def load(request: DatasetRequest) -> ImageDataset:
+    path = Path(request.arg or "")
+    note = None
+    if "cifar10-jpg" in path.name or "cifar-10-images-jpg" in str(path):
+        note = "JPEG copy of CIFAR-10 (lossy pixels; not identical with published CIFAR-10 numbers)"
+    return load_imagefolder(path, request.name, request.cache_dir, source_note=note)
+
+
+@hookimpl
+def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+    register("imagefolder:", load, description="train/ + test/ class folders (a folder, .zip or .tar.gz)")

@@ -1,0 +1,118 @@
+"""The plugin system: built-ins, entry points, broken and conflicting plugins, disabling, unknown hooks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import hookimpl
+from harness.errors import PluginError, UsageError
+from harness.plugins import load_plugins
+
+
+def fake_distribution(root: Path, dist: str, entry: str, module: str, source: str) -> None:
+    """An installed-looking distribution with one ``bench`` entry point (what pip would leave behind)."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[bench]\n{entry} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_builtins_register_everything() -> None:
+    plugins = load_plugins(entry_points=False, warn=False)
+    assert "baseline" in plugins.methods
+    assert {"resnet20", "vgg8", "resnet50", "timm:resnet18"} <= {n for n in ["resnet20", "vgg8", "resnet50",
+                                                                            "timm:resnet18"] if n in plugins.archs}
+    assert {"crd", "attention", "encodenet", "smoke"} <= {e.name for e in plugins.recipes.entries()}
+    assert all(p.source == "builtin" for p in plugins.plugins)
+
+
+def test_broken_third_party_plugin_is_one_line_and_rest_works(site: Path, capsys: pytest.CaptureFixture) -> None:
+    fake_distribution(site, "bench-broken", "broken", "bench_broken_mod", "import does_not_exist_anywhere\n")
+    plugins = load_plugins()
+    err = capsys.readouterr().err.strip().splitlines()
+    line = [l for l in err if "broken" in l]
+    assert len(line) == 1
+    assert "plugin 'broken' from package 'bench-broken'" in line[0] and "ModuleNotFoundError" in line[0]
+    assert "baseline" in plugins.methods
+    assert [p.name for p in plugins.failures] == ["broken"]
+
+
+def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytest.CaptureFixture) -> None:
+    fake_distribution(site, "bench-half", "half", "bench_half_mod", """
+        from harness import hookimpl
+        @hookimpl
+        def bench_register_methods(register):
+            register("half-method", object)
+            raise RuntimeError("boom")
+    """)
+    plugins = load_plugins()
+    assert "half-method" not in plugins.methods
+    assert "plugin 'half' from package 'bench-half' failed in bench_register_methods: RuntimeError: boom" in \
+        capsys.readouterr().err
+
+
+def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
+    fake_distribution(site, "bench-good", "good", "bench_good_mod", """
+        from harness import hookimpl
+        from harness.method import Method
+        class Good(Method):
+            pass
+        @hookimpl
+        def bench_register_methods(register):
+            register("good-method", Good, description="ok")
+    """)
+    plugins = load_plugins(warn=False)
+    entry = plugins.methods.resolve("good-method").entry
+    assert entry.plugin == "good"
+    info = next(p for p in plugins.plugins if p.name == "good")
+    assert info.source == "bench-good" and info.registered["methods"] == ["good-method"]
+
+
+def test_duplicate_name_names_both_plugins() -> None:
+    class Dup:
+        @staticmethod
+        @hookimpl
+        def bench_register_methods(register):  # type: ignore[no-untyped-def]
+            register("baseline", object)
+
+    with pytest.raises(PluginError, match="'baseline' is registered by both plugin 'baseline' and plugin 'dup'"):
+        load_plugins(entry_points=False, extra=[("dup", Dup)], warn=False)
+
+
+def test_unknown_hook_fails_at_load() -> None:
+    class Typo:
+        @staticmethod
+        @hookimpl
+        def bench_register_methodz(register):  # type: ignore[no-untyped-def]
+            pass
+
+    with pytest.raises(PluginError, match="unknown hook"):
+        load_plugins(entry_points=False, extra=[("typo", Typo)], warn=False)
+
+
+def test_disable_env_skips_named_plugins(site: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    fake_distribution(site, "bench-broken2", "broken2", "bench_broken2_mod", "raise ImportError('nope')\n")
+    monkeypatch.setenv("BENCH_DISABLE_PLUGINS", "broken2, timm")
+    plugins = load_plugins()
+    assert "broken2" not in capsys.readouterr().err
+    names = {p.name for p in plugins.plugins}
+    assert "broken2" not in names and "timm" not in names
+    with pytest.raises(UsageError, match="unknown architecture 'timm:resnet18'"):
+        plugins.archs.resolve("timm:resnet18")
+
+
+def test_bench_plugins_command_lists_registrations() -> None:
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "plugins"], capture_output=True, text=True, check=True)
+    assert "cifar_resnet" in out.stdout and "resnet20" in out.stdout and "baseline" in out.stdout
