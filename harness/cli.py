@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="channels_last memory format (default: on CUDA)")
+                   help="channels_last memory format (default: on; faster on CUDA and on CPU)")
     e.add_argument("--threads", type=int, help="CPU threads for torch")
     e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
     e.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,

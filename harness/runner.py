@@ -135,7 +135,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> Prepared
     amp = device.type == "cuda" if req.amp is None else req.amp
     if amp and device.type != "cuda":
         raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
-    channels_last = device.type == "cuda" if req.channels_last is None else req.channels_last
+    channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
     dataset = load_dataset(req, plugins)
     prepared = PreparedRun(req, plugins, methods, dataset, recipe, device, amp, channels_last)
     ctx = make_context(prepared, req.seeds[0], methods[0].name, reporter)
