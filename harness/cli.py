@@ -100,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--metric", choices=tuple(METRICS), default="last",
                      help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
 
+    cost = sub.add_parser("cost", help="parameters, FLOPs and latency of each method's deployed model, no training")
+    cost.add_argument("--methods", type=_csv, required=True)
+    cost.add_argument("--arch", required=True)
+    cost.add_argument("--teacher", help="teacher architecture (for methods that need one)")
+    cost.add_argument("--classes", type=int, default=100, help="number of classes (default 100)")
+    cost.add_argument("--in-chans", type=int, default=3)
+    cost.add_argument("--input-size", type=int, default=32)
+    cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE")
+    cost.add_argument("--reference", help="a reference table id (e.g. table5) to print the paper's counts beside ours")
+    cost.add_argument("--latency", action="store_true", help="also time batch-1 inference")
+    cost.add_argument("--device", default="cpu")
+
     sub.add_parser("plugins", help="list plugins and what each registered")
     return parser
 
@@ -169,7 +181,22 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "plugins": cmd_plugins}
+def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    from harness.cost import measure_costs, render_costs
+    from harness.reference import table_values
+    from harness.runner import build_methods, resolve_device
+
+    methods = build_methods(plugins, args.methods, args.opt)
+    plugins.archs.resolve(args.arch)
+    reference = table_values(args.reference) if args.reference else None
+    rows = measure_costs(plugins, methods, args.arch, args.classes, in_chans=args.in_chans, size=args.input_size,
+                         device=resolve_device(args.device), latency=args.latency, teacher=args.teacher)
+    title = f"{args.arch}, {args.classes} classes, {args.in_chans}x{args.input_size}x{args.input_size} input"
+    render_costs(rows, title + (f" (reference: {args.reference})" if args.reference else ""), reference, console)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "cost": cmd_cost, "list": cmd_list, "table": cmd_table, "plugins": cmd_plugins}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("imagefolder", "plugins.datasets.imagefolder"),
     ("bundled", "plugins.datasets.bundled"),
     ("baseline", "plugins.methods.baseline"),
+    ("se", "plugins.methods.se"),
+    ("cbam", "plugins.methods.cbam"),
+    ("bam", "plugins.methods.bam"),
+    ("gam", "plugins.methods.gam"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

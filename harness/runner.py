@@ -99,6 +99,15 @@ def parse_method_options(raw: list[str], methods: list[str]) -> dict[str, dict[s
     return parsed
 
 
+def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) -> list[Method]:
+    """Method instances with their validated ``--opt`` values."""
+    if len(set(names)) != len(names):
+        raise UsageError(f"--methods lists a method twice: {','.join(names)}")
+    classes = {name: plugins.methods.resolve(name).obj for name in names}
+    options = parse_method_options(raw_options, names)
+    return [cls(name, cls.parse_options(name, options.get(name, {}))) for name, cls in classes.items()]
+
+
 def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     resolved = plugins.datasets.resolve(req.dataset)
     request = DatasetRequest(name=req.dataset, arg=resolved.arg, data_dir=req.data_dir, cache_dir=req.cache_dir,
@@ -111,17 +120,13 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> Prepared
     """Resolve and validate the whole run; raise UsageError before any training."""
     if not req.methods:
         raise UsageError("--methods needs at least one method")
-    if len(set(req.methods)) != len(req.methods):
-        raise UsageError(f"--methods lists a method twice: {','.join(req.methods)}")
     if not req.seeds:
         raise UsageError("--seeds needs at least one seed")
     if req.select not in SELECTIONS:
         raise UsageError(f"--select must be one of {', '.join(SELECTIONS)}")
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
-    classes = {name: plugins.methods.resolve(name).obj for name in req.methods}
-    raw_options = parse_method_options(req.options, req.methods)
-    methods = [cls(name, cls.parse_options(name, raw_options.get(name, {}))) for name, cls in classes.items()]
+    methods = build_methods(plugins, req.methods, req.options)
     plugins.archs.resolve(req.arch)
     if req.teacher is not None:
         plugins.archs.resolve(req.teacher)

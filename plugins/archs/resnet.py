@@ -2,7 +2,9 @@
 
 The CIFAR stem replaces timm's 7x7 stride-2 convolution and max-pool with a 3x3 stride-1 convolution and
 no pooling (as in the CIFAR versions used by the attention-module and KD literature); everything else is
-timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Each block exposes
+timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Deviation from timm's
+defaults: the last BN of each block is not zero-initialised (``zero_init_last=False``), as in torchvision
+and the CIFAR ResNet-50s of the attention-module literature. Each block exposes
 timm's ``se`` slot (after the last BN, before the residual add) for attention modules.
 """
 
@@ -19,7 +21,8 @@ from plugins.archs.timm_adapter import adapt_timm
 
 
 def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
-    model = timm.create_model(variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans)
+    model = timm.create_model(variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans,
+                              zero_init_last=False)
     model.conv1 = nn.Conv2d(spec.in_chans, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()

@@ -1,0 +1,88 @@
+"""What each method's deployed model costs, without training: parameters, FLOPs, latency.
+
+Every method builds its deployed model through its own ``build_model`` hook, on an untrained network of
+the given class count and input shape, so the parameter and FLOP columns of a paper's table can be
+reproduced in seconds (``bench cost``; ``bench reproduce TABLE --no-train``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from harness.artifacts import ArtifactStore
+from harness.context import RunContext, RunSettings
+from harness.data import ImageDataset
+from harness.method import Method
+from harness.metrics import count_flops, latency_ms
+from harness.models import count_params
+from harness.plugins import PluginSet
+from harness.progress import Reporter
+from harness.recipes import Recipe
+from harness.reference import RefValue
+
+
+def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> ImageDataset:
+    """A dataset with no images: just what building a model needs (classes, channels, size)."""
+    empty = torch.zeros(0, in_chans, size, size, dtype=torch.uint8)
+    labels = torch.zeros(0, dtype=torch.int64)
+    return ImageDataset(name=f"shape-{num_classes}x{in_chans}x{size}", train_images=empty, train_labels=labels,
+                        test_images=empty, test_labels=labels, classes=[str(i) for i in range(num_classes)],
+                        mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
+
+
+@dataclass
+class CostRow:
+    method: str
+    params: int
+    flops: int
+    latency_b1_ms: float | None
+    reference_params_m: float | None = None
+
+
+def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_classes: int, *, in_chans: int = 3,
+                  size: int = 32, device: torch.device = torch.device("cpu"), latency: bool = False,
+                  teacher: str | None = None) -> list[CostRow]:
+    dataset = shape_only_dataset(num_classes, in_chans, size)
+    settings = RunSettings(arch=arch, dataset=dataset, recipe=Recipe("none", 1, 2, 0.1, 0.0), seed=0, device=device,
+                           store=ArtifactStore(Path("/nonexistent")), reporter=Reporter(),
+                           teacher_arch=teacher, channels_last=False)
+    rows = []
+    for method in methods:
+        ctx = RunContext(settings, plugins, method.name)
+        model = method.build_model(ctx).eval()
+        shape = (in_chans, size, size)
+        rows.append(CostRow(
+            method=method.name, params=count_params(model), flops=count_flops(model, shape, device),
+            latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
+        ))
+    return rows
+
+
+def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | None = None,
+                 console: Console | None = None) -> None:
+    ref_m = {v.method: v.value for v in reference or [] if v.metric == "params_millions" and not v.variant}
+    ref_exact = {v.method: int(v.value) for v in reference or [] if v.metric == "params" and not v.variant}
+    table = Table(title=title, title_justify="left")
+    for col in ("method", "params", "params (M)", "FLOPs (G)", "latency b1 (ms)"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    if reference:
+        for col in ("paper params (M)", "Δ (M)", "exact reference"):
+            table.add_column(col, justify="right")
+    for r in rows:
+        line = [r.method, f"{r.params:,}", f"{r.params / 1e6:.2f}", f"{r.flops / 1e9:.3f}",
+                f"{r.latency_b1_ms:.2f}" if r.latency_b1_ms is not None else "-"]
+        if reference:
+            paper = ref_m.get(r.method)
+            exact = ref_exact.get(r.method)
+            line += [f"{paper:.2f}" if paper is not None else "-",
+                     f"{r.params / 1e6 - paper:+.2f}" if paper is not None else "-",
+                     ("equal" if exact == r.params else f"{exact:,} (differs)") if exact is not None else "-"]
+        table.add_row(*line)
+    (console or Console()).print(table)
+    (console or Console()).print("[dim]Deployed models, untrained; FLOPs from torch.utils.flop_counter at batch 1 "
+                                 "(a multiply-add = 2 FLOPs; element-wise operations not counted).[/dim]")

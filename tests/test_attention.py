@@ -1,0 +1,93 @@
+"""Attention modules: the paper's parameter counts, forward shapes, modules on the forward path, placement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_tiny
+from harness.attention import insert_modules
+from harness.errors import UsageError
+from harness.models import ArchSpec, count_params
+from harness.plugins import load_plugins
+from plugins.methods.bam import BAMModule
+from plugins.methods.gam import GAMModule
+
+PLUGINS = load_plugins(entry_points=False, warn=False)
+
+
+def with_method(method: str, arch: str = "resnet50", classes: int = 100, **opts) -> torch.nn.Module:
+    cls = PLUGINS.methods.resolve(method).obj
+    m = cls(method, opts)
+    resolved = PLUGINS.archs.resolve(arch)
+    model = resolved.obj(ArchSpec(arch, classes, arg=resolved.arg))
+    m.placed = insert_modules(model, m.make_module, m.placement())
+    return model
+
+
+# EncodeNet paper Table 5 (ResNet-50, CIFAR-100, CIFAR stem), exact counts from methods-reference.md
+@pytest.mark.parametrize("method, expected", [("se", 26_220_196), ("bam", 24_063_319), ("cbam", 26_237_844)])
+def test_resnet50_exact_param_counts(method: str, expected: int) -> None:
+    assert count_params(with_method(method)) == expected
+
+
+@pytest.mark.parametrize("method, paper_millions", [("gam", 149.47), ("gam-gc", 57.05)])
+def test_gam_param_counts_within_005m(method: str, paper_millions: float) -> None:
+    assert abs(count_params(with_method(method)) / 1e6 - paper_millions) <= 0.05
+
+
+@pytest.mark.parametrize("method", ["se", "cbam", "bam", "gam", "gam-gc"])
+@pytest.mark.parametrize("arch", ["resnet8", "resnet18", "vgg8"])
+def test_every_family_forward_shape_and_module_on_path(method: str, arch: str) -> None:
+    torch.manual_seed(0)
+    model = with_method(method, arch, classes=10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        assert before.shape == (2, 10)
+        inserted = [m for m in model.modules() if type(m).__module__.startswith(("timm.layers", "plugins.methods"))
+                    and type(m).__name__ in ("SEModule", "CbamModule", "BAMModule", "GAMModule")]
+        assert inserted, "no module was inserted"
+        for module in inserted:
+            for p in module.parameters():
+                p.add_(torch.randn_like(p))
+        after = model(x)
+    assert not torch.allclose(before, after), "perturbing the modules did not change the output"
+
+
+@pytest.mark.parametrize("module", [BAMModule(64), BAMModule(64, fusion="sum"), GAMModule(64), GAMModule(64, groups=4, shuffle=True)])
+def test_module_preserves_shape(module: torch.nn.Module) -> None:
+    x = torch.randn(2, 64, 8, 8)
+    assert module.eval()(x).shape == x.shape
+
+
+def test_placements() -> None:
+    assert sum(1 for m in with_method("se").modules() if type(m).__name__ == "SEModule") == 16
+    assert sum(1 for m in with_method("bam").modules() if isinstance(m, BAMModule)) == 3
+    assert sum(1 for m in with_method("se", "resnet20", 10).modules() if type(m).__name__ == "SEModule") == 9
+    vgg = with_method("se", "vgg8", 10)
+    assert sum(1 for m in vgg.modules() if type(m).__name__ == "SEModule") == 5  # after each conv stage
+    assert sum(1 for m in with_method("se", "resnet20", 10, placement="stage").modules()
+               if type(m).__name__ == "SEModule") == 2
+
+
+def test_architecture_without_stages_is_refused(tmp_path: Path, cache_dir: Path) -> None:
+    with pytest.warns(UserWarning):
+        with pytest.raises(UsageError, match="needs the stage interface"):
+            run_tiny(cache_dir, tmp_path, methods=["se"], arch="timm:mobilenetv3_small_050")
+    with pytest.raises(UsageError, match="blocks without an attention slot"):
+        run_tiny(cache_dir, tmp_path, methods=["cbam"], arch="timm:convnext_atto")
+
+
+def test_option_validation_and_record(tmp_path: Path, cache_dir: Path) -> None:
+    with pytest.raises(UsageError, match="not one of product, sum"):
+        run_tiny(cache_dir, tmp_path, methods=["bam"], options=["bam.fusion=mean"])
+    outcome = run_tiny(cache_dir, tmp_path, methods=["baseline", "se"], options=["se.reduction=4"], latency=True,
+                       latency_batch=4)
+    base, se = outcome.records
+    assert se["method"]["options"]["reduction"] == 4
+    assert se["info"]["placement"] == "block" and se["info"]["modules"] == 3
+    assert se["metrics"]["params_deployed"] == base["metrics"]["params_deployed"] + se["info"]["module_params"]
+    assert se["metrics"]["flops"] > base["metrics"]["flops"] and se["metrics"]["latency_ms"]["batch1"] > 0
