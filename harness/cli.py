@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names, e.g. baseline,kd")
     run.add_argument("--arch", required=True, help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
     run.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
+    run.add_argument("--teacher-checkpoint", type=Path,
+                     help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
     run.add_argument("--dataset", default="cifar10",
                      help="cifar10 (default), cifar100, cifar10-mini (bundled, offline), imagefolder:PATH")
     run.add_argument("--data-dir", type=Path, help="folder holding an existing copy of the dataset")
@@ -120,7 +122,8 @@ def cmd_run(args: argparse.Namespace, plugins: PluginSet, console: Console) -> i
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "momentum",
                                                "schedule", "milestones", "gamma")}
     request = RunRequest(
-        methods=args.methods, arch=args.arch, dataset=args.dataset, teacher=args.teacher, seeds=args.seeds,
+        methods=args.methods, arch=args.arch, dataset=args.dataset, teacher=args.teacher,
+        teacher_checkpoint=args.teacher_checkpoint, seeds=args.seeds,
         recipe=args.recipe, overrides=overrides, options=args.opt, device=args.device, data_dir=args.data_dir,
         download=args.download, cache_dir=args.cache_dir, out=args.out, resume=args.resume, retrain=args.retrain,
         select=args.select, val_split=args.val_split, train_subset=args.train_subset, test_subset=args.test_subset,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -57,6 +58,7 @@ class RunSettings:
     store: ArtifactStore
     reporter: Reporter
     teacher_arch: str | None = None
+    teacher_checkpoint: Path | None = None
     amp: bool = False
     channels_last: bool = False
     resume: bool = False
@@ -105,7 +107,7 @@ class RunContext:
 
     @property
     def has_teacher(self) -> bool:
-        return self.s.teacher_arch is not None
+        return self.s.teacher_arch is not None or self.s.teacher_checkpoint is not None
 
     def note(self, message: str) -> None:
         self.s.reporter.note(message)
@@ -160,6 +162,24 @@ class RunContext:
             out[f"{split}_loss"] = loss / n
         model.train(was_training)
         return out
+
+    @torch.no_grad()
+    def evaluate_objective(self, objective: "Objective", split: str = "test") -> dict[str, float]:
+        """Mean of each of ``objective``'s losses over the test (or validation) set: for stages that are
+        not classifiers (autoencoders, paraphrasers)."""
+        stream = self.test_stream if split == "test" else self.val_stream
+        was_training = objective.training
+        objective.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        for images, labels in stream or []:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.s.amp):
+                out = objective(images, labels)
+            for k, v in out.losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * labels.numel()
+            n += labels.numel()
+        objective.train(was_training)
+        return {f"{split}_{k}": v / max(1, n) for k, v in sums.items()}
 
     # ---- training stages ---------------------------------------------------------------------------------
 
@@ -238,7 +258,15 @@ class RunContext:
         return stage
 
     def teacher(self) -> TrainedStage:
-        """The teacher of ``--teacher ARCH``: that architecture's baseline, trained once and shared."""
+        """The frozen teacher: ``--teacher-checkpoint PATH`` loaded, or the baseline of ``--teacher ARCH``
+        (trained once and shared)."""
+        if self.teacher_stage is not None:
+            return self.teacher_stage
+        if self.s.teacher_checkpoint is not None:
+            from harness.teachers import load_teacher_checkpoint
+
+            self.teacher_stage = load_teacher_checkpoint(self, self.s.teacher_checkpoint)
+            return self.teacher_stage
         if self.s.teacher_arch is None:
             raise UsageError(f"method '{self.method_name}' needs a teacher: pass --teacher ARCH")
         self.teacher_stage = self.baseline(self.s.teacher_arch)

@@ -71,13 +71,20 @@ class Objective(nn.Module):
         super().__init__()
         self.model = model
         self._frozen: list[nn.Module] = []
+        self._frozen_extras: list[nn.Module] = []
 
-    def freeze(self, module: nn.Module) -> nn.Module:
-        """Keep ``module`` out of training: no gradients, BatchNorm statistics fixed (eval mode)."""
+    def freeze(self, module: nn.Module, *, extra: bool = False) -> nn.Module:
+        """Keep ``module`` out of training: no gradients, BatchNorm statistics fixed (eval mode).
+
+        ``extra=True`` marks a frozen training-time module (FT's paraphraser) that still counts as an
+        extra parameter; a teacher (``extra=False``) does not.
+        """
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)
         self._frozen.append(module)
+        if extra:
+            self._frozen_extras.append(module)
         return module
 
     def train(self, mode: bool = True) -> "Objective":
@@ -88,7 +95,8 @@ class Objective(nn.Module):
 
     def extra_modules(self) -> list[nn.Module]:
         """Trainable modules that are not part of the deployed model."""
-        return [m for name, m in self.named_children() if m is not self.model and m not in self._frozen]
+        return [m for name, m in self.named_children()
+                if m is not self.model and (m not in self._frozen or m in self._frozen_extras)]
 
     def extra_params(self) -> int:
         return sum(count_params(m) for m in self.extra_modules())
@@ -135,6 +143,11 @@ class Method:
         """The method's identity in artifact keys and records."""
         return {"name": self.name, "options": dict(sorted(self.opts.items()))}
 
+    def train_config(self, ctx: "RunContext") -> dict:
+        """What identifies the trained stage: the method and its options, plus (for subclasses) whatever
+        else it depends on, such as the teacher's artifact."""
+        return self.config()
+
     # ---- hooks ---------------------------------------------------------------------------------------
 
     def check(self, ctx: "RunContext") -> None:
@@ -154,6 +167,6 @@ class Method:
         """Train and return the deployed model. The default: build model and objective, train once."""
         model = self.build_model(ctx)
         objective = self.build_objective(ctx, model)
-        stage = ctx.train("train", objective, config=self.config())
+        stage = ctx.train("train", objective, config=self.train_config(ctx))
         return MethodResult(model=model, history=stage.history, extra_params=objective.extra_params(),
                             info=stage.info)

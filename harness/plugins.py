@@ -38,6 +38,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("cbam", "plugins.methods.cbam"),
     ("bam", "plugins.methods.bam"),
     ("gam", "plugins.methods.gam"),
+    ("kd", "plugins.methods.kd"),
+    ("rkd", "plugins.methods.rkd"),
+    ("fitnet", "plugins.methods.fitnet"),
+    ("ft", "plugins.methods.ft"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

@@ -6,6 +6,7 @@ import time
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
@@ -44,7 +45,7 @@ class RichReporter(Reporter):
         self._t0 = 0.0
 
     def note(self, message: str) -> None:
-        self.console.print(f"[dim]{message}[/dim]")
+        self.console.print(f"[dim]{escape(message)}[/dim]")
 
     def start_stage(self, label: str, epochs: int, batches: int, completed: int = 0) -> None:
         self.label = label
@@ -54,7 +55,7 @@ class RichReporter(Reporter):
             TimeRemainingColumn(), console=self.console, transient=True,
         )
         self.progress.start()
-        self.epoch_task = self.progress.add_task(f"{label} epochs", total=epochs, completed=completed, info="")
+        self.epoch_task = self.progress.add_task(escape(f"{label} epochs"), total=epochs, completed=completed, info="")
         self.batch_task = self.progress.add_task("batches", total=batches, info="")
         self._t0 = time.perf_counter()
 
@@ -77,10 +78,10 @@ class RichReporter(Reporter):
         evals = "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in row.items() if k.startswith(("test_", "val_")))
         acc = f" acc {row['train_acc']:5.1f}%" if "train_acc" in row else ""
-        self.progress.console.print(
+        self.progress.console.print(escape(
             f"{self.label} epoch {row['epoch']}/{self.epochs}  lr {row['lr']:.4g}  loss {row['train_loss']:.4f}"
             f"{acc}  {evals}  {row['images_per_s']:.0f} img/s"
-        )
+        ))
 
     def end_stage(self) -> None:
         if self.progress is not None:

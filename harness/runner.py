@@ -34,6 +34,7 @@ class RunRequest:
     arch: str
     dataset: str = "cifar10"
     teacher: str | None = None
+    teacher_checkpoint: Path | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     recipe: str = "crd"
     overrides: dict = field(default_factory=dict)
@@ -130,9 +131,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> Prepared
     plugins.archs.resolve(req.arch)
     if req.teacher is not None:
         plugins.archs.resolve(req.teacher)
-        if not any(m.uses_teacher for m in methods):
-            raise UsageError(f"--teacher {req.teacher} was given but none of the methods ({','.join(req.methods)}) "
-                             f"uses a teacher")
+    if (req.teacher or req.teacher_checkpoint) and not any(m.uses_teacher for m in methods):
+        given = f"--teacher {req.teacher}" if req.teacher else f"--teacher-checkpoint {req.teacher_checkpoint}"
+        raise UsageError(f"{given} was given but none of the methods ({','.join(req.methods)}) uses a teacher")
     recipe = plugins.recipes.resolve(req.recipe).obj.with_overrides(**req.overrides)
     device = resolve_device(req.device)
     if req.threads:
@@ -153,6 +154,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> Prepared
             raise UsageError(f"architecture '{arch}' cannot be built for {dataset.name} "
                              f"({dataset.in_chans}x{dataset.input_size}x{dataset.input_size}, "
                              f"{dataset.num_classes} classes): {exc}") from None
+    if req.teacher_checkpoint is not None:
+        stage = make_context(prepared, req.seeds[0], "teacher", reporter).teacher()  # refuse a bad file now
+        req.teacher = stage.model.arch_name if stage.model is not None else req.teacher
     for method in methods:
         method.check(make_context(prepared, req.seeds[0], method.name, reporter))
     return prepared
@@ -163,6 +167,7 @@ def make_context(run: PreparedRun, seed: int, method_name: str, reporter: Report
     settings = RunSettings(
         arch=req.arch, dataset=run.dataset, recipe=run.recipe, seed=seed, device=run.device,
         store=ArtifactStore(req.cache_dir / "artifacts"), reporter=reporter, teacher_arch=req.teacher,
+        teacher_checkpoint=req.teacher_checkpoint,
         amp=run.amp, channels_last=run.channels_last, resume=req.resume, retrain=req.retrain, select=req.select,
     )
     return RunContext(settings, run.plugins, method_name)
@@ -199,7 +204,8 @@ def measure(ctx: RunContext, result: MethodResult, run: PreparedRun) -> dict:
 def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: MethodResult, wall: float) -> dict:
     req = run.request
     identity = {
-        "method": method.config(), "arch": req.arch, "teacher": req.teacher if method.uses_teacher else None,
+        "method": method.config(), "arch": req.arch,
+        "teacher": (ctx.teacher_stage.key if ctx.teacher_stage else req.teacher) if method.uses_teacher else None,
         "dataset": {"name": run.dataset.name, "fingerprint": run.dataset.fingerprint, **run.dataset.notes},
         "recipe": run.recipe.as_dict(), "seed": ctx.seed, "select": req.select,
         "engine": {"device": run.device.type, "amp": run.amp, "channels_last": run.channels_last},
@@ -208,7 +214,8 @@ def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: Meth
     if method.uses_teacher and ctx.teacher_stage is not None:
         t = ctx.teacher_stage
         teacher = {"arch": req.teacher, "artifact": t.key, "test_acc": t.final("test_acc"),
-                   "params": count_params(t.model) if t.model is not None else None}
+                   "params": count_params(t.model) if t.model is not None else None,
+                   "checkpoint": t.info.get("checkpoint"), "trained_in_this_run": not t.reused}
     return {
         "schema": SCHEMA,
         "run_key": config_key(identity),

@@ -1,0 +1,124 @@
+"""``fitnet``: FitNets hints (Romero et al., 2015) as run in the CRD benchmark.
+
+Hint = feature 2 of the stage interface (the 16x16 map of a CIFAR ResNet, RepDistiller's ``hint_layer 2``).
+A regressor maps the student's hint to the teacher's shape: a 3x3 stride-2 conv when the student's map is
+twice the teacher's, a 4x4 stride-2 transposed conv when it is half, otherwise a conv of kernel
+1 + s_H - t_H; then BN + ReLU (RepDistiller's ``ConvReg``). Any other size ratio is refused.
+
+``stages=1`` (default, CRD form): loss = CE + 100 * MSE(regressor(student hint), teacher hint).
+``stages=2`` (the original paper): first the student's layers up to the hint and the regressor are trained
+on the hint MSE alone (``hint_epochs``; by default 30 epochs at the CRD budget of 240, scaled), then the
+whole student with KD (0.1 CE + 0.9 T^2 KL, T = 4). Romero et al. anneal the KD weight; we do not.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness import hookimpl
+from harness.context import RunContext
+from harness.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_epochs
+from harness.engine import StepOutput
+from harness.errors import UsageError
+from harness.method import MethodResult, Objective, Option
+from harness.models import StagedClassifier, require_staged
+
+
+class ConvRegressor(nn.Module):
+    """Maps a (s_C, s_H, s_H) map to (t_C, t_H, t_H): conv chosen by the size ratio, then BN + ReLU."""
+
+    def __init__(self, s_channels: int, s_size: int, t_channels: int, t_size: int) -> None:
+        super().__init__()
+        if s_size == 2 * t_size:
+            self.conv: nn.Module = nn.Conv2d(s_channels, t_channels, kernel_size=3, stride=2, padding=1)
+        elif 2 * s_size == t_size:
+            self.conv = nn.ConvTranspose2d(s_channels, t_channels, kernel_size=4, stride=2, padding=1)
+        elif s_size >= t_size:
+            self.conv = nn.Conv2d(s_channels, t_channels, kernel_size=1 + s_size - t_size)
+        else:
+            raise UsageError(f"fitnet: the student's hint is {s_size}x{s_size} and the teacher's {t_size}x{t_size}; "
+                             f"the regressor bridges 2x, 1x, 0.5x and any larger student map, not this pair")
+        self.bn = nn.BatchNorm2d(t_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+def make_regressor(student: StagedClassifier, teacher: StagedClassifier, hint: int) -> ConvRegressor:
+    s_c, s_h = feature_shape(student, hint, "fitnet.hint_layer")
+    t_c, t_h = feature_shape(teacher, hint, "fitnet.hint_layer")
+    return ConvRegressor(s_c, s_h, t_c, t_h)
+
+
+class FitNetObjective(DistillObjective):
+    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, hint: int, weight: float) -> None:
+        super().__init__(student, teacher)
+        self.hint, self.weight = hint, weight
+        self.regressor = make_regressor(student, teacher, hint)
+
+    def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"hint": self.weight * F.mse_loss(self.regressor(s.feats[self.hint]), t.feats[self.hint])}
+
+
+class HintObjective(Objective):
+    """Stage 1 of the two-stage form: the student's layers up to the hint learn the teacher's hint."""
+
+    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, hint: int) -> None:
+        super().__init__(student)
+        self.teacher = self.freeze(teacher)
+        self.hint = hint
+        self.regressor = make_regressor(student, teacher, hint)
+
+    def hinted_parameters(self) -> list[nn.Parameter]:
+        layers = [self.model.stem, *self.model.stages[: self.hint]]
+        return [p for m in layers for p in m.parameters()] + list(self.regressor.parameters())
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        s_hint = self.model.forward_features(images, upto=self.hint)
+        with torch.no_grad():
+            t_hint = self.teacher.forward_features(images, upto=self.hint)
+        return StepOutput(losses={"hint": F.mse_loss(self.regressor(s_hint), t_hint)})
+
+
+class FitNet(DistillMethod):
+    summary = "FitNets hint on feature 2 with a conv regressor (CRD single-stage form; stages=2: original)"
+    options = {
+        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after stage k)"),
+        "weight": Option(100.0, "weight of the hint MSE (single-stage form)"),
+        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2)),
+        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled"),
+        "temperature": Option(4.0, "KD temperature of the second stage (stages=2)"),
+    }
+
+    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+        if self.opts["stages"] == 2:
+            return KDObjective(student, teacher, temperature=self.opts["temperature"])
+        return FitNetObjective(student, teacher, self.opts["hint_layer"], self.opts["weight"])
+
+    def check(self, ctx: RunContext) -> None:
+        super().check(ctx)
+        make_regressor(require_staged(ctx.build_arch(), self.name),
+                       require_staged(ctx.build_arch(ctx.s.teacher_arch), self.name), self.opts["hint_layer"])
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        if self.opts["stages"] == 1:
+            return super().run(ctx)
+        student = require_staged(ctx.build_arch(), self.name)
+        teacher = self.teacher_model(ctx)
+        hint = HintObjective(student, teacher, self.opts["hint_layer"])
+        epochs = prestage_epochs(ctx, self.opts["hint_epochs"])
+        hint_stage = ctx.train("fitnet_hint", hint, config={**self.train_config(ctx), "stage": "hint"},
+                               recipe=ctx.recipe.with_overrides(epochs=epochs, schedule="constant", milestones=()),
+                               params=hint.hinted_parameters(), evaluate=lambda: ctx.evaluate_objective(hint))
+        self._hint_key = hint_stage.key
+        objective = self.make_objective(student, teacher)
+        stage = ctx.train("train", objective, config={**self.train_config(ctx), "hint_stage": hint_stage.key})
+        return MethodResult(model=student, history=stage.history, extra_params=sum(p.numel() for p in hint.regressor.parameters()),
+                            info={**stage.info, "teacher_artifact": self._teacher_key, "hint_epochs": epochs})
+
+
+@hookimpl
+def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    register("fitnet", FitNet, description=FitNet.summary)

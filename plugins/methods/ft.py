@@ -1,0 +1,149 @@
+"""``ft`` and ``ft-crd``: factor transfer (Kim et al., 2018) on the last conv stage.
+
+A paraphraser (3 convs encoder, 3 transposed convs decoder, LeakyReLU 0.1, no BN, factor channels
+k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-stage features (MSE; a pre-stage
+of 30 epochs at the CRD budget of 240, scaled to the run's; lr 0.01 for CIFAR-ResNet students and the
+run's lr otherwise, constant, as RepDistiller), then frozen. A translator (3 convs with BN, LeakyReLU 0.1)
+maps the student's last-stage features to k * C_t channels and is trained with the student. When the two
+maps differ in size, the larger is average-pooled to the smaller.
+
+``ft`` is the paper's loss: CE + beta * mean |F_T/||F_T||_2 - F_S/||F_S||_2| on the flattened factors
+(the element-wise mean, as torchdistill and mmrazor implement it), beta = 1000 (torchdistill's official
+configuration). ``ft-crd`` is RepDistiller's variant: each factor is first averaged over channels after
+squaring (an attention map), beta = 200. The record states which ran and with which beta.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness import hookimpl
+from harness.context import RunContext
+from harness.distill import DistillMethod, DistillObjective, Outputs, prestage_epochs
+from harness.engine import StepOutput
+from harness.method import MethodResult, Objective, Option
+from harness.models import StagedClassifier, require_staged
+
+
+def _conv_stack(channels: list[int], transposed: bool = False, bn: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    conv = nn.ConvTranspose2d if transposed else nn.Conv2d
+    for cin, cout in zip(channels, channels[1:]):
+        layers += [conv(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout) if bn else nn.Identity(), nn.LeakyReLU(0.1)]
+    return nn.Sequential(*layers)
+
+
+class Paraphraser(nn.Module):
+    def __init__(self, channels: int, k: float = 0.5, bn: bool = False) -> None:
+        super().__init__()
+        factor = int(channels * k)
+        self.encoder = _conv_stack([channels, channels, factor, factor], bn=bn)
+        self.decoder = _conv_stack([factor, factor, channels, channels], transposed=True, bn=bn)
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        factor = self.encoder(feat)
+        return factor, self.decoder(factor)
+
+
+def translator(s_channels: int, t_channels: int, k: float = 0.5) -> nn.Sequential:
+    return _conv_stack([s_channels, s_channels, int(t_channels * k), int(t_channels * k)], bn=True)
+
+
+class ParaphraserObjective(Objective):
+    """The pre-stage: the paraphraser reconstructs the frozen teacher's last-stage features."""
+
+    def __init__(self, paraphraser: Paraphraser, teacher: StagedClassifier) -> None:
+        super().__init__(paraphraser)
+        self.teacher = self.freeze(teacher)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        with torch.no_grad():
+            feat = self.teacher.forward_features(images)
+        _, rec = self.model(feat)
+        return StepOutput(losses={"reconstruction": F.mse_loss(rec, feat)})
+
+
+def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if a.shape[-1] > b.shape[-1]:
+        a = F.adaptive_avg_pool2d(a, b.shape[-2:])
+    elif b.shape[-1] > a.shape[-1]:
+        b = F.adaptive_avg_pool2d(b, a.shape[-2:])
+    return a, b
+
+
+def factor_loss(f_s: torch.Tensor, f_t: torch.Tensor, form: str) -> torch.Tensor:
+    f_s, f_t = match_size(f_s, f_t)
+    if form == "channel-mean":  # RepDistiller: normalised channel mean of the squared factor
+        f_s, f_t = f_s.pow(2).mean(1), f_t.pow(2).mean(1)
+    return (F.normalize(f_s.flatten(1)) - F.normalize(f_t.flatten(1))).abs().mean()
+
+
+class FTObjective(DistillObjective):
+    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, paraphraser: Paraphraser, k: float,
+                 beta: float, form: str) -> None:
+        super().__init__(student, teacher)
+        self.paraphraser = self.freeze(paraphraser, extra=True)
+        self.translator = translator(student.stage_info[-1].channels, teacher.stage_info[-1].channels, k)
+        self.beta, self.form = beta, form
+
+    def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            factor_t = self.paraphraser.encoder(t.feats[-1])
+        return {"factor": self.beta * factor_loss(self.translator(s.feats[-1]), factor_t, self.form)}
+
+
+class FT(DistillMethod):
+    summary = "factor transfer, the paper's flattened factor loss (beta 1000); paraphraser pre-trained"
+    options = {
+        "k": Option(0.5, "factor channels as a fraction of the teacher's last-stage channels"),
+        "beta": Option(1000.0, "weight of the factor loss"),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled"),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr"),
+    }
+    form = "flattened"
+
+    def paraphraser(self, ctx: RunContext, teacher: StagedClassifier, student: StagedClassifier) -> Paraphraser:
+        """The trained paraphraser (a cached pre-stage, shared by ft and ft-crd for the same teacher and k)."""
+        paraphraser = ctx.place(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]))
+        objective = ParaphraserObjective(paraphraser, teacher)
+        lr = self.opts["paraphraser_lr"] or (0.01 if student.family == "cifar_resnet" else ctx.recipe.lr)
+        epochs = prestage_epochs(ctx, self.opts["paraphraser_epochs"])
+        stage = ctx.train("ft_paraphraser", objective,
+                          config={"name": "ft-paraphraser", "k": self.opts["k"], "teacher": self._teacher_key, "lr": lr},
+                          recipe=ctx.recipe.with_overrides(epochs=epochs, lr=lr, schedule="constant", milestones=()),
+                          evaluate=lambda: ctx.evaluate_objective(objective))
+        self._paraphraser = {"artifact": stage.key, "epochs": epochs, "lr": lr,
+                             "final_test_reconstruction": stage.history[-1].get("test_reconstruction")}
+        return paraphraser
+
+    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier,
+                       paraphraser: Paraphraser | None = None) -> Objective:
+        paraphraser = paraphraser or Paraphraser(teacher.stage_info[-1].channels, self.opts["k"])
+        return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form)
+
+    def build_objective(self, ctx: RunContext, model: nn.Module) -> Objective:
+        student = require_staged(model, self.name)
+        teacher = self.teacher_model(ctx)
+        return self.make_objective(student, teacher, self.paraphraser(ctx, teacher, student))
+
+    def train_config(self, ctx: RunContext) -> dict:
+        return {**super().train_config(ctx), "paraphraser": self._paraphraser["artifact"]}
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        result = super().run(ctx)
+        result.info.update(factor_form=self.form, beta=self.opts["beta"], paraphraser=self._paraphraser)
+        return result
+
+
+class FTChannelMean(FT):
+    summary = "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"
+    options = {**FT.options, "beta": Option(200.0, "weight of the factor loss")}
+    form = "channel-mean"
+
+
+@hookimpl
+def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    register("ft", FT, description=FT.summary)
+    register("ft-crd", FTChannelMean, description=FTChannelMean.summary)

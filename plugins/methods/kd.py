@@ -1,0 +1,31 @@
+"""``kd``: knowledge distillation (Hinton et al., 2015) as run in the CRD benchmark.
+
+loss = 0.1 * CE + 0.9 * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)), T = 4, the batch mean of the
+per-sample KL (RepDistiller ``DistillKL`` with ``-r 0.1 -a 0.9``). torchdistill's samples weight the two
+terms the other way round; set ``ce_weight``/``kd_weight`` for that.
+"""
+
+from __future__ import annotations
+
+from harness import hookimpl
+from harness.distill import DistillMethod, KDObjective
+from harness.method import Objective, Option
+from harness.models import StagedClassifier
+
+
+class KD(DistillMethod):
+    summary = "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"
+    options = {
+        "temperature": Option(4.0, "softmax temperature T"),
+        "ce_weight": Option(0.1, "weight of the cross-entropy with the labels"),
+        "kd_weight": Option(0.9, "weight of the T^2-scaled KL term"),
+    }
+
+    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+        return KDObjective(student, teacher, temperature=self.opts["temperature"], ce_weight=self.opts["ce_weight"],
+                           kd_weight=self.opts["kd_weight"])
+
+
+@hookimpl
+def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    register("kd", KD, description=KD.summary)
