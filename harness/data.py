@@ -120,12 +120,14 @@ def _tree_members(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
             if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 yield name, (lambda n=name: zf.read(n))
     elif tarfile.is_tarfile(source):
-        with tarfile.open(source) as tf:
-            members = sorted((m for m in tf.getmembers() if m.isfile()), key=lambda m: m.name)
-            for m in members:
-                if Path(m.name).suffix.lower() in IMAGE_SUFFIXES:
-                    data = tf.extractfile(m).read()  # type: ignore[union-attr]
-                    yield m.name, (lambda d=data: d)
+        # read members in stream order (a compressed tar cannot seek back cheaply), then sort by name
+        found = []
+        with tarfile.open(source, mode="r:*") as tf:
+            for m in tf:
+                if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                    found.append((m.name, tf.extractfile(m).read()))  # type: ignore[union-attr]
+        for name, data in sorted(found):
+            yield name, (lambda d=data: d)
     else:
         raise DataUnavailableError(f"'{source}' is neither a folder nor a zip/tar archive of images")
 
