@@ -204,11 +204,14 @@ class RunContext:
         evaluate: Callable[[], dict[str, float]] | None = None,
         params: list | None = None,
         select_metric: str | None = None,
+        stream: TrainStream | None = None,
     ) -> TrainedStage:
         """Train ``objective`` (or load it, when this exact stage was trained before) and return the stage.
 
         ``config`` identifies what is trained (the method and its options); the harness adds the arch,
-        dataset, recipe, seed and engine settings to form the artifact key. ``evaluate`` defaults to the
+        dataset, recipe, seed and engine settings to form the artifact key. ``stream`` replaces the run's
+        training batches (same seeded plan; e.g. input/target pairs stacked channel-wise so that both get
+        the same crop and flip); ``config`` must then identify its content. ``evaluate`` defaults to the
         classification accuracy of ``objective.model``; ``select_metric`` to ``val_acc``/``test_acc`` as
         ``--select`` says (``None`` with ``--select last``).
         """
@@ -228,7 +231,7 @@ class RunContext:
                 if self.s.select == "val" and self.val_stream is None:
                     raise UsageError("--select val needs a validation split: add --val-split FRACTION")
             fitted = fit(
-                objective, self.train_stream(recipe.batch_size), recipe, evaluate=evaluate, label=label,
+                objective, stream or self.train_stream(recipe.batch_size), recipe, evaluate=evaluate, label=label,
                 reporter=self.s.reporter, device=self.device, params=params,
                 checkpoint=self.s.store.checkpoint_path(stage, key), resume=self.s.resume, amp=self.s.amp,
                 select=(lambda row: row[select_metric]) if select_metric else None,

@@ -123,7 +123,7 @@ class KDObjective(DistillObjective):
         return {"kd": self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)}
 
 
-def prestage_epochs(ctx: "RunContext", requested: int, reference: int = 30, reference_total: int = 240) -> int:
-    """Epochs of a method's pre-stage: ``requested`` if set, else ``reference`` epochs at the CRD budget of
-    ``reference_total`` epochs, scaled to the run's budget (at least one)."""
-    return requested if requested > 0 else max(1, round(reference * ctx.recipe.epochs / reference_total))
+def prestage_epochs(ctx: "RunContext", requested: int, stage: str = "ft_paraphraser") -> int:
+    """Epochs of a distillation pre-stage: ``requested`` if set, else the recipe's budget for ``stage``, else
+    30 epochs at the CRD budget of 240 (RepDistiller's init_epochs), scaled to the run's budget."""
+    return requested if requested > 0 else ctx.recipe.stage_budget(stage, 30 / 240)

@@ -15,8 +15,9 @@ configuration and checkpoints it for ``--resume``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -114,6 +115,7 @@ class MethodResult:
     history: list[dict]
     extra_params: int = 0
     info: dict = field(default_factory=dict)
+    figures: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # name -> draw(png_path)
 
 
 class Method:

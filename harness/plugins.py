@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("rkd", "plugins.methods.rkd"),
     ("fitnet", "plugins.methods.fitnet"),
     ("ft", "plugins.methods.ft"),
+    ("encodenet", "plugins.methods.encodenet"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

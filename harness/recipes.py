@@ -37,19 +37,22 @@ class Recipe:
         unknown = set(values) - set(self.__dataclass_fields__)
         if unknown:
             raise UsageError(f"unknown recipe field(s) {sorted(unknown)}")
-        if "epochs" in values and "milestones" not in values and self.milestones:
+        if "epochs" in values:
             scale = int(values["epochs"]) / self.epochs
-            values["milestones"] = tuple(max(1, round(m * scale)) for m in self.milestones)
+            if "milestones" not in values and self.milestones:
+                values["milestones"] = tuple(max(1, round(m * scale)) for m in self.milestones)
+            if "stage_epochs" not in values:
+                values["stage_epochs"] = {k: max(1, round(v * scale)) for k, v in self.stage_epochs.items()}
         recipe = replace(self, **values)
         recipe.validate()
         return recipe
 
-    def scaled_stage_epochs(self, stage: str, reference: "Recipe | None" = None, minimum: int = 1) -> int:
-        """A method stage's epochs scaled by this recipe's budget against the recipe that defined it."""
-        base = reference or self
-        if stage not in base.stage_epochs:
-            raise KeyError(stage)
-        return max(minimum, round(base.stage_epochs[stage] * self.epochs / base.epochs))
+    def stage_budget(self, stage: str, ratio: float) -> int:
+        """Epochs of a method's extra stage: the recipe's own budget for it when it has one (scaled with
+        ``--epochs`` like the milestones), else ``ratio`` times the recipe's epochs; at least one."""
+        if stage in self.stage_epochs:
+            return self.stage_epochs[stage]
+        return max(1, round(self.epochs * ratio))
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.weight_decay < 0:

@@ -23,7 +23,7 @@ from harness.models import count_params
 from harness.plugins import PluginSet
 from harness.progress import Reporter
 from harness.recipes import Recipe
-from harness.records import SCHEMA, device_info, now_iso, versions, write_record
+from harness.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
 
 
 @dataclass
@@ -239,6 +239,21 @@ def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: Meth
     }
 
 
+def save_figures(result: MethodResult, record_file: Path, reporter: Reporter) -> dict[str, str]:
+    """Draw a method's figures as PNG files in a folder beside its record; returns name -> path."""
+    folder = record_file.with_name(record_file.stem + ".figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for name, draw in result.figures.items():
+        path = folder / f"{name}.png"
+        try:
+            draw(path)
+            saved[name] = str(path)
+        except Exception as exc:  # a figure must never cost the run its record
+            reporter.note(f"figure {name} could not be drawn: {type(exc).__name__}: {exc}")
+    return saved
+
+
 def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
     """Train every (seed, method) of the run; a failing method is reported and the others go on."""
     records, paths, failures = [], [], []
@@ -259,6 +274,8 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                 detail = traceback.format_exc(limit=-3)
                 failures.append(f"{method.name} (seed {seed}) failed: {type(exc).__name__}: {exc}\n{detail}")
                 continue
+            if result.figures:
+                record["figures"] = save_figures(result, record_path(run.request.out, record), reporter)
             paths.append(write_record(run.request.out, record))
             records.append(record)
     return RunOutcome(records, paths, failures)

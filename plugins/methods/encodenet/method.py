@@ -1,0 +1,270 @@
+"""EncodeNet (Mahmud et al.): a pipeline of stages, each recorded with its wall time.
+
+1. baseline: the shared ``baseline`` artifact of the run's arch/dataset/recipe/seed (never trained twice);
+2. features: clustering features of every training image (see ``features.py``);
+3. clustering: per-class k-means with the elbow choice, and each (class, cluster)'s lowest-entropy member
+   under the baseline as its representative (see ``clustering.py``);
+4. autoencoder: encoder = the baseline's stem and first ``split`` stages, initialised from the trained
+   baseline; decoder derived from their shapes; trained with MSE from each training image to its
+   representative, input and target cropped and flipped identically (a cached artifact);
+5. head: the trained encoder frozen (parameters and BatchNorm statistics), the remaining stages and the
+   classifier (the baseline's own layers, so the deployed model has exactly the baseline's parameters)
+   trained with cross-entropy under the run's recipe (a cached artifact).
+
+Open decisions of the paper and our defaults (all options, all recorded):
+* split (``split``): the paper's "classification layers ... derived from the classification part" suggests
+  the head may include the last stage(s). Default: all stages but the last in the encoder (the head is the
+  last stage + pooling + classifier). ``split=N`` (all stages) leaves only the linear classifier to train.
+* encoder initialisation (``encoder_init``): from the trained baseline (default) or random.
+* head initialisation (``head_init``): the paper re-trains the classification part; we start it from the
+  baseline's weights (default) or from a fresh initialisation.
+* autoencoder budget (``ae_epochs``): the paper's 500 epochs against 300 baseline epochs, scaled to the
+  run's budget (the recipe's ``autoencoder`` stage budget when it has one); optimiser and schedule are the
+  run's recipe (the paper states only "MSE").
+* augmentation of autoencoder batches (``ae_augment``): the same crop and flip for input and target
+  (default) or none.
+Ablations (paper Table 3) are separate method names: ``encodenet-input`` (target = the input itself),
+``encodenet-class`` (one lowest-entropy representative per class, no clustering); ``encodenet-finetune``
+does not freeze the encoder (a different method, not EncodeNet).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.context import RunContext
+from harness.errors import UsageError
+from harness.method import Method, MethodResult, Option
+from harness.metrics import count_flops
+from harness.models import StagedClassifier, count_params, require_staged
+from harness.pipeline import Normalizer, TrainStream
+from plugins.methods.encodenet import clustering, figures
+from plugins.methods.encodenet.autoencoder import (
+    ConversionObjective,
+    ConvertingAutoencoder,
+    Encoder,
+    FrozenEncoderObjective,
+    build_decoder,
+)
+from plugins.methods.encodenet.features import clustering_features, pca
+
+AE_RATIO = 500 / 300  # the paper's autoencoder epochs per baseline epoch
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
+            batch: int = 1000) -> torch.Tensor:
+    """Softmax probabilities of ``model`` for uint8 ``images`` (no augmentation)."""
+    model.eval()
+    out = [torch.softmax(model(normalizer(images[i:i + batch].to(device))).float(), 1).cpu()
+           for i in range(0, len(images), batch)]
+    return torch.cat(out)
+
+
+def copy_head(dst: StagedClassifier, src: StagedClassifier, split: int) -> None:
+    """Load the classification part (stages ``split..`` and the head) of ``src`` into ``dst``."""
+    for i in range(split, dst.num_stages):
+        dst.stages[i].load_state_dict(src.stages[i].state_dict())
+    dst.head.load_state_dict(src.head.state_dict())
+
+
+class EncodeNet(Method):
+    summary = "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"
+    options = {
+        "split": Option(-1, "stages in the encoder (the rest + classifier are trained); -1 = all but the last"),
+        "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
+                           "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
+        "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
+        "pca": Option(0, "PCA dimensions before clustering (0: none)"),
+        "k": Option(0, "clusters per class; 0 = elbow method over k = 1..k_max"),
+        "k_max": Option(8, "largest k tried by the elbow method"),
+        "n_init": Option(10, "k-means restarts"),
+        "correct_only": Option(False, "representatives only among images the baseline classifies correctly"),
+        "target": Option("cluster", "autoencoder target: cluster (representative of the image's cluster), "
+                         "class (one per class, no clustering), input (the image itself)", ("cluster", "class", "input")),
+        "encoder_init": Option("baseline", "initial encoder weights", ("baseline", "random")),
+        "head_init": Option("baseline", "initial weights of the trained classification part", ("baseline", "random")),
+        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run"),
+        "ae_augment": Option("same", "crop/flip of autoencoder batches: same for input and target, or none",
+                             ("same", "none")),
+        "figures": Option(True, "draw the paper's figures beside the record"),
+    }
+    frozen = True
+
+    # ---- checks ---------------------------------------------------------------------------------------
+
+    def split_of(self, model: StagedClassifier) -> int:
+        split = self.opts["split"] if self.opts["split"] >= 0 else model.num_stages - 1
+        if not 1 <= split <= model.num_stages:
+            raise UsageError(f"{self.name}.split must be between 1 and {model.num_stages} for {model.arch_name} "
+                             f"(or -1 for all but the last stage), got {self.opts['split']}")
+        return split
+
+    def check(self, ctx: RunContext) -> None:
+        super().check(ctx)
+        model = require_staged(ctx.build_arch(), self.name)
+        build_decoder(model.stage_info, self.split_of(model), ctx.dataset.in_chans, ctx.dataset.input_size)
+        if self.opts["features"] == "vgg16":
+            from plugins.methods.encodenet.features import vgg16_weights_path
+
+            if vgg16_weights_path(self.opts["vgg16_weights"]) is None:
+                raise UsageError("encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
+                                 "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH")
+
+    # ---- stages ---------------------------------------------------------------------------------------
+
+    def select_targets(self, ctx: RunContext, baseline: StagedClassifier) -> tuple[clustering.Representatives, dict]:
+        """Stages 2-3: features, clustering and representatives (or the ablations' simpler targets)."""
+        ds = ctx.dataset
+        labels = ds.train_labels.numpy()
+        info: dict = {"target": self.opts["target"]}
+        t0 = time.perf_counter()
+        probs = predict(baseline, ds.train_images, ctx.normalizer, ctx.device).numpy()
+        entropies = clustering.entropy(probs)
+        correct = probs.argmax(1) == labels
+        self._entropies = entropies
+        if self.opts["target"] == "input":
+            reps = clustering.Representatives(target_of=np.arange(len(labels)))
+            ctx.stage_log["representatives"] = {"seconds": time.perf_counter() - t0}
+            return reps, info
+        if self.opts["target"] == "class":
+            reps = clustering.one_per_class(labels, entropies, correct, self.opts["correct_only"])
+            self._groups = []
+            ctx.stage_log["representatives"] = {"seconds": time.perf_counter() - t0}
+        else:
+            feats, described = clustering_features(
+                ds.train_images, baseline, ds.mean, ds.std, choice=self.opts["features"],
+                vgg16_weights=self.opts["vgg16_weights"], device=ctx.device, note=ctx.note)
+            feats = pca(feats, self.opts["pca"], ctx.seed)
+            ctx.stage_log["features"] = {"seconds": time.perf_counter() - t0, "features": described,
+                                         "dims": int(feats.shape[1])}
+            t1 = time.perf_counter()
+            groups = clustering.cluster_per_class(feats, labels, k_max=self.opts["k_max"], fixed_k=self.opts["k"],
+                                                  seed=ctx.seed, n_init=self.opts["n_init"])
+            reps = clustering.representatives(groups, entropies, correct, self.opts["correct_only"])
+            ctx.stage_log["clustering"] = {"seconds": time.perf_counter() - t1}
+            self._groups = groups
+            info.update(features=described, k_per_class={ds.classes[g.label]: g.k for g in groups},
+                        elbow_found={ds.classes[g.label]: g.elbow_found for g in groups},
+                        inertia_curves={ds.classes[g.label]: g.inertias for g in groups})
+        info["representatives"] = [{**g, "class": ds.classes[g["label"]]} for g in reps.groups]
+        return reps, info
+
+    def train_autoencoder(self, ctx: RunContext, ae_model: StagedClassifier, split: int,
+                          reps: clustering.Representatives, baseline_key: str):  # type: ignore[no-untyped-def]
+        ds = ctx.dataset
+        decoder = ctx.place(build_decoder(ae_model.stage_info, split, ds.in_chans, ds.input_size))
+        autoencoder = ConvertingAutoencoder(Encoder(ae_model, split), decoder)
+        objective = ConversionObjective(autoencoder, ds.in_chans)
+        targets = torch.from_numpy(reps.target_of)
+        paired = torch.cat([ds.train_images, ds.train_images[targets]], dim=1)
+        augment = self.opts["ae_augment"] == "same"
+        epochs = self.opts["ae_epochs"] or ctx.recipe.stage_budget("autoencoder", AE_RATIO)
+        recipe = ctx.recipe.with_overrides(epochs=epochs)
+        stream = TrainStream(paired, ds.train_labels, batch_size=recipe.batch_size, seed=ctx.seed,
+                             normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device), device=ctx.device,
+                             pad=4 if augment else 0, flip=augment, channels_last=ctx.s.channels_last)
+        digest = hashlib.sha256(reps.target_of.tobytes()).hexdigest()[:16]
+        config = {"name": "encodenet-autoencoder", "baseline": baseline_key, "split": split, "targets": digest,
+                  "encoder_init": self.opts["encoder_init"], "augment": self.opts["ae_augment"], "decoder": "mirror-v1"}
+        stage = ctx.train("autoencoder", objective, config=config, recipe=recipe, stream=stream, evaluate=dict)
+        return autoencoder, stage
+
+    # ---- the pipeline ----------------------------------------------------------------------------------
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        base = ctx.baseline()
+        baseline = require_staged(base.model, self.name)
+        split = self.split_of(baseline)
+        reps, info = self.select_targets(ctx, baseline)
+
+        ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
+            require_staged(ctx.build_arch(seed_offset=1), self.name)
+        autoencoder, ae_stage = self.train_autoencoder(ctx, ae_model, split, reps, base.key)
+
+        classifier = ae_model  # its encoder is the trained one; load the classification part
+        copy_head(classifier, baseline if self.opts["head_init"] == "baseline" else
+                  require_staged(ctx.build_arch(seed_offset=2), self.name), split)
+        objective = FrozenEncoderObjective(classifier, split, frozen=self.frozen)
+        head = ctx.train("head", objective, config={**self.config(), "autoencoder": ae_stage.key})
+
+        info.update(
+            split=split, encoder_stages=classifier.feature_names[: split + 1], frozen_encoder=self.frozen,
+            baseline_artifact=base.key, autoencoder_artifact=ae_stage.key,
+            reconstruction_curve=[row.get("train_reconstruction") for row in ae_stage.history],
+            compute=self.compute(ctx, classifier, autoencoder, split, base, ae_stage, head),
+            trainable_params=sum(p.numel() for p in classifier.parameters() if p.requires_grad),
+        )
+        result = MethodResult(model=classifier, history=head.history, info=info,
+                              extra_params=count_params(autoencoder.decoder))
+        if self.opts["figures"]:
+            result.figures = self.figures(ctx, autoencoder, reps)
+        return result
+
+    def compute(self, ctx, classifier, autoencoder, split, base, ae_stage, head) -> dict:  # type: ignore[no-untyped-def]
+        """EncodeNet's training compute relative to the baseline's: wall time and a FLOP estimate
+        (training step = 3x forward FLOPs; the frozen encoder costs one forward in stage 2)."""
+        ds = ctx.dataset
+        shape = (ds.in_chans, ds.input_size, ds.input_size)
+        f_model = count_flops(classifier, shape, ctx.device)
+        f_enc = count_flops(autoencoder.encoder, shape, ctx.device)
+        f_ae = count_flops(autoencoder, shape, ctx.device)
+        n = len(ds.train_labels)
+        baseline_flops = 3 * f_model * n * len(base.history)
+        extra = {
+            "features_and_clustering": f_model * n,
+            "autoencoder": 3 * f_ae * n * len(ae_stage.history),
+            "head": (f_enc + 3 * (f_model - f_enc)) * n * len(head.history),
+        }
+        seconds = {k: v.get("seconds", 0.0) for k, v in ctx.stage_log.items()}
+        return {
+            "flops_relative_to_baseline": (baseline_flops + sum(extra.values())) / baseline_flops,
+            "seconds_relative_to_baseline": sum(seconds.values()) / max(1e-9, seconds.get(f"baseline[{ctx.s.arch}]", 0.0)),
+            "stage_training_flops": {"baseline": baseline_flops, **extra},
+            "note": "baseline seconds are those of the run that trained it (reused artifacts keep their time)",
+        }
+
+    def figures(self, ctx: RunContext, autoencoder: ConvertingAutoencoder, reps: clustering.Representatives) -> dict:
+        ds = ctx.dataset
+        sample = torch.linspace(0, len(ds.train_labels) - 1, 8).long()
+        with torch.no_grad():
+            autoencoder.eval()
+            out = autoencoder(ctx.normalizer(ds.train_images[sample].to(ctx.device))).float().cpu()
+        mean = torch.tensor(ds.mean).view(1, -1, 1, 1)
+        std = torch.tensor(ds.std).view(1, -1, 1, 1)
+        converted = out * std + mean
+        targets = ds.train_images[torch.from_numpy(reps.target_of)[sample]]
+        drawn = {
+            "fig4_entropy": partial(figures.entropy, entropies=self._entropies, reps=reps),
+            "fig5_converted": partial(figures.converted, inputs=ds.train_images[sample], outputs=converted,
+                                      targets=targets),
+        }
+        if getattr(self, "_groups", None):
+            drawn["fig2_clusters"] = partial(figures.clusters, images=ds.train_images, labels=ds.train_labels.numpy(),
+                                             groups=self._groups, reps=reps, classes=ds.classes)
+            drawn["fig3_elbow"] = partial(figures.elbow, groups=self._groups, classes=ds.classes)
+        return drawn
+
+
+class EncodeNetClassTarget(EncodeNet):
+    summary = "EncodeNet ablation: one lowest-entropy representative per class, no clustering (Table 3)"
+    options = {**EncodeNet.options, "target": Option("class", EncodeNet.options["target"].help,
+                                                      ("cluster", "class", "input"))}
+
+
+class EncodeNetInputTarget(EncodeNet):
+    summary = "EncodeNet ablation: autoencoder target = the input itself (a plain autoencoder, Table 3)"
+    options = {**EncodeNet.options, "target": Option("input", EncodeNet.options["target"].help,
+                                                     ("cluster", "class", "input"))}
+
+
+class EncodeNetFinetune(EncodeNet):
+    summary = "EncodeNet pipeline with the encoder fine-tuned, not frozen (a different method)"
+    frozen = False
