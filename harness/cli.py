@@ -39,27 +39,17 @@ def _milestones(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"milestones must be comma-separated epochs, got '{text}'") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
-        epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
-    )
-    parser.add_argument("--version", action="version", version=f"encodenet-bench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", help="train methods on one architecture and dataset, write records, print a table")
-    run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names, e.g. baseline,kd")
-    run.add_argument("--arch", required=True, help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
-    run.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
-    run.add_argument("--teacher-checkpoint", type=Path,
-                     help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
-    run.add_argument("--dataset", default="cifar10",
-                     help="cifar10 (default), cifar100, cifar10-mini (bundled, offline), imagefolder:PATH")
-    run.add_argument("--data-dir", type=Path, help="folder holding an existing copy of the dataset")
-    run.add_argument("--no-download", dest="download", action="store_false", help="never try to download data")
-    run.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
-    run.add_argument("--recipe", default="crd", help="named recipe: crd (default), attention, encodenet, smoke")
-    g = run.add_argument_group("recipe overrides")
+def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, dataset_default: str | None) -> None:
+    """Arguments shared by `bench run` and `bench reproduce`: data, recipe, options, execution."""
+    default = "the table's" if dataset_default is None else dataset_default
+    p.add_argument("--dataset", default=dataset_default,
+                   help=f"cifar10, cifar100, cifar10-mini (bundled, offline), imagefolder:PATH (default: {default})")
+    p.add_argument("--data-dir", type=Path, help="folder holding an existing copy of the dataset")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never try to download data")
+    p.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
+    p.add_argument("--recipe", default=recipe_default,
+                   help=f"named recipe: crd, attention, encodenet, smoke (default: {recipe_default or 'the table’s'})")
+    g = p.add_argument_group("recipe overrides")
     g.add_argument("--epochs", type=int, help="epochs (multistep milestones are scaled to match)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
@@ -68,17 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--schedule", choices=("multistep", "cosine", "constant"))
     g.add_argument("--milestones", type=_milestones, help="comma-separated epochs of the multistep schedule")
     g.add_argument("--gamma", type=float, help="multistep decay factor")
-    d = run.add_argument_group("data")
+    d = p.add_argument_group("data")
     d.add_argument("--val-split", type=float, default=0.0, help="hold out this fraction of training data for validation")
     d.add_argument("--train-subset", type=int, help="train on a class-balanced subset of this many images")
     d.add_argument("--test-subset", type=int, help="evaluate on a class-balanced subset of this many test images")
     d.add_argument("--select", choices=("last", "val", "test"), default="last",
                    help="weights kept for downstream stages and deployment: last epoch (default), best validation "
                         "epoch (needs --val-split), or best test epoch (only when you explicitly want test selection)")
-    m = run.add_argument_group("methods")
+    m = p.add_argument_group("methods")
     m.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE",
                    help="a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench list methods' shows them)")
-    e = run.add_argument_group("execution")
+    e = p.add_argument_group("execution")
     e.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -93,6 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--latency-batch", type=int, help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
+        epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"encodenet-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train methods on one architecture and dataset, write records, print a table")
+    run.add_argument("--methods", type=_csv, required=True, help="comma-separated method names, e.g. baseline,kd")
+    run.add_argument("--arch", required=True, help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
+    run.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
+    run.add_argument("--teacher-checkpoint", type=Path,
+                     help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
+    add_run_arguments(run, recipe_default="crd", dataset_default="cifar10")
+
+    rep = sub.add_parser("reproduce", help="run what a paper table needs and print it beside the reported numbers")
+    rep.add_argument("table", help="table2, table3, table4, table5 (EncodeNet paper) or smoke (CI)")
+    rep.add_argument("--paper-dataset", help="only the table's settings on this dataset (e.g. cifar10 for table2)")
+    rep.add_argument("--dry-run", action="store_true", help="list the runs and the training work, train nothing")
+    rep.add_argument("--no-train", action="store_true", help="only the parameter/FLOP columns, from untrained models")
+    rep.add_argument("--rerun", action="store_true", help="run again even where a record of the same run exists")
+    rep.add_argument("--export", type=Path, help="also write the tables as markdown and CSV into this folder")
+    add_run_arguments(rep, recipe_default=None, dataset_default=None)
+
     lst = sub.add_parser("list", help="list methods, archs, datasets or recipes")
     lst.add_argument("kind", choices=KINDS)
 
@@ -101,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--format", choices=FORMATS, default="rich")
     tab.add_argument("--metric", choices=tuple(METRICS), default="last",
                      help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
+    tab.add_argument("--export", type=Path, metavar="PREFIX",
+                     help="also write PREFIX.md and PREFIX.csv next to the terminal table")
 
     cost = sub.add_parser("cost", help="parameters, FLOPs and latency of each method's deployed model, no training")
     cost.add_argument("--methods", type=_csv, required=True)
@@ -114,23 +132,47 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--latency", action="store_true", help="also time batch-1 inference")
     cost.add_argument("--device", default="cpu")
 
+    chk = sub.add_parser("check", help="CI gate: compare records with reference numbers; exit 1 on a regression")
+    chk.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
+    chk.add_argument("--reference", type=Path, help="a reference CSV (results/reference format)")
+    chk.add_argument("--table", help="only the reference rows of this table id")
+    chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
+    chk.add_argument("--metric", choices=tuple(METRICS), default="last")
+    chk.add_argument("--dataset-as", help="compare records as if their dataset were this one (e.g. cifar10)")
+    chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    chk.add_argument("--save-reference", type=Path, help="instead of checking, save the records' means as a reference")
+
+    plot = sub.add_parser("plot", help="accuracy vs parameters and FLOPs, and training curves (PNG and SVG)")
+    plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
+    plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
+    plot.add_argument("--metric", choices=tuple(METRICS), default="last")
+    plot.add_argument("--no-curves", dest="curves", action="store_false", help="skip the per-run training curves")
+
     sub.add_parser("plugins", help="list plugins and what each registered")
     return parser
 
 
-def cmd_run(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+def request_from_args(args: argparse.Namespace, **fields: object) -> RunRequest:
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "momentum",
                                                "schedule", "milestones", "gamma")}
-    request = RunRequest(
-        methods=args.methods, arch=args.arch, dataset=args.dataset, teacher=args.teacher,
-        teacher_checkpoint=args.teacher_checkpoint, seeds=args.seeds,
-        recipe=args.recipe, overrides=overrides, options=args.opt, device=args.device, data_dir=args.data_dir,
-        download=args.download, cache_dir=args.cache_dir, out=args.out, resume=args.resume, retrain=args.retrain,
-        select=args.select, val_split=args.val_split, train_subset=args.train_subset, test_subset=args.test_subset,
-        latency=args.latency, latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last,
-        threads=args.threads,
+    return RunRequest(
+        dataset=args.dataset, seeds=args.seeds, recipe=args.recipe, overrides=overrides, options=args.opt,
+        device=args.device, data_dir=args.data_dir, download=args.download, cache_dir=args.cache_dir, out=args.out,
+        resume=args.resume, retrain=args.retrain, select=args.select, val_split=args.val_split,
+        train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
+        latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last, threads=args.threads,
+        **fields,  # type: ignore[arg-type]
     )
-    reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
+
+
+def reporter_for(args: argparse.Namespace, console: Console) -> Reporter:
+    return Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
+
+
+def cmd_run(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    request = request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
+                                teacher_checkpoint=args.teacher_checkpoint)
+    reporter = reporter_for(args, console)
     prepared = prepare(request, plugins, reporter)
     outcome = execute(prepared, reporter)
     if outcome.records:
@@ -170,6 +212,13 @@ def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
     text = render(records, args.format, args.metric, console=console)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if args.export:
+        from harness.io import atomic_write_text
+
+        for fmt, suffix in (("markdown", ".md"), ("csv", ".csv")):
+            path = args.export.with_name(args.export.name + suffix)
+            atomic_write_text(path, render(records, fmt, args.metric))
+            console.print(f"wrote {path}")
     return 0
 
 
@@ -199,7 +248,83 @@ def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
     return 0
 
 
-COMMANDS = {"run": cmd_run, "cost": cmd_cost, "list": cmd_list, "table": cmd_table, "plugins": cmd_plugins}
+def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    from harness.check import compare, junit, load_reference_file, save_reference
+    from harness.io import atomic_write_text
+
+    records = load_records(args.paths)
+    if args.save_reference:
+        n = save_reference(records, args.save_reference, args.table or "saved", args.metric)
+        console.print(f"saved {n} reference row(s) to {args.save_reference}")
+        return 0
+    if not args.reference:
+        raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
+    results = compare(records, load_reference_file(args.reference, args.table), tolerance=args.tolerance,
+                      metric=args.metric, dataset_as=args.dataset_as)
+    if not results:
+        raise UsageError(f"{args.reference} has no top-1 rows to check")
+    for r in results:
+        print(r.line())
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    if args.junit:
+        atomic_write_text(args.junit, junit(results, "bench check"))
+    return 1 if failed else 0
+
+
+def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    from harness import reproduce
+
+    if args.table not in reproduce.TABLES:
+        raise UsageError(f"unknown table '{args.table}'; reproducible tables: {', '.join(reproduce.TABLES)}")
+    spec = reproduce.TABLES[args.table]
+    if args.no_train:
+        from harness.cost import measure_costs, render_costs
+        from harness.runner import build_methods
+
+        for s in spec.settings:
+            if args.paper_dataset not in (None, s.dataset):
+                continue
+            classes = 100 if s.dataset == "cifar100" else 10
+            rows = measure_costs(plugins, build_methods(plugins, list(s.methods), args.opt), s.arch, classes,
+                                 teacher=s.teacher)
+            render_costs(rows, f"{spec.title} | {s.arch} on {s.dataset} ({classes} classes): parameters, untrained",
+                         reproduce.reference_for(spec), console)
+        return 0
+    base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
+    reporter = reporter_for(args, console)
+    plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset)
+    if args.dry_run:
+        reproduce.dry_run(plan, console)
+        return 0
+    records, failures = reproduce.run_plan(plan, reporter)
+    markdown = reproduce.render(plan, records, console)
+    if args.export:
+        from harness.io import atomic_write_text
+        from harness.tables import render as render_table
+
+        flat = [r for group in records for r in group]
+        atomic_write_text(args.export / f"{args.table}.md", "\n".join(markdown))
+        atomic_write_text(args.export / f"{args.table}.csv", render_table(flat, "csv"))
+        console.print(f"exported {args.export / (args.table + '.md')} and {args.export / (args.table + '.csv')}")
+    for failure in failures:
+        print(f"bench: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    from harness.plots import curves, efficiency
+
+    records = load_records(args.paths)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
+    written = efficiency(records, args.out, args.metric) + (curves(records, args.out) if args.curves else [])
+    for path in written:
+        console.print(str(path))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "plot": cmd_plot, "cost": cmd_cost, "check": cmd_check, "list": cmd_list, "table": cmd_table, "plugins": cmd_plugins}
 
 
 def main(argv: list[str] | None = None) -> int:

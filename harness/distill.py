@@ -22,6 +22,7 @@ from harness.models import StagedClassifier, require_staged
 
 if TYPE_CHECKING:
     from harness.context import RunContext
+    from harness.recipes import Recipe
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -123,7 +124,7 @@ class KDObjective(DistillObjective):
         return {"kd": self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)}
 
 
-def prestage_epochs(ctx: "RunContext", requested: int, stage: str = "ft_paraphraser") -> int:
+def prestage_epochs(recipe: "Recipe", requested: int, stage: str = "ft_paraphraser") -> int:
     """Epochs of a distillation pre-stage: ``requested`` if set, else the recipe's budget for ``stage``, else
     30 epochs at the CRD budget of 240 (RepDistiller's init_epochs), scaled to the run's budget."""
-    return requested if requested > 0 else ctx.recipe.stage_budget(stage, 30 / 240)
+    return requested if requested > 0 else recipe.stage_budget(stage, 30 / 240)

@@ -30,6 +30,7 @@ from harness.models import count_params
 
 if TYPE_CHECKING:
     from harness.context import RunContext
+    from harness.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ class Method:
         return self.config()
 
     # ---- hooks ---------------------------------------------------------------------------------------
+
+    def planned_stages(self, recipe: "Recipe") -> list[tuple[str, int]]:
+        """(stage, epochs) this method trains itself, for ``bench reproduce --dry-run`` estimates; shared
+        stages (the baseline, a teacher) are counted by the planner."""
+        return [("train", recipe.epochs)]
+
+    needs_baseline: ClassVar[bool] = False  # uses ctx.baseline() of the run's architecture
 
     def check(self, ctx: "RunContext") -> None:
         """Refuse an impossible setup before any training starts (raise UsageError)."""

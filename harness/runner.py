@@ -6,6 +6,7 @@ All validation (names, options, combinations, data, model construction, each met
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class RunRequest:
     test_subset: int | None = None
     latency: bool = True
     latency_batch: int | None = None
+    reuse_records: bool = False  # skip (seed, method) pairs whose record is already in ``out``
     amp: bool | None = None
     channels_last: bool | None = None
     threads: int | None = None
@@ -201,6 +203,30 @@ def measure(ctx: RunContext, result: MethodResult, run: PreparedRun) -> dict:
     return metrics
 
 
+def request_key(run: PreparedRun, method: Method, seed: int) -> str:
+    """What a (method, seed) of this run is, known before it runs: its record is reused when it matches."""
+    req = run.request
+    return config_key({
+        "method": method.config(), "arch": req.arch, "teacher": req.teacher if method.uses_teacher else None,
+        "teacher_checkpoint": str(req.teacher_checkpoint) if method.uses_teacher and req.teacher_checkpoint else None,
+        "dataset": {"name": run.dataset.name, "fingerprint": run.dataset.fingerprint, **run.dataset.notes},
+        "recipe": run.recipe.as_dict(), "seed": seed, "select": req.select,
+        "engine": {"device": run.device.type, "amp": run.amp, "channels_last": run.channels_last},
+    })
+
+
+def existing_records(out: Path) -> dict[str, tuple[Path, dict]]:
+    found = {}
+    for path in sorted(out.glob("*.json")) if out.exists() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("request_key"):
+            found[record["request_key"]] = (path, record)
+    return found
+
+
 def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: MethodResult, wall: float) -> dict:
     req = run.request
     identity = {
@@ -219,6 +245,7 @@ def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: Meth
     return {
         "schema": SCHEMA,
         "run_key": config_key(identity),
+        "request_key": request_key(run, method, ctx.seed),
         "created": now_iso(),
         "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
                    "defaults": {k: o.default for k, o in method.options.items()}},
@@ -257,8 +284,15 @@ def save_figures(result: MethodResult, record_file: Path, reporter: Reporter) ->
 def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
     """Train every (seed, method) of the run; a failing method is reported and the others go on."""
     records, paths, failures = [], [], []
+    done = existing_records(run.request.out) if run.request.reuse_records or run.request.resume else {}
     for seed in run.request.seeds:
         for method in run.methods:
+            key = request_key(run, method, seed)
+            if key in done:
+                reporter.note(f"{method.name} (seed {seed}): reusing record {done[key][0].name}")
+                paths.append(done[key][0])
+                records.append(done[key][1])
+                continue
             ctx = make_context(run, seed, method.name, reporter)
             reporter.note(f"== {method.name} | {run.request.arch} | {run.dataset.name} | seed {seed} ==")
             t0 = time.perf_counter()

@@ -13,6 +13,10 @@ from harness.method import Method, MethodResult
 
 class Baseline(Method):
     summary = "the architecture trained with cross-entropy (the reference every method is compared with)"
+    needs_baseline = True
+
+    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
+        return []  # its only stage is the shared baseline
 
     def run(self, ctx: RunContext) -> MethodResult:
         stage = ctx.baseline()

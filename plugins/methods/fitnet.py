@@ -92,6 +92,11 @@ class FitNet(DistillMethod):
         "temperature": Option(4.0, "KD temperature of the second stage (stages=2)"),
     }
 
+    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
+        if self.opts["stages"] == 1:
+            return [("train", recipe.epochs)]
+        return [("fitnet_hint", prestage_epochs(recipe, self.opts["hint_epochs"])), ("train", recipe.epochs)]
+
     def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
         if self.opts["stages"] == 2:
             return KDObjective(student, teacher, temperature=self.opts["temperature"])
@@ -108,7 +113,7 @@ class FitNet(DistillMethod):
         student = require_staged(ctx.build_arch(), self.name)
         teacher = self.teacher_model(ctx)
         hint = HintObjective(student, teacher, self.opts["hint_layer"])
-        epochs = prestage_epochs(ctx, self.opts["hint_epochs"])
+        epochs = prestage_epochs(ctx.recipe, self.opts["hint_epochs"])
         hint_stage = ctx.train("fitnet_hint", hint, config={**self.train_config(ctx), "stage": "hint"},
                                recipe=ctx.recipe.with_overrides(epochs=epochs, schedule="constant", milestones=()),
                                params=hint.hinted_parameters(), evaluate=lambda: ctx.evaluate_objective(hint))

@@ -104,12 +104,15 @@ class FT(DistillMethod):
     }
     form = "flattened"
 
+    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
+        return [("ft_paraphraser", prestage_epochs(recipe, self.opts["paraphraser_epochs"])), ("train", recipe.epochs)]
+
     def paraphraser(self, ctx: RunContext, teacher: StagedClassifier, student: StagedClassifier) -> Paraphraser:
         """The trained paraphraser (a cached pre-stage, shared by ft and ft-crd for the same teacher and k)."""
         paraphraser = ctx.place(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]))
         objective = ParaphraserObjective(paraphraser, teacher)
         lr = self.opts["paraphraser_lr"] or (0.01 if student.family == "cifar_resnet" else ctx.recipe.lr)
-        epochs = prestage_epochs(ctx, self.opts["paraphraser_epochs"])
+        epochs = prestage_epochs(ctx.recipe, self.opts["paraphraser_epochs"])
         stage = ctx.train("ft_paraphraser", objective,
                           config={"name": "ft-paraphraser", "k": self.opts["k"], "teacher": self._teacher_key, "lr": lr},
                           recipe=ctx.recipe.with_overrides(epochs=epochs, lr=lr, schedule="constant", milestones=()),

@@ -97,6 +97,11 @@ class EncodeNet(Method):
         "figures": Option(True, "draw the paper's figures beside the record"),
     }
     frozen = True
+    needs_baseline = True
+
+    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
+        return [("autoencoder", self.opts["ae_epochs"] or recipe.stage_budget("autoencoder", AE_RATIO)),
+                ("head", recipe.epochs)]
 
     # ---- checks ---------------------------------------------------------------------------------------
 

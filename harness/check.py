@@ -1,0 +1,105 @@
+"""`bench check`: a CI gate. Compares records with reference numbers and fails on a regression.
+
+A reference is a CSV in the ``results/reference`` format: the papers' numbers, or a set of earlier records
+saved with ``bench check --save-reference``. A row passes when the measured mean (over seeds) is at least
+the reference minus the tolerance (regressions fail, improvements pass); a reference row with no record
+fails too (the method did not run). Output: one line per row, optionally a JUnit XML file for CI systems.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from harness.errors import UsageError
+from harness.io import atomic_write_text
+from harness.records import versions
+from harness.reference import COLUMNS, RefValue, load_file
+from harness.tables import METRICS, Row, aggregate
+
+
+@dataclass
+class CheckRow:
+    ref: RefValue
+    row: Row | None
+    tolerance: float
+
+    @property
+    def measured(self) -> float | None:
+        return self.row.mean if self.row else None
+
+    @property
+    def passed(self) -> bool:
+        return self.measured is not None and self.measured >= self.ref.value - self.tolerance
+
+    @property
+    def name(self) -> str:
+        teacher = f" <- {self.ref.teacher}" if self.ref.teacher else ""
+        variant = f" [{self.ref.variant}]" if self.ref.variant else ""
+        return f"{self.ref.dataset}/{self.ref.arch}{teacher}/{self.ref.method}{variant}"
+
+    def line(self) -> str:
+        status = "PASS" if self.passed else "FAIL"
+        if self.row is None:
+            return f"{status}  {self.name}: no record (reference {self.ref.value:.2f})"
+        return (f"{status}  {self.name}: {self.row.mean:.2f} ± {self.row.std:.2f} (n={len(self.row.values)}) vs "
+                f"reference {self.ref.value:.2f} [{self.ref.where}], Δ {self.row.mean - self.ref.value:+.2f}, "
+                f"tolerance {self.tolerance:.2f}")
+
+
+def row_key(dataset: str, arch: str, teacher: str, method: str, variant: str) -> tuple:
+    return dataset, arch, teacher or "", method, variant or ""
+
+
+def compare(records: list[dict], reference: list[RefValue], *, tolerance: float, metric: str = "last",
+            dataset_as: str | None = None) -> list[CheckRow]:
+    rows = aggregate(records, metric)
+    by_key = {row_key(dataset_as or r.setting[0], r.setting[2], r.teacher_arch or "", r.method, r.variant): r
+              for r in rows}
+    return [CheckRow(ref, by_key.get(row_key(ref.dataset, ref.arch, ref.teacher, ref.method, ref.variant)), tolerance)
+            for ref in reference if ref.metric == "top1"]
+
+
+def junit(results: list[CheckRow], suite: str) -> str:
+    failures = sum(not r.passed for r in results)
+    root = ET.Element("testsuite", name=suite, tests=str(len(results)), failures=str(failures), errors="0")
+    for r in results:
+        case = ET.SubElement(root, "testcase", classname=suite, name=r.name)
+        if not r.passed:
+            ET.SubElement(case, "failure", message=r.line()).text = r.line()
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def save_reference(records: list[dict], path: Path, table: str, metric: str = "last") -> int:
+    """Write the records' means as a reference CSV (one row per dataset/arch/teacher/method/variant)."""
+    rows = aggregate(records, metric)
+    if not rows:
+        raise UsageError("no records to save as a reference")
+    buf = io.StringIO()
+    buf.write(f"# Saved by bench check --save-reference from {len(records)} record(s); metric: top-1 ({metric} epoch).\n")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    source = f"bench records, harness {versions()['harness']}, commit {versions()['git'] or 'unknown'}"
+    for r in rows:
+        writer.writerow([table, r.setting[0], r.setting[2], r.teacher_arch or "", r.method, r.variant, "top1",
+                         f"{r.mean:.2f}", "best" if metric == "best" else "last", len(r.values), source])
+    atomic_write_text(path, buf.getvalue())
+    load_file(path)  # what we write must load
+    return len(rows)
+
+
+def load_reference_file(path: Path, table: str | None) -> list[RefValue]:
+    if not path.exists():
+        raise UsageError(f"--reference {path}: no such file")
+    values = load_file(path)
+    if table:
+        values = [v for v in values if v.table == table]
+        if not values:
+            raise UsageError(f"--reference {path} has no rows of table '{table}'")
+    return values
+
+
+__all__ = ["METRICS", "CheckRow", "compare", "junit", "load_reference_file", "save_reference"]

@@ -1,0 +1,193 @@
+"""`bench reproduce TABLE`: run exactly the runs a paper table needs and render it in the paper's layout.
+
+Tables are data (:data:`TABLES`): each is a list of settings (dataset, architecture, teacher, methods)
+under the paper's recipe. Trained stages are reused from the artifact cache and finished (method, seed)
+runs from the records in ``--out``, so an interrupted reproduction continues where it stopped. Each
+setting's table shows our measured mean ± std beside the reported value and their difference; a dataset or
+budget other than the paper's is stated in the title and the caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from tabulate import tabulate
+
+from harness.artifacts import config_key
+from harness.errors import UsageError
+from harness.method import Method
+from harness.plugins import PluginSet
+from harness.progress import Reporter
+from harness.reference import RefValue, table_values
+from harness.runner import PreparedRun, RunRequest, execute, make_context, prepare
+from harness.stats import summarize
+from harness.tables import aggregate, budget
+
+
+@dataclass(frozen=True)
+class Setting:
+    dataset: str
+    arch: str
+    methods: tuple[str, ...]
+    teacher: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    title: str
+    recipe: str
+    settings: tuple[Setting, ...]
+    reference_table: str | None = None  # id in results/reference; defaults to ``name``
+
+
+def _table2() -> tuple[Setting, ...]:
+    return tuple(Setting(ds, arch, ("baseline", "encodenet")) for ds in ("cifar10", "cifar100")
+                 for arch in ("vgg8", "vgg16", "resnet18", "resnet20"))
+
+
+TABLES: dict[str, TableSpec] = {
+    "table2": TableSpec("table2", "EncodeNet Table 2: baseline -> EncodeNet", "encodenet", _table2()),
+    "table3": TableSpec("table3", "EncodeNet Table 3: ablations (ResNet-18, CIFAR-10)", "encodenet",
+                        (Setting("cifar10", "resnet18", ("baseline", "encodenet-input", "encodenet-class", "encodenet")),)),
+    "table4": TableSpec("table4", "EncodeNet Table 4: knowledge distillation vs EncodeNet (CIFAR-100)", "crd", (
+        Setting("cifar100", "resnet32", ("baseline", "kd", "rkd", "fitnet", "ft", "encodenet"), "resnet110"),
+        Setting("cifar100", "vgg8", ("baseline", "kd", "rkd", "fitnet", "ft", "encodenet"), "vgg16"),
+    )),
+    "table5": TableSpec("table5", "EncodeNet Table 5: attention modules vs EncodeNet (ResNet-50, CIFAR-100)",
+                        "attention", (Setting("cifar100", "resnet50",
+                                              ("baseline", "se", "bam", "cbam", "gam", "gam-gc", "encodenet")),)),
+    "smoke": TableSpec("smoke", "CI smoke table: one method of each kind on the bundled dataset", "smoke", (
+        Setting("cifar10-mini", "resnet8", ("baseline", "se", "kd", "encodenet"), "resnet14"),)),
+}
+
+
+@dataclass
+class Plan:
+    """The runs of a reproduction: one prepared run per setting, each with its paper dataset."""
+
+    spec: TableSpec
+    runs: list[tuple[Setting, PreparedRun]]
+
+
+def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *, dataset: str | None,
+         paper_dataset: str | None) -> Plan:
+    """Prepare (and so validate) every setting of table ``name`` before anything trains."""
+    if name not in TABLES:
+        raise UsageError(f"unknown table '{name}'; reproducible tables: {', '.join(TABLES)}")
+    spec = TABLES[name]
+    settings = [s for s in spec.settings if paper_dataset in (None, s.dataset)]
+    if not settings:
+        raise UsageError(f"{name} has no setting on {paper_dataset}; its datasets: "
+                         f"{', '.join(sorted({s.dataset for s in spec.settings}))}")
+    if dataset:  # one replacement dataset for every setting: settings differing only in dataset collapse
+        seen, unique = set(), []
+        for s in settings:
+            key = (s.arch, s.teacher, s.methods)
+            if key not in seen:
+                seen.add(key)
+                unique.append(s)
+        settings = unique
+    runs = []
+    for s in settings:
+        request = replace(base, methods=list(s.methods), arch=s.arch, teacher=s.teacher, dataset=dataset or s.dataset,
+                          recipe=base.recipe or spec.recipe, reuse_records=base.reuse_records)
+        runs.append((s, prepare(request, plugins, reporter)))
+    return Plan(spec, runs)
+
+
+def _shared_stages(method: Method, setting: Setting) -> list[str]:
+    stages = [f"baseline[{setting.arch}]"] if method.needs_baseline else []
+    if method.uses_teacher and setting.teacher:
+        stages.append(f"baseline[{setting.teacher}]")
+    return stages
+
+
+def dry_run(p: Plan, console: Console) -> None:
+    """List the runs with their stages, epochs and cache state, and the total training work."""
+    total, todo = 0, 0
+    for setting, run in p.runs:
+        n = len(run.dataset.train_labels)
+        table = Table(title=f"{run.request.arch}" + (f" <- {setting.teacher}" if setting.teacher else "") +
+                      f" on {run.dataset.name} ({run.recipe.name}, {run.recipe.epochs} epochs, {n:,} training images)",
+                      title_justify="left")
+        for col in ("seed", "method", "stages (epochs)", "to train (image-epochs)"):
+            table.add_column(col)
+        for seed in run.request.seeds:
+            shared_done: set[str] = set()
+            for method in run.methods:
+                ctx = make_context(run, seed, method.name, Reporter())
+                parts, work = [], 0
+                for stage in _shared_stages(method, setting):
+                    arch = stage[len("baseline["):-1]
+                    key_cfg = ctx.stage_config("baseline", {"name": "baseline"}, run.recipe, arch)
+                    cached = ctx.s.store.path("baseline", config_key(key_cfg)).exists()
+                    if stage in shared_done or cached:
+                        parts.append(f"{stage} cached" if cached else f"{stage} (shared)")
+                        continue
+                    shared_done.add(stage)
+                    parts.append(f"{stage} {run.recipe.epochs}")
+                    work += run.recipe.epochs * n
+                for stage, epochs in method.planned_stages(run.recipe):
+                    parts.append(f"{stage} {epochs}")
+                    work += epochs * n
+                total += work
+                todo += 1
+                table.add_row(str(seed), method.name, escape(", ".join(parts) or "-"), f"{work:,}")
+        console.print(table)
+    console.print(f"{todo} (method, seed) runs; at most {total:,} image-epochs of training (one image through one "
+                  f"training step = 1). Stages already in the cache and records already in --out are reused.")
+
+
+def reference_for(spec: TableSpec) -> list[RefValue]:
+    try:
+        return table_values(spec.reference_table or spec.name)
+    except UsageError:
+        return []
+
+
+def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metric: str = "last") -> list[str]:
+    """Print each setting as the paper lays it out; returns the markdown of each (for --export)."""
+    refs = reference_for(p.spec)
+    markdown = []
+    for (setting, run), records in zip(p.runs, records_by_setting):
+        rows = aggregate(records, metric)
+        ours = f"{run.dataset.name} ({run.dataset.source}), {budget(records[0]) if records else run.recipe.name}"
+        paper_recipe = p.spec.recipe
+        differs = run.dataset.name != setting.dataset or \
+            run.recipe.as_dict() != run.plugins.recipes.resolve(paper_recipe).obj.as_dict()
+        title = f"{p.spec.title} | {setting.arch}" + (f" <- {setting.teacher}" if setting.teacher else "")
+        if differs:
+            title += f" | OURS ON {run.dataset.name}, {run.recipe.name} {run.recipe.epochs} ep: NOT THE PAPER'S SETUP"
+        headers = ["method", "measured top-1 (%)", "n", "reported", "Δ (measured - reported)", "params"]
+        body = []
+        for r in rows:
+            ref = next((v for v in refs if v.metric == "top1" and v.dataset == setting.dataset and v.arch == setting.arch
+                        and v.method == r.method and (v.teacher or None) == (setting.teacher if v.teacher else None)), None)
+            s = summarize(r.values)
+            body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
+                         str(s.n), f"{ref.value:.2f}" if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
+                         f"{r.params / 1e6:.2f}M" if r.params else "-"])
+        caption = (f"Measured: {ours}; top-1 = {metric} epoch, mean ± std over seeds. Reported: the paper "
+                   f"({setting.dataset}, recipe '{paper_recipe}')." +
+                   (" Different dataset or budget: compare trends, not values." if differs else ""))
+        table = Table(title=escape(title), caption=escape(caption), title_justify="left")
+        for h in headers:
+            table.add_column(h, justify="left" if h == "method" else "right")
+        for line in body:
+            table.add_row(*map(escape, line))
+        console.print(table)
+        markdown.append(f"### {title}\n\n" + tabulate(body, headers, tablefmt="github") + f"\n\n{caption}\n")
+    return markdown
+
+
+def run_plan(p: Plan, reporter: Reporter) -> tuple[list[list[dict]], list[str]]:
+    records, failures = [], []
+    for _, run in p.runs:
+        outcome = execute(run, reporter)
+        records.append(outcome.records)
+        failures.extend(outcome.failures)
+    return records, failures
