@@ -11,6 +11,7 @@ Placements, through the stage interface (never per-architecture copies of a modu
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -90,15 +91,16 @@ def insert_modules(model: StagedClassifier, make: "callable", placement: str) ->
     raise UsageError(f"placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'")
 
 
-class AttentionMethod(Method):
+class AttentionMethod(Method, ABC):
     """An architecture-modifying method: insert ``make_module(channels)`` at the method's placement, then
     train with plain cross-entropy like the baseline. Subclasses define ``make_module``."""
 
     default_placement: ClassVar[str] = "block"
     options = {"placement": Option("auto", "where modules go: auto (the method's own), block, stage", PLACEMENTS)}
 
+    @abstractmethod
     def make_module(self, channels: int) -> nn.Module:
-        raise NotImplementedError  # abstract: every attention plugin defines its module
+        """The module inserted at one site with ``channels`` channels (shape-preserving)."""
 
     def placement(self) -> str:
         chosen = self.opts.get("placement", "auto")

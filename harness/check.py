@@ -18,7 +18,7 @@ from harness.errors import UsageError
 from harness.io import atomic_write_text
 from harness.records import versions
 from harness.reference import COLUMNS, RefValue, load_file
-from harness.tables import METRICS, Row, aggregate
+from harness.tables import Row, aggregate
 
 
 @dataclass
@@ -101,5 +101,3 @@ def load_reference_file(path: Path, table: str | None) -> list[RefValue]:
             raise UsageError(f"--reference {path} has no rows of table '{table}'")
     return values
 
-
-__all__ = ["METRICS", "CheckRow", "compare", "junit", "load_reference_file", "save_reference"]

@@ -8,6 +8,7 @@ come from ``stage_info``, never from per-pair tables.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,7 +46,7 @@ def run_staged(model: StagedClassifier, images: torch.Tensor) -> Outputs:
     return Outputs(feats, model.head(feats[-1]))
 
 
-class DistillObjective(Objective):
+class DistillObjective(Objective, ABC):
     """Student + frozen teacher. Subclasses implement :meth:`distill` and may set ``ce_weight``."""
 
     ce_weight: float = 1.0
@@ -54,8 +55,9 @@ class DistillObjective(Objective):
         super().__init__(student)
         self.teacher = self.freeze(teacher)
 
+    @abstractmethod
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # abstract: each distillation plugin defines its terms
+        """The method's named loss terms (already weighted) from both networks' outputs."""
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         s = run_staged(self.model, images)
@@ -66,7 +68,7 @@ class DistillObjective(Objective):
         return StepOutput(losses=losses, logits=s.logits)
 
 
-class DistillMethod(Method):
+class DistillMethod(Method, ABC):
     """A method trained with a teacher (``--teacher ARCH``, trained once as that architecture's baseline).
 
     Subclasses implement ``make_objective(student, teacher)``; it must raise UsageError for a pair it
@@ -76,8 +78,9 @@ class DistillMethod(Method):
     uses_teacher: ClassVar[bool] = True
     options: ClassVar[dict[str, Option]] = {}
 
+    @abstractmethod
     def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
-        raise NotImplementedError  # abstract: each distillation plugin builds its objective
+        """The training objective for this pair; raise UsageError when the pair cannot be bridged."""
 
     def check(self, ctx: "RunContext") -> None:
         super().check(ctx)

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,7 +41,6 @@ class FitResult:
     seconds: float
     resumed_from_epoch: int = 0
     best_state: dict | None = None  # weights at the selected epoch when selection is not "last"
-    extra: dict = field(default_factory=dict)
 
 
 def lr_factor(recipe: Recipe, epoch: int) -> float:

@@ -11,7 +11,6 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -46,6 +45,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")
+KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe"}
 
 
 @dataclass
@@ -136,10 +136,7 @@ def load_plugins(
         raise PluginError(f"plugin '{name}' ({infos[name].source if name in infos else '?'}) implements "
                           f"an unknown hook: {exc}; hooks are bench_register_{{{','.join(KINDS)}}}") from None
 
-    registries = {kind: Registry(kind.rstrip("s") if kind != "archs" else "architecture") for kind in KINDS}
-    registries["methods"].kind = "method"
-    registries["datasets"].kind = "dataset"
-    registries["recipes"].kind = "recipe"
+    registries = {kind: Registry(KIND_NAMES[kind]) for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first
@@ -156,7 +153,9 @@ def load_plugins(
                 if info.source == "builtin":
                     raise
                 info.error = f"failed in bench_register_{kind}: {_one_line(exc)}"
-                registry.drop_plugin(impl.plugin_name)
+                for other in registries.values():  # what it registered in earlier hooks goes too
+                    other.drop_plugin(impl.plugin_name)
+                info.registered.clear()
                 _warn(warn, f"plugin '{info.name}' from package '{info.source}' {info.error} "
                             f"(skipped; set {DISABLE_ENV}={info.name} to silence)")
                 continue
@@ -178,7 +177,3 @@ def get_plugins() -> PluginSet:
     if _CACHE is None:
         _CACHE = load_plugins()
     return _CACHE
-
-
-def plugin_module_name(plugin: ModuleType | Any) -> str:
-    return getattr(plugin, "__name__", type(plugin).__name__)
