@@ -19,6 +19,20 @@ import torch
 from harness.io import atomic_torch_save, atomic_write_json
 
 
+def state_digest(state: dict) -> str:
+    """A content hash of a state dict: what downstream stages are keyed by, so that a stage trained on
+    different weights (another machine, another thread count) never passes for the same one."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        h.update(name.encode())
+        if isinstance(value, torch.Tensor):
+            h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()[:20]
+
+
 def config_key(config: dict) -> str:
     """A stable key for a JSON-able configuration."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)

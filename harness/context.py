@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.artifacts import ArtifactStore, config_key
+from harness.artifacts import ArtifactStore, config_key, state_digest
 from harness.data import ImageDataset
 from harness.engine import fit
 from harness.errors import UsageError
@@ -41,6 +41,7 @@ class TrainedStage:
     reused: bool
     model: nn.Module | None = None
     info: dict = field(default_factory=dict)
+    digest: str = ""  # content hash of the trained weights: downstream stages are keyed by it
 
     def final(self, metric: str = "test_acc") -> float | None:
         return self.history[-1].get(metric) if self.history else None
@@ -223,7 +224,8 @@ class RunContext:
         if payload is not None:
             objective.load_state_dict(payload["objective"])
             self.note(f"{label}: reusing trained artifact {key}")
-            result = TrainedStage(stage, key, payload["history"], payload["seconds"], True, info=payload.get("info", {}))
+            result = TrainedStage(stage, key, payload["history"], payload["seconds"], True, info=payload.get("info", {}),
+                                  digest=state_digest(payload["objective"]))
         else:
             evaluate = evaluate or (lambda: self.evaluate(objective.model))
             if select_metric is None and self.s.select != "last":
@@ -242,11 +244,24 @@ class RunContext:
                 objective.load_state_dict(fitted.best_state)
                 best = max(fitted.history, key=lambda row: row[select_metric])
                 info.update(selected=select_metric, selected_epoch=best["epoch"])
-            result = TrainedStage(stage, key, fitted.history, fitted.seconds, False, info=info)
-            self.s.store.save(stage, key, {"objective": objective.state_dict(), "history": fitted.history,
-                                           "seconds": fitted.seconds, "info": info}, full)
+            finished_elsewhere = None if self.s.retrain else self.s.store.load(stage, key)
+            if finished_elsewhere is not None:
+                # another process completed this very stage meanwhile: use its weights, so that every
+                # consumer of the artifact sees the same ones (first complete artifact wins)
+                objective.load_state_dict(finished_elsewhere["objective"])
+                self.note(f"{label}: another run finished this stage first; using its artifact {key}")
+                result = TrainedStage(stage, key, finished_elsewhere["history"], finished_elsewhere["seconds"], True,
+                                      info=finished_elsewhere.get("info", {}),
+                                      digest=state_digest(finished_elsewhere["objective"]))
+            else:
+                state = objective.state_dict()
+                result = TrainedStage(stage, key, fitted.history, fitted.seconds, False, info=info,
+                                      digest=state_digest(state))
+                self.s.store.save(stage, key, {"objective": state, "history": fitted.history,
+                                               "seconds": fitted.seconds, "info": info}, full)
         self.stage_log[label.split("/")[-1]] = {
-            "seconds": result.seconds, "reused": result.reused, "artifact": key, "epochs": len(result.history),
+            "seconds": result.seconds, "reused": result.reused, "artifact": key, "digest": result.digest,
+            "epochs": len(result.history),
             "resumed_from_epoch": result.info.get("resumed_from_epoch", 0),
         }
         return result

@@ -91,7 +91,7 @@ class DistillMethod(Method, ABC):
     def teacher_model(self, ctx: "RunContext") -> StagedClassifier:
         stage = ctx.teacher()
         assert stage.model is not None
-        self._teacher_key = stage.key
+        self._teacher_key = stage.digest or stage.key
         return require_staged(stage.model, self.name + " (teacher)")
 
     def train_config(self, ctx: "RunContext") -> dict[str, Any]:
@@ -103,7 +103,7 @@ class DistillMethod(Method, ABC):
 
     def run(self, ctx: "RunContext") -> MethodResult:
         result = super().run(ctx)
-        result.info["teacher_artifact"] = self._teacher_key
+        result.info["teacher_weights"] = self._teacher_key
         return result
 
 

@@ -239,7 +239,7 @@ def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: Meth
     teacher = None
     if method.uses_teacher and ctx.teacher_stage is not None:
         t = ctx.teacher_stage
-        teacher = {"arch": req.teacher, "artifact": t.key, "test_acc": t.final("test_acc"),
+        teacher = {"arch": req.teacher, "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
                    "params": count_params(t.model) if t.model is not None else None,
                    "checkpoint": t.info.get("checkpoint"), "trained_in_this_run": not t.reused}
     return {

@@ -76,4 +76,4 @@ def load_teacher_checkpoint(ctx: "RunContext", path: Path) -> "TrainedStage":
     accuracy = ctx.evaluate(model)
     ctx.s.teacher_arch = arch
     return TrainedStage(name="teacher", key=f"checkpoint-{digest}", history=[accuracy], seconds=0.0, reused=True,
-                        model=model, info={"checkpoint": str(path)})
+                        model=model, info={"checkpoint": str(path)}, digest=digest)

@@ -99,3 +99,27 @@ def test_multistep_and_cosine_schedules() -> None:
     assert short.milestones == (15, 18, 21)
     cos = Recipe("c", epochs=10, batch_size=8, lr=0.1, weight_decay=0, schedule="cosine")
     assert lr_factor(cos, 0) == 1 and lr_factor(cos, 5) == pytest.approx(0.5)
+
+
+def test_stage_finished_elsewhere_wins_and_is_keyed_by_content(tmp_path: Path, cache_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes train the same stage; the first complete artifact is kept and used by both."""
+    from harness.artifacts import ArtifactStore, state_digest
+
+    cache = tmp_path / "cache"
+    (cache / "datasets").mkdir(parents=True)
+    for f in (cache_dir / "datasets").glob("*.pt"):
+        (cache / "datasets" / f.name).symlink_to(f)
+    first = run_tiny(cache, tmp_path / "a").records[0]["stages"]["baseline[resnet8]"]
+    artifact = cache / "artifacts" / "baseline" / f"{first['artifact']}.pt"
+    assert first["digest"] == state_digest(torch.load(artifact, weights_only=False)["objective"])
+
+    # the other process: at its start the artifact is missing, after its training it is there
+    real_load, calls, saves = ArtifactStore.load, [], []
+    monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key: (calls.append(key), None)[1]
+                        if not calls else real_load(self, stage, key))
+    monkeypatch.setattr(ArtifactStore, "save", lambda self, *a, **k: saves.append(a))
+    second = run_tiny(cache, tmp_path / "b", threads=1).records[0]  # another thread count: other floats
+    stage = second["stages"]["baseline[resnet8]"]
+    assert len(calls) == 1 and not saves  # it trained, then found the finished artifact and did not overwrite
+    assert stage["digest"] == first["digest"] and stage["reused"] is True

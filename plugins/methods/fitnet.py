@@ -117,11 +117,10 @@ class FitNet(DistillMethod):
         hint_stage = ctx.train("fitnet_hint", hint, config={**self.train_config(ctx), "stage": "hint"},
                                recipe=ctx.recipe.with_overrides(epochs=epochs, schedule="constant", milestones=()),
                                params=hint.hinted_parameters(), evaluate=lambda: ctx.evaluate_objective(hint))
-        self._hint_key = hint_stage.key
         objective = self.make_objective(student, teacher)
-        stage = ctx.train("train", objective, config={**self.train_config(ctx), "hint_stage": hint_stage.key})
+        stage = ctx.train("train", objective, config={**self.train_config(ctx), "hint_stage": hint_stage.digest})
         return MethodResult(model=student, history=stage.history, extra_params=sum(p.numel() for p in hint.regressor.parameters()),
-                            info={**stage.info, "teacher_artifact": self._teacher_key, "hint_epochs": epochs})
+                            info={**stage.info, "teacher_weights": self._teacher_key, "hint_epochs": epochs})
 
 
 @hookimpl

@@ -117,7 +117,7 @@ class FT(DistillMethod):
                           config={"name": "ft-paraphraser", "k": self.opts["k"], "teacher": self._teacher_key, "lr": lr},
                           recipe=ctx.recipe.with_overrides(epochs=epochs, lr=lr, schedule="constant", milestones=()),
                           evaluate=lambda: ctx.evaluate_objective(objective))
-        self._paraphraser = {"artifact": stage.key, "epochs": epochs, "lr": lr,
+        self._paraphraser = {"artifact": stage.key, "digest": stage.digest, "epochs": epochs, "lr": lr,
                              "final_test_reconstruction": stage.history[-1].get("test_reconstruction")}
         return paraphraser
 
@@ -132,7 +132,7 @@ class FT(DistillMethod):
         return self.make_objective(student, teacher, self.paraphraser(ctx, teacher, student))
 
     def train_config(self, ctx: RunContext) -> dict:
-        return {**super().train_config(ctx), "paraphraser": self._paraphraser["artifact"]}
+        return {**super().train_config(ctx), "paraphraser": self._paraphraser["digest"]}
 
     def run(self, ctx: RunContext) -> MethodResult:
         result = super().run(ctx)

@@ -163,7 +163,7 @@ class EncodeNet(Method):
         return reps, info
 
     def train_autoencoder(self, ctx: RunContext, ae_model: StagedClassifier, split: int,
-                          reps: clustering.Representatives, baseline_key: str):  # type: ignore[no-untyped-def]
+                          reps: clustering.Representatives, baseline_digest: str):  # type: ignore[no-untyped-def]
         ds = ctx.dataset
         decoder = ctx.place(build_decoder(ae_model.stage_info, split, ds.in_chans, ds.input_size))
         autoencoder = ConvertingAutoencoder(Encoder(ae_model, split), decoder)
@@ -177,7 +177,7 @@ class EncodeNet(Method):
                              normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device), device=ctx.device,
                              pad=4 if augment else 0, flip=augment, channels_last=ctx.s.channels_last)
         digest = hashlib.sha256(reps.target_of.tobytes()).hexdigest()[:16]
-        config = {"name": "encodenet-autoencoder", "baseline": baseline_key, "split": split, "targets": digest,
+        config = {"name": "encodenet-autoencoder", "baseline": baseline_digest, "split": split, "targets": digest,
                   "encoder_init": self.opts["encoder_init"], "augment": self.opts["ae_augment"], "decoder": "mirror-v1"}
         stage = ctx.train("autoencoder", objective, config=config, recipe=recipe, stream=stream, evaluate=dict)
         return autoencoder, stage
@@ -192,13 +192,13 @@ class EncodeNet(Method):
 
         ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
             require_staged(ctx.build_arch(seed_offset=1), self.name)
-        autoencoder, ae_stage = self.train_autoencoder(ctx, ae_model, split, reps, base.key)
+        autoencoder, ae_stage = self.train_autoencoder(ctx, ae_model, split, reps, base.digest)
 
         classifier = ae_model  # its encoder is the trained one; load the classification part
         copy_head(classifier, baseline if self.opts["head_init"] == "baseline" else
                   require_staged(ctx.build_arch(seed_offset=2), self.name), split)
         objective = FrozenEncoderObjective(classifier, split, frozen=self.frozen)
-        head = ctx.train("head", objective, config={**self.config(), "autoencoder": ae_stage.key})
+        head = ctx.train("head", objective, config={**self.config(), "autoencoder": ae_stage.digest})
 
         info.update(
             split=split, encoder_stages=classifier.feature_names[: split + 1], frozen_encoder=self.frozen,
