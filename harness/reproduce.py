@@ -171,8 +171,9 @@ def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metr
             body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
                          str(s.n), f"{ref.value:.2f}" if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
                          f"{r.params / 1e6:.2f}M" if r.params else "-"])
-        caption = (f"Measured: {ours}; top-1 = {metric} epoch, mean ± std over seeds. Reported: the paper "
-                   f"({setting.dataset}, recipe '{paper_recipe}')." +
+        sources = sorted({v.source for v in refs if v.dataset == setting.dataset and v.arch == setting.arch})
+        caption = (f"Measured: {ours}; top-1 = {metric} epoch, mean ± std over seeds. Reported: "
+                   f"{'; '.join(sources) or 'no reference values'} ({setting.dataset}, recipe '{paper_recipe}')." +
                    (" Different dataset or budget: compare trends, not values." if differs else ""))
         table = Table(title=escape(title), caption=escape(caption), title_justify="left")
         for h in headers:
