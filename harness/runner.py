@@ -229,13 +229,9 @@ def existing_records(out: Path) -> dict[str, tuple[Path, dict]]:
 
 def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: MethodResult, wall: float) -> dict:
     req = run.request
-    identity = {
-        "method": method.config(), "arch": req.arch,
-        "teacher": (ctx.teacher_stage.key if ctx.teacher_stage else req.teacher) if method.uses_teacher else None,
-        "dataset": {"name": run.dataset.name, "fingerprint": run.dataset.fingerprint, **run.dataset.notes},
-        "recipe": run.recipe.as_dict(), "seed": ctx.seed, "select": req.select,
-        "engine": {"device": run.device.type, "amp": run.amp, "channels_last": run.channels_last},
-    }
+    request = request_key(run, method, ctx.seed)
+    # the run's identity: what was asked for, plus the teacher actually used
+    run_key = config_key({"request": request, "teacher": ctx.teacher_stage.digest if ctx.teacher_stage else None})
     teacher = None
     if method.uses_teacher and ctx.teacher_stage is not None:
         t = ctx.teacher_stage
@@ -244,8 +240,8 @@ def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: Meth
                    "checkpoint": t.info.get("checkpoint"), "trained_in_this_run": not t.reused}
     return {
         "schema": SCHEMA,
-        "run_key": config_key(identity),
-        "request_key": request_key(run, method, ctx.seed),
+        "run_key": run_key,
+        "request_key": request,
         "created": now_iso(),
         "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
                    "defaults": {k: o.default for k, o in method.options.items()}},

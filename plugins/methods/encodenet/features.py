@@ -36,6 +36,14 @@ def vgg16_weights_path(explicit: str) -> Path | None:
     return cached if cached.exists() else None
 
 
+def require_vgg16_weights(explicit: str) -> Path:
+    path = vgg16_weights_path(explicit)
+    if path is None:
+        raise UsageError("encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
+                         "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH (or use features=auto)")
+    return path
+
+
 def vgg16_extractor(weights: Path) -> nn.Module:
     from torchvision.models import vgg16
 
@@ -53,8 +61,10 @@ def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -
 
 
 def clustering_features(images: torch.Tensor, baseline: StagedClassifier, mean: tuple, std: tuple, *, choice: str,
-                        vgg16_weights: str, device: torch.device, note) -> tuple[np.ndarray, str]:  # type: ignore[no-untyped-def]
-    """(features, description) for uint8 ``images`` according to ``choice`` (auto, vgg16, encoder, pixels)."""
+                        vgg16_weights: str, device: torch.device, note,  # type: ignore[no-untyped-def]
+                        encoder_features: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """(features, description) for uint8 ``images`` according to ``choice`` (auto, vgg16, encoder, pixels).
+    ``encoder_features``: the baseline's pooled embeddings when the caller already computed them."""
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
     s = torch.tensor(std, device=device).view(1, -1, 1, 1)
     if choice in ("auto", "vgg16"):
@@ -66,14 +76,16 @@ def clustering_features(images: torch.Tensor, baseline: StagedClassifier, mean: 
             fn = lambda x: torch.flatten(F.adaptive_avg_pool2d(vgg((x.float() / 255 - im) / istd), 1), 1)
             return extract(images, fn, device), f"ImageNet VGG16 conv features (512-d) from {weights}"
         if choice == "vgg16":
-            raise UsageError("encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
-                             "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH (or use features=auto)")
+            require_vgg16_weights(vgg16_weights)
         note("encodenet: no local ImageNet VGG16 weights (torchvision cache or encodenet.vgg16_weights); "
              "clustering the baseline's own encoder features instead")
     if choice in ("auto", "encoder"):
+        described = f"baseline encoder features ({baseline.head.embed_dim}-d pooled embedding)"
+        if encoder_features is not None:
+            return encoder_features, described
         baseline.eval()
         fn = lambda x: baseline.head.embed(baseline.forward_features((x.float() / 255 - m) / s))
-        return extract(images, fn, device), f"baseline encoder features ({baseline.head.embed_dim}-d pooled embedding)"
+        return extract(images, fn, device), described
     if choice == "pixels":
         fn = lambda x: torch.flatten((x.float() / 255 - m) / s, 1)
         return extract(images, fn, device), "raw normalised pixels"

@@ -53,19 +53,23 @@ from plugins.methods.encodenet.autoencoder import (
     FrozenEncoderObjective,
     build_decoder,
 )
-from plugins.methods.encodenet.features import clustering_features, pca
+from plugins.methods.encodenet.features import clustering_features, pca, require_vgg16_weights
 
 AE_RATIO = 500 / 300  # the paper's autoencoder epochs per baseline epoch
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
-            batch: int = 1000) -> torch.Tensor:
-    """Softmax probabilities of ``model`` for uint8 ``images`` (no augmentation)."""
+def predict(model: StagedClassifier, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
+            batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities and pooled encoder embeddings of ``model`` for uint8 ``images`` (no
+    augmentation), from one forward pass: the entropies and the ``encoder`` clustering features share it."""
     model.eval()
-    out = [torch.softmax(model(normalizer(images[i:i + batch].to(device))).float(), 1).cpu()
-           for i in range(0, len(images), batch)]
-    return torch.cat(out)
+    probs, embeds = [], []
+    for i in range(0, len(images), batch):
+        feat = model.forward_features(normalizer(images[i:i + batch].to(device)))
+        probs.append(torch.softmax(model.head(feat).float(), 1).cpu())
+        embeds.append(model.head.embed(feat).float().cpu())
+    return torch.cat(probs), torch.cat(embeds)
 
 
 def copy_head(dst: StagedClassifier, src: StagedClassifier, split: int) -> None:
@@ -117,11 +121,7 @@ class EncodeNet(Method):
         model = require_staged(ctx.build_arch(), self.name)
         build_decoder(model.stage_info, self.split_of(model), ctx.dataset.in_chans, ctx.dataset.input_size)
         if self.opts["features"] == "vgg16":
-            from plugins.methods.encodenet.features import vgg16_weights_path
-
-            if vgg16_weights_path(self.opts["vgg16_weights"]) is None:
-                raise UsageError("encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
-                                 "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH")
+            require_vgg16_weights(self.opts["vgg16_weights"])
 
     # ---- stages ---------------------------------------------------------------------------------------
 
@@ -131,7 +131,8 @@ class EncodeNet(Method):
         labels = ds.train_labels.numpy()
         info: dict = {"target": self.opts["target"]}
         t0 = time.perf_counter()
-        probs = predict(baseline, ds.train_images, ctx.normalizer, ctx.device).numpy()
+        probs_t, embeddings = predict(baseline, ds.train_images, ctx.normalizer, ctx.device)
+        probs = probs_t.numpy()
         entropies = clustering.entropy(probs)
         correct = probs.argmax(1) == labels
         self._entropies = entropies
@@ -146,7 +147,8 @@ class EncodeNet(Method):
         else:
             feats, described = clustering_features(
                 ds.train_images, baseline, ds.mean, ds.std, choice=self.opts["features"],
-                vgg16_weights=self.opts["vgg16_weights"], device=ctx.device, note=ctx.note)
+                vgg16_weights=self.opts["vgg16_weights"], device=ctx.device, note=ctx.note,
+                encoder_features=embeddings.numpy())
             feats = pca(feats, self.opts["pca"], ctx.seed)
             ctx.stage_log["features"] = {"seconds": time.perf_counter() - t0, "features": described,
                                          "dims": int(feats.shape[1])}
