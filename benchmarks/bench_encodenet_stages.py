@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from harness.data import DatasetRequest, load_imagefolder
-from harness.engine import fit
-from harness.method import Objective
-from harness.models import ArchSpec
-from harness.pipeline import Normalizer, TrainStream
-from harness.plugins import load_plugins
-from harness.progress import Reporter
-from harness.recipes import Recipe
+from harness.data.datasets import DatasetRequest, load_imagefolder
+from harness.train.engine import fit
+from harness.methods.contract import Objective
+from harness.models.staged import ArchSpec
+from harness.data.pipeline import Normalizer, TrainStream
+from harness.plugins.manager import load_plugins
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 from plugins.methods.encodenet.clustering import cluster_per_class
 from plugins.methods.encodenet.features import clustering_features
 from plugins.methods.encodenet.method import predict

@@ -1,6 +1,6 @@
 """Throughput of the harness against references measured in the same run.
 
-1. Training: the engine (``harness.engine.fit``: shared augmentation pipeline, loss bookkeeping, progress
+1. Training: the engine (``harness.train.engine.fit``: shared augmentation pipeline, loss bookkeeping, progress
    accounting) against a bare hand-written PyTorch loop on the same model, data, batch size and number of
    steps. The bare loop does the least possible work: pre-normalised, un-augmented batches sliced from one
    float tensor, forward, cross-entropy, backward, step.
@@ -23,14 +23,14 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from harness.data import DatasetRequest
-from harness.engine import fit
-from harness.method import Objective
-from harness.models import ArchSpec
-from harness.pipeline import Normalizer, TrainStream
-from harness.plugins import load_plugins
-from harness.progress import Reporter
-from harness.recipes import Recipe
+from harness.data.datasets import DatasetRequest
+from harness.train.engine import fit
+from harness.methods.contract import Objective
+from harness.models.staged import ArchSpec
+from harness.data.pipeline import Normalizer, TrainStream
+from harness.plugins.manager import load_plugins
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 
 
 def load_images(cache: Path, count: int) -> tuple[torch.Tensor, torch.Tensor, tuple, tuple]:

@@ -1,6 +1,6 @@
 """encodenet-bench: a plugin-based harness for comparing accuracy-boosting methods for image classifiers."""
 
-from harness.hookspecs import hookimpl, hookspec
+from harness.plugins.hookspecs import hookimpl, hookspec
 
 __version__ = "0.1.0"
 

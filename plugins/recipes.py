@@ -11,7 +11,7 @@ schedule (documented defaults; override with --batch-size/--schedule).
 from __future__ import annotations
 
 from harness import hookimpl
-from harness.recipes import Recipe
+from harness.core.recipes import Recipe
 
 RECIPES = (
     Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1,

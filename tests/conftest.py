@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.plugins import PluginSet, load_plugins
-from harness.progress import Reporter
-from harness.runner import RunOutcome, RunRequest, execute, prepare
+from harness.plugins.manager import PluginSet, load_plugins
+from harness.core.progress import Reporter
+from harness.run.runner import RunOutcome, RunRequest, execute, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-jpg.tar.gz"

@@ -6,8 +6,8 @@ import pytest
 import timm
 import torch
 
-from harness.models import ArchSpec, StagedClassifier, count_params
-from harness.plugins import load_plugins
+from harness.models.staged import ArchSpec, StagedClassifier, count_params
+from harness.plugins.manager import load_plugins
 
 # methods-reference.md (RepDistiller layouts): weights, biases and BN affine; no running statistics.
 REFERENCE = {

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import run_tiny
-from harness.attention import insert_modules
-from harness.errors import UsageError
-from harness.models import ArchSpec, count_params
-from harness.plugins import load_plugins
+from harness.kits.attention import insert_modules
+from harness.core.errors import UsageError
+from harness.models.staged import ArchSpec, count_params
+from harness.plugins.manager import load_plugins
 from plugins.methods.bam import BAMModule
 from plugins.methods.gam import GAMModule
 

@@ -11,9 +11,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from conftest import read_records, run_tiny
-from harness.cli import main
-from harness.stats import summarize, welch_p
-from harness.tables import aggregate
+from harness.run.cli import main
+from harness.results.stats import summarize, welch_p
+from harness.results.tables import aggregate
 
 
 def test_summary_and_welch_by_hand() -> None:
@@ -84,7 +84,7 @@ def test_check_passes_then_fails_on_regression(tmp_path: Path, one_record: dict,
 
 
 def test_committed_smoke_reference_loads() -> None:
-    from harness.reference import table_values
+    from harness.results.reference import table_values
 
     methods = {v.method for v in table_values("smoke")}
     assert methods == {"baseline", "se", "kd", "encodenet"}

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from conftest import run_tiny
-from harness.data import prepare, stratified_indices
-from harness.plugins import load_plugins
+from harness.data.datasets import prepare, stratified_indices
+from harness.plugins.manager import load_plugins
 
 
 def make_tree(root: Path, classes: int = 3, per_split: dict | None = None, size: int = 28) -> Path:
@@ -41,7 +41,7 @@ def test_imagefolder_archive_and_decode_cache(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     archive = Path(shutil.make_archive(str(tmp_path / "tree-archive"), "zip", tree))
     loader = load_plugins(entry_points=False, warn=False).datasets.resolve(f"imagefolder:{archive}")
-    from harness.data import DatasetRequest
+    from harness.data.datasets import DatasetRequest
 
     req = DatasetRequest(name="x", arg=str(archive), cache_dir=tmp_path / "cache")
     ds = loader.obj(req)
@@ -52,7 +52,7 @@ def test_imagefolder_archive_and_decode_cache(tmp_path: Path) -> None:
 
 
 def test_subsets_are_stratified_and_val_split_is_disjoint(cache_dir: Path) -> None:
-    from harness.data import DatasetRequest
+    from harness.data.datasets import DatasetRequest
 
     plugins = load_plugins(entry_points=False, warn=False)
     ds = plugins.datasets.resolve("cifar10-mini").obj(DatasetRequest(name="cifar10-mini", cache_dir=cache_dir))

@@ -10,10 +10,10 @@ import torch
 from torch.nn import functional as F
 
 from conftest import run_tiny
-from harness.distill import KDObjective, kd_loss
-from harness.errors import UsageError
-from harness.models import ArchSpec
-from harness.plugins import load_plugins
+from harness.kits.distill import KDObjective, kd_loss
+from harness.core.errors import UsageError
+from harness.models.staged import ArchSpec
+from harness.plugins.manager import load_plugins
 from plugins.methods.fitnet import ConvRegressor, FitNetObjective
 from plugins.methods.ft import FTObjective, Paraphraser, factor_loss
 from plugins.methods.rkd import RKDObjective, angle_loss, angles, distance_loss

@@ -10,9 +10,9 @@ import torch
 from sklearn.datasets import make_blobs
 
 from conftest import run_tiny
-from harness.errors import UsageError
-from harness.models import ArchSpec
-from harness.plugins import load_plugins
+from harness.core.errors import UsageError
+from harness.models.staged import ArchSpec
+from harness.plugins.manager import load_plugins
 from plugins.methods.encodenet.autoencoder import ConvertingAutoencoder, Encoder, build_decoder
 from plugins.methods.encodenet.clustering import (
     ClassClusters,

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import read_records, run_tiny
-from harness.engine import lr_factor
-from harness.recipes import Recipe
+from harness.train.engine import lr_factor
+from harness.core.recipes import Recipe
 
 
 def artifact_states(cache: Path) -> dict[str, dict]:
@@ -54,7 +54,7 @@ def test_baseline_trained_once_and_reused_across_invocations(tmp_path: Path) -> 
 
 
 def bench(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness.run.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
 
 
@@ -104,7 +104,7 @@ def test_multistep_and_cosine_schedules() -> None:
 def test_stage_finished_elsewhere_wins_and_is_keyed_by_content(tmp_path: Path, cache_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Two processes train the same stage; the first complete artifact is kept and used by both."""
-    from harness.artifacts import ArtifactStore, state_digest
+    from harness.train.artifacts import ArtifactStore, state_digest
 
     cache = tmp_path / "cache"
     (cache / "datasets").mkdir(parents=True)

@@ -10,10 +10,10 @@ from torch.nn import functional as F
 
 from conftest import run_tiny
 from harness import hookimpl
-from harness.context import RunContext
-from harness.method import Method, MethodResult
-from harness.pipeline import Normalizer, TrainStream
-from harness.plugins import load_plugins
+from harness.train.context import RunContext
+from harness.methods.contract import Method, MethodResult
+from harness.data.pipeline import Normalizer, TrainStream
+from harness.plugins.manager import load_plugins
 
 CPU = torch.device("cpu")
 

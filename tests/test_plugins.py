@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import hookimpl
-from harness.errors import PluginError, UsageError
-from harness.plugins import load_plugins
+from harness.core.errors import PluginError, UsageError
+from harness.plugins.manager import load_plugins
 
 
 def fake_distribution(root: Path, dist: str, entry: str, module: str, source: str) -> None:
@@ -66,7 +66,7 @@ def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytes
 def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
     fake_distribution(site, "bench-good", "good", "bench_good_mod", """
         from harness import hookimpl
-        from harness.method import Method
+        from harness.methods.contract import Method
         class Good(Method):
             pass
         @hookimpl
@@ -114,5 +114,5 @@ def test_disable_env_skips_named_plugins(site: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_bench_plugins_command_lists_registrations() -> None:
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "plugins"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "harness.run.cli", "plugins"], capture_output=True, text=True, check=True)
     assert "cifar_resnet" in out.stdout and "resnet20" in out.stdout and "baseline" in out.stdout

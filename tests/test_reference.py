@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.errors import UsageError
-from harness.reference import COLUMNS, load_reference, table_values
+from harness.run.cli import main
+from harness.core.errors import UsageError
+from harness.results.reference import COLUMNS, load_reference, table_values
 
 
 def test_committed_reference_files_load() -> None:

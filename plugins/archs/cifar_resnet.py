@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.models import ArchSpec, ClassifierHead, StagedClassifier
+from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

@@ -18,7 +18,7 @@ from functools import partial
 from torch import nn
 
 from harness import hookimpl
-from harness.models import ArchSpec, ClassifierHead, StagedClassifier
+from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier
 
 CONFIGS: dict[str, list[list[int]]] = {
     "vgg8": [[64], [128], [256], [512], [512]],

@@ -16,7 +16,7 @@ import timm
 from torch import nn
 
 from harness import hookimpl
-from harness.models import ArchSpec
+from harness.models.staged import ArchSpec
 from plugins.archs.timm_adapter import adapt_timm
 
 

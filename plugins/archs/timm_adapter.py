@@ -14,7 +14,7 @@ import warnings
 import torch
 from torch import nn
 
-from harness.models import ArchSpec, StagedClassifier
+from harness.models.staged import ArchSpec, StagedClassifier
 
 STAGE_CONTAINERS = ("stages", "layers", "blocks", "features")
 HEAD_CHILDREN = {"global_pool", "fc", "head", "classifier", "head_drop", "fc_norm", "pre_logits", "flatten"}

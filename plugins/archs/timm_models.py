@@ -10,8 +10,8 @@ import timm
 from torch import nn
 
 from harness import hookimpl
-from harness.errors import UsageError, unknown_name
-from harness.models import ArchSpec
+from harness.core.errors import UsageError, unknown_name
+from harness.models.staged import ArchSpec
 from plugins.archs.timm_adapter import adapt_timm
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import hookimpl
-from harness.data import DatasetRequest, ImageDataset, load_imagefolder
+from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder
 
 ARCHIVE = Path(__file__).parent / "data" / "cifar10-mini.zip"
 

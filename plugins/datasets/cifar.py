@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from harness import hookimpl
-from harness.data import DatasetRequest, ImageDataset, cached, fingerprint
-from harness.errors import DataUnavailableError
+from harness.data.datasets import DatasetRequest, ImageDataset, cached, fingerprint
+from harness.core.errors import DataUnavailableError
 
 STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import hookimpl
-from harness.data import DatasetRequest, ImageDataset, load_imagefolder
+from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder
 
 
 def load(request: DatasetRequest) -> ImageDataset:

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from harness import hookimpl
-from harness.attention import AttentionMethod
-from harness.method import Option
+from harness.kits.attention import AttentionMethod
+from harness.methods.contract import Option
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int, dilation: int = 1) -> list[nn.Module]:

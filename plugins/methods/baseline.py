@@ -7,8 +7,8 @@ or a teacher (``--teacher ARCH`` trains that architecture's baseline) reuse it i
 from __future__ import annotations
 
 from harness import hookimpl
-from harness.context import RunContext
-from harness.method import Method, MethodResult
+from harness.train.context import RunContext
+from harness.methods.contract import Method, MethodResult
 
 
 class Baseline(Method):

@@ -11,8 +11,8 @@ from timm.layers.cbam import CbamModule
 from torch import nn
 
 from harness import hookimpl
-from harness.attention import AttentionMethod
-from harness.method import Option
+from harness.kits.attention import AttentionMethod
+from harness.methods.contract import Option
 
 
 class CBAM(AttentionMethod):

@@ -18,12 +18,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.context import RunContext
-from harness.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_epochs
-from harness.engine import StepOutput
-from harness.errors import UsageError
-from harness.method import MethodResult, Objective, Option
-from harness.models import StagedClassifier, require_staged
+from harness.train.context import RunContext
+from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_epochs
+from harness.train.engine import StepOutput
+from harness.core.errors import UsageError
+from harness.methods.contract import MethodResult, Objective, Option
+from harness.models.staged import StagedClassifier, require_staged
 
 
 class ConvRegressor(nn.Module):

@@ -20,11 +20,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.context import RunContext
-from harness.distill import DistillMethod, DistillObjective, Outputs, prestage_epochs
-from harness.engine import StepOutput
-from harness.method import MethodResult, Objective, Option
-from harness.models import StagedClassifier, require_staged
+from harness.train.context import RunContext
+from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_epochs
+from harness.train.engine import StepOutput
+from harness.methods.contract import MethodResult, Objective, Option
+from harness.models.staged import StagedClassifier, require_staged
 
 
 def _conv_stack(channels: list[int], transposed: bool = False, bn: bool = False) -> nn.Sequential:

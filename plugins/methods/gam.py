@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from harness import hookimpl
-from harness.attention import AttentionMethod
-from harness.method import Option
+from harness.kits.attention import AttentionMethod
+from harness.methods.contract import Option
 
 
 class ChannelShuffle(nn.Module):

@@ -8,9 +8,9 @@ terms the other way round; set ``ce_weight``/``kd_weight`` for that.
 from __future__ import annotations
 
 from harness import hookimpl
-from harness.distill import DistillMethod, KDObjective
-from harness.method import Objective, Option
-from harness.models import StagedClassifier
+from harness.kits.distill import DistillMethod, KDObjective
+from harness.methods.contract import Objective, Option
+from harness.models.staged import StagedClassifier
 
 
 class KD(DistillMethod):

@@ -12,9 +12,9 @@ import torch
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.distill import DistillMethod, DistillObjective, Outputs
-from harness.method import Objective, Option
-from harness.models import StagedClassifier
+from harness.kits.distill import DistillMethod, DistillObjective, Outputs
+from harness.methods.contract import Objective, Option
+from harness.models.staged import StagedClassifier
 
 
 def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -12,8 +12,8 @@ from timm.layers import SEModule
 from torch import nn
 
 from harness import hookimpl
-from harness.attention import AttentionMethod
-from harness.method import Option
+from harness.kits.attention import AttentionMethod
+from harness.methods.contract import Option
 
 
 class SE(AttentionMethod):

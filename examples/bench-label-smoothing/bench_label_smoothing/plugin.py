@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.engine import StepOutput
-from harness.method import Method, Objective, Option
+from harness.train.engine import StepOutput
+from harness.methods.contract import Method, Objective, Option
 
 
 class SmoothedCrossEntropy(Objective):

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.engine import StepOutput
-from harness.method import Objective
-from harness.models import StageInfo, StagedClassifier
+from harness.train.engine import StepOutput
+from harness.methods.contract import Objective
+from harness.models.staged import StageInfo, StagedClassifier
 
 
 def _block(cin: int, cout: int, size: int | None) -> list[nn.Module]:

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.errors import UsageError
-from harness.models import StagedClassifier
+from harness.core.errors import UsageError
+from harness.models.staged import StagedClassifier
 
 VGG16_FILE = "vgg16-397923af.pth"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

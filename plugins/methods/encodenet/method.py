@@ -39,12 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.context import RunContext
-from harness.errors import UsageError
-from harness.method import Method, MethodResult, Option
-from harness.metrics import count_flops
-from harness.models import StagedClassifier, count_params, require_staged
-from harness.pipeline import Normalizer, TrainStream
+from harness.train.context import RunContext
+from harness.core.errors import UsageError
+from harness.methods.contract import Method, MethodResult, Option
+from harness.models.cost import count_flops
+from harness.models.staged import StagedClassifier, count_params, require_staged
+from harness.data.pipeline import Normalizer, TrainStream
 from plugins.methods.encodenet import clustering, figures
 from plugins.methods.encodenet.autoencoder import (
     ConversionObjective,

@@ -26,7 +26,7 @@ hookimpl = pluggy.HookimplMarker("bench")
 def bench_register_methods(register):  # type: ignore[no-untyped-def]
     """Register methods: ``register(name, method_class, description=...)``.
 
-    ``method_class`` is a subclass of :class:`harness.method.Method`.
+    ``method_class`` is a subclass of :class:`harness.methods.contract.Method`.
     """
 
 
@@ -34,7 +34,7 @@ def bench_register_methods(register):  # type: ignore[no-untyped-def]
 def bench_register_archs(register):  # type: ignore[no-untyped-def]
     """Register architectures: ``register(name, factory, description=...)``.
 
-    ``factory(spec: harness.models.ArchSpec) -> torch.nn.Module``. A name ending in ``:`` is a prefix: it
+    ``factory(spec: harness.models.staged.ArchSpec) -> torch.nn.Module``. A name ending in ``:`` is a prefix: it
     resolves every ``name<arg>`` and the factory reads ``spec.arg`` (for example ``timm:<model>``).
     """
 
@@ -43,7 +43,7 @@ def bench_register_archs(register):  # type: ignore[no-untyped-def]
 def bench_register_datasets(register):  # type: ignore[no-untyped-def]
     """Register datasets: ``register(name, loader, description=...)``.
 
-    ``loader(request: harness.data.DatasetRequest) -> harness.data.ImageDataset``. A name ending in ``:`` is
+    ``loader(request: harness.data.datasets.DatasetRequest) -> harness.data.datasets.ImageDataset``. A name ending in ``:`` is
     a prefix, as for architectures (for example ``imagefolder:<path>``).
     """
 
@@ -51,4 +51,4 @@ def bench_register_datasets(register):  # type: ignore[no-untyped-def]
 @hookspec
 def bench_register_recipes(register):  # type: ignore[no-untyped-def]
     """Register training recipes: ``register(name, recipe, description=...)`` with a
-    :class:`harness.recipes.Recipe`."""
+    :class:`harness.core.recipes.Recipe`."""

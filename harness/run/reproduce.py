@@ -16,15 +16,15 @@ from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
-from harness.artifacts import config_key
-from harness.errors import UsageError
-from harness.method import Method
-from harness.plugins import PluginSet
-from harness.progress import Reporter
-from harness.reference import RefValue, table_values
-from harness.runner import PreparedRun, RunRequest, execute, make_context, prepare
-from harness.stats import summarize
-from harness.tables import aggregate, budget
+from harness.train.artifacts import config_key
+from harness.core.errors import UsageError
+from harness.methods.contract import Method
+from harness.plugins.manager import PluginSet
+from harness.core.progress import Reporter
+from harness.results.reference import RefValue, table_values
+from harness.run.runner import PreparedRun, RunRequest, execute, make_context, prepare
+from harness.results.stats import summarize
+from harness.results.tables import aggregate, budget
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 COLUMNS = ("table", "dataset", "arch", "teacher", "method", "variant", "metric", "value", "protocol", "runs", "source")
 METRICS = ("top1", "params_millions", "params", "teacher_top1")
 PROTOCOLS = ("last", "best", "unspecified", "")

@@ -15,9 +15,9 @@ from typing import Any
 
 import pluggy
 
-from harness import hookspecs
-from harness.errors import PluginError
-from harness.registry import Registry
+from harness.plugins import hookspecs
+from harness.core.errors import PluginError
+from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
 DISABLE_ENV = "BENCH_DISABLE_PLUGINS"

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from harness.io import atomic_torch_save, atomic_write_json
+from harness.core.io import atomic_torch_save, atomic_write_json
 
 
 def state_digest(state: dict) -> str:

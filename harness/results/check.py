@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from harness.errors import UsageError
-from harness.io import atomic_write_text
-from harness.records import versions
-from harness.reference import COLUMNS, RefValue, load_file
-from harness.tables import Row, aggregate
+from harness.core.errors import UsageError
+from harness.core.io import atomic_write_text
+from harness.results.records import versions
+from harness.results.reference import COLUMNS, RefValue, load_file
+from harness.results.tables import Row, aggregate
 
 
 @dataclass

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.errors import BenchError, UsageError
-from harness.plugins import KINDS, PluginSet, get_plugins
-from harness.progress import Reporter, RichReporter
-from harness.records import load_records
-from harness.runner import RunRequest, execute, prepare
-from harness.tables import FORMATS, METRICS, render
+from harness.core.errors import BenchError, UsageError
+from harness.plugins.manager import KINDS, PluginSet, get_plugins
+from harness.core.progress import Reporter, RichReporter
+from harness.results.records import load_records
+from harness.run.runner import RunRequest, execute, prepare
+from harness.results.tables import FORMATS, METRICS, render
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "encodenet-bench"))
 
@@ -213,7 +213,7 @@ def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.export:
-        from harness.io import atomic_write_text
+        from harness.core.io import atomic_write_text
 
         for fmt, suffix in (("markdown", ".md"), ("csv", ".csv")):
             path = args.export.with_name(args.export.name + suffix)
@@ -234,9 +234,9 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
 
 
 def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.cost import measure_costs, render_costs
-    from harness.reference import table_values
-    from harness.runner import build_methods, resolve_device
+    from harness.run.cost import measure_costs, render_costs
+    from harness.results.reference import table_values
+    from harness.run.runner import build_methods, resolve_device
 
     methods = build_methods(plugins, args.methods, args.opt)
     plugins.archs.resolve(args.arch)
@@ -249,8 +249,8 @@ def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.check import compare, junit, load_reference_file, save_reference
-    from harness.io import atomic_write_text
+    from harness.results.check import compare, junit, load_reference_file, save_reference
+    from harness.core.io import atomic_write_text
 
     records = load_records(args.paths)
     if args.save_reference:
@@ -273,14 +273,14 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
 
 
 def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness import reproduce
+    from harness.run import reproduce
 
     if args.table not in reproduce.TABLES:
         raise UsageError(f"unknown table '{args.table}'; reproducible tables: {', '.join(reproduce.TABLES)}")
     spec = reproduce.TABLES[args.table]
     if args.no_train:
-        from harness.cost import measure_costs, render_costs
-        from harness.runner import build_methods
+        from harness.run.cost import measure_costs, render_costs
+        from harness.run.runner import build_methods
 
         for s in spec.settings:
             if args.paper_dataset not in (None, s.dataset):
@@ -300,8 +300,8 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
     records, failures = reproduce.run_plan(plan, reporter)
     markdown = reproduce.render(plan, records, console)
     if args.export:
-        from harness.io import atomic_write_text
-        from harness.tables import render as render_table
+        from harness.core.io import atomic_write_text
+        from harness.results.tables import render as render_table
 
         flat = [r for group in records for r in group]
         atomic_write_text(args.export / f"{args.table}.md", "\n".join(markdown))
@@ -313,7 +313,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
 
 
 def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.plots import curves, efficiency
+    from harness.results.plots import curves, efficiency
 
     records = load_records(args.paths)
     if not records:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.errors import DataUnavailableError, UsageError
-from harness.io import atomic_torch_save
+from harness.core.errors import DataUnavailableError, UsageError
+from harness.core.io import atomic_torch_save
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
-from harness.stats import ALPHA, summarize, welch_p
+from harness.results.stats import ALPHA, summarize, welch_p
 
 FORMATS = ("rich", "markdown", "csv", "json")
 METRICS = {"last": "top1_last", "best": "top1_best", "selected": "top1_selected"}

@@ -1,7 +1,7 @@
 """`bench run`: resolve and validate everything first, then train every (seed, method) and write records.
 
 All validation (names, options, combinations, data, model construction, each method's own check) happens in
-:func:`prepare`, before any training starts, and raises :class:`~harness.errors.UsageError` (exit 2).
+:func:`prepare`, before any training starts, and raises :class:`~harness.core.errors.UsageError` (exit 2).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 
 import torch
 
-from harness.artifacts import ArtifactStore, config_key
-from harness.context import SELECTIONS, RunContext, RunSettings
-from harness.data import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.errors import BenchError, UsageError
-from harness.method import Method, MethodResult
-from harness.metrics import count_flops, latency_ms
-from harness.models import count_params
-from harness.plugins import PluginSet
-from harness.progress import Reporter
-from harness.recipes import Recipe
-from harness.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
+from harness.train.artifacts import ArtifactStore, config_key
+from harness.train.context import SELECTIONS, RunContext, RunSettings
+from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
+from harness.core.errors import BenchError, UsageError
+from harness.methods.contract import Method, MethodResult
+from harness.models.cost import count_flops, latency_ms
+from harness.models.staged import count_params
+from harness.plugins.manager import PluginSet
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
+from harness.results.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
 
 
 @dataclass

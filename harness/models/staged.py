@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
 
 @dataclass(frozen=True)

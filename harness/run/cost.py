@@ -14,16 +14,16 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from harness.artifacts import ArtifactStore
-from harness.context import RunContext, RunSettings
-from harness.data import ImageDataset
-from harness.method import Method
-from harness.metrics import count_flops, latency_ms
-from harness.models import count_params
-from harness.plugins import PluginSet
-from harness.progress import Reporter
-from harness.recipes import Recipe
-from harness.reference import RefValue
+from harness.train.artifacts import ArtifactStore
+from harness.train.context import RunContext, RunSettings
+from harness.data.datasets import ImageDataset
+from harness.methods.contract import Method
+from harness.models.cost import count_flops, latency_ms
+from harness.models.staged import count_params
+from harness.plugins.manager import PluginSet
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
+from harness.results.reference import RefValue
 
 
 def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> ImageDataset:

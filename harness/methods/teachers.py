@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.context import RunContext, TrainedStage
+    from harness.train.context import RunContext, TrainedStage
 
 
 def _read_state(path: Path, ctx: "RunContext") -> tuple[dict, str | None]:
@@ -56,7 +56,7 @@ def _read_state(path: Path, ctx: "RunContext") -> tuple[dict, str | None]:
 
 
 def load_teacher_checkpoint(ctx: "RunContext", path: Path) -> "TrainedStage":
-    from harness.context import TrainedStage
+    from harness.train.context import TrainedStage
 
     state, file_arch = _read_state(path, ctx)
     arch = ctx.s.teacher_arch or file_arch

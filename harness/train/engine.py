@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.io import atomic_torch_save
-from harness.pipeline import TrainStream
-from harness.progress import Reporter
-from harness.recipes import Recipe
+from harness.core.io import atomic_torch_save
+from harness.data.pipeline import TrainStream
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 
 FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (used by the resume tests)
 

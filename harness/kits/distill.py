@@ -16,14 +16,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.engine import StepOutput
-from harness.errors import UsageError
-from harness.method import Method, MethodResult, Objective, Option
-from harness.models import StagedClassifier, require_staged
+from harness.train.engine import StepOutput
+from harness.core.errors import UsageError
+from harness.methods.contract import Method, MethodResult, Objective, Option
+from harness.models.staged import StagedClassifier, require_staged
 
 if TYPE_CHECKING:
-    from harness.context import RunContext
-    from harness.recipes import Recipe
+    from harness.train.context import RunContext
+    from harness.core.recipes import Recipe
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 import harness
-from harness.errors import UsageError
-from harness.io import atomic_write_json
+from harness.core.errors import UsageError
+from harness.core.io import atomic_write_json
 
 SCHEMA = 1
 

@@ -24,13 +24,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.engine import StepOutput
-from harness.errors import UsageError
-from harness.models import count_params
+from harness.train.engine import StepOutput
+from harness.core.errors import UsageError
+from harness.models.staged import count_params
 
 if TYPE_CHECKING:
-    from harness.context import RunContext
-    from harness.recipes import Recipe
+    from harness.train.context import RunContext
+    from harness.core.recipes import Recipe
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.artifacts import ArtifactStore, config_key, state_digest
-from harness.data import ImageDataset
-from harness.engine import fit
-from harness.errors import UsageError
-from harness.models import ArchSpec
-from harness.pipeline import EvalStream, Normalizer, TrainStream
-from harness.progress import Reporter
-from harness.recipes import Recipe
+from harness.train.artifacts import ArtifactStore, config_key, state_digest
+from harness.data.datasets import ImageDataset
+from harness.train.engine import fit
+from harness.core.errors import UsageError
+from harness.models.staged import ArchSpec
+from harness.data.pipeline import EvalStream, Normalizer, TrainStream
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 
 if TYPE_CHECKING:
-    from harness.method import Objective
-    from harness.plugins import PluginSet
+    from harness.methods.contract import Objective
+    from harness.plugins.manager import PluginSet
 
 #: Bump when a change to the engine or pipeline changes what training produces: old artifacts then no
 #: longer match any key and are retrained instead of silently reused.
@@ -268,7 +268,7 @@ class RunContext:
 
     def baseline(self, arch: str | None = None) -> TrainedStage:
         """The plain cross-entropy model of ``arch`` (the run's by default), trained once and shared."""
-        from harness.method import Objective
+        from harness.methods.contract import Objective
 
         model = self.build_arch(arch)
         stage = self.train("baseline", Objective(model), config={"name": "baseline"}, arch=arch)
@@ -281,7 +281,7 @@ class RunContext:
         if self.teacher_stage is not None:
             return self.teacher_stage
         if self.s.teacher_checkpoint is not None:
-            from harness.teachers import load_teacher_checkpoint
+            from harness.methods.teachers import load_teacher_checkpoint
 
             self.teacher_stage = load_teacher_checkpoint(self, self.s.teacher_checkpoint)
             return self.teacher_stage

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import PluginError, unknown_name
+from harness.core.errors import PluginError, unknown_name
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from torch import nn
 
-from harness.errors import UsageError
-from harness.method import Method, MethodResult, Option
-from harness.models import StagedClassifier, count_params, require_staged
+from harness.core.errors import UsageError
+from harness.methods.contract import Method, MethodResult, Option
+from harness.models.staged import StagedClassifier, count_params, require_staged
 
 if TYPE_CHECKING:
-    from harness.context import RunContext
+    from harness.train.context import RunContext
 
 SLOTS = ("attn", "se")  # the attribute a block applies after its last BN, before the residual add
 PLACEMENTS = ("auto", "block", "stage")

@@ -14,8 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness.records import slug  # noqa: E402
-from harness.tables import aggregate  # noqa: E402
+from harness.results.records import slug  # noqa: E402
+from harness.results.tables import aggregate  # noqa: E402
 
 
 def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
