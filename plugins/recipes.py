@@ -14,15 +14,14 @@ from harness import hookimpl
 from harness.core.recipes import Recipe
 
 RECIPES = (
-    Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1,
-           stage_epochs={"ft_paraphraser": 30}, notes="CRD benchmark (RepDistiller) CIFAR recipe"),
+    Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1, notes="CRD benchmark (RepDistiller) CIFAR recipe"),
     Recipe("attention", epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(60, 120, 160),
            gamma=0.2, notes="common CIFAR-100 recipe for attention modules on ResNet-50"),
     Recipe("encodenet", epochs=300, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine",
-           stage_epochs={"autoencoder": 500}, notes="EncodeNet paper Sec. 4.1; batch size and schedule not "
+           notes="EncodeNet paper Sec. 4.1; batch size and schedule not "
            "stated there (ours: 128, cosine)"),
     Recipe("smoke", epochs=3, batch_size=64, lr=0.05, weight_decay=5e-4, schedule="cosine",
-           stage_epochs={"autoencoder": 2, "ft_paraphraser": 1}, notes="CPU-sized smoke budget"),
+           notes="CPU-sized smoke budget"),
 )
 
 

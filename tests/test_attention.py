@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import run_tiny
-from harness.kits.attention import insert_modules
+from harness.kits.attention import insert_attention
 from harness.core.errors import UsageError
-from harness.models.staged import ArchSpec, count_params
+from harness import hookimpl
+from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier, count_params
 from harness.plugins.manager import load_plugins
 from plugins.methods.bam import BAMModule
 from plugins.methods.gam import GAMModule
@@ -23,7 +25,7 @@ def with_method(method: str, arch: str = "resnet50", classes: int = 100, **opts)
     m = cls(method, opts)
     resolved = PLUGINS.archs.resolve(arch)
     model = resolved.obj(ArchSpec(arch, classes, arg=resolved.arg))
-    m.placed = insert_modules(model, m.make_module, m.placement())
+    insert_attention(model, m.make_module, m.placement())
     return model
 
 
@@ -77,8 +79,49 @@ def test_architecture_without_stages_is_refused(tmp_path: Path, cache_dir: Path)
     with pytest.warns(UserWarning):
         with pytest.raises(UsageError, match="needs the stage interface"):
             run_tiny(cache_dir, tmp_path, methods=["se"], arch="timm:mobilenetv3_small_050")
-    with pytest.raises(UsageError, match="blocks without an attention slot"):
+    with pytest.raises(UsageError, match="declares no block sites"):
         run_tiny(cache_dir, tmp_path, methods=["cbam"], arch="timm:convnext_atto")
+
+
+class ConvBlock(torch.nn.Module):
+    """A residual block whose class name contains 'Block' and whose attention slot is called 'gate'."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(channels)
+        self.gate = torch.nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.gate(self.bn(self.conv(x))))
+
+
+def tiny_blocks(spec: ArchSpec, declare: bool) -> StagedClassifier:
+    stem = torch.nn.Sequential(torch.nn.Conv2d(spec.in_chans, 8, 3, padding=1), torch.nn.ReLU())
+    stages = [torch.nn.Sequential(ConvBlock(8), ConvBlock(8)), torch.nn.Sequential(ConvBlock(8))]
+    model = StagedClassifier(stem, stages, ClassifierHead(8, spec.num_classes), spec=spec)
+    if declare:
+        model.declare_block_sites([("stages.0.0.gate", 8), ("stages.0.1.gate", 8), ("stages.1.0.gate", 8)])
+    return model
+
+
+class SitesPlugin:
+    @staticmethod
+    @hookimpl
+    def bench_register_archs(register):  # type: ignore[no-untyped-def]
+        register("declared-blocks", functools.partial(tiny_blocks, declare=True))
+        register("undeclared-blocks", functools.partial(tiny_blocks, declare=False))
+
+
+@pytest.mark.parametrize("method", ["se", "cbam"])
+def test_declared_sites_decide_placement_not_class_names(method: str, tmp_path: Path, cache_dir: Path) -> None:
+    plugins = load_plugins(entry_points=False, extra=[("sites", SitesPlugin)], warn=False)
+    record = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=[method], arch="declared-blocks",
+                      overrides={"epochs": 1}).records[0]
+    assert record["info"]["sites"] == ["stages.0.0.gate", "stages.0.1.gate", "stages.1.0.gate"]
+    assert record["info"]["module_params"] > 0
+    with pytest.raises(UsageError, match="'undeclared-blocks' declares no block sites"):
+        run_tiny(cache_dir, tmp_path, plugins=plugins, methods=[method], arch="undeclared-blocks")
 
 
 def test_option_validation_and_record(tmp_path: Path, cache_dir: Path) -> None:

@@ -95,7 +95,7 @@ def test_reproduce_dry_run_and_unknown_table(capsys, cache_dir: Path, tmp_path: 
     assert main(["reproduce", "table4", "--dataset", "cifar10-mini", "--recipe", "smoke", "--dry-run", *args]) == 0
     out = capsys.readouterr().out
     assert "resnet32 <- resnet110" in out and "vgg8 <- vgg16" in out and "image-epochs" in out
-    assert "ft_paraphraser" in out and "autoencoder" in out
+    assert "paraphraser" in out and "autoencoder" in out
     assert main(["reproduce", "table9", *args]) == 2
 
 

@@ -152,9 +152,9 @@ def test_two_stage_fitnet_and_shared_paraphraser(tmp_path: Path, cache_dir: Path
     outcome = run_tiny(cache_dir, tmp_path, methods=["fitnet", "ft", "ft-crd"], teacher="resnet14",
                        options=["fitnet.stages=2"])
     fitnet, ft, ft_crd = outcome.records
-    assert set(fitnet["stages"]) >= {"fitnet_hint", "train"} and fitnet["info"]["hint_epochs"] == 1
-    assert fitnet["stages"]["fitnet_hint"]["epochs"] == 1 and fitnet["stages"]["fitnet_hint"]["reused"] is False
+    assert set(fitnet["stages"]) >= {"hint", "train"} and fitnet["info"]["hint_epochs"] == 1
+    assert fitnet["stages"]["hint"]["epochs"] == 1 and fitnet["stages"]["hint"]["reused"] is False
     # same teacher and k: one paraphraser artifact, reused by the second method
-    assert ft["stages"]["ft_paraphraser"]["artifact"] == ft_crd["stages"]["ft_paraphraser"]["artifact"]
-    assert ft_crd["stages"]["ft_paraphraser"]["reused"] is True
+    assert ft["stages"]["paraphraser"]["artifact"] == ft_crd["stages"]["paraphraser"]["artifact"]
+    assert ft_crd["stages"]["paraphraser"]["reused"] is True
     assert ft_crd["info"]["factor_form"] == "channel-mean" and ft_crd["info"]["beta"] == 200.0

@@ -101,8 +101,10 @@ def test_encodenet_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
     assert enc["metrics"]["params_deployed"] == base["metrics"]["params_deployed"] == 78_042
     assert enc["stages"]["baseline[resnet8]"]["reused"] is True  # trained once, by the baseline method
     assert enc["stages"]["baseline[resnet8]"]["artifact"] == base["stages"]["baseline[resnet8]"]["artifact"]
-    assert {"features", "clustering", "autoencoder", "head"} <= set(enc["stages"])
+    assert {"baseline[resnet8]", "autoencoder", "head"} == set(enc["stages"])
+    assert enc["stages"]["head"]["needs"]["autoencoder"] == enc["stages"]["autoencoder"]["artifact"]
     info = enc["info"]
+    assert info["seconds_features"] >= 0 and info["seconds_clustering"] >= 0
     assert info["split"] == 2 and info["frozen_encoder"] and "encoder features" in info["features"]
     assert sum(g["size"] for g in info["representatives"]) == 400
     assert len(info["k_per_class"]) == 10 and all(1 <= k <= 4 for k in info["k_per_class"].values())
@@ -129,7 +131,10 @@ def test_encodenet_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
 def test_ablations_and_finetune(tmp_path: Path, cache_dir: Path) -> None:
     outcome = run_tiny(cache_dir, tmp_path, methods=["encodenet-input", "encodenet-class", "encodenet-finetune"],
                        train_subset=400, options=["encodenet-finetune.k=2", "encodenet-finetune.figures=false"])
-    inp, cls, fine = outcome.records
+    by_method = {r["method"]["name"]: r for r in outcome.records}
+    inp, cls, fine = by_method["encodenet-input"], by_method["encodenet-class"], by_method["encodenet-finetune"]
+    assert by_method["baseline"]["stages"]["baseline[resnet8]"]["artifact"] == \
+        fine["stages"]["baseline[resnet8]"]["artifact"]  # the shared baseline gets its own row
     assert inp["info"]["target"] == "input" and "representatives" not in inp["info"]
     assert cls["info"]["target"] == "class" and len(cls["info"]["representatives"]) == 10
     assert fine["info"]["frozen_encoder"] is False and set(fine["info"]["k_per_class"].values()) == {2}

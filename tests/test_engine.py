@@ -35,8 +35,9 @@ def test_same_seed_same_device_same_weights(tmp_path: Path, cache_dir: Path) -> 
 
 def artifact_states_for(cache: Path, seed: int):  # type: ignore[no-untyped-def]
     for meta in (cache / "artifacts" / "baseline").glob("*.json"):
-        cfg = json.loads(meta.read_text())["config"]
-        if cfg["seed"] == seed and cfg["arch"] == "resnet8" and cfg["dataset"].get("train_subset") == 320:
+        ident = json.loads(meta.read_text())["identity"]
+        run = ident["run"]
+        if run["seed"] == seed and ident["archs"][0]["arch"] == "resnet8" and run["dataset"].get("train_subset") == 320:
             yield torch.load(meta.with_suffix(".pt"), weights_only=False)["objective"]
 
 
@@ -104,7 +105,8 @@ def test_multistep_and_cosine_schedules() -> None:
 def test_stage_finished_elsewhere_wins_and_is_keyed_by_content(tmp_path: Path, cache_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Two processes train the same stage; the first complete artifact is kept and used by both."""
-    from harness.train.artifacts import ArtifactStore, state_digest
+    from harness.core.identity import weights_digest as state_digest
+    from harness.train.artifacts import ArtifactStore
 
     cache = tmp_path / "cache"
     (cache / "datasets").mkdir(parents=True)

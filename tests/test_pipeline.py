@@ -10,8 +10,7 @@ from torch.nn import functional as F
 
 from conftest import run_tiny
 from harness import hookimpl
-from harness.train.context import RunContext
-from harness.methods.contract import Method, MethodResult
+from harness.methods import Method, Objective, StageContext
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.plugins.manager import load_plugins
 
@@ -69,12 +68,11 @@ SEEN: dict[str, list[str]] = {}
 class Recorder(Method):
     """Records a hash of every training batch it is given, then trains like the baseline."""
 
-    def run(self, ctx: RunContext) -> MethodResult:
+    def objective(self, ctx: StageContext) -> Objective:
         stream = ctx.train_stream()
         SEEN[self.name] = [hashlib.sha1(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
                            for e in range(ctx.recipe.epochs) for x, y in stream.epoch(e)]
-        stage = ctx.baseline()
-        return MethodResult(model=stage.model, history=stage.history)
+        return Objective(ctx.build_arch())
 
 
 class RecorderPlugin:

@@ -66,7 +66,7 @@ def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytes
 def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
     fake_distribution(site, "bench-good", "good", "bench_good_mod", """
         from harness import hookimpl
-        from harness.methods.contract import Method
+        from harness.methods import Method
         class Good(Method):
             pass
         @hookimpl

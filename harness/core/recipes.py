@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from harness.core.errors import UsageError
 
@@ -13,8 +13,8 @@ class Recipe:
 
     ``milestones`` are epochs for the recipe's own ``epochs``; when ``epochs`` is overridden they are scaled
     proportionally (``resolved()`` does this and the resolved values are what is recorded).
-    ``stage_epochs`` holds the budgets of methods' extra stages at this recipe's scale (for example the
-    EncodeNet autoencoder's 500 epochs against the baseline's 300); methods scale them with ``epochs``.
+    A recipe knows nothing of methods: a method whose extra stages have their own budget (EncodeNet's
+    autoencoder, FT's paraphraser) derives it from ``epochs`` (:meth:`scaled`).
     """
 
     name: str
@@ -28,7 +28,6 @@ class Recipe:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     warmup_epochs: int = 0
-    stage_epochs: dict[str, int] = field(default_factory=dict)
     notes: str = ""
 
     def with_overrides(self, **overrides: object) -> "Recipe":
@@ -41,17 +40,12 @@ class Recipe:
             scale = int(values["epochs"]) / self.epochs
             if "milestones" not in values and self.milestones:
                 values["milestones"] = tuple(max(1, round(m * scale)) for m in self.milestones)
-            if "stage_epochs" not in values:
-                values["stage_epochs"] = {k: max(1, round(v * scale)) for k, v in self.stage_epochs.items()}
         recipe = replace(self, **values)
         recipe.validate()
         return recipe
 
-    def stage_budget(self, stage: str, ratio: float) -> int:
-        """Epochs of a method's extra stage: the recipe's own budget for it when it has one (scaled with
-        ``--epochs`` like the milestones), else ``ratio`` times the recipe's epochs; at least one."""
-        if stage in self.stage_epochs:
-            return self.stage_epochs[stage]
+    def scaled(self, ratio: float) -> int:
+        """``ratio`` times this recipe's epochs, at least one: the budget of a method's extra stage."""
         return max(1, round(self.epochs * ratio))
 
     def validate(self) -> None:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from harness.core.errors import DataUnavailableError, UsageError
+from harness.core.identity import tensor_fingerprint
 from harness.core.io import atomic_torch_save
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -51,7 +52,7 @@ class ImageDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str  # provenance, shown beside results (e.g. "JPEG copy of CIFAR-10")
-    fingerprint: str = ""
+    fingerprint: str = ""  # set by the harness (prepare) from the tensors; a loader's value is replaced
     val_images: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
     notes: dict = field(default_factory=dict)  # subset / split settings, recorded in results
@@ -76,14 +77,6 @@ class ImageDataset:
             "val": int(self.val_labels.numel()) if self.val_labels is not None else 0,
             "mean": list(self.mean), "std": list(self.std), **self.notes,
         }
-
-
-def fingerprint(*tensors: torch.Tensor) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for t in tensors:
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -200,7 +193,6 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
     return ImageDataset(
         name=name, train_images=train_x, train_labels=train_y, test_images=test_x, test_labels=test_y,
         classes=list(payload["classes"]), mean=mean, std=std, source=source_note or f"image folder {source}",
-        fingerprint=fingerprint(train_x, train_y, test_x, test_y),
     )
 
 
@@ -226,7 +218,9 @@ def prepare(
     val_split: float = 0.0,
     split_seed: int = 0,
 ) -> ImageDataset:
-    """Apply a stratified training/test subset and hold out a stratified validation split."""
+    """Apply a stratified training/test subset, hold out a stratified validation split, and fingerprint the
+    result: the harness computes every dataset's fingerprint from its decoded tensors, whatever the loader
+    set, so a changed pixel or label always changes every stage key downstream."""
     tx, ty, ex, ey = ds.train_images, ds.train_labels, ds.test_images, ds.test_labels
     notes = dict(ds.notes)
     if train_subset:
@@ -254,5 +248,5 @@ def prepare(
         notes["split_seed"] = split_seed
     return replace(
         ds, train_images=tx, train_labels=ty, test_images=ex, test_labels=ey, val_images=vx, val_labels=vy,
-        notes=notes, fingerprint=fingerprint(tx, ty, ex, ey) if notes != ds.notes else ds.fingerprint,
+        notes=notes, fingerprint=tensor_fingerprint(tx, ty, ex, ey, vx, vy),
     )

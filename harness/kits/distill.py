@@ -1,29 +1,28 @@
-"""Shared machinery of knowledge-distillation methods (mdistiller's distiller base class is the model).
+"""Kit for knowledge-distillation methods (mdistiller's distiller base class is the model).
 
 A :class:`DistillObjective` owns the student (the deployed model), a frozen teacher kept in eval mode, and
 any extra trainable modules (regressors, translators). Its forward computes both networks' features through
 the stage interface, the student's cross-entropy, and the method's own terms (``distill``). Feature shapes
-come from ``stage_info``, never from per-pair tables.
+come from ``stage_info``, never from per-pair tables. A :class:`DistillMethod` gives
+``make_objective(student, teacher)``; its plan is one ``train`` stage that needs the run's teacher stage.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from harness.train.engine import StepOutput
 from harness.core.errors import UsageError
-from harness.methods.contract import Method, MethodResult, Objective, Option
+from harness.core.recipes import Recipe
+from harness.methods.contract import Method, Option, Plan, RunInfo
 from harness.models.staged import StagedClassifier, require_staged
-
-if TYPE_CHECKING:
-    from harness.train.context import RunContext
-    from harness.core.recipes import Recipe
+from harness.train.context import StageContext
+from harness.train.objective import Objective, StepOutput
+from harness.train.stages import Stage
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -68,53 +67,6 @@ class DistillObjective(Objective, ABC):
         return StepOutput(losses=losses, logits=s.logits)
 
 
-class DistillMethod(Method, ABC):
-    """A method trained with a teacher (``--teacher ARCH``, trained once as that architecture's baseline).
-
-    Subclasses implement ``make_objective(student, teacher)``; it must raise UsageError for a pair it
-    cannot bridge, which :meth:`check` calls on untrained networks before any training starts.
-    """
-
-    uses_teacher: ClassVar[bool] = True
-    options: ClassVar[dict[str, Option]] = {}
-
-    @abstractmethod
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
-        """The training objective for this pair; raise UsageError when the pair cannot be bridged."""
-
-    def check(self, ctx: "RunContext") -> None:
-        super().check(ctx)
-        student = require_staged(ctx.build_arch(), self.name)
-        teacher = require_staged(ctx.build_arch(ctx.s.teacher_arch), self.name + " (teacher)")
-        self.make_objective(student, teacher)
-
-    def teacher_model(self, ctx: "RunContext") -> StagedClassifier:
-        stage = ctx.teacher()
-        assert stage.model is not None
-        self._teacher_key = stage.digest or stage.key
-        return require_staged(stage.model, self.name + " (teacher)")
-
-    def train_config(self, ctx: "RunContext") -> dict[str, Any]:
-        return {**self.config(), "teacher": getattr(self, "_teacher_key", None)}
-
-    def build_objective(self, ctx: "RunContext", model: nn.Module) -> Objective:
-        teacher = self.teacher_model(ctx)
-        return self.make_objective(require_staged(model, self.name), teacher)
-
-    def run(self, ctx: "RunContext") -> MethodResult:
-        result = super().run(ctx)
-        result.info["teacher_weights"] = self._teacher_key
-        return result
-
-
-def feature_shape(model: StagedClassifier, index: int, what: str) -> tuple[int, int]:
-    """(channels, spatial size) of feature ``index`` of ``forward_stages``; a clear error when missing."""
-    if not -len(model.stage_info) <= index < len(model.stage_info):
-        raise UsageError(f"{model.arch_name} has {len(model.stage_info)} features; {what} asks for index {index}")
-    info = model.stage_info[index]
-    return info.channels, info.size
-
-
 class KDObjective(DistillObjective):
     """``ce_weight * CE + kd_weight * T^2 * KL`` (Hinton et al.; CRD benchmark weights 0.1 and 0.9, T = 4)."""
 
@@ -127,7 +79,41 @@ class KDObjective(DistillObjective):
         return {"kd": self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)}
 
 
-def prestage_epochs(recipe: "Recipe", requested: int, stage: str = "ft_paraphraser") -> int:
-    """Epochs of a distillation pre-stage: ``requested`` if set, else the recipe's budget for ``stage``, else
-    30 epochs at the CRD budget of 240 (RepDistiller's init_epochs), scaled to the run's budget."""
-    return requested if requested > 0 else recipe.stage_budget(stage, 30 / 240)
+class DistillMethod(Method, ABC):
+    """A method trained against the run's teacher (``--teacher ARCH``: that architecture's baseline stage, or
+    ``--teacher-checkpoint``). Subclasses implement ``make_objective(student, teacher)``, which must raise
+    UsageError for a pair it cannot bridge (the harness builds every plan's objectives on untrained
+    networks before any training, so such a pair is refused up front)."""
+
+    uses_teacher: ClassVar[bool] = True
+    options: ClassVar[dict[str, Option]] = {}
+
+    @abstractmethod
+    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+        """The training objective for this pair; raise UsageError when the pair cannot be bridged."""
+
+    def plan(self, run: RunInfo) -> Plan:
+        return Plan(Stage("train", self.objective, config=self.config(), needs={"teacher": run.teacher(self.name)}))
+
+    def student_and_teacher(self, ctx: StageContext) -> tuple[StagedClassifier, StagedClassifier]:
+        return (require_staged(ctx.build_arch(), self.name),
+                require_staged(ctx.model_of("teacher"), self.name + " (teacher)"))
+
+    def objective(self, ctx: StageContext) -> Objective:
+        return self.make_objective(*self.student_and_teacher(ctx))
+
+
+def feature_shape(model: StagedClassifier, index: int, what: str) -> tuple[int, int]:
+    """(channels, spatial size) of feature ``index`` of ``forward_stages``; a clear error when missing."""
+    if not -len(model.stage_info) <= index < len(model.stage_info):
+        raise UsageError(f"{model.arch_name} has {len(model.stage_info)} features; {what} asks for index {index}")
+    info = model.stage_info[index]
+    return info.channels, info.size
+
+
+def prestage_recipe(recipe: Recipe, requested: int, **overrides: object) -> Recipe:
+    """The recipe of a distillation pre-stage (FitNet hints, FT paraphraser): constant learning rate for
+    ``requested`` epochs, or 30 epochs at the CRD budget of 240 (RepDistiller's ``init_epochs``) scaled to
+    the run's budget."""
+    epochs = requested if requested > 0 else recipe.scaled(30 / 240)
+    return recipe.with_overrides(epochs=epochs, schedule="constant", milestones=(), **overrides)

@@ -1,16 +1,16 @@
-"""The method contract.
+"""The method contract: a method declares its options and returns a plan of stages.
 
-A method turns (architecture, dataset, recipe, seed) into a trained *deployed* model. One contract serves
-the three kinds the harness benchmarks:
+A method is stateless: an instance holds its name and its parsed options, nothing else. From read-only run
+information (:class:`RunInfo`) it returns a :class:`Plan`: the stage whose model is deployed (with the
+stages it needs) and how its record is reported. The harness resolves the plan (trains or reuses every
+stage, keyed by :mod:`harness.core.identity`), measures the deployed model and writes the record; dry runs,
+cost tables and validation walk the same plan. The three kinds stay small:
 
-* architecture-modifying methods (attention modules) override :meth:`Method.build_model`;
-* loss-modifying methods (knowledge distillation) override :meth:`Method.build_objective`, returning an
-  :class:`Objective` that owns the extra trainable modules (and a frozen teacher, kept in eval mode);
-* multi-stage pipelines (EncodeNet) override :meth:`Method.run` and call the context's shared stages
-  (``ctx.baseline()``, ``ctx.teacher()``) and ``ctx.train(...)`` for each of their own stages.
-
-Every training stage goes through ``ctx.train``, which caches the result as an artifact keyed by its full
-configuration and checkpoints it for ``--resume``.
+* a loss method overrides :meth:`Method.objective` (build the model with ``ctx.build_arch()`` and wrap it
+  in an :class:`~harness.train.objective.Objective` that returns its losses);
+* an attention method gives a module factory (:class:`harness.kits.attention.AttentionMethod`);
+* a pipeline overrides :meth:`Method.plan` and declares several stages
+  (:class:`~harness.train.stages.Stage`), e.g. on ``run.baseline()`` or ``run.teacher``.
 """
 
 from __future__ import annotations
@@ -18,19 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-
-from harness.train.engine import StepOutput
 from harness.core.errors import UsageError
-from harness.models.staged import count_params
-
-if TYPE_CHECKING:
-    from harness.train.context import RunContext
-    from harness.core.recipes import Recipe
+from harness.core.recipes import Recipe
+from harness.methods.shared import baseline_stage
+from harness.train.context import RunEnv, StageContext
+from harness.train.objective import Objective
+from harness.train.stages import Stage, TrainedStage
 
 
 @dataclass(frozen=True)
@@ -62,65 +58,63 @@ class Option:
         return value
 
 
-class Objective(nn.Module):
-    """What the engine trains: ``forward(images, labels) -> StepOutput``. Plain cross-entropy by default.
+@dataclass(frozen=True)
+class RunInfo:
+    """What a method plans from: the run's architecture, recipe and seed, and its teacher stage if any."""
 
-    ``model`` is the deployed model; any other trainable submodule is a training-time extra (counted
-    separately in the record). ``frozen`` modules (teachers) are kept in eval mode and out of the optimiser.
-    """
+    arch: str
+    recipe: Recipe
+    seed: int = 0
+    teacher_stage: Stage | None = None
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self._frozen: list[nn.Module] = []
-        self._frozen_extras: list[nn.Module] = []
+    def baseline(self, arch: str | None = None) -> Stage:
+        """The shared baseline stage of ``arch`` (the run's by default): trained once, reused by every
+        method and later invocation that needs it."""
+        return baseline_stage(arch or self.arch)
 
-    def freeze(self, module: nn.Module, *, extra: bool = False) -> nn.Module:
-        """Keep ``module`` out of training: no gradients, BatchNorm statistics fixed (eval mode).
-
-        ``extra=True`` marks a frozen training-time module (FT's paraphraser) that still counts as an
-        extra parameter; a teacher (``extra=False``) does not.
-        """
-        module.eval()
-        for p in module.parameters():
-            p.requires_grad_(False)
-        self._frozen.append(module)
-        if extra:
-            self._frozen_extras.append(module)
-        return module
-
-    def train(self, mode: bool = True) -> "Objective":
-        super().train(mode)
-        for module in self._frozen:
-            module.eval()
-        return self
-
-    def extra_modules(self) -> list[nn.Module]:
-        """Trainable modules that are not part of the deployed model."""
-        return [m for name, m in self.named_children()
-                if m is not self.model and (m not in self._frozen or m in self._frozen_extras)]
-
-    def extra_params(self) -> int:
-        return sum(count_params(m) for m in self.extra_modules())
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        logits = self.model(images)
-        return StepOutput(losses={"ce": F.cross_entropy(logits, labels)}, logits=logits)
+    def teacher(self, method: str) -> Stage:
+        """The teacher stage (``--teacher ARCH``'s baseline or ``--teacher-checkpoint``); a clear error when
+        the run has none."""
+        if self.teacher_stage is None:
+            raise UsageError(f"method '{method}' needs a teacher: pass --teacher ARCH or --teacher-checkpoint PATH")
+        return self.teacher_stage
 
 
 @dataclass
-class MethodResult:
-    """What a method hands back: the deployed model and what its record should say."""
+class Report:
+    """What a method's record says beyond the harness's own measurements."""
 
-    model: nn.Module
-    history: list[dict]
-    extra_params: int = 0
     info: dict = field(default_factory=dict)
+    extra_params: int = 0
     figures: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # name -> draw(png_path)
 
 
+ReportFn = Callable[[TrainedStage, RunEnv], Report]
+
+
+def default_report(deployed: TrainedStage, env: RunEnv) -> Report:
+    """The deployed stage's info, and its objective's training-time extras as extra parameters."""
+    return Report(info=dict(deployed.info), extra_params=deployed.objective.extra_params())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A method's plan: the deployed stage (its ``needs`` reach every other stage) and its report."""
+
+    deploy: Stage
+    report: ReportFn = default_report
+
+    def stages(self) -> list[Stage]:
+        return list(self.deploy.walk())
+
+
 class Method:
-    """Base class of all methods. Subclasses set ``summary``/``options`` and override one of the hooks."""
+    """Base class of all methods: one training stage of :meth:`objective` on the run's data and recipe.
+
+    Subclasses set ``summary`` and ``options`` and override :meth:`objective` (a loss method) or
+    :meth:`plan` (a pipeline). ``uses_teacher`` declares that the plan needs the run's teacher, so that a
+    missing or superfluous ``--teacher`` is refused before anything is loaded.
+    """
 
     summary: ClassVar[str] = ""
     options: ClassVar[Mapping[str, Option]] = {}
@@ -128,8 +122,9 @@ class Method:
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name
-        self.opts: dict[str, Any] = {k: o.default for k, o in self.options.items()}
-        self.opts.update(options or {})
+        opts = {k: o.default for k, o in self.options.items()}
+        opts.update(options or {})
+        self.opts: Mapping[str, Any] = MappingProxyType(opts)
 
     @classmethod
     def parse_options(cls, name: str, raw: Mapping[str, str]) -> dict[str, Any]:
@@ -143,40 +138,13 @@ class Method:
         return parsed
 
     def config(self) -> dict:
-        """The method's identity in artifact keys and records."""
+        """The method's name and options: its own part of its stages' config, and of its record."""
         return {"name": self.name, "options": dict(sorted(self.opts.items()))}
 
-    def train_config(self, ctx: "RunContext") -> dict:
-        """What identifies the trained stage: the method and its options, plus (for subclasses) whatever
-        else it depends on, such as the teacher's artifact."""
-        return self.config()
+    def plan(self, run: RunInfo) -> Plan:
+        """One stage, ``train``, of :meth:`objective`."""
+        return Plan(Stage("train", self.objective, config=self.config()))
 
-    # ---- hooks ---------------------------------------------------------------------------------------
-
-    def planned_stages(self, recipe: "Recipe") -> list[tuple[str, int]]:
-        """(stage, epochs) this method trains itself, for ``bench reproduce --dry-run`` estimates; shared
-        stages (the baseline, a teacher) are counted by the planner."""
-        return [("train", recipe.epochs)]
-
-    needs_baseline: ClassVar[bool] = False  # uses ctx.baseline() of the run's architecture
-
-    def check(self, ctx: "RunContext") -> None:
-        """Refuse an impossible setup before any training starts (raise UsageError)."""
-        if self.uses_teacher and not ctx.has_teacher:
-            raise UsageError(f"method '{self.name}' needs a teacher: pass --teacher ARCH")
-
-    def build_model(self, ctx: "RunContext") -> nn.Module:
-        """The deployed model, untrained (architecture-modifying methods change it here)."""
-        return ctx.build_arch()
-
-    def build_objective(self, ctx: "RunContext", model: nn.Module) -> Objective:
-        """The training objective around ``model`` (loss-modifying methods override this)."""
-        return Objective(model)
-
-    def run(self, ctx: "RunContext") -> MethodResult:
-        """Train and return the deployed model. The default: build model and objective, train once."""
-        model = self.build_model(ctx)
-        objective = self.build_objective(ctx, model)
-        stage = ctx.train("train", objective, config=self.train_config(ctx))
-        return MethodResult(model=model, history=stage.history, extra_params=objective.extra_params(),
-                            info=stage.info)
+    def objective(self, ctx: StageContext) -> Objective:
+        """The training objective around a fresh model of the run's architecture (plain cross-entropy)."""
+        return Objective(ctx.build_arch())

@@ -8,8 +8,11 @@ layout of a particular architecture:
 * ``forward_features(x, upto=k)`` runs the stem and the first ``k`` stages;
 * ``forward_from(feat, start=k)`` runs stages ``k..`` and the head;
 * ``forward_head(feat)`` pools and classifies; ``head.embed(feat)`` gives the pooled embedding;
-* ``stage_info`` gives each feature's name, channels and stride; ``residual_blocks()`` the blocks of every
-  stage, for methods that insert modules into blocks.
+* ``stage_info`` gives each feature's name, channels and stride;
+* ``attention_sites(placement)`` says where attention modules may go: ``block`` sites are declared by the
+  architecture (``declare_block_sites``: in a residual block after its last BN, before the add, or after each
+  conv stage of a plain network), ``stage`` sites (after every stage but the last) follow from the stages;
+  ``insert(site, module)`` puts a module there.
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ class ArchSpec:
     in_chans: int = 3
     input_size: int = 32
     arg: str | None = None  # the part after a prefix, e.g. the timm model name of ``timm:<name>``
+
+
+@dataclass(frozen=True)
+class AttentionSite:
+    """A place where an attention module may go: the dotted path of the module it replaces (an identity or
+    empty slot) or follows, and the channel count there."""
+
+    path: str
+    channels: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,41 @@ class StagedClassifier(nn.Module):
         names = list(stage_names) if stage_names else [f"stage{i + 1}" for i in range(len(self.stages))]
         self.feature_names = ["stem", *names]
         self.stage_info = self._probe(spec)
+        self.block_sites: list[AttentionSite] = []
+
+    def declare_block_sites(self, sites: Sequence[tuple[str, int]]) -> None:
+        """The architecture's own places for per-block attention modules: (dotted path, channels)."""
+        for path, channels in sites:
+            self._parent_and_leaf(path)  # fails now for a path that does not exist
+        self.block_sites = [AttentionSite(path, channels) for path, channels in sites]
+
+    def attention_sites(self, placement: str) -> list[AttentionSite]:
+        """``block``: the declared sites; ``stage``: after every stage but the last."""
+        if placement == "block":
+            if not self.block_sites:
+                raise UsageError(f"architecture '{self.arch_name}' declares no block sites for attention modules; "
+                                 f"use placement=stage")
+            return list(self.block_sites)
+        if placement == "stage":
+            return [AttentionSite(f"stages.{i}", self.stage_info[i + 1].channels) for i in range(self.num_stages - 1)]
+        raise UsageError(f"placement must be block or stage, got '{placement}'")
+
+    def _parent_and_leaf(self, path: str) -> tuple[nn.Module, str]:
+        parent_path, _, leaf = path.rpartition(".")
+        try:
+            parent = self.get_submodule(parent_path) if parent_path else self
+        except AttributeError:
+            raise UsageError(f"architecture '{self.arch_name}' has no module '{parent_path}'") from None
+        if not hasattr(parent, leaf):
+            raise UsageError(f"architecture '{self.arch_name}' has no module '{path}'")
+        return parent, leaf
+
+    def insert(self, site: AttentionSite, module: nn.Module) -> None:
+        """Put ``module`` at ``site``: in place of an identity or empty slot, else right after the module there."""
+        parent, leaf = self._parent_and_leaf(site.path)
+        current = getattr(parent, leaf)
+        setattr(parent, leaf, module if current is None or isinstance(current, nn.Identity)
+                else nn.Sequential(current, module))
 
     @torch.no_grad()
     def _probe(self, spec: ArchSpec) -> list[StageInfo]:
@@ -127,13 +174,6 @@ class StagedClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
-
-    def residual_blocks(self) -> list[nn.Module]:
-        """The blocks of every stage (the children of each stage's ``nn.Sequential``)."""
-        blocks: list[nn.Module] = []
-        for stage in self.stages:
-            blocks.extend(stage.children() if isinstance(stage, nn.Sequential) else [stage])
-        return blocks
 
 
 def require_staged(model: nn.Module, method: str) -> StagedClassifier:

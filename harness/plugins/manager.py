@@ -76,6 +76,11 @@ class PluginSet:
     def registry(self, kind: str) -> Registry:
         return getattr(self, kind)
 
+    def resolve_arch(self, name: str) -> tuple[Any, str | None]:
+        """(factory, argument after a prefix) of architecture ``name``."""
+        resolved = self.archs.resolve(name)
+        return resolved.obj, resolved.arg
+
 
 def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
     raw = (env if env is not None else os.environ).get(DISABLE_ENV, "")

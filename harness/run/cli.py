@@ -293,7 +293,8 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
         return 0
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
-    plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset)
+    plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset,
+                          need_data=not args.dry_run)
     if args.dry_run:
         reproduce.dry_run(plan, console)
         return 0

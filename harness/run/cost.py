@@ -1,7 +1,7 @@
 """What each method's deployed model costs, without training: parameters, FLOPs, latency.
 
-Every method builds its deployed model through its own ``build_model`` hook, on an untrained network of
-the given class count and input shape, so the parameter and FLOP columns of a paper's table can be
+Every method's plan is walked as a dry run (nothing trained or loaded) on an untrained network of the
+given class count and input shape, and its deployed stage's model is measured, so the parameter and FLOP columns of a paper's table can be
 reproduced in seconds (``bench cost``; ``bench reproduce TABLE --no-train``).
 """
 
@@ -14,16 +14,18 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from harness.train.artifacts import ArtifactStore
-from harness.train.context import RunContext, RunSettings
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
-from harness.methods.contract import Method
+from harness.methods.contract import Method, RunInfo
+from harness.methods.shared import baseline_stage
 from harness.models.cost import count_flops, latency_ms
 from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
-from harness.core.progress import Reporter
-from harness.core.recipes import Recipe
 from harness.results.reference import RefValue
+from harness.train.artifacts import ArtifactStore
+from harness.train.context import RunEnv
+from harness.train.stages import StageRunner
 
 
 def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> ImageDataset:
@@ -47,14 +49,14 @@ class CostRow:
 def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_classes: int, *, in_chans: int = 3,
                   size: int = 32, device: torch.device = torch.device("cpu"), latency: bool = False,
                   teacher: str | None = None) -> list[CostRow]:
-    dataset = shape_only_dataset(num_classes, in_chans, size)
-    settings = RunSettings(arch=arch, dataset=dataset, recipe=Recipe("none", 1, 2, 0.1, 0.0), seed=0, device=device,
-                           store=ArtifactStore(Path("/nonexistent")), reporter=Reporter(),
-                           teacher_arch=teacher, channels_last=False)
+    recipe = Recipe("none", 1, 2, 0.1, 0.0)
+    env = RunEnv(arch=arch, dataset=shape_only_dataset(num_classes, in_chans, size), recipe=recipe, seed=0,
+                 device=device, reporter=Reporter(), resolve_arch=plugins.resolve_arch)
+    stages = StageRunner(env, ArtifactStore(Path("/nonexistent")), dry=True)
+    info = RunInfo(arch=arch, recipe=recipe, teacher_stage=baseline_stage(teacher) if teacher else None)
     rows = []
     for method in methods:
-        ctx = RunContext(settings, plugins, method.name)
-        model = method.build_model(ctx).eval()
+        model = stages.resolve(method.plan(info).deploy, method.name).model.eval()
         shape = (in_chans, size, size)
         rows.append(CostRow(
             method=method.name, params=count_params(model), flops=count_flops(model, shape, device),

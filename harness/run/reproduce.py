@@ -16,15 +16,14 @@ from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
-from harness.train.artifacts import config_key
 from harness.core.errors import UsageError
-from harness.methods.contract import Method
-from harness.plugins.manager import PluginSet
 from harness.core.progress import Reporter
+from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue, table_values
-from harness.run.runner import PreparedRun, RunRequest, execute, make_context, prepare
 from harness.results.stats import summarize
 from harness.results.tables import aggregate, budget
+from harness.run.runner import PreparedRun, RunRequest, execute, prepare, with_shared_baseline
+from harness.train.stages import StageRunner
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,9 @@ class Plan:
 
 
 def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *, dataset: str | None,
-         paper_dataset: str | None) -> Plan:
-    """Prepare (and so validate) every setting of table ``name`` before anything trains."""
+         paper_dataset: str | None, need_data: bool = True) -> Plan:
+    """Prepare (and so validate) every setting of table ``name`` before anything trains. With
+    ``need_data=False`` (dry runs) a dataset that is not on disk is no error."""
     if name not in TABLES:
         raise UsageError(f"unknown table '{name}'; reproducible tables: {', '.join(TABLES)}")
     spec = TABLES[name]
@@ -95,51 +95,55 @@ def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *,
     for s in settings:
         request = replace(base, methods=list(s.methods), arch=s.arch, teacher=s.teacher, dataset=dataset or s.dataset,
                           recipe=base.recipe or spec.recipe, reuse_records=base.reuse_records)
-        runs.append((s, prepare(request, plugins, reporter)))
+        runs.append((s, prepare(request, plugins, reporter, need_data=need_data)))
     return Plan(spec, runs)
 
 
-def _shared_stages(method: Method, setting: Setting) -> list[str]:
-    stages = [f"baseline[{setting.arch}]"] if method.needs_baseline else []
-    if method.uses_teacher and setting.teacher:
-        stages.append(f"baseline[{setting.teacher}]")
-    return stages
-
-
 def dry_run(p: Plan, console: Console) -> None:
-    """List the runs with their stages, epochs and cache state, and the total training work."""
-    total, todo = 0, 0
+    """Walk every run's plans as a real run would, ask the artifact store about each stage, and total the
+    training still to do. Without the dataset on disk, stage keys (hence cache states) are unknown."""
+    total, todo, unknown_work = 0, 0, False
     for setting, run in p.runs:
-        n = len(run.dataset.train_labels)
+        ds = run.dataset
+        n = len(ds.train_labels) if ds is not None else None
+        size = f"{n:,} training images" if n is not None else "dataset not on disk: cache state unknown"
         table = Table(title=f"{run.request.arch}" + (f" <- {setting.teacher}" if setting.teacher else "") +
-                      f" on {run.dataset.name} ({run.recipe.name}, {run.recipe.epochs} epochs, {n:,} training images)",
+                      f" on {run.request.dataset} ({run.recipe.name}, {run.recipe.epochs} epochs, {size})",
                       title_justify="left")
-        for col in ("seed", "method", "stages (epochs)", "to train (image-epochs)"):
+        for col in ("seed", "method", "stages (epochs, cache)", "to train (image-epochs)"):
             table.add_column(col)
         for seed in run.request.seeds:
-            shared_done: set[str] = set()
-            for method in run.methods:
-                ctx = make_context(run, seed, method.name, Reporter())
+            runner = StageRunner(run.env(seed, Reporter()), run.store, dry=True) if ds is not None else None
+            counted: set[str] = set()
+            for method in with_shared_baseline(run, seed):
                 parts, work = [], 0
-                for stage in _shared_stages(method, setting):
-                    arch = stage[len("baseline["):-1]
-                    key_cfg = ctx.stage_config("baseline", {"name": "baseline"}, run.recipe, arch)
-                    cached = ctx.s.store.path("baseline", config_key(key_cfg)).exists()
-                    if stage in shared_done or cached:
-                        parts.append(f"{stage} cached" if cached else f"{stage} (shared)")
+                for stage in method.plan(run.info(seed)).stages():
+                    epochs = stage.epochs(run.recipe)
+                    if runner is None:
+                        parts.append(f"{stage.label} {epochs} ?")
+                        unknown_work = True
                         continue
-                    shared_done.add(stage)
-                    parts.append(f"{stage} {run.recipe.epochs}")
-                    work += run.recipe.epochs * n
-                for stage, epochs in method.planned_stages(run.recipe):
-                    parts.append(f"{stage} {epochs}")
-                    work += epochs * n
+                    node = runner.resolve(stage, method.name)
+                    ident = node.key or f"{id(stage)}"
+                    if not stage.trains:
+                        parts.append(f"{stage.label} loaded")
+                    elif node.cached:
+                        parts.append(f"{stage.label} {epochs} cached")
+                    elif ident in counted:
+                        parts.append(f"{stage.label} {epochs} (shared)")
+                    else:
+                        counted.add(ident)
+                        parts.append(f"{stage.label} {epochs}" + ("" if node.key else " (after upstream)"))
+                        work += epochs * (n or 0)
                 total += work
                 todo += 1
-                table.add_row(str(seed), method.name, escape(", ".join(parts) or "-"), f"{work:,}")
+                table.add_row(str(seed), method.name, escape(", ".join(parts) or "-"),
+                              f"{work:,}" if runner is not None else "?")
         console.print(table)
-    console.print(f"{todo} (method, seed) runs; at most {total:,} image-epochs of training (one image through one "
-                  f"training step = 1). Stages already in the cache and records already in --out are reused.")
+    console.print(f"{todo} (method, seed) runs; {'at least ' if unknown_work else 'at most '}{total:,} image-epochs "
+                  f"of training (one image through one training step = 1). Stages already in the cache and records "
+                  f"already in --out are reused." + (" Some datasets are not on disk: their work is not counted."
+                                                      if unknown_work else ""))
 
 
 def reference_for(spec: TableSpec) -> list[RefValue]:

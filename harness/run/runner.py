@@ -14,17 +14,19 @@ from pathlib import Path
 
 import torch
 
-from harness.train.artifacts import ArtifactStore, config_key
-from harness.train.context import SELECTIONS, RunContext, RunSettings
+from harness.core.errors import BenchError, DataUnavailableError, UsageError
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.core.errors import BenchError, UsageError
-from harness.methods.contract import Method, MethodResult
+from harness.methods.contract import Method, Plan, Report, RunInfo
+from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.models.cost import count_flops, latency_ms
 from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
-from harness.core.progress import Reporter
-from harness.core.recipes import Recipe
 from harness.results.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
+from harness.train.artifacts import ArtifactStore
+from harness.train.context import SELECTIONS, RunEnv
+from harness.train.stages import Stage, StageRunner, TrainedStage
 
 
 @dataclass
@@ -64,11 +66,22 @@ class PreparedRun:
     request: RunRequest
     plugins: PluginSet
     methods: list[Method]
-    dataset: ImageDataset
+    dataset: ImageDataset | None  # None only for dry runs whose data is not on disk
     recipe: Recipe
     device: torch.device
     amp: bool
     channels_last: bool
+    store: ArtifactStore
+    teacher: Stage | None
+
+    def info(self, seed: int) -> RunInfo:
+        return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
+
+    def env(self, seed: int, reporter: Reporter) -> RunEnv:
+        assert self.dataset is not None
+        return RunEnv(arch=self.request.arch, dataset=self.dataset, recipe=self.recipe, seed=seed, device=self.device,
+                      reporter=reporter, resolve_arch=self.plugins.resolve_arch, amp=self.amp,
+                      channels_last=self.channels_last, select=self.request.select)
 
 
 @dataclass
@@ -119,8 +132,17 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
-def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> PreparedRun:
-    """Resolve and validate the whole run; raise UsageError before any training."""
+def teacher_stage(req: RunRequest, store: ArtifactStore) -> Stage | None:
+    if req.teacher_checkpoint is not None:
+        return checkpoint_stage(req.teacher_checkpoint, req.teacher, store)
+    return baseline_stage(req.teacher) if req.teacher else None
+
+
+def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_data: bool = True) -> PreparedRun:
+    """Resolve and validate the whole run; raise UsageError before any training.
+
+    ``need_data=False`` (dry runs): a dataset that is not on disk leaves ``dataset`` None instead of failing.
+    """
     if not req.methods:
         raise UsageError("--methods needs at least one method")
     if not req.seeds:
@@ -144,43 +166,42 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> Prepared
     if amp and device.type != "cuda":
         raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
-    dataset = load_dataset(req, plugins)
-    prepared = PreparedRun(req, plugins, methods, dataset, recipe, device, amp, channels_last)
-    ctx = make_context(prepared, req.seeds[0], methods[0].name, reporter)
-    for arch in filter(None, (req.arch, req.teacher)):
+    store = ArtifactStore(req.cache_dir / "artifacts")
+    run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store,
+                      teacher_stage(req, store))
+    plans = [m.plan(run.info(req.seeds[0])) for m in methods]  # a missing teacher etc. is refused here
+    try:
+        run.dataset = load_dataset(req, plugins)
+    except DataUnavailableError:
+        if need_data:
+            raise
+        return run
+    validate(run, plans, reporter)
+    return run
+
+
+def validate(run: PreparedRun, plans: list[Plan], reporter: Reporter) -> None:
+    """Build every plan's objectives on untrained networks (nothing trained or loaded but checkpoints):
+    an architecture, a pair or an option that cannot work is refused now, with one line."""
+    dry = StageRunner(run.env(run.request.seeds[0], Reporter()), run.store, dry=True)
+    for method, plan in zip(run.methods, plans):
         try:
-            ctx.build_arch(arch)
+            dry.resolve(plan.deploy, method.name)
         except BenchError:
             raise
         except Exception as exc:
-            raise UsageError(f"architecture '{arch}' cannot be built for {dataset.name} "
-                             f"({dataset.in_chans}x{dataset.input_size}x{dataset.input_size}, "
-                             f"{dataset.num_classes} classes): {exc}") from None
-    if req.teacher_checkpoint is not None:
-        stage = make_context(prepared, req.seeds[0], "teacher", reporter).teacher()  # refuse a bad file now
-        req.teacher = stage.model.arch_name if stage.model is not None else req.teacher
-    for method in methods:
-        method.check(make_context(prepared, req.seeds[0], method.name, reporter))
-    return prepared
+            ds = run.dataset
+            assert ds is not None
+            raise UsageError(f"method '{method.name}' cannot be set up on {run.request.arch} for {ds.name} "
+                             f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes): "
+                             f"{type(exc).__name__}: {exc}") from None
 
 
-def make_context(run: PreparedRun, seed: int, method_name: str, reporter: Reporter) -> RunContext:
-    req = run.request
-    settings = RunSettings(
-        arch=req.arch, dataset=run.dataset, recipe=run.recipe, seed=seed, device=run.device,
-        store=ArtifactStore(req.cache_dir / "artifacts"), reporter=reporter, teacher_arch=req.teacher,
-        teacher_checkpoint=req.teacher_checkpoint,
-        amp=run.amp, channels_last=run.channels_last, resume=req.resume, retrain=req.retrain, select=req.select,
-    )
-    return RunContext(settings, run.plugins, method_name)
-
-
-def measure(ctx: RunContext, result: MethodResult, run: PreparedRun) -> dict:
+def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRun) -> dict:
     """Accuracy protocols and the deployed model's cost."""
-    model = result.model.eval()
-    history = result.history
-    accs = [row["test_acc"] for row in history if "test_acc" in row]
-    final = ctx.evaluate(model)
+    model = deployed.model.eval()
+    accs = [row["test_acc"] for row in deployed.history if "test_acc" in row]
+    final = env.evaluate(model)
     metrics: dict = {
         "top1_last": accs[-1] if accs else None,
         "top1_best": max(accs) if accs else None,
@@ -188,9 +209,9 @@ def measure(ctx: RunContext, result: MethodResult, run: PreparedRun) -> dict:
         "top1_selected": final["test_acc"],
         "val_acc_selected": final.get("val_acc"),
         "params_deployed": count_params(model),
-        "params_extra": result.extra_params,
+        "params_extra": report.extra_params,
     }
-    ds = run.dataset
+    ds = env.dataset
     shape = (ds.in_chans, ds.input_size, ds.input_size)
     metrics["flops"] = count_flops(model, shape, run.device)
     if run.request.latency:
@@ -203,71 +224,68 @@ def measure(ctx: RunContext, result: MethodResult, run: PreparedRun) -> dict:
     return metrics
 
 
-def request_key(run: PreparedRun, method: Method, seed: int) -> str:
-    """What a (method, seed) of this run is, known before it runs: its record is reused when it matches."""
-    req = run.request
-    return config_key({
-        "method": method.config(), "arch": req.arch, "teacher": req.teacher if method.uses_teacher else None,
-        "teacher_checkpoint": str(req.teacher_checkpoint) if method.uses_teacher and req.teacher_checkpoint else None,
-        "dataset": {"name": run.dataset.name, "fingerprint": run.dataset.fingerprint, **run.dataset.notes},
-        "recipe": run.recipe.as_dict(), "seed": seed, "select": req.select,
-        "engine": {"device": run.device.type, "amp": run.amp, "channels_last": run.channels_last},
-    })
-
-
 def existing_records(out: Path) -> dict[str, tuple[Path, dict]]:
+    """Records in ``out`` by their identity (the key of their deployed stage)."""
     found = {}
     for path in sorted(out.glob("*.json")) if out.exists() else []:
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(record, dict) and record.get("request_key"):
-            found[record["request_key"]] = (path, record)
+        if isinstance(record, dict) and record.get("run_key") and record.get("status", "ok") == "ok":
+            found[record["run_key"]] = (path, record)
     return found
 
 
-def build_record(run: PreparedRun, method: Method, ctx: RunContext, result: MethodResult, wall: float) -> dict:
+def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
+    """The stage a plan consumed under the name ``teacher``, if any."""
+    for node in deployed.walk():
+        if "teacher" in node.inputs:
+            return node.inputs["teacher"]
+    return None
+
+
+def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
+                 wall: float) -> dict:
     req = run.request
-    request = request_key(run, method, ctx.seed)
-    # the run's identity: what was asked for, plus the teacher actually used
-    run_key = config_key({"request": request, "teacher": ctx.teacher_stage.digest if ctx.teacher_stage else None})
     teacher = None
-    if method.uses_teacher and ctx.teacher_stage is not None:
-        t = ctx.teacher_stage
-        teacher = {"arch": req.teacher, "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
-                   "params": count_params(t.model) if t.model is not None else None,
-                   "checkpoint": t.info.get("checkpoint"), "trained_in_this_run": not t.reused}
+    t = teacher_of(deployed)
+    if t is not None:
+        teacher = {"arch": t.stage.arch, "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
+                   "params": count_params(t.model), "stage": t.stage.name,
+                   "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None,
+                   "trained_in_this_run": t.origin == "trained"}
     return {
         "schema": SCHEMA,
-        "run_key": run_key,
-        "request_key": request,
+        "status": "ok",
+        "run_key": deployed.key,
         "created": now_iso(),
         "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
                    "defaults": {k: o.default for k, o in method.options.items()}},
         "arch": req.arch,
         "teacher": teacher,
-        "dataset": run.dataset.describe(),
-        "seed": ctx.seed,
+        "dataset": env.dataset.describe(),
+        "seed": env.seed,
         "recipe": run.recipe.as_dict(),
+        "engine": env.engine(),
         "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
                    "seeds_in_run": req.seeds, "methods_in_run": req.methods},
         "versions": versions(),
         "device": device_info(run.device),
-        "metrics": measure(ctx, result, run),
-        "curves": result.history,
-        "stages": ctx.stage_log,
-        "info": result.info,
+        "metrics": measure(env, deployed, report, run),
+        "curves": deployed.history,
+        "stages": {node.label: node.entry() for node in deployed.walk()},
+        "info": report.info,
         "wall_seconds": wall,
     }
 
 
-def save_figures(result: MethodResult, record_file: Path, reporter: Reporter) -> dict[str, str]:
+def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[str, str]:
     """Draw a method's figures as PNG files in a folder beside its record; returns name -> path."""
     folder = record_file.with_name(record_file.stem + ".figures")
     folder.mkdir(parents=True, exist_ok=True)
     saved = {}
-    for name, draw in result.figures.items():
+    for name, draw in report.figures.items():
         path = folder / f"{name}.png"
         try:
             draw(path)
@@ -277,24 +295,42 @@ def save_figures(result: MethodResult, record_file: Path, reporter: Reporter) ->
     return saved
 
 
+def with_shared_baseline(run: PreparedRun, seed: int) -> list[Method]:
+    """The run's methods, plus ``baseline`` when a plan uses the run architecture's baseline stage and
+    ``baseline`` was not asked for: the table then has the row every Δ is measured against."""
+    methods = list(run.methods)
+    if "baseline" in run.request.methods or "baseline" not in run.plugins.methods:
+        return methods
+    for method in run.methods:
+        if any(s.name == "baseline" and s.arch == run.request.arch for s in method.plan(run.info(seed)).stages()):
+            cls = run.plugins.methods.resolve("baseline").obj
+            return methods + [cls("baseline")]
+    return methods
+
+
 def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
     """Train every (seed, method) of the run; a failing method is reported and the others go on."""
     records, paths, failures = [], [], []
-    done = existing_records(run.request.out) if run.request.reuse_records or run.request.resume else {}
+    reuse = run.request.reuse_records or run.request.resume
+    done = existing_records(run.request.out) if reuse else {}
     for seed in run.request.seeds:
-        for method in run.methods:
-            key = request_key(run, method, seed)
-            if key in done:
-                reporter.note(f"{method.name} (seed {seed}): reusing record {done[key][0].name}")
-                paths.append(done[key][0])
-                records.append(done[key][1])
-                continue
-            ctx = make_context(run, seed, method.name, reporter)
-            reporter.note(f"== {method.name} | {run.request.arch} | {run.dataset.name} | seed {seed} ==")
+        env = run.env(seed, reporter)
+        stages = StageRunner(env, run.store, resume=run.request.resume, retrain=run.request.retrain)
+        for method in with_shared_baseline(run, seed):
+            plan = method.plan(run.info(seed))
+            if reuse:
+                key = StageRunner(env, run.store, dry=True).resolve(plan.deploy, method.name).key
+                if key in done:
+                    reporter.note(f"{method.name} (seed {seed}): reusing record {done[key][0].name}")
+                    paths.append(done[key][0])
+                    records.append(done[key][1])
+                    continue
+            reporter.note(f"== {method.name} | {run.request.arch} | {env.dataset.name} | seed {seed} ==")
             t0 = time.perf_counter()
             try:
-                result = method.run(ctx)
-                record = build_record(run, method, ctx, result, time.perf_counter() - t0)
+                deployed = stages.resolve(plan.deploy, method.name)
+                report = plan.report(deployed, env)
+                record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
             except KeyboardInterrupt:
                 raise
             except UsageError as exc:
@@ -304,8 +340,8 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                 detail = traceback.format_exc(limit=-3)
                 failures.append(f"{method.name} (seed {seed}) failed: {type(exc).__name__}: {exc}\n{detail}")
                 continue
-            if result.figures:
-                record["figures"] = save_figures(result, record_path(run.request.out, record), reporter)
+            if report.figures:
+                record["figures"] = save_figures(report, record_path(run.request.out, record), reporter)
             paths.append(write_record(run.request.out, record))
             records.append(record)
     return RunOutcome(records, paths, failures)

@@ -28,14 +28,6 @@ FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (u
 
 
 @dataclass
-class StepOutput:
-    """What an objective returns for one batch."""
-
-    losses: dict[str, torch.Tensor]
-    logits: torch.Tensor | None = None
-
-
-@dataclass
 class FitResult:
     history: list[dict]
     seconds: float

@@ -3,8 +3,8 @@
 BasicBlock, widths [16, 16, 32, 64] (x4: [32, 64, 128, 256]), projection shortcut 1x1 conv + BN, Kaiming
 (fan_out) initialisation of convolutions. Deviation: the reference's ``AvgPool2d(8)`` is an adaptive
 average pool here, identical on 32x32 input and also valid for other input sizes. Each block has an
-``attn`` slot (identity by default) after its last BN and before the residual add, where attention-module
-methods insert their module.
+``attn`` slot (identity by default) after its last BN and before the residual add, declared as the
+architecture's block attention sites.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
         stem, stages, ClassifierHead(cin, spec.num_classes), spec=spec,
         stage_names=["layer1", "layer2", "layer3"], family="cifar_resnet",
     )
+    model.declare_block_sites([(f"stages.{i}.{j}.attn", block.out_channels)
+                               for i, stage in enumerate(model.stages) for j, block in enumerate(stage)])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -6,8 +6,8 @@ only to 64-pixel inputs (so a 32x32 input reaches block 4 at 4x4). Initialisatio
 conv weights N(0, sqrt(2/(k*k*out))), biases 0, Linear N(0, 0.01).
 
 Stages: the stem is block 0 (with its ReLU); stages 1-4 are [max-pool] + block + ReLU, so
-``forward_stages`` yields the reference's f0..f4 features. ``residual_blocks()`` yields the four stages
-(VGG has no residual blocks: stage-level modules go after each stage).
+``forward_stages`` yields the reference's f0..f4 features. VGG has no residual blocks: its declared block
+attention sites are after each conv stage (the stem included).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> StagedClassifier:
         stem, stages, ClassifierHead(config[4][-1], spec.num_classes), spec=spec,
         stage_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
     )
+    model.declare_block_sites([("stem", config[0][-1])] + [(f"stages.{i}", config[i + 1][-1]) for i in range(4)])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels

@@ -5,7 +5,7 @@ no pooling (as in the CIFAR versions used by the attention-module and KD literat
 timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Deviation from timm's
 defaults: the last BN of each block is not zero-initialised (``zero_init_last=False``), as in torchvision
 and the CIFAR ResNet-50s of the attention-module literature. Each block exposes
-timm's ``se`` slot (after the last BN, before the residual add) for attention modules.
+timm's ``se`` slot (after the last BN, before the residual add), declared as its block attention sites.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
     model.conv1 = nn.Conv2d(spec.in_chans, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
-    return adapt_timm(model, spec, family="resnet")
+    staged = adapt_timm(model, spec, family="resnet")
+    staged.declare_block_sites([(f"stages.{i}.{j}.se", last_bn(block).num_features)
+                                for i, stage in enumerate(staged.stages) for j, block in enumerate(stage)])
+    return staged
+
+
+def last_bn(block: nn.Module) -> nn.BatchNorm2d:
+    """The block's last BatchNorm on the residual path (``bn3`` of a bottleneck, ``bn2`` of a basic block)."""
+    return block.bn3 if hasattr(block, "bn3") else block.bn2
 
 
 @hookimpl

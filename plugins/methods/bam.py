@@ -14,7 +14,7 @@ from torch import nn
 
 from harness import hookimpl
 from harness.kits.attention import AttentionMethod
-from harness.methods.contract import Option
+from harness.methods import Option
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int, dilation: int = 1) -> list[nn.Module]:

@@ -13,17 +13,18 @@ whole student with KD (0.1 CE + 0.9 T^2 KL, T = 4). Romero et al. anneal the KD 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.train.context import RunContext
-from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_epochs
-from harness.train.engine import StepOutput
 from harness.core.errors import UsageError
-from harness.methods.contract import MethodResult, Objective, Option
+from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe
+from harness.methods import Objective, Option, Plan, Report, RunInfo, Stage, StageContext, StepOutput, TrainedStage
 from harness.models.staged import StagedClassifier, require_staged
+from harness.train.context import RunEnv
 
 
 class ConvRegressor(nn.Module):
@@ -71,10 +72,6 @@ class HintObjective(Objective):
         self.hint = hint
         self.regressor = make_regressor(student, teacher, hint)
 
-    def hinted_parameters(self) -> list[nn.Parameter]:
-        layers = [self.model.stem, *self.model.stages[: self.hint]]
-        return [p for m in layers for p in m.parameters()] + list(self.regressor.parameters())
-
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         s_hint = self.model.forward_features(images, upto=self.hint)
         with torch.no_grad():
@@ -92,35 +89,39 @@ class FitNet(DistillMethod):
         "temperature": Option(4.0, "KD temperature of the second stage (stages=2)"),
     }
 
-    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
-        if self.opts["stages"] == 1:
-            return [("train", recipe.epochs)]
-        return [("fitnet_hint", prestage_epochs(recipe, self.opts["hint_epochs"])), ("train", recipe.epochs)]
-
     def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
-        if self.opts["stages"] == 2:
-            return KDObjective(student, teacher, temperature=self.opts["temperature"])
         return FitNetObjective(student, teacher, self.opts["hint_layer"], self.opts["weight"])
 
-    def check(self, ctx: RunContext) -> None:
-        super().check(ctx)
-        make_regressor(require_staged(ctx.build_arch(), self.name),
-                       require_staged(ctx.build_arch(ctx.s.teacher_arch), self.name), self.opts["hint_layer"])
-
-    def run(self, ctx: RunContext) -> MethodResult:
+    def plan(self, run: RunInfo) -> Plan:
         if self.opts["stages"] == 1:
-            return super().run(ctx)
-        student = require_staged(ctx.build_arch(), self.name)
-        teacher = self.teacher_model(ctx)
-        hint = HintObjective(student, teacher, self.opts["hint_layer"])
-        epochs = prestage_epochs(ctx.recipe, self.opts["hint_epochs"])
-        hint_stage = ctx.train("fitnet_hint", hint, config={**self.train_config(ctx), "stage": "hint"},
-                               recipe=ctx.recipe.with_overrides(epochs=epochs, schedule="constant", milestones=()),
-                               params=hint.hinted_parameters(), evaluate=lambda: ctx.evaluate_objective(hint))
-        objective = self.make_objective(student, teacher)
-        stage = ctx.train("train", objective, config={**self.train_config(ctx), "hint_stage": hint_stage.digest})
-        return MethodResult(model=student, history=stage.history, extra_params=sum(p.numel() for p in hint.regressor.parameters()),
-                            info={**stage.info, "teacher_weights": self._teacher_key, "hint_epochs": epochs})
+            return super().plan(run)
+        teacher = run.teacher(self.name)
+        hint = Stage("hint", self.hint_objective, config=self.config(), needs={"teacher": teacher},
+                     recipe=prestage_recipe(run.recipe, self.opts["hint_epochs"]), evaluate="losses",
+                     params=hinted_parameters)
+        train = Stage("train", self.kd_objective, config=self.config(), needs={"teacher": teacher, "hint": hint})
+        return Plan(train, report=hint_report)
+
+    def hint_objective(self, ctx: StageContext) -> Objective:
+        return HintObjective(*self.student_and_teacher(ctx), self.opts["hint_layer"])
+
+    def kd_objective(self, ctx: StageContext) -> Objective:
+        """Stage 2: KD on the whole student, starting from the hint stage's student."""
+        student = copy.deepcopy(ctx.inputs["hint"].model)
+        teacher = require_staged(ctx.model_of("teacher"), self.name + " (teacher)")
+        return KDObjective(student, teacher, temperature=self.opts["temperature"])
+
+
+def hinted_parameters(objective: Objective) -> list[nn.Parameter]:
+    """What the hint stage trains: the student's layers up to the hint, and the regressor."""
+    layers = [objective.model.stem, *objective.model.stages[: objective.hint]]
+    return [p for m in layers for p in m.parameters()] + list(objective.regressor.parameters())
+
+
+def hint_report(deployed: TrainedStage, env: RunEnv) -> Report:
+    hint = deployed.inputs["hint"]
+    return Report(info={**deployed.info, "hint_epochs": len(hint.history)},
+                  extra_params=sum(p.numel() for p in hint.objective.regressor.parameters()))
 
 
 @hookimpl

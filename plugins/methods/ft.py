@@ -2,8 +2,9 @@
 
 A paraphraser (3 convs encoder, 3 transposed convs decoder, LeakyReLU 0.1, no BN, factor channels
 k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-stage features (MSE; a pre-stage
-of 30 epochs at the CRD budget of 240, scaled to the run's; lr 0.01 for CIFAR-ResNet students and the
-run's lr otherwise, constant, as RepDistiller), then frozen. A translator (3 convs with BN, LeakyReLU 0.1)
+of 30 epochs at the CRD budget of 240, scaled to the run's; lr 0.01 for the students RepDistiller lists
+and the run's lr otherwise, constant), then frozen. The paraphraser is a stage of its own: ``ft`` and
+``ft-crd`` with the same teacher and ``k`` share it. A translator (3 convs with BN, LeakyReLU 0.1)
 maps the student's last-stage features to k * C_t channels and is trained with the student. When the two
 maps differ in size, the larger is average-pooled to the smaller.
 
@@ -20,11 +21,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.train.context import RunContext
-from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_epochs
-from harness.train.engine import StepOutput
-from harness.methods.contract import MethodResult, Objective, Option
+from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_recipe
+from harness.methods import Objective, Option, Plan, Report, RunInfo, Stage, StageContext, StepOutput, TrainedStage
 from harness.models.staged import StagedClassifier, require_staged
+from harness.train.context import RunEnv
+
+#: Students whose FT/FitNet pre-stage runs at lr 0.01 in RepDistiller (the CIFAR ResNets); others use the run's lr.
+LOW_LR_STUDENTS = frozenset({"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                             "resnet8x4", "resnet32x4"})
 
 
 def _conv_stack(channels: list[int], transposed: bool = False, bn: bool = False) -> nn.Sequential:
@@ -104,40 +108,34 @@ class FT(DistillMethod):
     }
     form = "flattened"
 
-    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
-        return [("ft_paraphraser", prestage_epochs(recipe, self.opts["paraphraser_epochs"])), ("train", recipe.epochs)]
+    def plan(self, run: RunInfo) -> Plan:
+        teacher = run.teacher(self.name)
+        lr = self.opts["paraphraser_lr"] or (0.01 if run.arch in LOW_LR_STUDENTS else run.recipe.lr)
+        paraphraser = Stage("paraphraser", self.paraphraser_objective, config={"k": self.opts["k"]},
+                            needs={"teacher": teacher}, evaluate="losses",
+                            recipe=prestage_recipe(run.recipe, self.opts["paraphraser_epochs"], lr=lr))
+        train = Stage("train", self.objective, config=self.config(),
+                      needs={"teacher": teacher, "paraphraser": paraphraser})
+        return Plan(train, report=self.report)
 
-    def paraphraser(self, ctx: RunContext, teacher: StagedClassifier, student: StagedClassifier) -> Paraphraser:
-        """The trained paraphraser (a cached pre-stage, shared by ft and ft-crd for the same teacher and k)."""
-        paraphraser = ctx.place(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]))
-        objective = ParaphraserObjective(paraphraser, teacher)
-        lr = self.opts["paraphraser_lr"] or (0.01 if student.family == "cifar_resnet" else ctx.recipe.lr)
-        epochs = prestage_epochs(ctx.recipe, self.opts["paraphraser_epochs"])
-        stage = ctx.train("ft_paraphraser", objective,
-                          config={"name": "ft-paraphraser", "k": self.opts["k"], "teacher": self._teacher_key, "lr": lr},
-                          recipe=ctx.recipe.with_overrides(epochs=epochs, lr=lr, schedule="constant", milestones=()),
-                          evaluate=lambda: ctx.evaluate_objective(objective))
-        self._paraphraser = {"artifact": stage.key, "digest": stage.digest, "epochs": epochs, "lr": lr,
-                             "final_test_reconstruction": stage.history[-1].get("test_reconstruction")}
-        return paraphraser
+    def paraphraser_objective(self, ctx: StageContext) -> Objective:
+        teacher = require_staged(ctx.model_of("teacher"), self.name + " (teacher)")
+        return ParaphraserObjective(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]), teacher)
 
     def make_objective(self, student: StagedClassifier, teacher: StagedClassifier,
                        paraphraser: Paraphraser | None = None) -> Objective:
         paraphraser = paraphraser or Paraphraser(teacher.stage_info[-1].channels, self.opts["k"])
         return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form)
 
-    def build_objective(self, ctx: RunContext, model: nn.Module) -> Objective:
-        student = require_staged(model, self.name)
-        teacher = self.teacher_model(ctx)
-        return self.make_objective(student, teacher, self.paraphraser(ctx, teacher, student))
+    def objective(self, ctx: StageContext) -> Objective:
+        return self.make_objective(*self.student_and_teacher(ctx), ctx.inputs["paraphraser"].model)
 
-    def train_config(self, ctx: RunContext) -> dict:
-        return {**super().train_config(ctx), "paraphraser": self._paraphraser["digest"]}
-
-    def run(self, ctx: RunContext) -> MethodResult:
-        result = super().run(ctx)
-        result.info.update(factor_form=self.form, beta=self.opts["beta"], paraphraser=self._paraphraser)
-        return result
+    def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
+        p = deployed.inputs["paraphraser"]
+        paraphraser = {"artifact": p.key, "digest": p.digest, "epochs": p.stage.epochs(env.recipe),
+                       "lr": (p.stage.recipe or env.recipe).lr, "final_test_reconstruction": p.final("test_reconstruction")}
+        return Report(info={**deployed.info, "factor_form": self.form, "beta": self.opts["beta"],
+                            "paraphraser": paraphraser}, extra_params=deployed.objective.extra_params())
 
 
 class FTChannelMean(FT):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness import hookimpl
 from harness.kits.distill import DistillMethod, KDObjective
-from harness.methods.contract import Objective, Option
+from harness.methods import Objective, Option
 from harness.models.staged import StagedClassifier
 
 

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from harness import hookimpl
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs
-from harness.methods.contract import Objective, Option
+from harness.methods import Objective, Option
 from harness.models.staged import StagedClassifier
 
 

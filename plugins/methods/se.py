@@ -13,7 +13,7 @@ from torch import nn
 
 from harness import hookimpl
 from harness.kits.attention import AttentionMethod
-from harness.methods.contract import Option
+from harness.methods import Option
 
 
 class SE(AttentionMethod):

@@ -1,7 +1,8 @@
 """``label-smoothing``: cross-entropy against smoothed targets (Szegedy et al., 2016).
 
-A complete third-party method in one file: an objective (the loss), a method class declaring its option,
-and the hook that registers it. Everything else (data, recipe, training, records, tables) is the harness's.
+A complete third-party method in one file: an objective (the loss), a method class declaring its option
+and building that objective around a fresh model, and the hook that registers it. Everything else (data,
+recipe, training, caching, records, tables) is the harness's.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from harness import hookimpl
-from harness.train.engine import StepOutput
-from harness.methods.contract import Method, Objective, Option
+from harness.methods import Method, Objective, Option, StageContext, StepOutput
 
 
 class SmoothedCrossEntropy(Objective):
@@ -29,8 +29,8 @@ class LabelSmoothing(Method):
     summary = "cross-entropy with label smoothing (example third-party plugin)"
     options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes")}
 
-    def build_objective(self, ctx, model):  # type: ignore[no-untyped-def]
-        return SmoothedCrossEntropy(model, self.opts["epsilon"])
+    def objective(self, ctx: StageContext) -> Objective:
+        return SmoothedCrossEntropy(ctx.build_arch(), self.opts["epsilon"])
 
 
 @hookimpl

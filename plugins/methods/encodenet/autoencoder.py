@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.train.engine import StepOutput
-from harness.methods.contract import Objective
+from harness.train.objective import StepOutput
+from harness.train.objective import Objective
 from harness.models.staged import StageInfo, StagedClassifier
 
 
@@ -38,12 +38,18 @@ def build_decoder(stage_info: list[StageInfo], split: int, in_chans: int, input_
 
 
 class Encoder(nn.Module):
-    """The stem and the first ``split`` stages of a staged classifier (shared modules, not copies)."""
+    """The stem and the first ``split`` stages of a staged classifier (shared modules, not copies).
+
+    ``classifier`` is that whole classifier (not registered as a submodule): stage 3 copies it, trained
+    encoder included, and trains its classification part.
+    """
 
     def __init__(self, model: StagedClassifier, split: int) -> None:
         super().__init__()
         self.stem = model.stem
         self.stages = nn.ModuleList(model.stages[:split])
+        self.split = split
+        object.__setattr__(self, "classifier", model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

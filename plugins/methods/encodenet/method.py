@@ -1,15 +1,17 @@
 """EncodeNet (Mahmud et al.): a pipeline of stages, each recorded with its wall time.
 
-1. baseline: the shared ``baseline`` artifact of the run's arch/dataset/recipe/seed (never trained twice);
-2. features: clustering features of every training image (see ``features.py``);
-3. clustering: per-class k-means with the elbow choice, and each (class, cluster)'s lowest-entropy member
-   under the baseline as its representative (see ``clustering.py``);
-4. autoencoder: encoder = the baseline's stem and first ``split`` stages, initialised from the trained
-   baseline; decoder derived from their shapes; trained with MSE from each training image to its
-   representative, input and target cropped and flipped identically (a cached artifact);
-5. head: the trained encoder frozen (parameters and BatchNorm statistics), the remaining stages and the
-   classifier (the baseline's own layers, so the deployed model has exactly the baseline's parameters)
-   trained with cross-entropy under the run's recipe (a cached artifact).
+Its plan has three stages; the harness keys, caches and reuses each:
+
+1. ``baseline``: the shared baseline stage of the run's arch (never trained twice);
+2. ``autoencoder`` (needs the baseline): its training data are prepared first: clustering features of
+   every training image (``features.py``), per-class k-means with the elbow choice and each (class,
+   cluster)'s lowest-entropy member under the baseline as its representative (``clustering.py``); then the
+   encoder (the baseline's stem and first ``split`` stages, initialised from the trained baseline) and a
+   decoder derived from their shapes are trained with MSE from each training image to its representative,
+   input and target cropped and flipped identically. What the clustering found is kept with the artifact;
+3. ``head`` (needs the autoencoder and the baseline): the trained encoder frozen (parameters and BatchNorm
+   statistics), the remaining stages and the classifier (the baseline's own layers, so the deployed model
+   has exactly the baseline's parameters) trained with cross-entropy under the run's recipe.
 
 Open decisions of the paper and our defaults (all options, all recorded):
 * split (``split``): the paper's "classification layers ... derived from the classification part" suggests
@@ -19,8 +21,8 @@ Open decisions of the paper and our defaults (all options, all recorded):
 * head initialisation (``head_init``): the paper re-trains the classification part; we start it from the
   baseline's weights (default) or from a fresh initialisation.
 * autoencoder budget (``ae_epochs``): the paper's 500 epochs against 300 baseline epochs, scaled to the
-  run's budget (the recipe's ``autoencoder`` stage budget when it has one); optimiser and schedule are the
-  run's recipe (the paper states only "MSE").
+  run's budget; optimiser and schedule are the run's recipe (the paper states only "MSE"). The decoder is
+  initialised from the run's seed (offset 3).
 * augmentation of autoencoder batches (``ae_augment``): the same crop and flip for input and target
   (default) or none.
 Ablations (paper Table 3) are separate method names: ``encodenet-input`` (target = the input itself),
@@ -31,20 +33,18 @@ does not freeze the encoder (a different method, not EncodeNet).
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from functools import partial
 
 import numpy as np
 import torch
-from torch import nn
 
-from harness.train.context import RunContext
 from harness.core.errors import UsageError
-from harness.methods.contract import Method, MethodResult, Option
+from harness.data.pipeline import Normalizer
+from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, Stage, StageContext, TrainData, TrainedStage
 from harness.models.cost import count_flops
 from harness.models.staged import StagedClassifier, count_params, require_staged
-from harness.data.pipeline import Normalizer, TrainStream
+from harness.train.context import RunEnv
 from plugins.methods.encodenet import clustering, figures
 from plugins.methods.encodenet.autoencoder import (
     ConversionObjective,
@@ -101,13 +101,24 @@ class EncodeNet(Method):
         "figures": Option(True, "draw the paper's figures beside the record"),
     }
     frozen = True
-    needs_baseline = True
 
-    def planned_stages(self, recipe):  # type: ignore[no-untyped-def]
-        return [("autoencoder", self.opts["ae_epochs"] or recipe.stage_budget("autoencoder", AE_RATIO)),
-                ("head", recipe.epochs)]
+    def plan(self, run: RunInfo) -> Plan:
+        if self.opts["features"] == "vgg16":
+            require_vgg16_weights(self.opts["vgg16_weights"])
+        baseline = run.baseline()
+        ae_epochs = self.opts["ae_epochs"] or run.recipe.scaled(AE_RATIO)
+        ae = Stage("autoencoder", self.autoencoder_objective, config=self.autoencoder_config(),
+                   needs={"baseline": baseline}, recipe=run.recipe.with_overrides(epochs=ae_epochs),
+                   data=self.autoencoder_data, evaluate="none")
+        head = Stage("head", self.head_objective, config=self.config(), needs={"autoencoder": ae, "baseline": baseline})
+        return Plan(head, report=self.report)
 
-    # ---- checks ---------------------------------------------------------------------------------------
+    def autoencoder_config(self) -> dict:
+        """What the autoencoder depends on: the options that shape its targets and its training (not
+        ``head_init`` nor the method's name, so that variants of the head share it)."""
+        shared = ("split", "features", "vgg16_weights", "pca", "k", "k_max", "n_init", "correct_only", "target",
+                  "encoder_init", "ae_epochs", "ae_augment")
+        return {k: self.opts[k] for k in shared}
 
     def split_of(self, model: StagedClassifier) -> int:
         split = self.opts["split"] if self.opts["split"] >= 0 else model.num_stages - 1
@@ -116,17 +127,32 @@ class EncodeNet(Method):
                              f"(or -1 for all but the last stage), got {self.opts['split']}")
         return split
 
-    def check(self, ctx: RunContext) -> None:
-        super().check(ctx)
-        model = require_staged(ctx.build_arch(), self.name)
-        build_decoder(model.stage_info, self.split_of(model), ctx.dataset.in_chans, ctx.dataset.input_size)
-        if self.opts["features"] == "vgg16":
-            require_vgg16_weights(self.opts["vgg16_weights"])
+    # ---- stage 2: targets and the converting autoencoder -------------------------------------------------
 
-    # ---- stages ---------------------------------------------------------------------------------------
+    def autoencoder_objective(self, ctx: StageContext) -> Objective:
+        baseline = require_staged(ctx.model_of("baseline"), self.name)
+        split = self.split_of(baseline)
+        ds = ctx.dataset
+        ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
+            require_staged(ctx.build_arch(seed_offset=1), self.name)
+        torch.manual_seed(ctx.seed + 3)
+        decoder = build_decoder(ae_model.stage_info, split, ds.in_chans, ds.input_size)
+        return ConversionObjective(ConvertingAutoencoder(Encoder(ae_model, split), decoder), ds.in_chans)
 
-    def select_targets(self, ctx: RunContext, baseline: StagedClassifier) -> tuple[clustering.Representatives, dict]:
-        """Stages 2-3: features, clustering and representatives (or the ablations' simpler targets)."""
+    def autoencoder_data(self, ctx: StageContext) -> TrainData:
+        """Input/target pairs stacked channel-wise (same crop and flip for both), and what selecting the
+        targets found."""
+        baseline = require_staged(ctx.model_of("baseline"), self.name)
+        reps, info, outputs = self.select_targets(ctx, baseline)
+        ds = ctx.dataset
+        paired = torch.cat([ds.train_images, ds.train_images[torch.from_numpy(reps.target_of)]], dim=1)
+        stream = ctx.stream_of(paired, ds.train_labels, batch_size=ctx.recipe.batch_size,
+                               normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device),
+                               augment=self.opts["ae_augment"] == "same")
+        return TrainData(stream, info=info, outputs={**outputs, "reps": reps})
+
+    def select_targets(self, ctx: StageContext, baseline: StagedClassifier) -> tuple[clustering.Representatives, dict, dict]:
+        """Features, clustering and representatives (or the ablations' simpler targets)."""
         ds = ctx.dataset
         labels = ds.train_labels.numpy()
         info: dict = {"target": self.opts["target"]}
@@ -135,128 +161,103 @@ class EncodeNet(Method):
         probs = probs_t.numpy()
         entropies = clustering.entropy(probs)
         correct = probs.argmax(1) == labels
-        self._entropies = entropies
+        outputs: dict = {"entropies": entropies, "groups": []}
         if self.opts["target"] == "input":
-            reps = clustering.Representatives(target_of=np.arange(len(labels)))
-            ctx.stage_log["representatives"] = {"seconds": time.perf_counter() - t0}
-            return reps, info
+            info["seconds_targets"] = time.perf_counter() - t0
+            return clustering.Representatives(target_of=np.arange(len(labels))), info, outputs
         if self.opts["target"] == "class":
             reps = clustering.one_per_class(labels, entropies, correct, self.opts["correct_only"])
-            self._groups = []
-            ctx.stage_log["representatives"] = {"seconds": time.perf_counter() - t0}
         else:
             feats, described = clustering_features(
                 ds.train_images, baseline, ds.mean, ds.std, choice=self.opts["features"],
                 vgg16_weights=self.opts["vgg16_weights"], device=ctx.device, note=ctx.note,
                 encoder_features=embeddings.numpy())
             feats = pca(feats, self.opts["pca"], ctx.seed)
-            ctx.stage_log["features"] = {"seconds": time.perf_counter() - t0, "features": described,
-                                         "dims": int(feats.shape[1])}
+            info.update(seconds_features=time.perf_counter() - t0, features=described, dims=int(feats.shape[1]))
             t1 = time.perf_counter()
             groups = clustering.cluster_per_class(feats, labels, k_max=self.opts["k_max"], fixed_k=self.opts["k"],
                                                   seed=ctx.seed, n_init=self.opts["n_init"])
             reps = clustering.representatives(groups, entropies, correct, self.opts["correct_only"])
-            ctx.stage_log["clustering"] = {"seconds": time.perf_counter() - t1}
-            self._groups = groups
-            info.update(features=described, k_per_class={ds.classes[g.label]: g.k for g in groups},
+            info["seconds_clustering"] = time.perf_counter() - t1
+            outputs["groups"] = groups
+            info.update(k_per_class={ds.classes[g.label]: g.k for g in groups},
                         elbow_found={ds.classes[g.label]: g.elbow_found for g in groups},
                         inertia_curves={ds.classes[g.label]: g.inertias for g in groups})
+        info["seconds_targets"] = time.perf_counter() - t0
         info["representatives"] = [{**g, "class": ds.classes[g["label"]]} for g in reps.groups]
-        return reps, info
+        return reps, info, outputs
 
-    def train_autoencoder(self, ctx: RunContext, ae_model: StagedClassifier, split: int,
-                          reps: clustering.Representatives, baseline_digest: str):  # type: ignore[no-untyped-def]
-        ds = ctx.dataset
-        decoder = ctx.place(build_decoder(ae_model.stage_info, split, ds.in_chans, ds.input_size))
-        autoencoder = ConvertingAutoencoder(Encoder(ae_model, split), decoder)
-        objective = ConversionObjective(autoencoder, ds.in_chans)
-        targets = torch.from_numpy(reps.target_of)
-        paired = torch.cat([ds.train_images, ds.train_images[targets]], dim=1)
-        augment = self.opts["ae_augment"] == "same"
-        epochs = self.opts["ae_epochs"] or ctx.recipe.stage_budget("autoencoder", AE_RATIO)
-        recipe = ctx.recipe.with_overrides(epochs=epochs)
-        stream = TrainStream(paired, ds.train_labels, batch_size=recipe.batch_size, seed=ctx.seed,
-                             normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device), device=ctx.device,
-                             pad=4 if augment else 0, flip=augment, channels_last=ctx.s.channels_last)
-        digest = hashlib.sha256(reps.target_of.tobytes()).hexdigest()[:16]
-        config = {"name": "encodenet-autoencoder", "baseline": baseline_digest, "split": split, "targets": digest,
-                  "encoder_init": self.opts["encoder_init"], "augment": self.opts["ae_augment"], "decoder": "mirror-v1"}
-        stage = ctx.train("autoencoder", objective, config=config, recipe=recipe, stream=stream, evaluate=dict)
-        return autoencoder, stage
+    # ---- stage 3: frozen encoder, trained classification part --------------------------------------------
 
-    # ---- the pipeline ----------------------------------------------------------------------------------
+    def head_objective(self, ctx: StageContext) -> Objective:
+        autoencoder = ctx.inputs["autoencoder"].model
+        split = autoencoder.encoder.split
+        classifier = copy.deepcopy(autoencoder.encoder.classifier)  # the trained encoder; the rest is loaded below
+        copy_head(classifier, require_staged(ctx.model_of("baseline"), self.name) if self.opts["head_init"] == "baseline"
+                  else require_staged(ctx.build_arch(seed_offset=2), self.name), split)
+        return FrozenEncoderObjective(classifier, split, frozen=self.frozen)
 
-    def run(self, ctx: RunContext) -> MethodResult:
-        base = ctx.baseline()
-        baseline = require_staged(base.model, self.name)
-        split = self.split_of(baseline)
-        reps, info = self.select_targets(ctx, baseline)
+    # ---- the record -------------------------------------------------------------------------------------
 
-        ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
-            require_staged(ctx.build_arch(seed_offset=1), self.name)
-        autoencoder, ae_stage = self.train_autoencoder(ctx, ae_model, split, reps, base.digest)
+    def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
+        ae = deployed.inputs["autoencoder"]
+        base = ae.inputs["baseline"]
+        classifier, autoencoder = deployed.model, ae.model
+        split = autoencoder.encoder.split
+        info = {
+            **ae.info, **deployed.info, "split": split, "encoder_stages": classifier.feature_names[: split + 1],
+            "frozen_encoder": self.frozen, "baseline_artifact": base.key, "autoencoder_artifact": ae.key,
+            "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
+            "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
+            "trainable_params": sum(p.numel() for p in classifier.parameters() if p.requires_grad),
+        }
+        return Report(info=info, extra_params=count_params(autoencoder.decoder),
+                      figures=self.figures(env, autoencoder, ae.outputs) if self.opts["figures"] else {})
 
-        classifier = ae_model  # its encoder is the trained one; load the classification part
-        copy_head(classifier, baseline if self.opts["head_init"] == "baseline" else
-                  require_staged(ctx.build_arch(seed_offset=2), self.name), split)
-        objective = FrozenEncoderObjective(classifier, split, frozen=self.frozen)
-        head = ctx.train("head", objective, config={**self.config(), "autoencoder": ae_stage.digest})
-
-        info.update(
-            split=split, encoder_stages=classifier.feature_names[: split + 1], frozen_encoder=self.frozen,
-            baseline_artifact=base.key, autoencoder_artifact=ae_stage.key,
-            reconstruction_curve=[row.get("train_reconstruction") for row in ae_stage.history],
-            compute=self.compute(ctx, classifier, autoencoder, split, base, ae_stage, head),
-            trainable_params=sum(p.numel() for p in classifier.parameters() if p.requires_grad),
-        )
-        result = MethodResult(model=classifier, history=head.history, info=info,
-                              extra_params=count_params(autoencoder.decoder))
-        if self.opts["figures"]:
-            result.figures = self.figures(ctx, autoencoder, reps)
-        return result
-
-    def compute(self, ctx, classifier, autoencoder, split, base, ae_stage, head) -> dict:  # type: ignore[no-untyped-def]
+    def compute(self, env: RunEnv, classifier: StagedClassifier, autoencoder: ConvertingAutoencoder,
+                base: TrainedStage, ae: TrainedStage, head: TrainedStage) -> dict:
         """EncodeNet's training compute relative to the baseline's: wall time and a FLOP estimate
-        (training step = 3x forward FLOPs; the frozen encoder costs one forward in stage 2)."""
-        ds = ctx.dataset
+        (training step = 3x forward FLOPs; the frozen encoder costs one forward in stage 3)."""
+        ds = env.dataset
         shape = (ds.in_chans, ds.input_size, ds.input_size)
-        f_model = count_flops(classifier, shape, ctx.device)
-        f_enc = count_flops(autoencoder.encoder, shape, ctx.device)
-        f_ae = count_flops(autoencoder, shape, ctx.device)
+        f_model = count_flops(classifier, shape, env.device)
+        f_enc = count_flops(autoencoder.encoder, shape, env.device)
+        f_ae = count_flops(autoencoder, shape, env.device)
         n = len(ds.train_labels)
         baseline_flops = 3 * f_model * n * len(base.history)
         extra = {
             "features_and_clustering": f_model * n,
-            "autoencoder": 3 * f_ae * n * len(ae_stage.history),
+            "autoencoder": 3 * f_ae * n * len(ae.history),
             "head": (f_enc + 3 * (f_model - f_enc)) * n * len(head.history),
         }
-        seconds = {k: v.get("seconds", 0.0) for k, v in ctx.stage_log.items()}
+        seconds = base.seconds + ae.info.get("seconds_targets", 0.0) + ae.seconds + head.seconds
         return {
             "flops_relative_to_baseline": (baseline_flops + sum(extra.values())) / baseline_flops,
-            "seconds_relative_to_baseline": sum(seconds.values()) / max(1e-9, seconds.get(f"baseline[{ctx.s.arch}]", 0.0)),
+            "seconds_relative_to_baseline": seconds / max(1e-9, base.seconds),
             "stage_training_flops": {"baseline": baseline_flops, **extra},
-            "note": "baseline seconds are those of the run that trained it (reused artifacts keep their time)",
+            "note": "stage seconds are those of the run that trained each stage (reused artifacts keep their time)",
         }
 
-    def figures(self, ctx: RunContext, autoencoder: ConvertingAutoencoder, reps: clustering.Representatives) -> dict:
-        ds = ctx.dataset
+    def figures(self, env: RunEnv, autoencoder: ConvertingAutoencoder, outputs: dict) -> dict:
+        ds = env.dataset
+        reps = outputs["reps"]
         sample = torch.linspace(0, len(ds.train_labels) - 1, 8).long()
         with torch.no_grad():
             autoencoder.eval()
-            out = autoencoder(ctx.normalizer(ds.train_images[sample].to(ctx.device))).float().cpu()
+            out = autoencoder(env.normalizer(ds.train_images[sample].to(env.device))).float().cpu()
         mean = torch.tensor(ds.mean).view(1, -1, 1, 1)
         std = torch.tensor(ds.std).view(1, -1, 1, 1)
         converted = out * std + mean
         targets = ds.train_images[torch.from_numpy(reps.target_of)[sample]]
         drawn = {
-            "fig4_entropy": partial(figures.entropy, entropies=self._entropies, reps=reps),
+            "fig4_entropy": partial(figures.entropy, entropies=outputs["entropies"], reps=reps),
             "fig5_converted": partial(figures.converted, inputs=ds.train_images[sample], outputs=converted,
                                       targets=targets),
         }
-        if getattr(self, "_groups", None):
+        if outputs.get("groups"):
             drawn["fig2_clusters"] = partial(figures.clusters, images=ds.train_images, labels=ds.train_labels.numpy(),
-                                             groups=self._groups, reps=reps, classes=ds.classes)
-            drawn["fig3_elbow"] = partial(figures.elbow, groups=self._groups, classes=ds.classes)
+                                             groups=outputs["groups"], reps=reps, classes=ds.classes)
+            drawn["fig3_elbow"] = partial(figures.elbow, groups=outputs["groups"], classes=ds.classes)
         return drawn
 
 

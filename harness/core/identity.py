@@ -1,0 +1,185 @@
+"""Identity: the one place where the harness hashes what decides whether a cached result may be reused.
+
+Build systems that never serve a stale artifact derive a step's key from everything it consumed. Here:
+
+* :func:`config_key` hashes a JSON-able description (a stage's config, its run settings, its inputs' digests);
+* :func:`weights_digest` hashes weights (the output of a trained stage, a loaded checkpoint): the one digest
+  function for all weights, so the same weights always give the same digest;
+* :func:`tensor_fingerprint` hashes decoded data (the pixels and labels a run trains and tests on);
+* :func:`code_identity` names the code that ran: the source text of every module reachable from the given
+  objects (functions, classes, bound methods, ``nn.Module`` trees), and the versions of the numerical
+  stack whose source is not hashed. A method whose file was edited gets a new identity, hence a retrain.
+
+Nothing else in the harness composes keys by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import sys
+import sysconfig
+import types
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+KEY_LENGTH = 20
+
+#: Packages whose version stands for their code (their source is large and does not change in place).
+STACK = ("torch", "torchvision", "timm", "numpy", "scipy", "sklearn", "PIL", "kneed", "matplotlib", "pluggy",
+         "rich", "tabulate")
+
+_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+def config_key(config: Any) -> str:
+    """A stable key for a JSON-able value (dict keys sorted; non-JSON values by their ``str``)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:KEY_LENGTH]
+
+
+def weights_digest(state: dict[str, Any]) -> str:
+    """A content hash of a state dict: names, dtypes, shapes and bytes of every tensor, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        h.update(name.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()[:KEY_LENGTH]
+
+
+def tensor_fingerprint(*tensors: torch.Tensor | None) -> str:
+    """A content hash of tensors (shapes and bytes), e.g. a dataset's images and labels."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        if t is None:
+            h.update(b"none")
+            continue
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:KEY_LENGTH]
+
+
+# ---- code identity -------------------------------------------------------------------------------------
+
+
+def _top(module_name: str) -> str:
+    return module_name.split(".")[0]
+
+
+def _is_stdlib(module: types.ModuleType) -> bool:
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return True  # builtin
+    path = Path(file).resolve()
+    return _STDLIB in path.parents and "site-packages" not in path.parts and "dist-packages" not in path.parts
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+@functools.lru_cache(maxsize=None)
+def _version_of(top: str) -> str:
+    dists = _distributions().get(top) or []
+    for dist in dists:
+        try:
+            return f"{dist}=={importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    module = sys.modules.get(top)
+    return f"{top}=={getattr(module, '__version__', 'unknown')}"
+
+
+def _source_digest(file: str) -> str:
+    stat = Path(file).stat()
+    return _digest_file_version(file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_file_version(file: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:KEY_LENGTH]
+
+
+def _modules_of(obj: Any) -> Iterable[str]:
+    """Names of the modules that define ``obj`` (a function, class, bound method, partial or nn.Module)."""
+    if isinstance(obj, functools.partial):
+        yield from _modules_of(obj.func)
+        return
+    if inspect.ismethod(obj):
+        yield from _modules_of(type(obj.__self__))
+        yield from _modules_of(obj.__func__)
+        return
+    if isinstance(obj, torch.nn.Module):
+        for sub in obj.modules():
+            yield from _modules_of(type(sub))
+        return
+    if inspect.isclass(obj):
+        for cls in obj.__mro__:
+            if cls.__module__:
+                yield cls.__module__
+        return
+    name = getattr(obj, "__module__", None)
+    if name:
+        yield name
+
+
+def _imports_of(module: types.ModuleType) -> Iterable[str]:
+    """Modules a module's global names come from (imported modules, functions and classes)."""
+    for value in vars(module).values():
+        if isinstance(value, types.ModuleType):
+            yield value.__name__
+        elif inspect.isclass(value) or inspect.isfunction(value):
+            name = getattr(value, "__module__", None)
+            if name:
+                yield name
+
+
+def code_identity(*objects: Any) -> dict[str, str]:
+    """What code ``objects`` run: ``{module: source digest}`` for every module reachable from them through
+    their definitions and their modules' imports, and ``{package: "dist==version"}`` for the numerical stack
+    and for the distribution each hashed top-level package belongs to. Standard-library modules are left out.
+    """
+    seen: set[str] = set()
+    todo = [name for obj in objects for name in _modules_of(obj)]
+    out: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        top = _top(name)
+        module = sys.modules.get(name)
+        if top in STACK:
+            out[top] = _version_of(top)
+            continue
+        if module is None or _is_stdlib(module) or top in ("builtins", "__main__"):
+            continue
+        file = getattr(module, "__file__", None)
+        if file and file.endswith(".py"):
+            out[name] = _source_digest(file)
+        if top not in out:
+            out[f"dist:{top}"] = _version_of(top)
+        todo.extend(_imports_of(module))
+    return dict(sorted(out.items()))

@@ -1,0 +1,71 @@
+"""What the engine trains: an objective, ``forward(images, labels) -> StepOutput``.
+
+mdistiller's distiller base class is the model: the objective owns the deployed ``model``, any training-time
+extra modules (regressors, translators, decoders) and frozen modules (a teacher, kept in eval mode and out of
+the optimiser); it returns named losses and, when it classifies, the logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.models.staged import count_params
+
+
+@dataclass
+class StepOutput:
+    """What an objective returns for one batch: named loss terms (summed by the engine) and logits."""
+
+    losses: dict[str, torch.Tensor]
+    logits: torch.Tensor | None = None
+
+
+class Objective(nn.Module):
+    """Plain cross-entropy on ``model`` by default.
+
+    ``model`` is the deployed model; any other trainable submodule is a training-time extra (counted
+    separately in the record). ``frozen`` modules (teachers) are kept in eval mode and out of the optimiser.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._frozen: list[nn.Module] = []
+        self._frozen_extras: list[nn.Module] = []
+
+    def freeze(self, module: nn.Module, *, extra: bool = False) -> nn.Module:
+        """Keep ``module`` out of training: no gradients, BatchNorm statistics fixed (eval mode).
+
+        ``extra=True`` marks a frozen training-time module (FT's paraphraser) that still counts as an
+        extra parameter; a teacher (``extra=False``) does not.
+        """
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        self._frozen.append(module)
+        if extra:
+            self._frozen_extras.append(module)
+        return module
+
+    def train(self, mode: bool = True) -> "Objective":
+        super().train(mode)
+        for module in self._frozen:
+            module.eval()
+        return self
+
+    def extra_modules(self) -> list[nn.Module]:
+        """Training-time modules that are not part of the deployed model (frozen teachers excluded)."""
+        return [m for m in self.children()
+                if m is not self.model and (all(m is not f for f in self._frozen)
+                                            or any(m is f for f in self._frozen_extras))]
+
+    def extra_params(self) -> int:
+        return sum(count_params(m) for m in self.extra_modules())
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        logits = self.model(images)
+        return StepOutput(losses={"ce": F.cross_entropy(logits, labels)}, logits=logits)
