@@ -56,6 +56,7 @@ class ImageDataset:
     val_images: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
     notes: dict = field(default_factory=dict)  # subset / split settings, recorded in results
+    location: str = ""  # where the data was read from (an absolute path): recorded, never part of a name
 
     @property
     def num_classes(self) -> int:
@@ -76,6 +77,7 @@ class ImageDataset:
             "train": int(self.train_labels.numel()), "test": int(self.test_labels.numel()),
             "val": int(self.val_labels.numel()) if self.val_labels is not None else 0,
             "mean": list(self.mean), "std": list(self.std), **self.notes,
+            **({"location": self.location} if self.location else {}),
         }
 
 
@@ -95,6 +97,30 @@ def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
     payload = build()
     atomic_torch_save(payload, cache_file)
     return payload
+
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip", ".tar")
+
+
+def path_stem(path: str) -> str:
+    """A path's last component without archive suffixes: ``/data/cifar10-jpg.tar.gz`` -> ``cifar10-jpg``."""
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def display_name(name: str) -> str:
+    """A dataset's short, stable name for record files, tables and plots: ``imagefolder:PATH`` becomes
+    ``imagefolder:<stem>`` (the record keeps the full path as ``location``, and the data's ``fingerprint``);
+    any other ``prefix:ARG`` whose argument is an absolute path is shortened the same way. Short names
+    (``cifar10``, ``imagefolder:cifar10-jpg``) come back unchanged."""
+    prefix, sep, arg = name.partition(":")
+    absolute = arg.startswith(("/", "\\", "~")) or (len(arg) > 2 and arg[1] == ":" and arg[2] in "/\\")
+    if sep and (prefix == "imagefolder" or absolute):
+        return f"{prefix}:{path_stem(arg) or arg}"
+    return name
 
 
 # ---- image trees: directories, zip and tar archives in the ImageFolder layout -------------------------
@@ -192,7 +218,8 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
     mean, std = channel_stats(train_x)
     return ImageDataset(
         name=name, train_images=train_x, train_labels=train_y, test_images=test_x, test_labels=test_y,
-        classes=list(payload["classes"]), mean=mean, std=std, source=source_note or f"image folder {source}",
+        classes=list(payload["classes"]), mean=mean, std=std, source=source_note or f"image folder {source.name}",
+        location=str(source),
     )
 
 

@@ -26,6 +26,7 @@ class CheckRow:
     ref: RefValue
     row: Row | None
     tolerance: float
+    group: str = ""  # the group's title, when records of several non-comparable groups match the reference row
 
     @property
     def measured(self) -> float | None:
@@ -39,7 +40,8 @@ class CheckRow:
     def name(self) -> str:
         teacher = f" <- {self.ref.teacher}" if self.ref.teacher else ""
         variant = f" [{self.ref.variant}]" if self.ref.variant else ""
-        return f"{self.ref.dataset}/{self.ref.arch}{teacher}/{self.ref.method}{variant}"
+        where = f" ({self.group})" if self.group else ""
+        return f"{self.ref.dataset}/{self.ref.arch}{teacher}/{self.ref.method}{variant}{where}"
 
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
@@ -56,11 +58,26 @@ def row_key(dataset: str, arch: str, teacher: str, method: str, variant: str) ->
 
 def compare(records: list[dict], reference: list[RefValue], *, tolerance: float, metric: str = "last",
             dataset_as: str | None = None) -> list[CheckRow]:
-    rows = aggregate(records, metric)
-    by_key = {row_key(dataset_as or r.setting[0], r.setting[2], r.teacher_arch or "", r.method, r.variant): r
-              for r in rows}
-    return [CheckRow(ref, by_key.get(row_key(ref.dataset, ref.arch, ref.teacher, ref.method, ref.variant)), tolerance)
-            for ref in reference if ref.metric == "top1"]
+    """One check per reference row and comparable group: records that are not comparable (other data size,
+    recipe, engine, selection; see :func:`~harness.results.tables.comparability_key`) are never averaged into
+    one measurement, each group has to pass on its own."""
+    by_key: dict[tuple, list[Row]] = {}
+    for r in aggregate(records, metric):
+        by_key.setdefault(_key(r, dataset_as), []).append(r)
+    out = []
+    for ref in reference:
+        if ref.metric != "top1":
+            continue
+        rows = by_key.get(row_key(ref.dataset, ref.arch, ref.teacher, ref.method, ref.variant), [])
+        if not rows:
+            out.append(CheckRow(ref, None, tolerance))
+        for r in rows:
+            out.append(CheckRow(ref, r, tolerance, r.group.title if len(rows) > 1 else ""))
+    return out
+
+
+def _key(r: Row, dataset_as: str | None = None) -> tuple:
+    return row_key(dataset_as or r.group.dataset, r.group.arch, r.teacher_arch or "", r.method, r.variant)
 
 
 def junit(results: list[CheckRow], suite: str) -> str:
@@ -78,13 +95,20 @@ def save_reference(records: list[dict], path: Path, table: str, metric: str = "l
     rows = aggregate(records, metric)
     if not rows:
         raise UsageError("no records to save as a reference")
+    seen: dict[tuple, Row] = {}
+    for r in rows:
+        other = seen.setdefault(_key(r), r)
+        if other is not r:
+            raise UsageError(f"{r.method} on {r.group.dataset}/{r.group.arch} has records of non-comparable groups "
+                             f"('{other.group.title}' and '{r.group.title}'); a reference row holds one: save "
+                             f"each group's records separately")
     buf = io.StringIO()
     buf.write(f"# Saved by bench check --save-reference from {len(records)} record(s); metric: top-1 ({metric} epoch).\n")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     source = f"bench records, harness {versions()['harness']}, commit {versions()['git'] or 'unknown'}"
     for r in rows:
-        writer.writerow([table, r.setting[0], r.setting[2], r.teacher_arch or "", r.method, r.variant, "top1",
+        writer.writerow([table, r.group.dataset, r.group.arch, r.teacher_arch or "", r.method, r.variant, "top1",
                          f"{r.mean:.2f}", "best" if metric == "best" else "last", len(r.values), source])
     atomic_write_text(path, buf.getvalue())
     load_file(path)  # what we write must load

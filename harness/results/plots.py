@@ -1,7 +1,7 @@
 """Plots from records (matplotlib, PNG and SVG): the efficiency picture and training curves.
 
 ``efficiency``: top-1 against deployed parameters and against FLOPs, one point per method (mean over
-seeds, std as error bars), one figure per setting (dataset, arch, budget). ``curves``: test accuracy and
+seeds, std as error bars), one figure per comparable group (``tables.comparability_key``). ``curves``: test accuracy and
 training loss per epoch of every run.
 """
 
@@ -15,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from harness.results.records import slug  # noqa: E402
-from harness.results.tables import aggregate  # noqa: E402
+from harness.data.datasets import display_name  # noqa: E402
+from harness.results.tables import collect  # noqa: E402
 
 
 def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
@@ -28,10 +29,10 @@ def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
 
 
 def efficiency(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
-    rows = aggregate(records, metric)
+    agg = collect(records, metric)
     written: list[Path] = []
-    for setting in sorted({r.setting for r in rows}):
-        group = [r for r in rows if r.setting == setting and r.params and r.flops]
+    for g in agg.groups:
+        group = [r for r in agg.rows if r.group is g and r.params and r.flops]
         if not group:
             continue
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -45,9 +46,8 @@ def efficiency(records: list[dict], out: Path, metric: str = "last") -> list[Pat
             ax.set_xlabel(label)
             ax.set_ylabel(f"top-1 (%), {metric} epoch")
             ax.grid(alpha=0.3)
-        dataset, source, arch, budget = setting
-        fig.suptitle(f"{arch} on {dataset} ({budget})\n{source}", fontsize=9)
-        written += _save(fig, out / f"efficiency__{slug(dataset)}__{slug(arch)}__{slug(budget)}")
+        fig.suptitle(f"{g.title}\n{g.data_text()}", fontsize=9)
+        written += _save(fig, out / f"efficiency__{slug(g.dataset)}__{slug(g.arch)}__{slug(g.budget)}__{g.id}")
     return written
 
 
@@ -68,9 +68,10 @@ def curves(records: list[dict], out: Path) -> list[Path]:
         ax_acc.legend(fontsize=7)
         ax_loss.set_xlabel("epoch")
         ax_loss.set_ylabel("training loss")
-        name = f"{rec['method']['name']} | {rec['arch']} | {rec['dataset']['name']} | seed {rec['seed']}"
+        dataset = display_name(rec["dataset"]["name"])
+        name = f"{rec['method']['name']} | {rec['arch']} | {dataset} | seed {rec['seed']}"
         fig.suptitle(name, fontsize=9)
-        stem = out / "curves" / f"{slug(rec['dataset']['name'])}__{slug(rec['arch'])}__{slug(rec['method']['name'])}" \
+        stem = out / "curves" / f"{slug(dataset)}__{slug(rec['arch'])}__{slug(rec['method']['name'])}" \
                                 f"__seed{rec['seed']}__{rec['run_key'][:8]}"
         written += _save(fig, stem)
     return written

@@ -16,6 +16,7 @@ import torch
 import harness
 from harness.core.errors import UsageError
 from harness.core.io import atomic_write_json
+from harness.data.datasets import display_name
 
 SCHEMA = 1
 
@@ -58,7 +59,9 @@ def slug(text: str) -> str:
 
 
 def record_path(out: Path, record: dict) -> Path:
-    ds = record["dataset"]["name"]
+    """``<dataset>__<arch>__<method>__<recipe>__seed<N>__<run key>.json``; the dataset part is its short display
+    name (``imagefolder-cifar10-jpg``), never a path."""
+    ds = display_name(record["dataset"]["name"])
     name = f"{slug(ds)}__{slug(record['arch'])}__{slug(record['method']['name'])}__{slug(record['recipe']['name'])}" \
            f"__seed{record['seed']}__{record['run_key'][:8]}.json"
     return out / name

@@ -1,42 +1,222 @@
-"""Comparison tables from records: mean ± std over seeds, Δ vs the baseline, parameters, FLOPs, latency."""
+"""Comparison tables from records: mean ± std over seeds, Δ vs the baseline, parameters, FLOPs, latency.
+
+Records are first split into groups by :func:`comparability_key`: the architecture, the data (fingerprint,
+display name, image counts, subset and validation-split settings), the recipe with all its fields, the engine
+settings and the selection protocol. Records that differ in any of these are never averaged together: each
+group is its own table, with a caption that states its real data size. Within a group a row is one method
+(with its non-default options and its teacher's architecture) over seeds; a second record of the same row and
+seed is a duplicate: the newest (by ``created``) is kept and the others are reported under the table.
+Records whose ``status`` is present and not ``"ok"`` (failed runs) are never aggregated.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
+from harness.data.datasets import display_name
 from harness.results.stats import ALPHA, summarize, welch_p
 
 FORMATS = ("rich", "markdown", "csv", "json")
 METRICS = {"last": "top1_last", "best": "top1_best", "selected": "top1_selected"}
+SUBSET_NOTES = ("train_subset", "test_subset", "val_split", "split_seed")
+RECIPE_TEXT_FIELDS = ("notes",)  # descriptions: they do not change training, so they do not split groups
+
+
+# ---- what makes records comparable -------------------------------------------------------------------
+
+
+def engine_settings(record: dict) -> dict:
+    """The record's ``engine`` (all of its fields); for records without one, derived from ``config`` and the
+    device type, with ``version`` None (so they are never merged with records of a versioned engine)."""
+    engine = record.get("engine")
+    if isinstance(engine, dict):
+        return dict(engine)
+    config = record.get("config") or {}
+    return {"version": None, "device": (record.get("device") or {}).get("type"),
+            "amp": bool(config.get("amp", False)), "channels_last": bool(config.get("channels_last", False))}
+
+
+def protocol_settings(record: dict) -> dict:
+    """How the reported model was chosen: ``record["protocol"]`` when present, else ``config.select``."""
+    protocol = record.get("protocol")
+    if isinstance(protocol, dict):
+        return dict(protocol)
+    return {"select": (record.get("config") or {}).get("select", "last")}
+
+
+def data_settings(record: dict) -> dict:
+    ds = record["dataset"]
+    return {"name": display_name(ds["name"]), "fingerprint": ds.get("fingerprint") or None,
+            "num_classes": ds.get("num_classes"), "input": ds.get("input"), "train": ds.get("train"),
+            "test": ds.get("test"), "val": ds.get("val") or 0, **{k: ds.get(k) for k in SUBSET_NOTES}}
+
+
+def recipe_settings(record: dict) -> dict:
+    return {k: v for k, v in record["recipe"].items() if k not in RECIPE_TEXT_FIELDS}
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def comparability_key(record: dict) -> tuple[str, ...]:
+    """Records with equal keys may be averaged and compared with each other; all others may not.
+
+    The key holds the architecture, the data (fingerprint, display name, image counts, subset and split
+    settings), every recipe field but its description, the engine settings and the selection protocol. The
+    method (and its options, teacher and seed) is not part of it: methods of one key are the rows of a table.
+    """
+    return (record["arch"], _canonical(data_settings(record)), _canonical(recipe_settings(record)),
+            _canonical(engine_settings(record)), _canonical(protocol_settings(record)))
+
+
+def group_id(key: tuple[str, ...]) -> str:
+    return hashlib.blake2b(_canonical(list(key)).encode(), digest_size=4).hexdigest()
+
+
+def budget(record: dict) -> str:
+    r = record["recipe"]
+    return f"{r['name']} {r['epochs']}ep bs{r['batch_size']}"
+
+
+def variant(record: dict) -> str:
+    opts = record["method"].get("options") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(opts.items()) if v != record["method"].get("defaults", {}).get(k))
+
+
+_PATH = re.compile(r"(?<![\w.])(?:~|\.{1,2}|[A-Za-z]:)?(?:[/\\][^\s/\\;,()]+)+[/\\]?")
+
+
+def strip_paths(text: str) -> str:
+    """``image folder /work/data/x.tar.gz`` -> ``image folder x.tar.gz``: captions never show paths."""
+    return _PATH.sub(lambda m: PurePath(m.group(0).replace("\\", "/").rstrip("/")).name or m.group(0), text)
+
+
+def _on_off(flag: object) -> str:
+    return "on" if flag else "off"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Records that may be compared: one table."""
+
+    key: tuple[str, ...]
+    arch: str
+    budget: str
+    data: dict
+    recipe: dict
+    engine: dict
+    protocol: dict
+    sources: tuple[str, ...]
+    devices: tuple[str, ...]  # where latency was measured
+    qualifier: str = ""  # what tells this group from others with the same title (set by collect)
+
+    @property
+    def id(self) -> str:
+        return group_id(self.key)
+
+    @property
+    def dataset(self) -> str:
+        return self.data["name"]
+
+    @property
+    def title(self) -> str:
+        base = f"{self.arch} on {self.dataset} ({self.budget})"
+        return f"{base} [{self.qualifier}]" if self.qualifier else base
+
+    def counts_text(self) -> str:
+        """``300 train / 200 test``: the images the records were trained and tested on."""
+        d = self.data
+        counts = [f"{d['train']:,} train" if d["train"] is not None else "? train"]
+        if d["val"]:
+            counts.append(f"{d['val']:,} val")
+        counts.append(f"{d['test']:,} test" if d["test"] is not None else "? test")
+        return " / ".join(counts)
+
+    def data_text(self) -> str:
+        d = self.data
+        picked = []
+        if d.get("train_subset"):
+            picked.append(f"train subset {d['train_subset']:,}")
+        if d.get("test_subset"):
+            picked.append(f"test subset {d['test_subset']:,}")
+        if d.get("val_split"):
+            picked.append(f"val split {d['val_split']:g} of train")
+        if picked:
+            picked.append(f"split seed {d.get('split_seed', 0)}")
+        shape = "x".join(map(str, d["input"])) if d.get("input") else "?"
+        return (self.counts_text() + " images" + (f" ({', '.join(picked)}, stratified)" if picked else "") +
+                f", {d.get('num_classes') or '?'} classes, {shape}")
+
+    def caption(self) -> str:
+        r, e = self.recipe, self.engine
+        schedule = r.get("schedule", "?") + (f" {r['milestones']}" if r.get("milestones") else "")
+        engine = (f"{e.get('device') or '?'}, amp {_on_off(e.get('amp'))}, "
+                  f"channels_last {_on_off(e.get('channels_last'))}")
+        if e.get("version") is not None:
+            engine += f", engine v{e['version']}"
+        extra = {k: v for k, v in e.items() if k not in ("version", "device", "amp", "channels_last")}
+        engine += "".join(f", {k} {v}" for k, v in sorted(extra.items()))
+        protocol = ", ".join(f"{k}={v}" for k, v in sorted(self.protocol.items()))
+        source = "; ".join(strip_paths(s) for s in self.sources) or "unknown"
+        text = (f"Data: {self.data_text()}; source: {source}; fingerprint {(self.data['fingerprint'] or '?')[:12]}. "
+                f"Recipe {r.get('name')}: {r.get('epochs')} epoch(s), batch {r.get('batch_size')}, lr {r.get('lr')}, "
+                f"weight decay {r.get('weight_decay')}, {schedule}. Engine: {engine}. Selection: {protocol}.")
+        if self.devices:
+            text += f" Latency measured on {'; '.join(self.devices)}."
+        return text + f" Group {self.id}."
+
+
+@dataclass
+class Duplicate:
+    """Records of one (method, variant, teacher, seed) in one group: one kept, the others ignored."""
+
+    group: Group
+    method: str
+    variant: str
+    teacher: str | None
+    seed: int
+    kept: str
+    ignored: list[str]
+
+    def text(self) -> str:
+        name = self.method + (f" [{self.variant}]" if self.variant else "")
+        name += f" <- {self.teacher}" if self.teacher else ""
+        return f"{name} seed {self.seed} (kept {self.kept}; ignored {', '.join(self.ignored)})"
 
 
 @dataclass
 class Row:
-    """One method in one setting (dataset, arch, recipe budget), aggregated over seeds."""
+    """One method in one group, aggregated over seeds (one record per seed)."""
 
-    setting: tuple[str, str, str, str]  # dataset, source, arch, budget
+    group: Group
     method: str
     variant: str
+    teacher_arch: str | None = None
     values: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
-    params: int | None = None
-    extra_params: int | None = None
-    flops: int | None = None
-    latency: float | None = None
-    teacher: str | None = None
-    teacher_arch: str | None = None
+    per_seed: dict[str, list[float]] = field(default_factory=dict)  # NUMBERS' values, one per seed that has one
+    params: float | None = None  # means over seeds (set by collect)
+    extra_params: float | None = None
+    flops: float | None = None
+    latency: float | None = None  # batch 1, ms
+    teacher_acc: float | None = None
     delta: float | None = None
-    p_value: float | None = None  # Welch's t-test against the baseline of the same setting
+    p_value: float | None = None  # Welch's t-test against the baseline of the same group
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -50,6 +230,35 @@ class Row:
     def ci95(self) -> float | None:
         return summarize(self.values).ci95
 
+    @property
+    def latency_values(self) -> list[float]:
+        return self.per_seed.get("latency", [])
+
+    @property
+    def latency_std(self) -> float | None:
+        return summarize(self.latency_values).std if self.latency_values else None
+
+    def add(self, seed: int, value: float, record: dict) -> None:
+        self.values.append(value)
+        self.seeds.append(seed)
+        for name, get in NUMBERS.items():
+            v = get(record)
+            if v is not None:
+                self.per_seed.setdefault(name, []).append(v)
+        for name in NUMBERS:
+            setattr(self, name, _mean(self.per_seed.get(name, [])))
+
+    @property
+    def teacher(self) -> str | None:
+        if not self.teacher_arch:
+            return None
+        acc = self.teacher_acc
+        return f"{self.teacher_arch} ({acc:.2f})" if acc is not None else self.teacher_arch
+
+    @property
+    def name(self) -> str:
+        return self.method + (f" [{self.variant}]" if self.variant else "")
+
     def delta_text(self) -> str:
         if self.delta is None:
             return ""
@@ -58,111 +267,239 @@ class Row:
         return f"{self.delta:+.2f}" + ("*" if self.p_value < ALPHA else " (n.s.)")
 
 
-def budget(record: dict) -> str:
-    r = record["recipe"]
-    return f"{r['name']} {r['epochs']}ep bs{r['batch_size']}"
+NUMBERS = {  # Row attribute -> its value in a record; every one is a mean over seeds
+    "params": lambda r: r["metrics"].get("params_deployed"),
+    "extra_params": lambda r: r["metrics"].get("params_extra"),
+    "flops": lambda r: r["metrics"].get("flops"),
+    "latency": lambda r: (r["metrics"].get("latency_ms") or {}).get("batch1"),
+    "teacher_acc": lambda r: (r.get("teacher") or {}).get("test_acc"),
+}
 
 
-def variant(record: dict) -> str:
-    opts = record["method"].get("options") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(opts.items()) if v != record["method"].get("defaults", {}).get(k))
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
-def aggregate(records: Iterable[dict], metric: str = "last") -> list[Row]:
-    key_name = METRICS[metric]
-    rows: dict[tuple, Row] = {}
-    for rec in records:
-        setting = (rec["dataset"]["name"], rec["dataset"].get("source", ""), rec["arch"], budget(rec))
-        key = (setting, rec["method"]["name"], variant(rec))
-        row = rows.setdefault(key, Row(setting=setting, method=key[1], variant=key[2]))
-        value = rec["metrics"].get(key_name)
-        if value is None:
+@dataclass
+class Aggregation:
+    groups: list[Group]
+    rows: list[Row]
+    duplicates: list[Duplicate]
+    not_ok: list[dict]  # records with a status other than "ok": never aggregated
+
+
+def _file(record: dict) -> str:
+    path = record.get("_path")
+    return PurePath(path).name if path else f"run {str(record.get('run_key', '?'))[:8]}"
+
+
+COUNT_FIELDS = tuple(("data", k) for k in ("train", "val", "test", "train_subset", "test_subset", "val_split"))
+
+
+def _sections(g: Group) -> dict[tuple[str, str], object]:
+    return {(section, k): v for section, values in (("data", g.data), ("recipe", g.recipe), ("engine", g.engine),
+                                                    ("protocol", g.protocol)) for k, v in values.items()}
+
+
+def _qualify(groups: dict[tuple, Group]) -> dict[tuple, Group]:
+    """Groups sharing a title get the settings that tell them apart appended (``train 300, test 200``)."""
+    by_title: dict[str, list[tuple]] = {}
+    for key, g in groups.items():
+        by_title.setdefault(g.title, []).append(key)
+    out = dict(groups)
+    for keys in by_title.values():
+        if len(keys) < 2:
             continue
-        row.values.append(value)
-        row.seeds.append(rec["seed"])
-        m = rec["metrics"]
-        row.params, row.extra_params, row.flops = m.get("params_deployed"), m.get("params_extra"), m.get("flops")
-        row.latency = (m.get("latency_ms") or {}).get("batch1")
-        if rec.get("teacher"):
-            t = rec["teacher"]
-            acc = t.get("test_acc")
-            row.teacher = f"{t['arch']} ({acc:.2f})" if acc is not None else t["arch"]
-            row.teacher_arch = t["arch"]
-    out = [r for r in rows.values() if r.values]
-    base = {r.setting: r for r in out if r.method == "baseline" and not r.variant}
-    for r in out:
-        if r.setting in base and r is not base[r.setting]:
-            r.delta = r.mean - base[r.setting].mean
-            r.p_value = welch_p(r.values, base[r.setting].values)
-    order = {"baseline": 0}
-    out.sort(key=lambda r: (r.setting, order.get(r.method, 1), r.method, r.variant))
+        flat = {k: _sections(groups[k]) for k in keys}
+        names = sorted({n for f in flat.values() for n in f})
+        differ = [n for n in names if len({_canonical(f.get(n)) for f in flat.values()}) > 1]
+        counts = any(n in differ for n in COUNT_FIELDS)
+        shown = [n for n in differ if n != ("data", "fingerprint") and not (counts and n in COUNT_FIELDS)]
+        for k in keys:
+            parts = [groups[k].counts_text()] if counts else []
+            parts += [f"{n[1]} {flat[k].get(n)}" for n in shown]
+            if not parts:  # only the data differ (same sizes, other images)
+                parts = [f"data {str(groups[k].data['fingerprint'])[:8]}"]
+            out[k] = replace(groups[k], qualifier=", ".join(parts))
     return out
 
 
-def _fmt_int(n: int | None) -> str:
-    return f"{n:,}" if n is not None else "-"
+def collect(records: Iterable[dict], metric: str = "last") -> Aggregation:
+    """Group records by :func:`comparability_key`, drop duplicates, aggregate each method over seeds."""
+    key_name = METRICS[metric]
+    not_ok: list[dict] = []
+    buckets: dict[tuple, dict[tuple, list[dict]]] = {}  # group key -> (method, variant, teacher, seed) -> records
+    members: dict[tuple, list[dict]] = {}
+    for rec in records:
+        if rec.get("status", "ok") != "ok":
+            not_ok.append(rec)
+            continue
+        gkey = comparability_key(rec)
+        teacher = (rec.get("teacher") or {}).get("arch")
+        row_seed = (rec["method"]["name"], variant(rec), teacher, rec["seed"])
+        buckets.setdefault(gkey, {}).setdefault(row_seed, []).append(rec)
+        members.setdefault(gkey, []).append(rec)
+    groups: dict[tuple, Group] = {}
+    for gkey, recs in members.items():
+        first = recs[0]
+        devices = sorted({f"{d.get('name') or '?'} ({d.get('type', '?')}, {d.get('threads', '?')} thread(s))"
+                          for r in recs if (r["metrics"].get("latency_ms") or {}).get("batch1") is not None
+                          for d in [r.get("device") or {}]})
+        groups[gkey] = Group(key=gkey, arch=first["arch"], budget=budget(first), data=data_settings(first),
+                             recipe=recipe_settings(first), engine=engine_settings(first),
+                             protocol=protocol_settings(first),
+                             sources=tuple(sorted({r["dataset"].get("source") or "" for r in recs} - {""})),
+                             devices=tuple(devices))
+    groups = _qualify(groups)
+    rows: dict[tuple, Row] = {}
+    duplicates: list[Duplicate] = []
+    for gkey, by_seed in buckets.items():
+        group = groups[gkey]
+        for (method, var, teacher, seed), recs in sorted(by_seed.items(), key=lambda kv: _canonical(kv[0])):
+            recs = sorted(recs, key=lambda r: (str(r.get("created") or ""), _file(r)))
+            rec = recs[-1]  # the newest
+            row = rows.setdefault((gkey, method, var, teacher), Row(group=group, method=method, variant=var,
+                                                                    teacher_arch=teacher))
+            if len(recs) > 1:
+                dup = Duplicate(group, method, var, teacher, seed, _file(rec), [_file(r) for r in recs[:-1]])
+                duplicates.append(dup)
+                row.duplicates.append(dup)
+            value = rec["metrics"].get(key_name)
+            if value is None:
+                continue
+            row.add(seed, value, rec)
+    out = [r for r in rows.values() if r.values]
+    base = {r.group.key: r for r in out if r.method == "baseline" and not r.variant and not r.teacher_arch}
+    for r in out:
+        b = base.get(r.group.key)
+        if b is not None and r is not b:
+            r.delta = r.mean - b.mean
+            r.p_value = welch_p(r.values, b.values)
+    order = {"baseline": 0}
+    ordered_groups = sorted({r.group.key: r.group for r in out}.values(),
+                            key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id))
+    position = {g.key: i for i, g in enumerate(ordered_groups)}
+    out.sort(key=lambda r: (position[r.group.key], order.get(r.method, 1), r.method, r.variant, r.teacher_arch or ""))
+    return Aggregation(ordered_groups, out, duplicates, not_ok)
 
 
-def _fmt_flops(n: int | None) -> str:
+def aggregate(records: Iterable[dict], metric: str = "last") -> list[Row]:
+    """The rows of :func:`collect`: one per (group, method, variant, teacher), aggregated over seeds."""
+    return collect(records, metric).rows
+
+
+# ---- rendering ---------------------------------------------------------------------------------------
+
+
+def _fmt_int(n: float | None) -> str:
+    return f"{round(n):,}" if n is not None else "-"
+
+
+def _fmt_flops(n: float | None) -> str:
     return f"{n / 1e6:,.1f}M" if n is not None else "-"
 
 
+def _fmt_latency(r: Row) -> str:
+    if r.latency is None:
+        return "-"
+    return f"{r.latency:.2f}" + (f" ± {r.latency_std:.2f}" if len(r.latency_values) > 1 else "")
+
+
+HEADERS = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
+           "params", "extra params", "FLOPs", "latency b1 (ms)", "teacher"]
+GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
+
+
 def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    headers = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
-               "params", "extra params", "FLOPs", "latency b1 (ms)", "teacher"]
     body = []
     for r in rows:
-        name = r.method + (f" [{r.variant}]" if r.variant else "")
         body.append([
-            r.setting[0], r.setting[2], r.setting[3], name, f"{r.mean:.2f} ± {r.std:.2f}",
+            r.group.dataset, r.group.arch, r.group.budget, r.name, f"{r.mean:.2f} ± {r.std:.2f}",
             f"±{r.ci95:.2f}" if r.ci95 is not None else "-", r.delta_text(),
             f"{r.p_value:.3f}" if r.p_value is not None else "-", str(len(r.values)), _fmt_int(r.params),
-            _fmt_int(r.extra_params), _fmt_flops(r.flops), f"{r.latency:.2f}" if r.latency else "-", r.teacher or "",
+            _fmt_int(r.extra_params), _fmt_flops(r.flops), _fmt_latency(r), r.teacher or "",
         ])
-    return headers, body
+    return list(HEADERS), body
 
 
-def caption(rows: list[Row], metric: str) -> str:
-    sources = sorted({r.setting[1] for r in rows if r.setting[1]})
+def caption(metric: str) -> str:
     protocol = {"last": "last epoch", "best": "best epoch (max test accuracy over epochs)",
                 "selected": "epoch chosen by --select"}[metric]
-    return (f"top-1 = {protocol}, mean ± std over seeds; 95% CI = t-interval half-width; Δ marked * when "
-            f"Welch's t-test against the baseline gives p < {ALPHA}, (n.s.) when not (needs 2+ seeds each). "
-            f"Data: {'; '.join(sources) or 'unknown'}")
+    return (f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
+            f"half-width; Δ marked * when Welch's t-test against the baseline of the same table gives p < {ALPHA}, "
+            f"(n.s.) when not (needs 2+ seeds each). Params, FLOPs and latency are means over seeds (latency "
+            f"± std). Records that differ in data, subset or split, recipe, engine or selection are never "
+            f"merged: each such group is its own table.")
+
+
+def duplicates_text(dups: list[Duplicate]) -> str:
+    if not dups:
+        return ""
+    n = sum(len(d.ignored) for d in dups)
+    return f"{n} duplicate record(s) ignored: " + "; ".join(d.text() for d in dups)
+
+
+def not_ok_text(records: list[dict]) -> str:
+    if not records:
+        return ""
+    return (f"{len(records)} record(s) not aggregated (status not ok): " +
+            ", ".join(f"{_file(r)} ({r.get('status')})" for r in records))
+
+
+def _group_json(g: Group) -> dict:
+    return {"id": g.id, "title": g.title, "dataset": g.dataset, "arch": g.arch, "budget": g.budget,
+            "data": g.data, "data_text": g.data_text(), "sources": [strip_paths(s) for s in g.sources],
+            "recipe": g.recipe, "engine": g.engine, "protocol": g.protocol, "caption": g.caption()}
 
 
 def render(records: list[dict], fmt: str = "rich", metric: str = "last", console: Console | None = None) -> str:
-    """Render records as a table; ``rich`` prints to ``console`` and returns '', others return text."""
-    rows = aggregate(records, metric)
+    """Render records as one table per comparable group; ``rich`` prints to ``console`` and returns '', others
+    return text."""
+    agg = collect(records, metric)
+    rows = agg.rows
     if fmt == "json":
         return json.dumps([{
-            "dataset": r.setting[0], "source": r.setting[1], "arch": r.setting[2], "budget": r.setting[3],
+            "group": r.group.id, "setting": _group_json(r.group),
+            "dataset": r.group.dataset, "source": "; ".join(strip_paths(s) for s in r.group.sources),
+            "arch": r.group.arch, "budget": r.group.budget, "data": r.group.data_text(),
             "method": r.method, "variant": r.variant, "mean": r.mean, "std": r.std, "ci95": r.ci95,
             "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
-            "p_welch": r.p_value, "params": r.params,
-            "extra_params": r.extra_params, "flops": r.flops, "latency_ms_batch1": r.latency, "teacher": r.teacher,
-            "metric": METRICS[metric],
+            "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "flops": r.flops,
+            "latency_ms_batch1": r.latency, "latency_ms_batch1_std": r.latency_std,
+            "latency_ms_batch1_values": r.latency_values, "teacher": r.teacher, "teacher_arch": r.teacher_arch,
+            "duplicates_ignored": [d.text() for d in r.duplicates], "metric": METRICS[metric],
         } for r in rows], indent=2)
     headers, body = table_rows(rows)
-    if fmt == "markdown":
-        return tabulate(body, headers, tablefmt="github") + f"\n\n{caption(rows, metric)}\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(headers)
-        writer.writerows(body)
+        writer.writerow([*headers, "group", "data", "duplicates ignored"])
+        for r, line in zip(rows, body):
+            writer.writerow([*line, r.group.id, r.group.data_text(), "; ".join(d.text() for d in r.duplicates)])
         return buf.getvalue()
-    console = console or Console()
-    settings = sorted({r.setting for r in rows})
     show_teacher = any(r.teacher for r in rows)
-    for setting in settings:
-        dataset, _, arch, budget_text = setting
-        table = Table(title=f"{arch} on {dataset} ({budget_text})", title_justify="left")
-        for h in headers[3:] if show_teacher else headers[3:-1]:
+    cols = slice(GROUP_COLUMNS, None if show_teacher else -1)
+    footer = [t for t in (caption(metric), not_ok_text(agg.not_ok)) if t]
+    if fmt == "markdown":
+        parts = []
+        for g in agg.groups:
+            lines = [line[cols] for r, line in zip(rows, body) if r.group is g]
+            dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
+            parts.append(f"### {g.title}\n\n" + tabulate(lines, headers[cols], tablefmt="github") +
+                         f"\n\n{g.caption()}\n" + (f"\n{dups}\n" if dups else ""))
+        return "\n".join(parts) + "\n" + "\n\n".join(footer) + "\n"
+    console = console or Console()
+    for g in agg.groups:
+        table = Table(title=escape(g.title), caption=escape(g.caption()), title_justify="left", caption_justify="left")
+        for h in headers[cols]:
             table.add_column(h, justify="left" if h in ("method", "teacher") else "right")
         for r, line in zip(rows, body):
-            if r.setting == setting:
-                table.add_row(*map(escape, line[3:] if show_teacher else line[3:-1]))
+            if r.group is g:
+                table.add_row(*map(escape, line[cols]))
         console.print(table)
-    console.print(f"[dim]{caption(rows, metric)}[/dim]")
+        dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
+        if dups:
+            console.print(f"[yellow]{escape(dups)}[/yellow]")
+    for text in footer:
+        console.print(f"[dim]{escape(text)}[/dim]")
     return ""

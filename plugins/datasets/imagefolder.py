@@ -3,6 +3,10 @@
 Channel count and input size come from the images (grayscale trees give 1-channel datasets); all images
 must share one size. The JPEG copy of CIFAR-10 in ``../shared/data`` is one such tree: its results are
 labelled with their source, since its pixels are lossy.
+
+The dataset's name is short and stable, ``imagefolder:<stem>`` (``imagefolder:cifar10-jpg`` for
+``../shared/data/cifar10-jpg.tar.gz``): it goes into record file names and table titles, so it never holds
+a path. The record keeps the path as ``dataset.location`` and identifies the data by its ``fingerprint``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import hookimpl
-from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder
+from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder, path_stem
 
 
 def load(request: DatasetRequest) -> ImageDataset:
@@ -18,7 +22,8 @@ def load(request: DatasetRequest) -> ImageDataset:
     note = None
     if "cifar10-jpg" in path.name or "cifar-10-images-jpg" in str(path):
         note = "JPEG copy of CIFAR-10 (lossy pixels; not identical with published CIFAR-10 numbers)"
-    return load_imagefolder(path, request.name, request.cache_dir, source_note=note)
+    name = f"imagefolder:{path_stem(str(path.expanduser().resolve()))}"
+    return load_imagefolder(path, name, request.cache_dir, source_note=note)
 
 
 @hookimpl

@@ -1,0 +1,233 @@
+"""Tables never mix runs: one group per comparability key, duplicates counted once, every number over seeds.
+
+All records here are written by hand (no training): the shape is what ``runner.build_record`` writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.data.datasets import display_name, path_stem
+from harness.results.check import compare, save_reference
+from harness.results.reference import RefValue
+from harness.results.records import record_path
+from harness.results.tables import aggregate, collect, comparability_key, render
+from harness.run.cli import main
+from harness.core.errors import UsageError
+
+LOCATION = "/work/shared/data/cifar10-jpg.tar.gz"
+
+
+def record(method: str = "baseline", seed: int = 0, acc: float = 40.0, *, train: int = 5000, test: int = 1000,
+           latency: float = 1.0, created: str = "2026-11-22T08:00:00+00:00", name: str = f"imagefolder:{LOCATION}",
+           **changes: object) -> dict:
+    r = {
+        "schema": 1, "run_key": f"{method}{seed}{train}".ljust(20, "0"), "request_key": "r" * 20, "created": created,
+        "method": {"name": method, "options": {}, "defaults": {}, "plugin": method},
+        "arch": "resnet8", "teacher": None, "seed": seed,
+        "dataset": {"name": name, "source": f"image folder {LOCATION}", "fingerprint": f"fp{train}x{test}",
+                    "num_classes": 10, "input": [3, 32, 32], "train": train, "test": test, "val": 0,
+                    "mean": [0.5] * 3, "std": [0.25] * 3, "train_subset": train, "test_subset": test,
+                    "split_seed": 0},
+        "recipe": {"name": "crd", "epochs": 8, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4, "momentum": 0.9,
+                   "nesterov": False, "schedule": "multistep", "milestones": [5, 6, 7], "gamma": 0.1,
+                   "warmup_epochs": 0, "stage_epochs": {}, "notes": "CRD recipe"},
+        "config": {"select": "last", "amp": False, "channels_last": True, "seeds_in_run": [0], "methods_in_run": []},
+        "device": {"type": "cpu", "threads": 1, "name": "x86_64"},
+        "metrics": {"top1_last": acc, "top1_best": acc, "top1_selected": acc, "params_deployed": 78_042,
+                    "params_extra": 0, "flops": 25_003_264, "latency_ms": {"batch1": latency, "batch64": latency * 20}},
+        "info": {},
+    }
+    for path, value in changes.items():  # "recipe__lr": 0.1 sets r["recipe"]["lr"]
+        *parents, leaf = path.split("__")
+        target = r
+        for p in parents:
+            target = target[p]
+        target[leaf] = value
+    return r
+
+
+def write(folder: Path, records: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, r in enumerate(records):
+        (folder / f"r{i}-{r['method']['name']}-seed{r['seed']}.json").write_text(json.dumps(r))
+    return folder
+
+
+def two_subsets() -> list[dict]:
+    """The issue's folder: 5,000- and 200-image baselines (seeds 0, 1 each), label smoothing on 5,000 only."""
+    return [record("baseline", 0, 41.0, latency=419.8), record("baseline", 1, 42.0, latency=0.88),
+            record("baseline", 0, 15.0, train=200, test=200), record("baseline", 1, 17.0, train=200, test=200),
+            record("label-smoothing", 0, 43.0), record("label-smoothing", 1, 43.5)]
+
+
+def test_two_subsets_render_two_groups_never_one(tmp_path: Path, capsys) -> None:
+    agg = collect(two_subsets())
+    assert len(agg.groups) == 2
+    rows = {(r.group.data["train"], r.method): r for r in agg.rows}
+    assert rows[5000, "baseline"].values == [41.0, 42.0] and rows[200, "baseline"].values == [15.0, 17.0]
+    assert rows[5000, "label-smoothing"].delta == pytest.approx(43.25 - 41.5)  # against its own baseline only
+    assert (200, "label-smoothing") not in rows
+    folder = write(tmp_path / "runs", two_subsets())
+    assert main(["table", str(folder), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.count("### resnet8 on imagefolder:cifar10-jpg (crd 8ep bs64)") == 2
+    assert "[200 train / 200 test]" in md and "[5,000 train / 1,000 test]" in md
+    assert "| baseline" in md and md.count("| baseline") == 2 and "over 4" not in md
+    assert main(["table", str(folder)]) == 0  # rich: one table per group
+    out = capsys.readouterr().out
+    assert out.count("resnet8 on imagefolder:cifar10-jpg (crd 8ep bs64) [") == 2
+
+
+def test_any_setting_difference_splits_groups() -> None:
+    base = record()
+    variants = [record(recipe__lr=0.1), record(recipe__milestones=[4, 6, 7]), record(recipe__stage_epochs={"x": 1}),
+                record(config__amp=True), record(config__channels_last=False), record(device__type="cuda"),
+                record(config__select="best"), record(dataset__split_seed=1), record(dataset__val_split=0.1),
+                record(dataset__fingerprint="other"), record(arch="resnet14"),
+                record(engine={"version": 2, "device": "cpu", "amp": False, "channels_last": True})]
+    keys = {comparability_key(r) for r in [base, *variants]}
+    assert len(keys) == 1 + len(variants)
+    # what does not change the training does not split: the recipe's description, the data's path and source
+    same = [record(recipe__notes="other words"), record(dataset__source="elsewhere"),
+            record(name="imagefolder:cifar10-jpg", dataset__location=LOCATION),
+            record(method={"name": "kd", "options": {}, "defaults": {}}, seed=3)]
+    assert {comparability_key(r) for r in same} == {comparability_key(base)}
+
+
+def test_engine_field_wins_over_config() -> None:
+    with_engine = record(engine={"version": 1, "device": "cpu", "amp": False, "channels_last": True})
+    same_engine = record(engine={"version": 1, "device": "cpu", "amp": False, "channels_last": True}, config__amp=True)
+    assert comparability_key(with_engine) == comparability_key(same_engine)
+    assert comparability_key(with_engine) != comparability_key(record())  # unversioned (old) records stay apart
+
+
+def test_duplicate_seed_counted_once_and_reported(tmp_path: Path, capsys) -> None:
+    old = record("baseline", 0, 15.0, train=200, test=200, created="2026-11-22T08:00:00+00:00")
+    rerun = record("baseline", 0, 15.4, train=200, test=200, created="2026-11-23T08:00:00+00:00")
+    recs = [old, record("baseline", 1, 17.0, train=200, test=200), rerun]
+    (row,) = aggregate(recs)
+    assert row.seeds == [0, 1] and row.values == [15.4, 17.0]  # the newest record of seed 0
+    (dup,) = row.duplicates
+    assert dup.seed == 0 and len(dup.ignored) == 1
+    folder = write(tmp_path / "runs", recs)
+    for fmt in ("markdown", "rich"):
+        assert main(["table", str(folder), "--format", fmt]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "1 duplicate record(s) ignored: baseline seed 0 (kept r2-baseline-seed0.json; ignored " \
+               "r0-baseline-seed0.json)" in out
+    assert main(["table", str(folder), "--format", "json"]) == 0
+    (data,) = json.loads(capsys.readouterr().out)
+    assert data["n"] == 2 and data["seeds"] == [0, 1] and len(data["duplicates_ignored"]) == 1
+
+
+def test_failed_records_are_not_aggregated() -> None:
+    recs = [record(seed=0, acc=40.0), record(seed=1, acc=42.0, status="ok"), record(seed=2, acc=0.0, status="failed")]
+    agg = collect(recs)
+    (row,) = agg.rows
+    assert row.seeds == [0, 1] and len(agg.not_ok) == 1
+
+
+def test_every_numeric_column_is_a_mean_over_seeds(capsys, tmp_path: Path) -> None:
+    recs = [record(seed=0, latency=419.8, metrics__flops=100, metrics__params_deployed=10),
+            record(seed=1, latency=0.88, metrics__flops=300, metrics__params_deployed=30)]
+    (row,) = aggregate(recs)
+    assert row.latency == pytest.approx((419.8 + 0.88) / 2) and row.latency_std > 290
+    assert row.flops == 200 and row.params == 20
+    kd = [record("kd", s, teacher={"arch": "resnet14", "test_acc": acc}) for s, acc in ((0, 60.0), (1, 62.0))]
+    kd_row = next(r for r in aggregate(recs + kd) if r.method == "kd")
+    assert kd_row.teacher == "resnet14 (61.00)"
+    assert main(["table", str(write(tmp_path / "runs", recs)), "--format", "markdown"]) == 0
+    assert "210.34 ± 296.22" in capsys.readouterr().out
+
+
+def test_teacher_arch_is_a_row_distinction() -> None:
+    kd = [record("kd", 0, teacher={"arch": arch, "test_acc": 60.0}) for arch in ("resnet14", "resnet20")]
+    recs = [record("baseline", 0), *kd]
+    rows = aggregate(recs)
+    assert len({r.group.key for r in rows}) == 1
+    assert sorted(r.teacher_arch or "" for r in rows) == ["", "resnet14", "resnet20"]
+    assert all(r.delta is not None for r in rows if r.method == "kd")
+
+
+def test_caption_states_the_real_data_size_and_no_path(capsys, tmp_path: Path) -> None:
+    small = record(train=300, test=200, dataset__source="bundled CIFAR-10 subset (JPEG copy; 5,000 train / 1,000 test)")
+    (group,) = collect([small]).groups
+    cap = group.caption()
+    assert cap.startswith("Data: 300 train / 200 test images (train subset 300, test subset 200, split seed 0")
+    held = record(train=270, test=200, dataset__val=30, dataset__val_split=0.1)
+    assert collect([held]).groups[0].data_text().startswith("270 train / 30 val / 200 test images")
+    folder = write(tmp_path / "runs", [record(), small])
+    for fmt in ("rich", "markdown", "csv", "json"):
+        assert main(["table", str(folder), "--format", fmt]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "/work/" not in out and "shared/data" not in out, fmt
+        assert "image folder cifar10-jpg.tar.gz" in out or fmt == "csv"  # a source's path: its last component
+        assert "300 train / 200 test" in out and "5,000 train / 1,000 test" in out
+
+
+def test_csv_and_json_identify_the_group(capsys, tmp_path: Path) -> None:
+    folder = write(tmp_path / "runs", two_subsets())
+    assert main(["table", str(folder), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len({r["group"] for r in rows}) == 2 and {r["data"].split(" images")[0] for r in rows} == \
+        {"5,000 train / 1,000 test", "200 train / 200 test"}
+    assert main(["table", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    groups = {d["group"]: d["setting"] for d in data}
+    assert len(groups) == 2 and {g["data"]["train"] for g in groups.values()} == {5000, 200}
+
+
+def test_dataset_display_name_is_short_and_stable(tmp_path: Path) -> None:
+    assert display_name(f"imagefolder:{LOCATION}") == "imagefolder:cifar10-jpg"
+    assert display_name("imagefolder:../shared/data/cifar10-jpg.tar.gz") == "imagefolder:cifar10-jpg"
+    assert display_name("imagefolder:cifar10-jpg") == "imagefolder:cifar10-jpg"
+    assert display_name("cifar10-mini") == "cifar10-mini"
+    assert [path_stem(p) for p in ("/a/x.tgz", "/a/x.zip", "/a/x.tar", "/a/tree/", "x")] == ["x", "x", "x", "tree", "x"]
+    name = record_path(tmp_path, record()).name
+    assert name.startswith("imagefolder-cifar10-jpg__resnet8__baseline__crd__seed0__")
+    assert "work" not in name and "shared" not in name
+
+
+def test_imagefolder_plugin_names_without_path(tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from harness.data.datasets import DatasetRequest, prepare
+    from plugins.datasets.imagefolder import load
+
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / "my-tree" / split / cls).mkdir(parents=True)
+            image = Image.new("RGB", (8, 8), (10 if cls == "a" else 200, 0, 0))
+            image.save(tmp_path / "my-tree" / split / cls / "0.png")
+    ds = load(DatasetRequest(name=f"imagefolder:{tmp_path / 'my-tree'}", arg=str(tmp_path / "my-tree"),
+                             cache_dir=tmp_path / "cache"))
+    info = prepare(ds).describe()  # the harness fingerprints what the loader returned
+    assert info["name"] == "imagefolder:my-tree" and info["location"] == str(tmp_path / "my-tree")
+    assert str(tmp_path) not in info["source"] and info["fingerprint"]
+
+
+def test_check_never_merges_groups(tmp_path: Path) -> None:
+    recs = two_subsets()
+    ref = [RefValue(table="t", dataset="imagefolder:cifar10-jpg", arch="resnet8", teacher="", method="baseline",
+                    variant="", metric="top1", value=40.0, protocol="last", runs="2", source="x", where="x:1")]
+    results = compare(recs, ref, tolerance=1.0)
+    assert len(results) == 2  # one check per group: the 200-image baseline fails on its own
+    assert sorted(r.passed for r in results) == [False, True]
+    assert all("train /" in r.name for r in results)
+    with pytest.raises(UsageError, match="non-comparable"):
+        save_reference(recs, tmp_path / "ref.csv", "t")
+    assert save_reference([r for r in recs if r["dataset"]["train"] == 5000], tmp_path / "ok.csv", "t") == 2
+
+
+def test_render_formats_do_not_crash_on_mixed_folder() -> None:
+    recs = two_subsets() + [copy.deepcopy(two_subsets()[0])]
+    for fmt in ("markdown", "csv", "json"):
+        assert render(recs, fmt)
