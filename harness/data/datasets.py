@@ -192,13 +192,22 @@ def decode_members(members: list[Member], classes: list[str], *, grayscale: bool
     return images, labels
 
 
+def source_state(source: Path) -> str:
+    """A key for the decoded-data cache: the path with the size and modification time of the archive, or of
+    every file in a folder (an edited image changes a file's time, not its folder's)."""
+    h = hashlib.sha1(str(source).encode())
+    for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
+        stat = path.stat()
+        h.update(f"|{path.relative_to(source) if source.is_dir() else ''}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str | None = None) -> ImageDataset:
     """Decode (once, then from the cache) an ImageFolder tree or archive into an ImageDataset."""
     source = source.expanduser().resolve()
     if not source.exists():
         raise DataUnavailableError(f"no dataset at '{source}': give an existing folder or archive")
-    stat = source.stat()
-    key = hashlib.sha1(f"{source}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = source_state(source)
 
     def build() -> dict:
         splits = read_imagefolder(source)

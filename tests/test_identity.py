@@ -1,0 +1,169 @@
+"""Identity: every cached stage or record is reused only when everything that produced it is the same.
+
+Acceptance tests of the stage contract: an edited method source retrains, a changed image retrains, the
+harness fingerprints every dataset itself, dry runs need no data, one digest for all weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO, run_tiny
+from harness import hookimpl
+from harness.core.identity import code_identity, weights_digest
+from harness.data.datasets import DatasetRequest, ImageDataset
+from harness.plugins.manager import load_plugins
+
+PLUGIN = """
+    import torch
+    from torch.nn import functional as F
+    from harness import hookimpl
+    from harness.methods import Method, Objective, StepOutput
+
+    class Scaled(Objective):
+        def forward(self, images, labels):
+            logits = self.model(images)
+            return StepOutput(losses={"ce": SCALE * F.cross_entropy(logits, labels)}, logits=logits)
+
+    SCALE = 1.0
+
+    class ScaledCE(Method):
+        summary = "cross-entropy times SCALE"
+        def objective(self, ctx):
+            return Scaled(ctx.build_arch())
+
+    @hookimpl
+    def bench_register_methods(register):
+        register("scaled-ce", ScaledCE)
+"""
+
+
+def install_plugin(site: Path, source: str) -> None:
+    """An installed-looking (editable) distribution with one ``bench`` entry point."""
+    (site / "bench_scaled.py").write_text(textwrap.dedent(source))
+    info = site / "bench_scaled-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-scaled\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[bench]\nscaled = bench_scaled\n")
+
+
+def bench(args: list[str], site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    return subprocess.run([sys.executable, "-m", "harness.run.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=600)
+
+
+def test_edited_third_party_method_retrains_and_records_truthfully(tmp_path: Path, cache_dir: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site, PLUGIN)
+    args = ["run", "--methods", "baseline,scaled-ce", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe",
+            "smoke", "--epochs", "1", "--train-subset", "320", "--test-subset", "100", "--no-latency", "--quiet",
+            "--device", "cpu", "--threads", "2", "--cache-dir", str(cache_dir)]
+    first = bench([*args, "--out", str(tmp_path / "a")], site)
+    assert first.returncode == 0, first.stderr
+    install_plugin(site, PLUGIN.replace("SCALE = 1.0", "SCALE = 0.0"))  # the loss edited to 0 * loss
+    second = bench([*args, "--out", str(tmp_path / "b")], site)
+    assert second.returncode == 0, second.stderr
+    assert "scaled-ce/train: reusing" not in second.stderr + second.stdout
+
+    def records(folder: str) -> dict[str, dict]:
+        return {r["method"]["name"]: r for r in map(lambda p: json.loads(p.read_text()),
+                                                    (tmp_path / folder).glob("*.json"))}
+
+    a, b = records("a"), records("b")
+    assert b["scaled-ce"]["stages"]["train"]["origin"] == "trained"
+    assert b["scaled-ce"]["stages"]["train"]["artifact"] != a["scaled-ce"]["stages"]["train"]["artifact"]
+    assert b["scaled-ce"]["run_key"] != a["scaled-ce"]["run_key"]
+    assert b["scaled-ce"]["curves"][0]["train_ce"] == 0.0 != a["scaled-ce"]["curves"][0]["train_ce"]
+    # the baseline's code did not change: reused, and the record says so
+    assert b["baseline"]["stages"]["baseline[resnet8]"]["origin"] == "cache"
+    assert b["baseline"]["stages"]["baseline[resnet8]"]["reused"] is True
+    assert b["baseline"]["run_key"] == a["baseline"]["run_key"]
+
+
+def write_tree(root: Path) -> None:
+    for split, n in (("train", 12), ("test", 4)):
+        for c, colour in (("cat", 40), ("dog", 200)):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("RGB", (16, 16), (colour, i * 10, 0)).save(root / split / c / f"{i}.png")
+
+
+def test_changing_one_image_retrains_the_baseline(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    write_tree(tree)
+    cache = tmp_path / "cache"
+    kw = dict(dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None, overrides={"epochs": 1, "batch_size": 8})
+    first = run_tiny(cache, tmp_path / "a", **kw).records[0]
+    same = run_tiny(cache, tmp_path / "b", **kw).records[0]
+    assert same["stages"]["baseline[resnet8]"]["origin"] == "cache"
+    Image.new("RGB", (16, 16), (255, 255, 255)).save(tree / "train" / "cat" / "3.png")
+    changed = run_tiny(cache, tmp_path / "c", **kw).records[0]
+    assert changed["dataset"]["fingerprint"] != first["dataset"]["fingerprint"]
+    assert changed["stages"]["baseline[resnet8]"]["origin"] == "trained"
+    assert changed["run_key"] != first["run_key"]
+
+
+def test_dataset_plugin_without_fingerprint_gets_one(tmp_path: Path, cache_dir: Path) -> None:
+    def load(request: DatasetRequest) -> ImageDataset:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, 255, (64, 3, 8, 8), dtype=torch.uint8, generator=g)
+        y = torch.arange(64) % 2
+        return ImageDataset(name="noise", train_images=x, train_labels=y, test_images=x[:16], test_labels=y[:16],
+                            classes=["a", "b"], mean=(0.5,) * 3, std=(0.25,) * 3, source="random noise")
+
+    class NoisePlugin:
+        @staticmethod
+        @hookimpl
+        def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+            register("noise", load)
+
+    plugins = load_plugins(entry_points=False, extra=[("noise", NoisePlugin)], warn=False)
+    record = run_tiny(cache_dir, tmp_path, plugins=plugins, dataset="noise", train_subset=None, test_subset=None,
+                      overrides={"epochs": 1, "batch_size": 16}).records[0]
+    assert len(record["dataset"]["fingerprint"]) == 32
+
+
+def test_reproduce_dry_run_needs_no_dataset(tmp_path: Path) -> None:
+    from harness.run.cli import main
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    code = main(["reproduce", "table2", "--dry-run", "--no-download", "--data-dir", str(empty),
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert code == 0
+
+
+def test_one_digest_for_the_same_weights_trained_or_loaded(tmp_path: Path, cache_dir: Path) -> None:
+    """A trained baseline and the same weights loaded with --teacher-checkpoint have one digest."""
+    base = run_tiny(cache_dir, tmp_path / "a", arch="resnet14").records[0]
+    stage = base["stages"]["baseline[resnet14]"]
+    artifact = cache_dir / "artifacts" / "baseline" / f"{stage['artifact']}.pt"
+    kd = run_tiny(cache_dir, tmp_path / "b", methods=["kd"], teacher_checkpoint=artifact).records[0]
+    assert kd["teacher"]["weights_digest"] == stage["digest"]
+    assert kd["teacher"]["stage"] == "checkpoint" and kd["teacher"]["test_acc"] == base["metrics"]["top1_last"]
+    state = {k: v.clone() for k, v in torch.load(artifact, weights_only=False)["objective"].items()}
+    assert weights_digest(state) == stage["digest"]
+
+
+def test_code_identity_follows_source_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "idmod_helper.py").write_text("def helper():\n    return 1\n")
+    (tmp_path / "idmod.py").write_text("import json\nimport torch\nfrom idmod_helper import helper\n\ndef factory():\n    return helper()\n")
+    import idmod
+
+    before = code_identity(idmod.factory)
+    assert {"idmod", "idmod_helper", "torch"} <= set(before) and "json" not in before  # stdlib left out
+    (tmp_path / "idmod_helper.py").write_text("def helper():\n    return 2  # edited\n")
+    after = code_identity(idmod.factory)
+    assert after["idmod_helper"] != before["idmod_helper"] and after["idmod"] == before["idmod"]
