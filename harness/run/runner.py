@@ -297,7 +297,7 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                 record = build_record(run, method, ctx, result, time.perf_counter() - t0)
             except KeyboardInterrupt:
                 raise
-            except UsageError as exc:
+            except BenchError as exc:  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
                 failures.append(f"{method.name} (seed {seed}): {exc}")
                 continue
             except Exception as exc:

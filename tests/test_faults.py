@@ -1,0 +1,98 @@
+"""Every bad input and fault answered: one line that says what to do, the right exit code, nothing lost."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from harness.core.errors import TrainingDiverged
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
+from harness.run.cli import main
+from harness.train.engine import DivergenceGuard, StepOutput, fit
+
+
+def one_line_error(capsys: pytest.CaptureFixture, args: list[str], code: int) -> str:
+    """Run the CLI; it must exit with ``code`` and print exactly one ``bench: error:`` line on stderr."""
+    assert main(args) == code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    errors = [line for line in err if line.startswith("bench: error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+TINY = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
+        "--epochs", "1", "--train-subset", "320", "--test-subset", "100", "--device", "cpu", "--no-latency",
+        "--quiet"]
+
+
+# ---- a diverging run stops at the first non-finite loss ---------------------------------------------
+
+
+def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir: Path) -> None:
+    line = one_line_error(capsys, [*TINY, "--lr", "1e9", "--cache-dir", str(cache_dir),
+                                   "--out", str(tmp_path / "out")], code=1)
+    assert "baseline[resnet8]: loss 'ce' is nan at epoch 1, batch" in line
+    assert "lower --lr (now 1e9)" in line
+    assert not list((tmp_path / "out").glob("*.json"))  # no record with a NaN loss
+
+
+class TwoLosses(nn.Module):
+    """An objective whose second loss becomes infinite at a chosen batch."""
+
+    def __init__(self, bad_at: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(2))
+        self.calls, self.bad_at = 0, bad_at
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        self.calls += 1
+        kd = (self.w.pow(2).sum() + 1) * (math.inf if self.calls == self.bad_at else 1.0)
+        return StepOutput(losses={"ce": self.w.pow(2).sum(), "kd": kd})
+
+
+class Stream:
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def epoch(self, epoch: int):  # type: ignore[no-untyped-def]
+        for _ in range(self.batches):
+            yield torch.zeros(2, 1), torch.zeros(2, dtype=torch.int64)
+
+
+def test_fit_names_label_epoch_batch_and_loss(tmp_path: Path) -> None:
+    recipe = Recipe("r", epochs=3, batch_size=2, lr=0.01, weight_decay=0)
+    ckpt = tmp_path / "stage.ckpt"
+    with pytest.raises(TrainingDiverged) as info:
+        fit(TwoLosses(bad_at=10 + 3), Stream(10), recipe, evaluate=dict, label="resnet8/kd", reporter=Reporter(),
+            device=torch.device("cpu"), checkpoint=ckpt)
+    exc = info.value
+    assert (exc.label, exc.epoch, exc.batch, exc.loss) == ("resnet8/kd", 2, 3, "kd") and exc.exit_code == 1
+    assert str(exc) == ("resnet8/kd: loss 'kd' is inf at epoch 2, batch 3/10; the run diverged: lower --lr "
+                        "(now 0.01) or check the method's loss")
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 1  # the last good epoch's checkpoint is kept
+
+
+def test_deferred_check_used_on_cuda_reports_the_first_bad_batch() -> None:
+    guard = DivergenceGuard("m/s", 0.1, 200, torch.device("cpu"))
+    guard.deferred = True  # what CUDA does: no read of the loss until CHECK_EVERY batches or the epoch end
+    finite = {"ce": torch.tensor(1.0), "kd": torch.tensor(2.0)}
+    guard.batch(0, 0, finite, torch.tensor(3.0))
+    guard.batch(0, 1, {"ce": torch.tensor(1.0), "kd": torch.tensor(math.nan)}, torch.tensor(math.nan))
+    guard.batch(0, 2, {"ce": torch.tensor(math.inf), "kd": torch.tensor(1.0)}, torch.tensor(math.inf))
+    with pytest.raises(TrainingDiverged, match="loss 'kd' is nan at epoch 1, batch 2/200"):
+        guard.flush(0)
+    guard.batch(1, 0, finite, torch.tensor(3.0))
+    guard.flush(1)  # finite again: nothing raised
+    for b in range(DivergenceGuard.CHECK_EVERY - 1):
+        guard.batch(2, b, finite, torch.tensor(3.0))
+    guard.batch(2, 3, {"ce": torch.tensor(1e38), "kd": torch.tensor(1e38)}, torch.tensor(math.inf))
+    with pytest.raises(TrainingDiverged, match="loss 'total' is inf at epoch 3, batch 4/200"):
+        guard.batch(2, DivergenceGuard.CHECK_EVERY - 1, finite, torch.tensor(3.0))  # the periodic read
