@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ def one_line_error(capsys: pytest.CaptureFixture, args: list[str], code: int) ->
     """Run the CLI; it must exit with ``code`` and print exactly one ``bench: error:`` line on stderr."""
     assert main(args) == code
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    errors = [line for line in err if line.startswith("bench: error: ")]
-    assert len(errors) == 1, err
-    return errors[0]
+    other = [line for line in err if not line.startswith(("bench: warning: ", "bench: note: ", "== "))]
+    assert len(other) == 1 and other[0].startswith("bench: error: "), err  # no usage block, no traceback
+    return other[0]
 
 
 TINY = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
@@ -96,3 +97,71 @@ def test_deferred_check_used_on_cuda_reports_the_first_bad_batch() -> None:
     guard.batch(2, 3, {"ce": torch.tensor(1e38), "kd": torch.tensor(1e38)}, torch.tensor(math.inf))
     with pytest.raises(TrainingDiverged, match="loss 'total' is inf at epoch 3, batch 4/200"):
         guard.batch(2, DivergenceGuard.CHECK_EVERY - 1, finite, torch.tensor(3.0))  # the periodic read
+
+
+# ---- where results go is checked before any training --------------------------------------------------
+
+
+@pytest.mark.parametrize("out, expected", [
+    ("a-file", "'{tmp}/a-file' is a file, not a folder; give a folder path"),
+    ("a-file/runs", "'{tmp}/a-file' is a file, so no folder can be made under it"),
+])
+def test_out_under_or_at_a_file_is_refused_before_training(capsys, tmp_path: Path, out: str, expected: str) -> None:
+    (tmp_path / "a-file").write_text("keep me")
+    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out)], code=2)
+    assert expected.format(tmp=tmp_path) in line and line.startswith(f"bench: error: --out {tmp_path / out}:")
+    assert not (tmp_path / "cache").exists()  # nothing decoded, nothing trained
+    assert (tmp_path / "a-file").read_text() == "keep me"
+
+
+def test_unwritable_out_is_refused_before_training(capsys, tmp_path: Path, monkeypatch) -> None:
+    import harness.run.preflight as preflight
+
+    def denied(**kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(preflight.tempfile, "mkstemp", denied)  # root ignores chmod: simulate the probe failing
+    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ro" / "runs")],
+                          code=2)
+    assert f"--out {tmp_path / 'ro' / 'runs'}: cannot write in '{tmp_path}' (Permission denied)" in line
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write in read-only folders")
+def test_read_only_out_folder_is_refused(capsys, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(ro)], code=2)
+    finally:
+        ro.chmod(0o755)
+    assert "cannot write in" in line
+
+
+def test_export_and_report_targets_are_checked(capsys, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    records = str(Path(__file__).parent)  # any folder: the target is checked first
+    for args in (["table", records, "--export", str(tmp_path / "a-file" / "t")],
+                 ["plot", records, "--out", str(tmp_path / "a-file")],
+                 ["check", records, "--junit", str(tmp_path)],
+                 ["check", records, "--save-reference", str(tmp_path / "a-file" / "ref.csv")],
+                 ["reproduce", "smoke", "--dry-run", "--export", str(tmp_path / "a-file" / "e")]):
+        line = one_line_error(capsys, args, code=2)
+        assert ("is a file" in line or "is a folder" in line) and args[-2] in line, line
+
+
+# ---- bad command lines: one line, exit 2 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,0"], "seed 0 is listed twice in '0,0'"),
+    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "1,2,1,2"], "seed 1, 2 is listed twice"),
+    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,x"], "comma-separated integers"),
+    (["run", "--arch", "resnet8"], "required: --methods (see 'bench run -h')"),
+    (["lst"], "invalid choice: 'lst'"),
+    (["run", "--methods", "baseline", "--arch", "resnet8", "--epochs", "two"], "--epochs: invalid int value"),
+])
+def test_command_line_errors_are_one_line(capsys, args: list[str], expected: str) -> None:
+    line = one_line_error(capsys, args, code=2)
+    assert expected in line

@@ -15,6 +15,7 @@ from harness.core.errors import BenchError, UsageError
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
 from harness.core.progress import Reporter, RichReporter
 from harness.results.records import load_records
+from harness.run.preflight import check_output_dir, check_output_file
 from harness.run.runner import RunRequest, execute, prepare
 from harness.results.tables import FORMATS, METRICS, render
 
@@ -27,9 +28,21 @@ def _csv(text: str) -> list[str]:
 
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in _csv(text)]
+        seeds = [int(s) for s in _csv(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"seed {', '.join(map(str, repeated))} is listed twice in '{text}': "
+                                         f"each seed is one run, give distinct seeds")
+    return seeds
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bench's one-line errors: ``bench: error: ...`` and exit 2, no usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} -h')")
 
 
 def _milestones(text: str) -> tuple[int, ...]:
@@ -85,7 +98,7 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
         epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
     )
@@ -206,6 +219,8 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    if args.export:
+        check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
@@ -252,6 +267,9 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
     from harness.results.check import compare, junit, load_reference_file, save_reference
     from harness.core.io import atomic_write_text
 
+    for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
+        if target:
+            check_output_file(target, flag)
     records = load_records(args.paths)
     if args.save_reference:
         n = save_reference(records, args.save_reference, args.table or "saved", args.metric)
@@ -291,6 +309,8 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
             render_costs(rows, f"{spec.title} | {s.arch} on {s.dataset} ({classes} classes): parameters, untrained",
                          reproduce.reference_for(spec), console)
         return 0
+    if args.export:
+        check_output_dir(args.export, "--export")
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
     plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset)
@@ -315,6 +335,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
 def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
     from harness.results.plots import curves, efficiency
 
+    check_output_dir(args.out, "--out")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
@@ -328,9 +349,9 @@ COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "plot": cmd_plot, "cost"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
+        args = build_parser().parse_args(argv)
         plugins = get_plugins()
         return COMMANDS[args.command](args, plugins, console)
     except BenchError as exc:

@@ -24,6 +24,7 @@ from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
+from harness.run.preflight import check_run_dirs  # faults branch
 from harness.results.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
 
 
@@ -121,6 +122,7 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
 
 def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter) -> PreparedRun:
     """Resolve and validate the whole run; raise UsageError before any training."""
+    check_run_dirs(req)  # faults branch: --out / --cache-dir writable, before anything else
     if not req.methods:
         raise UsageError("--methods needs at least one method")
     if not req.seeds:
