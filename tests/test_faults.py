@@ -165,3 +165,21 @@ def test_export_and_report_targets_are_checked(capsys, tmp_path: Path) -> None:
 def test_command_line_errors_are_one_line(capsys, args: list[str], expected: str) -> None:
     line = one_line_error(capsys, args, code=2)
     assert expected in line
+
+
+# ---- data access ------------------------------------------------------------------------------------------
+
+
+def test_no_download_is_honoured_without_data_dir(capsys, tmp_path: Path, monkeypatch) -> None:
+    import plugins.datasets.cifar as cifar
+
+    tried = []
+    real = cifar._torchvision_split
+    monkeypatch.setattr(cifar, "_torchvision_split",
+                        lambda name, root, train, download: tried.append(download) or real(name, root, train, False))
+    (tmp_path / "cache" / "torchvision" / "cifar-10-batches-py").mkdir(parents=True)  # an empty, broken copy
+    line = one_line_error(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10",
+                                   "--no-download", "--cache-dir", str(tmp_path / "cache"), "--quiet"], code=2)
+    assert True not in tried  # never a download attempt
+    assert f"cifar10: not found in '{tmp_path}/cache/torchvision/cifar-10-batches-py' (incomplete or corrupt" in line
+    assert "--no-download was given" in line and "--data-dir" in line
