@@ -13,7 +13,7 @@ from rich.table import Table
 from harness import __version__
 from harness.core.errors import BenchError, UsageError
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
-from harness.core.progress import Reporter, RichReporter
+from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.results.records import load_records
 from harness.run.preflight import check_output_dir, check_output_file
 from harness.run.runner import RunRequest, execute, prepare
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         args = build_parser().parse_args(argv)
+        set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
         plugins = get_plugins()
         return COMMANDS[args.command](args, plugins, console)
     except BenchError as exc:
