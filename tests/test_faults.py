@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -183,3 +184,145 @@ def test_no_download_is_honoured_without_data_dir(capsys, tmp_path: Path, monkey
     assert True not in tried  # never a download attempt
     assert f"cifar10: not found in '{tmp_path}/cache/torchvision/cifar-10-batches-py' (incomplete or corrupt" in line
     assert "--no-download was given" in line and "--data-dir" in line
+
+
+# ---- image folders: unreadable files, junk files, classes missing from test/ -----------------------------
+
+
+def tree_args(tmp_path: Path, source: Path) -> list[str]:
+    return ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{source}", "--recipe",
+            "smoke", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--no-latency", "--quiet",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+
+
+@pytest.mark.parametrize("archive, content, error", [
+    (None, b"not an image at all", "UnidentifiedImageError: cannot identify image file"),
+    ("zip", b"\xff\xd8\xff\xe0 truncated JPEG", "OSError"),
+    ("gztar", b"not an image at all", "UnidentifiedImageError"),
+])
+def test_corrupt_image_is_named_before_training(capsys, tmp_path: Path, archive: str | None, content: bytes,
+                                                error: str) -> None:
+    import shutil
+
+    from test_data import make_tree
+
+    tree = make_tree(tmp_path / "tree")
+    (tmp_path / "tree" / "train" / "class1" / "broken.jpg").write_bytes(content)
+    source = Path(shutil.make_archive(str(tmp_path / "tree-archive"), archive, tree)) if archive else tree
+    line = one_line_error(capsys, tree_args(tmp_path, source), code=2)
+    inside = "./train/class1/broken.jpg" if archive == "gztar" else "train/class1/broken.jpg"  # as the tar names it
+    assert f"cannot read image '{inside}' in '{source}' ({error}" in line
+    assert line.endswith("remove or replace it")
+    assert not (tmp_path / "cache" / "artifacts").exists() and not (tmp_path / "out").exists()
+
+
+def test_images_of_another_size_are_named(capsys, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from test_data import make_tree
+
+    tree = make_tree(tmp_path / "tree")
+    Image.new("L", (30, 28)).save(tree / "test" / "class2" / "wide.png")
+    line = one_line_error(capsys, tree_args(tmp_path, tree), code=2)
+    assert "'test/class2/wide.png' is 30x28, 12 of 13 are 28x28; resize them to one size first" in line
+
+
+def test_skipped_files_are_counted_in_one_notice(capsys, tmp_path: Path, cache_dir: Path) -> None:
+    from harness.data.datasets import load_imagefolder
+
+    from test_data import make_tree
+
+    tree = make_tree(tmp_path / "tree")
+    for junk in ("train/.DS_Store", "train/class0/notes.txt", "test/class1/._0.png", "README.md", "extra.png"):
+        (tree / junk).write_bytes(b"x")
+    notices: list[str] = []
+    for _ in range(2):  # decoded, then from the cache: the notice is the same
+        ds = load_imagefolder(tree, "t", tmp_path / "cache", notice=notices.append)
+        assert len(ds.train_labels) == 39 and len(ds.test_labels) == 12
+    assert len(notices) == 2 and notices[0] == notices[1]
+    assert notices[0].startswith(f"note: t: skipped 5 file(s) in '{tree}' that are not images in the train/<class>/")
+    assert "README.md, extra.png, test/class1/._0.png, ... (2 more)" in notices[0]
+    load_imagefolder(tree, "t", tmp_path / "cache")  # default: one line on stderr
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("bench: note: t: skipped 5 file(s)")
+
+
+def test_class_missing_from_test_is_warned_and_recorded(capsys, tmp_path: Path) -> None:
+    import shutil
+
+    from test_data import make_tree
+
+    tree = make_tree(tmp_path / "tree", classes=4, per_split={"train": 40, "test": 12})
+    shutil.rmtree(tree / "test" / "class3")
+    assert main([*tree_args(tmp_path, tree), "--test-subset", "8"]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert warning == [f"bench: warning: imagefolder:{tree}: test/ has no images of 1 of the 4 classes in train/ "
+                       f"(class3); test accuracy covers the other 3 only"]
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
+    assert record["dataset"]["missing_test_classes"] == ["class3"]
+    assert record["dataset"]["test"] == 8  # the subset is spread over the classes that are there
+
+
+# ---- progress in logs: one unwrapped line per epoch, lines while decoding and loading --------------------
+
+
+def log_console():  # type: ignore[no-untyped-def]
+    import io
+
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=40, force_terminal=False)
+
+
+def test_epoch_lines_in_a_log_are_one_unwrapped_line_each() -> None:
+    from harness.core.progress import RichReporter
+
+    console = log_console()
+    reporter = RichReporter(console)
+    reporter.start_stage("resnet8/kd [a-long-label]", epochs=2, batches=3)
+    for epoch in (1, 2):
+        for seen in (8, 16, 24):
+            reporter.advance_batch(seen, {"ce": torch.tensor(2.0 * seen)}, torch.tensor(seen // 2))
+        reporter.end_epoch({"epoch": epoch, "lr": 0.1, "train_loss": 2.0, "train_acc": 50.0, "test_acc": 41.5,
+                            "test_loss": 1.9, "images_per_s": 1234.0})
+    reporter.note("a note that is certainly longer than the forty columns of this console")
+    reporter.end_stage()
+    lines = console.file.getvalue().splitlines()
+    assert lines[0] == ("resnet8/kd [a-long-label] epoch 1/2  lr 0.1  loss 2.0000 acc  50.0%  test_acc 41.50  "
+                        "test_loss 1.90  1234 img/s")
+    assert len(lines) == 3 and lines[1].startswith("resnet8/kd [a-long-label] epoch 2/2") and "longer" in lines[2]
+
+
+def test_task_progress_prints_periodic_lines_when_not_a_terminal(monkeypatch) -> None:
+    from harness.core import progress
+
+    monkeypatch.setattr(progress, "_QUIET", False)  # as without --quiet
+    console = log_console()
+    clock = iter(range(0, 1000, 4))  # every call: 4 s later
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    with progress.task("decoding x train/", 100, console=console, every_s=10) as advance:
+        for _ in range(10):
+            advance(10)
+    lines = console.file.getvalue().splitlines()
+    assert lines[0] == "decoding x train/: 100 to do"
+    assert lines[1] == "decoding x train/: 30/100 (30%, 12 s)" and len(lines) == 1 + 3  # at 12, 24, 36 s
+    progress.set_quiet(True)
+    quiet = log_console()
+    with progress.task("x", 5, console=quiet) as advance:
+        advance(5)
+    assert quiet.file.getvalue() == ""
+
+
+def test_loading_a_large_file_says_so(tmp_path: Path, monkeypatch) -> None:
+    from harness.core import progress
+
+    monkeypatch.setattr(progress, "_QUIET", False)
+    big = tmp_path / "big.pt"
+    big.write_bytes(b"0" * 2_000)
+    console = log_console()
+    with progress.loading(big, "loading decoded dataset", min_bytes=1_000, console=console):
+        pass
+    with progress.loading(big, "loading", min_bytes=10_000, console=console):  # small files: nothing
+        pass
+    assert console.file.getvalue() == f"loading decoded dataset {big} (0 MB)\n"
