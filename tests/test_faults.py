@@ -326,3 +326,56 @@ def test_loading_a_large_file_says_so(tmp_path: Path, monkeypatch) -> None:
     with progress.loading(big, "loading", min_bytes=10_000, console=console):  # small files: nothing
         pass
     assert console.file.getvalue() == f"loading decoded dataset {big} (0 MB)\n"
+
+
+# ---- plugins that exit or conflict do not take other commands down --------------------------------------
+
+
+@pytest.fixture
+def fresh_plugins(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A folder on sys.path for fake installed plugins, and a plugin set loaded anew by the next command."""
+    import harness.plugins.manager as manager
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(manager, "_CACHE", None)
+    yield site
+    manager._CACHE = None
+
+
+@pytest.mark.parametrize("source, where", [
+    ("import sys\nsys.exit(3)\n", "failed to load: SystemExit: 3 (the plugin exits the process)"),
+    ("from harness import hookimpl\n@hookimpl\ndef bench_register_methods(register):\n    raise SystemExit\n",
+     "failed in bench_register_methods: SystemExit (the plugin exits the process)"),
+])
+def test_plugin_calling_sys_exit_is_named_and_skipped(capsys, fresh_plugins: Path, source: str, where: str) -> None:
+    from test_plugins import fake_distribution
+
+    fake_distribution(fresh_plugins, "bench-quitter", "quitter", "bench_quitter_mod", source)
+    assert main(["list", "methods"]) == 0
+    captured = capsys.readouterr()
+    assert "baseline" in captured.out
+    assert captured.err.strip() == (f"bench: warning: plugin 'quitter' from package 'bench-quitter' {where} "
+                                    f"(skipped; set BENCH_DISABLE_PLUGINS=quitter to silence)")
+
+
+def test_conflicting_plugins_break_only_the_conflicting_name(capsys, fresh_plugins: Path, tmp_path: Path) -> None:
+    from test_plugins import fake_distribution
+
+    fake_distribution(fresh_plugins, "bench-rival", "rival", "bench_rival_mod", """
+        from harness import hookimpl
+        @hookimpl
+        def bench_register_methods(register):
+            register("baseline", object, description="another baseline")
+    """)
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    (rival,) = [line for line in out.splitlines() if line.startswith("│ rival ")]
+    assert "│ bench-rival " in rival and "│ conflict: method 'baseline' also" in rival
+    assert main(["list", "methods"]) == 0 and "baseline, rival (conflict)" in capsys.readouterr().out
+    assert main(["table", str(tmp_path / "no-records")]) == 2  # runs (and says there is nothing to show)
+    assert "no such file or folder" in capsys.readouterr().err
+    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o")], 2)
+    assert line == ("bench: error: method 'baseline' is registered by both plugin 'baseline' and plugin 'rival'; "
+                    "disable one with BENCH_DISABLE_PLUGINS=rival")

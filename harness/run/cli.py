@@ -204,8 +204,10 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
     table.add_column("description")
     if args.kind == "methods":
         table.add_column("options (--opt METHOD.NAME=VALUE)")
+    conflicts = registry.conflicts()
     for entry in registry.entries():
-        row = [entry.name + ("<name>" if entry.prefix else ""), entry.plugin, entry.description]
+        owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
+        row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
         if args.kind == "methods":
             row.append("\n".join(f"{k}={o.default!r}: {o.help}" for k, o in entry.obj.options.items()) or "-")
         if args.kind == "recipes":
@@ -243,7 +245,7 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
         table.add_column(col)
     for info in plugins.plugins:
         registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names)
-        table.add_row(info.name, info.source, info.module, registered or "-", info.error or "ok")
+        table.add_row(info.name, info.source, info.module, registered or "-", info.status)
     console.print(table)
     return 0
 
