@@ -379,3 +379,27 @@ def test_conflicting_plugins_break_only_the_conflicting_name(capsys, fresh_plugi
     line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o")], 2)
     assert line == ("bench: error: method 'baseline' is registered by both plugin 'baseline' and plugin 'rival'; "
                     "disable one with BENCH_DISABLE_PLUGINS=rival")
+
+
+# ---- files get the user's umask, not mkstemp's 0600 -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_written_files_follow_the_umask(tmp_path: Path, mask: int) -> None:
+    import subprocess
+    import sys
+
+    script = ("import os, sys; from pathlib import Path; os.umask(int(sys.argv[2], 8)); "
+              "from harness.core.io import atomic_write_json, atomic_torch_save; "
+              "atomic_write_json(Path(sys.argv[1]) / 'r.json', {}); atomic_torch_save({}, Path(sys.argv[1]) / 'a.pt')")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), oct(mask)], check=True)
+    for name in ("r.json", "a.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_records_of_a_run_are_readable_by_the_group(tmp_path: Path, cache_dir: Path) -> None:
+    from conftest import run_tiny
+    from harness.core.io import umask
+
+    (path,) = run_tiny(cache_dir, tmp_path).paths
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask()
