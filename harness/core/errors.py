@@ -23,7 +23,25 @@ class PluginError(UsageError):
 
 
 class DataUnavailableError(UsageError):
-    """A dataset cannot be found locally nor downloaded."""
+    """A dataset cannot be found locally nor downloaded, or its files cannot be read."""
+
+
+class TrainingDiverged(BenchError):
+    """A training stage met a non-finite loss: the run failed (exit 1), the message says where and what to try."""
+
+    def __init__(self, label: str, epoch: int, batch: int, batches: int, loss: str, value: float, lr: float) -> None:
+        self.label, self.epoch, self.batch, self.loss, self.value = label, epoch, batch, loss, value
+        super().__init__(
+            f"{label}: loss '{loss}' is {value} at epoch {epoch}, batch {batch}/{batches}; the run diverged: "
+            f"lower --lr (now {format_number(lr)}) or check the method's loss"
+        )
+
+
+def format_number(value: float) -> str:
+    """A float as a user would type it on the command line: 0.05, 1e9, 2.5e-05 -> 2.5e-5."""
+    text = f"{value:.6g}"
+    mantissa, sep, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if sep else text
 
 
 def unknown_name(kind: str, name: str, available: Iterable[str]) -> UsageError:

@@ -10,22 +10,32 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import tarfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 
+from harness.core import progress
 from harness.core.errors import DataUnavailableError, UsageError
 from harness.core.identity import tensor_fingerprint
 from harness.core.io import atomic_torch_save
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+TREE_FORMAT = 2  # part of the decode cache key: bump when what a decoded tree holds changes
+
+
+def stderr_notice(message: str) -> None:
+    """The default ``notice``: one line on stderr, e.g. ``bench: warning: ...`` or ``bench: note: ...``."""
+    print(f"bench: {message}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class DatasetRequest:
     arg: str | None = None
     data_dir: Path | None = None
     download: bool = True
+    notice: Callable[[str], None] = field(default=stderr_notice, compare=False)  # "warning: ..." / "note: ..."
 
 
 @dataclass
@@ -91,7 +102,8 @@ def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
     """Load a dict of tensors from ``cache_file``, building and saving it atomically when missing."""
     if cache_file.exists():
         try:
-            return torch.load(cache_file, weights_only=True)
+            with progress.loading(cache_file, "loading decoded dataset"):
+                return torch.load(cache_file, weights_only=True)
         except Exception:
             cache_file.unlink(missing_ok=True)  # a corrupt cache is rebuilt, never trusted
     payload = build()
@@ -125,41 +137,69 @@ def display_name(name: str) -> str:
 
 # ---- image trees: directories, zip and tar archives in the ImageFolder layout -------------------------
 
-Member = tuple[str, str, Callable[[], bytes]]  # (split, class, read)
+class Member(NamedTuple):
+    """One image of a tree: its split, its class, how to read its bytes, and its path inside the tree."""
+
+    split: str
+    cls: str
+    read: Callable[[], bytes]
+    path: str = ""
 
 
-def _tree_members(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def is_image_name(name: str) -> bool:
+    """An image by its name: an image suffix, not hidden (``.DS_Store``, ``._x.jpg``), not in ``__MACOSX/``."""
+    path = Path(name)
+    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+            and "__MACOSX" not in path.parts)
+
+
+def _tree_members(source: Path, skipped: list[str] | None = None) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """``(path inside the tree, read)`` of every image file; other files' paths go to ``skipped``."""
+    skipped = [] if skipped is None else skipped
     if source.is_dir():
         for path in sorted(source.rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                yield path.relative_to(source).as_posix(), path.read_bytes
+            if path.is_file():
+                rel = path.relative_to(source).as_posix()
+                if is_image_name(rel):
+                    yield rel, path.read_bytes
+                else:
+                    skipped.append(rel)
     elif zipfile.is_zipfile(source):
         zf = zipfile.ZipFile(source)
-        for name in sorted(zf.namelist()):
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+        for name in sorted(n for n in zf.namelist() if not n.endswith("/")):
+            if is_image_name(name):
                 yield name, (lambda n=name: zf.read(n))
+            else:
+                skipped.append(name)
     elif tarfile.is_tarfile(source):
         # read members in stream order (a compressed tar cannot seek back cheaply), then sort by name
         found = []
         with tarfile.open(source, mode="r:*") as tf:
             for m in tf:
-                if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                if m.isfile() and is_image_name(m.name):
                     found.append((m.name, tf.extractfile(m).read()))  # type: ignore[union-attr]
+                elif m.isfile():
+                    skipped.append(m.name)
         for name, data in sorted(found):
             yield name, (lambda d=data: d)
     else:
         raise DataUnavailableError(f"'{source}' is neither a folder nor a zip/tar archive of images")
 
 
-def read_imagefolder(source: Path) -> dict[str, list[Member]]:
-    """Group the images of an ImageFolder tree by split: ``.../train/<class>/x.jpg`` and ``.../test/...``."""
+def read_imagefolder(source: Path, skipped: list[str] | None = None) -> dict[str, list[Member]]:
+    """Group the images of an ImageFolder tree by split: ``.../train/<class>/x.jpg`` and ``.../test/...``.
+
+    The paths of files that are not images, or not in that layout, are appended to ``skipped``."""
     splits: dict[str, list[Member]] = {"train": [], "test": []}
-    for rel, read in _tree_members(source):
+    skipped = [] if skipped is None else skipped
+    for rel, read in _tree_members(source, skipped):
         parts = rel.split("/")
         for i in range(len(parts) - 2):
             if parts[i] in splits:
-                splits[parts[i]].append((parts[i], parts[i + 1], read))
+                splits[parts[i]].append(Member(parts[i], parts[i + 1], read, rel))
                 break
+        else:
+            skipped.append(rel)
     if not splits["train"] or not splits["test"]:
         raise DataUnavailableError(
             f"'{source}' has no train/<class>/ and test/<class>/ image folders; an image-folder dataset "
@@ -174,61 +214,108 @@ def _decode(data: bytes) -> Image.Image:
     return img
 
 
-def decode_members(members: list[Member], classes: list[str], *, grayscale: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_member(member: Member, source: Path | None = None) -> Image.Image:
+    """Decode one image; an unreadable one is a DataUnavailableError naming its path inside the tree."""
+    try:
+        return _decode(member.read())
+    except Exception as exc:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
+        where = f" in '{source}'" if source else ""
+        reason = str(exc).splitlines()[0][:120] if str(exc) else "no detail"
+        raise DataUnavailableError(f"cannot read image '{member.path}'{where} ({type(exc).__name__}: {reason}); "
+                                   f"remove or replace it") from None
+
+
+def decode_members(members: list[Member], classes: list[str], *, grayscale: bool, source: Path | None = None,
+                   description: str = "decoding images") -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode ``members`` into (N, C, H, W) uint8 images and labels, with progress; an unreadable image
+    or one of another size is a one-line error that names it."""
     index = {c: i for i, c in enumerate(classes)}
     mode = "L" if grayscale else "RGB"
 
     def load(member: Member) -> np.ndarray:
-        arr = np.asarray(_decode(member[2]()).convert(mode))
+        arr = np.asarray(_decode_member(member, source).convert(mode))
         return arr[:, :, None] if arr.ndim == 2 else arr
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        arrays = list(pool.map(load, members, chunksize=256))
-    shapes = {a.shape for a in arrays}
+    arrays = []
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool, \
+            progress.task(description, len(members)) as advance:
+        for arr in pool.map(load, members):
+            arrays.append(arr)
+            advance(1)
+    shapes = Counter(a.shape for a in arrays)
     if len(shapes) != 1:
-        raise UsageError(f"images have different sizes {sorted(shapes)[:3]}...; resize them to one size first")
+        usual = shapes.most_common(1)[0][0]
+        odd = next(i for i, a in enumerate(arrays) if a.shape != usual)
+        size = lambda shape: f"{shape[1]}x{shape[0]}"  # noqa: E731
+        raise UsageError(f"images have different sizes: '{members[odd].path}' is {size(arrays[odd].shape)}, "
+                         f"{shapes[usual]} of {len(arrays)} are {size(usual)}; resize them to one size first")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([index[c] for _, c, _ in members], dtype=torch.int64)
+    labels = torch.tensor([index[m.cls] for m in members], dtype=torch.int64)
     return images, labels
 
 
 def source_state(source: Path) -> str:
     """A key for the decoded-data cache: the path with the size and modification time of the archive, or of
-    every file in a folder (an edited image changes a file's time, not its folder's)."""
-    h = hashlib.sha1(str(source).encode())
+    every file in a folder (an edited image changes a file's time, not its folder's), and the tree format."""
+    h = hashlib.sha1(f"{source}|{TREE_FORMAT}".encode())
     for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
         stat = path.stat()
         h.update(f"|{path.relative_to(source) if source.is_dir() else ''}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 
-def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str | None = None) -> ImageDataset:
-    """Decode (once, then from the cache) an ImageFolder tree or archive into an ImageDataset."""
+def _listed(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str | None = None,
+                     notice: Callable[[str], None] = stderr_notice) -> ImageDataset:
+    """Decode (once, then from the cache) an ImageFolder tree or archive into an ImageDataset.
+
+    ``notice`` receives one line for files that were skipped (not images, or outside the layout) and a
+    warning for classes of train/ that test/ lacks (also kept in ``notes["missing_test_classes"]``);
+    both are repeated on every load, also from the cache."""
     source = source.expanduser().resolve()
     if not source.exists():
         raise DataUnavailableError(f"no dataset at '{source}': give an existing folder or archive")
     key = source_state(source)
 
     def build() -> dict:
-        splits = read_imagefolder(source)
-        classes = sorted({c for _, c, _ in splits["train"]})
-        unknown = sorted({c for _, c, _ in splits["test"]} - set(classes))
+        skipped: list[str] = []
+        splits = read_imagefolder(source, skipped)
+        classes = sorted({m.cls for m in splits["train"]})
+        unknown = sorted({m.cls for m in splits["test"]} - set(classes))
         if unknown:
             raise UsageError(f"test classes {unknown} of '{source}' have no training images")
-        first = _decode(splits["train"][0][2]())
+        first = _decode_member(splits["train"][0], source)
         grayscale = first.mode in ("L", "1", "I;16", "I")
-        train = decode_members(splits["train"], classes, grayscale=grayscale)
-        test = decode_members(splits["test"], classes, grayscale=grayscale)
-        return {"train": train, "test": test, "classes": classes}
+        train = decode_members(splits["train"], classes, grayscale=grayscale, source=source,
+                               description=f"decoding {name} train/ (first use; cached afterwards)")
+        test = decode_members(splits["test"], classes, grayscale=grayscale, source=source,
+                              description=f"decoding {name} test/")
+        return {"train": train, "test": test, "classes": classes, "skipped": skipped}
 
-    payload = cached(cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}-{key}.pt", build)
+    cache_file = cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}-{key}.pt"
+    payload = cached(cache_file, build)
     train_x, train_y = payload["train"]
     test_x, test_y = payload["test"]
+    classes = list(payload["classes"])
+    skipped = payload.get("skipped", [])
+    if skipped:
+        notice(f"note: {name}: skipped {len(skipped)} file(s) in '{source}' that are not images in the "
+               f"train/<class>/ or test/<class>/ layout: {_listed(skipped)}")
+    notes = {}
+    missing = [classes[c] for c in sorted(set(range(len(classes))) - set(test_y.unique().tolist()))]
+    if missing:
+        notice(f"warning: {name}: test/ has no images of {len(missing)} of the {len(classes)} classes in train/ "
+               f"({_listed(missing, 5)}); test accuracy covers the other {len(classes) - len(missing)} only")
+        notes["missing_test_classes"] = missing
     mean, std = channel_stats(train_x)
     return ImageDataset(
         name=name, train_images=train_x, train_labels=train_y, test_images=test_x, test_labels=test_y,
-        classes=list(payload["classes"]), mean=mean, std=std, source=source_note or f"image folder {source.name}",
-        location=str(source),
+        classes=classes, mean=mean, std=std, source=source_note or f"image folder {source.name}",
+        location=str(source), notes=notes,
     )
 
 
@@ -241,7 +328,8 @@ def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> torch.Ten
     g = torch.Generator().manual_seed(seed)
     per_class = [torch.nonzero(labels == c).flatten() for c in range(num_classes)]
     per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
-    base, extra = divmod(count, num_classes)
+    per_class = [idx for idx in per_class if len(idx)]  # a class absent from this split gets no share
+    base, extra = divmod(count, len(per_class))
     chosen = [idx[: base + (1 if c < extra else 0)] for c, idx in enumerate(per_class)]
     return torch.sort(torch.cat(chosen)).values
 

@@ -1,7 +1,9 @@
 """The plugin manager: loads the built-in plugins and third-party ones through the ``bench`` entry points.
 
-Third-party plugins that fail to import or to register are reported as one line each and skipped, so the
-rest of the harness keeps working; a built-in plugin that fails is a bug and raises.
+Third-party plugins that fail to import or to register (raising anything, even ``SystemExit``), or that
+implement an unknown hook, are reported as one line each, naming them, and skipped, so the rest of the
+harness keeps working; a built-in plugin that fails is a bug and raises. Two plugins registering one name
+are a conflict: a warning at load, shown by ``bench plugins``, and an error only where that name is used.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +60,14 @@ class PluginInfo:
     module: str
     registered: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    conflicts: list[str] = field(default_factory=list)  # e.g. "method 'x' also registered by plugin 'y'"
+
+    @property
+    def status(self) -> str:
+        """What `bench plugins` shows: the error, the conflicts, or "ok"."""
+        if self.error:
+            return self.error
+        return "conflict: " + "; ".join(self.conflicts) if self.conflicts else "ok"
 
 
 @dataclass
@@ -89,7 +100,8 @@ def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return line + " (the plugin exits the process)" if isinstance(exc, SystemExit) else line
 
 
 def load_plugins(
@@ -123,23 +135,34 @@ def load_plugins(
             info = PluginInfo(name=ep.name, source=dist, module=ep.value)
             infos[ep.name] = info
             try:
-                plugin = ep.load()
-                pm.register(plugin, name=ep.name)
-            except Exception as exc:  # a broken third-party plugin must not take the harness down
-                info.error = f"failed to load: {_one_line(exc)}"
-                _warn(warn, f"plugin '{ep.name}' from package '{dist}' {info.error} "
-                            f"(skipped; set {DISABLE_ENV}={ep.name} to silence)")
+                pm.register(ep.load(), name=ep.name)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken third-party plugin (even sys.exit()) must not take bench down
+                _skip(info, f"failed to load: {_one_line(exc)}", warn)
 
     for name, plugin in extra or []:
-        pm.register(plugin, name=name)
-        infos[name] = PluginInfo(name=name, source="extra", module=getattr(plugin, "__name__", repr(plugin)))
+        info = infos[name] = PluginInfo(name=name, source="extra", module=getattr(plugin, "__name__", repr(plugin)))
+        try:
+            pm.register(plugin, name=name)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            _skip(info, f"failed to load: {_one_line(exc)}", warn)
 
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or "?"
-        raise PluginError(f"plugin '{name}' ({infos[name].source if name in infos else '?'}) implements "
-                          f"an unknown hook: {exc}; hooks are bench_register_{{{','.join(KINDS)}}}") from None
+    while True:  # every plugin with an unknown hook, one at a time (pluggy reports the first)
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or "?"
+            hook = re.search(r"unknown hook '([^']+)'", str(exc))
+            error = (f"implements an unknown hook '{hook.group(1) if hook else exc}'; hooks are "
+                     f"bench_register_{{{','.join(KINDS)}}}")
+            if name not in infos or infos[name].source == "builtin":
+                raise PluginError(f"plugin '{name}' {error}") from None
+            pm.unregister(exc.plugin)
+            _skip(infos[name], error, warn)
 
     registries = {kind: Registry(KIND_NAMES[kind]) for kind in KINDS}
     for kind in KINDS:
@@ -152,20 +175,32 @@ def load_plugins(
             before = set(registry.by_plugin(impl.plugin_name))
             try:
                 impl.function(**{arg: registry.callback(impl.plugin_name) for arg in impl.argnames})
-            except PluginError:
+            except KeyboardInterrupt:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
                 if info.source == "builtin":
                     raise
-                info.error = f"failed in bench_register_{kind}: {_one_line(exc)}"
                 for other in registries.values():  # what it registered in earlier hooks goes too
                     other.drop_plugin(impl.plugin_name)
                 info.registered.clear()
-                _warn(warn, f"plugin '{info.name}' from package '{info.source}' {info.error} "
-                            f"(skipped; set {DISABLE_ENV}={info.name} to silence)")
+                _skip(info, f"failed in bench_register_{kind}: {_one_line(exc)}", warn)
                 continue
             info.registered[kind] = sorted(set(registry.by_plugin(impl.plugin_name)) - before)
+
+    for kind, registry in registries.items():
+        for name, owners in registry.conflicts().items():
+            for owner in owners:
+                others = ", ".join(f"'{o}'" for o in owners if o != owner)
+                infos[owner].conflicts.append(f"{KIND_NAMES[kind]} '{name}' also registered by plugin {others}")
+            _warn(warn, f"{registry.conflict_error(name)} (until then '{name}' cannot be used)")
     return PluginSet(plugins=list(infos.values()), **registries)
+
+
+def _skip(info: PluginInfo, error: str, warn: bool) -> None:
+    """Mark a third-party plugin as failed and say so on one line."""
+    info.error = error
+    origin = f"from package '{info.source}'" if info.source != "extra" else f"({info.module})"
+    _warn(warn, f"plugin '{info.name}' {origin} {error} (skipped; set {DISABLE_ENV}={info.name} to silence)")
 
 
 def _warn(enabled: bool, message: str) -> None:

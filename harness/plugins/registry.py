@@ -1,4 +1,8 @@
-"""Name-keyed registries that remember which plugin registered what."""
+"""Name-keyed registries that remember which plugin registered what.
+
+Two plugins registering one name is a conflict, not a load failure: the registry keeps both, everything
+else keeps working, and only resolving that name fails (one line naming both plugins and how to disable one).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ class Registry:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, list[Entry]] = {}  # more than one entry: a conflict
 
     def callback(self, plugin: str) -> Callable[..., None]:
         """The ``register`` function handed to one plugin's hook."""
@@ -53,41 +57,59 @@ class Registry:
     def add(self, entry: Entry) -> None:
         if not entry.name or any(c.isspace() for c in entry.name) or "," in entry.name:
             raise PluginError(f"plugin '{entry.plugin}' registered an invalid {self.kind} name {entry.name!r}")
-        old = self._entries.get(entry.name)
-        if old is not None:
-            raise PluginError(
-                f"{self.kind} '{entry.name}' is registered by both plugin '{old.plugin}' and plugin "
-                f"'{entry.plugin}'; disable one with BENCH_DISABLE_PLUGINS={entry.plugin}"
-            )
-        self._entries[entry.name] = entry
+        self._entries.setdefault(entry.name, []).append(entry)
+
+    def conflicts(self) -> dict[str, list[str]]:
+        """Names registered by more than one plugin -> those plugins, in registration order."""
+        return {name: [e.plugin for e in found] for name, found in self._entries.items() if len(found) > 1}
+
+    def conflict_error(self, name: str) -> PluginError:
+        plugins = self.conflicts()[name]
+        others = plugins[1:]
+        who = (f"both plugin '{plugins[0]}' and plugin '{plugins[1]}'" if len(plugins) == 2 else
+               "plugins " + ", ".join(f"'{p}'" for p in plugins))
+        return PluginError(f"{self.kind} '{name}' is registered by {who}; disable "
+                           f"{'one' if len(plugins) == 2 else 'all but one'} with "
+                           f"BENCH_DISABLE_PLUGINS={','.join(others)}")
+
+    def _unique(self, name: str) -> Entry:
+        found = self._entries[name]
+        if len(found) > 1:
+            raise self.conflict_error(name)
+        return found[0]
 
     def resolve(self, name: str) -> Resolved:
-        """Look a name up; raise a UsageError with the closest match when it is unknown."""
-        if name in self._entries and not self._entries[name].prefix:
-            return Resolved(self._entries[name], None)
-        for entry in self._entries.values():
-            if entry.prefix and name.startswith(entry.name):
-                arg = name[len(entry.name):]
+        """Look a name up; raise a UsageError with the closest match when it is unknown, a PluginError
+        naming the plugins when several registered it."""
+        if name in self._entries and not self._entries[name][0].prefix:
+            return Resolved(self._unique(name), None)
+        for key, found in self._entries.items():
+            if found[0].prefix and name.startswith(key):
+                arg = name[len(key):]
                 if not arg:
                     raise unknown_name(self.kind, name, self.display_names())
-                return Resolved(entry, arg)
+                return Resolved(self._unique(key), arg)
         raise unknown_name(self.kind, name, self.display_names())
 
     def __contains__(self, name: str) -> bool:
         try:
             self.resolve(name)
+        except PluginError:
+            return True  # known, but claimed by several plugins
         except Exception:
             return False
         return True
 
     def display_names(self) -> list[str]:
-        return [e.name + "<name>" if e.prefix else e.name for e in self._entries.values()]
+        return [e.name + "<name>" if e.prefix else e.name for e in self.entries()]
 
     def entries(self) -> Iterator[Entry]:
-        return iter(self._entries.values())
+        """One entry per name (the first registered, for conflicting names: see :meth:`conflicts`)."""
+        return (found[0] for found in self._entries.values())
 
     def drop_plugin(self, plugin: str) -> None:
-        self._entries = {k: e for k, e in self._entries.items() if e.plugin != plugin}
+        kept = {k: [e for e in found if e.plugin != plugin] for k, found in self._entries.items()}
+        self._entries = {k: found for k, found in kept.items() if found}
 
     def by_plugin(self, plugin: str) -> list[str]:
-        return [e.name for e in self._entries.values() if e.plugin == plugin]
+        return [name for name, found in self._entries.items() if any(e.plugin == plugin for e in found)]

@@ -13,8 +13,9 @@ from rich.table import Table
 from harness import __version__
 from harness.core.errors import BenchError, UsageError
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
-from harness.core.progress import Reporter, RichReporter
+from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.results.records import load_records
+from harness.run.preflight import check_output_dir, check_output_file
 from harness.run.runner import RunRequest, execute, prepare
 from harness.results.tables import FORMATS, METRICS, render
 
@@ -27,9 +28,21 @@ def _csv(text: str) -> list[str]:
 
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in _csv(text)]
+        seeds = [int(s) for s in _csv(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"seed {', '.join(map(str, repeated))} is listed twice in '{text}': "
+                                         f"each seed is one run, give distinct seeds")
+    return seeds
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bench's one-line errors: ``bench: error: ...`` and exit 2, no usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} -h')")
 
 
 def _milestones(text: str) -> tuple[int, ...]:
@@ -85,7 +98,7 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
         epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
     )
@@ -191,8 +204,10 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
     table.add_column("description")
     if args.kind == "methods":
         table.add_column("options (--opt METHOD.NAME=VALUE)")
+    conflicts = registry.conflicts()
     for entry in registry.entries():
-        row = [entry.name + ("<name>" if entry.prefix else ""), entry.plugin, entry.description]
+        owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
+        row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
         if args.kind == "methods":
             row.append("\n".join(f"{k}={o.default!r}: {o.help}" for k, o in entry.obj.options.items()) or "-")
         if args.kind == "recipes":
@@ -206,6 +221,8 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    if args.export:
+        check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
@@ -228,7 +245,7 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
         table.add_column(col)
     for info in plugins.plugins:
         registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names)
-        table.add_row(info.name, info.source, info.module, registered or "-", info.error or "ok")
+        table.add_row(info.name, info.source, info.module, registered or "-", info.status)
     console.print(table)
     return 0
 
@@ -252,6 +269,9 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
     from harness.results.check import compare, junit, load_reference_file, save_reference
     from harness.core.io import atomic_write_text
 
+    for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
+        if target:
+            check_output_file(target, flag)
     records = load_records(args.paths)
     if args.save_reference:
         n = save_reference(records, args.save_reference, args.table or "saved", args.metric)
@@ -291,6 +311,8 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
             render_costs(rows, f"{spec.title} | {s.arch} on {s.dataset} ({classes} classes): parameters, untrained",
                          reproduce.reference_for(spec), console)
         return 0
+    if args.export:
+        check_output_dir(args.export, "--export")
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
     plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset,
@@ -316,6 +338,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
 def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
     from harness.results.plots import curves, efficiency
 
+    check_output_dir(args.out, "--out")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
@@ -329,9 +352,10 @@ COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "plot": cmd_plot, "cost"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
+        args = build_parser().parse_args(argv)
+        set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
         plugins = get_plugins()
         return COMMANDS[args.command](args, plugins, console)
     except BenchError as exc:

@@ -23,6 +23,7 @@ from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.models.cost import count_flops, latency_ms
 from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
+from harness.run.preflight import check_run_dirs
 from harness.results.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
 from harness.train.artifacts import ArtifactStore
 from harness.train.context import SELECTIONS, RunEnv
@@ -143,6 +144,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
 
     ``need_data=False`` (dry runs): a dataset that is not on disk leaves ``dataset`` None instead of failing.
     """
+    check_run_dirs(req)  # --out and --cache-dir usable, before anything else
     if not req.methods:
         raise UsageError("--methods needs at least one method")
     if not req.seeds:
@@ -333,7 +335,7 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                 record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
             except KeyboardInterrupt:
                 raise
-            except UsageError as exc:
+            except BenchError as exc:  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
                 failures.append(f"{method.name} (seed {seed}): {exc}")
                 continue
             except Exception as exc:

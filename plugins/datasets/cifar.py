@@ -32,15 +32,22 @@ def _torchvision_split(name: str, root: Path, train: bool, download: bool):  # t
 
 def _find(name: str, request: DatasetRequest) -> tuple[object, object]:
     roots = [r for r in (request.data_dir, request.cache_dir / "torchvision") if r is not None]
+    corrupt = []
     for root in roots:
         if (Path(root) / FOLDERS[name]).exists():
             try:
                 return _torchvision_split(name, root, True, False), _torchvision_split(name, root, False, False)
             except RuntimeError:
+                corrupt.append(str(Path(root) / FOLDERS[name]))
                 continue  # a corrupt copy: try the next place, then a download
-    if request.data_dir is not None and not request.download:
-        raise DataUnavailableError(f"{name}: no '{FOLDERS[name]}' folder in --data-dir {request.data_dir}")
     target = request.cache_dir / "torchvision"
+    if not request.download:
+        places = " or ".join(f"'{Path(r) / FOLDERS[name]}'" for r in roots)
+        bad = f" (incomplete or corrupt: {', '.join(corrupt)})" if corrupt else ""
+        raise DataUnavailableError(
+            f"{name}: not found in {places}{bad}; --no-download was given: pass --data-dir DIR (the folder that holds "
+            f"'{FOLDERS[name]}') or drop --no-download"
+        )
     try:
         return _torchvision_split(name, target, True, True), _torchvision_split(name, target, False, True)
     except Exception as exc:

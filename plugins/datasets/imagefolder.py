@@ -23,7 +23,7 @@ def load(request: DatasetRequest) -> ImageDataset:
     if "cifar10-jpg" in path.name or "cifar-10-images-jpg" in str(path):
         note = "JPEG copy of CIFAR-10 (lossy pixels; not identical with published CIFAR-10 numbers)"
     name = f"imagefolder:{path_stem(str(path.expanduser().resolve()))}"
-    return load_imagefolder(path, name, request.cache_dir, source_note=note)
+    return load_imagefolder(path, name, request.cache_dir, source_note=note, notice=request.notice)
 
 
 @hookimpl

@@ -1,0 +1,58 @@
+"""Checks of the places a command will write to, made before any training starts.
+
+A folder that cannot be created (a regular file is in the way) or written to (read-only, no permission) is
+reported as one line (:class:`~harness.core.errors.UsageError`, exit 2) instead of a traceback after hours
+of training. Writability is probed the only reliable way: by creating and removing a temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import UsageError
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` itself or the nearest ancestor that exists (as a file or folder)."""
+    current = path
+    while not current.exists() and current.parent != current:
+        current = current.parent
+    return current
+
+
+def check_output_dir(path: Path, flag: str = "--out", *, given: str | None = None) -> None:
+    """Raise UsageError unless ``path`` is, or can be created as, a folder this process can write in.
+
+    Nothing is created: a missing folder is checked through its nearest existing ancestor. ``given`` is
+    what the user typed (default ``path``), for the message."""
+    path = Path(path).expanduser()
+    shown = f"{flag} {given or path}"
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{shown}: '{path}' is a file, not a folder; give a folder path")
+    existing = _existing_ancestor(path)
+    if not existing.is_dir():
+        raise UsageError(f"{shown}: '{existing}' is a file, so no folder can be made under it; give another path")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".bench-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{shown}: cannot write in '{existing}' ({exc.strerror or type(exc).__name__}); "
+                         f"choose a writable folder or fix its permissions") from None
+
+
+def check_output_file(path: Path, flag: str) -> None:
+    """Raise UsageError unless the file ``path`` can be written (its folder is writable, it is no folder)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: '{path}' is a folder; give a file path")
+    check_output_dir(path.parent, flag, given=str(path))
+
+
+def check_run_dirs(request: Any) -> None:
+    """The folders a run writes to: ``--out`` (records) and ``--cache-dir`` (datasets, artifacts)."""
+    check_output_dir(request.out, "--out")
+    check_output_dir(request.cache_dir, "--cache-dir")
