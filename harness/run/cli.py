@@ -128,13 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--in-chans", type=int, default=3)
     cost.add_argument("--input-size", type=int, default=32)
     cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE")
-    cost.add_argument("--reference", help="a reference table id (e.g. table5) to print the paper's counts beside ours")
+    cost.add_argument("--reference", help="a bundled reference table (e.g. table5) or a reference CSV: print its "
+                                          "parameter counts beside ours")
     cost.add_argument("--latency", action="store_true", help="also time batch-1 inference")
     cost.add_argument("--device", default="cpu")
 
     chk = sub.add_parser("check", help="CI gate: compare records with reference numbers; exit 1 on a regression")
     chk.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    chk.add_argument("--reference", type=Path, help="a reference CSV (results/reference format)")
+    chk.add_argument("--reference", metavar="FILE|NAME",
+                     help="a reference CSV of your own, or a bundled one by name or table id (smoke, "
+                          "encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
     chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
     chk.add_argument("--metric", choices=tuple(METRICS), default="last")
@@ -235,12 +238,12 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
 
 def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
     from harness.run.cost import measure_costs, render_costs
-    from harness.results.reference import table_values
+    from harness.results.reference import resolve
     from harness.run.runner import build_methods, resolve_device
 
     methods = build_methods(plugins, args.methods, args.opt)
     plugins.archs.resolve(args.arch)
-    reference = table_values(args.reference) if args.reference else None
+    reference = resolve(args.reference) if args.reference else None
     rows = measure_costs(plugins, methods, args.arch, args.classes, in_chans=args.in_chans, size=args.input_size,
                          device=resolve_device(args.device), latency=args.latency, teacher=args.teacher)
     title = f"{args.arch}, {args.classes} classes, {args.in_chans}x{args.input_size}x{args.input_size} input"
@@ -249,7 +252,8 @@ def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.results.check import compare, junit, load_reference_file, save_reference
+    from harness.results.check import compare, junit, save_reference
+    from harness.results.reference import resolve
     from harness.core.io import atomic_write_text
 
     records = load_records(args.paths)
@@ -259,7 +263,7 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
         return 0
     if not args.reference:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
-    results = compare(records, load_reference_file(args.reference, args.table), tolerance=args.tolerance,
+    results = compare(records, resolve(args.reference, args.table), tolerance=args.tolerance,
                       metric=args.metric, dataset_as=args.dataset_as)
     if not results:
         raise UsageError(f"{args.reference} has no top-1 rows to check")
@@ -282,6 +286,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
         from harness.run.cost import measure_costs, render_costs
         from harness.run.runner import build_methods
 
+        reference = reproduce.reference_for(spec)  # before any model is built: a missing reference is an error
         for s in spec.settings:
             if args.paper_dataset not in (None, s.dataset):
                 continue
@@ -289,7 +294,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
             rows = measure_costs(plugins, build_methods(plugins, list(s.methods), args.opt), s.arch, classes,
                                  teacher=s.teacher)
             render_costs(rows, f"{spec.title} | {s.arch} on {s.dataset} ({classes} classes): parameters, untrained",
-                         reproduce.reference_for(spec), console)
+                         reference, console)
         return 0
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
