@@ -10,11 +10,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import __version__
 from harness.core.errors import BenchError, UsageError
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
 from harness.core.progress import Reporter, RichReporter
-from harness.results.records import load_records
+from harness.results.records import load_records, version_line
 from harness.run.runner import RunRequest, execute, prepare
 from harness.results.tables import FORMATS, METRICS, render
 
@@ -84,12 +83,24 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+class _Version(argparse.Action):
+    """--version: the package version and, from a checkout, the git commit (looked up only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the package version (and the git commit in a checkout) and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
         epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"encodenet-bench {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train methods on one architecture and dataset, write records, print a table")
