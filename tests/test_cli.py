@@ -75,3 +75,22 @@ def test_list_commands(capsys) -> None:
         assert main(["list", kind]) == 0
     out = capsys.readouterr().out
     assert "baseline" in out and "resnet32x4" in out and "cifar10-mini" in out and "240 ep" in out
+
+
+def test_version_is_the_package_version_and_the_checkout_commit(capsys, monkeypatch, tmp_path: Path) -> None:
+    import harness
+    from harness.results.records import git_commit
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out.strip()
+    commit = git_commit()
+    assert out == f"encodenet-bench {harness.__version__}" + (f" (git {commit})" if commit else "")
+    # an installed package has no commit of its own, also in a venv inside a checkout
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    site = tmp_path / ".venv" / "lib" / "site-packages"
+    monkeypatch.setattr(harness, "__file__", str(site / "harness" / "__init__.py"))
+    assert git_commit() is None

@@ -39,3 +39,38 @@ def test_cost_command_prints_table5_params(capsys) -> None:
     for count in ("23,705,252", "26,220,196", "26,237,844"):
         assert count in out
     assert out.count("equal") == 3
+
+
+def test_reference_resolves_a_file_a_bundled_name_or_a_table_id(tmp_path: Path) -> None:
+    from harness.results.reference import resolve
+
+    smoke = resolve("smoke")
+    assert smoke == resolve("smoke.csv") == resolve("smoke", table="smoke") and {v.table for v in smoke} == {"smoke"}
+    assert {v.table for v in resolve("encodenet_table4")} == {"table4"} == {v.table for v in resolve("table4")}
+    own = tmp_path / "mine.csv"
+    own.write_text(f"{','.join(COLUMNS)}\nmine,cifar10,resnet8,,baseline,,top1,50,last,1,me\n")
+    assert [v.value for v in resolve(str(own))] == [50.0]
+    with pytest.raises(UsageError, match="has no rows of table 'table5'"):
+        resolve("smoke", table="table5")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("results/reference/smoke.csv", "no such file; the bundled reference is named 'smoke.csv'"),
+    ("elsewhere/mine.csv", "no such file, and no bundled reference of that name"),
+    ("table9", "no reference table 'table9' in the bundled reference data; known: crd, smoke, table2"),
+])
+def test_missing_reference_is_an_error_naming_it(spec: str, message: str) -> None:
+    from harness.results.reference import resolve
+
+    with pytest.raises(UsageError, match=message):
+        resolve(spec)
+
+
+def test_reproduce_refuses_a_missing_reference_instead_of_dropping_columns(monkeypatch, capsys) -> None:
+    from dataclasses import replace
+
+    from harness.run import reproduce
+
+    monkeypatch.setitem(reproduce.TABLES, "table5", replace(reproduce.TABLES["table5"], reference_table="gone"))
+    assert main(["reproduce", "table5", "--no-train"]) == 2
+    assert "no reference table 'gone'" in capsys.readouterr().err

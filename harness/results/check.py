@@ -1,8 +1,9 @@
 """`bench check`: a CI gate. Compares records with reference numbers and fails on a regression.
 
-A reference is a CSV in the ``results/reference`` format: the papers' numbers, or a set of earlier records
-saved with ``bench check --save-reference``. A row passes when the measured mean (over seeds) is at least
-the reference minus the tolerance (regressions fail, improvements pass); a reference row with no record
+A reference is a CSV in the format of ``harness/results/reference_data`` (read by
+:func:`harness.results.reference.resolve`): the papers' numbers, the bundled smoke reference, or a set of
+earlier records saved with ``bench check --save-reference``. A row passes when the measured mean (over
+seeds) is at least the reference minus the tolerance (regressions fail, improvements pass); a reference row with no record
 fails too (the method did not run). Output: one line per row, optionally a JUnit XML file for CI systems.
 """
 
@@ -113,15 +114,4 @@ def save_reference(records: list[dict], path: Path, table: str, metric: str = "l
     atomic_write_text(path, buf.getvalue())
     load_file(path)  # what we write must load
     return len(rows)
-
-
-def load_reference_file(path: Path, table: str | None) -> list[RefValue]:
-    if not path.exists():
-        raise UsageError(f"--reference {path}: no such file")
-    values = load_file(path)
-    if table:
-        values = [v for v in values if v.table == table]
-        if not values:
-            raise UsageError(f"--reference {path} has no rows of table '{table}'")
-    return values
 

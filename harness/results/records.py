@@ -33,8 +33,11 @@ def versions() -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """The harness checkout's commit (with ``-dirty`` when it has uncommitted changes), if it is one."""
+    """The harness checkout's commit (with ``-dirty`` when it has uncommitted changes) when ``harness`` is
+    imported from a git checkout; None for an installed package (also one installed into a checkout's venv)."""
     root = Path(harness.__file__).resolve().parents[1]
+    if not (root / ".git").exists():  # a directory in a clone, a file in a worktree
+        return None
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
@@ -43,6 +46,12 @@ def git_commit() -> str | None:
         return sha + ("-dirty" if dirty else "")
     except Exception:
         return None
+
+
+def version_line() -> str:
+    """``bench --version``: the package version, and the git commit when run from a checkout."""
+    commit = git_commit()
+    return f"encodenet-bench {harness.__version__}" + (f" (git {commit})" if commit else "")
 
 
 def device_info(device: torch.device) -> dict[str, Any]:

@@ -10,11 +10,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import __version__
 from harness.core.errors import BenchError, UsageError
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
 from harness.core.progress import Reporter, RichReporter, set_quiet
-from harness.results.records import load_records
+from harness.results.records import load_records, version_line
 from harness.run.preflight import check_output_dir, check_output_file
 from harness.run.runner import RunRequest, execute, prepare
 from harness.results.tables import FORMATS, METRICS, render
@@ -97,12 +96,24 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+class _Version(argparse.Action):
+    """--version: the package version and, from a checkout, the git commit (looked up only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the package version (and the git commit in a checkout) and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
         epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"encodenet-bench {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train methods on one architecture and dataset, write records, print a table")
@@ -141,13 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--in-chans", type=int, default=3)
     cost.add_argument("--input-size", type=int, default=32)
     cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE")
-    cost.add_argument("--reference", help="a reference table id (e.g. table5) to print the paper's counts beside ours")
+    cost.add_argument("--reference", help="a bundled reference table (e.g. table5) or a reference CSV: print its "
+                                          "parameter counts beside ours")
     cost.add_argument("--latency", action="store_true", help="also time batch-1 inference")
     cost.add_argument("--device", default="cpu")
 
     chk = sub.add_parser("check", help="CI gate: compare records with reference numbers; exit 1 on a regression")
     chk.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    chk.add_argument("--reference", type=Path, help="a reference CSV (results/reference format)")
+    chk.add_argument("--reference", metavar="FILE|NAME",
+                     help="a reference CSV of your own, or a bundled one by name or table id (smoke, "
+                          "encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
     chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
     chk.add_argument("--metric", choices=tuple(METRICS), default="last")
@@ -252,12 +266,12 @@ def cmd_plugins(args: argparse.Namespace, plugins: PluginSet, console: Console) 
 
 def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
     from harness.run.cost import measure_costs, render_costs
-    from harness.results.reference import table_values
+    from harness.results.reference import resolve
     from harness.run.runner import build_methods, resolve_device
 
     methods = build_methods(plugins, args.methods, args.opt)
     plugins.archs.resolve(args.arch)
-    reference = table_values(args.reference) if args.reference else None
+    reference = resolve(args.reference) if args.reference else None
     rows = measure_costs(plugins, methods, args.arch, args.classes, in_chans=args.in_chans, size=args.input_size,
                          device=resolve_device(args.device), latency=args.latency, teacher=args.teacher)
     title = f"{args.arch}, {args.classes} classes, {args.in_chans}x{args.input_size}x{args.input_size} input"
@@ -266,7 +280,8 @@ def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.results.check import compare, junit, load_reference_file, save_reference
+    from harness.results.check import compare, junit, save_reference
+    from harness.results.reference import resolve
     from harness.core.io import atomic_write_text
 
     for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
@@ -279,7 +294,7 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
         return 0
     if not args.reference:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
-    results = compare(records, load_reference_file(args.reference, args.table), tolerance=args.tolerance,
+    results = compare(records, resolve(args.reference, args.table), tolerance=args.tolerance,
                       metric=args.metric, dataset_as=args.dataset_as)
     if not results:
         raise UsageError(f"{args.reference} has no top-1 rows to check")
@@ -302,6 +317,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
         from harness.run.cost import measure_costs, render_costs
         from harness.run.runner import build_methods
 
+        reference = reproduce.reference_for(spec)  # before any model is built: a missing reference is an error
         for s in spec.settings:
             if args.paper_dataset not in (None, s.dataset):
                 continue
@@ -309,7 +325,7 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
             rows = measure_costs(plugins, build_methods(plugins, list(s.methods), args.opt), s.arch, classes,
                                  teacher=s.teacher)
             render_costs(rows, f"{spec.title} | {s.arch} on {s.dataset} ({classes} classes): parameters, untrained",
-                         reproduce.reference_for(spec), console)
+                         reference, console)
         return 0
     if args.export:
         check_output_dir(args.export, "--export")

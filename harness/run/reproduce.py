@@ -40,7 +40,7 @@ class TableSpec:
     title: str
     recipe: str
     settings: tuple[Setting, ...]
-    reference_table: str | None = None  # id in results/reference; defaults to ``name``
+    reference_table: str | None = None  # id in the bundled reference data; defaults to ``name``
 
 
 def _table2() -> tuple[Setting, ...]:
@@ -147,10 +147,8 @@ def dry_run(p: Plan, console: Console) -> None:
 
 
 def reference_for(spec: TableSpec) -> list[RefValue]:
-    try:
-        return table_values(spec.reference_table or spec.name)
-    except UsageError:
-        return []
+    """The table's reported numbers; a missing reference is an error, never a silently narrower table."""
+    return table_values(spec.reference_table or spec.name)
 
 
 def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metric: str = "last") -> list[str]:
