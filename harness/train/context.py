@@ -28,7 +28,6 @@ from harness.train import engine
 
 if TYPE_CHECKING:
     from harness.train.objective import Objective
-    from harness.train.stages import TrainedStage
 
 #: Bump when a change to the engine or pipeline changes what training produces (their source is hashed
 #: into every key as well).
@@ -145,7 +144,8 @@ class RunEnv:
 class StageContext:
     """Handed to a stage's factories (objective, data). Read-only view of the run plus the stage's inputs."""
 
-    def __init__(self, env: RunEnv, inputs: dict[str, "TrainedStage"], stage_name: str) -> None:
+    def __init__(self, env: RunEnv, inputs: dict[str, Any], stage_name: str) -> None:
+        """``inputs``: the trained stages this stage needs, by name (``harness.train.stages.TrainedStage``)."""
         self.env = env
         self.inputs = inputs
         self.stage_name = stage_name
