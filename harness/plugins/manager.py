@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("fitnet", "plugins.methods.fitnet"),
     ("ft", "plugins.methods.ft"),
     ("encodenet", "plugins.methods.encodenet"),
+    ("baseline-matched", "plugins.methods.baseline_matched"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

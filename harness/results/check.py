@@ -5,6 +5,10 @@ A reference is a CSV in the format of ``harness/results/reference_data`` (read b
 earlier records saved with ``bench check --save-reference``. A row passes when the measured mean (over
 seeds) is at least the reference minus the tolerance (regressions fail, improvements pass); a reference row with no record
 fails too (the method did not run). Output: one line per row, optionally a JUnit XML file for CI systems.
+
+``--metric`` selects which top-1 of the records is checked (``top1_last`` or ``top1_best``; by default the
+reference rows' ``protocol``, else last); checking one protocol against reference rows measured with the
+other (e.g. ``--metric last`` against Table 4's best-epoch numbers) is refused with one line.
 """
 
 from __future__ import annotations
@@ -57,11 +61,30 @@ def row_key(dataset: str, arch: str, teacher: str, method: str, variant: str) ->
     return dataset, arch, teacher or "", method, variant or ""
 
 
-def compare(records: list[dict], reference: list[RefValue], *, tolerance: float, metric: str = "last",
+EPOCH_PROTOCOLS = ("last", "best")
+
+
+def check_metric(reference: list[RefValue], metric: str | None) -> str:
+    """The metric to check: ``metric``, or the top-1 rows' protocol when they share one (else ``last``). A
+    last/best metric that contradicts a row's last/best protocol is a UsageError."""
+    protocols = sorted({v.protocol for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS})
+    if metric is None:
+        return protocols[0] if len(protocols) == 1 else "last"
+    other = next((v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS
+                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None)
+    if other is not None:
+        raise UsageError(f"--metric {metric} checks the {metric}-epoch top-1, but the reference row "
+                         f"{other.where} ({other.method}) was measured at the {other.protocol} epoch "
+                         f"(protocol '{other.protocol}'): pass --metric {other.protocol}, or leave --metric out")
+    return metric
+
+
+def compare(records: list[dict], reference: list[RefValue], *, tolerance: float, metric: str | None = "last",
             dataset_as: str | None = None) -> list[CheckRow]:
     """One check per reference row and comparable group: records that are not comparable (other data size,
     recipe, engine, selection; see :func:`~harness.results.tables.comparability_key`) are never averaged into
-    one measurement, each group has to pass on its own."""
+    one measurement, each group has to pass on its own. ``metric`` as :func:`check_metric` settles it."""
+    metric = check_metric(reference, metric)
     by_key: dict[tuple, list[Row]] = {}
     for r in aggregate(records, metric):
         by_key.setdefault(_key(r, dataset_as), []).append(r)

@@ -214,6 +214,7 @@ class Row:
     flops: float | None = None
     latency: float | None = None  # batch 1, ms
     teacher_acc: float | None = None
+    train_compute: float | None = None  # training FLOPs relative to the baseline's
     delta: float | None = None
     p_value: float | None = None  # Welch's t-test against the baseline of the same group
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -267,12 +268,21 @@ class Row:
         return f"{self.delta:+.2f}" + ("*" if self.p_value < ALPHA else " (n.s.)")
 
 
+def train_compute(record: dict) -> float | None:
+    """Training FLOPs relative to the baseline's (``info.compute.flops_relative_to_baseline``); 1.0 for the
+    baseline itself, None for a method that does not count its compute."""
+    if record["method"].get("name") == "baseline":
+        return 1.0
+    return ((record.get("info") or {}).get("compute") or {}).get("flops_relative_to_baseline")
+
+
 NUMBERS = {  # Row attribute -> its value in a record; every one is a mean over seeds
     "params": lambda r: r["metrics"].get("params_deployed"),
     "extra_params": lambda r: r["metrics"].get("params_extra"),
     "flops": lambda r: r["metrics"].get("flops"),
     "latency": lambda r: (r["metrics"].get("latency_ms") or {}).get("batch1"),
     "teacher_acc": lambda r: (r.get("teacher") or {}).get("test_acc"),
+    "train_compute": train_compute,
 }
 
 
@@ -399,6 +409,10 @@ def _fmt_flops(n: float | None) -> str:
     return f"{n / 1e6:,.1f}M" if n is not None else "-"
 
 
+def fmt_compute(x: float | None) -> str:
+    return f"{x:.2f}x" if x is not None else "-"
+
+
 def _fmt_latency(r: Row) -> str:
     if r.latency is None:
         return "-"
@@ -406,7 +420,8 @@ def _fmt_latency(r: Row) -> str:
 
 
 HEADERS = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
-           "params", "extra params", "FLOPs", "latency b1 (ms)", "teacher"]
+           "params", "extra params", "FLOPs", "latency b1 (ms)",
+           "train compute (x baseline)", "teacher"]
 GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
 
 
@@ -417,7 +432,8 @@ def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
             r.group.dataset, r.group.arch, r.group.budget, r.name, f"{r.mean:.2f} ± {r.std:.2f}",
             f"±{r.ci95:.2f}" if r.ci95 is not None else "-", r.delta_text(),
             f"{r.p_value:.3f}" if r.p_value is not None else "-", str(len(r.values)), _fmt_int(r.params),
-            _fmt_int(r.extra_params), _fmt_flops(r.flops), _fmt_latency(r), r.teacher or "",
+            _fmt_int(r.extra_params), _fmt_flops(r.flops), _fmt_latency(r), fmt_compute(r.train_compute),
+            r.teacher or "",
         ])
     return list(HEADERS), body
 
@@ -428,7 +444,9 @@ def caption(metric: str) -> str:
     return (f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
             f"half-width; Δ marked * when Welch's t-test against the baseline of the same table gives p < {ALPHA}, "
             f"(n.s.) when not (needs 2+ seeds each). Params, FLOPs and latency are means over seeds (latency "
-            f"± std). Records that differ in data, subset or split, recipe, engine or selection are never "
+            f"± std). Train compute = training FLOPs of every stage the method trains, baseline included, "
+            f"relative to the baseline's (info.compute; - where a method does not count it). Records that "
+            f"differ in data, subset or split, recipe, engine or selection are never "
             f"merged: each such group is its own table.")
 
 
@@ -466,7 +484,8 @@ def render(records: list[dict], fmt: str = "rich", metric: str = "last", console
             "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
             "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "flops": r.flops,
             "latency_ms_batch1": r.latency, "latency_ms_batch1_std": r.latency_std,
-            "latency_ms_batch1_values": r.latency_values, "teacher": r.teacher, "teacher_arch": r.teacher_arch,
+            "latency_ms_batch1_values": r.latency_values, "train_compute_x_baseline": r.train_compute,
+            "teacher": r.teacher, "teacher_arch": r.teacher_arch,
             "duplicates_ignored": [d.text() for d in r.duplicates], "metric": METRICS[metric],
         } for r in rows], indent=2)
     headers, body = table_rows(rows)

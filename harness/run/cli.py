@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-train", action="store_true", help="only the parameter/FLOP columns, from untrained models")
     rep.add_argument("--rerun", action="store_true", help="run again even where a record of the same run exists")
     rep.add_argument("--export", type=Path, help="also write the tables as markdown and CSV into this folder")
+    rep.add_argument("--metric", choices=tuple(METRICS),
+                     help="top-1 of the last or best epoch (or the --select'ed one); default: the table's protocol "
+                          "(best for table4, as the paper's mdistiller runs; last for the others)")
     add_run_arguments(rep, recipe_default=None, dataset_default=None)
 
     lst = sub.add_parser("list", help="list methods, archs, datasets or recipes")
@@ -164,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
     chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
-    chk.add_argument("--metric", choices=tuple(METRICS), default="last")
+    chk.add_argument("--metric", choices=tuple(METRICS),
+                     help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
+                          "one; default: the reference rows' protocol, else last")
     chk.add_argument("--dataset-as", help="compare records as if their dataset were this one (e.g. cifar10)")
     chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     chk.add_argument("--save-reference", type=Path, help="instead of checking, save the records' means as a reference")
@@ -280,7 +285,7 @@ def cmd_cost(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 
 
 def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.results.check import compare, junit, save_reference
+    from harness.results.check import check_metric, compare, junit, save_reference
     from harness.results.reference import resolve
     from harness.core.io import atomic_write_text
 
@@ -289,19 +294,20 @@ def cmd_check(args: argparse.Namespace, plugins: PluginSet, console: Console) ->
             check_output_file(target, flag)
     records = load_records(args.paths)
     if args.save_reference:
-        n = save_reference(records, args.save_reference, args.table or "saved", args.metric)
+        n = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
         console.print(f"saved {n} reference row(s) to {args.save_reference}")
         return 0
     if not args.reference:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
-    results = compare(records, resolve(args.reference, args.table), tolerance=args.tolerance,
-                      metric=args.metric, dataset_as=args.dataset_as)
+    reference = resolve(args.reference, args.table)
+    metric = check_metric(reference, args.metric)
+    results = compare(records, reference, tolerance=args.tolerance, metric=metric, dataset_as=args.dataset_as)
     if not results:
         raise UsageError(f"{args.reference} has no top-1 rows to check")
     for r in results:
         print(r.line())
     failed = sum(not r.passed for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
+    print(f"{len(results) - failed} passed, {failed} failed (top-1 of the {metric} epoch, {METRICS[metric]})")
     if args.junit:
         atomic_write_text(args.junit, junit(results, "bench check"))
     return 1 if failed else 0
@@ -337,14 +343,14 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
         reproduce.dry_run(plan, console)
         return 0
     records, failures = reproduce.run_plan(plan, reporter)
-    markdown = reproduce.render(plan, records, console)
+    markdown = reproduce.render(plan, records, console, args.metric)
     if args.export:
         from harness.core.io import atomic_write_text
         from harness.results.tables import render as render_table
 
         flat = [r for group in records for r in group]
         atomic_write_text(args.export / f"{args.table}.md", "\n".join(markdown))
-        atomic_write_text(args.export / f"{args.table}.csv", render_table(flat, "csv"))
+        atomic_write_text(args.export / f"{args.table}.csv", render_table(flat, "csv", args.metric or spec.metric))
         console.print(f"exported {args.export / (args.table + '.md')} and {args.export / (args.table + '.csv')}")
     for failure in failures:
         print(f"bench: error: {failure}", file=sys.stderr)

@@ -14,9 +14,18 @@ Its plan has three stages; the harness keys, caches and reuses each:
    has exactly the baseline's parameters) trained with cross-entropy under the run's recipe.
 
 Open decisions of the paper and our defaults (all options, all recorded):
-* split (``split``): the paper's "classification layers ... derived from the classification part" suggests
-  the head may include the last stage(s). Default: all stages but the last in the encoder (the head is the
-  last stage + pooling + classifier). ``split=N`` (all stages) leaves only the linear classifier to train.
+* split (``split``): where the frozen encoder ends. The paper says two things: Sec. 3 couples the encoder
+  with "additional layers and filters derived from the classification part" (which may include the last
+  stage(s)), while Fig. 1 says the trained encoder layers are "coupled with fully connected layers, and
+  retrained". Values:
+
+  - ``-1`` (default): all stages but the last in the encoder; the head is the last stage + pooling +
+    classifier. For resnet20/32 that retrains about three quarters of the weights, for the run's full
+    recipe: compare it with ``baseline-matched``, the equal-compute continuation of the baseline;
+  - ``1`` .. ``N``: the stem and the first ``split`` stages in the encoder (``N``: all of them);
+  - ``classifier``: Fig. 1's literal reading, whatever the architecture: everything but the classification
+    layers (the head: pooling and the fully connected classifier) is frozen, and the autoencoder encodes
+    with every stage (its decoder is built from the last stage's shape). Same model as ``split=N``.
 * encoder initialisation (``encoder_init``): from the trained baseline (default) or random.
 * head initialisation (``head_init``): the paper re-trains the classification part; we start it from the
   baseline's weights (default) or from a fresh initialisation.
@@ -56,6 +65,20 @@ from plugins.methods.encodenet.autoencoder import (
 from plugins.methods.encodenet.features import clustering_features, pca, require_vgg16_weights
 
 AE_RATIO = 500 / 300  # the paper's autoencoder epochs per baseline epoch
+CLASSIFIER = "classifier"  # split: everything but the classification layers in the encoder
+
+
+class SplitOption(Option):
+    """``split``: an integer number of encoder stages, or ``classifier`` (all of them: only the
+    classification layers train). Integers stay integers, so that the default's keys do not change."""
+
+    def parse(self, raw: str, where: str) -> int | str:
+        if raw.strip().lower() == CLASSIFIER:
+            return CLASSIFIER
+        try:
+            return int(raw)
+        except ValueError:
+            raise UsageError(f"option {where}: expected an integer or '{CLASSIFIER}', got {raw!r}") from None
 
 
 @torch.no_grad()
@@ -82,7 +105,8 @@ def copy_head(dst: StagedClassifier, src: StagedClassifier, split: int) -> None:
 class EncodeNet(Method):
     summary = "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"
     options = {
-        "split": Option(-1, "stages in the encoder (the rest + classifier are trained); -1 = all but the last"),
+        "split": SplitOption(-1, "stages in the encoder (the rest + classifier are trained); -1 = all but the "
+                             "last; classifier = all stages (only the classification layers are retrained)"),
         "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
                            "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
         "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
@@ -121,10 +145,13 @@ class EncodeNet(Method):
         return {k: self.opts[k] for k in shared}
 
     def split_of(self, model: StagedClassifier) -> int:
-        split = self.opts["split"] if self.opts["split"] >= 0 else model.num_stages - 1
+        option = self.opts["split"]
+        if option == CLASSIFIER:
+            return model.num_stages
+        split = option if option >= 0 else model.num_stages - 1
         if not 1 <= split <= model.num_stages:
             raise UsageError(f"{self.name}.split must be between 1 and {model.num_stages} for {model.arch_name} "
-                             f"(or -1 for all but the last stage), got {self.opts['split']}")
+                             f"(or -1 for all but the last stage, or '{CLASSIFIER}'), got {self.opts['split']}")
         return split
 
     # ---- stage 2: targets and the converting autoencoder -------------------------------------------------
@@ -205,7 +232,7 @@ class EncodeNet(Method):
         classifier, autoencoder = deployed.model, ae.model
         split = autoencoder.encoder.split
         info = {
-            **ae.info, **deployed.info, "split": split, "encoder_stages": classifier.feature_names[: split + 1],
+            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"], "encoder_stages": classifier.feature_names[: split + 1],
             "frozen_encoder": self.frozen, "baseline_artifact": base.key, "autoencoder_artifact": ae.key,
             "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
             "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
@@ -235,6 +262,7 @@ class EncodeNet(Method):
             "flops_relative_to_baseline": (baseline_flops + sum(extra.values())) / baseline_flops,
             "seconds_relative_to_baseline": seconds / max(1e-9, base.seconds),
             "stage_training_flops": {"baseline": baseline_flops, **extra},
+            "image_epochs": {"baseline": n * len(base.history), "after_baseline": n * (len(ae.history) + len(head.history))},
             "note": "stage seconds are those of the run that trained each stage (reused artifacts keep their time)",
         }
 
