@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from conftest import run_tiny
-from harness.kits.distill import KDObjective, kd_loss
+from harness.kits.distill import KDObjective, Outputs, kd_loss, run_staged
 from harness.core.errors import UsageError
 from harness.models.staged import ArchSpec
 from harness.plugins.manager import load_plugins
@@ -158,3 +158,26 @@ def test_two_stage_fitnet_and_shared_paraphraser(tmp_path: Path, cache_dir: Path
     assert ft["stages"]["paraphraser"]["artifact"] == ft_crd["stages"]["paraphraser"]["artifact"]
     assert ft_crd["stages"]["paraphraser"]["reused"] is True
     assert ft_crd["info"]["factor_form"] == "channel-mean" and ft_crd["info"]["beta"] == 200.0
+
+
+@pytest.mark.parametrize("name", ["kd", "rkd", "fitnet", "ft"])
+def test_distill_losses_are_fp32_under_autocast(name: str) -> None:
+    """Issue 11: under bf16 autocast every loss term equals the fp32 one (RKD's Gram matrix and angle bmm,
+    FT's translator, FitNet's regressor would otherwise run in bf16). The outputs are bf16-representable so
+    that the two runs see the same numbers; under autocast they come in as bf16, as a network would give them."""
+    objective = objectives()[name].eval()
+    torch.manual_seed(1)
+    s_net, t_net = net("resnet8"), net("resnet14")
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    with torch.no_grad():
+        s, t = (run_staged(m, x) for m in (s_net, t_net))
+    bf16 = [Outputs([f.bfloat16() for f in o.feats], o.logits.bfloat16()) for o in (s, t)]
+    fp32 = [Outputs([f.float() for f in o.feats], o.logits.float()) for o in bf16]
+    with torch.no_grad():
+        expected = objective.loss_terms(*fp32, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = objective.loss_terms(*bf16, y)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert got[key].dtype == torch.float32, key
+        assert got[key].item() == pytest.approx(expected[key].item(), rel=1e-6, abs=1e-7), key
