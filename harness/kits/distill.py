@@ -124,9 +124,9 @@ def feature_shape(model: StagedClassifier, index: int, what: str) -> tuple[int, 
     return info.channels, info.size
 
 
-def prestage_recipe(recipe: Recipe, requested: int, **overrides: object) -> Recipe:
+def prestage_recipe(recipe: Recipe, requested: int, ratio: float = 30 / 240, **overrides: object) -> Recipe:
     """The recipe of a distillation pre-stage (FitNet hints, FT paraphraser): constant learning rate for
-    ``requested`` epochs, or 30 epochs at the CRD budget of 240 (RepDistiller's ``init_epochs``) scaled to
-    the run's budget."""
-    epochs = requested if requested > 0 else recipe.scaled(30 / 240)
+    ``requested`` epochs, or ``ratio`` of the run's budget (default: 30 epochs at the CRD budget of 240,
+    RepDistiller's ``init_epochs``)."""
+    epochs = requested if requested > 0 else recipe.scaled(ratio)
     return recipe.with_overrides(epochs=epochs, schedule="constant", milestones=(), **overrides)
