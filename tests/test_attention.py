@@ -25,7 +25,7 @@ def with_method(method: str, arch: str = "resnet50", classes: int = 100, **opts)
     m = cls(method, opts)
     resolved = PLUGINS.archs.resolve(arch)
     model = resolved.obj(ArchSpec(arch, classes, arg=resolved.arg))
-    insert_attention(model, m.make_module, m.placement())
+    insert_attention(model, m.build_module, m.placement())
     return model
 
 
@@ -33,6 +33,30 @@ def with_method(method: str, arch: str = "resnet50", classes: int = 100, **opts)
 @pytest.mark.parametrize("method, expected", [("se", 26_220_196), ("bam", 24_063_319), ("cbam", 26_237_844)])
 def test_resnet50_exact_param_counts(method: str, expected: int) -> None:
     assert count_params(with_method(method)) == expected
+
+
+def test_official_init_of_cbam_and_bam_and_pytorch_option() -> None:
+    """Jongchan/attention-module (model_resnet.py): CBAM's spatial-gate BN gamma zero with momentum 0.01,
+    conv weights kaiming normal (fan_out), all biases zero; init=pytorch keeps PyTorch's defaults."""
+    cbam = PLUGINS.methods.resolve("cbam").obj
+    torch.manual_seed(0)
+    module = cbam("cbam", {}).build_module(256)
+    bn, conv = module.spatial.conv.bn, module.spatial.conv.conv
+    assert torch.all(bn.weight == 0) and bn.momentum == 0.01
+    assert all(torch.all(p == 0) for n, p in module.named_parameters() if n.endswith("bias"))
+    fan_out = conv.weight.shape[0] * conv.weight[0, 0].numel()
+    assert conv.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.15)
+    default = cbam("cbam", {"init": "pytorch"}).build_module(256)
+    assert torch.all(default.spatial.conv.bn.weight == 1) and default.spatial.conv.bn.momentum == 0.1
+    assert not torch.all(default.channel.fc1.bias == 0)
+
+    bam = PLUGINS.methods.resolve("bam").obj
+    module = bam("bam", {}).build_module(1024)
+    assert all(torch.all(p == 0) for n, p in module.named_parameters() if n.endswith("bias"))
+    reduce = module.spatial[0]  # 1x1 conv 1024 -> 64: kaiming fan_out std sqrt(2 / 64)
+    assert reduce.weight.std().item() == pytest.approx((2 / 64) ** 0.5, rel=0.05)
+    assert all(torch.all(m.weight == 1) for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert not torch.all(bam("bam", {"init": "pytorch"}).build_module(1024).spatial[0].bias == 0)
 
 
 @pytest.mark.parametrize("method, paper_millions", [("gam", 149.47), ("gam-gc", 57.05)])

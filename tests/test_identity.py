@@ -96,7 +96,7 @@ def write_tree(root: Path) -> None:
         for c, colour in (("cat", 40), ("dog", 200)):
             (root / split / c).mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                Image.new("RGB", (16, 16), (colour, i * 10, 0)).save(root / split / c / f"{i}.png")
+                Image.new("RGB", (16, 16), (colour, i * 10, (i * 37) % 256)).save(root / split / c / f"{i}.png")
 
 
 def test_changing_one_image_retrains_the_baseline(tmp_path: Path) -> None:

@@ -93,9 +93,11 @@ class ImageDataset:
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images, in [0, 1] units."""
+    """Per-channel mean and std of uint8 images, in [0, 1] units. A constant channel (std 0, e.g. an empty
+    colour channel) gets std 1/255 so that normalising it gives zeros, not a division by zero."""
     x = images.to(torch.float64).div_(255).transpose(0, 1).reshape(images.shape[1], -1)
-    return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
+    return (tuple(round(v, 4) for v in x.mean(1).tolist()),
+            tuple(round(max(v, 1 / 255), 4) for v in x.std(1).tolist()))
 
 
 def cached(cache_file: Path, build: Callable[[], dict]) -> dict:

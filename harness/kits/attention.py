@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
+import torch
 from torch import nn
 
 from harness.methods.contract import Method, Option, Plan, Report, RunInfo
@@ -22,6 +23,21 @@ from harness.train.objective import Objective
 from harness.train.stages import TrainedStage
 
 PLACEMENTS = ("auto", "block", "stage")
+#: ``official``: the initialisation of the module's official code (the method's ``init_official``);
+#: ``pytorch``: PyTorch's defaults (modules are inserted after timm's init pass, which never sees them)
+INIT_OPTION = Option("official", "module init: official (the official code's) or pytorch (PyTorch defaults)",
+                     ("official", "pytorch"))
+
+
+def kaiming_conv_zero_bias(module: nn.Module, convs: list[nn.Module] | None = None) -> None:
+    """The official BAM/CBAM code's init (Jongchan/attention-module, MODELS/model_resnet.py): weights of
+    convolutions (``convs``, default all of them) kaiming normal with fan_out, every bias zero (convolutions,
+    linear layers, BatchNorm); linear weights and BatchNorm gammas keep PyTorch's defaults."""
+    for conv in convs if convs is not None else [m for m in module.modules() if isinstance(m, nn.Conv2d)]:
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    for m in module.modules():
+        if isinstance(getattr(m, "bias", None), torch.Tensor):
+            nn.init.zeros_(m.bias)
 
 
 def insert_attention(model: StagedClassifier, make_module: Callable[[int], nn.Module], placement: str) -> dict:
@@ -45,13 +61,22 @@ class AttentionMethod(Method, ABC):
     def make_module(self, channels: int) -> nn.Module:
         """The module inserted at one site with ``channels`` channels (shape-preserving)."""
 
+    def init_official(self, module: nn.Module) -> None:
+        """The official code's initialisation of a new module, for methods with an ``init`` option."""
+
+    def build_module(self, channels: int) -> nn.Module:
+        module = self.make_module(channels)
+        if self.opts.get("init") == "official":
+            self.init_official(module)
+        return module
+
     def placement(self) -> str:
         chosen = self.opts.get("placement", "auto")
         return self.default_placement if chosen == "auto" else chosen
 
     def objective(self, ctx: StageContext) -> Objective:
         model = require_staged(ctx.build_arch(), self.name)
-        model.inserted_attention = insert_attention(model, self.make_module, self.placement())
+        model.inserted_attention = insert_attention(model, self.build_module, self.placement())
         return Objective(ctx.place(model))
 
     def plan(self, run: RunInfo) -> Plan:

@@ -40,6 +40,11 @@ class Outputs:
     logits: torch.Tensor
 
 
+def as_fp32(out: Outputs) -> Outputs:
+    """The same outputs in fp32 (a no-op for fp32 tensors; gradients flow through the cast)."""
+    return Outputs([f.float() for f in out.feats], out.logits.float())
+
+
 def run_staged(model: StagedClassifier, images: torch.Tensor) -> Outputs:
     feats = model.forward_stages(images)
     return Outputs(feats, model.head(feats[-1]))
@@ -58,13 +63,21 @@ class DistillObjective(Objective, ABC):
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """The method's named loss terms (already weighted) from both networks' outputs."""
 
+    def loss_terms(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy and :meth:`distill`, always in fp32: autocast is disabled and both networks' outputs
+        cast up, so relational products (RKD's Gram matrix and angles, FT's and FitNet's bridge modules)
+        never run in bf16/fp16 under mixed precision (issue 11: RKD's distance loss was off by 7%)."""
+        with torch.autocast(s.logits.device.type, enabled=False):
+            s, t = as_fp32(s), as_fp32(t)
+            losses = {"ce": self.ce_weight * F.cross_entropy(s.logits, labels)} if self.ce_weight else {}
+            losses.update(self.distill(s, t, labels))
+        return losses
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         s = run_staged(self.model, images)
         with torch.no_grad():
             t = run_staged(self.teacher, images)
-        losses = {"ce": self.ce_weight * F.cross_entropy(s.logits, labels)} if self.ce_weight else {}
-        losses.update(self.distill(s, t, labels))
-        return StepOutput(losses=losses, logits=s.logits)
+        return StepOutput(losses=self.loss_terms(s, t, labels), logits=s.logits)
 
 
 class KDObjective(DistillObjective):
@@ -111,9 +124,9 @@ def feature_shape(model: StagedClassifier, index: int, what: str) -> tuple[int, 
     return info.channels, info.size
 
 
-def prestage_recipe(recipe: Recipe, requested: int, **overrides: object) -> Recipe:
+def prestage_recipe(recipe: Recipe, requested: int, ratio: float = 30 / 240, **overrides: object) -> Recipe:
     """The recipe of a distillation pre-stage (FitNet hints, FT paraphraser): constant learning rate for
-    ``requested`` epochs, or 30 epochs at the CRD budget of 240 (RepDistiller's ``init_epochs``) scaled to
-    the run's budget."""
-    epochs = requested if requested > 0 else recipe.scaled(30 / 240)
+    ``requested`` epochs, or ``ratio`` of the run's budget (default: 30 epochs at the CRD budget of 240,
+    RepDistiller's ``init_epochs``)."""
+    epochs = requested if requested > 0 else recipe.scaled(ratio)
     return recipe.with_overrides(epochs=epochs, schedule="constant", milestones=(), **overrides)

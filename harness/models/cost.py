@@ -1,26 +1,71 @@
-"""Model cost: parameters, FLOPs (torch's flop counter) and inference latency."""
+"""Model cost: parameters, MACs and FLOPs (torch's flop counter) and inference latency.
+
+MACs (multiply-accumulates) are the headline cost, as the literature quotes it (ResNet-50 with the CIFAR
+stem: 1.30 G): one per multiply-add of convolutions and matrix products, plus one per output element of the
+element-wise multiplications and sigmoids that gate features in attention modules (SE, CBAM, BAM, GAM);
+pooling, BatchNorm, activations other than sigmoid, and additions are not counted. FLOPs are torch's
+count (``torch.utils.flop_counter``: a multiply-add = 2 FLOPs, convolutions and matrix products only).
+
+Both come from one pass of torch's own counter with handlers added for the gating operations
+(``custom_mapping``), rather than from fvcore or thop: the counter sees every aten operation, including
+functional ones such as ``x * gate`` and ``torch.sigmoid`` inside a module's forward, which thop's
+per-module hooks miss; fvcore traces with ``torch.jit.trace`` (deprecated in torch 2) and has had no release
+since 2022; and no new dependency is needed beyond the pinned torch.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+aten = torch.ops.aten
+
+
+def _elements(*args: object, out_shape: tuple[int, ...] = (), **kwargs: object) -> int:
+    return math.prod(out_shape)
+
+
+#: element-wise gating operations, counted as one MAC per output element (not FLOPs)
+#: (operator packets: the counter looks operations up by ``func._overloadpacket``)
+GATING_OPS = (aten.mul, aten.mul_, aten.sigmoid, aten.sigmoid_)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    macs: int  # multiply-accumulates: conv/matmul multiply-adds + element-wise gating operations
+    flops: int  # torch's flop counter: 2 per conv/matmul multiply-add, nothing else
+
 
 @torch.no_grad()
-def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
-    """FLOPs of one forward pass at batch 1, as counted by ``torch.utils.flop_counter`` (a multiply-add
-    counts as 2 FLOPs; convolutions and matrix products only, as in the FLOP columns of papers)."""
+def count_cost(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> ModelCost:
+    """MACs and FLOPs of one forward pass at batch 1 in eval mode (see the module's docstring)."""
     was_training = model.training
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping={op: _elements for op in GATING_OPS})
     with counter:
         model(torch.zeros(1, *input_shape, device=device))
     model.train(was_training)
-    return int(counter.get_total_flops())
+    by_op = counter.get_flop_counts()["Global"]
+    gating = sum(int(n) for op, n in by_op.items() if op in GATING_OPS)
+    flops = sum(int(n) for op, n in by_op.items() if op not in GATING_OPS)
+    return ModelCost(macs=flops // 2 + gating, flops=flops)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
+    """FLOPs of one forward pass at batch 1, as counted by ``torch.utils.flop_counter`` (a multiply-add
+    counts as 2 FLOPs; convolutions and matrix products only, as in the FLOP columns of papers)."""
+    return count_cost(model, input_shape, device).flops
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
+    """Multiply-accumulates of one forward pass at batch 1 (see the module's docstring)."""
+    return count_cost(model, input_shape, device).macs
 
 
 @torch.no_grad()

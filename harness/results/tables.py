@@ -211,6 +211,7 @@ class Row:
     per_seed: dict[str, list[float]] = field(default_factory=dict)  # NUMBERS' values, one per seed that has one
     params: float | None = None  # means over seeds (set by collect)
     extra_params: float | None = None
+    macs: float | None = None  # multiply-accumulates, the headline cost (harness.models.cost)
     flops: float | None = None
     latency: float | None = None  # batch 1, ms
     teacher_acc: float | None = None
@@ -279,6 +280,7 @@ def train_compute(record: dict) -> float | None:
 NUMBERS = {  # Row attribute -> its value in a record; every one is a mean over seeds
     "params": lambda r: r["metrics"].get("params_deployed"),
     "extra_params": lambda r: r["metrics"].get("params_extra"),
+    "macs": lambda r: r["metrics"].get("macs"),
     "flops": lambda r: r["metrics"].get("flops"),
     "latency": lambda r: (r["metrics"].get("latency_ms") or {}).get("batch1"),
     "teacher_acc": lambda r: (r.get("teacher") or {}).get("test_acc"),
@@ -420,7 +422,7 @@ def _fmt_latency(r: Row) -> str:
 
 
 HEADERS = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
-           "params", "extra params", "FLOPs", "latency b1 (ms)",
+           "params", "extra params", "MACs", "FLOPs", "latency b1 (ms)",
            "train compute (x baseline)", "teacher"]
 GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
 
@@ -432,8 +434,8 @@ def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
             r.group.dataset, r.group.arch, r.group.budget, r.name, f"{r.mean:.2f} ± {r.std:.2f}",
             f"±{r.ci95:.2f}" if r.ci95 is not None else "-", r.delta_text(),
             f"{r.p_value:.3f}" if r.p_value is not None else "-", str(len(r.values)), _fmt_int(r.params),
-            _fmt_int(r.extra_params), _fmt_flops(r.flops), _fmt_latency(r), fmt_compute(r.train_compute),
-            r.teacher or "",
+            _fmt_int(r.extra_params), _fmt_flops(r.macs), _fmt_flops(r.flops), _fmt_latency(r),
+            fmt_compute(r.train_compute), r.teacher or "",
         ])
     return list(HEADERS), body
 
@@ -443,9 +445,10 @@ def caption(metric: str) -> str:
                 "selected": "epoch chosen by --select"}[metric]
     return (f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
             f"half-width; Δ marked * when Welch's t-test against the baseline of the same table gives p < {ALPHA}, "
-            f"(n.s.) when not (needs 2+ seeds each). Params, FLOPs and latency are means over seeds (latency "
-            f"± std). Train compute = training FLOPs of every stage the method trains, baseline included, "
-            f"relative to the baseline's (info.compute; - where a method does not count it). Records that "
+            f"(n.s.) when not (needs 2+ seeds each). Params, MACs (multiply-accumulates, as papers quote "
+            f"cost), FLOPs (2 per multiply-add) and latency are means over seeds (latency ± std). Train compute = "
+            f"training FLOPs of every stage the method trains, baseline included, relative to the baseline's "
+            f"(info.compute; - where a method does not count it). Records that "
             f"differ in data, subset or split, recipe, engine or selection are never "
             f"merged: each such group is its own table.")
 
@@ -482,7 +485,8 @@ def render(records: list[dict], fmt: str = "rich", metric: str = "last", console
             "arch": r.group.arch, "budget": r.group.budget, "data": r.group.data_text(),
             "method": r.method, "variant": r.variant, "mean": r.mean, "std": r.std, "ci95": r.ci95,
             "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
-            "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "flops": r.flops,
+            "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "macs": r.macs,
+            "flops": r.flops,
             "latency_ms_batch1": r.latency, "latency_ms_batch1_std": r.latency_std,
             "latency_ms_batch1_values": r.latency_values, "train_compute_x_baseline": r.train_compute,
             "teacher": r.teacher, "teacher_arch": r.teacher_arch,

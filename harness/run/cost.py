@@ -1,4 +1,4 @@
-"""What each method's deployed model costs, without training: parameters, FLOPs, latency.
+"""What each method's deployed model costs, without training: parameters, MACs (and FLOPs), latency.
 
 Every method's plan is walked as a dry run (nothing trained or loaded) on an untrained network of the
 given class count and input shape, and its deployed stage's model is measured, so the parameter and FLOP columns of a paper's table can be
@@ -19,7 +19,7 @@ from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage
-from harness.models.cost import count_flops, latency_ms
+from harness.models.cost import count_cost, latency_ms
 from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue
@@ -37,10 +37,17 @@ def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> I
                         mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
 
 
+MACS_COLUMN = "MACs (G, multiply-accumulates)"
+COST_NOTE = ("MACs: one per multiply-add of convolutions and matrix products, plus one per element of the "
+             "attention gates' element-wise multiplications and sigmoids (what papers quote as FLOPs). "
+             "FLOPs: torch.utils.flop_counter (a multiply-add = 2 FLOPs; element-wise operations not counted).")
+
+
 @dataclass
 class CostRow:
     method: str
     params: int
+    macs: int
     flops: int
     latency_b1_ms: float | None
     reference_params_m: float | None = None
@@ -58,8 +65,9 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
     for method in methods:
         model = stages.resolve(method.plan(info).deploy, method.name).model.eval()
         shape = (in_chans, size, size)
+        cost = count_cost(model, shape, device)
         rows.append(CostRow(
-            method=method.name, params=count_params(model), flops=count_flops(model, shape, device),
+            method=method.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
             latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
         ))
     return rows
@@ -70,13 +78,13 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
     ref_m = {v.method: v.value for v in reference or [] if v.metric == "params_millions" and not v.variant}
     ref_exact = {v.method: int(v.value) for v in reference or [] if v.metric == "params" and not v.variant}
     table = Table(title=title, title_justify="left")
-    for col in ("method", "params", "params (M)", "FLOPs (G)", "latency b1 (ms)"):
+    for col in ("method", "params", "params (M)", MACS_COLUMN, "FLOPs (G)", "latency b1 (ms)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     if reference:
         for col in ("paper params (M)", "Δ (M)", "exact reference"):
             table.add_column(col, justify="right")
     for r in rows:
-        line = [r.method, f"{r.params:,}", f"{r.params / 1e6:.2f}", f"{r.flops / 1e9:.3f}",
+        line = [r.method, f"{r.params:,}", f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", f"{r.flops / 1e9:.3f}",
                 f"{r.latency_b1_ms:.2f}" if r.latency_b1_ms is not None else "-"]
         if reference:
             paper = ref_m.get(r.method)
@@ -86,5 +94,4 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
                      ("equal" if exact == r.params else f"{exact:,} (differs)") if exact is not None else "-"]
         table.add_row(*line)
     (console or Console()).print(table)
-    (console or Console()).print("[dim]Deployed models, untrained; FLOPs from torch.utils.flop_counter at batch 1 "
-                                 "(a multiply-add = 2 FLOPs; element-wise operations not counted).[/dim]")
+    (console or Console()).print(f"[dim]Deployed models, untrained, batch 1. {COST_NOTE}[/dim]")

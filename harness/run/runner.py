@@ -20,7 +20,7 @@ from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
 from harness.methods.contract import Method, Plan, Report, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
-from harness.models.cost import count_flops, latency_ms
+from harness.models.cost import count_cost, latency_ms
 from harness.models.staged import count_params
 from harness.plugins.manager import PluginSet
 from harness.run.preflight import check_run_dirs
@@ -215,7 +215,8 @@ def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRu
     }
     ds = env.dataset
     shape = (ds.in_chans, ds.input_size, ds.input_size)
-    metrics["flops"] = count_flops(model, shape, run.device)
+    cost = count_cost(model, shape, run.device)
+    metrics["macs"], metrics["flops"] = cost.macs, cost.flops
     if run.request.latency:
         big = run.request.latency_batch or (512 if run.device.type == "cuda" else 64)
         metrics["latency_ms"] = {

@@ -5,6 +5,11 @@ to C/r + BN + ReLU, two 3x3 convs with dilation d + BN + ReLU, 1x1 conv to one c
 broadcast to C x H x W. Fusion: the official code computes ``x * (1 + sigmoid(channel * spatial))``
 (``fusion=product``, our default); the paper writes ``sigmoid(channel + spatial)`` (``fusion=sum``).
 Placed after every stage but the last (after stages 1-3 of a ResNet-50: three modules, 358,067 parameters).
+
+``init=official`` (default) follows the official code (Jongchan/attention-module, MODELS/model_resnet.py):
+convolution weights kaiming normal (fan_out), every bias zero (convolutions, linear layers, BatchNorm);
+linear weights and BatchNorm gammas (1) keep PyTorch's defaults, BatchNorm momentum stays 0.1.
+``init=pytorch`` keeps PyTorch's defaults throughout (the behaviour before issue 11).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import torch
 from torch import nn
 
 from harness import hookimpl
-from harness.kits.attention import AttentionMethod
+from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 from harness.methods import Option
 
 
@@ -51,10 +56,14 @@ class BAM(AttentionMethod):
         "reduction": Option(16, "reduction ratio r of both branches"),
         "dilation": Option(4, "dilation of the spatial branch's two 3x3 convolutions"),
         "fusion": Option("product", "product (official code) or sum (the paper's equation)", ("product", "sum")),
+        "init": INIT_OPTION,
     }
 
     def make_module(self, channels: int) -> nn.Module:
         return BAMModule(channels, self.opts["reduction"], self.opts["dilation"], self.opts["fusion"])
+
+    def init_official(self, module: nn.Module) -> None:
+        kaiming_conv_zero_bias(module)
 
 
 @hookimpl

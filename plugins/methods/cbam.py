@@ -3,6 +3,12 @@
 Channel gate (shared MLP on average- and max-pooled vectors, summed, sigmoid) then spatial gate (channel
 max and mean, 7x7 conv, BN, sigmoid), in every residual block after the last BN, before the residual add.
 ``mlp_bias=True`` reproduces the paper's 26.24M on ResNet-50 (timm's default has no MLP biases).
+
+``init=official`` (default) follows the official code (Jongchan/attention-module, MODELS/cbam.py and
+MODELS/model_resnet.py): the spatial gate's BatchNorm has momentum 0.01 and gamma zero (the gate starts at
+sigmoid(0) = 0.5 everywhere), its 7x7 conv is kaiming normal (fan_out), every bias is zero; the shared MLP's
+weights keep PyTorch's default (the official code's are ``nn.Linear``, whose default timm's 1x1 convs share).
+``init=pytorch`` keeps PyTorch's defaults throughout (the behaviour before issue 11).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from timm.layers.cbam import CbamModule
 from torch import nn
 
 from harness import hookimpl
-from harness.kits.attention import AttentionMethod
+from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 from harness.methods import Option
 
 
@@ -22,11 +28,18 @@ class CBAM(AttentionMethod):
         "reduction": Option(16, "channel reduction ratio r of the shared MLP"),
         "kernel_size": Option(7, "kernel of the spatial gate's convolution"),
         "mlp_bias": Option(True, "biases in the shared MLP (True reproduces the paper's 26.24M)"),
+        "init": INIT_OPTION,
     }
 
     def make_module(self, channels: int) -> nn.Module:
         return CbamModule(channels, rd_ratio=1 / self.opts["reduction"], rd_divisor=1,
                           spatial_kernel_size=self.opts["kernel_size"], mlp_bias=self.opts["mlp_bias"])
+
+    def init_official(self, module: nn.Module) -> None:
+        spatial = module.spatial.conv  # timm's ConvNormAct: conv, bn
+        kaiming_conv_zero_bias(module, convs=[spatial.conv])
+        nn.init.zeros_(spatial.bn.weight)
+        spatial.bn.momentum = 0.01
 
 
 @hookimpl

@@ -1,17 +1,36 @@
 """``ft`` and ``ft-crd``: factor transfer (Kim et al., 2018) on the last conv stage.
 
 A paraphraser (3 convs encoder, 3 transposed convs decoder, LeakyReLU 0.1, no BN, factor channels
-k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-stage features (MSE; a pre-stage
-of 30 epochs at the CRD budget of 240, scaled to the run's; lr 0.01 for the students RepDistiller lists
-and the run's lr otherwise, constant), then frozen. The paraphraser is a stage of its own: ``ft`` and
-``ft-crd`` with the same teacher and ``k`` share it. A translator (3 convs with BN, LeakyReLU 0.1)
-maps the student's last-stage features to k * C_t channels and is trained with the student. When the two
-maps differ in size, the larger is average-pooled to the smaller.
+k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-stage features (a pre-stage at a
+constant lr), then frozen. The paraphraser is a stage of its own: ``ft`` and ``ft-crd`` share it only when
+its settings (teacher, ``k``, reconstruction loss, epochs, lr) are identical, which with the defaults they
+are not. A translator (3 convs, LeakyReLU 0.1) maps the student's last-stage features to k * C_t channels
+and is trained with the student. When the two maps differ in size, the larger is average-pooled to the
+smaller.
 
-``ft`` is the paper's loss: CE + beta * mean |F_T/||F_T||_2 - F_S/||F_S||_2| on the flattened factors
-(the element-wise mean, as torchdistill and mmrazor implement it), beta = 1000 (torchdistill's official
-configuration). ``ft-crd`` is RepDistiller's variant: each factor is first averaged over channels after
-squaring (an attention map), beta = 200. The record states which ran and with which beta.
+``ft`` is the paper's loss, CE + beta * mean |F_T/||F_T||_2 - F_S/||F_S||_2| on the flattened factors (the
+element-wise mean: ``nn.L1Loss`` in the authors' code, as torchdistill and mmrazor implement it). Where the
+paper is silent it follows the FT authors' own CIFAR code (github.com/Jangho-Kim/Factor-Transfer-pytorch,
+commit 19cce26):
+
+================== ======================================= =====================================================
+option             ``ft`` (authors' CIFAR code)            ``ft-crd`` (RepDistiller)
+================== ======================================= =====================================================
+beta               500 (train_student.py ``--beta 500``)   200 (its FT loss weight)
+translator_bn      False (FeatureProjection.Translator:     True (RepDistiller's translator has BN)
+                   its BN layers are commented out)
+paraphraser_loss   l1 (train_Paraphraser.py ``nn.L1Loss``)  mse
+paraphraser epochs 6 of a 164-epoch student budget, scaled  30 of 240 (``init_epochs``), scaled
+                   (train_Paraphraser.py ``--epoch 5`` and
+                   train_student.py ``--epoch 163``; both
+                   loops run ``range(0, epoch + 1)``)
+paraphraser lr     0.1 (train_Paraphraser.py ``--lr 0.1``;  0.01 for the CIFAR ResNets, else the run's lr
+                   its milestones 150/225 are never reached,
+                   so constant)
+================== ======================================= =====================================================
+
+``ft-crd`` is RepDistiller's variant: each factor is first averaged over channels after squaring (an
+attention map). The record states which ran, with which beta, translator and paraphraser settings.
 """
 
 from __future__ import annotations
@@ -51,22 +70,26 @@ class Paraphraser(nn.Module):
         return factor, self.decoder(factor)
 
 
-def translator(s_channels: int, t_channels: int, k: float = 0.5) -> nn.Sequential:
-    return _conv_stack([s_channels, s_channels, int(t_channels * k), int(t_channels * k)], bn=True)
+def translator(s_channels: int, t_channels: int, k: float = 0.5, bn: bool = True) -> nn.Sequential:
+    return _conv_stack([s_channels, s_channels, int(t_channels * k), int(t_channels * k)], bn=bn)
+
+
+RECONSTRUCTION = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
 class ParaphraserObjective(Objective):
     """The pre-stage: the paraphraser reconstructs the frozen teacher's last-stage features."""
 
-    def __init__(self, paraphraser: Paraphraser, teacher: StagedClassifier) -> None:
+    def __init__(self, paraphraser: Paraphraser, teacher: StagedClassifier, loss: str = "mse") -> None:
         super().__init__(paraphraser)
         self.teacher = self.freeze(teacher)
+        self.loss = RECONSTRUCTION[loss]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         with torch.no_grad():
             feat = self.teacher.forward_features(images)
         _, rec = self.model(feat)
-        return StepOutput(losses={"reconstruction": F.mse_loss(rec, feat)})
+        return StepOutput(losses={"reconstruction": self.loss(rec, feat)})
 
 
 def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,10 +109,11 @@ def factor_loss(f_s: torch.Tensor, f_t: torch.Tensor, form: str) -> torch.Tensor
 
 class FTObjective(DistillObjective):
     def __init__(self, student: StagedClassifier, teacher: StagedClassifier, paraphraser: Paraphraser, k: float,
-                 beta: float, form: str) -> None:
+                 beta: float, form: str, translator_bn: bool = True) -> None:
         super().__init__(student, teacher)
         self.paraphraser = self.freeze(paraphraser, extra=True)
-        self.translator = translator(student.stage_info[-1].channels, teacher.stage_info[-1].channels, k)
+        self.translator = translator(student.stage_info[-1].channels, teacher.stage_info[-1].channels, k,
+                                     bn=translator_bn)
         self.beta, self.form = beta, form
 
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -99,33 +123,54 @@ class FTObjective(DistillObjective):
 
 
 class FT(DistillMethod):
-    summary = "factor transfer, the paper's flattened factor loss (beta 1000); paraphraser pre-trained"
+    summary = "factor transfer, the paper's flattened factor loss with the authors' CIFAR settings (beta 500)"
     options = {
         "k": Option(0.5, "factor channels as a fraction of the teacher's last-stage channels"),
-        "beta": Option(1000.0, "weight of the factor loss"),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled"),
-        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr"),
+        "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)"),
+        "translator_bn": Option(False, "BatchNorm in the translator (False: the FT authors' code)"),
+        "paraphraser_loss": Option("l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)",
+                                   tuple(RECONSTRUCTION)),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled"),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.1 (the FT authors' code)"),
     }
     form = "flattened"
+    #: the pre-stage's default share of the run's epochs, and its default lr (None: see ``paraphraser_lr``)
+    paraphraser_ratio = 6 / 164
+    paraphraser_default_lr: float | None = 0.1
+
+    def paraphraser_lr(self, run: RunInfo) -> float:
+        if self.opts["paraphraser_lr"]:
+            return self.opts["paraphraser_lr"]
+        if self.paraphraser_default_lr is not None:
+            return self.paraphraser_default_lr
+        return 0.01 if run.arch in LOW_LR_STUDENTS else run.recipe.lr
+
+    def paraphraser_config(self) -> dict:
+        """The paraphraser stage's config; ``loss`` only when not MSE, so that keys made before the option
+        existed (MSE) stay valid. Epochs and lr are in the stage's recipe, which the key also covers."""
+        loss = self.opts["paraphraser_loss"]
+        return {"k": self.opts["k"], **({"loss": loss} if loss != "mse" else {})}
 
     def plan(self, run: RunInfo) -> Plan:
         teacher = run.teacher(self.name)
-        lr = self.opts["paraphraser_lr"] or (0.01 if run.arch in LOW_LR_STUDENTS else run.recipe.lr)
-        paraphraser = Stage("paraphraser", self.paraphraser_objective, config={"k": self.opts["k"]},
-                            needs={"teacher": teacher}, evaluate="losses",
-                            recipe=prestage_recipe(run.recipe, self.opts["paraphraser_epochs"], lr=lr))
+        recipe = prestage_recipe(run.recipe, self.opts["paraphraser_epochs"], self.paraphraser_ratio,
+                                 lr=self.paraphraser_lr(run))
+        paraphraser = Stage("paraphraser", self.paraphraser_objective, config=self.paraphraser_config(),
+                            needs={"teacher": teacher}, evaluate="losses", recipe=recipe)
         train = Stage("train", self.objective, config=self.config(),
                       needs={"teacher": teacher, "paraphraser": paraphraser})
         return Plan(train, report=self.report)
 
     def paraphraser_objective(self, ctx: StageContext) -> Objective:
         teacher = require_staged(ctx.model_of("teacher"), self.name + " (teacher)")
-        return ParaphraserObjective(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]), teacher)
+        return ParaphraserObjective(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]), teacher,
+                                    self.opts["paraphraser_loss"])
 
     def make_objective(self, student: StagedClassifier, teacher: StagedClassifier,
                        paraphraser: Paraphraser | None = None) -> Objective:
         paraphraser = paraphraser or Paraphraser(teacher.stage_info[-1].channels, self.opts["k"])
-        return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form)
+        return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form,
+                           self.opts["translator_bn"])
 
     def objective(self, ctx: StageContext) -> Objective:
         return self.make_objective(*self.student_and_teacher(ctx), ctx.inputs["paraphraser"].model)
@@ -133,15 +178,26 @@ class FT(DistillMethod):
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
         p = deployed.inputs["paraphraser"]
         paraphraser = {"artifact": p.key, "digest": p.digest, "epochs": p.stage.epochs(env.recipe),
-                       "lr": (p.stage.recipe or env.recipe).lr, "final_test_reconstruction": p.final("test_reconstruction")}
+                       "lr": (p.stage.recipe or env.recipe).lr, "loss": self.opts["paraphraser_loss"],
+                       "final_test_reconstruction": p.final("test_reconstruction")}
         return Report(info={**deployed.info, "factor_form": self.form, "beta": self.opts["beta"],
-                            "paraphraser": paraphraser}, extra_params=deployed.objective.extra_params())
+                            "translator_bn": self.opts["translator_bn"], "paraphraser": paraphraser}, extra_params=deployed.objective.extra_params())
 
 
 class FTChannelMean(FT):
     summary = "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"
-    options = {**FT.options, "beta": Option(200.0, "weight of the factor loss")}
+    options = {
+        **FT.options,
+        "beta": Option(200.0, "weight of the factor loss (RepDistiller)"),
+        "translator_bn": Option(True, "BatchNorm in the translator (True: RepDistiller)"),
+        "paraphraser_loss": Option("mse", "reconstruction loss of the paraphraser (mse: RepDistiller)",
+                                   tuple(RECONSTRUCTION)),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled"),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr"),
+    }
     form = "channel-mean"
+    paraphraser_ratio = 30 / 240
+    paraphraser_default_lr = None
 
 
 @hookimpl
