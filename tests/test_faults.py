@@ -329,6 +329,21 @@ def test_loading_a_large_file_says_so(tmp_path: Path, monkeypatch) -> None:
     assert console.file.getvalue() == f"loading decoded dataset {big} (0 MB)\n"
 
 
+def test_loading_a_trained_artifact_says_so(tmp_path: Path, monkeypatch) -> None:
+    from harness.core import progress
+    from harness.train import artifacts
+
+    console = log_console()
+    real = progress.loading
+    monkeypatch.setattr(progress, "_QUIET", False)
+    monkeypatch.setattr(artifacts, "loading", lambda path, text: real(path, text, min_bytes=1, console=console))
+    store = artifacts.ArtifactStore(tmp_path)
+    store.save("baseline", "0123456789abcdef", {"objective": {"w": torch.zeros(3)}}, {})
+    assert store.load("baseline", "0123456789abcdef")["objective"]["w"].shape == (3,)
+    path = tmp_path / "baseline" / "0123456789abcdef.pt"
+    assert console.file.getvalue() == f"loading trained artifact baseline/0123456789ab {path} (0 MB)\n"
+
+
 # ---- plugins that exit or conflict do not take other commands down --------------------------------------
 
 

@@ -19,6 +19,7 @@ import torch
 from filelock import FileLock
 
 from harness.core.io import atomic_torch_save, atomic_write_json
+from harness.core.progress import loading
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class ArtifactStore:
         if not path.exists():
             return None
         try:
-            return torch.load(path, weights_only=False, map_location="cpu")
+            with loading(path, f"loading trained artifact {stage}/{key[:12]}"):
+                return torch.load(path, weights_only=False, map_location="cpu")
         except Exception:  # an unreadable artifact is retrained, never trusted
             return None
 
