@@ -44,6 +44,36 @@ def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir
     assert not list((tmp_path / "out").glob("*.json"))  # no record with a NaN loss
 
 
+def test_nonfinite_evaluation_loss_stops_the_stage(tmp_path: Path, cache_dir: Path) -> None:
+    """A stage evaluated by its losses (an autoencoder, a paraphraser) stops when one is not finite, before the
+    epoch's checkpoint, and stores nothing; its lock is free again."""
+    from conftest import tiny_request
+    from harness.plugins.manager import load_plugins
+    from harness.run.runner import prepare
+    from harness.train.artifacts import ArtifactStore
+    from harness.train.objective import Objective
+    from harness.train.stages import Stage, StageRunner
+
+    class NanWhenEvaluated(Objective):
+        def __init__(self) -> None:
+            super().__init__(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4)))
+
+        def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+            recon = self.model(images).pow(2).mean()
+            return StepOutput(losses={"recon": recon if self.training else recon * math.nan})
+
+    prepared = prepare(tiny_request(cache_dir, tmp_path / "out"), load_plugins(warn=False), Reporter())
+    store = ArtifactStore(tmp_path / "artifacts")
+    stage = Stage("nan-eval", lambda ctx: NanWhenEvaluated(), evaluate="losses")
+    with pytest.raises(TrainingDiverged) as info:
+        StageRunner(prepared.env(0, Reporter()), store).resolve(stage, "m")
+    assert str(info.value) == ("m/nan-eval: loss 'test_recon' is nan in the evaluation after epoch 1; the run "
+                               "diverged: lower --lr (now 0.05) or check the method's loss")
+    assert not list(store.root.rglob("*.pt")) and not list(store.root.rglob("*.ckpt"))
+    (lock,) = store.root.rglob("*.lock")
+    store.lock("nan-eval", lock.stem).acquire(timeout=0)  # released
+
+
 class TwoLosses(nn.Module):
     """An objective whose second loss becomes infinite at a chosen batch."""
 
