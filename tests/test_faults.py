@@ -42,6 +42,51 @@ def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir
     assert "baseline[resnet8]: loss 'ce' is nan at epoch 1, batch" in line
     assert "lower --lr (now 1e9)" in line
     assert not list((tmp_path / "out").glob("*.json"))  # no record with a NaN loss
+    (failed,) = [json.loads(p.read_text()) for p in (tmp_path / "out" / "failed").glob("*.json")]
+    assert failed["status"] == "failed" and "metrics" not in failed and failed["stages"] == {}
+    assert line == f"bench: error: baseline (seed 0): {failed['error']}"
+
+
+def test_failed_run_is_recorded_apart_counted_by_table_never_checked(capsys, tmp_path: Path, cache_dir: Path,
+                                                                       monkeypatch) -> None:
+    """A failed (method, seed) leaves a record under <out>/failed/ (status, error line, the stages that did
+    finish, no metrics); `bench table` counts it, `bench check` never sees it; a later success removes it."""
+    import harness.run.runner as runner
+    from conftest import run_tiny, tiny_request
+    from harness.run.runner import execute, prepare
+    from harness.plugins.manager import load_plugins
+
+    out = tmp_path / "out"
+    run_tiny(cache_dir, out, methods=["se"], seeds=[1])  # one good record beside the failed one
+    real_measure = runner.measure
+
+    def broken(*args: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "measure", broken)
+    prepared = prepare(tiny_request(cache_dir, out), load_plugins(warn=False), Reporter())
+    outcome = execute(prepared, Reporter())
+    assert not outcome.records and outcome.failures[0].startswith("baseline (seed 0) failed: RuntimeError: boom")
+    (path,) = (out / "failed").glob("*.json")
+    failed = json.loads(path.read_text())
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom" and "metrics" not in failed
+    stage = failed["stages"]["baseline[resnet8]"]  # it trained before measuring failed: the artifact is kept
+    assert stage["origin"] in ("trained", "cache") and stage["artifact"]
+    assert (cache_dir / "artifacts" / "baseline" / f"{stage['artifact']}.pt").exists()
+
+    capsys.readouterr()
+    assert main(["table", str(out), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert f"1 failed run (see {out / 'failed'}/)" in text and "| se " in text and "| baseline" not in text
+    ref = tmp_path / "ref.csv"
+    assert main(["check", str(out), "--save-reference", str(ref)]) == 0
+    assert "from 1 record(s)" in ref.read_text() and ",baseline," not in ref.read_text()
+    assert main(["check", str(out), "--reference", str(ref)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 0 failed"
+
+    monkeypatch.setattr(runner, "measure", real_measure)
+    run_tiny(cache_dir, out)  # the same run succeeds: its failed record is history
+    assert not path.exists()
 
 
 def test_nonfinite_evaluation_loss_stops_the_stage(tmp_path: Path, cache_dir: Path) -> None:

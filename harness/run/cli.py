@@ -237,7 +237,7 @@ def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> 
 def cmd_table(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
-    records = load_records(args.paths)
+    records = load_records(args.paths, failed=True)  # failed runs are counted under the tables, never aggregated
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
     text = render(records, args.format, args.metric, console=console)
