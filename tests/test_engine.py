@@ -102,9 +102,11 @@ def test_multistep_and_cosine_schedules() -> None:
     assert lr_factor(cos, 0) == 1 and lr_factor(cos, 5) == pytest.approx(0.5)
 
 
-def test_stage_finished_elsewhere_wins_and_is_keyed_by_content(tmp_path: Path, cache_dir: Path,
+def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, cache_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two processes train the same stage; the first complete artifact is kept and used by both."""
+    """A process that did not find the artifact, then (under the stage's lock) finds it, loads it: it trains
+    nothing, writes nothing, and its record says so."""
+    import harness.train.stages as stages
     from harness.core.identity import weights_digest as state_digest
     from harness.train.artifacts import ArtifactStore
 
@@ -116,12 +118,15 @@ def test_stage_finished_elsewhere_wins_and_is_keyed_by_content(tmp_path: Path, c
     artifact = cache / "artifacts" / "baseline" / f"{first['artifact']}.pt"
     assert first["digest"] == state_digest(torch.load(artifact, weights_only=False)["objective"])
 
-    # the other process: at its start the artifact is missing, after its training it is there
+    # the other process: at its start the artifact is missing, once it holds the lock it is there
     real_load, calls, saves = ArtifactStore.load, [], []
     monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key: (calls.append(key), None)[1]
                         if not calls else real_load(self, stage, key))
     monkeypatch.setattr(ArtifactStore, "save", lambda self, *a, **k: saves.append(a))
-    second = run_tiny(cache, tmp_path / "b", threads=1).records[0]  # another thread count: other floats
+    monkeypatch.setattr(stages, "fit", lambda *a, **k: pytest.fail("trained a stage that is in the store"))
+    second = run_tiny(cache, tmp_path / "b", threads=1).records[0]
     stage = second["stages"]["baseline[resnet8]"]
-    assert len(calls) == 1 and not saves  # it trained, then found the finished artifact and did not overwrite
-    assert stage["digest"] == first["digest"] and stage["reused"] is True
+    assert len(calls) == 2 and not saves
+    assert stage["digest"] == first["digest"] and stage["origin"] == "cache"
+    assert stage["reused"] is True and stage["trained_in_this_process"] is False
+    assert not list((cache / "artifacts").rglob("*.ckpt"))

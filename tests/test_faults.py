@@ -42,6 +42,81 @@ def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir
     assert "baseline[resnet8]: loss 'ce' is nan at epoch 1, batch" in line
     assert "lower --lr (now 1e9)" in line
     assert not list((tmp_path / "out").glob("*.json"))  # no record with a NaN loss
+    (failed,) = [json.loads(p.read_text()) for p in (tmp_path / "out" / "failed").glob("*.json")]
+    assert failed["status"] == "failed" and "metrics" not in failed and failed["stages"] == {}
+    assert line == f"bench: error: baseline (seed 0): {failed['error']}"
+
+
+def test_failed_run_is_recorded_apart_counted_by_table_never_checked(capsys, tmp_path: Path, cache_dir: Path,
+                                                                       monkeypatch) -> None:
+    """A failed (method, seed) leaves a record under <out>/failed/ (status, error line, the stages that did
+    finish, no metrics); `bench table` counts it, `bench check` never sees it; a later success removes it."""
+    import harness.run.runner as runner
+    from conftest import run_tiny, tiny_request
+    from harness.run.runner import execute, prepare
+    from harness.plugins.manager import load_plugins
+
+    out = tmp_path / "out"
+    run_tiny(cache_dir, out, methods=["se"], seeds=[1])  # one good record beside the failed one
+    real_measure = runner.measure
+
+    def broken(*args: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "measure", broken)
+    prepared = prepare(tiny_request(cache_dir, out), load_plugins(warn=False), Reporter())
+    outcome = execute(prepared, Reporter())
+    assert not outcome.records and outcome.failures[0].startswith("baseline (seed 0) failed: RuntimeError: boom")
+    (path,) = (out / "failed").glob("*.json")
+    failed = json.loads(path.read_text())
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom" and "metrics" not in failed
+    stage = failed["stages"]["baseline[resnet8]"]  # it trained before measuring failed: the artifact is kept
+    assert stage["origin"] in ("trained", "cache") and stage["artifact"]
+    assert (cache_dir / "artifacts" / "baseline" / f"{stage['artifact']}.pt").exists()
+
+    capsys.readouterr()
+    assert main(["table", str(out), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert f"1 failed run (see {out / 'failed'}/)" in text and "| se " in text and "| baseline" not in text
+    ref = tmp_path / "ref.csv"
+    assert main(["check", str(out), "--save-reference", str(ref)]) == 0
+    assert "from 1 record(s)" in ref.read_text() and ",baseline," not in ref.read_text()
+    assert main(["check", str(out), "--reference", str(ref)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 0 failed"
+
+    monkeypatch.setattr(runner, "measure", real_measure)
+    run_tiny(cache_dir, out)  # the same run succeeds: its failed record is history
+    assert not path.exists()
+
+
+def test_nonfinite_evaluation_loss_stops_the_stage(tmp_path: Path, cache_dir: Path) -> None:
+    """A stage evaluated by its losses (an autoencoder, a paraphraser) stops when one is not finite, before the
+    epoch's checkpoint, and stores nothing; its lock is free again."""
+    from conftest import tiny_request
+    from harness.plugins.manager import load_plugins
+    from harness.run.runner import prepare
+    from harness.train.artifacts import ArtifactStore
+    from harness.train.objective import Objective
+    from harness.train.stages import Stage, StageRunner
+
+    class NanWhenEvaluated(Objective):
+        def __init__(self) -> None:
+            super().__init__(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4)))
+
+        def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+            recon = self.model(images).pow(2).mean()
+            return StepOutput(losses={"recon": recon if self.training else recon * math.nan})
+
+    prepared = prepare(tiny_request(cache_dir, tmp_path / "out"), load_plugins(warn=False), Reporter())
+    store = ArtifactStore(tmp_path / "artifacts")
+    stage = Stage("nan-eval", lambda ctx: NanWhenEvaluated(), evaluate="losses")
+    with pytest.raises(TrainingDiverged) as info:
+        StageRunner(prepared.env(0, Reporter()), store).resolve(stage, "m")
+    assert str(info.value) == ("m/nan-eval: loss 'test_recon' is nan in the evaluation after epoch 1; the run "
+                               "diverged: lower --lr (now 0.05) or check the method's loss")
+    assert not list(store.root.rglob("*.pt")) and not list(store.root.rglob("*.ckpt"))
+    (lock,) = store.root.rglob("*.lock")
+    store.lock("nan-eval", lock.stem).acquire(timeout=0)  # released
 
 
 class TwoLosses(nn.Module):
@@ -327,6 +402,21 @@ def test_loading_a_large_file_says_so(tmp_path: Path, monkeypatch) -> None:
     with progress.loading(big, "loading", min_bytes=10_000, console=console):  # small files: nothing
         pass
     assert console.file.getvalue() == f"loading decoded dataset {big} (0 MB)\n"
+
+
+def test_loading_a_trained_artifact_says_so(tmp_path: Path, monkeypatch) -> None:
+    from harness.core import progress
+    from harness.train import artifacts
+
+    console = log_console()
+    real = progress.loading
+    monkeypatch.setattr(progress, "_QUIET", False)
+    monkeypatch.setattr(artifacts, "loading", lambda path, text: real(path, text, min_bytes=1, console=console))
+    store = artifacts.ArtifactStore(tmp_path)
+    store.save("baseline", "0123456789abcdef", {"objective": {"w": torch.zeros(3)}}, {})
+    assert store.load("baseline", "0123456789abcdef")["objective"]["w"].shape == (3,)
+    path = tmp_path / "baseline" / "0123456789abcdef.pt"
+    assert console.file.getvalue() == f"loading trained artifact baseline/0123456789ab {path} (0 MB)\n"
 
 
 # ---- plugins that exit or conflict do not take other commands down --------------------------------------

@@ -27,14 +27,22 @@ class DataUnavailableError(UsageError):
 
 
 class TrainingDiverged(BenchError):
-    """A training stage met a non-finite loss: the run failed (exit 1), the message says where and what to try."""
+    """A training stage met a non-finite loss: the run failed (exit 1), the message says where and what to try.
+
+    ``batch`` 0 means the loss was met when the stage was evaluated after ``epoch`` (see :meth:`in_evaluation`).
+    """
 
     def __init__(self, label: str, epoch: int, batch: int, batches: int, loss: str, value: float, lr: float) -> None:
         self.label, self.epoch, self.batch, self.loss, self.value = label, epoch, batch, loss, value
+        where = f"at epoch {epoch}, batch {batch}/{batches}" if batch else f"in the evaluation after epoch {epoch}"
         super().__init__(
-            f"{label}: loss '{loss}' is {value} at epoch {epoch}, batch {batch}/{batches}; the run diverged: "
+            f"{label}: loss '{loss}' is {value} {where}; the run diverged: "
             f"lower --lr (now {format_number(lr)}) or check the method's loss"
         )
+
+    @classmethod
+    def in_evaluation(cls, label: str, epoch: int, loss: str, value: float, lr: float) -> "TrainingDiverged":
+        return cls(label, epoch, 0, 0, loss, value, lr)
 
 
 def format_number(value: float) -> str:

@@ -67,13 +67,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60]
 
 
+FAILED_DIR = "failed"  # records of failed runs, under the output folder: never read as results
+
+
 def record_path(out: Path, record: dict) -> Path:
     """``<dataset>__<arch>__<method>__<recipe>__seed<N>__<run key>.json``; the dataset part is its short display
-    name (``imagefolder-cifar10-jpg``), never a path."""
+    name (``imagefolder-cifar10-jpg``), never a path. A failed run's record (``status: failed``, keyed by its
+    ``failure_key``) goes to ``<out>/failed/``."""
     ds = display_name(record["dataset"]["name"])
+    failed = record.get("status") == "failed"
+    key = record["failure_key"] if failed else record["run_key"]
     name = f"{slug(ds)}__{slug(record['arch'])}__{slug(record['method']['name'])}__{slug(record['recipe']['name'])}" \
-           f"__seed{record['seed']}__{record['run_key'][:8]}.json"
-    return out / name
+           f"__seed{record['seed']}__{key[:8]}.json"
+    return (out / FAILED_DIR if failed else out) / name
 
 
 def now_iso() -> str:
@@ -86,8 +92,11 @@ def write_record(out: Path, record: dict) -> Path:
     return path
 
 
-def load_records(paths: list[Path]) -> list[dict]:
-    """Records from files and folders (searched recursively for ``*.json``); others are skipped."""
+def load_records(paths: list[Path], *, failed: bool = False) -> list[dict]:
+    """Records from files and folders (searched recursively for ``*.json``); others are skipped.
+
+    Records of failed runs (``status: failed``, no metrics) are results of nothing: they are left out unless
+    ``failed`` is True (``bench table`` counts them)."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -102,7 +111,10 @@ def load_records(paths: list[Path]) -> list[dict]:
             data = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"{f}: not a readable JSON record ({exc})") from None
-        if isinstance(data, dict) and data.get("schema") == SCHEMA and "metrics" in data:
+        if not (isinstance(data, dict) and data.get("schema") == SCHEMA):
+            continue
+        wanted = failed if data.get("status") == "failed" else "metrics" in data
+        if wanted:
             data["_path"] = str(f)
             records.append(data)
     return records

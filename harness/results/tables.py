@@ -6,7 +6,8 @@ settings and the selection protocol. Records that differ in any of these are nev
 group is its own table, with a caption that states its real data size. Within a group a row is one method
 (with its non-default options and its teacher's architecture) over seeds; a second record of the same row and
 seed is a duplicate: the newest (by ``created``) is kept and the others are reported under the table.
-Records whose ``status`` is present and not ``"ok"`` (failed runs) are never aggregated.
+Records whose ``status`` is present and not ``"ok"`` (failed runs, see
+:func:`~harness.results.records.load_records`) are never aggregated, only counted under the tables.
 """
 
 from __future__ import annotations
@@ -461,10 +462,18 @@ def duplicates_text(dups: list[Duplicate]) -> str:
 
 
 def not_ok_text(records: list[dict]) -> str:
-    if not records:
-        return ""
-    return (f"{len(records)} record(s) not aggregated (status not ok): " +
-            ", ".join(f"{_file(r)} ({r.get('status')})" for r in records))
+    """``2 failed runs (see results/runs/failed/)``, and any other records whose status is not ok."""
+    failed = [r for r in records if r.get("status") == "failed"]
+    other = [r for r in records if r.get("status") != "failed"]
+    parts = []
+    if failed:
+        folders = sorted({str(PurePath(r["_path"]).parent) + "/" for r in failed if r.get("_path")})
+        parts.append(f"{len(failed)} failed run{'s' if len(failed) > 1 else ''}" +
+                     (f" (see {', '.join(folders)})" if folders else ""))
+    if other:
+        parts.append(f"{len(other)} record(s) not aggregated (status not ok): " +
+                     ", ".join(f"{_file(r)} ({r.get('status')})" for r in other))
+    return "; ".join(parts)
 
 
 def _group_json(g: Group) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from harness.core.errors import BenchError, DataUnavailableError, UsageError
+from harness.core.identity import config_key
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
@@ -248,6 +249,27 @@ def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
     return None
 
 
+def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> dict:
+    """What every record of a (method, seed) says, whether the run succeeded or failed."""
+    req = run.request
+    return {
+        "schema": SCHEMA,
+        "status": status,
+        "created": now_iso(),
+        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
+                   "defaults": {k: o.default for k, o in method.options.items()}},
+        "arch": req.arch,
+        "dataset": env.dataset.describe(),
+        "seed": env.seed,
+        "recipe": run.recipe.as_dict(),
+        "engine": env.engine(),
+        "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
+                   "seeds_in_run": req.seeds, "methods_in_run": req.methods},
+        "versions": versions(),
+        "device": device_info(run.device),
+    }
+
+
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
                  wall: float) -> dict:
     req = run.request
@@ -259,28 +281,37 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
                    "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None,
                    "trained_in_this_run": t.origin == "trained"}
     return {
-        "schema": SCHEMA,
-        "status": "ok",
+        **record_base(run, method, env, "ok"),
         "run_key": deployed.key,
-        "created": now_iso(),
-        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
-                   "defaults": {k: o.default for k, o in method.options.items()}},
-        "arch": req.arch,
         "teacher": teacher,
-        "dataset": env.dataset.describe(),
-        "seed": env.seed,
-        "recipe": run.recipe.as_dict(),
-        "engine": env.engine(),
-        "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
-                   "seeds_in_run": req.seeds, "methods_in_run": req.methods},
-        "versions": versions(),
-        "device": device_info(run.device),
         "metrics": measure(env, deployed, report, run),
         "curves": deployed.history,
         "stages": {node.label: node.entry() for node in deployed.walk()},
         "info": report.info,
         "wall_seconds": wall,
     }
+
+
+def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, finished: list[TrainedStage],
+                  wall: float) -> dict:
+    """The record of a (method, seed) that failed: its error line and the stages that did finish, no metrics.
+    It is written under ``<out>/failed/`` (never read as a result) and keyed by what was run
+    (:func:`failure_key`), so that a later success of the same run removes it."""
+    record = record_base(run, method, env, "failed")
+    req = run.request
+    record.update(
+        teacher={"arch": req.teacher, "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
+        error=error, stages={node.label: node.entry() for node in finished}, wall_seconds=wall,
+    )
+    record["failure_key"] = failure_key(record)
+    return record
+
+
+def failure_key(record: dict) -> str:
+    """What a run is, for its failed record's name: everything the record says but when, where and with whom."""
+    config = {k: v for k, v in record["config"].items() if k not in ("seeds_in_run", "methods_in_run")}
+    return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")} |
+                      {"config": config})
 
 
 def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[str, str]:
@@ -330,19 +361,25 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                     continue
             reporter.note(f"== {method.name} | {run.request.arch} | {env.dataset.name} | seed {seed} ==")
             t0 = time.perf_counter()
+            first = len(stages.resolved)
             try:
                 deployed = stages.resolve(plan.deploy, method.name)
                 report = plan.report(deployed, env)
                 record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
             except KeyboardInterrupt:
                 raise
-            except BenchError as exc:  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
-                failures.append(f"{method.name} (seed {seed}): {exc}")
-                continue
             except Exception as exc:
-                detail = traceback.format_exc(limit=-3)
-                failures.append(f"{method.name} (seed {seed}) failed: {type(exc).__name__}: {exc}\n{detail}")
+                if isinstance(exc, BenchError):  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
+                    error, failure = str(exc), f"{method.name} (seed {seed}): {exc}"
+                else:
+                    error = f"{type(exc).__name__}: {exc}"
+                    failure = f"{method.name} (seed {seed}) failed: {error}\n{traceback.format_exc(limit=-3)}"
+                failures.append(failure)
+                failed = failed_record(run, method, env, error, stages.resolved[first:], time.perf_counter() - t0)
+                write_record(run.request.out, failed)
                 continue
+            earlier_failure = record_path(run.request.out, failed_record(run, method, env, "", [], 0))
+            earlier_failure.unlink(missing_ok=True)  # this very run failed before: its failed record is history
             if report.figures:
                 record["figures"] = save_figures(report, record_path(run.request.out, record), reporter)
             paths.append(write_record(run.request.out, record))

@@ -3,7 +3,9 @@
 Each artifact (``<stage>/<key>.pt``: weights, history, info) sits beside a JSON file with its label, the
 digest of its weights and its config, for people, for ``bench`` commands that list artifacts, and for dry
 runs (which read the digest without loading the weights). Writes are atomic; an unreadable artifact is
-retrained, never trusted.
+retrained, never trusted. A stage is trained under its lock (``<stage>/<key>.lock``, see
+:meth:`ArtifactStore.lock`), so that processes sharing a store train it once; its checkpoint
+(``<stage>/<key>.ckpt``) lives only until the artifact is saved.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
 from harness.core.io import atomic_torch_save, atomic_write_json
+from harness.core.progress import loading
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,14 @@ class ArtifactStore:
 
     def checkpoint_path(self, stage: str, key: str) -> Path:
         return self.root / stage / f"{key}.ckpt"
+
+    def lock(self, stage: str, key: str) -> FileLock:
+        """The lock a process holds while it trains (and saves) the stage ``key``: an OS lock (``flock``) on
+        ``<stage>/<key>.lock``, released by the OS when its holder dies, so a killed run never blocks others.
+        The empty lock file stays (removing it while another process waits on it would break the lock)."""
+        path = self.root / stage / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path)
 
     def meta(self, stage: str, key: str) -> dict[str, Any] | None:
         """The JSON beside a complete artifact, or None when there is no complete artifact."""
@@ -44,7 +56,8 @@ class ArtifactStore:
         if not path.exists():
             return None
         try:
-            return torch.load(path, weights_only=False, map_location="cpu")
+            with loading(path, f"loading trained artifact {stage}/{key[:12]}"):
+                return torch.load(path, weights_only=False, map_location="cpu")
         except Exception:  # an unreadable artifact is retrained, never trusted
             return None
 

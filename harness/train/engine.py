@@ -62,7 +62,8 @@ def _fault_point() -> tuple[int, int] | None:
 
 
 class DivergenceGuard:
-    """Stops a stage at the first non-finite loss with :class:`TrainingDiverged` (label, epoch, batch, loss).
+    """Stops a stage at the first non-finite loss with :class:`TrainingDiverged` (label, epoch, batch, loss),
+    in training and in the evaluation after each epoch (:meth:`evaluation`).
 
     On CPU every batch's summed loss is checked before ``backward`` (reading a CPU tensor costs no sync). On
     CUDA reading it would sync the device every batch, so the guard records the first bad batch and its loss
@@ -109,6 +110,14 @@ class DivergenceGuard:
         self._reset()
         if bad_batch is not None and terms is not None and int(bad_batch) >= 0:
             self._raise(epoch, int(bad_batch), dict(zip(names, terms.tolist())))
+
+    def evaluation(self, epoch: int, row: dict[str, float]) -> None:
+        """Check what the stage's evaluation after 0-based ``epoch`` measured (test losses of a classifier, every
+        loss of an objective evaluated with ``evaluate="losses"``): a non-finite number stops the stage."""
+        for name, value in row.items():
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                self.before_raise()
+                raise TrainingDiverged.in_evaluation(self.label, epoch + 1, name, value, self.lr)
 
     def _raise(self, epoch: int, b: int, values: dict[str, float]) -> None:
         bad = [(name, v) for name, v in values.items() if not math.isfinite(v)]
@@ -200,7 +209,9 @@ def fit(
         row["images_per_s"] = seen / train_seconds
         row["train_seconds"] = train_seconds
         objective.eval()
-        row.update(evaluate())
+        evaluated = evaluate()
+        guard.evaluation(epoch, evaluated)  # before this epoch's checkpoint: a resumed run replays it
+        row.update(evaluated)
         elapsed += time.perf_counter() - t0
         history.append(row)
         if select is not None and state_to_keep is not None:

@@ -7,7 +7,8 @@ stages, autoencoders and heads are all stages. The harness alone computes a stag
 selection, engine settings and engine code), the stage's config and recipe, the architectures its factory
 built, the code identity of everything it runs (:func:`harness.core.identity.code_identity`), and the
 weight digests of the stages it needs. A stage whose key is in the artifact store is loaded, otherwise
-trained and stored; a record's identity is the key of its deployed stage.
+trained and stored, under the stage's lock so that processes sharing a store train it once; a record's
+identity is the key of its deployed stage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from filelock import Timeout
 from torch import nn
 
 from harness.core.identity import code_identity, config_key, weights_digest
@@ -156,6 +158,7 @@ class StageRunner:
         self.retrain = retrain
         self.dry = dry
         self._done: dict[str, TrainedStage] = {}
+        self.resolved: list[TrainedStage] = []  # every stage resolved, in order (a failed method's record lists them)
 
     def identity(self, stage: Stage, ctx: StageContext, objective: Objective,
                  inputs: Mapping[str, TrainedStage]) -> dict[str, Any] | None:
@@ -181,7 +184,9 @@ class StageRunner:
         key = config_key(identity) if identity is not None else None
         if key is not None and key in self._done:
             first = self._done[key]
-            return first if self.dry else replace(first, origin="shared", first_origin=first.origin)
+            shared = first if self.dry else replace(first, origin="shared", first_origin=first.origin)
+            self.resolved.append(shared)
+            return shared
         label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
         if not stage.trains:
             node = TrainedStage(stage, key, objective.eval(), inputs, "loaded",
@@ -196,14 +201,42 @@ class StageRunner:
             node = self._load_or_train(stage, ctx, objective, inputs, key, label, identity)
         if key is not None:
             self._done[key] = node
+        self.resolved.append(node)
         return node
 
     def _load_or_train(self, stage: Stage, ctx: StageContext, objective: Objective, inputs: dict[str, TrainedStage],
                        key: str, label: str, identity: dict[str, Any]) -> TrainedStage:
-        payload = None if self.retrain else self.store.load(stage.name, key)
-        if payload is not None:
-            self.env.reporter.note(f"{label}: reusing trained artifact {key}")
-            return self._from_payload(stage, key, objective, inputs, payload, "cache")
+        """Load the stage from the store, or train it under its lock.
+
+        The lock is held from "not in the store" through training and saving: a second process that wants the
+        same stage waits, then finds the artifact and loads it (origin ``cache``), so that the stage is trained
+        once however many processes share the store. A checkpoint beside a finished artifact (left by a run that
+        was killed while another one finished the stage) is removed under the lock."""
+        checkpoint = self.store.checkpoint_path(stage.name, key)
+        if not self.retrain and not checkpoint.exists():
+            payload = self.store.load(stage.name, key)
+            if payload is not None:
+                self.env.reporter.note(f"{label}: reusing trained artifact {key}")
+                return self._from_payload(stage, key, objective, inputs, payload, "cache")
+        lock = self.store.lock(stage.name, key)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            self.env.reporter.note(f"{label}: another run is training this stage; waiting for it ({lock.lock_file})")
+            lock.acquire()
+        try:
+            payload = None if self.retrain else self.store.load(stage.name, key)
+            if payload is not None:
+                checkpoint.unlink(missing_ok=True)
+                self.env.reporter.note(f"{label}: reusing trained artifact {key}")
+                return self._from_payload(stage, key, objective, inputs, payload, "cache")
+            return self._train(stage, ctx, objective, inputs, key, label, identity)
+        finally:
+            lock.release()
+
+    def _train(self, stage: Stage, ctx: StageContext, objective: Objective, inputs: dict[str, TrainedStage],
+               key: str, label: str, identity: dict[str, Any]) -> TrainedStage:
+        """Train the stage and save its artifact (the caller holds the stage's lock)."""
         recipe = stage.recipe or self.env.recipe
         select_metric = require_selection(self.env) if stage.evaluate == "accuracy" else None
         evaluate: Callable[[], dict[str, float]] = {
@@ -223,12 +256,6 @@ class StageRunner:
             objective.load_state_dict(fitted.best_state)
             best = max(fitted.history, key=lambda row: row[select_metric])
             info.update(selected=select_metric, selected_epoch=best["epoch"])
-        finished_elsewhere = None if self.retrain else self.store.load(stage.name, key)
-        if finished_elsewhere is not None:
-            # another process completed this very stage meanwhile: use its weights, so that every consumer
-            # of the artifact sees the same ones (first complete artifact wins)
-            self.env.reporter.note(f"{label}: another run finished this stage first; using its artifact {key}")
-            return self._from_payload(stage, key, objective, inputs, finished_elsewhere, "cache")
         state = objective.state_dict()
         digest = weights_digest(state)
         self.store.save(stage.name, key, {"objective": state, "history": fitted.history, "seconds": fitted.seconds,
