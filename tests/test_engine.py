@@ -106,7 +106,6 @@ def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, ca
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A process that did not find the artifact, then (under the stage's lock) finds it, loads it: it trains
     nothing, writes nothing, and its record says so."""
-    import harness.train.stages as stages
     from harness.core.identity import weights_digest as state_digest
     from harness.train.artifacts import ArtifactStore
 
@@ -123,10 +122,9 @@ def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, ca
     monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key: (calls.append(key), None)[1]
                         if not calls else real_load(self, stage, key))
     monkeypatch.setattr(ArtifactStore, "save", lambda self, *a, **k: saves.append(a))
-    monkeypatch.setattr(stages, "fit", lambda *a, **k: pytest.fail("trained a stage that is in the store"))
     second = run_tiny(cache, tmp_path / "b", threads=1).records[0]
     stage = second["stages"]["baseline[resnet8]"]
-    assert len(calls) == 2 and not saves
+    assert len(calls) == 1 and not saves  # one (forced) miss, then the artifact under the lock; nothing saved
     assert stage["digest"] == first["digest"] and stage["origin"] == "cache"
-    assert stage["reused"] is True and stage["trained_in_this_process"] is False
+    assert stage["reused"] is True and stage["trained_in_this_process"] is False  # origin "trained" if it had
     assert not list((cache / "artifacts").rglob("*.ckpt"))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 from conftest import run_tiny
 from harness.core.identity import weights_digest
@@ -19,6 +20,7 @@ from harness.core.progress import Reporter
 from harness.plugins.manager import load_plugins
 from harness.run.cli import build_parser, request_from_args
 from harness.run.runner import prepare
+from harness.train.artifacts import ArtifactStore
 from harness.train.stages import StageRunner
 
 RUN = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
@@ -47,6 +49,15 @@ def wait_for(condition, what: str, timeout: float = 120.0) -> None:  # type: ign
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def held_elsewhere(lock: FileLock) -> bool:
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def stage_keys(argv: list[str]) -> list[str]:
@@ -88,8 +99,6 @@ def test_second_process_waits_for_the_stage_and_reuses_it(tmp_path: Path, cache_
     cache = shared_cache(tmp_path, cache_dir)
     argv = [*RUN, "--seeds", "1", "--cache-dir", str(cache)]
     (key,) = stage_keys([*argv, "--out", str(tmp_path / "a")])
-    from harness.train.artifacts import ArtifactStore
-
     held = ArtifactStore(cache / "artifacts").lock("baseline", key)
     held.acquire()  # both processes must wait: whichever gets the lock first trains, the other reuses
     procs = [start([*argv, "--out", str(tmp_path / name)], tmp_path / f"{name}.log") for name in "ab"]
@@ -112,9 +121,16 @@ def test_killed_lock_holder_is_taken_over_and_every_stage_trains_once(tmp_path: 
     argv = [*RUN, "--seeds", "1,2", "--cache-dir", str(cache)]
     s1, s2 = stage_keys([*argv, "--out", str(tmp_path / "a")])
     a = start([*argv, "--out", str(tmp_path / "a")], tmp_path / "a.log", env={"BENCH_FAULT_KILL_AT": "2:3"})
-    ckpt = cache / "artifacts" / "baseline" / f"{s1}.ckpt"
-    wait_for(ckpt.exists, "A's checkpoint of epoch 1")  # A holds seed 1's lock
-    a.send_signal(signal.SIGSTOP)
+    lock = ArtifactStore(cache / "artifacts").lock("baseline", s1)
+    wait_for(Path(lock.lock_file).exists, "A to take seed 1's lock")
+    for _ in range(100):  # pause A while it holds the lock, long before its kill point (epoch 2)
+        a.send_signal(signal.SIGSTOP)
+        if held_elsewhere(lock):
+            break
+        a.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    else:
+        raise AssertionError("A never held seed 1's lock")
     b = start([*argv, "--out", str(tmp_path / "b"), "--resume"], tmp_path / "b.log")
     try:
         wait_for(lambda: WAITING in (tmp_path / "b.log").read_text(), "B to wait for A")
@@ -128,7 +144,9 @@ def test_killed_lock_holder_is_taken_over_and_every_stage_trains_once(tmp_path: 
     assert again.wait(timeout=300) == 0, (tmp_path / "a2.log").read_text()
     found = records(tmp_path / "a", tmp_path / "b")
     assert len(found) == 4
-    assert trained_once(found, cache) == {s1: "cache,trained", s2: "cache,trained"}
+    origins = trained_once(found, cache)
+    print(f"origins per stage over the 4 records: {origins}")  # shown with pytest -s
+    assert origins == {s1: "cache,trained", s2: "cache,trained"}
     (b1,) = [r for r in records(tmp_path / "b") if r["seed"] == 1]
     assert b1["stages"]["baseline[resnet8]"]["origin"] == "trained"
     assert b1["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 1  # A's epoch 1 was not trained again
