@@ -118,7 +118,7 @@ def test_metric_selects_the_checked_number(tmp_path: Path, cache_dir: Path, caps
     csv.write_text("table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
                    "t,cifar10-mini,resnet8,,baseline,,top1,45,best,1,x\n")
     assert main(["check", str(folder), "--reference", str(csv)]) == 0
-    assert "(top-1 of the best epoch, top1_best)" in capsys.readouterr().out
+    assert "checked: top-1 of the best epoch (top1_best)" in capsys.readouterr().out
     assert main(["check", str(folder), "--reference", str(csv), "--metric", "last"]) == 2
     assert "measured at the best epoch" in capsys.readouterr().err
 
