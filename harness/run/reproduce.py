@@ -150,10 +150,11 @@ def dry_run(p: Plan, console: Console) -> None:
                 table.add_row(str(seed), method.name, escape(", ".join(parts) or "-"),
                               f"{work:,}" if runner is not None else "?")
         console.print(table)
-    console.print(f"{todo} (method, seed) runs; {'at least ' if unknown_work else 'at most '}{total:,} image-epochs "
-                  f"of training (one image through one training step = 1). Stages already in the cache and records "
-                  f"already in --out are reused." + (" Some datasets are not on disk: their work is not counted."
-                                                      if unknown_work else ""))
+    counted = (f"{total:,} image-epochs of training on the datasets on disk, plus the stages marked '?' whose "
+               f"dataset is not on disk (their size and cache state are unknown)" if unknown_work else
+               f"at most {total:,} image-epochs of training")
+    console.print(f"{todo} (method, seed) runs; {counted} (one image through one training step = 1). Stages "
+                  f"already in the cache and records already in --out are reused.")
 
 
 def reference_for(spec: TableSpec) -> list[RefValue]:
