@@ -336,6 +336,16 @@ def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> torch.Ten
     return torch.sort(torch.cat(chosen)).values
 
 
+def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int,
+            split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class-balanced subset of ``count`` images of one split (``--train-subset`` / ``--test-subset``)."""
+    if count > len(labels):
+        noun = "training" if split == "train" else "test"
+        raise UsageError(f"--{split}-subset {count} exceeds the {len(labels)} {noun} images")
+    idx = stratified_indices(labels, count, seed)
+    return images[idx], labels[idx]
+
+
 def prepare(
     ds: ImageDataset,
     *,
@@ -350,16 +360,10 @@ def prepare(
     tx, ty, ex, ey = ds.train_images, ds.train_labels, ds.test_images, ds.test_labels
     notes = dict(ds.notes)
     if train_subset:
-        if train_subset > len(ty):
-            raise UsageError(f"--train-subset {train_subset} exceeds the {len(ty)} training images")
-        idx = stratified_indices(ty, train_subset, split_seed)
-        tx, ty = tx[idx], ty[idx]
+        tx, ty = _subset(tx, ty, train_subset, split_seed, "train")
         notes["train_subset"] = train_subset
     if test_subset:
-        if test_subset > len(ey):
-            raise UsageError(f"--test-subset {test_subset} exceeds the {len(ey)} test images")
-        idx = stratified_indices(ey, test_subset, split_seed)
-        ex, ey = ex[idx], ey[idx]
+        ex, ey = _subset(ex, ey, test_subset, split_seed, "test")
         notes["test_subset"] = test_subset
     vx = vy = None
     if val_split:
