@@ -4,13 +4,13 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-bench="${BENCH:-bench}"
+read -ra bench <<< "${BENCH:-bench}"  # e.g. BENCH="python -m harness"
 data="${DATA:-imagefolder:$root/../shared/data/cifar10-jpg.tar.gz}"
 cache="${CACHE:-$HOME/.cache/encodenet-bench}"
 epochs="${EPOCHS:-10}"
 common=(--arch resnet8 --dataset "$data" --recipe crd --epochs "$epochs" --threads "${THREADS:-2}"
         --cache-dir "$cache" --out "$here/runs" --resume)
 for seed in ${SEEDS:-0 1 2}; do
-  "$bench" run --methods baseline,encodenet,baseline-matched --seeds "$seed" "${common[@]}"
-  "$bench" run --methods encodenet --opt encodenet.split=classifier --seeds "$seed" "${common[@]}"
+  "${bench[@]}" run --methods baseline,encodenet,baseline-matched --seeds "$seed" "${common[@]}"
+  "${bench[@]}" run --methods encodenet --opt encodenet.split=classifier --seeds "$seed" "${common[@]}"
 done
