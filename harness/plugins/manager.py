@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("ft", "plugins.methods.ft"),
     ("encodenet", "plugins.methods.encodenet"),
     ("baseline-matched", "plugins.methods.baseline_matched"),
+    ("dcff", "plugins.methods.dcff"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

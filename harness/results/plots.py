@@ -1,12 +1,16 @@
 """Plots from records (matplotlib, PNG and SVG): the efficiency picture and training curves.
 
-``efficiency``: top-1 against deployed parameters and against FLOPs, one point per method (mean over
-seeds, std as error bars), one figure per comparable group (``tables.comparability_key``). ``curves``: test accuracy and
-training loss per epoch of every run.
+``efficiency``: top-1 against deployed parameters and against MACs (the headline cost), one point per method
+(mean over seeds, std as error bars), one figure per comparable group (``tables.comparability_key``), the
+baseline marked with guides through it, so that a method that is better at the same size and one that is as
+good at a smaller size (a compact model such as DCFF's) both show. ``robustness``: top-1 against distortion
+level where records hold distorted evaluations. ``curves``: test accuracy and training loss per epoch of
+every run.
 """
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from harness.results.records import slug  # noqa: E402
 from harness.data.datasets import display_name  # noqa: E402
-from harness.results.tables import collect  # noqa: E402
+from harness.data.distortions import KINDS  # noqa: E402
+from harness.results.tables import Row, collect, distortion_names  # noqa: E402
 
 
 def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
@@ -28,26 +33,75 @@ def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
     return paths
 
 
+PANELS = (("params", 1e6, "deployed parameters (M)"), ("macs", 1e6, "MACs (M, multiply-accumulates)"))
+
+
+def _is_baseline(row: Row) -> bool:
+    return row.method == "baseline" and not row.variant and not row.teacher_arch
+
+
+def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str) -> None:  # type: ignore[no-untyped-def]
+    """Top-1 against one cost; the baseline as a star with dashed guides through it: points above the
+    horizontal guide are better at their size, points left of the vertical one are smaller."""
+    xs = [getattr(r, attr) / scale for r in rows]
+    for r, x in zip(rows, xs):
+        base = _is_baseline(r)
+        ax.errorbar(x, r.mean, yerr=r.std, fmt="*" if base else "o", markersize=11 if base else 6,
+                    color="black" if base else None, capsize=3, zorder=3 if base else 2)
+        ax.annotate(r.name, (x, r.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        if base:
+            ax.axhline(r.mean, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
+            ax.axvline(x, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
+    if min(xs) > 0 and max(xs) / min(xs) > 10:  # a compact model beside its baseline: log scale shows both
+        ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"top-1 (%), {metric} epoch")
+    ax.grid(alpha=0.3)
+
+
 def efficiency(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+    """One figure per comparable group: top-1 against deployed parameters and against MACs."""
     agg = collect(records, metric)
     written: list[Path] = []
     for g in agg.groups:
-        group = [r for r in agg.rows if r.group is g and r.params and r.flops]
+        group = [r for r in agg.rows if r.group is g and r.params and r.macs]
         if not group:
             continue
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for ax, attr, label in ((axes[0], "params", "deployed parameters (M)"), (axes[1], "flops", "FLOPs (G)")):
-            scale = 1e6 if attr == "params" else 1e9
-            for r in group:
-                x = getattr(r, attr) / scale
-                ax.errorbar(x, r.mean, yerr=r.std, fmt="o", capsize=3)
-                ax.annotate(r.method + (f" [{r.variant}]" if r.variant else ""), (x, r.mean), fontsize=7,
-                            xytext=(4, 3), textcoords="offset points")
-            ax.set_xlabel(label)
-            ax.set_ylabel(f"top-1 (%), {metric} epoch")
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"{g.title}\n{g.data_text()}", fontsize=9)
+        for ax, (attr, scale, label) in zip(axes, PANELS):
+            _panel(ax, group, attr, scale, label, metric)
+        note = "baseline = star; dashed lines through it: above = more accurate, left = smaller"
+        fig.suptitle(f"{g.title}\n{g.data_text()}\n{note}", fontsize=9)
+        fig.tight_layout(rect=(0, 0, 1, 0.85))
         written += _save(fig, out / f"efficiency__{slug(g.dataset)}__{slug(g.arch)}__{slug(g.budget)}__{g.id}")
+    return written
+
+
+def robustness(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+    """Per comparable group with distorted evaluations (``--eval-noise``): top-1 against the distortion level,
+    one line per method and distortion kind, the clean accuracy at level 0."""
+    agg = collect(records, metric)
+    written: list[Path] = []
+    for g in agg.groups:
+        rows = [r for r in agg.rows if r.group is g and r.distorted]
+        if not rows:
+            continue
+        kinds = sorted({n.partition(":")[0] for n in distortion_names(rows)})
+        fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
+        for ax, kind in zip(axes[0], kinds):
+            for r in rows:
+                points = sorted((float(n.partition(":")[2]), statistics.fmean(v)) for n, v in r.distorted.items()
+                                if n.partition(":")[0] == kind)
+                xs, ys = [0.0] + [p[0] for p in points], [r.mean] + [p[1] for p in points]
+                ax.plot(xs, ys, "*-" if _is_baseline(r) else "o-", color="black" if _is_baseline(r) else None,
+                        label=r.name)
+            ax.set_xlabel(f"{kind} level ({KINDS.get(kind, '')})", fontsize=8)
+            ax.set_ylabel("top-1 (%), deployed weights")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{g.title}\n{g.data_text()}", fontsize=9)
+        fig.tight_layout(rect=(0, 0, 1, 0.88))
+        written += _save(fig, out / f"robustness__{slug(g.dataset)}__{slug(g.arch)}__{slug(g.budget)}__{g.id}")
     return written
 
 

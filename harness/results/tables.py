@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 import statistics
 from collections.abc import Iterable
@@ -219,6 +220,9 @@ class Row:
     train_compute: float | None = None  # training FLOPs relative to the baseline's
     delta: float | None = None
     p_value: float | None = None  # Welch's t-test against the baseline of the same group
+    params_x_baseline: float | None = None  # deployed size relative to the baseline of the same group
+    macs_x_baseline: float | None = None
+    distorted: dict[str, list[float]] = field(default_factory=dict)  # distortion -> top-1 per seed (--eval-noise)
     duplicates: list[Duplicate] = field(default_factory=list)
 
     @property
@@ -250,6 +254,21 @@ class Row:
                 self.per_seed.setdefault(name, []).append(v)
         for name in NUMBERS:
             setattr(self, name, _mean(self.per_seed.get(name, [])))
+        for name, acc in (record["metrics"].get("top1_distorted") or {}).items():
+            self.distorted.setdefault(name, []).append(acc)
+
+    def distorted_text(self, name: str) -> str:
+        values = self.distorted.get(name)
+        if not values:
+            return "-"
+        return f"{statistics.fmean(values):.2f}" + (f" ± {summarize(values).std:.2f}" if len(values) > 1 else "")
+
+    def size_text(self) -> str:
+        """``0.07x / 0.23x``: deployed parameters and MACs relative to the baseline of the same table."""
+        if self.params_x_baseline is None:
+            return "-"
+        macs = f"{self.macs_x_baseline:.2f}x" if self.macs_x_baseline is not None else "-"
+        return f"{self.params_x_baseline:.2f}x / {macs}"
 
     @property
     def teacher(self) -> str | None:
@@ -291,6 +310,21 @@ NUMBERS = {  # Row attribute -> its value in a record; every one is a mean over 
 
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def distortion_names(rows: Iterable[Row]) -> list[str]:
+    """Every distortion any row was measured under, by kind and then level (``noise:0.05`` before ``noise:0.1``)."""
+    def order(name: str) -> tuple[str, float]:
+        kind, _, level = name.partition(":")
+        try:
+            return kind, float(level)
+        except ValueError:
+            return kind, math.inf
+    return sorted({name for r in rows for name in r.distorted}, key=order)
 
 
 @dataclass
@@ -388,6 +422,9 @@ def collect(records: Iterable[dict], metric: str = "last") -> Aggregation:
         if b is not None and r is not b:
             r.delta = r.mean - b.mean
             r.p_value = welch_p(r.values, b.values)
+        if b is not None:
+            r.params_x_baseline = _ratio(r.params, b.params)
+            r.macs_x_baseline = _ratio(r.macs, b.macs)
     order = {"baseline": 0}
     ordered_groups = sorted({r.group.key: r.group for r in out}.values(),
                             key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id))
@@ -423,22 +460,33 @@ def _fmt_latency(r: Row) -> str:
 
 
 HEADERS = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
-           "params", "extra params", "MACs", "FLOPs", "latency b1 (ms)",
+           "params", "extra params", "MACs", "FLOPs", "params / MACs (x baseline)", "latency b1 (ms)",
            "train compute (x baseline)", "teacher"]
 GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
+DISTORTED_AFTER = HEADERS.index("seeds") + 1  # where the top-1-under-distortion columns go, when there are any
+
+
+def distorted_header(name: str) -> str:
+    return f"top-1 {name} (%)"
 
 
 def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells; a ``top-1 noise:0.1 (%)`` column for each distortion some row was measured under."""
+    levels = distortion_names(rows)
     body = []
     for r in rows:
-        body.append([
+        line = [
             r.group.dataset, r.group.arch, r.group.budget, r.name, f"{r.mean:.2f} ± {r.std:.2f}",
             f"±{r.ci95:.2f}" if r.ci95 is not None else "-", r.delta_text(),
             f"{r.p_value:.3f}" if r.p_value is not None else "-", str(len(r.values)), _fmt_int(r.params),
-            _fmt_int(r.extra_params), _fmt_flops(r.macs), _fmt_flops(r.flops), _fmt_latency(r),
+            _fmt_int(r.extra_params), _fmt_flops(r.macs), _fmt_flops(r.flops), r.size_text(), _fmt_latency(r),
             fmt_compute(r.train_compute), r.teacher or "",
-        ])
-    return list(HEADERS), body
+        ]
+        line[DISTORTED_AFTER:DISTORTED_AFTER] = [r.distorted_text(name) for name in levels]
+        body.append(line)
+    headers = list(HEADERS)
+    headers[DISTORTED_AFTER:DISTORTED_AFTER] = [distorted_header(name) for name in levels]
+    return headers, body
 
 
 def caption(metric: str) -> str:
@@ -449,7 +497,10 @@ def caption(metric: str) -> str:
             f"(n.s.) when not (needs 2+ seeds each). Params, MACs (multiply-accumulates, as papers quote "
             f"cost), FLOPs (2 per multiply-add) and latency are means over seeds (latency ± std). Train compute = "
             f"training FLOPs of every stage the method trains, baseline included, relative to the baseline's "
-            f"(info.compute; - where a method does not count it). Records that "
+            f"(info.compute; - where a method does not count it). Params / MACs (x baseline): the deployed "
+            f"model's size relative to the baseline's in the same table (below 1 for a method that deploys a "
+            f"smaller model). Top-1 under a distortion (noise:SIGMA, blur:SIGMA; --eval-noise/--eval-distort): the "
+            f"deployed weights on the test set with that distortion, mean ± std over seeds. Records that "
             f"differ in data, subset or split, recipe, engine or selection are never "
             f"merged: each such group is its own table.")
 
@@ -495,7 +546,9 @@ def render(records: list[dict], fmt: str = "rich", metric: str = "last", console
             "method": r.method, "variant": r.variant, "mean": r.mean, "std": r.std, "ci95": r.ci95,
             "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
             "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "macs": r.macs,
-            "flops": r.flops,
+            "flops": r.flops, "params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline,
+            "top1_distorted": {name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
+                               for name, v in r.distorted.items()},
             "latency_ms_batch1": r.latency, "latency_ms_batch1_std": r.latency_std,
             "latency_ms_batch1_values": r.latency_values, "train_compute_x_baseline": r.train_compute,
             "teacher": r.teacher, "teacher_arch": r.teacher_arch,

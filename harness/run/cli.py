@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.core.errors import BenchError, UsageError
+from harness.data.distortions import Distortion, noise_levels, parse_distortions, unique
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
 from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.results.records import load_records, version_line
@@ -51,6 +52,16 @@ def _milestones(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"milestones must be comma-separated epochs, got '{text}'") from None
 
 
+def _distortions(parse):  # type: ignore[no-untyped-def]
+    """An argparse type from a distortion parser: its one-line error becomes the argument's error."""
+    def convert(text: str) -> list[Distortion]:
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
+
+
 def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, dataset_default: str | None) -> None:
     """Arguments shared by `bench run` and `bench reproduce`: data, recipe, options, execution."""
     default = "the table's" if dataset_default is None else dataset_default
@@ -77,6 +88,13 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     d.add_argument("--select", choices=("last", "val", "test"), default="last",
                    help="weights kept for downstream stages and deployment: last epoch (default), best validation "
                         "epoch (needs --val-split), or best test epoch (only when you explicitly want test selection)")
+    v = p.add_argument_group("evaluation under distortion (every method's deployed model, recorded per level)")
+    v.add_argument("--eval-noise", type=_distortions(noise_levels), default=[], metavar="SIGMAS",
+                   help="also measure top-1 on the test set with additive Gaussian noise of these standard "
+                        "deviations, in [0, 1] pixel units, e.g. 0.05,0.1,0.2")
+    v.add_argument("--eval-distort", type=_distortions(parse_distortions), default=[], metavar="KIND:LEVEL,...",
+                   help="the same for any distortion: noise:SIGMA (pixel units 0-1), blur:SIGMA (pixels), "
+                        "e.g. noise:0.1,blur:1.0")
     m = p.add_argument_group("methods")
     m.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE",
                    help="a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench list methods' shows them)")
@@ -174,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     chk.add_argument("--save-reference", type=Path, help="instead of checking, save the records' means as a reference")
 
-    plot = sub.add_parser("plot", help="accuracy vs parameters and FLOPs, and training curves (PNG and SVG)")
+    plot = sub.add_parser("plot", help="accuracy vs parameters and MACs (baseline marked), accuracy under "
+                                        "distortion, training curves (PNG and SVG)")
     plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
     plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
     plot.add_argument("--metric", choices=tuple(METRICS), default="last")
@@ -193,6 +212,7 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> RunRequest:
         resume=args.resume, retrain=args.retrain, select=args.select, val_split=args.val_split,
         train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
         latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last, threads=args.threads,
+        eval_distortions=unique([*args.eval_noise, *args.eval_distort]),
         **fields,  # type: ignore[arg-type]
     )
 
@@ -359,13 +379,14 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
 
 
 def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.results.plots import curves, efficiency
+    from harness.results.plots import curves, efficiency, robustness
 
     check_output_dir(args.out, "--out")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
-    written = efficiency(records, args.out, args.metric) + (curves(records, args.out) if args.curves else [])
+    written = efficiency(records, args.out, args.metric) + robustness(records, args.out, args.metric)
+    written += curves(records, args.out) if args.curves else []
     for path in written:
         console.print(str(path))
     return 0

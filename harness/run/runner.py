@@ -19,6 +19,7 @@ from harness.core.identity import config_key
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
+from harness.data.distortions import Distortion, distorted_accuracy, parse_distortion, unique
 from harness.methods.contract import Method, Plan, Report, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.models.cost import count_cost, latency_ms
@@ -61,6 +62,7 @@ class RunRequest:
     amp: bool | None = None
     channels_last: bool | None = None
     threads: int | None = None
+    eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort
 
 
 @dataclass
@@ -200,8 +202,24 @@ def validate(run: PreparedRun, plans: list[Plan], reporter: Reporter) -> None:
                              f"{type(exc).__name__}: {exc}") from None
 
 
+def requested_distortions(run: PreparedRun, report: Report | None = None) -> list[Distortion]:
+    """The distortions the deployed model is evaluated under: ``--eval-noise`` / ``--eval-distort``, plus any
+    the method's report asks for (``info["eval_distortions"]``, e.g. the distortion a method fine-tunes for)."""
+    asked = (report.info.get("eval_distortions") if report is not None else None) or []
+    return unique([*run.request.eval_distortions, *(parse_distortion(name) for name in asked)])
+
+
+def distorted_metrics(env: RunEnv, model: torch.nn.Module, distortions: list[Distortion]) -> dict[str, float]:
+    """Top-1 (%) of the deployed model on the test set under each distortion (``noise:0.1`` -> accuracy)."""
+    ds = env.dataset
+    return {d.name: distorted_accuracy(model, ds.test_images, ds.test_labels, d, normalizer=env.normalizer,
+                                       seed=env.seed, device=env.device, batch_size=env.eval_batch_size,
+                                       channels_last=env.channels_last, amp=env.amp)
+            for d in distortions}
+
+
 def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRun) -> dict:
-    """Accuracy protocols and the deployed model's cost."""
+    """Accuracy protocols (clean, and under the requested distortions) and the deployed model's cost."""
     model = deployed.model.eval()
     accs = [row["test_acc"] for row in deployed.history if "test_acc" in row]
     final = env.evaluate(model)
@@ -214,6 +232,9 @@ def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRu
         "params_deployed": count_params(model),
         "params_extra": report.extra_params,
     }
+    distortions = requested_distortions(run, report)
+    if distortions:
+        metrics["top1_distorted"] = distorted_metrics(env, model, distortions)
     ds = env.dataset
     shape = (ds.in_chans, ds.input_size, ds.input_size)
     cost = count_cost(model, shape, run.device)
@@ -239,6 +260,13 @@ def existing_records(out: Path) -> dict[str, tuple[Path, dict]]:
         if isinstance(record, dict) and record.get("run_key") and record.get("status", "ok") == "ok":
             found[record["run_key"]] = (path, record)
     return found
+
+
+def has_distortions(record: dict, run: PreparedRun) -> bool:
+    """Whether a finished record already holds every ``--eval-noise``/``--eval-distort`` accuracy asked for
+    (a record without them is measured again: its stages come from the artifact cache)."""
+    measured = (record.get("metrics") or {}).get("top1_distorted") or {}
+    return all(d.name in measured for d in run.request.eval_distortions)
 
 
 def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
@@ -354,7 +382,7 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
             plan = method.plan(run.info(seed))
             if reuse:
                 key = StageRunner(env, run.store, dry=True).resolve(plan.deploy, method.name).key
-                if key in done:
+                if key in done and has_distortions(done[key][1], run):
                     reporter.note(f"{method.name} (seed {seed}): reusing record {done[key][0].name}")
                     paths.append(done[key][0])
                     records.append(done[key][1])

@@ -1,0 +1,11 @@
+"""DCFF (Lin et al.): dynamic-coded filter fusion, a compact model trained from scratch. See ``method.py``."""
+
+from __future__ import annotations
+
+from harness import hookimpl
+from plugins.methods.dcff.method import DCFF
+
+
+@hookimpl
+def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    register("dcff", DCFF, description=DCFF.summary)
