@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("encodenet", "plugins.methods.encodenet"),
     ("baseline-matched", "plugins.methods.baseline_matched"),
     ("dcff", "plugins.methods.dcff"),
+    ("filter-ft", "plugins.methods.filter_ft"),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 DATA_PACKAGE = "harness.results.reference_data"
 COLUMNS = ("table", "dataset", "arch", "teacher", "method", "variant", "metric", "value", "protocol", "runs", "source")
-METRICS = ("top1", "params_millions", "params", "teacher_top1")
+METRICS = ("top1", "params_millions", "params", "teacher_top1", "macs_millions")
 PROTOCOLS = ("last", "best", "unspecified", "")
 
 

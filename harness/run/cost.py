@@ -77,11 +77,12 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
                  console: Console | None = None) -> None:
     ref_m = {v.method: v.value for v in reference or [] if v.metric == "params_millions" and not v.variant}
     ref_exact = {v.method: int(v.value) for v in reference or [] if v.metric == "params" and not v.variant}
+    ref_macs = {v.method: v.value for v in reference or [] if v.metric == "macs_millions" and not v.variant}
     table = Table(title=title, title_justify="left")
     for col in ("method", "params", "params (M)", MACS_COLUMN, "FLOPs (G)", "latency b1 (ms)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     if reference:
-        for col in ("paper params (M)", "Δ (M)", "exact reference"):
+        for col in ("paper params (M)", "Δ (M)", "exact reference") + (("paper MACs (M)",) if ref_macs else ()):
             table.add_column(col, justify="right")
     for r in rows:
         line = [r.method, f"{r.params:,}", f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", f"{r.flops / 1e9:.3f}",
@@ -92,6 +93,8 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
             line += [f"{paper:.2f}" if paper is not None else "-",
                      f"{r.params / 1e6 - paper:+.2f}" if paper is not None else "-",
                      ("equal" if exact == r.params else f"{exact:,} (differs)") if exact is not None else "-"]
+            if ref_macs:
+                line.append(f"{ref_macs[r.method]:.2f}" if r.method in ref_macs else "-")
         table.add_row(*line)
     (console or Console()).print(table)
     (console or Console()).print(f"[dim]Deployed models, untrained, batch 1. {COST_NOTE}[/dim]")

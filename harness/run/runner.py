@@ -19,7 +19,7 @@ from harness.core.identity import config_key
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.data.distortions import Distortion, distorted_accuracy, parse_distortion, unique
+from harness.data.distortions import Distortion, distorted_metrics, parse_distortion, unique
 from harness.methods.contract import Method, Plan, Report, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.models.cost import count_cost, latency_ms
@@ -207,15 +207,6 @@ def requested_distortions(run: PreparedRun, report: Report | None = None) -> lis
     the method's report asks for (``info["eval_distortions"]``, e.g. the distortion a method fine-tunes for)."""
     asked = (report.info.get("eval_distortions") if report is not None else None) or []
     return unique([*run.request.eval_distortions, *(parse_distortion(name) for name in asked)])
-
-
-def distorted_metrics(env: RunEnv, model: torch.nn.Module, distortions: list[Distortion]) -> dict[str, float]:
-    """Top-1 (%) of the deployed model on the test set under each distortion (``noise:0.1`` -> accuracy)."""
-    ds = env.dataset
-    return {d.name: distorted_accuracy(model, ds.test_images, ds.test_labels, d, normalizer=env.normalizer,
-                                       seed=env.seed, device=env.device, batch_size=env.eval_batch_size,
-                                       channels_last=env.channels_last, amp=env.amp)
-            for d in distortions}
 
 
 def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRun) -> dict:

@@ -24,7 +24,8 @@ from harness.core.errors import UsageError
 from harness.models.staged import StagedClassifier
 
 #: the paper's VGG-16 CIFAR-10 setting (authors' README: pruning rates [0.5]*2+[0.4]*2+[0.35]*3+[0.85]*6),
-#: written as kept fractions: 72.77M FLOPs as the authors count them, 1.06M parameters, 93.47% top-1
+#: written as kept fractions: 72.77M FLOPs as the authors count them (thop, their VGG layout), 1.06M
+#: parameters, 93.47% top-1
 PAPER_KEEP = {"vgg16": "0.5*2,0.6*2,0.65*3,0.15*6"}
 
 

@@ -12,9 +12,9 @@ evaluation the compact model's convolutions are set to ``P W``: the model evalua
 the compact network, and its parameters and MACs in the record are those of the compact network.
 
 Options: ``keep`` (kept fraction of filters per fused layer; ``paper`` = the VGG-16 CIFAR-10 setting of the
-authors' README, 0.5,0.5,0.6,0.6,0.65x3,0.15x6, which gives the paper's 72.77M FLOPs exactly as its counter
-(thop) counts them and 1.07M parameters (paper: 1.06M)); ``t_start``/``t_end``/``t_slope`` (the temperature
-schedule).
+authors' README, 0.5,0.5,0.6,0.6,0.65x3,0.15x6: 1,071,248 parameters (paper: 1.06M), and exactly the paper's
+72.77M "FLOPs" as its counter, thop, counts them on its VGG-16 layout; see the deviations for our MACs);
+``t_start``/``t_end``/``t_slope`` (the temperature schedule).
 
 Deviations from the paper and the authors' code:
 
@@ -28,8 +28,10 @@ Deviations from the paper and the authors' code:
 * the bank is initialised from the run architecture's own initialisation (the full layer's weights, input
   channels cut to the compact width), the same for every method of the seed; the code uses PyTorch defaults;
 * on CIFAR ResNets only the first convolution of each block is fused (the paper also prunes the residual
-  channels with a per-stage rate); our CIFAR VGG is the CRD benchmark's (same layers and parameter count as
-  the paper's VGG-16; adaptive average pooling before the classifier instead of its final max-pool on 2x2).
+  channels with a per-stage rate); our CIFAR VGG is the CRD benchmark's: the same layers and parameter count
+  as the paper's VGG-16, but no max-pool before the last block on 32x32 inputs (its last three convolutions
+  run at 4x4, not 2x2), so the compact vgg16 costs 74.22M MACs here against 72.35M conv multiply-adds on the
+  paper's layout (72.77M with thop's bias and BatchNorm counts).
 """
 
 from __future__ import annotations
