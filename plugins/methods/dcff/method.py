@@ -59,9 +59,9 @@ class FilterBank(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(conv.weight.detach()[:, :in_channels].clone())
         self.bias = nn.Parameter(conv.bias.detach().clone()) if conv.bias is not None else None
-        n = conv.out_channels
-        self.register_buffer("fusion", torch.eye(n)[:keep].clone())
-        self.register_buffer("kept", torch.arange(keep))
+        n, device = conv.out_channels, conv.weight.device
+        self.register_buffer("fusion", torch.eye(n, device=device)[:keep].clone())
+        self.register_buffer("kept", torch.arange(keep, device=device))
 
     @torch.no_grad()
     def refresh(self, temperature: float) -> None:
