@@ -12,7 +12,10 @@ layout of a particular architecture:
 * ``attention_sites(placement)`` says where attention modules may go: ``block`` sites are declared by the
   architecture (``declare_block_sites``: in a residual block after its last BN, before the add, or after each
   conv stage of a plain network), ``stage`` sites (after every stage but the last) follow from the stages;
-  ``insert(site, module)`` puts a module there.
+  ``insert(site, module)`` puts a module there;
+* ``downsampling_sites()`` says where the resolution is halved: the architecture declares the paths of its
+  pooling layers and strided convolutions (``declare_downsampling_sites``), so that a method can replace
+  them (wavelet downsampling) without knowing the architecture; ``replace(path, module)`` swaps one.
 """
 
 from __future__ import annotations
@@ -98,12 +101,30 @@ class StagedClassifier(nn.Module):
         self.feature_names = ["stem", *names]
         self.stage_info = self._probe(spec)
         self.block_sites: list[AttentionSite] = []
+        self.downsampling_paths: list[str] = []
 
     def declare_block_sites(self, sites: Sequence[tuple[str, int]]) -> None:
         """The architecture's own places for per-block attention modules: (dotted path, channels)."""
         for path, channels in sites:
             self._parent_and_leaf(path)  # fails now for a path that does not exist
         self.block_sites = [AttentionSite(path, channels) for path, channels in sites]
+
+    def declare_downsampling_sites(self, paths: Sequence[str]) -> None:
+        """The architecture's pooling layers and strided convolutions that halve the resolution (dotted
+        paths), in forward order."""
+        for path in paths:
+            self._parent_and_leaf(path)  # fails now for a path that does not exist
+        self.downsampling_paths = list(paths)
+
+    def downsampling_sites(self) -> list[str]:
+        if not self.downsampling_paths:
+            raise UsageError(f"architecture '{self.arch_name}' declares no downsampling sites")
+        return list(self.downsampling_paths)
+
+    def replace(self, path: str, module: nn.Module) -> None:
+        """Put ``module`` in place of the module at ``path``."""
+        parent, leaf = self._parent_and_leaf(path)
+        setattr(parent, leaf, module)
 
     def attention_sites(self, placement: str) -> list[AttentionSite]:
         """``block``: the declared sites; ``stage``: after every stage but the last."""

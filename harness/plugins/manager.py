@@ -32,6 +32,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("cifar_vgg", "plugins.archs.cifar_vgg"),
     ("resnet", "plugins.archs.resnet"),
     ("timm", "plugins.archs.timm_models"),
+    ("msdnet", "plugins.archs.msdnet"),
+    ("resmlp", "plugins.archs.resmlp"),
     ("cifar", "plugins.datasets.cifar"),
     ("imagefolder", "plugins.datasets.imagefolder"),
     ("bundled", "plugins.datasets.bundled"),
@@ -46,6 +48,9 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("ft", "plugins.methods.ft"),
     ("encodenet", "plugins.methods.encodenet"),
     ("baseline-matched", "plugins.methods.baseline_matched"),
+    ("anytime", "plugins.methods.anytime"),
+    ("wavecnet", "plugins.methods.wavecnet"),
+    ("lowrank", "plugins.methods.lowrank"),
     ("dcff", "plugins.methods.dcff"),
     ("filter-ft", "plugins.methods.filter_ft"),
 )

@@ -6,6 +6,9 @@ baseline marked with guides through it, so that a method that is better at the s
 good at a smaller size (a compact model such as DCFF's) both show. ``robustness``: top-1 against distortion
 level where records hold distorted evaluations. ``curves``: test accuracy and training loss per epoch of
 every run.
+``anytime``: for every multi-exit run (a record with ``info.anytime``, e.g. MSDNet trained by the
+``anytime`` method), accuracy against MACs of each exit and of the budgeted-batch curve, beside the
+single-exit runs of the same data, recipe and engine (one point per architecture and method).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from harness.results.records import slug  # noqa: E402
 from harness.data.datasets import display_name  # noqa: E402
 from harness.data.distortions import KINDS  # noqa: E402
-from harness.results.tables import Row, collect, distortion_names  # noqa: E402
+from harness.results.tables import Row, collect, comparability_key, distortion_names, group_id, variant  # noqa: E402
 
 
 def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
@@ -128,4 +131,61 @@ def curves(records: list[dict], out: Path) -> list[Path]:
         stem = out / "curves" / f"{slug(dataset)}__{slug(rec['arch'])}__{slug(rec['method']['name'])}" \
                                 f"__seed{rec['seed']}__{rec['run_key'][:8]}"
         written += _save(fig, stem)
+    return written
+
+
+def save_figure(fig, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One PNG (a method's own figure beside its record)."""
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def anytime_axes(ax, infos: list[dict], label: str) -> None:  # type: ignore[no-untyped-def]
+    """Draw the ``info.anytime`` of one or more seeds of a run (averaged): test accuracy against MACs (M) of
+    every exit, and the budgeted-batch curve (average MACs actually spent on the test set)."""
+    exits = [[e["test_acc"] for e in info["exits"]] for info in infos]
+    macs = [e["macs"] / 1e6 for e in infos[0]["exits"]]
+    ax.plot(macs, [_mean(list(col)) for col in zip(*exits)], "o-", label=f"{label}: exits (anytime)" if label else "exits (anytime)")
+    curves = [info.get("budgeted") or [] for info in infos]
+    points = min(len(c) for c in curves)
+    if points:
+        ax.plot([_mean([c[i]["test_macs"] for c in curves]) / 1e6 for i in range(points)],
+                [_mean([c[i]["test_acc"] for c in curves]) for i in range(points)], "s--",
+                label=(f"{label}: " if label else "") + f"budgeted batch (thresholds on {infos[0]['thresholds_on']})")
+    ax.set_xlabel("MACs per image (M)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def anytime(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+    """One figure per setting (data, recipe, engine, protocol) that has multi-exit runs: their anytime and
+    budgeted curves, and every other run of the setting as a point (mean over seeds)."""
+    multi: dict[tuple, list[dict]] = {}
+    for rec in records:
+        if rec.get("status", "ok") == "ok" and (rec.get("info") or {}).get("anytime"):
+            key = comparability_key(rec)
+            multi.setdefault((key[1:], key[0], rec["method"]["name"], variant(rec)), []).append(rec)
+    agg = collect(records, metric)
+    written: list[Path] = []
+    for setting in sorted({k[0] for k in multi}):
+        runs = {k: recs for k, recs in multi.items() if k[0] == setting}
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for (_, arch, method, var), recs in sorted(runs.items()):
+            anytime_axes(ax, [r["info"]["anytime"] for r in recs], f"{arch} {method}" + (f" [{var}]" if var else ""))
+        for row in agg.rows:
+            if row.group.key[1:] == setting and row.macs and (row.group.arch, row.method, row.variant) not in \
+                    {(k[1], k[2], k[3]) for k in runs}:
+                ax.errorbar(row.macs / 1e6, row.mean, yerr=row.std, fmt="^", capsize=3)
+                ax.annotate(f"{row.group.arch} {row.method}" + (f" [{row.variant}]" if row.variant else ""),
+                            (row.macs / 1e6, row.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        first = next(iter(runs.values()))[0]
+        dataset = display_name(first["dataset"]["name"])
+        ax.set_title(f"anytime prediction | {dataset} | {first['recipe']['name']} {first['recipe']['epochs']}ep "
+                     f"(points: other architectures, {metric} epoch)", fontsize=9)
+        written += _save(fig, out / f"anytime__{slug(dataset)}__{slug(first['recipe']['name'])}__{group_id(setting)}")
     return written

@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     chk.add_argument("--save-reference", type=Path, help="instead of checking, save the records' means as a reference")
 
-    plot = sub.add_parser("plot", help="accuracy vs parameters and MACs (baseline marked), accuracy under "
-                                        "distortion, training curves (PNG and SVG)")
+    plot = sub.add_parser("plot", help="accuracy vs parameters and MACs (baseline marked), anytime curves of "
+                                        "multi-exit runs, accuracy under distortion, training curves (PNG and SVG)")
     plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
     plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
     plot.add_argument("--metric", choices=tuple(METRICS), default="last")
@@ -379,13 +379,14 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
 
 
 def cmd_plot(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
-    from harness.results.plots import curves, efficiency, robustness
+    from harness.results.plots import anytime, curves, efficiency, robustness
 
     check_output_dir(args.out, "--out")
     records = load_records(args.paths)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
-    written = efficiency(records, args.out, args.metric) + robustness(records, args.out, args.metric)
+    written = efficiency(records, args.out, args.metric) + anytime(records, args.out, args.metric)
+    written += robustness(records, args.out, args.metric)
     written += curves(records, args.out) if args.curves else []
     for path in written:
         console.print(str(path))

@@ -4,7 +4,8 @@ BasicBlock, widths [16, 16, 32, 64] (x4: [32, 64, 128, 256]), projection shortcu
 (fan_out) initialisation of convolutions. Deviation: the reference's ``AvgPool2d(8)`` is an adaptive
 average pool here, identical on 32x32 input and also valid for other input sizes. Each block has an
 ``attn`` slot (identity by default) after its last BN and before the residual add, declared as the
-architecture's block attention sites.
+architecture's block attention sites; the first convolution of each stride-2 block and its projection
+shortcut's convolution are its downsampling sites.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
     )
     model.declare_block_sites([(f"stages.{i}.{j}.attn", block.out_channels)
                                for i, stage in enumerate(model.stages) for j, block in enumerate(stage)])
+    model.declare_downsampling_sites([f"stages.{i}.{j}.{conv}" for i, stage in enumerate(model.stages)
+                                      for j, block in enumerate(stage) if block.conv1.stride != (1, 1)
+                                      for conv in ("conv1", "downsample.0")])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

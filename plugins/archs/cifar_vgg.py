@@ -7,7 +7,7 @@ conv weights N(0, sqrt(2/(k*k*out))), biases 0, Linear N(0, 0.01).
 
 Stages: the stem is block 0 (with its ReLU); stages 1-4 are [max-pool] + block + ReLU, so
 ``forward_stages`` yields the reference's f0..f4 features. VGG has no residual blocks: its declared block
-attention sites are after each conv stage (the stem included).
+attention sites are after each conv stage (the stem included); its max-pools are its downsampling sites.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> StagedClassifier:
         stage_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
     )
     model.declare_block_sites([("stem", config[0][-1])] + [(f"stages.{i}", config[i + 1][-1]) for i in range(4)])
+    model.declare_downsampling_sites([f"stages.{i}.0" for i, stage in enumerate(model.stages)
+                                      if isinstance(stage[0], nn.MaxPool2d)])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels

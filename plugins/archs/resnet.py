@@ -5,7 +5,9 @@ no pooling (as in the CIFAR versions used by the attention-module and KD literat
 timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Deviation from timm's
 defaults: the last BN of each block is not zero-initialised (``zero_init_last=False``), as in torchvision
 and the CIFAR ResNet-50s of the attention-module literature. Each block exposes
-timm's ``se`` slot (after the last BN, before the residual add), declared as its block attention sites.
+timm's ``se`` slot (after the last BN, before the residual add), declared as its block attention sites;
+its strided convolutions (``conv1`` of a basic block, ``conv2`` of a bottleneck) and projection shortcuts
+are its downsampling sites.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
     staged = adapt_timm(model, spec, family="resnet")
     staged.declare_block_sites([(f"stages.{i}.{j}.se", last_bn(block).num_features)
                                 for i, stage in enumerate(staged.stages) for j, block in enumerate(stage)])
+    staged.declare_downsampling_sites([f"stages.{i}.{j}.{name}" for i, stage in enumerate(staged.stages)
+                                       for j, block in enumerate(stage) for name, conv in strided_convs(block)])
     return staged
+
+
+def strided_convs(block: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    """The block's convolutions that halve the resolution (residual path and projection shortcut)."""
+    return [(name, m) for name, m in block.named_modules() if isinstance(m, nn.Conv2d) and m.stride != (1, 1)]
 
 
 def last_bn(block: nn.Module) -> nn.BatchNorm2d:
