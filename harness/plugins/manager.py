@@ -46,10 +46,14 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("ft", "plugins.methods.ft"),
     ("encodenet", "plugins.methods.encodenet"),
     ("baseline-matched", "plugins.methods.baseline_matched"),
+    ("local", "plugins.executors.local"),
+    ("ray", "plugins.executors.ray_cluster"),
+    ("slurm", "plugins.executors.slurm"),
 )
 
-KINDS = ("methods", "archs", "datasets", "recipes")
-KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe"}
+KINDS = ("methods", "archs", "datasets", "recipes", "executors")
+KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
+              "executors": "executor"}
 
 
 @dataclass
@@ -79,6 +83,7 @@ class PluginSet:
     archs: Registry
     datasets: Registry
     recipes: Registry
+    executors: Registry
     plugins: list[PluginInfo]
 
     @property
