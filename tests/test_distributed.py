@@ -17,6 +17,7 @@ from harness.models.staged import ArchSpec
 from harness.plugins.manager import load_plugins
 from harness.run.cli import main
 from harness.train.distributed import World
+from test_shared_cache import shared_cache
 
 # one SGD step on one global batch of 64 images: float rounding has not been amplified by training yet
 TINY = ["--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--epochs", "1",
@@ -35,10 +36,7 @@ def weights(cache: Path, record: dict) -> dict[str, torch.Tensor]:
 
 
 def test_two_cpu_ranks_under_torchrun_match_one_process(tmp_path: Path, cache_dir: Path) -> None:
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
-    (cache / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
+    cache = shared_cache(tmp_path, cache_dir)
     assert main(["run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / "one")]) == 0
     ranks = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                             "-m", "harness", "run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / "two")],

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.cli import main
+from test_shared_cache import shared_cache
 
 METHODS = ["--methods", "kd,rkd", "--teacher", "resnet8"]  # both need the baseline of resnet8: shared per seed
 TINY = ["--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--train-subset", "320",
@@ -24,11 +25,9 @@ TIMING = ("images_per_s", "train_seconds")
 
 def bench_run(tmp_path: Path, name: str, cache_dir: Path, *extra: str, epochs: int = 1) -> Path:
     """`bench run` in this process into ``tmp_path/name`` with a fresh artifact store; returns --out."""
-    cache = tmp_path / f"{name}-cache"
-    cache.mkdir()
-    (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
-    (cache / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
-    out = tmp_path / name
+    (tmp_path / name).mkdir()
+    cache = shared_cache(tmp_path / name, cache_dir)
+    out = tmp_path / name / "runs"
     argv = ["run", *METHODS, *TINY, "--seeds", "0,1", "--epochs", str(epochs), "--cache-dir", str(cache),
             "--out", str(out), *extra]
     assert main(argv) == 0
@@ -124,10 +123,7 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
     """A worker is SIGKILLed in the middle of seed 0's baseline (no retries): seed 1 finishes, seed 0's methods
     get failed records. The restarted sweep (--resume) trains only seed 0's stages, the baseline from its
     checkpoint; nothing of seed 1 is trained again."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
-    (cache / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
+    cache = shared_cache(tmp_path, cache_dir)
     argv = [*METHODS, *[a for a in TINY if a != "--quiet"], "--seeds", "0,1", "--epochs", "4", "--cache-dir",
             str(cache), "--out", str(tmp_path / "runs"), "--workers", "2"]
     log = tmp_path / "first.log"
