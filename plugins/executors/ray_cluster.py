@@ -73,4 +73,4 @@ class RayCluster(Backend):
 
 @hookimpl
 def bench_register_executors(register):  # type: ignore[no-untyped-def]
-    register("ray", RayCluster, description="Ray tasks on --ray-address (default: a local cluster); needs .[ray]")
+    register("ray", RayCluster, description="Ray tasks on --ray-address (default: a local cluster); needs the ray extra")

@@ -90,4 +90,4 @@ class SlurmJobs(Backend):
 
 @hookimpl
 def bench_register_executors(register):  # type: ignore[no-untyped-def]
-    register("slurm", SlurmJobs, description="Slurm jobs through submitit (--slurm-local: its local mode); needs .[slurm]")
+    register("slurm", SlurmJobs, description="Slurm jobs through submitit (--slurm-local: its local mode); needs the slurm extra")
