@@ -10,6 +10,13 @@
 
 Usage: python benchmarks/bench_engine.py [--arch resnet20] [--images 2048] [--repeats 3] [--device cpu]
 Prints the ratios last. Timings alternate between the two sides of each comparison; medians are reported.
+
+3. GPU mode (``--gpu``, one command on a CUDA machine): engine against the bare loop, both with bf16 autocast
+   and channels_last, for resnet20 (batch 64 and 128), resnet56, vgg8 and resnet50 (CIFAR stem), with and
+   without ``torch.compile`` (``--compile``: the objective and the bare model compiled alike); then the
+   aggregate images/s of K concurrent engine runs on the one GPU (``--concurrent 1,2,4``: separate processes,
+   as ``bench run --per-gpu K`` starts them) against one run. Figures go into benchmarks/README.md with the
+   device named:  python benchmarks/bench_engine.py --gpu --images 5000 --compile --concurrent 1,2,4
 """
 
 from __future__ import annotations
@@ -53,20 +60,23 @@ def sync(device: torch.device) -> None:
 
 def time_engine(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
     model = build_model(args.arch, device, args.channels_last)
+    objective = Objective(model)
+    if getattr(args, "compile", False):
+        objective = torch.compile(objective)
     norm = Normalizer(mean, std, device)
     stream = TrainStream(images, labels, batch_size=args.batch_size, seed=0, normalizer=norm, device=device,
                          channels_last=args.channels_last)
     recipe = Recipe("bench", epochs=1, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4, schedule="constant")
     sync(device)
     t0 = time.perf_counter()
-    fit(Objective(model), stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device,
-        amp=args.amp)
+    fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device, amp=args.amp)
     sync(device)
     return len(labels) / (time.perf_counter() - t0)
 
 
 def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
     model = build_model(args.arch, device, args.channels_last)
+    step_model = torch.compile(model) if getattr(args, "compile", False) else model
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
     s = torch.tensor(std, device=device).view(1, -1, 1, 1)
     x_all = ((images.to(device).float() / 255) - m) / s
@@ -79,7 +89,7 @@ def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: i
     t0 = time.perf_counter()
     for i in range(0, len(labels) - 1, args.batch_size):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            loss = F.cross_entropy(model(x_all[i:i + args.batch_size]), y_all[i:i + args.batch_size])
+            loss = F.cross_entropy(step_model(x_all[i:i + args.batch_size]), y_all[i:i + args.batch_size])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -132,6 +142,60 @@ def median_pair(fa, fb, repeats: int) -> tuple[float, float]:  # type: ignore[no
     return statistics.median(a), statistics.median(b)
 
 
+GPU_SUITE = (("resnet20", 64), ("resnet20", 128), ("resnet56", 128), ("vgg8", 64), ("resnet50", 128))
+
+
+def gpu_suite(args, images, labels, mean, std, device) -> None:  # type: ignore[no-untyped-def]
+    """Engine / bare loop for every (arch, batch) of GPU_SUITE, eager and (with --compile) compiled."""
+    print(f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast, channels_last, "
+          f"{len(labels)} images per timed epoch, {args.repeats} repeats (median)")
+    modes = (False, True) if args.compile else (False,)
+    for arch, batch in GPU_SUITE:
+        for compiled in modes:
+            run = argparse.Namespace(**{**vars(args), "arch": arch, "batch_size": batch, "compile": compiled})
+            time_engine(run, images, labels, mean, std, device)  # warm-up (and compilation)
+            time_bare_loop(run, images, labels, mean, std, device)
+            engine, bare = median_pair(lambda: time_engine(run, images, labels, mean, std, device),
+                                       lambda: time_bare_loop(run, images, labels, mean, std, device), args.repeats)
+            print(f"{arch:9s} batch {batch:4d} {'compiled' if compiled else 'eager   '}  engine {engine:9.0f} img/s  "
+                  f"bare {bare:9.0f} img/s  RATIO engine / bare {engine / bare:.3f}")
+
+
+def _concurrent_run(args, start, queue) -> None:  # type: ignore[no-untyped-def]
+    """One of K processes sharing the GPU: train ``args.epochs_each`` epochs after the common start."""
+    device = torch.device("cuda")
+    images, labels, mean, std = load_images(args.cache_dir, args.images)
+    time_engine(args, images[:512], labels[:512], mean, std, device)  # warm-up
+    start.wait()
+    t0 = time.perf_counter()
+    for _ in range(args.epochs_each):
+        time_engine(args, images, labels, mean, std, device)
+    queue.put((len(labels) * args.epochs_each, time.perf_counter() - t0))
+
+
+def concurrent(args) -> None:  # type: ignore[no-untyped-def]
+    """Aggregate images/s of K engine runs at once on one GPU (separate processes) against one run."""
+    import multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    base = None
+    for k in args.concurrent:
+        start, queue = context.Barrier(k + 1), context.Queue()
+        procs = [context.Process(target=_concurrent_run, args=(args, start, queue)) for _ in range(k)]
+        for proc in procs:
+            proc.start()
+        start.wait()
+        t0 = time.perf_counter()
+        done = [queue.get() for _ in procs]
+        wall = time.perf_counter() - t0
+        for proc in procs:
+            proc.join()
+        rate = sum(n for n, _ in done) / wall
+        base = base or rate
+        print(f"{k} concurrent run(s) of {args.arch} batch {args.batch_size}: {rate:9.0f} img/s in all  "
+              f"RATIO vs 1 run {rate / base:.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", default="resnet20")
@@ -142,13 +206,26 @@ def main() -> None:
     p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "encodenet-bench")
     p.add_argument("--threads", type=int)
     p.add_argument("--contiguous", action="store_true", help="NCHW instead of the harness default channels_last")
+    p.add_argument("--gpu", action="store_true", help="the GPU suite (implies --device cuda)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile'd engine and bare loop")
+    p.add_argument("--concurrent", type=lambda t: [int(k) for k in t.split(",")], default=None,
+                   help="with --gpu: aggregate img/s of K concurrent runs on the GPU, e.g. 1,2,4")
+    p.add_argument("--epochs-each", type=int, default=3, help="epochs of each concurrent run")
     args = p.parse_args()
+    if args.gpu:
+        args.device = "cuda"
     device = torch.device(args.device)
     args.amp = device.type == "cuda"
     args.channels_last = not args.contiguous
     if args.threads:
         torch.set_num_threads(args.threads)
     images, labels, mean, std = load_images(args.cache_dir, args.images)
+    if args.gpu:
+        gpu_suite(args, images, labels, mean, std, device)
+        if args.concurrent:
+            args.compile = False
+            concurrent(args)
+        return
     print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, arch {args.arch}, "
           f"{len(labels)} images, batch {args.batch_size}, {args.repeats} repeats (median)")
 

@@ -52,3 +52,14 @@ def bench_register_datasets(register):  # type: ignore[no-untyped-def]
 def bench_register_recipes(register):  # type: ignore[no-untyped-def]
     """Register training recipes: ``register(name, recipe, description=...)`` with a
     :class:`harness.core.recipes.Recipe`."""
+
+
+@hookspec
+def bench_register_executors(register):  # type: ignore[no-untyped-def]
+    """Register executors (where the stage jobs of a sweep run): ``register(name, backend_class, description=...)``.
+
+    ``backend_class(options: harness.run.sweep.schedule.ExecutorOptions)`` is a
+    :class:`harness.run.sweep.schedule.Backend`: ``submit(spec)`` starts a job that calls
+    :func:`harness.run.sweep.jobs.run_job` on ``spec``, ``wait(handles)`` reports how some ended. A missing
+    optional dependency is a :class:`harness.core.errors.UsageError` naming what to install.
+    """

@@ -53,10 +53,14 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("lowrank", "plugins.methods.lowrank"),
     ("dcff", "plugins.methods.dcff"),
     ("filter-ft", "plugins.methods.filter_ft"),
+    ("local", "plugins.executors.local"),
+    ("ray", "plugins.executors.ray_cluster"),
+    ("slurm", "plugins.executors.slurm"),
 )
 
-KINDS = ("methods", "archs", "datasets", "recipes")
-KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe"}
+KINDS = ("methods", "archs", "datasets", "recipes", "executors")
+KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
+              "executors": "executor"}
 
 
 @dataclass
@@ -86,6 +90,7 @@ class PluginSet:
     archs: Registry
     datasets: Registry
     recipes: Registry
+    executors: Registry
     plugins: list[PluginInfo]
 
     @property

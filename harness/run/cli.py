@@ -14,9 +14,11 @@ from harness.core.errors import BenchError, UsageError
 from harness.data.distortions import Distortion, noise_levels, parse_distortions, unique
 from harness.plugins.manager import KINDS, PluginSet, get_plugins
 from harness.core.progress import Reporter, RichReporter, set_quiet
+from harness.train.distributed import World
 from harness.results.records import load_records, version_line
 from harness.run.preflight import check_output_dir, check_output_file
 from harness.run.runner import RunRequest, execute, prepare
+from harness.run.sweep.schedule import ExecutorOptions
 from harness.results.tables import FORMATS, METRICS, render
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "encodenet-bench"))
@@ -112,6 +114,19 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
     e.add_argument("--latency-batch", type=int, help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
+    x = p.add_argument_group("executors (see README, 'Scaling out')")
+    x.add_argument("--executor", default="local", help="where stage jobs run: local (default), ray, slurm")
+    x.add_argument("--workers", type=int,
+                   help="local: worker processes (default 1: train in this process); ray, slurm: jobs in flight at most")
+    x.add_argument("--per-gpu", type=int, metavar="K", help="K stage jobs at a time on each visible GPU")
+    x.add_argument("--retries", type=int, default=1, help="run a failed stage job again this many times (default 1)")
+    x.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    x.add_argument("--slurm-opt", action="append", default=[], metavar="NAME=VALUE",
+                   help="a submitit parameter, e.g. slurm_partition=gpu, timeout_min=600 (repeatable)")
+    x.add_argument("--slurm-local", action="store_true", help="run the slurm executor's jobs through submitit's local mode")
+    x.add_argument("--dry-run", action="store_true", help="list the stages and the training work, train nothing")
+    x.add_argument("--throughput", type=float, metavar="IMG_PER_S",
+                   help="with --dry-run: images/s of one worker, to estimate the wall time")
 
 
 class _Version(argparse.Action):
@@ -145,7 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run what a paper table needs and print it beside the reported numbers")
     rep.add_argument("table", help="table2, table3, table4, table5 (EncodeNet paper) or smoke (CI)")
     rep.add_argument("--paper-dataset", help="only the table's settings on this dataset (e.g. cifar10 for table2)")
-    rep.add_argument("--dry-run", action="store_true", help="list the runs and the training work, train nothing")
     rep.add_argument("--no-train", action="store_true", help="only the parameter/FLOP columns, from untrained models")
     rep.add_argument("--rerun", action="store_true", help="run again even where a record of the same run exists")
     rep.add_argument("--export", type=Path, help="also write the tables as markdown and CSV into this folder")
@@ -221,18 +235,107 @@ def reporter_for(args: argparse.Namespace, console: Console) -> Reporter:
     return Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
 
 
+def executor_options(args: argparse.Namespace) -> ExecutorOptions:
+    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains."""
+    executor = args.executor
+    if args.retries < 0:
+        raise UsageError(f"--retries must be 0 or more, got {args.retries}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.throughput is not None and not args.dry_run:
+        raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
+    slurm = {}
+    for item in args.slurm_opt:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--slurm-opt expects NAME=VALUE (e.g. slurm_partition=gpu), got '{item}'")
+        slurm[name] = value
+    if (slurm or args.slurm_local) and executor != "slurm":
+        raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
+    if args.ray_address and executor != "ray":
+        raise UsageError("--ray-address is an option of --executor ray")
+    return ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
+                           threads=args.threads, ray_address=args.ray_address, slurm=slurm,
+                           slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+
+
+def run_on_executor(runs: list, args: argparse.Namespace, plugins: PluginSet, reporter: Reporter) -> tuple[list, list[str]]:
+    """Train ``runs`` in this process (``--workers 1``, the default) or as a sweep of stage jobs on the
+    executor; returns each run's outcome and the failed jobs' lines."""
+    from harness.run.sweep.driver import in_process, sweep
+
+    options = executor_options(args)
+    plugins.executors.resolve(args.executor)
+    if in_process(args.executor, options):
+        return [execute(run, reporter) for run in runs], []
+    swept = sweep(runs, plugins, args.executor, options, reporter, quiet=args.quiet)
+    return swept.outcomes, swept.job_failures
+
+
 def cmd_run(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
+    from harness.run.sweep.driver import in_process
+    from harness.run.sweep.schedule import wants_cuda
+
     request = request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
                                 teacher_checkpoint=args.teacher_checkpoint)
     reporter = reporter_for(args, console)
-    prepared = prepare(request, plugins, reporter)
-    outcome = execute(prepared, reporter)
+    options = executor_options(args)
+    world = None if args.dry_run else World.from_env(cuda=wants_cuda(args.device))
+    if world is not None:
+        return run_distributed(request, world, args, plugins, console, in_process(args.executor, options))
+    prepared = prepare(request, plugins, reporter, need_data=not args.dry_run)
+    if args.dry_run:
+        from harness.run import reproduce
+
+        reproduce.dry_run([(None, prepared)], console, throughput=args.throughput, workers=dry_workers(args))
+        return 0
+    (outcome,), job_failures = run_on_executor([prepared], args, plugins, reporter)
     if outcome.records:
         render(outcome.records, "rich", console=console)
         console.print(f"{len(outcome.paths)} record(s) written to {request.out}/")
+    failures = job_failures + outcome.failures
+    for failure in failures:
+        print(f"bench: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_distributed(request: RunRequest, world: World, args: argparse.Namespace, plugins: PluginSet,
+                    console: Console, single: bool) -> int:
+    """One run trained by the ranks of torchrun together; rank 0 reports and writes the records."""
+    import torch.distributed as dist
+
+    if not single:
+        raise UsageError("under torchrun the ranks train one run together: drop --executor/--workers/--per-gpu")
+    if world.backend == "nccl":
+        request.device = f"cuda:{world.local_rank}"
+    reporter = reporter_for(args, console) if world.is_main else Reporter()
+    try:
+        if not world.is_main:
+            dist.barrier()  # rank 0 prepares first (decodes the dataset once)
+        prepared = prepare(request, plugins, reporter)
+        if world.is_main:
+            dist.barrier()
+        prepared.world = world
+        outcome = execute(prepared, reporter)
+    finally:
+        dist.destroy_process_group()
+    if not world.is_main:
+        return 0
+    if outcome.records:
+        render(outcome.records, "rich", console=console)
+        console.print(f"{len(outcome.paths)} record(s) written to {request.out}/ (world size {world.size})")
     for failure in outcome.failures:
         print(f"bench: error: {failure}", file=sys.stderr)
     return 1 if outcome.failures else 0
+
+
+def dry_workers(args: argparse.Namespace) -> int:
+    """Workers a --dry-run estimates the wall time for (--workers, or --per-gpu times the visible GPUs)."""
+    if args.per_gpu:
+        import torch
+
+        return args.per_gpu * max(1, torch.cuda.device_count())
+    return args.workers or 1
 
 
 def cmd_list(args: argparse.Namespace, plugins: PluginSet, console: Console) -> int:
@@ -358,12 +461,16 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
         check_output_dir(args.export, "--export")
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
+    executor_options(args)
     plan = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset, paper_dataset=args.paper_dataset,
                           need_data=not args.dry_run)
     if args.dry_run:
-        reproduce.dry_run(plan, console)
+        reproduce.dry_run([(s.teacher, run) for s, run in plan.runs], console, throughput=args.throughput,
+                          workers=dry_workers(args))
         return 0
-    records, failures = reproduce.run_plan(plan, reporter)
+    outcomes, failures = run_on_executor([run for _, run in plan.runs], args, plugins, reporter)
+    records = [outcome.records for outcome in outcomes]
+    failures += [f for outcome in outcomes for f in outcome.failures]
     markdown = reproduce.render(plan, records, console, args.metric)
     if args.export:
         from harness.core.io import atomic_write_text

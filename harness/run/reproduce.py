@@ -28,7 +28,9 @@ from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue, table_values
 from harness.results.stats import summarize
 from harness.results.tables import aggregate, budget, fmt_compute
-from harness.run.runner import PreparedRun, RunRequest, execute, prepare, with_shared_baseline
+from harness.run.runner import PreparedRun, RunRequest, prepare, with_shared_baseline
+from harness.run.sweep.estimate import critical_path, hours, wall_seconds
+from harness.run.sweep.graph import JobGraph, build_graph
 from harness.train.stages import StageRunner
 
 
@@ -109,15 +111,18 @@ def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *,
     return Plan(spec, runs)
 
 
-def dry_run(p: Plan, console: Console) -> None:
+def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, throughput: float | None = None,
+            workers: int = 1) -> None:
     """Walk every run's plans as a real run would, ask the artifact store about each stage, and total the
-    training still to do. Without the dataset on disk, stage keys (hence cache states) are unknown."""
+    training still to do; then the stage graph's totals and, given one worker's ``throughput`` (img/s), the
+    wall time on ``workers`` workers. Without the dataset on disk, stage keys (hence cache states) are unknown.
+    ``runs``: (teacher of the setting, prepared run)."""
     total, todo, unknown_work = 0, 0, False
-    for setting, run in p.runs:
+    for teacher, run in runs:
         ds = run.dataset
         n = len(ds.train_labels) if ds is not None else None
         size = f"{n:,} training images" if n is not None else "dataset not on disk: cache state unknown"
-        table = Table(title=f"{run.request.arch}" + (f" <- {setting.teacher}" if setting.teacher else "") +
+        table = Table(title=f"{run.request.arch}" + (f" <- {teacher}" if teacher else "") +
                       f" on {run.request.dataset} ({run.recipe.name}, {run.recipe.epochs} epochs, {size})",
                       title_justify="left")
         for col in ("seed", "method", "stages (epochs, cache)", "to train (image-epochs)"):
@@ -134,7 +139,7 @@ def dry_run(p: Plan, console: Console) -> None:
                         unknown_work = True
                         continue
                     node = runner.resolve(stage, method.name)
-                    ident = node.key or f"{id(stage)}"
+                    ident = node.plan_key or f"{id(stage)}"
                     if not stage.trains:
                         parts.append(f"{stage.label} loaded")
                     elif node.cached:
@@ -155,6 +160,20 @@ def dry_run(p: Plan, console: Console) -> None:
                f"at most {total:,} image-epochs of training")
     console.print(f"{todo} (method, seed) runs; {counted} (one image through one training step = 1). Stages "
                   f"already in the cache and records already in --out are reused.")
+    print_graph(build_graph([run for _, run in runs]), console, throughput, workers)
+
+
+def print_graph(graph: JobGraph, console: Console, throughput: float | None, workers: int) -> None:
+    """The stage graph's totals and, with a throughput, the estimated wall time on ``workers`` workers."""
+    todo = graph.todo()
+    unknown = f" (not counted: {', '.join(graph.unknown)}, dataset not on disk)" if graph.unknown else ""
+    console.print(f"stage graph: {len(graph.jobs)} stage jobs, {len(todo)} to train in {len(graph.layers())} layers, "
+                  f"{graph.image_epochs:,} image-epochs in all, {critical_path(graph):,} on the longest chain{unknown}")
+    if throughput:
+        console.print(f"estimated wall time at {throughput:,.0f} img/s per worker: "
+                      f"{hours(wall_seconds(graph, throughput, workers))} on {workers} worker(s), "
+                      f"{hours(wall_seconds(graph, throughput, 1))} on 1 (training steps only: evaluation and "
+                      f"start-up are not counted)")
 
 
 def reference_for(spec: TableSpec) -> list[RefValue]:
@@ -211,11 +230,3 @@ def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metr
         markdown.append(f"### {title}\n\n" + tabulate(body, headers, tablefmt="github") + f"\n\n{caption}\n")
     return markdown
 
-
-def run_plan(p: Plan, reporter: Reporter) -> tuple[list[list[dict]], list[str]]:
-    records, failures = [], []
-    for _, run in p.runs:
-        outcome = execute(run, reporter)
-        records.append(outcome.records)
-        failures.extend(outcome.failures)
-    return records, failures

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from harness.run.preflight import check_run_dirs
 from harness.results.records import SCHEMA, device_info, now_iso, record_path, versions, write_record
 from harness.train.artifacts import ArtifactStore
 from harness.train.context import SELECTIONS, RunEnv
+from harness.train.distributed import World
 from harness.train.stages import Stage, StageRunner, TrainedStage
 
 
@@ -77,6 +79,7 @@ class PreparedRun:
     channels_last: bool
     store: ArtifactStore
     teacher: Stage | None
+    world: World | None = None  # ranks training this run together (torchrun); None: one process
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -85,7 +88,7 @@ class PreparedRun:
         assert self.dataset is not None
         return RunEnv(arch=self.request.arch, dataset=self.dataset, recipe=self.recipe, seed=seed, device=self.device,
                       reporter=reporter, resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                      channels_last=self.channels_last, select=self.request.select)
+                      channels_last=self.channels_last, select=self.request.select, world=self.world)
 
 
 @dataclass
@@ -361,14 +364,22 @@ def with_shared_baseline(run: PreparedRun, seed: int) -> list[Method]:
     return methods
 
 
-def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
-    """Train every (seed, method) of the run; a failing method is reported and the others go on."""
+def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], StageRunner] | None = None,
+            execution: dict | None = None) -> RunOutcome:
+    """Train every (seed, method) of the run; a failing method is reported and the others go on.
+
+    ``runner`` makes the stage runner of each seed (after a sweep: one that loads every stage from the store);
+    ``execution`` is what records say of where the stages were trained."""
     records, paths, failures = [], [], []
     reuse = run.request.reuse_records or run.request.resume
     done = existing_records(run.request.out) if reuse else {}
+    main = run.world is None or run.world.is_main  # the other ranks train along and write nothing
+    execution = execution or ({"executor": "in-process", "workers": 1} if run.world is None else
+                              {"executor": "torchrun", **run.world.describe()})
     for seed in run.request.seeds:
         env = run.env(seed, reporter)
-        stages = StageRunner(env, run.store, resume=run.request.resume, retrain=run.request.retrain)
+        stages = runner(env) if runner else StageRunner(env, run.store, resume=run.request.resume,
+                                                        retrain=run.request.retrain)
         for method in with_shared_baseline(run, seed):
             plan = method.plan(run.info(seed))
             if reuse:
@@ -383,6 +394,8 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
             first = len(stages.resolved)
             try:
                 deployed = stages.resolve(plan.deploy, method.name)
+                if not main:
+                    continue
                 report = plan.report(deployed, env)
                 record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
             except KeyboardInterrupt:
@@ -394,11 +407,14 @@ def execute(run: PreparedRun, reporter: Reporter) -> RunOutcome:
                     error = f"{type(exc).__name__}: {exc}"
                     failure = f"{method.name} (seed {seed}) failed: {error}\n{traceback.format_exc(limit=-3)}"
                 failures.append(failure)
+                if not main:
+                    continue
                 failed = failed_record(run, method, env, error, stages.resolved[first:], time.perf_counter() - t0)
-                write_record(run.request.out, failed)
+                write_record(run.request.out, failed | {"execution": execution})
                 continue
             earlier_failure = record_path(run.request.out, failed_record(run, method, env, "", [], 0))
             earlier_failure.unlink(missing_ok=True)  # this very run failed before: its failed record is history
+            record["execution"] = execution
             if report.figures:
                 record["figures"] = save_figures(report, record_path(run.request.out, record), reporter)
             paths.append(write_record(run.request.out, record))

@@ -27,6 +27,7 @@ from harness.models.staged import ArchSpec
 from harness.train import engine
 
 if TYPE_CHECKING:
+    from harness.train.distributed import World
     from harness.train.objective import Objective
 
 #: Bump when a change to the engine or pipeline changes what training produces (their source is hashed
@@ -52,6 +53,7 @@ class RunEnv:
     channels_last: bool = False
     select: str = "last"
     eval_batch_size: int = 512
+    world: "World | None" = None  # several ranks training this run together (torchrun)
     _streams: dict[int, TrainStream] = field(default_factory=dict, repr=False)
     _eval: dict[str, EvalStream | None] = field(default_factory=dict, repr=False)
 
@@ -59,12 +61,15 @@ class RunEnv:
         """The run part of every stage key: data content (fingerprint computed by the harness from the
         decoded tensors, with its normalisation, subset and split), seed, selection and engine."""
         ds = self.dataset
-        return {
+        identity = {
             "dataset": {"fingerprint": ds.fingerprint, "mean": list(ds.mean), "std": list(ds.std),
                         "classes": list(ds.classes), **ds.notes},
             "seed": self.seed, "select": self.select, "engine": self.engine(),
             "engine_code": code_identity(engine.fit, pipeline.TrainStream),
         }
+        if self.world is not None:  # sharded batches, global BatchNorm: equal to one process up to rounding only
+            identity["world_size"] = self.world.size
+        return identity
 
     def engine(self) -> dict[str, Any]:
         return {"version": ENGINE_VERSION, "device": self.device.type, "amp": self.amp,

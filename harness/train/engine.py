@@ -24,6 +24,7 @@ from harness.core.io import atomic_torch_save
 from harness.data.pipeline import TrainStream
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
+from harness.train.distributed import World
 
 FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (used by the resume tests)
 
@@ -141,12 +142,14 @@ def fit(
     amp: bool = False,
     select: Callable[[dict], float] | None = None,
     state_to_keep: Callable[[], dict] | None = None,
+    world: World | None = None,
 ) -> FitResult:
     """Train ``objective`` for ``recipe.epochs`` epochs on ``stream``.
 
     ``evaluate()`` is called after every epoch and its numbers join the epoch's history row. When ``select``
     is given, the weights (``state_to_keep()``) of the epoch with the highest ``select(row)`` are returned
-    in ``best_state``.
+    in ``best_state``. With a ``world`` of several ranks, each trains on its shard of every batch with the
+    gradients summed over the ranks (:mod:`harness.train.distributed`); only rank 0 writes the checkpoint.
     """
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     optimizer = make_optimizer(trainable, recipe)
@@ -181,21 +184,33 @@ def fit(
         for b, (images, labels) in enumerate(stream.epoch(epoch)):
             if fault is not None and (epoch + 1, b) == fault:
                 os.kill(os.getpid(), signal.SIGKILL)
+            batch = labels.shape[0]
+            if world is not None:
+                images, labels = world.shard(images, labels)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = objective(images, labels)
             loss = sum(out.losses.values())
-            guard.batch(epoch, b, out.losses, loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             n = labels.shape[0]
+            losses, hits = out.losses, None
+            if world is None:
+                guard.batch(epoch, b, out.losses, loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            else:  # every rank: the gradient of the global batch's mean loss (its shard's share, then summed)
+                optimizer.zero_grad(set_to_none=True)
+                (loss * (n / batch)).backward()
+                with torch.no_grad():
+                    mine = (out.logits.argmax(1) == labels).sum() if out.logits is not None else None
+                losses, hits, n = world.reduce_step(trainable, out.losses, n, mine)
+                guard.batch(epoch, b, losses, sum(losses.values()))  # the same numbers on every rank
+            optimizer.step()
             seen += n
             with torch.no_grad():
-                for name, value in out.losses.items():
+                for name, value in losses.items():
                     sums[name] = sums.get(name, 0) + value.detach().float() * n
                 if out.logits is not None:
                     has_logits = True
-                    correct += (out.logits.argmax(1) == labels).sum()
+                    correct += (out.logits.argmax(1) == labels).sum() if hits is None else hits
             reporter.advance_batch(seen, sums, correct)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -219,7 +234,7 @@ def fit(
             if score > best_score:
                 best_score, best_state = score, {k: v.detach().clone() for k, v in state_to_keep().items()}
         reporter.end_epoch(row)
-        if checkpoint is not None:
+        if checkpoint is not None and (world is None or world.is_main):
             atomic_torch_save({
                 "objective": objective.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
                 "epoch": epoch + 1, "seconds": elapsed, "best_state": best_state, "best_score": best_score,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, TypeVar
 
 from filelock import Timeout
@@ -116,6 +117,7 @@ class TrainedStage:
     outputs: dict = field(default_factory=dict)
     cached: bool = False
     first_origin: str | None = None
+    plan_key: str | None = None  # ``key``, or in a dry resolution with inputs still to train, a provisional key
 
     @property
     def model(self) -> nn.Module:
@@ -161,10 +163,11 @@ class StageRunner:
         self.resolved: list[TrainedStage] = []  # every stage resolved, in order (a failed method's record lists them)
 
     def identity(self, stage: Stage, ctx: StageContext, objective: Objective,
-                 inputs: Mapping[str, TrainedStage]) -> dict[str, Any] | None:
+                 inputs: Mapping[str, TrainedStage], *, pending: bool = False) -> dict[str, Any] | None:
         """Everything the stage's key is the hash of, or None when an input's weights are not known (dry
-        resolution)."""
-        if any(up.digest is None for up in inputs.values()):
+        resolution). ``pending=True``: an input whose weights are not known stands in by its own plan key
+        (a provisional identity, which names the stage in a graph of stages still to train)."""
+        if any(up.digest is None for up in inputs.values()) and not pending:
             return None
         recipe = stage.recipe or self.env.recipe
         return {
@@ -172,7 +175,7 @@ class StageRunner:
             "recipe": recipe.as_dict() if stage.trains else None, "evaluate": stage.evaluate,
             "run": self.env.identity(), "archs": ctx.built,
             "code": code_identity(stage.objective, stage.data, stage.params, objective, *ctx.factories()),
-            "needs": {name: up.digest for name, up in sorted(inputs.items())},
+            "needs": {name: up.digest or f"pending:{up.plan_key}" for name, up in sorted(inputs.items())},
         }
 
     def resolve(self, stage: Stage, owner: str = "") -> TrainedStage:
@@ -182,8 +185,11 @@ class StageRunner:
         objective = self.env.place(stage.objective(ctx))
         identity = self.identity(stage, ctx, objective, inputs)
         key = config_key(identity) if identity is not None else None
-        if key is not None and key in self._done:
-            first = self._done[key]
+        plan_key = key
+        if key is None and self.dry:
+            plan_key = config_key(self.identity(stage, ctx, objective, inputs, pending=True))
+        if plan_key is not None and plan_key in self._done:
+            first = self._done[plan_key]
             shared = first if self.dry else replace(first, origin="shared", first_origin=first.origin)
             self.resolved.append(shared)
             return shared
@@ -199,8 +205,9 @@ class StageRunner:
                                 cached=meta is not None)
         else:
             node = self._load_or_train(stage, ctx, objective, inputs, key, label, identity)
-        if key is not None:
-            self._done[key] = node
+        node.plan_key = plan_key
+        if plan_key is not None:
+            self._done[plan_key] = node
         self.resolved.append(node)
         return node
 
@@ -212,6 +219,8 @@ class StageRunner:
         same stage waits, then finds the artifact and loads it (origin ``cache``), so that the stage is trained
         once however many processes share the store. A checkpoint beside a finished artifact (left by a run that
         was killed while another one finished the stage) is removed under the lock."""
+        if self.env.world is not None:
+            return self._load_or_train_together(stage, ctx, objective, inputs, key, label, identity)
         checkpoint = self.store.checkpoint_path(stage.name, key)
         if not self.retrain and not checkpoint.exists():
             payload = self.store.load(stage.name, key)
@@ -234,22 +243,50 @@ class StageRunner:
         finally:
             lock.release()
 
+    def _load_or_train_together(self, stage: Stage, ctx: StageContext, objective: Objective,
+                                inputs: dict[str, TrainedStage], key: str, label: str,
+                                identity: dict[str, Any]) -> TrainedStage:
+        """Several ranks (torchrun): rank 0 takes the stage's lock and decides to load or to train; every rank
+        loads the artifact (a shared filesystem) or trains with the others."""
+        world = self.env.world
+        assert world is not None
+        lock = self.store.lock(stage.name, key) if world.is_main else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            cached = world.from_main(lambda: not self.retrain and self.store.meta(stage.name, key) is not None)
+            payload = self.store.load(stage.name, key) if cached else None
+            if payload is not None:
+                if world.is_main:
+                    self.store.checkpoint_path(stage.name, key).unlink(missing_ok=True)
+                    self.env.reporter.note(f"{label}: reusing trained artifact {key}")
+                return self._from_payload(stage, key, objective, inputs, payload, "cache")
+            with world.global_batch_norm(objective):
+                return self._train(stage, ctx, objective, inputs, key, label, identity)
+        finally:
+            if lock is not None:
+                lock.release()
+
     def _train(self, stage: Stage, ctx: StageContext, objective: Objective, inputs: dict[str, TrainedStage],
                key: str, label: str, identity: dict[str, Any]) -> TrainedStage:
         """Train the stage and save its artifact (the caller holds the stage's lock)."""
         recipe = stage.recipe or self.env.recipe
+        world = self.env.world
         select_metric = require_selection(self.env) if stage.evaluate == "accuracy" else None
         evaluate: Callable[[], dict[str, float]] = {
             "accuracy": lambda: self.env.evaluate(objective.model),
             "losses": lambda: self.env.evaluate_objective(objective),
             "none": dict,
         }[stage.evaluate]
+        if world is not None:  # rank 0 evaluates, every rank gets its numbers
+            evaluate = partial(world.from_main, evaluate)
         data = stage.data(ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
         fitted = fit(
             objective, data.stream, recipe, evaluate=evaluate, label=label, reporter=self.env.reporter,
             device=self.env.device, params=stage.params(objective) if stage.params else None,
             checkpoint=self.store.checkpoint_path(stage.name, key), resume=self.resume, amp=self.env.amp,
             select=(lambda row: row[select_metric]) if select_metric else None, state_to_keep=objective.state_dict,
+            world=world,
         )
         info: dict[str, Any] = {**data.info, "selected": "last", "resumed_from_epoch": fitted.resumed_from_epoch}
         if fitted.best_state is not None:
@@ -258,9 +295,10 @@ class StageRunner:
             info.update(selected=select_metric, selected_epoch=best["epoch"])
         state = objective.state_dict()
         digest = weights_digest(state)
-        self.store.save(stage.name, key, {"objective": state, "history": fitted.history, "seconds": fitted.seconds,
-                                          "info": info, "outputs": data.outputs},
-                        {"label": stage.label, "arch": stage.arch, "digest": digest, "identity": identity})
+        if world is None or world.is_main:
+            self.store.save(stage.name, key, {"objective": state, "history": fitted.history, "seconds": fitted.seconds,
+                                              "info": info, "outputs": data.outputs},
+                            {"label": stage.label, "arch": stage.arch, "digest": digest, "identity": identity})
         return TrainedStage(stage, key, objective, inputs, "trained", digest=digest, history=fitted.history,
                             seconds=fitted.seconds, info=info, outputs=data.outputs)
 

@@ -1,0 +1,1 @@
+"""Sweeps: a run (or a table's runs) as a graph of stage jobs, trained by an executor plugin."""

@@ -1,0 +1,99 @@
+"""One stage job, run in a worker (a pool process, a Ray task, a Slurm job), and the driver's side of it.
+
+A worker rebuilds its stage from the job's spec (the run request, seed, method and the stage's place in
+the method's plan), loads every stage it needs from the shared artifact store (their own jobs trained
+them) and trains (or loads, if meanwhile in the store) only its own stage, under the stage's lock. The
+driver then builds the records from the store with the same runner in load-only mode
+(:class:`StoreRunner` without a target), exactly as an in-process run would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from harness.core.errors import BenchError
+from harness.core.progress import Reporter, RichReporter, set_quiet
+from harness.run.runner import PreparedRun, prepare, with_shared_baseline
+from harness.run.sweep.graph import JobSpec
+from harness.train.context import RunEnv, StageContext
+from harness.train.objective import Objective
+from harness.train.artifacts import ArtifactStore
+from harness.train.stages import Stage, StageRunner, TrainedStage
+
+
+class StageNotTrained(BenchError):
+    """A stage a worker or the driver needs is not in the artifact store: its job failed (exit 1)."""
+
+
+class StoreRunner(StageRunner):
+    """A stage runner that trains at most one stage, ``target``; every other training stage it meets must
+    already be in the artifact store and is loaded from it. ``swept``: keys that jobs of this sweep trained,
+    each reported as ``trained`` by the first consumer (then ``shared``), as an in-process run reports it."""
+
+    def __init__(self, env: RunEnv, store: ArtifactStore, *, target: Stage | None = None, resume: bool = False,
+                 retrain: bool = False, swept: set[str] | None = None) -> None:
+        super().__init__(env, store, resume=resume, retrain=retrain)
+        self.target = target
+        self.swept = swept if swept is not None else set()
+
+    def _load_or_train(self, stage: Stage, ctx: StageContext, objective: Objective, inputs: dict[str, TrainedStage],
+                       key: str, label: str, identity: dict[str, Any]) -> TrainedStage:
+        if stage is self.target:
+            return super()._load_or_train(stage, ctx, objective, inputs, key, label, identity)
+        payload = self.store.load(stage.name, key)
+        if payload is None:
+            raise StageNotTrained(f"stage {label} is not in the artifact store ({key}): its job failed")
+        origin = "trained" if key in self.swept else "cache"
+        self.swept.discard(key)
+        return self._from_payload(stage, key, objective, inputs, payload, origin)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a worker reports of its job."""
+
+    key: str
+    origin: str  # trained, or cache when another process had trained it meanwhile
+    seconds: float
+    resumed_from_epoch: int
+    worker: str  # host:pid
+
+
+_PREPARED: dict[str, PreparedRun] = {}
+
+
+def _prepared(spec: JobSpec) -> PreparedRun:
+    """The prepared run of a request, once per worker process (plugins, dataset, validation)."""
+    from harness.plugins.manager import get_plugins
+
+    ident = repr(spec.request)
+    if ident not in _PREPARED:
+        _PREPARED[ident] = prepare(spec.request, get_plugins(), Reporter())
+    return _PREPARED[ident]
+
+
+def run_job(spec: JobSpec) -> JobResult:
+    """Train the stage of ``spec`` (the function every executor runs in its workers)."""
+    set_quiet(spec.quiet)
+    if spec.cwd and os.path.isdir(spec.cwd):
+        os.chdir(spec.cwd)  # the request's relative paths are the driver's
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    run = _prepared(spec)
+    reporter = Reporter() if spec.quiet else RichReporter(Console(stderr=True))
+    env = run.env(spec.seed, reporter)
+    method = next(m for m in with_shared_baseline(run, spec.seed) if m.name == spec.method)
+    stage = method.plan(run.info(spec.seed)).stages()[spec.index]
+    runner = StoreRunner(env, run.store, target=stage, resume=spec.resume, retrain=spec.request.retrain)
+    t0 = time.perf_counter()
+    node = runner.resolve(stage, spec.method)
+    assert node.key is not None
+    return JobResult(node.key, node.origin, time.perf_counter() - t0, int(node.info.get("resumed_from_epoch", 0)),
+                     f"{socket.gethostname()}:{os.getpid()}")

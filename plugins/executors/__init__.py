@@ -1,0 +1,1 @@
+"""Built-in executors: where the stage jobs of a sweep run (``--executor local|ray|slurm``)."""
