@@ -54,6 +54,15 @@ def test_hand_counted_parameters_of_a_one_layer_msdnet() -> None:
     assert count_params(model) == first + scale0 + scale1 + scale2 + classifier
 
 
+def test_parameter_counts_equal_the_authors_pytorch_code() -> None:
+    # kalviny/MSDNet-PyTorch models/msdnet.py built with its README's CIFAR-100 arguments (anytime: nBlocks 7,
+    # even, step 2, base 4; budgeted: nBlocks 5, lin_grow, step 1, base 1; nChannels 16, growthRate 6,
+    # grFactor/bnFactor 1-2-4, reduction 0.5, prune max) has exactly these parameters; with the same weights
+    # copied in, every exit's logits are identical to ours (checked in review against that code)
+    assert count_params(build("msdnet", 100)) == 3_067_960
+    assert count_params(build("msdnet:blocks=5,step=1,base=1,stepmode=lin", 100)) == 2_078_924
+
+
 def test_exits_shapes_and_cumulative_costs() -> None:
     model = build(TINY).eval()
     x = torch.randn(3, 3, 32, 32)

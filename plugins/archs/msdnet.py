@@ -179,7 +179,10 @@ class MSDNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """As the authors' code: conv N(0, sqrt(2 / (k*k*out))), BN 1/0, linear biases 0."""
+        """The initialisation the authors' PyTorch code writes: conv N(0, sqrt(2 / (k*k*out))), BN 1/0, linear
+        biases 0. Deviation: that code calls it only on the blocks' and classifiers' direct children (composite
+        modules, none a Conv2d/BatchNorm2d/Linear), so its networks actually start from PyTorch's default
+        initialisation; here it is applied to every layer, as written."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)))
