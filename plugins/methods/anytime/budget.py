@@ -7,8 +7,12 @@ last exit takes every sample left. Thresholds are set on a held-out split as in 
 0.05 to 2.0), exit k takes the ``q_k`` share of the held-out samples it is most confident about among those
 still left; stopping every sample at exit k is a candidate too. For each MAC budget, the candidate whose
 held-out average cost stays within the budget with the best held-out accuracy is kept and applied to the
-test logits. Deviation: the authors report the whole
-``p`` sweep as the curve; here the sweep is the candidate set and the curve has one point per budget.
+test logits. Deviations: the authors report the whole
+``p`` sweep as the curve; here the sweep is the candidate set and the curve has one point per budget. When an
+exit's share is larger than the held-out samples still left (earlier exits took more than their shares
+because of tied confidences), every sample left leaves at that exit; the authors' code then lets none leave
+there (its threshold stays above every confidence). Otherwise the thresholds are the authors' (checked in
+review against ``dynamic_eval_find_threshold`` over their whole sweep: the same accuracy and cost).
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def apply_thresholds(split: ExitLogits, thresholds: torch.Tensor, exit_macs: lis
                    exit_shares=[round(float(s), 6) for s in shares])
 
 
-SWEEP = [i / 20 for i in range(1, 41)]  # p = 0.05 .. 2.0, the authors' sweep
+SWEEP = [i / 20 for i in range(1, 41)]  # p = 0.05 .. 2.0: the authors' sweep (0.05 .. 1.95) and 2.0
 
 
 def fixed_exit(k: int, exits: int) -> torch.Tensor:
