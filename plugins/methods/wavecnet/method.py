@@ -20,8 +20,8 @@ boundary handling is periodization (ceil(N/2) outputs), the paper's DWT matrices
 border; the authors' code (LiQiufu/WaveCNet, ``models_dwt``) differs from the paper's rule in two places
 that are not followed here: its VGGs put a BatchNorm after every DWT that replaces a max-pool, and its
 ResNet blocks run the first convolution at stride 1 and apply the DWT after that convolution's BatchNorm
-and ReLU, just before the next convolution (here the DWT directly follows the convolution, before its BN); the noise-robustness evaluation is a separate, general option of the harness, not part of this
-method.
+and ReLU, just before the next convolution (here the DWT directly follows the convolution, before its BN);
+the noise-robustness evaluation is a separate, general option of the harness, not part of this method.
 """
 
 from __future__ import annotations
