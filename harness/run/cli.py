@@ -244,6 +244,13 @@ def executor_options(args: argparse.Namespace) -> ExecutorOptions:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.throughput is not None and not args.dry_run:
         raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
+    if args.throughput is not None and not args.throughput > 0:
+        raise UsageError(f"--throughput must be a positive number of images/s, got {args.throughput}")
+    if args.per_gpu is not None and args.per_gpu < 1:
+        raise UsageError(f"--per-gpu must be at least 1, got {args.per_gpu}")
+    if args.per_gpu is not None and args.device not in ("auto", "cuda"):
+        raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
+                         f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
     slurm = {}
     for item in args.slurm_opt:
         name, sep, value = item.partition("=")
