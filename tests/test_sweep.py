@@ -215,3 +215,28 @@ def test_bad_executor_options_are_one_line_usage_errors(capsys, tmp_path: Path, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and says in err, err
+
+
+def test_a_worker_whose_job_failed_is_not_given_the_next_job(tmp_path: Path, cache_dir: Path) -> None:
+    """A job can fail leaving its process unusable (a sticky CUDA error: every later CUDA call in that process
+    fails): the local pool replaces the worker, so that the retry and later jobs start in a fresh process."""
+    from dataclasses import replace
+
+    from conftest import tiny_request
+
+    from harness.run.sweep.graph import JobSpec
+    from harness.run.sweep.schedule import ExecutorOptions
+    from plugins.executors.local import LocalPool
+
+    spec = JobSpec(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs"), 0, "no-such-method", 0, "broken")
+    pool = LocalPool(ExecutorOptions(workers=1, threads=1))
+    try:
+        first = pool.submit(spec)
+        ((_, error),) = pool.wait([first])
+        assert isinstance(error, str), error
+        second = pool.submit(replace(spec, resume=True))
+        ((_, again),) = pool.wait([second])
+        assert isinstance(again, str), again
+        assert second.process.pid != first.process.pid  # type: ignore[attr-defined]
+    finally:
+        pool.close()
