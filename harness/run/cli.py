@@ -466,6 +466,9 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
     if args.table not in reproduce.TABLES:
         raise UsageError(f"unknown table '{args.table}'; reproducible tables: {', '.join(reproduce.TABLES)}")
     spec = reproduce.TABLES[args.table]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("bench reproduce is not for torchrun (its ranks train one 'bench run' together): spread "
+                         "a table's runs with --executor/--workers instead")
     if args.no_train:
         from harness.run.cost import measure_costs, render_costs
         from harness.run.runner import build_methods
