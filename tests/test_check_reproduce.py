@@ -124,3 +124,14 @@ def test_plots_and_table_export(tmp_path: Path, one_record: dict, capsys) -> Non
     assert main(["table", str(runs), "--export", str(tmp_path / "exp" / "t")]) == 0
     assert "| baseline" in (tmp_path / "exp" / "t.md").read_text()
     assert (tmp_path / "exp" / "t.csv").read_text().startswith("dataset,arch,budget,method")
+
+
+def test_reproduce_under_torchrun_is_refused(capsys, monkeypatch, cache_dir: Path, tmp_path: Path) -> None:
+    """torchrun's ranks train one `bench run` together; `bench reproduce` has no such path: every rank would
+    run the whole table on its own (each stage trained by one rank, waited for by the others, every record
+    written by every rank). A one-line UsageError before anything is planned."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = ["--cache-dir", str(cache_dir), "--out", str(tmp_path)]
+    assert main(["reproduce", "smoke", "--dataset", "cifar10-mini", "--recipe", "smoke", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "torchrun" in err, err

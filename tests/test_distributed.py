@@ -105,3 +105,23 @@ def test_sharded_step_is_exact_in_float64() -> None:
     assert n == 64 and abs(got_loss - loss.item()) < 1e-12
     assert torch.allclose(torch.from_numpy(got_grads), grads, rtol=0, atol=1e-12)
     assert torch.allclose(torch.from_numpy(got_stats), stats, rtol=0, atol=1e-12)
+
+
+def test_a_trailing_batch_some_rank_gets_nothing_of_is_refused_before_training(tmp_path: Path, cache_dir: Path) -> None:
+    """66 images in batches of 64: the trailing batch of 2 split over 3 ranks leaves one rank an empty shard,
+    whose NaN moments and losses would poison every rank's step (a 'diverged' run after a wasted epoch).
+    It is a one-line UsageError before training; 2 ranks (shards of 1) train."""
+    import pytest
+    from conftest import tiny_request
+
+    from harness.core.errors import UsageError
+    from harness.core.progress import Reporter
+    from harness.run.cli import check_world_batches
+    from harness.run.runner import prepare
+
+    run = prepare(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", train_subset=66),
+                  load_plugins(warn=False), Reporter())
+    assert run.recipe.batch_size == 64
+    check_world_batches(run, 2)
+    with pytest.raises(UsageError, match="world size 3"):
+        check_world_batches(run, 3)

@@ -157,3 +157,86 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
     assert trained == {p.stem for p in (cache / "artifacts").rglob("*.pt")} - finished  # only what had not finished
     seed0 = found[("kd", 0)]["stages"]["baseline[resnet8]"]
     assert seed0["artifact"] == checkpoint.stem and seed0["resumed_from_epoch"] >= 1  # continued, not restarted
+
+
+def prepared_tiny(tmp_path: Path, cache_dir: Path, **overrides):  # type: ignore[no-untyped-def]
+    """A prepared (validated, nothing trained) tiny run with a fresh artifact store."""
+    from conftest import tiny_request
+
+    from harness.core.progress import Reporter
+    from harness.plugins.manager import load_plugins
+    from harness.run.runner import prepare
+
+    request = tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", **overrides)
+    return prepare(request, load_plugins(warn=False), Reporter())
+
+
+def test_jobs_train_with_the_engine_the_driver_resolved(tmp_path: Path, cache_dir: Path) -> None:
+    """Stage keys hold the engine (device type, amp, channels_last): a worker that resolved --device auto (or
+    the amp default) on its own (a GPU node, the driver on a login node without one) would train stages under
+    keys the driver never looks up, and every record would say 'its job failed'. Jobs carry the driver's."""
+    from harness.run.sweep.graph import build_graph
+
+    run = prepared_tiny(tmp_path, cache_dir, device="auto", amp=None, channels_last=None)
+    graph = build_graph([run])
+    assert graph.jobs
+    for job in graph.jobs.values():
+        request = job.spec.request
+        assert (request.device, request.amp, request.channels_last) == (str(run.device), run.amp, run.channels_last)
+
+
+def test_a_record_without_an_asked_distortion_keeps_its_stages_in_the_graph(tmp_path: Path, cache_dir: Path) -> None:
+    """A record that lacks an --eval-noise accuracy is measured again (execute), so its stages must come from
+    the store or from jobs of this sweep: the graph may skip only records that execute reuses."""
+    from harness.core.progress import Reporter
+    from harness.data.distortions import parse_distortion
+    from harness.methods.shared import baseline_stage
+    from harness.run.sweep.graph import build_graph
+    from harness.train.stages import StageRunner
+
+    run = prepared_tiny(tmp_path, cache_dir, reuse_records=True, eval_distortions=[parse_distortion("noise:0.1")])
+    key = StageRunner(run.env(0, Reporter()), run.store, dry=True).resolve(baseline_stage("resnet8")).key
+    out = run.request.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "old.json").write_text(json.dumps({"run_key": key, "status": "ok", "metrics": {"top1_distorted": {}}}))
+    assert [job.id for job in build_graph([run]).todo()] == [key]  # not in the store: its job trains it
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--per-gpu", "0", "--executor", "ray"], "--per-gpu"),
+    (["--per-gpu", "2", "--device", "cuda:1"], "--per-gpu"),
+    (["--dry-run", "--throughput", "-100"], "--throughput"),
+    (["--dry-run", "--throughput", "0"], "--throughput"),
+])
+def test_bad_executor_options_are_one_line_usage_errors(capsys, tmp_path: Path, cache_dir: Path, extra: list[str],
+                                                        says: str) -> None:
+    argv = ["run", *METHODS, *TINY, "--out", str(tmp_path / "o"), "--cache-dir", str(shared_cache(tmp_path, cache_dir)),
+            *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err, err
+
+
+def test_a_worker_whose_job_failed_is_not_given_the_next_job(tmp_path: Path, cache_dir: Path) -> None:
+    """A job can fail leaving its process unusable (a sticky CUDA error: every later CUDA call in that process
+    fails): the local pool replaces the worker, so that the retry and later jobs start in a fresh process."""
+    from dataclasses import replace
+
+    from conftest import tiny_request
+
+    from harness.run.sweep.graph import JobSpec
+    from harness.run.sweep.schedule import ExecutorOptions
+    from plugins.executors.local import LocalPool
+
+    spec = JobSpec(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs"), 0, "no-such-method", 0, "broken")
+    pool = LocalPool(ExecutorOptions(workers=1, threads=1))
+    try:
+        first = pool.submit(spec)
+        ((_, error),) = pool.wait([first])
+        assert isinstance(error, str), error
+        second = pool.submit(replace(spec, resume=True))
+        ((_, again),) = pool.wait([second])
+        assert isinstance(again, str), again
+        assert second.process.pid != first.process.pid  # type: ignore[attr-defined]
+    finally:
+        pool.close()

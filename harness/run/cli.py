@@ -17,7 +17,7 @@ from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.train.distributed import World
 from harness.results.records import load_records, version_line
 from harness.run.preflight import check_output_dir, check_output_file
-from harness.run.runner import RunRequest, execute, prepare
+from harness.run.runner import PreparedRun, RunRequest, execute, prepare
 from harness.run.sweep.schedule import ExecutorOptions
 from harness.results.tables import FORMATS, METRICS, render
 
@@ -244,6 +244,13 @@ def executor_options(args: argparse.Namespace) -> ExecutorOptions:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.throughput is not None and not args.dry_run:
         raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
+    if args.throughput is not None and not args.throughput > 0:
+        raise UsageError(f"--throughput must be a positive number of images/s, got {args.throughput}")
+    if args.per_gpu is not None and args.per_gpu < 1:
+        raise UsageError(f"--per-gpu must be at least 1, got {args.per_gpu}")
+    if args.per_gpu is not None and args.device not in ("auto", "cuda"):
+        raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
+                         f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
     slurm = {}
     for item in args.slurm_opt:
         name, sep, value = item.partition("=")
@@ -315,6 +322,7 @@ def run_distributed(request: RunRequest, world: World, args: argparse.Namespace,
         prepared = prepare(request, plugins, reporter)
         if world.is_main:
             dist.barrier()
+        check_world_batches(prepared, world.size)  # every rank refuses alike, before training
         prepared.world = world
         outcome = execute(prepared, reporter)
     finally:
@@ -327,6 +335,21 @@ def run_distributed(request: RunRequest, world: World, args: argparse.Namespace,
     for failure in outcome.failures:
         print(f"bench: error: {failure}", file=sys.stderr)
     return 1 if outcome.failures else 0
+
+
+def check_world_batches(run: PreparedRun, world_size: int) -> None:
+    """Refuse a run whose epochs end in a batch that leaves some rank an empty shard (2 <= trailing batch <
+    world size; a trailing batch of one image is dropped): its NaN statistics would poison every rank."""
+    assert run.dataset is not None
+    images = len(run.dataset.train_labels)
+    for method in run.methods:
+        for stage in method.plan(run.info(run.request.seeds[0])).stages():
+            batch = (stage.recipe or run.recipe).batch_size
+            rest = images % batch
+            if stage.trains and 1 < rest < world_size:
+                raise UsageError(f"{stage.label}: {images} training images in batches of {batch} end in a batch of "
+                                 f"{rest}, fewer than world size {world_size}: a rank would train on nothing; "
+                                 f"change --batch-size or --train-subset, or use fewer ranks")
 
 
 def dry_workers(args: argparse.Namespace) -> int:
@@ -443,6 +466,9 @@ def cmd_reproduce(args: argparse.Namespace, plugins: PluginSet, console: Console
     if args.table not in reproduce.TABLES:
         raise UsageError(f"unknown table '{args.table}'; reproducible tables: {', '.join(reproduce.TABLES)}")
     spec = reproduce.TABLES[args.table]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("bench reproduce is not for torchrun (its ranks train one 'bench run' together): spread "
+                         "a table's runs with --executor/--workers instead")
     if args.no_train:
         from harness.run.cost import measure_costs, render_costs
         from harness.run.runner import build_methods

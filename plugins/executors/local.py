@@ -133,6 +133,8 @@ class LocalPool(Backend):
             try:
                 status, value = worker.conn.recv()
                 ended.append((worker, value if status == "ok" else str(value)))
+                if status != "ok":  # a failed job may leave its process unusable (a sticky CUDA error): replace it
+                    self._retire(worker)
             except (EOFError, OSError):  # the process died with its job
                 worker.process.join(timeout=5)
                 code = worker.process.exitcode
@@ -146,19 +148,24 @@ class LocalPool(Backend):
         return {"executor": self.name, "workers": self.capacity, "threads_per_worker": self.threads,
                 "gpus": sorted({s["CUDA_VISIBLE_DEVICES"] for s in self.slots if s})}
 
+    def _retire(self, worker: Worker) -> None:
+        """Stop ``worker`` (asked to, then terminated); its slot gets a new process at its next job."""
+        if worker.process.is_alive():
+            try:
+                worker.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            worker.process.join(timeout=5)
+        if worker.process.is_alive():
+            worker.process.terminate()
+            worker.process.join(timeout=5)
+        if self.workers[worker.slot] is worker:
+            self.workers[worker.slot] = None
+
     def close(self) -> None:
         for worker in self.workers:
-            if worker is None:
-                continue
-            if worker.process.is_alive():
-                try:
-                    worker.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
-                worker.process.join(timeout=5)
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(timeout=5)
+            if worker is not None:
+                self._retire(worker)
         self.workers = [None] * self.capacity
 
 

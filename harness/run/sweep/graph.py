@@ -10,10 +10,10 @@ student) is one job; stages already in the artifact store are jobs marked ``cach
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.core.progress import Reporter
-from harness.run.runner import PreparedRun, RunRequest, existing_records, with_shared_baseline
+from harness.run.runner import PreparedRun, RunRequest, existing_records, has_distortions, with_shared_baseline
 from harness.train.stages import StageRunner, TrainedStage
 
 
@@ -106,19 +106,23 @@ def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | N
         images = len(run.dataset.train_labels)
         reuse = req.reuse_records or req.resume
         done = existing_records(req.out) if reuse else {}
+        # workers train with the engine the driver resolved (``--device auto``, the amp default): it is part of
+        # every stage key, and the driver builds the records from the stages under its own keys
+        pinned = replace(req, device=str(run.device), amp=run.amp, channels_last=run.channels_last)
         for seed in req.seeds:
             dry = StageRunner(run.env(seed, Reporter()), run.store, dry=True)
             for method in with_shared_baseline(run, seed):
                 plan = method.plan(run.info(seed))
-                if reuse and dry.resolve(plan.deploy, method.name).key in done:
-                    continue  # the record exists: nothing of this (seed, method) is trained again
+                deploy_key = dry.resolve(plan.deploy, method.name).key if reuse else None
+                if deploy_key in done and has_distortions(done[deploy_key][1], run):
+                    continue  # execute reuses the record: nothing of this (seed, method) is trained again
                 for index, stage in enumerate(plan.stages()):
                     node = dry.resolve(stage, method.name)
                     if not stage.trains or node.plan_key is None or node.plan_key in graph.jobs:
                         continue
                     epochs = stage.epochs(run.recipe)
                     label = f"{stage.label if stage.arch else method.name + '/' + stage.name} seed {seed}"
-                    spec = JobSpec(req, seed, method.name, index, label, resume=req.resume, quiet=quiet,
+                    spec = JobSpec(pinned, seed, method.name, index, label, resume=req.resume, quiet=quiet,
                                    threads=threads, cwd=os.getcwd())
                     graph.jobs[node.plan_key] = StageJob(node.plan_key, spec, tuple(sorted(trained_needs(node))),
                                                          epochs, epochs * images, node.cached and not req.retrain)
