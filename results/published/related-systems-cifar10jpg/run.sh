@@ -4,7 +4,7 @@
 # baseline ResNets, at the CPU budget of the EncodeNet study, on the JPEG copy of CIFAR-10. One command:
 #   results/published/related-systems-cifar10jpg/run.sh        (BENCH="python -m harness", SEEDS, EPOCHS, ...)
 # Seed-major and resumable: every stage is cached under $CACHE and reused when the script is run again.
-# Needs an idle machine for its wall times and latencies; it was written, not yet run.
+# Needs an idle machine for its wall times and latencies. Seed 0 was partly run (PROTOCOL.md says what).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
