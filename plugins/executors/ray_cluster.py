@@ -15,7 +15,7 @@ from collections.abc import Hashable
 from dataclasses import replace
 
 from harness import hookimpl
-from harness.core.errors import UsageError
+from harness.core.extras import import_extra
 from harness.run.sweep.graph import JobSpec
 from harness.run.sweep.jobs import JobResult, run_job
 from harness.run.sweep.schedule import Backend, ExecutorOptions, wants_cuda
@@ -27,10 +27,7 @@ class RayCluster(Backend):
     name = "ray"
 
     def __init__(self, options: ExecutorOptions) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise UsageError('--executor ray needs Ray: pip install -e ".[ray]" (or pip install ray)') from None
+        ray = import_extra("ray", "ray", "--executor ray", package="Ray")
         self.ray = ray
         self.threads = options.threads or 1
         per_gpu = options.per_gpu or 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness import hookimpl
 from harness.core.errors import UsageError
+from harness.core.extras import import_extra
 from harness.run.sweep.graph import JobSpec
 from harness.run.sweep.jobs import JobResult, run_job
 from harness.run.sweep.schedule import Backend, ExecutorOptions, wants_cuda
@@ -41,10 +42,7 @@ class SlurmJobs(Backend):
     name = "slurm"
 
     def __init__(self, options: ExecutorOptions) -> None:
-        try:
-            import submitit
-        except ImportError:
-            raise UsageError('--executor slurm needs submitit: pip install -e ".[slurm]" (or pip install submitit)') from None
+        submitit = import_extra("submitit", "slurm", "--executor slurm")
         if not options.slurm_local and shutil.which("sbatch") is None:
             raise UsageError("--executor slurm: no Slurm on this machine (sbatch not found); run the driver on a "
                              "Slurm login node, or add --slurm-local to run the jobs through submitit's local mode")

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.core.errors import UsageError, unknown_name
+from harness.core.errors import unknown_name
+from harness.core.extras import import_extra
 
 HAAR_LOWPASS = (1 / math.sqrt(2), 1 / math.sqrt(2))
 
@@ -32,11 +33,7 @@ def lowpass_filter(wavelet: str) -> tuple[float, ...]:
     """The decomposition low-pass filter of ``wavelet`` (Haar built in, others from PyWavelets)."""
     if wavelet == "haar":
         return HAAR_LOWPASS
-    try:
-        import pywt
-    except ImportError:
-        raise UsageError(f"wavelet '{wavelet}' needs PyWavelets: pip install 'encodenet-bench[wavelets]' "
-                         f"(haar needs nothing)") from None
+    pywt = import_extra("pywt", "wavelets", f"wavelet '{wavelet}'", package="PyWavelets", hint="; haar needs nothing")
     name = "bior" + wavelet[2:] if wavelet.startswith("ch") else wavelet  # WaveCNet's Cohen "chX.Y"
     known = pywt.wavelist(kind="discrete")
     if name not in known:
