@@ -162,6 +162,9 @@ def anytime_axes(ax, infos: list[dict], label: str) -> None:  # type: ignore[no-
     ax.legend(fontsize=7)
 
 
+POINT_MARKERS = ("^", "s", "D", "v", "P", "X", "<", ">", "h")
+
+
 def anytime(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
     """One figure per setting (data, recipe, engine, protocol) that has multi-exit runs: their anytime and
     budgeted curves, and every other run of the setting as a point (mean over seeds)."""
@@ -174,15 +177,18 @@ def anytime(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
     written: list[Path] = []
     for setting in sorted({k[0] for k in multi}):
         runs = {k: recs for k, recs in multi.items() if k[0] == setting}
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(10, 5))
         for (_, arch, method, var), recs in sorted(runs.items()):
             anytime_axes(ax, [r["info"]["anytime"] for r in recs], f"{arch} {method}" + (f" [{var}]" if var else ""))
-        for row in agg.rows:
-            if row.group.key[1:] == setting and row.macs and (row.group.arch, row.method, row.variant) not in \
-                    {(k[1], k[2], k[3]) for k in runs}:
-                ax.errorbar(row.macs / 1e6, row.mean, yerr=row.std, fmt="^", capsize=3)
-                ax.annotate(f"{row.group.arch} {row.method}" + (f" [{row.variant}]" if row.variant else ""),
-                            (row.macs / 1e6, row.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        points = [row for row in agg.rows if row.group.key[1:] == setting and row.macs and
+                  (row.group.arch, row.method, row.variant) not in {(k[1], k[2], k[3]) for k in runs}]
+        archs = sorted({row.group.arch for row in points})
+        for row in sorted(points, key=lambda r: (r.group.arch, not _is_baseline(r), r.name)):
+            # one marker per architecture, labels in the legend: many runs share a few MACs values
+            ax.errorbar(row.macs / 1e6, row.mean, yerr=row.std, fmt=POINT_MARKERS[archs.index(row.group.arch) %
+                        len(POINT_MARKERS)], markersize=7 if _is_baseline(row) else 5, capsize=3,
+                        mfc="black" if _is_baseline(row) else None, label=f"{row.group.arch} {row.name}")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         first = next(iter(runs.values()))[0]
         dataset = display_name(first["dataset"]["name"])
         ax.set_title(f"anytime prediction | {dataset} | {first['recipe']['name']} {first['recipe']['epochs']}ep "
