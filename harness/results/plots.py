@@ -180,8 +180,9 @@ def anytime(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
         fig, ax = plt.subplots(figsize=(10, 5))
         for (_, arch, method, var), recs in sorted(runs.items()):
             anytime_axes(ax, [r["info"]["anytime"] for r in recs], f"{arch} {method}" + (f" [{var}]" if var else ""))
+        with_curves = {(k[1], k[2], k[3]) for k in runs}
         points = [row for row in agg.rows if row.group.key[1:] == setting and row.macs and
-                  (row.group.arch, row.method, row.variant) not in {(k[1], k[2], k[3]) for k in runs}]
+                  (row.group.arch, row.method, row.variant) not in with_curves]
         archs = sorted({row.group.arch for row in points})
         for row in sorted(points, key=lambda r: (r.group.arch, not _is_baseline(r), r.name)):
             # one marker per architecture, labels in the legend: many runs share a few MACs values
