@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib
 import pytest
 import torch
 
@@ -134,8 +135,11 @@ def test_anytime_run_records_exits_budgets_and_plots(cache_dir, tmp_path) -> Non
     assert info["exits"][0]["macs"] < info["exits"][1]["macs"] and 0 < len(info["budgeted"]) <= 4
     assert {"train_ce_exit1", "train_ce_exit2"} <= set(record["curves"][0])
     assert (tmp_path / "runs" / record["figures"]["anytime"].split("/runs/")[1]).exists()
-    written = anytime(records, tmp_path / "plots")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        written = anytime(records, tmp_path / "plots")
     assert len(written) == 2 and all(p.exists() for p in written)  # one figure (PNG + SVG) with the baseline
+    svg = next(p for p in written if p.suffix == ".svg").read_text()
+    assert "resnet8 baseline" in svg  # the other run is a point, named in the legend
 
 
 def test_anytime_refuses_single_exit_archs_and_val_thresholds_without_split(cache_dir, tmp_path) -> None:
