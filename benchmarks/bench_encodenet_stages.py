@@ -22,7 +22,7 @@ import torch
 from harness.data.datasets import DatasetRequest, load_imagefolder
 from harness.train.engine import fit
 from harness.train.objective import Objective
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.plugins.manager import load_plugins
 from harness.core.progress import Reporter

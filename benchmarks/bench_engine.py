@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from harness.data.datasets import DatasetRequest
 from harness.train.engine import fit
 from harness.train.objective import Objective
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.plugins.manager import load_plugins
 from harness.core.progress import Reporter

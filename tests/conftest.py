@@ -10,7 +10,9 @@ import torch
 
 from harness.plugins.manager import PluginSet, load_plugins
 from harness.core.progress import Reporter
-from harness.run.runner import RunOutcome, RunRequest, execute, prepare
+from harness.run.execute import RunOutcome, execute
+from harness.run.prepare import prepare
+from harness.run.request import RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-jpg.tar.gz"

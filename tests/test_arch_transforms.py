@@ -12,9 +12,9 @@ from torch.nn import functional as F
 from conftest import read_records, run_tiny
 from harness.core.errors import UsageError
 from harness.models.cost import count_cost
-from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier, count_params
+from harness.models.levels import ArchSpec, ClassifierHead, LevelClassifier, count_params
 from harness.plugins.manager import load_plugins
-from harness.run.cli import main
+from harness.cli import main
 from plugins.archs.resmlp import resmlp
 from plugins.methods.lowrank import BasisConv, LowRank
 from plugins.methods.wavecnet.dwt import WaveletLowpass, lowpass_filter
@@ -55,7 +55,7 @@ def test_resmlp_trains_and_stage_methods_refuse_it(cache_dir, tmp_path) -> None:
     run_tiny(cache_dir, tmp_path, arch="resmlp:depth=2,dim=32")
     (record,) = read_records(tmp_path)
     assert record["metrics"]["params_deployed"] == resmlp_params(2, 32, 4, 10) and record["metrics"]["macs"] > 0
-    with pytest.raises(UsageError, match="needs the stage interface"):
+    with pytest.raises(UsageError, match="needs the level interface"):
         WaveCNet("wavecnet").transform(arch("resmlp:depth=1,dim=16"))
 
 
@@ -90,22 +90,22 @@ def test_wavecnet_replaces_the_declared_sites() -> None:
     model = arch("resnet8")
     before, macs_before = count_params(model), count_cost(model, (3, 32, 32), CPU).macs
     info = WaveCNet("wavecnet").transform(model)
-    assert info["sites"] == ["stages.1.0.conv1", "stages.1.0.downsample.0", "stages.2.0.conv1",
-                             "stages.2.0.downsample.0"]
-    block = model.stages[1][0]
+    assert info["sites"] == ["levels.1.0.conv1", "levels.1.0.downsample.0", "levels.2.0.conv1",
+                             "levels.2.0.downsample.0"]
+    block = model.levels[1][0]
     assert isinstance(block.conv1[1], WaveletLowpass) and block.conv1[0].stride == (1, 1)
     assert isinstance(block.downsample[0][0], WaveletLowpass)  # 1x1 shortcut: DWT first, the cheaper order
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10) and count_params(model) == before
     assert count_cost(model, (3, 32, 32), CPU).macs > macs_before  # strided convs now at full resolution
     vgg = arch("vgg8")
     WaveCNet("wavecnet").transform(vgg)
-    assert [type(vgg.stages[i][0]).__name__ for i in range(4)] == ["WaveletLowpass"] * 3 + ["Conv2d"]
+    assert [type(vgg.levels[i][0]).__name__ for i in range(4)] == ["WaveletLowpass"] * 3 + ["Conv2d"]
     assert vgg(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
 def test_wavecnet_refuses_an_architecture_without_downsampling_sites() -> None:
     stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
-    model = StagedClassifier(stem, [nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1))], ClassifierHead(8, 10),
+    model = LevelClassifier(stem, [nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1))], ClassifierHead(8, 10),
                              spec=ArchSpec("plain", 10))
     with pytest.raises(UsageError, match="'plain' declares no downsampling sites"):
         WaveCNet("wavecnet").transform(model)
@@ -132,7 +132,7 @@ def test_lowrank_sequential_counts_and_is_a_low_rank_kxk_filter() -> None:
         assert count_params(model) == expected and info["replaced"] > 0
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
         assert not any(isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) for m in model.modules())
-    pair = arch("resnet8").stages[1][0].conv1  # a 16 -> 32 stride-2 3x3 conv
+    pair = arch("resnet8").levels[1][0].conv1  # a 16 -> 32 stride-2 3x3 conv
     LowRank("lowrank").transform(holder := nn.Sequential(pair))
     horizontal, vertical = holder[0][0], holder[0][1]
     kernel = torch.einsum("mciw,omhj->ochw", horizontal.weight, vertical.weight)  # the composite 3x3 filter

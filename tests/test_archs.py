@@ -1,4 +1,4 @@
-"""Architectures: exact parameter counts of the reference implementations and the stage interface."""
+"""Architectures: exact parameter counts of the reference implementations and the level interface."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import timm
 import torch
 
-from harness.models.staged import ArchSpec, StagedClassifier, count_params
+from harness.models.levels import ArchSpec, LevelClassifier, count_params
 from harness.plugins.manager import load_plugins
 
 # methods-reference.md (RepDistiller layouts): weights, biases and BN affine; no running statistics.
@@ -39,15 +39,15 @@ def test_resnet50_cifar_stem_param_count() -> None:
                                   "timm:convnext_atto"])
 def test_stage_interface_reproduces_forward(name: str) -> None:
     model = build(name, 10).eval()
-    assert isinstance(model, StagedClassifier)
+    assert isinstance(model, LevelClassifier)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         logits = model(x)
-        feats = model.forward_stages(x)
-        assert len(feats) == model.num_stages + 1 == len(model.stage_info)
-        for info, f in zip(model.stage_info, feats):
+        feats = model.forward_levels(x)
+        assert len(feats) == model.num_levels + 1 == len(model.level_info)
+        for info, f in zip(model.level_info, feats):
             assert f.shape[1:] == (info.channels, info.size, info.size)
-        for k in range(model.num_stages + 1):
+        for k in range(model.num_levels + 1):
             torch.testing.assert_close(model.forward_from(model.forward_features(x, upto=k), k), logits)
         torch.testing.assert_close(model.head(feats[-1]), logits)
         assert model.head.embed(feats[-1]).shape == (2, model.head.embed_dim)
@@ -55,10 +55,10 @@ def test_stage_interface_reproduces_forward(name: str) -> None:
 
 def test_cifar_resnet_features_follow_crd_layout() -> None:
     model = build("resnet20", 100)
-    sizes = [(i.channels, i.size) for i in model.stage_info]
+    sizes = [(i.channels, i.size) for i in model.level_info]
     assert sizes == [(16, 32), (16, 32), (32, 16), (64, 8)]  # f0..f3 of RepDistiller's is_feat
     vgg = build("vgg8", 100)
-    assert [(i.channels, i.size) for i in vgg.stage_info] == [(64, 32), (128, 16), (256, 8), (512, 4), (512, 4)]
+    assert [(i.channels, i.size) for i in vgg.level_info] == [(64, 32), (128, 16), (256, 8), (512, 4), (512, 4)]
 
 
 @pytest.mark.parametrize("name", ["resnet8", "vgg8", "resnet18"])
@@ -68,7 +68,7 @@ def test_grayscale_and_other_input_sizes(name: str) -> None:
 
 
 def test_opaque_timm_model_still_classifies() -> None:
-    with pytest.warns(UserWarning, match="stage interface"):
+    with pytest.warns(UserWarning, match="level interface"):
         model = build("timm:mobilenetv3_small_050", 10)
-    assert not isinstance(model, StagedClassifier)
+    assert not isinstance(model, LevelClassifier)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -12,7 +12,7 @@ from conftest import run_tiny
 from harness.kits.attention import insert_attention
 from harness.core.errors import UsageError
 from harness import hookimpl
-from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier, count_params
+from harness.models.levels import ArchSpec, ClassifierHead, LevelClassifier, count_params
 from harness.plugins.manager import load_plugins
 from plugins.methods.bam import BAMModule
 from plugins.methods.gam import GAMModule
@@ -94,14 +94,14 @@ def test_placements() -> None:
     assert sum(1 for m in with_method("bam").modules() if isinstance(m, BAMModule)) == 3
     assert sum(1 for m in with_method("se", "resnet20", 10).modules() if type(m).__name__ == "SEModule") == 9
     vgg = with_method("se", "vgg8", 10)
-    assert sum(1 for m in vgg.modules() if type(m).__name__ == "SEModule") == 5  # after each conv stage
-    assert sum(1 for m in with_method("se", "resnet20", 10, placement="stage").modules()
+    assert sum(1 for m in vgg.modules() if type(m).__name__ == "SEModule") == 5  # after each conv level
+    assert sum(1 for m in with_method("se", "resnet20", 10, placement="level").modules()
                if type(m).__name__ == "SEModule") == 2
 
 
 def test_architecture_without_stages_is_refused(tmp_path: Path, cache_dir: Path) -> None:
     with pytest.warns(UserWarning):
-        with pytest.raises(UsageError, match="needs the stage interface"):
+        with pytest.raises(UsageError, match="needs the level interface"):
             run_tiny(cache_dir, tmp_path, methods=["se"], arch="timm:mobilenetv3_small_050")
     with pytest.raises(UsageError, match="declares no block sites"):
         run_tiny(cache_dir, tmp_path, methods=["cbam"], arch="timm:convnext_atto")
@@ -120,12 +120,12 @@ class ConvBlock(torch.nn.Module):
         return torch.relu(x + self.gate(self.bn(self.conv(x))))
 
 
-def tiny_blocks(spec: ArchSpec, declare: bool) -> StagedClassifier:
+def tiny_blocks(spec: ArchSpec, declare: bool) -> LevelClassifier:
     stem = torch.nn.Sequential(torch.nn.Conv2d(spec.in_chans, 8, 3, padding=1), torch.nn.ReLU())
     stages = [torch.nn.Sequential(ConvBlock(8), ConvBlock(8)), torch.nn.Sequential(ConvBlock(8))]
-    model = StagedClassifier(stem, stages, ClassifierHead(8, spec.num_classes), spec=spec)
+    model = LevelClassifier(stem, stages, ClassifierHead(8, spec.num_classes), spec=spec)
     if declare:
-        model.declare_block_sites([("stages.0.0.gate", 8), ("stages.0.1.gate", 8), ("stages.1.0.gate", 8)])
+        model.declare_block_sites([("levels.0.0.gate", 8), ("levels.0.1.gate", 8), ("levels.1.0.gate", 8)])
     return model
 
 
@@ -142,7 +142,7 @@ def test_declared_sites_decide_placement_not_class_names(method: str, tmp_path: 
     plugins = load_plugins(entry_points=False, extra=[("sites", SitesPlugin)], warn=False)
     record = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=[method], arch="declared-blocks",
                       overrides={"epochs": 1}).records[0]
-    assert record["info"]["sites"] == ["stages.0.0.gate", "stages.0.1.gate", "stages.1.0.gate"]
+    assert record["info"]["sites"] == ["levels.0.0.gate", "levels.0.1.gate", "levels.1.0.gate"]
     assert record["info"]["module_params"] > 0
     with pytest.raises(UsageError, match="'undeclared-blocks' declares no block sites"):
         run_tiny(cache_dir, tmp_path, plugins=plugins, methods=[method], arch="undeclared-blocks")

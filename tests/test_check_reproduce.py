@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from conftest import read_records, run_tiny
-from harness.run.cli import main
+from harness.cli import main
 from harness.results.stats import summarize, welch_p
 from harness.results.tables import aggregate
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_tiny
-from harness.run.cli import main
+from harness.cli import main
 
 
 def fails(capsys: pytest.CaptureFixture, args: list[str], cache: Path) -> str:

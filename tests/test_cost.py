@@ -6,7 +6,7 @@ import torch
 from timm.layers import SEModule
 
 from harness.models.cost import count_cost
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
 
 PLUGINS = load_plugins(entry_points=False, warn=False)

@@ -69,7 +69,7 @@ def test_subsets_are_stratified_and_val_split_is_disjoint(cache_dir: Path) -> No
 
 def test_record_contents(tmp_path: Path, cache_dir: Path) -> None:
     (record,) = run_tiny(cache_dir, tmp_path, val_split=0.2, select="val", latency=True, latency_batch=8).records
-    assert record["schema"] == 1 and record["seed"] == 0
+    assert record["schema"] == 2 and record["seed"] == 0 and record["protocol"] == {"select": "val"}
     for key in ("python", "torch", "torchvision", "timm", "harness", "git"):
         assert key in record["versions"]
     m = record["metrics"]

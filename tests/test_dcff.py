@@ -14,7 +14,7 @@ from torch.func import functional_call
 from conftest import run_tiny
 from harness.core.errors import UsageError
 from harness.models.cost import count_cost
-from harness.models.staged import ArchSpec, count_params
+from harness.models.levels import ArchSpec, count_params
 from harness.plugins.manager import load_plugins
 from harness.results.reference import table_values
 from plugins.methods.dcff.channels import fused_layers, keep_ratios, kept_widths, narrowed
@@ -71,7 +71,7 @@ def test_compact_vgg16_matches_the_papers_figures() -> None:
     assert compact(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     # the paper's 72.77M "FLOPs": thop on the authors' VGG-16 layout (a max-pool before the last block),
     # counting conv multiply-adds plus one per conv-bias output element and two per BatchNorm element
-    compact.stages[3].insert(0, nn.MaxPool2d(2))
+    compact.levels[3].insert(0, nn.MaxPool2d(2))
     counted = {"macs": 0, "extra": 0}
 
     def hook(module: nn.Module, _inp, out: torch.Tensor) -> None:
@@ -96,7 +96,7 @@ def test_resnet_fuses_the_inner_convs_and_other_archs_are_refused() -> None:
     assert len(layers) == 9 and all(layer.conv.endswith("conv1") for layer in layers) and set(widths) == {8, 16, 32}
     assert compact(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert count_params(compact) < count_params(full)
-    assert [i.channels for i in compact.stage_info] == [i.channels for i in full.stage_info]  # block outputs kept
+    assert [i.channels for i in compact.level_info] == [i.channels for i in full.level_info]  # block outputs kept
     with pytest.raises(UsageError, match="give one ratio, or 9"):
         keep_ratios("0.5,0.5", layers, "resnet20", "dcff")
     with pytest.raises(UsageError, match="keep ratios for vgg16 only"):
@@ -145,7 +145,7 @@ def test_tiny_run_deploys_and_measures_the_compact_model(tmp_path: Path, cache_d
 
 
 def test_both_methods_are_listed_with_their_source(capsys) -> None:
-    from harness.run.cli import main
+    from harness.cli import main
 
     assert main(["list", "methods"]) == 0
     listed = capsys.readouterr().out

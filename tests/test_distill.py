@@ -10,12 +10,12 @@ import torch
 from torch.nn import functional as F
 
 from conftest import run_tiny
-from harness.kits.distill import KDObjective, Outputs, kd_loss, run_staged
+from harness.kits.distill import KDObjective, Outputs, kd_loss, run_levels
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
 from harness.methods.contract import RunInfo
 from harness.methods.shared import baseline_stage
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
 from plugins.methods.fitnet import ConvRegressor, FitNetObjective
 from plugins.methods.ft import FTObjective, Paraphraser, factor_loss
@@ -87,7 +87,7 @@ def objectives() -> dict[str, torch.nn.Module]:
         "kd": lambda s, t: KDObjective(s, t),
         "rkd": lambda s, t: RKDObjective(s, t, 25.0, 50.0),
         "fitnet": lambda s, t: FitNetObjective(s, t, 2, 100.0),
-        "ft": lambda s, t: FTObjective(s, t, Paraphraser(t.stage_info[-1].channels), 0.5, 500.0, "flattened",
+        "ft": lambda s, t: FTObjective(s, t, Paraphraser(t.level_info[-1].channels), 0.5, 500.0, "flattened",
                                            False),
     }
     return {name: f(net("resnet8"), net("resnet14")) for name, f in make.items()}
@@ -200,7 +200,7 @@ def test_distill_losses_are_fp32_under_autocast(name: str) -> None:
     s_net, t_net = net("resnet8"), net("resnet14")
     x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
     with torch.no_grad():
-        s, t = (run_staged(m, x) for m in (s_net, t_net))
+        s, t = (run_levels(m, x) for m in (s_net, t_net))
     bf16 = [Outputs([f.bfloat16() for f in o.feats], o.logits.bfloat16()) for o in (s, t)]
     fp32 = [Outputs([f.float() for f in o.feats], o.logits.float()) for o in bf16]
     with torch.no_grad():

@@ -15,7 +15,7 @@ from harness.core.errors import UsageError
 from harness.data.distortions import (DistortedTrainStream, Distortion, distorted_accuracy, noise_levels,
                                       parse_distortions)
 from harness.data.pipeline import Normalizer, TrainStream
-from harness.run.cli import main
+from harness.cli import main
 
 CPU = torch.device("cpu")
 

@@ -13,9 +13,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn import functional as F
 
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
-from harness.run.cli import main
+from harness.cli import main
 from harness.train.distributed import World
 from test_shared_cache import shared_cache
 
@@ -116,8 +116,8 @@ def test_a_trailing_batch_some_rank_gets_nothing_of_is_refused_before_training(t
 
     from harness.core.errors import UsageError
     from harness.core.progress import Reporter
-    from harness.run.cli import check_world_batches
-    from harness.run.runner import prepare
+    from harness.run.torchrun import check_world_batches
+    from harness.run.prepare import prepare
 
     run = prepare(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", train_subset=66),
                   load_plugins(warn=False), Reporter())

@@ -11,7 +11,7 @@ from sklearn.datasets import make_blobs
 
 from conftest import run_tiny
 from harness.core.errors import UsageError
-from harness.models.staged import ArchSpec
+from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
 from plugins.methods.encodenet.autoencoder import ConvertingAutoencoder, Encoder, build_decoder
 from plugins.methods.encodenet.clustering import (
@@ -33,8 +33,8 @@ def test_decoder_reconstructs_input_shape_for_every_split(arch: str, chans: int,
     resolved = PLUGINS.archs.resolve(arch)
     model = resolved.obj(ArchSpec(arch, 10, chans, size, arg=resolved.arg)).eval()
     x = torch.randn(2, chans, size, size)
-    for split in range(1, model.num_stages + 1):
-        ae = ConvertingAutoencoder(Encoder(model, split), build_decoder(model.stage_info, split, chans, size)).eval()
+    for split in range(1, model.num_levels + 1):
+        ae = ConvertingAutoencoder(Encoder(model, split), build_decoder(model.level_info, split, chans, size)).eval()
         with torch.no_grad():
             assert ae(x).shape == x.shape, (arch, split)
             # the encoder is the model's own stem and first stages
@@ -118,7 +118,7 @@ def test_encodenet_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
     head = torch.load(store / "head" / f"{enc['stages']['head']['artifact']}.pt", weights_only=False)
     encoder = state_of(ae, "model.encoder.")
     after = {**{f"stem.{k}": v for k, v in state_of(head, "model.stem.").items()},
-             **{f"stages.{k}": v for k, v in state_of(head, "model.stages.").items() if int(k.split(".")[0]) < 2}}
+             **{f"levels.{k}": v for k, v in state_of(head, "model.levels.").items() if int(k.split(".")[0]) < 2}}
     assert encoder.keys() == after.keys() and any("running_mean" in k for k in encoder)
     for k in encoder:
         assert torch.equal(encoder[k], after[k]), k

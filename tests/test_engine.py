@@ -55,7 +55,7 @@ def test_baseline_trained_once_and_reused_across_invocations(tmp_path: Path) -> 
 
 
 def bench(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.run.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
 
 

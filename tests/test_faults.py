@@ -14,7 +14,7 @@ from torch import nn
 from harness.core.errors import TrainingDiverged
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
-from harness.run.cli import main
+from harness.cli import main
 from harness.train.engine import DivergenceGuard, fit
 from harness.train.objective import StepOutput
 
@@ -51,9 +51,10 @@ def test_failed_run_is_recorded_apart_counted_by_table_never_checked(capsys, tmp
                                                                        monkeypatch) -> None:
     """A failed (method, seed) leaves a record under <out>/failed/ (status, error line, the stages that did
     finish, no metrics); `bench table` counts it, `bench check` never sees it; a later success removes it."""
-    import harness.run.runner as runner
+    import harness.run.recording as runner
     from conftest import run_tiny, tiny_request
-    from harness.run.runner import execute, prepare
+    from harness.run.execute import execute
+    from harness.run.prepare import prepare
     from harness.plugins.manager import load_plugins
 
     out = tmp_path / "out"
@@ -94,10 +95,11 @@ def test_nonfinite_evaluation_loss_stops_the_stage(tmp_path: Path, cache_dir: Pa
     epoch's checkpoint, and stores nothing; its lock is free again."""
     from conftest import tiny_request
     from harness.plugins.manager import load_plugins
-    from harness.run.runner import prepare
+    from harness.run.prepare import prepare
     from harness.train.artifacts import ArtifactStore
     from harness.train.objective import Objective
-    from harness.train.stages import Stage, StageRunner
+    from harness.train.stage import Stage
+    from harness.train.executor import StageRunner
 
     class NanWhenEvaluated(Objective):
         def __init__(self) -> None:
@@ -455,10 +457,12 @@ def test_conflicting_plugins_break_only_the_conflicting_name(capsys, fresh_plugi
     from test_plugins import fake_distribution
 
     fake_distribution(fresh_plugins, "bench-rival", "rival", "bench_rival_mod", """
-        from harness import hookimpl
+        from harness.api import Method, hookimpl
+        class RivalBaseline(Method):
+            pass
         @hookimpl
         def bench_register_methods(register):
-            register("baseline", object, description="another baseline")
+            register("baseline", RivalBaseline, description="another baseline")
     """)
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out

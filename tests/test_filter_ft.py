@@ -13,8 +13,8 @@ from torch import nn
 from conftest import run_tiny
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
-from harness.methods import RunInfo
-from harness.models.staged import ArchSpec
+from harness.api import RunInfo
+from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
 from harness.train.artifacts import ArtifactStore
 from harness.train.engine import make_optimizer

@@ -27,7 +27,7 @@ PLUGIN = """
     import torch
     from torch.nn import functional as F
     from harness import hookimpl
-    from harness.methods import Method, Objective, StepOutput
+    from harness.api import Method, Objective, StepOutput
 
     class Scaled(Objective):
         def forward(self, images, labels):
@@ -58,7 +58,7 @@ def install_plugin(site: Path, source: str) -> None:
 
 def bench(args: list[str], site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
-    return subprocess.run([sys.executable, "-m", "harness.run.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=600)
 
 
@@ -135,7 +135,7 @@ def test_dataset_plugin_without_fingerprint_gets_one(tmp_path: Path, cache_dir: 
 
 
 def test_reproduce_dry_run_needs_no_dataset(tmp_path: Path) -> None:
-    from harness.run.cli import main
+    from harness.cli import main
 
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -167,3 +167,94 @@ def test_code_identity_follows_source_edits(tmp_path: Path, monkeypatch: pytest.
     (tmp_path / "idmod_helper.py").write_text("def helper():\n    return 2  # edited\n")
     after = code_identity(idmod.factory)
     assert after["idmod_helper"] != before["idmod_helper"] and after["idmod"] == before["idmod"]
+
+
+# ---- which code enters a key ------------------------------------------------------------------------------
+
+
+def kd_stage_identity(cache_dir: Path, tmp_path: Path) -> tuple[str, dict]:
+    """The (provisional) key and identity of a kd student stage, resolved dry: nothing is trained."""
+    from conftest import tiny_request
+    from harness.core.identity import config_key
+    from harness.core.progress import Reporter
+    from harness.run.prepare import prepare
+    from harness.train.stage import StageContext
+
+    run = prepare(tiny_request(cache_dir, tmp_path / "out", methods=["kd"], teacher="resnet14"),
+                  load_plugins(warn=False), Reporter())
+    entry = run.plan.find(0, "kd")
+    runner = run.dry_runner(0)
+    node = runner.resolve(entry.plan.deploy, "kd")
+    ctx = StageContext(runner.env, node.inputs, node.stage.name)
+    identity = runner.identity(node.stage, ctx, runner.env.place(node.stage.objective(ctx)), node.inputs, pending=True)
+    assert identity is not None
+    return config_key(identity), identity
+
+
+def harness_modules(identity: dict) -> set[str]:
+    return {m for m in [*identity["code"], *identity["run"]["engine_code"]] if m.startswith("harness")}
+
+
+def test_every_harness_module_either_computes_or_presents() -> None:
+    from harness.core.identity import harness_role
+
+    names = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+                   for p in (REPO / "harness").rglob("*.py"))
+    assert {harness_role(n) for n in names} == {"compute", "present"}  # a KeyError names an undecided module
+    with pytest.raises(KeyError, match="neither COMPUTES nor PRESENTS"):
+        harness_role("harness.core.something_new")
+
+
+def test_kd_stage_identity_holds_computing_modules_only(cache_dir: Path, tmp_path: Path) -> None:
+    from harness.core.identity import COMPUTES
+
+    _, identity = kd_stage_identity(cache_dir, tmp_path)
+    modules = harness_modules(identity)
+    assert modules <= COMPUTES, modules - COMPUTES
+    for expected in ("harness.kits.distill", "harness.train.engine", "harness.data.pipeline", "harness.train.executor"):
+        assert expected in modules
+    for presenting in ("harness.core.progress", "harness.core.io", "harness.data.datasets", "harness.train.artifacts",
+                       "harness.cli", "harness.results.tables", "harness.core.errors"):
+        assert presenting not in modules
+    assert {"plugins.methods.kd", "plugins.archs.cifar_resnet"} <= set(identity["code"])
+
+
+def test_a_presentation_edit_keeps_keys_and_a_computing_edit_changes_them(cache_dir: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """Edits simulated through the source digests: a changed progress bar or CLI keeps the stage key, a
+    changed distillation kit or training engine changes it."""
+    import harness.core.identity as identity_module
+
+    key, _ = kd_stage_identity(cache_dir, tmp_path)
+    real = identity_module._source_digest
+
+    def edited(*paths: str):  # type: ignore[no-untyped-def]
+        return lambda file: "edited" if file.endswith(paths) else real(file)
+
+    monkeypatch.setattr(identity_module, "_source_digest", edited("core/progress.py", "cli/__init__.py",
+                                                                  "results/tables.py", "core/io.py"))
+    assert kd_stage_identity(cache_dir, tmp_path)[0] == key
+    for computing in ("kits/distill.py", "train/engine.py", "data/pipeline.py", "methods/kd.py"):
+        monkeypatch.setattr(identity_module, "_source_digest", edited(computing))
+        assert kd_stage_identity(cache_dir, tmp_path)[0] != key, computing
+
+
+def test_a_changed_reader_decodes_again(tmp_path: Path, monkeypatch) -> None:
+    """The decode cache's file name holds the reader's source digest: a new reader never gets old tensors."""
+    import harness.core.identity as identity_module
+    from harness.data.datasets import cached
+
+    calls = []
+
+    def build() -> dict:
+        calls.append(1)
+        return {"x": torch.zeros(2)}
+
+    cached(tmp_path / "d.pt", build)
+    cached(tmp_path / "d.pt", build)
+    assert len(calls) == 1
+    real = identity_module._source_digest
+    monkeypatch.setattr(identity_module, "_source_digest",
+                        lambda file: "edited" if file.endswith("data/datasets.py") else real(file))
+    cached(tmp_path / "d.pt", build)
+    assert len(calls) == 2 and len(list(tmp_path.glob("d-*.pt"))) == 2

@@ -12,14 +12,14 @@ import pytest
 from conftest import run_tiny
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
-from harness.methods import RunInfo
-from harness.models.staged import ArchSpec, require_staged
+from harness.api import RunInfo
+from harness.models.levels import ArchSpec, require_levels
 from harness.plugins.manager import load_plugins
 from harness.results.check import check_metric, compare
 from harness.results.reference import RefValue, table_values
 from harness.results.tables import render
 from harness.run import reproduce
-from harness.run.cli import main
+from harness.cli import main
 from plugins.methods.baseline_matched import BaselineMatched
 from plugins.methods.encodenet.autoencoder import FrozenEncoderObjective
 from plugins.methods.encodenet.method import EncodeNet
@@ -72,9 +72,9 @@ def test_split_classifier_trains_only_the_classification_layers(tmp_path: Path, 
     assert opts == {"split": "classifier"}
     method = EncodeNet("encodenet", opts)
     resolved = load_plugins(entry_points=False, warn=False).archs.resolve("resnet20")
-    model = require_staged(resolved.obj(ArchSpec("resnet20", 100, 3, 32, arg=resolved.arg)), "encodenet")
+    model = require_levels(resolved.obj(ArchSpec("resnet20", 100, 3, 32, arg=resolved.arg)), "encodenet")
     split = method.split_of(model)
-    assert split == model.num_stages
+    assert split == model.num_levels
     objective = FrozenEncoderObjective(model, split)
     trainable = {name for name, p in objective.model.named_parameters() if p.requires_grad}
     assert trainable == {"head.fc.weight", "head.fc.bias"}

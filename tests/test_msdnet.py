@@ -11,10 +11,10 @@ from harness.core.errors import UsageError
 from harness.core.progress import Reporter
 from harness.models.cost import count_cost
 from harness.models.exits import exit_costs
-from harness.models.staged import ArchSpec, count_params
+from harness.models.levels import ArchSpec, count_params
 from harness.plugins.manager import load_plugins
 from harness.results.plots import anytime
-from harness.run.runner import prepare
+from harness.run.prepare import prepare
 from plugins.archs.msdnet import layers_per_block, msdnet, scales_of_layer
 from plugins.methods.anytime.budget import (ExitLogits, apply_thresholds, budgeted_curve, exit_distribution,
                                             find_thresholds)

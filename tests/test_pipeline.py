@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from conftest import run_tiny
 from harness import hookimpl
-from harness.methods import Method, Objective, StageContext
+from harness.api import Method, Objective, StageContext
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.plugins.manager import load_plugins
 

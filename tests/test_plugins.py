@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.api import Method
+
 from harness import hookimpl
 from harness.core.errors import PluginError, UsageError
 from harness.plugins.manager import load_plugins
@@ -51,10 +53,12 @@ def test_broken_third_party_plugin_is_one_line_and_rest_works(site: Path, capsys
 
 def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytest.CaptureFixture) -> None:
     fake_distribution(site, "bench-half", "half", "bench_half_mod", """
-        from harness import hookimpl
+        from harness.api import Method, hookimpl
+        class Half(Method):
+            pass
         @hookimpl
         def bench_register_methods(register):
-            register("half-method", object)
+            register("half-method", Half)
             raise RuntimeError("boom")
     """)
     plugins = load_plugins()
@@ -66,7 +70,7 @@ def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytes
 def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
     fake_distribution(site, "bench-good", "good", "bench_good_mod", """
         from harness import hookimpl
-        from harness.methods import Method
+        from harness.api import Method
         class Good(Method):
             pass
         @hookimpl
@@ -80,13 +84,17 @@ def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
     assert info.source == "bench-good" and info.registered["methods"] == ["good-method"]
 
 
+class AnotherBaseline(Method):
+    summary = "a rival's baseline"
+
+
 def test_duplicate_name_fails_only_where_it_is_used(capsys: pytest.CaptureFixture) -> None:
     class Dup:
         @staticmethod
         @hookimpl
         def bench_register_methods(register):  # type: ignore[no-untyped-def]
-            register("baseline", object)
-            register("dup-only", object)
+            register("baseline", AnotherBaseline)
+            register("dup-only", AnotherBaseline)
 
     plugins = load_plugins(entry_points=False, extra=[("dup", Dup)])  # loading works
     assert capsys.readouterr().err.strip() == (
@@ -139,5 +147,5 @@ def test_disable_env_skips_named_plugins(site: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_bench_plugins_command_lists_registrations() -> None:
-    out = subprocess.run([sys.executable, "-m", "harness.run.cli", "plugins"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "harness", "plugins"], capture_output=True, text=True, check=True)
     assert "cifar_resnet" in out.stdout and "resnet20" in out.stdout and "baseline" in out.stdout

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.cli import main
+from harness.cli import main
 from harness.core.errors import UsageError
 from harness.results.reference import COLUMNS, load_reference, table_values
 

@@ -18,10 +18,11 @@ from conftest import run_tiny
 from harness.core.identity import weights_digest
 from harness.core.progress import Reporter
 from harness.plugins.manager import load_plugins
-from harness.run.cli import build_parser, request_from_args
-from harness.run.runner import prepare
+from harness.cli import build_parser
+from harness.cli.args import request_from_args
+from harness.run.prepare import prepare
 from harness.train.artifacts import ArtifactStore
-from harness.train.stages import StageRunner
+from harness.train.executor import StageRunner
 
 RUN = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
        "--epochs", "3", "--train-subset", "320", "--test-subset", "100", "--device", "cpu", "--no-latency",
@@ -40,7 +41,7 @@ def shared_cache(tmp_path: Path, cache_dir: Path) -> Path:
 
 def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     with log.open("w") as err:
-        return subprocess.Popen([sys.executable, "-m", "harness.run.cli", *args], stdout=subprocess.DEVNULL,
+        return subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=subprocess.DEVNULL,
                                 stderr=err, env={**os.environ, **(env or {})})
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.cli import main
+from harness.cli import main
 from test_shared_cache import shared_cache
 
 METHODS = ["--methods", "kd,rkd", "--teacher", "resnet8"]  # both need the baseline of resnet8: shared per seed
@@ -107,9 +107,10 @@ def baseline_key(cache: Path, seed: int) -> str:
     from harness.core.progress import Reporter
     from harness.methods.shared import baseline_stage
     from harness.plugins.manager import load_plugins
-    from harness.run.cli import build_parser, request_from_args
-    from harness.run.runner import prepare
-    from harness.train.stages import StageRunner
+    from harness.cli import build_parser
+    from harness.cli.args import request_from_args
+    from harness.run.prepare import prepare
+    from harness.train.executor import StageRunner
 
     args = build_parser().parse_args(["run", *METHODS, *TINY, "--epochs", "4", "--cache-dir", str(cache)])
     run = prepare(request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
@@ -165,7 +166,7 @@ def prepared_tiny(tmp_path: Path, cache_dir: Path, **overrides):  # type: ignore
 
     from harness.core.progress import Reporter
     from harness.plugins.manager import load_plugins
-    from harness.run.runner import prepare
+    from harness.run.prepare import prepare
 
     request = tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", **overrides)
     return prepare(request, load_plugins(warn=False), Reporter())
@@ -192,7 +193,7 @@ def test_a_record_without_an_asked_distortion_keeps_its_stages_in_the_graph(tmp_
     from harness.data.distortions import parse_distortion
     from harness.methods.shared import baseline_stage
     from harness.run.sweep.graph import build_graph
-    from harness.train.stages import StageRunner
+    from harness.train.executor import StageRunner
 
     run = prepared_tiny(tmp_path, cache_dir, reuse_records=True, eval_distortions=[parse_distortion("noise:0.1")])
     key = StageRunner(run.env(0, Reporter()), run.store, dry=True).resolve(baseline_stage("resnet8")).key
@@ -224,8 +225,8 @@ def test_a_worker_whose_job_failed_is_not_given_the_next_job(tmp_path: Path, cac
 
     from conftest import tiny_request
 
-    from harness.run.sweep.graph import JobSpec
-    from harness.run.sweep.schedule import ExecutorOptions
+    from harness.run.sweep.backend import JobSpec
+    from harness.run.sweep.backend import ExecutorOptions
     from plugins.executors.local import LocalPool
 
     spec = JobSpec(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs"), 0, "no-such-method", 0, "broken")

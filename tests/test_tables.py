@@ -1,6 +1,6 @@
 """Tables never mix runs: one group per comparability key, duplicates counted once, every number over seeds.
 
-All records here are written by hand (no training): the shape is what ``runner.build_record`` writes.
+All records here are written by hand (no training): the shape is what ``harness.run.recording.build_record`` writes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from harness.data.datasets import display_name, path_stem
 from harness.results.check import compare, save_reference
 from harness.results.reference import RefValue
 from harness.results.records import record_path
-from harness.results.tables import aggregate, collect, comparability_key, render
-from harness.run.cli import main
+from harness.results.records import migrate
+from harness.results.tables import aggregate, collect, comparability_key as record_key, render
+from conftest import REPO
+from harness.cli import main
 from harness.core.errors import UsageError
 
 LOCATION = "/work/shared/data/cifar10-jpg.tar.gz"
@@ -85,6 +87,11 @@ def test_two_subsets_render_two_groups_never_one(tmp_path: Path, capsys) -> None
     assert out.count("resnet8 on imagefolder:cifar10-jpg (crd 8ep bs64) [") == 2
 
 
+def comparability_key(r: dict) -> tuple[str, ...]:
+    """The key of a hand-written (schema 1) record, read as every reader reads it: migrated."""
+    return record_key(migrate(r))
+
+
 def test_any_setting_difference_splits_groups() -> None:
     base = record()
     variants = [record(recipe__lr=0.1), record(recipe__milestones=[4, 6, 7]), record(recipe__stage_epochs={"x": 1}),
@@ -138,8 +145,8 @@ def test_every_numeric_column_is_a_mean_over_seeds(capsys, tmp_path: Path) -> No
     recs = [record(seed=0, latency=419.8, metrics__flops=100, metrics__params_deployed=10),
             record(seed=1, latency=0.88, metrics__flops=300, metrics__params_deployed=30)]
     (row,) = aggregate(recs)
-    assert row.latency == pytest.approx((419.8 + 0.88) / 2) and row.latency_std > 290
-    assert row.flops == 200 and row.params == 20
+    assert row.measured("latency") == pytest.approx((419.8 + 0.88) / 2) and row.measured_std("latency") > 290
+    assert row.measured("flops") == 200 and row.params == 20
     kd = [record("kd", s, teacher={"arch": "resnet14", "test_acc": acc}) for s, acc in ((0, 60.0), (1, 62.0))]
     kd_row = next(r for r in aggregate(recs + kd) if r.method == "kd")
     assert kd_row.teacher == "resnet14 (61.00)"
@@ -231,3 +238,21 @@ def test_render_formats_do_not_crash_on_mixed_folder() -> None:
     recs = two_subsets() + [copy.deepcopy(two_subsets()[0])]
     for fmt in ("markdown", "csv", "json"):
         assert render(recs, fmt)
+
+
+PUBLISHED = sorted((REPO / "results" / "published").glob("*/runs"))
+
+
+@pytest.mark.parametrize("runs", PUBLISHED, ids=lambda p: p.parent.name)
+def test_published_studies_load_and_render_as_committed(runs: Path) -> None:
+    """Every published record (schema 1, some without ``engine`` or ``status``) is read through the one
+    migration, none is skipped, and each study's markdown tables are what is committed beside it."""
+    from harness.results.records import LoadReport, load_records
+
+    report = LoadReport([])
+    records = load_records([runs], failed=True, report=report)
+    assert report.skipped == [] and len(records) == len(list(runs.rglob("*.json")))
+    for metric, name in (("last", "table.md"), ("best", "table-best-epoch.md")):
+        committed = runs.parent / name
+        if committed.exists():
+            assert render(records, "markdown", metric) == committed.read_text(), committed

@@ -6,9 +6,18 @@ Build systems that never serve a stale artifact derive a step's key from everyth
 * :func:`weights_digest` hashes weights (the output of a trained stage, a loaded checkpoint): the one digest
   function for all weights, so the same weights always give the same digest;
 * :func:`tensor_fingerprint` hashes decoded data (the pixels and labels a run trains and tests on);
-* :func:`code_identity` names the code that ran: the source text of every module reachable from the given
-  objects (functions, classes, bound methods, ``nn.Module`` trees), and the versions of the numerical
-  stack whose source is not hashed. A method whose file was edited gets a new identity, hence a retrain.
+* :func:`code_identity` names the code that computed a result: the source text of every module that computes
+  and is reachable from the given objects (functions, classes, bound methods, ``nn.Module`` trees), and the
+  versions of the numerical stack whose source is not hashed. A method whose file was edited gets a new
+  identity, hence a retrain.
+
+Which harness modules compute is decided here, explicitly (:data:`COMPUTES`): the engine, the data pipeline,
+model and method code and the kits. Presentation (progress, tables, plots, the CLI), orchestration and I/O
+that does not change numbers (:data:`PRESENTS`) never enter a key, so a cosmetic change or a CLI upgrade
+never retrains; a changed data reader still changes every key through the fingerprint of the decoded
+tensors (:func:`tensor_fingerprint`), and its decode cache through :func:`code_digest`. Code outside the
+harness (plugins, built-in or third-party) is always hashed. Every harness module is in exactly one of the
+two sets (``tests/test_identity.py`` checks it), so a new module is a decision, not an accident.
 
 Nothing else in the harness composes keys by hand.
 """
@@ -36,6 +45,29 @@ STACK = ("torch", "torchvision", "timm", "numpy", "scipy", "sklearn", "PIL", "kn
          "rich", "tabulate")
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+#: Harness modules whose code decides what a stage produces: their source enters every key that reaches them.
+COMPUTES = frozenset({
+    "harness.core.recipes",  # the schedule (lr factors) and budgets
+    "harness.data.pipeline", "harness.data.distortions",  # batches, augmentation, normalisation, distortions
+    "harness.models.levels", "harness.models.exits", "harness.models.arch_options",  # model interfaces
+    "harness.train.engine", "harness.train.objective", "harness.train.evaluation", "harness.train.env",
+    "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
+    "harness.methods.contract", "harness.methods.shared",  # the method contract, the shared stages
+    "harness.kits.attention", "harness.kits.distill", "harness.kits.transform",  # the plugin kits
+})
+#: Harness modules that present, orchestrate or do I/O without changing what a stage produces. Facades
+#: (``harness``, ``harness.api``, package ``__init__`` s) re-export: reached as a module object, a facade stands
+#: for every module of COMPUTES (a plugin's ``import harness.api as api``).
+PRESENTS = frozenset({
+    "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.errors", "harness.core.extras",
+    "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
+    "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
+    "harness.train", "harness.train.artifacts",
+})
+#: Packages whose every module presents or orchestrates (the CLI, the run layer, results, the plugin host).
+PRESENTING_PACKAGES = ("harness.cli", "harness.run", "harness.results", "harness.plugins")
+FACADES = frozenset({"harness", "harness.api", "harness.kits", "harness.methods", "harness.models.staged"})
 
 
 def config_key(config: Any) -> str:
@@ -156,10 +188,24 @@ def _imports_of(module: types.ModuleType) -> Iterable[str]:
                 yield name
 
 
+def harness_role(name: str) -> str | None:
+    """``compute`` or ``present`` for a module of the harness package, None for any other module; a KeyError
+    for a harness module neither set names (a new module must be placed in one)."""
+    if name != "harness" and not name.startswith("harness."):
+        return None
+    if name in COMPUTES:
+        return "compute"
+    if name in PRESENTS or any(name == p or name.startswith(p + ".") for p in PRESENTING_PACKAGES):
+        return "present"
+    raise KeyError(f"harness module {name} is in neither COMPUTES nor PRESENTS of harness.core.identity: "
+                   f"decide whether its code changes what a stage produces")
+
+
 def code_identity(*objects: Any) -> dict[str, str]:
-    """What code ``objects`` run: ``{module: source digest}`` for every module reachable from them through
-    their definitions and their modules' imports, and ``{package: "dist==version"}`` for the numerical stack
-    and for the distribution each hashed top-level package belongs to. Standard-library modules are left out.
+    """What code ``objects`` run: ``{module: source digest}`` for every computing module reachable from them
+    through their definitions and their modules' imports, and ``{package: "dist==version"}`` for the
+    numerical stack and for the distribution each hashed top-level package belongs to. Standard-library
+    modules and the harness's presentation modules (:data:`PRESENTS`) are left out, and not followed.
     """
     seen: set[str] = set()
     todo = [name for obj in objects for name in _modules_of(obj)]
@@ -176,6 +222,11 @@ def code_identity(*objects: Any) -> dict[str, str]:
             continue
         if module is None or _is_stdlib(module) or top in ("builtins", "__main__"):
             continue
+        role = harness_role(name)
+        if role == "present":
+            if name in FACADES:
+                todo.extend(COMPUTES)
+            continue
         file = getattr(module, "__file__", None)
         if file and file.endswith(".py"):
             out[name] = _source_digest(file)
@@ -183,3 +234,15 @@ def code_identity(*objects: Any) -> dict[str, str]:
             out[f"dist:{top}"] = _version_of(top)
         todo.extend(_imports_of(module))
     return dict(sorted(out.items()))
+
+
+def code_digest(*objects: Any) -> str:
+    """One short digest of :func:`code_identity` (e.g. of a data reader, for its decode cache's file name)."""
+    return config_key(code_identity(*objects))
+
+
+def source_digest(*modules: types.ModuleType) -> str:
+    """One short digest of the source files of ``modules`` themselves (not what they import): for caches of
+    what a module's code reads or decodes (a dataset loader's decoded tensors), which this code decides."""
+    parts = [f"{m.__name__}={_source_digest(m.__file__)}" for m in modules if getattr(m, "__file__", None)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]

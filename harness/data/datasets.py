@@ -26,7 +26,7 @@ from PIL import Image
 
 from harness.core import progress
 from harness.core.errors import DataUnavailableError, UsageError
-from harness.core.identity import tensor_fingerprint
+from harness.core.identity import source_digest, tensor_fingerprint
 from harness.core.io import atomic_torch_save
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -101,7 +101,12 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
 
 
 def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
-    """Load a dict of tensors from ``cache_file``, building and saving it atomically when missing."""
+    """Load a dict of tensors from ``cache_file``, building and saving it atomically when missing.
+
+    The file's name gets a digest of the code that builds it (the module defining ``build`` and this one):
+    a changed reader decodes again instead of serving tensors decoded by the old one."""
+    reader = source_digest(*{sys.modules[build.__module__], sys.modules[__name__]})
+    cache_file = cache_file.with_name(f"{cache_file.stem}-{reader}{cache_file.suffix}")
     if cache_file.exists():
         try:
             with progress.loading(cache_file, "loading decoded dataset"):

@@ -23,7 +23,6 @@ import math
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -31,9 +30,6 @@ from torchvision.transforms.v2 import functional as TF
 
 from harness.core.errors import UsageError
 from harness.data.pipeline import Normalizer, TrainStream
-
-if TYPE_CHECKING:
-    from harness.train.context import RunEnv
 
 KINDS = {
     "noise": "additive Gaussian noise, sigma in [0, 1] pixel units, clipped to [0, 1]",
@@ -133,16 +129,6 @@ def distorted_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Ten
         correct += int((logits.argmax(1) == labels[start:start + batch_size].to(device)).sum())
     model.train(was_training)
     return correct / max(1, int(labels.numel())) * 100
-
-
-def distorted_metrics(env: "RunEnv", model: nn.Module, distortions: list[Distortion]) -> dict[str, float]:
-    """Top-1 (%) of ``model`` on the run's test set under each distortion (``{"noise:0.1": 71.3, ...}``), with
-    the run's seed, normalisation and engine settings."""
-    ds = env.dataset
-    return {d.name: distorted_accuracy(model, ds.test_images, ds.test_labels, d, normalizer=env.normalizer,
-                                       seed=env.seed, device=env.device, batch_size=env.eval_batch_size,
-                                       channels_last=env.channels_last, amp=env.amp)
-            for d in distortions}
 
 
 class _Unit:

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from harness.data.datasets import ImageDataset
 
 
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
@@ -127,3 +131,37 @@ class EvalStream:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[start:start + self.batch_size]
+
+
+class DataStreams:
+    """The streams of one dataset for one run: a training stream per batch size and the evaluation streams of
+    the test set and of the validation split (if any), each made once and kept on the device."""
+
+    def __init__(self, dataset: "ImageDataset", *, seed: int, device: torch.device, channels_last: bool,
+                 eval_batch_size: int = 512) -> None:
+        self.dataset = dataset
+        self.seed = seed
+        self.device = device
+        self.channels_last = channels_last
+        self.eval_batch_size = eval_batch_size
+        self.normalizer = Normalizer(dataset.mean, dataset.std, device)
+        self._train: dict[int, TrainStream] = {}
+        self._eval: dict[str, EvalStream | None] = {}
+
+    def train(self, batch_size: int) -> TrainStream:
+        if batch_size not in self._train:
+            ds = self.dataset
+            self._train[batch_size] = TrainStream(ds.train_images, ds.train_labels, batch_size=batch_size,
+                                                  seed=self.seed, normalizer=self.normalizer, device=self.device,
+                                                  channels_last=self.channels_last)
+        return self._train[batch_size]
+
+    def eval(self, split: str) -> EvalStream | None:
+        """The ``test`` or ``val`` stream (None when the run has no validation split)."""
+        if split not in self._eval:
+            ds = self.dataset
+            images, labels = (ds.test_images, ds.test_labels) if split == "test" else (ds.val_images, ds.val_labels)
+            self._eval[split] = None if images is None or labels is None else EvalStream(
+                images, labels, batch_size=self.eval_batch_size, normalizer=self.normalizer, device=self.device,
+                channels_last=self.channels_last)
+        return self._eval[split]

@@ -2,8 +2,8 @@
 
 Where modules go is the architecture's business (timm's ``create_attn`` model): ``block`` placement uses
 the sites the architecture declares (inside every residual block after its last BatchNorm and before the
-residual add; after each conv stage of a plain network such as the CIFAR VGGs); ``stage`` placement puts a
-module after every stage but the last (BAM). An architecture that declares no block sites is refused for
+residual add; after each conv level of a plain network such as the CIFAR VGGs); ``level`` placement puts a
+module after every level but the last (BAM; ``stage`` is its deprecated name). An architecture that declares no block sites is refused for
 ``block`` placement with a clear error, whatever its classes are called.
 """
 
@@ -16,13 +16,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness.methods.contract import Method, Option, Plan, Report, RunInfo
-from harness.models.staged import StagedClassifier, count_params, require_staged
-from harness.train.context import RunEnv, StageContext
+from harness.methods.contract import Method, Option
+from harness.models.levels import LevelClassifier, count_params, require_levels
+from harness.train.stage import StageContext
 from harness.train.objective import Objective
-from harness.train.stages import TrainedStage
 
-PLACEMENTS = ("auto", "block", "stage")
+PLACEMENTS = ("auto", "block", "level")
 #: ``official``: the initialisation of the module's official code (the method's ``init_official``);
 #: ``pytorch``: PyTorch's defaults (modules are inserted after timm's init pass, which never sees them)
 INIT_OPTION = Option("official", "module init: official (the official code's) or pytorch (PyTorch defaults)",
@@ -40,7 +39,7 @@ def kaiming_conv_zero_bias(module: nn.Module, convs: list[nn.Module] | None = No
             nn.init.zeros_(m.bias)
 
 
-def insert_attention(model: StagedClassifier, make_module: Callable[[int], nn.Module], placement: str) -> dict:
+def insert_attention(model: LevelClassifier, make_module: Callable[[int], nn.Module], placement: str) -> dict:
     """Insert ``make_module(channels)`` at every site of ``placement``; returns what the record says of it."""
     before = count_params(model)
     sites = model.attention_sites(placement)
@@ -55,7 +54,8 @@ class AttentionMethod(Method, ABC):
     then plain cross-entropy training like the baseline."""
 
     default_placement: ClassVar[str] = "block"
-    options = {"placement": Option("auto", "where modules go: auto (the method's own), block, stage", PLACEMENTS)}
+    options = {"placement": Option("auto", "where modules go: auto (the method's own), block, level", PLACEMENTS,
+                                  aliases={"stage": "level"})}
 
     @abstractmethod
     def make_module(self, channels: int) -> nn.Module:
@@ -75,14 +75,8 @@ class AttentionMethod(Method, ABC):
         return self.default_placement if chosen == "auto" else chosen
 
     def objective(self, ctx: StageContext) -> Objective:
-        model = require_staged(ctx.build_arch(), self.name)
-        model.inserted_attention = insert_attention(model, self.build_module, self.placement())
-        return Objective(ctx.place(model))
-
-    def plan(self, run: RunInfo) -> Plan:
-        return Plan(super().plan(run).deploy, report=attention_report)
-
-
-def attention_report(deployed: TrainedStage, env: RunEnv) -> Report:
-    """The stage's info plus where the modules went and how many parameters they add."""
-    return Report(info={**deployed.info, **deployed.model.inserted_attention})
+        """The run's architecture with the modules inserted; where they went and how many parameters they
+        add is the objective's ``info`` (hence the stage's and the record's)."""
+        model = require_levels(ctx.build_arch(), self.name)
+        inserted = insert_attention(model, self.build_module, self.placement())
+        return Objective(ctx.place(model), info=inserted)

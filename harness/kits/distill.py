@@ -2,8 +2,8 @@
 
 A :class:`DistillObjective` owns the student (the deployed model), a frozen teacher kept in eval mode, and
 any extra trainable modules (regressors, translators). Its forward computes both networks' features through
-the stage interface, the student's cross-entropy, and the method's own terms (``distill``). Feature shapes
-come from ``stage_info``, never from per-pair tables. A :class:`DistillMethod` gives
+the level interface, the student's cross-entropy, and the method's own terms (``distill``). Feature shapes
+come from ``level_info``, never from per-pair tables. A :class:`DistillMethod` gives
 ``make_objective(student, teacher)``; its plan is one ``train`` stage that needs the run's teacher stage.
 """
 
@@ -19,10 +19,10 @@ from torch.nn import functional as F
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
 from harness.methods.contract import Method, Option, Plan, RunInfo
-from harness.models.staged import StagedClassifier, require_staged
-from harness.train.context import StageContext
+from harness.models.levels import LevelClassifier, require_levels
+from harness.train.stage import StageContext
 from harness.train.objective import Objective, StepOutput
-from harness.train.stages import Stage
+from harness.train.stage import Stage
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -34,7 +34,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
 
 @dataclass
 class Outputs:
-    """A network's features (``forward_stages``: stem, then every stage) and logits for one batch."""
+    """A network's features (``forward_levels``: stem, then every level) and logits for one batch."""
 
     feats: list[torch.Tensor]
     logits: torch.Tensor
@@ -45,8 +45,8 @@ def as_fp32(out: Outputs) -> Outputs:
     return Outputs([f.float() for f in out.feats], out.logits.float())
 
 
-def run_staged(model: StagedClassifier, images: torch.Tensor) -> Outputs:
-    feats = model.forward_stages(images)
+def run_levels(model: LevelClassifier, images: torch.Tensor) -> Outputs:
+    feats = model.forward_levels(images)
     return Outputs(feats, model.head(feats[-1]))
 
 
@@ -55,7 +55,7 @@ class DistillObjective(Objective, ABC):
 
     ce_weight: float = 1.0
 
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier) -> None:
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier) -> None:
         super().__init__(student)
         self.teacher = self.freeze(teacher)
 
@@ -74,16 +74,16 @@ class DistillObjective(Objective, ABC):
         return losses
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        s = run_staged(self.model, images)
+        s = run_levels(self.model, images)
         with torch.no_grad():
-            t = run_staged(self.teacher, images)
+            t = run_levels(self.teacher, images)
         return StepOutput(losses=self.loss_terms(s, t, labels), logits=s.logits)
 
 
 class KDObjective(DistillObjective):
     """``ce_weight * CE + kd_weight * T^2 * KL`` (Hinton et al.; CRD benchmark weights 0.1 and 0.9, T = 4)."""
 
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, *, temperature: float = 4.0,
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, temperature: float = 4.0,
                  ce_weight: float = 0.1, kd_weight: float = 0.9) -> None:
         super().__init__(student, teacher)
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
@@ -102,25 +102,25 @@ class DistillMethod(Method, ABC):
     options: ClassVar[dict[str, Option]] = {}
 
     @abstractmethod
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         """The training objective for this pair; raise UsageError when the pair cannot be bridged."""
 
     def plan(self, run: RunInfo) -> Plan:
         return Plan(Stage("train", self.objective, config=self.config(), needs={"teacher": run.teacher(self.name)}))
 
-    def student_and_teacher(self, ctx: StageContext) -> tuple[StagedClassifier, StagedClassifier]:
-        return (require_staged(ctx.build_arch(), self.name),
-                require_staged(ctx.model_of("teacher"), self.name + " (teacher)"))
+    def student_and_teacher(self, ctx: StageContext) -> tuple[LevelClassifier, LevelClassifier]:
+        return (require_levels(ctx.build_arch(), self.name),
+                require_levels(ctx.model_of("teacher"), self.name + " (teacher)"))
 
     def objective(self, ctx: StageContext) -> Objective:
         return self.make_objective(*self.student_and_teacher(ctx))
 
 
-def feature_shape(model: StagedClassifier, index: int, what: str) -> tuple[int, int]:
-    """(channels, spatial size) of feature ``index`` of ``forward_stages``; a clear error when missing."""
-    if not -len(model.stage_info) <= index < len(model.stage_info):
-        raise UsageError(f"{model.arch_name} has {len(model.stage_info)} features; {what} asks for index {index}")
-    info = model.stage_info[index]
+def feature_shape(model: LevelClassifier, index: int, what: str) -> tuple[int, int]:
+    """(channels, spatial size) of feature ``index`` of ``forward_levels``; a clear error when missing."""
+    if not -len(model.level_info) <= index < len(model.level_info):
+        raise UsageError(f"{model.arch_name} has {len(model.level_info)} features; {what} asks for index {index}")
+    info = model.level_info[index]
     return info.channels, info.size
 
 

@@ -10,11 +10,12 @@ cost tables and validation walk the same plan. The three kinds stay small:
   in an :class:`~harness.train.objective.Objective` that returns its losses);
 * an attention method gives a module factory (:class:`harness.kits.attention.AttentionMethod`);
 * a pipeline overrides :meth:`Method.plan` and declares several stages
-  (:class:`~harness.train.stages.Stage`), e.g. on ``run.baseline()`` or ``run.teacher``.
+  (:class:`~harness.train.stage.Stage`), e.g. on ``run.baseline()`` or ``run.teacher``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +25,29 @@ from typing import Any, ClassVar
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
 from harness.methods.shared import baseline_stage
-from harness.train.context import RunEnv, StageContext
+from harness.train.stage import StageContext
+from harness.train.env import RunEnv
 from harness.train.objective import Objective
-from harness.train.stages import Stage, TrainedStage
+from harness.train.stage import Stage, TrainedStage
 
 
 @dataclass(frozen=True)
 class Option:
-    """A method option, set from the command line as ``--opt <method>.<name>=<value>``."""
+    """A method option, set from the command line as ``--opt <method>.<name>=<value>``.
+
+    ``aliases`` maps old spellings of a value to the current one (``{"stage": "level"}``): an alias is
+    accepted with one ``bench: warning:`` line and recorded as the current value."""
 
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def parse(self, raw: str, where: str) -> Any:
+        if raw in self.aliases:
+            print(f"bench: warning: option {where}: '{raw}' is deprecated, use '{self.aliases[raw]}'",
+                  file=sys.stderr)
+            raw = self.aliases[raw]
         kind = type(self.default)
         try:
             if kind is bool:

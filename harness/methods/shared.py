@@ -20,9 +20,9 @@ import torch
 from harness.core.errors import UsageError
 from harness.core.identity import file_digest
 from harness.train.artifacts import ArtifactStore
-from harness.train.context import StageContext
+from harness.train.stage import StageContext
 from harness.train.objective import Objective
-from harness.train.stages import Stage
+from harness.train.stage import Stage
 
 
 def _cross_entropy(ctx: StageContext, arch: str) -> Objective:

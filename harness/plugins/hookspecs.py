@@ -1,65 +1,80 @@
-"""The hooks a bench plugin can implement.
+"""The hooks a bench plugin can implement (the host's spec; pytest's ``hookspec.py`` is the model).
 
-A plugin is a module (or object) with functions decorated by :data:`harness.hookimpl`. Each hook receives
-a ``register`` callback; calling it adds one named entry to the matching registry::
+A plugin is a module (or object) with functions decorated by :data:`hookimpl`. Each hook receives a
+``register`` callback (:class:`Register`); calling it adds one named entry to the matching registry, after a
+check of what kind of object it is (a one-line error naming the plugin otherwise)::
 
-    from harness import hookimpl
+    from harness.api import Register, hookimpl
 
     @hookimpl
-    def bench_register_methods(register):
+    def bench_register_methods(register: Register) -> None:
         register("my-method", MyMethod, description="what it does")
 
 Third-party plugins are found through the ``bench`` entry-point group
 (``[project.entry-points.bench] my_plugin = "my_package.plugin"``). The built-in plugins in ``plugins/``
-are registered through the same manager.
+are registered through the same manager. A name ending in ``:`` is a prefix: it resolves every
+``name<arg>`` and the object reads the argument (``spec.arg`` of an architecture, ``request.arg`` of a
+dataset; for example ``timm:<model>``, ``imagefolder:<path>``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
 import pluggy
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from harness.core.recipes import Recipe
+    from harness.data.datasets import DatasetRequest, ImageDataset
+    from harness.methods.contract import Method
+    from harness.models.levels import ArchSpec
+    from harness.run.sweep.backend import Backend
 
 hookspec = pluggy.HookspecMarker("bench")
 hookimpl = pluggy.HookimplMarker("bench")
 
-
-@hookspec
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
-    """Register methods: ``register(name, method_class, description=...)``.
-
-    ``method_class`` is a subclass of :class:`harness.methods.contract.Method`.
-    """
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-@hookspec
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
-    """Register architectures: ``register(name, factory, description=...)``.
+class Register(Protocol[T_contra]):
+    """The ``register`` callback of a registration hook: ``register(name, obj, description="...")``."""
 
-    ``factory(spec: harness.models.staged.ArchSpec) -> torch.nn.Module``. A name ending in ``:`` is a prefix: it
-    resolves every ``name<arg>`` and the factory reads ``spec.arg`` (for example ``timm:<model>``).
-    """
+    def __call__(self, name: str, obj: T_contra, /, description: str = "") -> None: ...
+
+
+ArchFactory = Callable[["ArchSpec"], "nn.Module"]
+DatasetLoader = Callable[["DatasetRequest"], "ImageDataset"]
 
 
 @hookspec
-def bench_register_datasets(register):  # type: ignore[no-untyped-def]
-    """Register datasets: ``register(name, loader, description=...)``.
-
-    ``loader(request: harness.data.datasets.DatasetRequest) -> harness.data.datasets.ImageDataset``. A name ending in ``:`` is
-    a prefix, as for architectures (for example ``imagefolder:<path>``).
-    """
+def bench_register_methods(register: Register[type[Method]]) -> None:
+    """Register methods: ``register(name, method_class, description=...)``; ``method_class`` is a subclass
+    of :class:`harness.api.Method`."""
 
 
 @hookspec
-def bench_register_recipes(register):  # type: ignore[no-untyped-def]
-    """Register training recipes: ``register(name, recipe, description=...)`` with a
-    :class:`harness.core.recipes.Recipe`."""
+def bench_register_archs(register: Register[ArchFactory]) -> None:
+    """Register architectures: ``register(name, factory, description=...)``, ``factory(spec: ArchSpec) ->
+    nn.Module`` (ideally a :class:`harness.api.LevelClassifier`)."""
 
 
 @hookspec
-def bench_register_executors(register):  # type: ignore[no-untyped-def]
-    """Register executors (where the stage jobs of a sweep run): ``register(name, backend_class, description=...)``.
+def bench_register_datasets(register: Register[DatasetLoader]) -> None:
+    """Register datasets: ``register(name, loader, description=...)``, ``loader(request: DatasetRequest) ->
+    ImageDataset`` (uint8 images, int64 labels; see the dataset guide)."""
 
-    ``backend_class(options: harness.run.sweep.schedule.ExecutorOptions)`` is a
-    :class:`harness.run.sweep.schedule.Backend`: ``submit(spec)`` starts a job that calls
-    :func:`harness.run.sweep.jobs.run_job` on ``spec``, ``wait(handles)`` reports how some ended. A missing
-    optional dependency is a :class:`harness.core.errors.UsageError` naming what to install.
-    """
+
+@hookspec
+def bench_register_recipes(register: Register[Recipe]) -> None:
+    """Register training recipes: ``register(name, recipe, description=...)`` with a :class:`harness.api.Recipe`."""
+
+
+@hookspec
+def bench_register_executors(register: Register[type[Backend]]) -> None:
+    """Register executors (where the stage jobs of a sweep run): ``register(name, backend_class,
+    description=...)``; ``backend_class(options: ExecutorOptions)`` is a subclass of
+    :class:`harness.api.Backend` whose jobs call :func:`harness.api.run_job`. A missing optional dependency
+    is a :class:`harness.api.UsageError` naming what to install (:func:`harness.api.import_extra`)."""

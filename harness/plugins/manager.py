@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,37 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
 KINDS = ("methods", "archs", "datasets", "recipes", "executors")
 KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
               "executors": "executor"}
+
+
+def _subclass_of(module: str, name: str) -> Callable[[Any], str | None]:
+    """A check that an object is a subclass of ``module.name``. The module is looked up among the loaded ones:
+    a class that subclasses it was defined after importing it, so checking never imports anything."""
+    def check(obj: Any) -> str | None:
+        base = getattr(sys.modules.get(module), name, None)
+        if base is not None and inspect.isclass(obj) and issubclass(obj, base):
+            return None
+        return f"not a subclass of harness.api.{name}"
+    return check
+
+
+def _callable(expected: str) -> Callable[[Any], str | None]:
+    return lambda obj: None if callable(obj) else f"not callable: expected {expected}"
+
+
+def _recipe(obj: Any) -> str | None:
+    from harness.core.recipes import Recipe
+
+    return None if isinstance(obj, Recipe) else "not a harness.api.Recipe"
+
+
+#: what each kind's registry accepts
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "methods": _subclass_of("harness.methods.contract", "Method"),
+    "archs": _callable("factory(spec: ArchSpec) -> nn.Module"),
+    "datasets": _callable("loader(request: DatasetRequest) -> ImageDataset"),
+    "recipes": _recipe,
+    "executors": _subclass_of("harness.run.sweep.backend", "Backend"),
+}
 
 
 @dataclass
@@ -177,7 +210,7 @@ def load_plugins(
             pm.unregister(exc.plugin)
             _skip(infos[name], error, warn)
 
-    registries = {kind: Registry(KIND_NAMES[kind]) for kind in KINDS}
+    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind]) for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

@@ -39,11 +39,20 @@ class Resolved:
         return self.entry.obj
 
 
-class Registry:
-    """The entries of one kind (methods, archs, datasets or recipes)."""
+#: ``check(obj)``: None when ``obj`` is what a registry of its kind holds, else what it should have been
+Check = Callable[[Any], "str | None"]
 
-    def __init__(self, kind: str) -> None:
+
+class Registry:
+    """The entries of one kind (methods, archs, datasets, recipes or executors).
+
+    ``check`` validates what a plugin registers (a method class, a factory, ...): a wrong kind of object is a
+    :class:`PluginError` naming the plugin, the name and what was expected, raised while the plugin registers
+    (so a third-party plugin is skipped with one line, and a built-in one is a bug)."""
+
+    def __init__(self, kind: str, check: Check | None = None) -> None:
         self.kind = kind
+        self.check = check
         self._entries: dict[str, list[Entry]] = {}  # more than one entry: a conflict
 
     def callback(self, plugin: str) -> Callable[..., None]:
@@ -55,8 +64,13 @@ class Registry:
         return register
 
     def add(self, entry: Entry) -> None:
-        if not entry.name or any(c.isspace() for c in entry.name) or "," in entry.name:
+        if not isinstance(entry.name, str) or not entry.name or any(c.isspace() for c in entry.name) \
+                or "," in entry.name:
             raise PluginError(f"plugin '{entry.plugin}' registered an invalid {self.kind} name {entry.name!r}")
+        problem = self.check(entry.obj) if self.check is not None else None
+        if problem:
+            raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as "
+                              f"{_describe(entry.obj)}, {problem}")
         self._entries.setdefault(entry.name, []).append(entry)
 
     def conflicts(self) -> dict[str, list[str]]:
@@ -113,3 +127,8 @@ class Registry:
 
     def by_plugin(self, plugin: str) -> list[str]:
         return [name for name, found in self._entries.items() if any(e.plugin == plugin for e in found)]
+
+
+def _describe(obj: Any) -> str:
+    text = repr(obj)
+    return (text if len(text) <= 60 else text[:57] + "...") + f" ({type(obj).__name__})"

@@ -21,7 +21,7 @@ from xml.etree import ElementTree as ET
 
 from harness.core.errors import UsageError
 from harness.core.io import atomic_write_text
-from harness.results.records import versions
+from harness.results.records import Record, versions
 from harness.results.reference import COLUMNS, RefValue, load_file
 from harness.results.tables import Row, aggregate
 
@@ -79,7 +79,7 @@ def check_metric(reference: list[RefValue], metric: str | None) -> str:
     return metric
 
 
-def compare(records: list[dict], reference: list[RefValue], *, tolerance: float, metric: str | None = "last",
+def compare(records: list[Record], reference: list[RefValue], *, tolerance: float, metric: str | None = "last",
             dataset_as: str | None = None) -> list[CheckRow]:
     """One check per reference row and comparable group: records that are not comparable (other data size,
     recipe, engine, selection; see :func:`~harness.results.tables.comparability_key`) are never averaged into
@@ -114,7 +114,7 @@ def junit(results: list[CheckRow], suite: str) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def save_reference(records: list[dict], path: Path, table: str, metric: str = "last") -> int:
+def save_reference(records: list[Record], path: Path, table: str, metric: str = "last") -> int:
     """Write the records' means as a reference CSV (one row per dataset/arch/teacher/method/variant)."""
     rows = aggregate(records, metric)
     if not rows:

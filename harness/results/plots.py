@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness.results.records import slug  # noqa: E402
+from harness.results.records import Record, slug  # noqa: E402
 from harness.data.datasets import display_name  # noqa: E402
 from harness.data.distortions import KINDS  # noqa: E402
 from harness.results.tables import Row, collect, comparability_key, distortion_names, group_id, variant  # noqa: E402
@@ -62,7 +62,7 @@ def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str
     ax.grid(alpha=0.3)
 
 
-def efficiency(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+def efficiency(records: list[Record], out: Path, metric: str = "last") -> list[Path]:
     """One figure per comparable group: top-1 against deployed parameters and against MACs."""
     agg = collect(records, metric)
     written: list[Path] = []
@@ -80,7 +80,7 @@ def efficiency(records: list[dict], out: Path, metric: str = "last") -> list[Pat
     return written
 
 
-def robustness(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+def robustness(records: list[Record], out: Path, metric: str = "last") -> list[Path]:
     """Per comparable group with distorted evaluations (``--eval-noise``): top-1 against the distortion level,
     one line per method and distortion kind, the clean accuracy at level 0."""
     agg = collect(records, metric)
@@ -108,7 +108,7 @@ def robustness(records: list[dict], out: Path, metric: str = "last") -> list[Pat
     return written
 
 
-def curves(records: list[dict], out: Path) -> list[Path]:
+def curves(records: list[Record], out: Path) -> list[Path]:
     written: list[Path] = []
     for rec in records:
         rows = rec.get("curves") or []
@@ -165,10 +165,10 @@ def anytime_axes(ax, infos: list[dict], label: str) -> None:  # type: ignore[no-
 POINT_MARKERS = ("^", "s", "D", "v", "P", "X", "<", ">", "h")
 
 
-def anytime(records: list[dict], out: Path, metric: str = "last") -> list[Path]:
+def anytime(records: list[Record], out: Path, metric: str = "last") -> list[Path]:
     """One figure per setting (data, recipe, engine, protocol) that has multi-exit runs: their anytime and
     budgeted curves, and every other run of the setting as a point (mean over seeds)."""
-    multi: dict[tuple, list[dict]] = {}
+    multi: dict[tuple, list[Record]] = {}
     for rec in records:
         if rec.get("status", "ok") == "ok" and (rec.get("info") or {}).get("anytime"):
             key = comparability_key(rec)

@@ -1,4 +1,17 @@
-"""Result records: one JSON file per (method, arch, dataset, seed) with everything needed to compare it."""
+"""Result records: one JSON file per (method, arch, dataset, seed) with everything needed to compare it.
+
+This module owns the record schema (:class:`Record` and its parts, version :data:`SCHEMA`): the run layer
+writes records of this type (:func:`write_record`) and every reader (tables, plots, checks, reproductions)
+reads them through :func:`load_records` / :func:`read_record`, which migrate older records with one
+function (:func:`migrate`). The numbers tables aggregate over seeds are declared once, in :data:`MEASURES`:
+a new metric is measured in :func:`harness.run.measure.measure` and declared here, and every table, export
+and check picks it up.
+
+Schema history: 1 (until 0.1): ``engine`` and ``protocol`` optional (27 published records lack ``engine``;
+the oldest lack ``status`` and ``macs``). 2: ``engine`` and ``protocol`` always written; a record of schema 1
+is migrated on read (engine derived from ``config`` and ``device``, with ``version`` None so that such records
+are never merged with records of a versioned engine).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +19,12 @@ import json
 import platform
 import re
 import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
@@ -18,7 +33,269 @@ from harness.core.errors import UsageError
 from harness.core.io import atomic_write_json
 from harness.data.datasets import display_name
 
-SCHEMA = 1
+SCHEMA = 2
+STATUSES = ("ok", "failed")
+
+
+class MethodEntry(TypedDict, total=False):
+    name: str
+    options: dict[str, Any]
+    plugin: str
+    defaults: dict[str, Any]
+
+
+class DatasetEntry(TypedDict, total=False):
+    """``ImageDataset.describe()``: name, provenance, fingerprint, sizes, normalisation, subset notes."""
+
+    name: str
+    source: str
+    fingerprint: str
+    num_classes: int
+    input: list[int]
+    train: int
+    test: int
+    val: int
+    mean: list[float]
+    std: list[float]
+    location: str
+    train_subset: int
+    test_subset: int
+    val_split: float
+    split_seed: int
+    missing_test_classes: list[str]
+
+
+class EngineEntry(TypedDict, total=False):
+    version: int | None
+    device: str | None
+    amp: bool
+    channels_last: bool
+
+
+class ProtocolEntry(TypedDict):
+    select: str  # which epoch's weights were deployed: last, val or test
+
+
+class TeacherEntry(TypedDict, total=False):
+    arch: str
+    artifact: str | None
+    weights_digest: str | None
+    test_acc: float | None
+    params: int
+    stage: str
+    checkpoint: str | None
+    trained_in_this_run: bool
+
+
+class StageEntry(TypedDict, total=False):
+    stage: str
+    arch: str | None
+    artifact: str | None
+    digest: str | None
+    origin: str
+    trained_in_this_process: bool
+    reused: bool
+    seconds: float
+    epochs: int
+    resumed_from_epoch: int
+    needs: dict[str, str | None]
+
+
+class Metrics(TypedDict, total=False):
+    top1_last: float | None
+    top1_best: float | None
+    best_epoch: int | None
+    top1_selected: float
+    val_acc_selected: float | None
+    params_deployed: int
+    params_extra: int
+    top1_distorted: dict[str, float]
+    macs: int
+    flops: int
+    latency_ms: dict[str, float]
+
+
+class Record(TypedDict, total=False):
+    """One record. Every record has the first block of fields; ``status == "ok"`` records have the second
+    (``run_key`` is the key of the deployed stage), failed ones the third."""
+
+    schema: int
+    status: str
+    created: str
+    method: MethodEntry
+    arch: str
+    dataset: DatasetEntry
+    seed: int
+    recipe: dict[str, Any]
+    engine: EngineEntry
+    protocol: ProtocolEntry
+    config: dict[str, Any]
+    versions: dict[str, Any]
+    device: dict[str, Any]
+    execution: dict[str, Any]
+    teacher: TeacherEntry | None
+    wall_seconds: float
+
+    run_key: str
+    metrics: Metrics
+    curves: list[dict[str, Any]]
+    stages: dict[str, StageEntry]
+    info: dict[str, Any]
+    figures: dict[str, str]
+
+    error: str
+    failure_key: str
+
+    _path: str  # where it was read from (set by load_records, never written)
+
+
+#: Fields every record must have (after migration); ``status == "ok"`` records also need OK_FIELDS.
+REQUIRED = ("schema", "status", "method", "arch", "dataset", "seed", "recipe", "engine", "protocol")
+OK_FIELDS = ("run_key", "metrics")
+
+
+# ---- the numbers tables aggregate over seeds -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A number of a record that tables average over seeds: its name (the table row's attribute and the
+    export column), its header, how to read it from a record, and what kind of number it is (``count``:
+    parameters; ``ops``: MACs/FLOPs; ``ms``: a latency; ``ratio``: relative to the baseline; ``percent``)."""
+
+    name: str
+    header: str
+    get: Callable[[Record], float | None]
+    kind: str
+    description: str
+    export: str = ""  # its key in JSON/CSV exports when not ``name``
+
+    @property
+    def key(self) -> str:
+        return self.export or self.name
+
+
+def _metric(name: str) -> Callable[[Record], float | None]:
+    return lambda r: (r.get("metrics") or {}).get(name)  # type: ignore[return-value]
+
+
+def train_compute(record: Record) -> float | None:
+    """Training FLOPs relative to the baseline's (``info.compute.flops_relative_to_baseline``); 1.0 for the
+    baseline itself, None for a method that does not count its compute."""
+    if record["method"].get("name") == "baseline":
+        return 1.0
+    return ((record.get("info") or {}).get("compute") or {}).get("flops_relative_to_baseline")
+
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("params", "params", _metric("params_deployed"), "count", "parameters of the deployed model"),
+    Measure("extra_params", "extra params", _metric("params_extra"), "count",
+            "training-time extra parameters (regressors, decoders), not deployed"),
+    Measure("macs", "MACs", _metric("macs"), "ops", "multiply-accumulates of one forward pass (batch 1)"),
+    Measure("flops", "FLOPs", _metric("flops"), "ops", "FLOPs of one forward pass (2 per multiply-add)"),
+    Measure("latency", "latency b1 (ms)", lambda r: ((r.get("metrics") or {}).get("latency_ms") or {}).get("batch1"),
+            "ms", "median inference latency at batch 1", export="latency_ms_batch1"),
+    Measure("teacher_acc", "teacher top-1", lambda r: (r.get("teacher") or {}).get("test_acc"), "percent",
+            "the teacher's test top-1", export="teacher_top1"),
+    Measure("train_compute", "train compute (x baseline)", train_compute, "ratio",
+            "training FLOPs of every stage the method trains, baseline included, relative to the baseline's",
+            export="train_compute_x_baseline"),
+)
+
+
+# ---- migration and reading -----------------------------------------------------------------------------
+
+
+class RecordError(UsageError):
+    """A file that looks like a record but cannot be read as one (missing fields, newer schema)."""
+
+
+def migrate(data: dict[str, Any]) -> Record:
+    """A record of any known schema, upgraded to :data:`SCHEMA` (a copy; the file is not rewritten)."""
+    record: dict[str, Any] = dict(data)
+    schema = record.get("schema")
+    if schema == 1:
+        config = record.get("config") or {}
+        record.setdefault("status", "ok")
+        if not isinstance(record.get("engine"), dict):
+            record["engine"] = {"version": None, "device": (record.get("device") or {}).get("type"),
+                                "amp": bool(config.get("amp", False)),
+                                "channels_last": bool(config.get("channels_last", False))}
+        if not isinstance(record.get("protocol"), dict):
+            record["protocol"] = {"select": config.get("select", "last")}
+        record["schema"] = 2
+    return record  # type: ignore[return-value]
+
+
+def read_record(data: Any, where: str) -> Record:
+    """``data`` (a parsed JSON object) as a record of the current schema; a RecordError naming ``where`` and
+    the problem for a newer schema or a missing field."""
+    if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
+        raise RecordError(f"{where}: not a bench record (no 'schema' field)")
+    if data["schema"] > SCHEMA:
+        raise RecordError(f"{where}: record schema {data['schema']} is newer than this bench reads ({SCHEMA}); "
+                          f"upgrade encodenet-bench")
+    record = migrate(data)
+    missing = [k for k in REQUIRED if k not in record]
+    if record.get("status") == "ok":
+        missing += [k for k in OK_FIELDS if k not in record]
+    if missing:
+        raise RecordError(f"{where}: record is missing field(s) {', '.join(missing)}")
+    return record
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_records` left out and why, so that nothing is dropped without a word."""
+
+    skipped: list[str]  # one line per file: "<file>: <reason>"
+
+    def text(self) -> str:
+        return "" if not self.skipped else (f"{len(self.skipped)} file(s) not read as records: " +
+                                            "; ".join(self.skipped))
+
+
+def record_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*.json")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {p}")
+    return files
+
+
+def load_records(paths: list[Path], *, failed: bool = False, report: LoadReport | None = None) -> list[Record]:
+    """Records from files and folders (searched recursively for ``*.json``), migrated to the current schema.
+
+    JSON files that are not records (no ``schema`` field: other JSON beside the records) are skipped; records
+    of a newer schema or with missing fields are skipped and named in ``report`` (when given). Records of
+    failed runs (``status: failed``, no metrics) are results of nothing: they are left out unless ``failed``
+    is True (``bench table`` counts them)."""
+    records = []
+    for f in record_files(paths):
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{f}: not a readable JSON record ({exc})") from None
+        if not (isinstance(data, dict) and "schema" in data):
+            continue
+        try:
+            record = read_record(data, str(f))
+        except RecordError as exc:
+            if report is not None:
+                report.skipped.append(str(exc))
+            continue
+        if record["status"] == "failed" and not failed:
+            continue
+        record["_path"] = str(f)
+        records.append(record)
+    return records
+
+
+# ---- writing -----------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -70,7 +347,7 @@ def slug(text: str) -> str:
 FAILED_DIR = "failed"  # records of failed runs, under the output folder: never read as results
 
 
-def record_path(out: Path, record: dict) -> Path:
+def record_path(out: Path, record: Record) -> Path:
     """``<dataset>__<arch>__<method>__<recipe>__seed<N>__<run key>.json``; the dataset part is its short display
     name (``imagefolder-cifar10-jpg``), never a path. A failed run's record (``status: failed``, keyed by its
     ``failure_key``) goes to ``<out>/failed/``."""
@@ -86,35 +363,8 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_record(out: Path, record: dict) -> Path:
+def write_record(out: Path, record: Record) -> Path:
+    """Write ``record`` atomically under ``out`` (see :func:`record_path`); returns its path."""
     path = record_path(out, record)
-    atomic_write_json(path, record)
+    atomic_write_json(path, {k: v for k, v in record.items() if not k.startswith("_")})
     return path
-
-
-def load_records(paths: list[Path], *, failed: bool = False) -> list[dict]:
-    """Records from files and folders (searched recursively for ``*.json``); others are skipped.
-
-    Records of failed runs (``status: failed``, no metrics) are results of nothing: they are left out unless
-    ``failed`` is True (``bench table`` counts them)."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(p.rglob("*.json")))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise UsageError(f"no such file or folder: {p}")
-    records = []
-    for f in files:
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{f}: not a readable JSON record ({exc})") from None
-        if not (isinstance(data, dict) and data.get("schema") == SCHEMA):
-            continue
-        wanted = failed if data.get("status") == "failed" else "metrics" in data
-        if wanted:
-            data["_path"] = str(f)
-            records.append(data)
-    return records

@@ -20,6 +20,7 @@ import math
 import re
 import statistics
 from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
@@ -29,6 +30,7 @@ from rich.table import Table
 from tabulate import tabulate
 
 from harness.data.datasets import display_name
+from harness.results.records import MEASURES, Measure, Record, migrate
 from harness.results.stats import ALPHA, summarize, welch_p
 
 FORMATS = ("rich", "markdown", "csv", "json")
@@ -40,33 +42,25 @@ RECIPE_TEXT_FIELDS = ("notes",)  # descriptions: they do not change training, so
 # ---- what makes records comparable -------------------------------------------------------------------
 
 
-def engine_settings(record: dict) -> dict:
-    """The record's ``engine`` (all of its fields); for records without one, derived from ``config`` and the
-    device type, with ``version`` None (so they are never merged with records of a versioned engine)."""
-    engine = record.get("engine")
-    if isinstance(engine, dict):
-        return dict(engine)
-    config = record.get("config") or {}
-    return {"version": None, "device": (record.get("device") or {}).get("type"),
-            "amp": bool(config.get("amp", False)), "channels_last": bool(config.get("channels_last", False))}
+def engine_settings(record: Record) -> dict:
+    """The record's ``engine``, all of its fields (records of schema 1 get theirs from
+    :func:`~harness.results.records.migrate`, with ``version`` None)."""
+    return dict(record["engine"])
 
 
-def protocol_settings(record: dict) -> dict:
-    """How the reported model was chosen: ``record["protocol"]`` when present, else ``config.select``."""
-    protocol = record.get("protocol")
-    if isinstance(protocol, dict):
-        return dict(protocol)
-    return {"select": (record.get("config") or {}).get("select", "last")}
+def protocol_settings(record: Record) -> dict:
+    """How the reported model was chosen (``protocol``: the ``--select`` of the run)."""
+    return dict(record["protocol"])
 
 
-def data_settings(record: dict) -> dict:
+def data_settings(record: Record) -> dict:
     ds = record["dataset"]
     return {"name": display_name(ds["name"]), "fingerprint": ds.get("fingerprint") or None,
             "num_classes": ds.get("num_classes"), "input": ds.get("input"), "train": ds.get("train"),
             "test": ds.get("test"), "val": ds.get("val") or 0, **{k: ds.get(k) for k in SUBSET_NOTES}}
 
 
-def recipe_settings(record: dict) -> dict:
+def recipe_settings(record: Record) -> dict:
     return {k: v for k, v in record["recipe"].items() if k not in RECIPE_TEXT_FIELDS}
 
 
@@ -74,7 +68,7 @@ def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def comparability_key(record: dict) -> tuple[str, ...]:
+def comparability_key(record: Record) -> tuple[str, ...]:
     """Records with equal keys may be averaged and compared with each other; all others may not.
 
     The key holds the architecture, the data (fingerprint, display name, image counts, subset and split
@@ -89,12 +83,12 @@ def group_id(key: tuple[str, ...]) -> str:
     return hashlib.blake2b(_canonical(list(key)).encode(), digest_size=4).hexdigest()
 
 
-def budget(record: dict) -> str:
+def budget(record: Record) -> str:
     r = record["recipe"]
     return f"{r['name']} {r['epochs']}ep bs{r['batch_size']}"
 
 
-def variant(record: dict) -> str:
+def variant(record: Record) -> str:
     opts = record["method"].get("options") or {}
     return ",".join(f"{k}={v}" for k, v in sorted(opts.items()) if v != record["method"].get("defaults", {}).get(k))
 
@@ -210,14 +204,7 @@ class Row:
     teacher_arch: str | None = None
     values: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
-    per_seed: dict[str, list[float]] = field(default_factory=dict)  # NUMBERS' values, one per seed that has one
-    params: float | None = None  # means over seeds (set by collect)
-    extra_params: float | None = None
-    macs: float | None = None  # multiply-accumulates, the headline cost (harness.models.cost)
-    flops: float | None = None
-    latency: float | None = None  # batch 1, ms
-    teacher_acc: float | None = None
-    train_compute: float | None = None  # training FLOPs relative to the baseline's
+    per_seed: dict[str, list[float]] = field(default_factory=dict)  # MEASURES' values, one per seed that has one
     delta: float | None = None
     p_value: float | None = None  # Welch's t-test against the baseline of the same group
     params_x_baseline: float | None = None  # deployed size relative to the baseline of the same group
@@ -237,23 +224,30 @@ class Row:
     def ci95(self) -> float | None:
         return summarize(self.values).ci95
 
-    @property
-    def latency_values(self) -> list[float]:
-        return self.per_seed.get("latency", [])
+    def measured(self, name: str) -> float | None:
+        """The mean over seeds of measure ``name`` (:data:`~harness.results.records.MEASURES`), None when no
+        seed has it."""
+        return _mean(self.per_seed.get(name, []))
+
+    def measured_std(self, name: str) -> float | None:
+        values = self.per_seed.get(name, [])
+        return summarize(values).std if values else None
 
     @property
-    def latency_std(self) -> float | None:
-        return summarize(self.latency_values).std if self.latency_values else None
+    def params(self) -> float | None:
+        return self.measured("params")
 
-    def add(self, seed: int, value: float, record: dict) -> None:
+    @property
+    def macs(self) -> float | None:
+        return self.measured("macs")
+
+    def add(self, seed: int, value: float, record: Record) -> None:
         self.values.append(value)
         self.seeds.append(seed)
-        for name, get in NUMBERS.items():
-            v = get(record)
+        for m in MEASURES:
+            v = m.get(record)
             if v is not None:
-                self.per_seed.setdefault(name, []).append(v)
-        for name in NUMBERS:
-            setattr(self, name, _mean(self.per_seed.get(name, [])))
+                self.per_seed.setdefault(m.name, []).append(v)
         for name, acc in (record["metrics"].get("top1_distorted") or {}).items():
             self.distorted.setdefault(name, []).append(acc)
 
@@ -274,7 +268,7 @@ class Row:
     def teacher(self) -> str | None:
         if not self.teacher_arch:
             return None
-        acc = self.teacher_acc
+        acc = self.measured("teacher_acc")
         return f"{self.teacher_arch} ({acc:.2f})" if acc is not None else self.teacher_arch
 
     @property
@@ -287,25 +281,6 @@ class Row:
         if self.p_value is None:
             return f"{self.delta:+.2f}"
         return f"{self.delta:+.2f}" + ("*" if self.p_value < ALPHA else " (n.s.)")
-
-
-def train_compute(record: dict) -> float | None:
-    """Training FLOPs relative to the baseline's (``info.compute.flops_relative_to_baseline``); 1.0 for the
-    baseline itself, None for a method that does not count its compute."""
-    if record["method"].get("name") == "baseline":
-        return 1.0
-    return ((record.get("info") or {}).get("compute") or {}).get("flops_relative_to_baseline")
-
-
-NUMBERS = {  # Row attribute -> its value in a record; every one is a mean over seeds
-    "params": lambda r: r["metrics"].get("params_deployed"),
-    "extra_params": lambda r: r["metrics"].get("params_extra"),
-    "macs": lambda r: r["metrics"].get("macs"),
-    "flops": lambda r: r["metrics"].get("flops"),
-    "latency": lambda r: (r["metrics"].get("latency_ms") or {}).get("batch1"),
-    "teacher_acc": lambda r: (r.get("teacher") or {}).get("test_acc"),
-    "train_compute": train_compute,
-}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -332,10 +307,10 @@ class Aggregation:
     groups: list[Group]
     rows: list[Row]
     duplicates: list[Duplicate]
-    not_ok: list[dict]  # records with a status other than "ok": never aggregated
+    not_ok: list[Record]  # records with a status other than "ok": never aggregated
 
 
-def _file(record: dict) -> str:
+def _file(record: Record) -> str:
     path = record.get("_path")
     return PurePath(path).name if path else f"run {str(record.get('run_key', '?'))[:8]}"
 
@@ -371,13 +346,13 @@ def _qualify(groups: dict[tuple, Group]) -> dict[tuple, Group]:
     return out
 
 
-def collect(records: Iterable[dict], metric: str = "last") -> Aggregation:
+def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
     """Group records by :func:`comparability_key`, drop duplicates, aggregate each method over seeds."""
     key_name = METRICS[metric]
-    not_ok: list[dict] = []
-    buckets: dict[tuple, dict[tuple, list[dict]]] = {}  # group key -> (method, variant, teacher, seed) -> records
-    members: dict[tuple, list[dict]] = {}
-    for rec in records:
+    not_ok: list[Record] = []
+    buckets: dict[tuple, dict[tuple, list[Record]]] = {}  # group key -> (method, variant, teacher, seed) -> records
+    members: dict[tuple, list[Record]] = {}
+    for rec in map(migrate, records):  # records of any known schema (a no-op copy for current ones)
         if rec.get("status", "ok") != "ok":
             not_ok.append(rec)
             continue
@@ -433,7 +408,7 @@ def collect(records: Iterable[dict], metric: str = "last") -> Aggregation:
     return Aggregation(ordered_groups, out, duplicates, not_ok)
 
 
-def aggregate(records: Iterable[dict], metric: str = "last") -> list[Row]:
+def aggregate(records: Iterable[Record], metric: str = "last") -> list[Row]:
     """The rows of :func:`collect`: one per (group, method, variant, teacher), aggregated over seeds."""
     return collect(records, metric).rows
 
@@ -441,29 +416,69 @@ def aggregate(records: Iterable[dict], metric: str = "last") -> list[Row]:
 # ---- rendering ---------------------------------------------------------------------------------------
 
 
-def _fmt_int(n: float | None) -> str:
-    return f"{round(n):,}" if n is not None else "-"
-
-
-def _fmt_flops(n: float | None) -> str:
-    return f"{n / 1e6:,.1f}M" if n is not None else "-"
-
-
 def fmt_compute(x: float | None) -> str:
     return f"{x:.2f}x" if x is not None else "-"
 
 
-def _fmt_latency(r: Row) -> str:
-    if r.latency is None:
+#: how a measure of each kind is shown (harness.results.records.Measure.kind)
+KIND_FORMATS: dict[str, Callable[[float], str]] = {
+    "count": lambda n: f"{round(n):,}",
+    "ops": lambda n: f"{n / 1e6:,.1f}M",
+    "ms": lambda x: f"{x:.2f}",
+    "ratio": lambda x: f"{x:.2f}x",
+    "percent": lambda x: f"{x:.2f}",
+}
+
+
+def measure_text(r: Row, m: Measure) -> str:
+    """A measure's mean over seeds; a latency (kind ``ms``) with its std over seeds."""
+    value = r.measured(m.name)
+    if value is None:
         return "-"
-    return f"{r.latency:.2f}" + (f" ± {r.latency_std:.2f}" if len(r.latency_values) > 1 else "")
+    text = KIND_FORMATS[m.kind](value)
+    if m.kind == "ms" and len(r.per_seed.get(m.name, [])) > 1:
+        text += f" ± {r.measured_std(m.name):.2f}"
+    return text
 
 
-HEADERS = ["dataset", "arch", "budget", "method", "top-1 (%)", "95% CI", "Δ vs baseline", "p (Welch)", "seeds",
-           "params", "extra params", "MACs", "FLOPs", "params / MACs (x baseline)", "latency b1 (ms)",
-           "train compute (x baseline)", "teacher"]
+@dataclass(frozen=True)
+class Column:
+    """A column of the comparison table: its header and its cell of a row."""
+
+    header: str
+    cell: Callable[[Row], str]
+
+
+def _measure_column(m: Measure) -> Column:
+    return Column(m.header, lambda r: measure_text(r, m))
+
+
+_BY_NAME = {m.name: m for m in MEASURES}
+#: where the measures go among the other columns; a measure not named here goes after them (before teacher)
+_LAYOUT: tuple[str | Column, ...] = (
+    Column("dataset", lambda r: r.group.dataset), Column("arch", lambda r: r.group.arch),
+    Column("budget", lambda r: r.group.budget), Column("method", lambda r: r.name),
+    Column("top-1 (%)", lambda r: f"{r.mean:.2f} ± {r.std:.2f}"),
+    Column("95% CI", lambda r: f"±{r.ci95:.2f}" if r.ci95 is not None else "-"),
+    Column("Δ vs baseline", lambda r: r.delta_text()),
+    Column("p (Welch)", lambda r: f"{r.p_value:.3f}" if r.p_value is not None else "-"),
+    Column("seeds", lambda r: str(len(r.values))),
+    "params", "extra_params", "macs", "flops",
+    Column("params / MACs (x baseline)", lambda r: r.size_text()),
+    "latency", "train_compute",
+)
+TEACHER = Column("teacher", lambda r: r.teacher or "")
+
+
+def columns() -> list[Column]:
+    """Every column in order: the layout, then any measure it does not place, then the teacher."""
+    placed = {c for c in _LAYOUT if isinstance(c, str)} | {"teacher_acc"}  # teacher_acc is in the teacher cell
+    layout = [_measure_column(_BY_NAME[c]) if isinstance(c, str) else c for c in _LAYOUT]
+    return layout + [_measure_column(m) for m in MEASURES if m.name not in placed] + [TEACHER]
+
+
 GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
-DISTORTED_AFTER = HEADERS.index("seeds") + 1  # where the top-1-under-distortion columns go, when there are any
+DISTORTED_AFTER = "seeds"  # the top-1-under-distortion columns go after this one, when there are any
 
 
 def distorted_header(name: str) -> str:
@@ -473,19 +488,15 @@ def distorted_header(name: str) -> str:
 def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     """Headers and cells; a ``top-1 noise:0.1 (%)`` column for each distortion some row was measured under."""
     levels = distortion_names(rows)
+    cols = columns()
+    at = [c.header for c in cols].index(DISTORTED_AFTER) + 1
     body = []
     for r in rows:
-        line = [
-            r.group.dataset, r.group.arch, r.group.budget, r.name, f"{r.mean:.2f} ± {r.std:.2f}",
-            f"±{r.ci95:.2f}" if r.ci95 is not None else "-", r.delta_text(),
-            f"{r.p_value:.3f}" if r.p_value is not None else "-", str(len(r.values)), _fmt_int(r.params),
-            _fmt_int(r.extra_params), _fmt_flops(r.macs), _fmt_flops(r.flops), r.size_text(), _fmt_latency(r),
-            fmt_compute(r.train_compute), r.teacher or "",
-        ]
-        line[DISTORTED_AFTER:DISTORTED_AFTER] = [r.distorted_text(name) for name in levels]
+        line = [c.cell(r) for c in cols]
+        line[at:at] = [r.distorted_text(name) for name in levels]
         body.append(line)
-    headers = list(HEADERS)
-    headers[DISTORTED_AFTER:DISTORTED_AFTER] = [distorted_header(name) for name in levels]
+    headers = [c.header for c in cols]
+    headers[at:at] = [distorted_header(name) for name in levels]
     return headers, body
 
 
@@ -512,7 +523,7 @@ def duplicates_text(dups: list[Duplicate]) -> str:
     return f"{n} duplicate record(s) ignored: " + "; ".join(d.text() for d in dups)
 
 
-def not_ok_text(records: list[dict]) -> str:
+def not_ok_text(records: list[Record]) -> str:
     """``2 failed runs (see results/runs/failed/)``, and any other records whose status is not ok."""
     failed = [r for r in records if r.get("status") == "failed"]
     other = [r for r in records if r.get("status") != "failed"]
@@ -533,7 +544,18 @@ def _group_json(g: Group) -> dict:
             "recipe": g.recipe, "engine": g.engine, "protocol": g.protocol, "caption": g.caption()}
 
 
-def render(records: list[dict], fmt: str = "rich", metric: str = "last", console: Console | None = None) -> str:
+def measures_json(r: Row) -> dict[str, object]:
+    """Every measure's mean over seeds under its export key; latencies also with their std and values."""
+    out: dict[str, object] = {}
+    for m in MEASURES:
+        out[m.key] = r.measured(m.name)
+        if m.kind == "ms":
+            out[f"{m.key}_std"] = r.measured_std(m.name)
+            out[f"{m.key}_values"] = r.per_seed.get(m.name, [])
+    return out
+
+
+def render(records: list[Record], fmt: str = "rich", metric: str = "last", console: Console | None = None) -> str:
     """Render records as one table per comparable group; ``rich`` prints to ``console`` and returns '', others
     return text."""
     agg = collect(records, metric)
@@ -545,12 +567,11 @@ def render(records: list[dict], fmt: str = "rich", metric: str = "last", console
             "arch": r.group.arch, "budget": r.group.budget, "data": r.group.data_text(),
             "method": r.method, "variant": r.variant, "mean": r.mean, "std": r.std, "ci95": r.ci95,
             "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
-            "p_welch": r.p_value, "params": r.params, "extra_params": r.extra_params, "macs": r.macs,
-            "flops": r.flops, "params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline,
+            "p_welch": r.p_value, **measures_json(r),
+            "params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline,
             "top1_distorted": {name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
                                for name, v in r.distorted.items()},
-            "latency_ms_batch1": r.latency, "latency_ms_batch1_std": r.latency_std,
-            "latency_ms_batch1_values": r.latency_values, "train_compute_x_baseline": r.train_compute,
+
             "teacher": r.teacher, "teacher_arch": r.teacher_arch,
             "duplicates_ignored": [d.text() for d in r.duplicates], "metric": METRICS[metric],
         } for r in rows], indent=2)

@@ -20,12 +20,13 @@ from harness.data.datasets import ImageDataset
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage
 from harness.models.cost import count_cost, latency_ms
-from harness.models.staged import count_params
+from harness.models.levels import count_params
 from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue
+from harness.run.plan import RunPlan
 from harness.train.artifacts import ArtifactStore
-from harness.train.context import RunEnv
-from harness.train.stages import StageRunner
+from harness.train.env import RunEnv
+from harness.train.executor import StageRunner
 
 
 def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> ImageDataset:
@@ -56,18 +57,19 @@ class CostRow:
 def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_classes: int, *, in_chans: int = 3,
                   size: int = 32, device: torch.device = torch.device("cpu"), latency: bool = False,
                   teacher: str | None = None) -> list[CostRow]:
+    """Each method's deployed model (seed 0's plan, resolved dry on untrained networks), measured."""
     recipe = Recipe("none", 1, 2, 0.1, 0.0)
     env = RunEnv(arch=arch, dataset=shape_only_dataset(num_classes, in_chans, size), recipe=recipe, seed=0,
                  device=device, reporter=Reporter(), resolve_arch=plugins.resolve_arch)
     stages = StageRunner(env, ArtifactStore(Path("/nonexistent")), dry=True)
     info = RunInfo(arch=arch, recipe=recipe, teacher_stage=baseline_stage(teacher) if teacher else None)
     rows = []
-    for method in methods:
-        model = stages.resolve(method.plan(info).deploy, method.name).model.eval()
+    for entry in RunPlan.build(methods, [0], lambda seed: info):
+        model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
         shape = (in_chans, size, size)
         cost = count_cost(model, shape, device)
         rows.append(CostRow(
-            method=method.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
+            method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
             latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
         ))
     return rows

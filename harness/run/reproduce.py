@@ -28,10 +28,10 @@ from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue, table_values
 from harness.results.stats import summarize
 from harness.results.tables import aggregate, budget, fmt_compute
-from harness.run.runner import PreparedRun, RunRequest, prepare, with_shared_baseline
+from harness.run.prepare import PreparedRun, prepare
+from harness.run.request import RunRequest
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
 from harness.run.sweep.graph import JobGraph, build_graph
-from harness.train.stages import StageRunner
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ TABLES: dict[str, TableSpec] = {
 
 
 @dataclass
-class Plan:
+class Reproduction:
     """The runs of a reproduction: one prepared run per setting, each with its paper dataset."""
 
     spec: TableSpec
@@ -85,7 +85,7 @@ class Plan:
 
 
 def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *, dataset: str | None,
-         paper_dataset: str | None, need_data: bool = True) -> Plan:
+         paper_dataset: str | None, need_data: bool = True) -> Reproduction:
     """Prepare (and so validate) every setting of table ``name`` before anything trains. With
     ``need_data=False`` (dry runs) a dataset that is not on disk is no error."""
     if name not in TABLES:
@@ -108,7 +108,7 @@ def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *,
         request = replace(base, methods=list(s.methods), arch=s.arch, teacher=s.teacher, dataset=dataset or s.dataset,
                           recipe=base.recipe or spec.recipe, reuse_records=base.reuse_records)
         runs.append((s, prepare(request, plugins, reporter, need_data=need_data)))
-    return Plan(spec, runs)
+    return Reproduction(spec, runs)
 
 
 def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, throughput: float | None = None,
@@ -127,18 +127,18 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
                       title_justify="left")
         for col in ("seed", "method", "stages (epochs, cache)", "to train (image-epochs)"):
             table.add_column(col)
-        for seed in run.request.seeds:
-            runner = StageRunner(run.env(seed, Reporter()), run.store, dry=True) if ds is not None else None
+        for seed in run.plan.seeds:
+            runner = run.dry_runner(seed) if ds is not None else None
             counted: set[str] = set()
-            for method in with_shared_baseline(run, seed):
+            for entry in run.plan.of_seed(seed):
                 parts, work = [], 0
-                for stage in method.plan(run.info(seed)).stages():
+                for stage in entry.stages():
                     epochs = stage.epochs(run.recipe)
                     if runner is None:
                         parts.append(f"{stage.label} {epochs} ?")
                         unknown_work = True
                         continue
-                    node = runner.resolve(stage, method.name)
+                    node = runner.resolve(stage, entry.name)
                     ident = node.plan_key or f"{id(stage)}"
                     if not stage.trains:
                         parts.append(f"{stage.label} loaded")
@@ -152,7 +152,7 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
                         work += epochs * (n or 0)
                 total += work
                 todo += 1
-                table.add_row(str(seed), method.name, escape(", ".join(parts) or "-"),
+                table.add_row(str(seed), entry.name, escape(", ".join(parts) or "-"),
                               f"{work:,}" if runner is not None else "?")
         console.print(table)
     counted = (f"{total:,} image-epochs of training on the datasets on disk, plus the stages marked '?' whose "
@@ -191,7 +191,7 @@ def protocol_text(spec: TableSpec, metric: str, refs: list[RefValue]) -> str:
     return text
 
 
-def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metric: str | None = None) -> list[str]:
+def render(p: Reproduction, records_by_setting: list[list[dict]], console: Console, metric: str | None = None) -> list[str]:
     """Print each setting as the paper lays it out, top-1 by ``metric`` (the table's protocol by default);
     returns the markdown of each (for --export)."""
     metric = metric or p.spec.metric
@@ -215,7 +215,7 @@ def render(p: Plan, records_by_setting: list[list[dict]], console: Console, metr
             s = summarize(r.values)
             body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
                          str(s.n), f"{ref.value:.2f}" if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
-                         f"{r.params / 1e6:.2f}M" if r.params else "-", fmt_compute(r.train_compute)])
+                         f"{r.params / 1e6:.2f}M" if r.params else "-", fmt_compute(r.measured("train_compute"))])
         sources = sorted({v.source for v in refs if v.dataset == setting.dataset and v.arch == setting.arch})
         caption = (f"Measured: {ours}; {protocol_text(p.spec, metric, refs)}; mean ± std over seeds; train "
                    f"compute = training FLOPs relative to the baseline's. Reported: "

@@ -7,13 +7,15 @@ the optimiser); it returns named losses and, when it classifies, the logits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.models.staged import count_params
+from harness.models.levels import count_params
 
 
 @dataclass
@@ -31,9 +33,13 @@ class Objective(nn.Module):
     separately in the record). ``frozen`` modules (teachers) are kept in eval mode and out of the optimiser.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, *, info: Mapping[str, Any] | None = None) -> None:
+        """``info``: what building the objective found out or decided (where attention modules went, what a
+        transform changed): it goes into the stage's ``info``, hence the record's, and is kept with the
+        artifact."""
         super().__init__()
         self.model = model
+        self.info: dict[str, Any] = dict(info or {})
         self._frozen: list[nn.Module] = []
         self._frozen_extras: list[nn.Module] = []
 

@@ -16,8 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness import hookimpl
-from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier
+from harness.api import ArchSpec, ClassifierHead, LevelClassifier, Register, hookimpl
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -51,7 +50,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + shortcut)
 
 
-def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) -> StagedClassifier:
+def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) -> LevelClassifier:
     if (depth - 2) % 6:
         raise ValueError("CIFAR ResNet depth must be 6n+2")
     n = (depth - 2) // 6
@@ -60,21 +59,21 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(inplace=True),
     )
-    stages, cin = [], widths[0]
+    levels, cin = [], widths[0]
     for i, planes in enumerate(widths[1:]):
         blocks = []
         for j in range(n):
             blocks.append(BasicBlock(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
             cin = planes
-        stages.append(nn.Sequential(*blocks))
-    model = StagedClassifier(
-        stem, stages, ClassifierHead(cin, spec.num_classes), spec=spec,
-        stage_names=["layer1", "layer2", "layer3"], family="cifar_resnet",
+        levels.append(nn.Sequential(*blocks))
+    model = LevelClassifier(
+        stem, levels, ClassifierHead(cin, spec.num_classes), spec=spec,
+        level_names=["layer1", "layer2", "layer3"], family="cifar_resnet",
     )
-    model.declare_block_sites([(f"stages.{i}.{j}.attn", block.out_channels)
-                               for i, stage in enumerate(model.stages) for j, block in enumerate(stage)])
-    model.declare_downsampling_sites([f"stages.{i}.{j}.{conv}" for i, stage in enumerate(model.stages)
-                                      for j, block in enumerate(stage) if block.conv1.stride != (1, 1)
+    model.declare_block_sites([(f"levels.{i}.{j}.attn", block.out_channels)
+                               for i, level in enumerate(model.levels) for j, block in enumerate(level)])
+    model.declare_downsampling_sites([f"levels.{i}.{j}.{conv}" for i, level in enumerate(model.levels)
+                                      for j, block in enumerate(level) if block.conv1.stride != (1, 1)
                                       for conv in ("conv1", "downsample.0")])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -92,7 +91,7 @@ VARIANTS.update({"resnet8x4": (8, WIDE), "resnet32x4": (32, WIDE)})
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     for name, (depth, widths) in VARIANTS.items():
         register(name, partial(cifar_resnet, depth=depth, widths=widths),
                  description=f"CIFAR ResNet-{depth} (CRD benchmark), widths {list(widths)}")

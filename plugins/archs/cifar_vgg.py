@@ -5,9 +5,9 @@ Five conv blocks (3x3 conv with bias + BN + ReLU), max-pool between blocks 0-3, 
 only to 64-pixel inputs (so a 32x32 input reaches block 4 at 4x4). Initialisation as in the reference:
 conv weights N(0, sqrt(2/(k*k*out))), biases 0, Linear N(0, 0.01).
 
-Stages: the stem is block 0 (with its ReLU); stages 1-4 are [max-pool] + block + ReLU, so
-``forward_stages`` yields the reference's f0..f4 features. VGG has no residual blocks: its declared block
-attention sites are after each conv stage (the stem included); its max-pools are its downsampling sites.
+Levels: the stem is block 0 (with its ReLU); levels 1-4 are [max-pool] + block + ReLU, so
+``forward_levels`` yields the reference's f0..f4 features. VGG has no residual blocks: its declared block
+attention sites are after each conv level (the stem included); its max-pools are its downsampling sites.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from functools import partial
 
 from torch import nn
 
-from harness import hookimpl
-from harness.models.staged import ArchSpec, ClassifierHead, StagedClassifier
+from harness.api import ArchSpec, ClassifierHead, LevelClassifier, Register, hookimpl
 
 CONFIGS: dict[str, list[list[int]]] = {
     "vgg8": [[64], [128], [256], [512], [512]],
@@ -37,19 +36,19 @@ def _block(widths: list[int], cin: int) -> list[nn.Module]:
     return layers  # ends with the ReLU the reference applies after the block
 
 
-def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> StagedClassifier:
+def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> LevelClassifier:
     stem = nn.Sequential(*_block(config[0], spec.in_chans))
-    stages = []
+    levels = []
     for i in range(1, 5):
         pool = [nn.MaxPool2d(kernel_size=2, stride=2)] if (i < 4 or spec.input_size == 64) else []
-        stages.append(nn.Sequential(*pool, *_block(config[i], config[i - 1][-1])))
-    model = StagedClassifier(
-        stem, stages, ClassifierHead(config[4][-1], spec.num_classes), spec=spec,
-        stage_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
+        levels.append(nn.Sequential(*pool, *_block(config[i], config[i - 1][-1])))
+    model = LevelClassifier(
+        stem, levels, ClassifierHead(config[4][-1], spec.num_classes), spec=spec,
+        level_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
     )
-    model.declare_block_sites([("stem", config[0][-1])] + [(f"stages.{i}", config[i + 1][-1]) for i in range(4)])
-    model.declare_downsampling_sites([f"stages.{i}.0" for i, stage in enumerate(model.stages)
-                                      if isinstance(stage[0], nn.MaxPool2d)])
+    model.declare_block_sites([("stem", config[0][-1])] + [(f"levels.{i}", config[i + 1][-1]) for i in range(4)])
+    model.declare_downsampling_sites([f"levels.{i}.0" for i, level in enumerate(model.levels)
+                                      if isinstance(level[0], nn.MaxPool2d)])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
@@ -65,6 +64,6 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> StagedClassifier:
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     for name, config in CONFIGS.items():
         register(name, partial(cifar_vgg, config=config), description=f"CIFAR {name} with BN (CRD benchmark)")

@@ -29,10 +29,7 @@ import math
 import torch
 from torch import nn
 
-from harness import hookimpl
-from harness.core.errors import UsageError
-from harness.models.arch_options import parse_arch_options, positive
-from harness.models.staged import ArchSpec
+from harness.api import ArchSpec, Register, UsageError, hookimpl, parse_arch_options, positive
 
 DEFAULTS = {"blocks": 7, "step": 2, "base": 4, "stepmode": "even", "channels": 16, "growth": 6}
 CHOICES = {"stepmode": ("even", "lin")}
@@ -228,7 +225,7 @@ DESCRIPTION = ("MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     register("msdnet", msdnet, description=DESCRIPTION)
     register("msdnet:", msdnet, description="MSDNet with options blocks=,step=,base=,stepmode=even|lin,channels=,"
                                             "growth= (budgeted config: msdnet:blocks=5,step=1,base=1,stepmode=lin)")

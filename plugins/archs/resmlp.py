@@ -14,7 +14,7 @@ Deviations, out of scope here: the paper's training (heavy augmentation with Ran
 repeated augmentation, stochastic depth, LAMB optimiser, optional distillation from a convnet) is not used;
 the model is trained with the run's recipe and data pipeline (random crop and flip) like every other
 architecture, so its accuracy is that of ResMLP under the benchmark's recipe, not the paper's. The model has
-no stage interface (its features are token sequences): methods that need stages refuse it.
+no level interface (its features are token sequences): methods that need levels refuse it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ from functools import partial
 from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock
 from torch import nn
 
-from harness import hookimpl
-from harness.core.errors import UsageError
-from harness.models.arch_options import parse_arch_options, positive
-from harness.models.staged import ArchSpec
+from harness.api import ArchSpec, Register, UsageError, hookimpl, parse_arch_options, positive
 
 DEFAULTS = {"depth": 12, "dim": 384, "patch": 4, "mlp_ratio": 4.0, "init_values": 0.0}  # 0: by depth, as timm
 
@@ -51,7 +48,7 @@ def resmlp(spec: ArchSpec) -> nn.Module:
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     register("resmlp", resmlp, description="ResMLP (Touvron et al., 2021) on timm's ResMLP blocks, CIFAR-sized: "
                                            "patch 4, depth 12, width 384 (S12); the paper's augmentation and "
                                            "distillation are out of scope")

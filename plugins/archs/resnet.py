@@ -17,8 +17,7 @@ from functools import partial
 import timm
 from torch import nn
 
-from harness import hookimpl
-from harness.models.staged import ArchSpec
+from harness.api import ArchSpec, Register, hookimpl
 from plugins.archs.timm_adapter import adapt_timm
 
 
@@ -28,12 +27,12 @@ def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
     model.conv1 = nn.Conv2d(spec.in_chans, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
-    staged = adapt_timm(model, spec, family="resnet")
-    staged.declare_block_sites([(f"stages.{i}.{j}.se", last_bn(block).num_features)
-                                for i, stage in enumerate(staged.stages) for j, block in enumerate(stage)])
-    staged.declare_downsampling_sites([f"stages.{i}.{j}.{name}" for i, stage in enumerate(staged.stages)
-                                       for j, block in enumerate(stage) for name, conv in strided_convs(block)])
-    return staged
+    leveled = adapt_timm(model, spec, family="resnet")
+    leveled.declare_block_sites([(f"levels.{i}.{j}.se", last_bn(block).num_features)
+                                for i, level in enumerate(leveled.levels) for j, block in enumerate(level)])
+    leveled.declare_downsampling_sites([f"levels.{i}.{j}.{name}" for i, level in enumerate(leveled.levels)
+                                       for j, block in enumerate(level) for name, conv in strided_convs(block)])
+    return leveled
 
 
 def strided_convs(block: nn.Module) -> list[tuple[str, nn.Conv2d]]:
@@ -47,7 +46,7 @@ def last_bn(block: nn.Module) -> nn.BatchNorm2d:
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     for depth in (18, 34, 50):
         register(f"resnet{depth}", partial(cifar_stem_resnet, variant=f"resnet{depth}"),
                  description=f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)")

@@ -1,9 +1,9 @@
-"""Adapt a timm model to the stage interface without rewriting it.
+"""Adapt a timm model to the level interface without rewriting it.
 
-The timm model's own modules are reused: the children before its stage container form the stem, the stage
-container's children (or ``layer1..layerN``) the stages, and what follows, run through the model's own
-``forward_head``, the head. The split is verified at build time: the staged forward must reproduce the
-model's forward exactly, otherwise the model is returned as an opaque classifier (methods that need stages
+The timm model's own modules are reused: the children before its stage container (timm's name) form the stem, that
+container's children (or ``layer1..layerN``) the levels, and what follows, run through the model's own
+``forward_head``, the head. The split is verified at build time: the level-wise forward must reproduce the
+model's forward exactly, otherwise the model is returned as an opaque classifier (methods that need levels
 then refuse it with a clear error).
 """
 
@@ -14,14 +14,14 @@ import warnings
 import torch
 from torch import nn
 
-from harness.models.staged import ArchSpec, StagedClassifier
+from harness.api import ArchSpec, LevelClassifier
 
 STAGE_CONTAINERS = ("stages", "layers", "blocks", "features")
 HEAD_CHILDREN = {"global_pool", "fc", "head", "classifier", "head_drop", "fc_norm", "pre_logits", "flatten"}
 
 
 class TimmHead(nn.Module):
-    """The post-stage part of a timm model: its feature tail (for example ``norm_pre``) and ``forward_head``."""
+    """The part of a timm model after its levels: its feature tail (for example ``norm_pre``) and ``forward_head``."""
 
     def __init__(self, model: nn.Module, tail: list[tuple[str, nn.Module]], head: list[tuple[str, nn.Module]]):
         super().__init__()
@@ -49,53 +49,53 @@ class TimmHead(nn.Module):
         return self._timm.forward_head(self.tail(feat))
 
 
-def stage_split(model: nn.Module) -> tuple[list, list, list, list] | None:
-    """(stem, stages, tail, head) named children of a timm model, or None when no stage layout is found."""
+def level_split(model: nn.Module) -> tuple[list, list, list, list] | None:
+    """(stem, levels, tail, head) named children of a timm model, or None when no level layout is found."""
     children = list(model.named_children())
     names = [n for n, _ in children]
     container = next((n for n in STAGE_CONTAINERS if n in names and isinstance(getattr(model, n), nn.Sequential)),
                      None)
     if container is not None:
         first = last = names.index(container)
-        stages = list(getattr(model, container).named_children())
+        levels = list(getattr(model, container).named_children())
     else:
         layer_idx = [i for i, n in enumerate(names) if n.startswith("layer") and n[5:].isdigit()]
         if not layer_idx:
             return None
         first, last = layer_idx[0], layer_idx[-1]
-        stages = children[first:last + 1]
+        levels = children[first:last + 1]
     stem = children[:first]
     after = children[last + 1:]
     tail = [(n, m) for n, m in after if n not in HEAD_CHILDREN]
     head = [(n, m) for n, m in after if n in HEAD_CHILDREN]
-    return stem, stages, tail, head
+    return stem, levels, tail, head
 
 
 def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
-    """Wrap ``model`` as a StagedClassifier when its layout allows, else return it unchanged."""
-    split = stage_split(model)
+    """Wrap ``model`` as a LevelClassifier when its layout allows, else return it unchanged."""
+    split = level_split(model)
     if split is None:
-        warnings.warn(f"{spec.name}: no stage layout found; methods that need stages cannot use it")
+        warnings.warn(f"{spec.name}: no level layout found; methods that need levels cannot use it")
         model.arch_name = spec.name
         return model
-    stem, stages, tail, head = split
+    stem, levels, tail, head = split
     x = torch.randn(2, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
     try:
-        staged = StagedClassifier(
-            nn.Sequential(*(m for _, m in stem)), [m for _, m in stages], TimmHead(model, tail, head),
-            spec=spec, stage_names=[n for n, _ in stages], family=family,
+        leveled = LevelClassifier(
+            nn.Sequential(*(m for _, m in stem)), [m for _, m in levels], TimmHead(model, tail, head),
+            spec=spec, level_names=[n for n, _ in levels], family=family,
         )
         model.eval()
-        staged.eval()
+        leveled.eval()
         with torch.no_grad():
-            same = torch.allclose(model(x), staged(x), rtol=1e-4, atol=1e-5)
+            same = torch.allclose(model(x), leveled(x), rtol=1e-4, atol=1e-5)
     except Exception:  # the children's order does not describe the forward pass
         same = False
     model.train()
     if not same:
-        warnings.warn(f"{spec.name}: the model's children do not split into stem/stages/head; "
-                      "using it without the stage interface")
+        warnings.warn(f"{spec.name}: the model's children do not split into stem/levels/head; "
+                      "using it without the level interface")
         model.arch_name = spec.name
         return model
-    staged.train()
-    return staged
+    leveled.train()
+    return leveled

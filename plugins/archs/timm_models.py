@@ -9,9 +9,7 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from harness import hookimpl
-from harness.core.errors import UsageError, unknown_name
-from harness.models.staged import ArchSpec
+from harness.api import ArchSpec, Register, UsageError, hookimpl, unknown_name
 from plugins.archs.timm_adapter import adapt_timm
 
 
@@ -30,5 +28,5 @@ def timm_model(spec: ArchSpec) -> nn.Module:
 
 
 @hookimpl
-def bench_register_archs(register):  # type: ignore[no-untyped-def]
+def bench_register_archs(register: Register) -> None:
     register("timm:", timm_model, description="any timm model by name, e.g. timm:resnet18, timm:convnext_atto")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder
+from harness.api import DatasetRequest, ImageDataset, Register, hookimpl, load_imagefolder
 
 ARCHIVE = Path(__file__).parent / "data" / "cifar10-mini.zip"
 
@@ -23,5 +22,5 @@ def load(request: DatasetRequest) -> ImageDataset:
 
 
 @hookimpl
-def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+def bench_register_datasets(register: Register) -> None:
     register("cifar10-mini", load, description="bundled 5k/1k CIFAR-10 subset (JPEG), works offline")

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness import hookimpl
-from harness.data.datasets import DatasetRequest, ImageDataset, cached
-from harness.core.errors import DataUnavailableError
+from harness.api import DataUnavailableError, DatasetRequest, ImageDataset, Register, cached, hookimpl
 
 STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -79,6 +77,6 @@ def load_cifar(request: DatasetRequest, name: str) -> ImageDataset:
 
 
 @hookimpl
-def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+def bench_register_datasets(register: Register) -> None:
     register("cifar10", partial(load_cifar, name="cifar10"), description="CIFAR-10 via torchvision (download or --data-dir)")
     register("cifar100", partial(load_cifar, name="cifar100"), description="CIFAR-100 via torchvision (download or --data-dir)")

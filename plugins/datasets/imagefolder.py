@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.data.datasets import DatasetRequest, ImageDataset, load_imagefolder, path_stem
+from harness.api import DatasetRequest, ImageDataset, Register, hookimpl, load_imagefolder, path_stem
 
 
 def load(request: DatasetRequest) -> ImageDataset:
@@ -27,5 +26,5 @@ def load(request: DatasetRequest) -> ImageDataset:
 
 
 @hookimpl
-def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+def bench_register_datasets(register: Register) -> None:
     register("imagefolder:", load, description="train/ + test/ class folders (a folder, .zip or .tar.gz)")

@@ -16,11 +16,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness import hookimpl
-from harness.core.errors import BenchError, UsageError
-from harness.run.sweep.graph import JobSpec
-from harness.run.sweep.jobs import JobResult, run_job
-from harness.run.sweep.schedule import Backend, ExecutorOptions
+from harness.api import Backend, BenchError, ExecutorOptions, JobResult, JobSpec, Register, UsageError, hookimpl, run_job
 
 
 def one_line(exc: BaseException) -> str:
@@ -170,5 +166,5 @@ class LocalPool(Backend):
 
 
 @hookimpl
-def bench_register_executors(register):  # type: ignore[no-untyped-def]
+def bench_register_executors(register: Register) -> None:
     register("local", LocalPool, description="worker processes on this machine: --workers N, or --per-gpu K")

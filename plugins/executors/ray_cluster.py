@@ -14,11 +14,7 @@ import os
 from collections.abc import Hashable
 from dataclasses import replace
 
-from harness import hookimpl
-from harness.core.extras import import_extra
-from harness.run.sweep.graph import JobSpec
-from harness.run.sweep.jobs import JobResult, run_job
-from harness.run.sweep.schedule import Backend, ExecutorOptions, wants_cuda
+from harness.api import Backend, ExecutorOptions, JobResult, JobSpec, Register, hookimpl, import_extra, run_job, wants_cuda
 
 UNBOUNDED = 1 << 20
 
@@ -69,5 +65,5 @@ class RayCluster(Backend):
 
 
 @hookimpl
-def bench_register_executors(register):  # type: ignore[no-untyped-def]
+def bench_register_executors(register: Register) -> None:
     register("ray", RayCluster, description="Ray tasks on --ray-address (default: a local cluster); needs the ray extra")

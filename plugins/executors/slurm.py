@@ -18,12 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness import hookimpl
-from harness.core.errors import UsageError
-from harness.core.extras import import_extra
-from harness.run.sweep.graph import JobSpec
-from harness.run.sweep.jobs import JobResult, run_job
-from harness.run.sweep.schedule import Backend, ExecutorOptions, wants_cuda
+from harness.api import (
+    Register,
+    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, hookimpl, import_extra, run_job, wants_cuda,
+)
 
 UNBOUNDED = 1 << 20
 POLL_S = 1.0
@@ -87,5 +85,5 @@ class SlurmJobs(Backend):
 
 
 @hookimpl
-def bench_register_executors(register):  # type: ignore[no-untyped-def]
+def bench_register_executors(register: Register) -> None:
     register("slurm", SlurmJobs, description="Slurm jobs through submitit (--slurm-local: its local mode); needs the slurm extra")

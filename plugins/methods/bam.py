@@ -1,10 +1,10 @@
-"""``bam``: Bottleneck Attention Module (Park et al., 2018), between stages (not in timm).
+"""``bam``: Bottleneck Attention Module (Park et al., 2018), between levels (not in timm).
 
 Channel branch: global average pool, Linear C -> C/r, BN, ReLU, Linear C/r -> C. Spatial branch: 1x1 conv
 to C/r + BN + ReLU, two 3x3 convs with dilation d + BN + ReLU, 1x1 conv to one channel. Both branches are
 broadcast to C x H x W. Fusion: the official code computes ``x * (1 + sigmoid(channel * spatial))``
 (``fusion=product``, our default); the paper writes ``sigmoid(channel + spatial)`` (``fusion=sum``).
-Placed after every stage but the last (after stages 1-3 of a ResNet-50: three modules, 358,067 parameters).
+Placed after every level but the last (after levels 1-3 of a ResNet-50: three modules, 358,067 parameters).
 
 ``init=official`` (default) follows the official code (Jongchan/attention-module, MODELS/model_resnet.py):
 convolution weights kaiming normal (fan_out), every bias zero (convolutions, linear layers, BatchNorm);
@@ -17,9 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness import hookimpl
+from harness.api import Option, Register, hookimpl
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
-from harness.methods import Option
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int, dilation: int = 1) -> list[nn.Module]:
@@ -49,8 +48,8 @@ class BAMModule(nn.Module):
 
 
 class BAM(AttentionMethod):
-    summary = "BAM channel + dilated spatial attention between stages"
-    default_placement = "stage"
+    summary = "BAM channel + dilated spatial attention between levels"
+    default_placement = "level"
     options = {
         **AttentionMethod.options,
         "reduction": Option(16, "reduction ratio r of both branches"),
@@ -67,5 +66,5 @@ class BAM(AttentionMethod):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("bam", BAM, description=BAM.summary)

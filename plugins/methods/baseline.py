@@ -6,8 +6,7 @@ Its plan is the shared baseline stage itself: other methods that need the baseli
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.methods import Method, Plan, RunInfo
+from harness.api import Method, Plan, Register, RunInfo, hookimpl
 
 
 class Baseline(Method):
@@ -18,5 +17,5 @@ class Baseline(Method):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("baseline", Baseline, description=Baseline.summary)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import copy
 
-from harness import hookimpl
-from harness.core.errors import UsageError
-from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, Stage, StageContext, TrainedStage
-from harness.models.cost import count_flops
-from harness.train.context import RunEnv
+from harness.api import (
+    Register,
+    Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, TrainedStage, UsageError,
+    count_flops, hookimpl,
+)
 from plugins.methods.encodenet.method import EncodeNet, EncodeNetClassTarget, EncodeNetFinetune, EncodeNetInputTarget
 
 REFERENCES: dict[str, type[EncodeNet]] = {
@@ -103,5 +103,5 @@ class BaselineMatched(Method):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("baseline-matched", BaselineMatched, description=BaselineMatched.summary)

@@ -16,9 +16,8 @@ from __future__ import annotations
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from harness import hookimpl
+from harness.api import Option, Register, hookimpl
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
-from harness.methods import Option
 
 
 class CBAM(AttentionMethod):
@@ -43,5 +42,5 @@ class CBAM(AttentionMethod):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("cbam", CBAM, description=CBAM.summary)

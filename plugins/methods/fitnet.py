@@ -1,6 +1,6 @@
 """``fitnet``: FitNets hints (Romero et al., 2015) as run in the CRD benchmark.
 
-Hint = feature 2 of the stage interface (the 16x16 map of a CIFAR ResNet, RepDistiller's ``hint_layer 2``).
+Hint = feature 2 of the level interface (the 16x16 map of a CIFAR ResNet, RepDistiller's ``hint_layer 2``).
 A regressor maps the student's hint to the teacher's shape: a 3x3 stride-2 conv when the student's map is
 twice the teacher's, a 4x4 stride-2 transposed conv when it is half, otherwise a conv of kernel
 1 + s_H - t_H; then BN + ReLU (RepDistiller's ``ConvReg``). Any other size ratio is refused.
@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness import hookimpl
-from harness.core.errors import UsageError
+from harness.api import (
+    Register,
+    LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
+    TrainedStage, UsageError, hookimpl, require_levels,
+)
 from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe
-from harness.methods import Objective, Option, Plan, Report, RunInfo, Stage, StageContext, StepOutput, TrainedStage
-from harness.models.staged import StagedClassifier, require_staged
-from harness.train.context import RunEnv
 
 
 class ConvRegressor(nn.Module):
@@ -47,14 +47,14 @@ class ConvRegressor(nn.Module):
         return F.relu(self.bn(self.conv(x)))
 
 
-def make_regressor(student: StagedClassifier, teacher: StagedClassifier, hint: int) -> ConvRegressor:
+def make_regressor(student: LevelClassifier, teacher: LevelClassifier, hint: int) -> ConvRegressor:
     s_c, s_h = feature_shape(student, hint, "fitnet.hint_layer")
     t_c, t_h = feature_shape(teacher, hint, "fitnet.hint_layer")
     return ConvRegressor(s_c, s_h, t_c, t_h)
 
 
 class FitNetObjective(DistillObjective):
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, hint: int, weight: float) -> None:
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, hint: int, weight: float) -> None:
         super().__init__(student, teacher)
         self.hint, self.weight = hint, weight
         self.regressor = make_regressor(student, teacher, hint)
@@ -66,7 +66,7 @@ class FitNetObjective(DistillObjective):
 class HintObjective(Objective):
     """Stage 1 of the two-stage form: the student's layers up to the hint learn the teacher's hint."""
 
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, hint: int) -> None:
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, hint: int) -> None:
         super().__init__(student)
         self.teacher = self.freeze(teacher)
         self.hint = hint
@@ -82,14 +82,14 @@ class HintObjective(Objective):
 class FitNet(DistillMethod):
     summary = "FitNets hint on feature 2 with a conv regressor (CRD single-stage form; stages=2: original)"
     options = {
-        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after stage k)"),
+        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)"),
         "weight": Option(100.0, "weight of the hint MSE (single-stage form)"),
         "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2)),
         "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled"),
         "temperature": Option(4.0, "KD temperature of the second stage (stages=2)"),
     }
 
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return FitNetObjective(student, teacher, self.opts["hint_layer"], self.opts["weight"])
 
     def plan(self, run: RunInfo) -> Plan:
@@ -108,13 +108,13 @@ class FitNet(DistillMethod):
     def kd_objective(self, ctx: StageContext) -> Objective:
         """Stage 2: KD on the whole student, starting from the hint stage's student."""
         student = copy.deepcopy(ctx.inputs["hint"].model)
-        teacher = require_staged(ctx.model_of("teacher"), self.name + " (teacher)")
+        teacher = require_levels(ctx.model_of("teacher"), self.name + " (teacher)")
         return KDObjective(student, teacher, temperature=self.opts["temperature"])
 
 
 def hinted_parameters(objective: Objective) -> list[nn.Parameter]:
     """What the hint stage trains: the student's layers up to the hint, and the regressor."""
-    layers = [objective.model.stem, *objective.model.stages[: objective.hint]]
+    layers = [objective.model.stem, *objective.model.levels[: objective.hint]]
     return [p for m in layers for p in m.parameters()] + list(objective.regressor.parameters())
 
 
@@ -125,5 +125,5 @@ def hint_report(deployed: TrainedStage, env: RunEnv) -> Report:
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("fitnet", FitNet, description=FitNet.summary)

@@ -1,10 +1,10 @@
-"""``ft`` and ``ft-crd``: factor transfer (Kim et al., 2018) on the last conv stage.
+"""``ft`` and ``ft-crd``: factor transfer (Kim et al., 2018) on the last conv level.
 
 A paraphraser (3 convs encoder, 3 transposed convs decoder, LeakyReLU 0.1, no BN, factor channels
-k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-stage features (a pre-stage at a
+k * C_t with k = 0.5) is first trained to reconstruct the teacher's last-level features (a pre-stage at a
 constant lr), then frozen. The paraphraser is a stage of its own: ``ft`` and ``ft-crd`` share it only when
 its settings (teacher, ``k``, reconstruction loss, epochs, lr) are identical, which with the defaults they
-are not. A translator (3 convs, LeakyReLU 0.1) maps the student's last-stage features to k * C_t channels
+are not. A translator (3 convs, LeakyReLU 0.1) maps the student's last-level features to k * C_t channels
 and is trained with the student. When the two maps differ in size, the larger is average-pooled to the
 smaller.
 
@@ -39,11 +39,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness import hookimpl
+from harness.api import (
+    Register,
+    LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
+    TrainedStage, hookimpl, require_levels,
+)
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_recipe
-from harness.methods import Objective, Option, Plan, Report, RunInfo, Stage, StageContext, StepOutput, TrainedStage
-from harness.models.staged import StagedClassifier, require_staged
-from harness.train.context import RunEnv
 
 #: Students whose FT/FitNet pre-stage runs at lr 0.01 in RepDistiller (the CIFAR ResNets); others use the run's lr.
 LOW_LR_STUDENTS = frozenset({"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
@@ -78,9 +79,9 @@ RECONSTRUCTION = {"mse": F.mse_loss, "l1": F.l1_loss}
 
 
 class ParaphraserObjective(Objective):
-    """The pre-stage: the paraphraser reconstructs the frozen teacher's last-stage features."""
+    """The pre-stage: the paraphraser reconstructs the frozen teacher's last-level features."""
 
-    def __init__(self, paraphraser: Paraphraser, teacher: StagedClassifier, loss: str = "mse") -> None:
+    def __init__(self, paraphraser: Paraphraser, teacher: LevelClassifier, loss: str = "mse") -> None:
         super().__init__(paraphraser)
         self.teacher = self.freeze(teacher)
         self.loss = RECONSTRUCTION[loss]
@@ -108,11 +109,11 @@ def factor_loss(f_s: torch.Tensor, f_t: torch.Tensor, form: str) -> torch.Tensor
 
 
 class FTObjective(DistillObjective):
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, paraphraser: Paraphraser, k: float,
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, paraphraser: Paraphraser, k: float,
                  beta: float, form: str, translator_bn: bool = True) -> None:
         super().__init__(student, teacher)
         self.paraphraser = self.freeze(paraphraser, extra=True)
-        self.translator = translator(student.stage_info[-1].channels, teacher.stage_info[-1].channels, k,
+        self.translator = translator(student.level_info[-1].channels, teacher.level_info[-1].channels, k,
                                      bn=translator_bn)
         self.beta, self.form = beta, form
 
@@ -125,7 +126,7 @@ class FTObjective(DistillObjective):
 class FT(DistillMethod):
     summary = "factor transfer, the paper's flattened factor loss with the authors' CIFAR settings (beta 500)"
     options = {
-        "k": Option(0.5, "factor channels as a fraction of the teacher's last-stage channels"),
+        "k": Option(0.5, "factor channels as a fraction of the teacher's last-level channels"),
         "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)"),
         "translator_bn": Option(False, "BatchNorm in the translator (False: the FT authors' code)"),
         "paraphraser_loss": Option("l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)",
@@ -162,13 +163,13 @@ class FT(DistillMethod):
         return Plan(train, report=self.report)
 
     def paraphraser_objective(self, ctx: StageContext) -> Objective:
-        teacher = require_staged(ctx.model_of("teacher"), self.name + " (teacher)")
-        return ParaphraserObjective(Paraphraser(teacher.stage_info[-1].channels, self.opts["k"]), teacher,
+        teacher = require_levels(ctx.model_of("teacher"), self.name + " (teacher)")
+        return ParaphraserObjective(Paraphraser(teacher.level_info[-1].channels, self.opts["k"]), teacher,
                                     self.opts["paraphraser_loss"])
 
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier,
+    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier,
                        paraphraser: Paraphraser | None = None) -> Objective:
-        paraphraser = paraphraser or Paraphraser(teacher.stage_info[-1].channels, self.opts["k"])
+        paraphraser = paraphraser or Paraphraser(teacher.level_info[-1].channels, self.opts["k"])
         return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form,
                            self.opts["translator_bn"])
 
@@ -201,6 +202,6 @@ class FTChannelMean(FT):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("ft", FT, description=FT.summary)
     register("ft-crd", FTChannelMean, description=FTChannelMean.summary)

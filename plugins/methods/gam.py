@@ -17,9 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness import hookimpl
+from harness.api import Option, Register, hookimpl
 from harness.kits.attention import AttentionMethod
-from harness.methods import Option
 
 
 class ChannelShuffle(nn.Module):
@@ -69,6 +68,6 @@ class GAMGroupConv(GAM):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("gam", GAM, description=GAM.summary)
     register("gam-gc", GAMGroupConv, description=GAMGroupConv.summary)

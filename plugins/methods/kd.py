@@ -7,10 +7,8 @@ terms the other way round; set ``ce_weight``/``kd_weight`` for that.
 
 from __future__ import annotations
 
-from harness import hookimpl
+from harness.api import LevelClassifier, Objective, Option, Register, hookimpl
 from harness.kits.distill import DistillMethod, KDObjective
-from harness.methods import Objective, Option
-from harness.models.staged import StagedClassifier
 
 
 class KD(DistillMethod):
@@ -21,11 +19,11 @@ class KD(DistillMethod):
         "kd_weight": Option(0.9, "weight of the T^2-scaled KL term"),
     }
 
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return KDObjective(student, teacher, temperature=self.opts["temperature"], ce_weight=self.opts["ce_weight"],
                            kd_weight=self.opts["kd_weight"])
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("kd", KD, description=KD.summary)

@@ -27,10 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness import hookimpl
-from harness.core.errors import UsageError
+from harness.api import Option, Register, UsageError, hookimpl
 from harness.kits.transform import ArchTransformMethod
-from harness.methods import Option
 
 VARIANTS = ("sequential", "basis")
 MIDS = ("none", "bn-relu")
@@ -120,5 +118,5 @@ class LowRank(ArchTransformMethod):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("lowrank", LowRank, description=LowRank.summary)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness import hookimpl
+from harness.api import LevelClassifier, Objective, Option, Register, hookimpl
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs
-from harness.methods import Objective, Option
-from harness.models.staged import StagedClassifier
 
 
 def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -46,7 +44,7 @@ def angle_loss(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class RKDObjective(DistillObjective):
-    def __init__(self, student: StagedClassifier, teacher: StagedClassifier, w_distance: float, w_angle: float):
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, w_distance: float, w_angle: float):
         super().__init__(student, teacher)
         self.w_distance, self.w_angle = w_distance, w_angle
 
@@ -62,10 +60,10 @@ class RKD(DistillMethod):
     options = {"distance_weight": Option(25.0, "weight of the distance term"),
                "angle_weight": Option(50.0, "weight of the angle term")}
 
-    def make_objective(self, student: StagedClassifier, teacher: StagedClassifier) -> Objective:
+    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return RKDObjective(student, teacher, self.opts["distance_weight"], self.opts["angle_weight"])
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("rkd", RKD, description=RKD.summary)

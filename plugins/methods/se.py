@@ -11,9 +11,8 @@ from __future__ import annotations
 from timm.layers import SEModule
 from torch import nn
 
-from harness import hookimpl
+from harness.api import Option, Register, hookimpl
 from harness.kits.attention import AttentionMethod
-from harness.methods import Option
 
 
 class SE(AttentionMethod):
@@ -29,5 +28,5 @@ class SE(AttentionMethod):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("se", SE, description=SE.summary)

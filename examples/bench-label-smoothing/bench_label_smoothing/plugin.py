@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness import hookimpl
-from harness.methods import Method, Objective, Option, StageContext, StepOutput
+from harness.api import Method, Objective, Option, Register, StageContext, StepOutput, hookimpl
 
 
 class SmoothedCrossEntropy(Objective):
@@ -34,5 +33,5 @@ class LabelSmoothing(Method):
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("label-smoothing", LabelSmoothing, description=LabelSmoothing.summary)

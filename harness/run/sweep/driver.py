@@ -1,6 +1,6 @@
 """`bench run` / `bench reproduce` on an executor: build the stage graph, run it, then write the records.
 
-The records are built on the driver exactly as an in-process run builds them (:func:`harness.run.runner.execute`),
+The records are built on the driver exactly as an in-process run builds them (:func:`harness.run.execute.execute`),
 with a stage runner that loads every stage from the artifact store: a stage a job of this sweep trained is
 reported ``trained`` by its first consumer (``shared`` by the next ones), a stage found in the store
 ``cache``; a method whose stage is missing (its job failed) gets a failed record.
@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from harness.core.progress import Reporter
 from harness.plugins.manager import PluginSet
-from harness.run.runner import PreparedRun, RunOutcome, execute
+from harness.run.execute import RunOutcome, execute
+from harness.run.prepare import PreparedRun
+from harness.run.sweep.backend import ExecutorOptions
 from harness.run.sweep.graph import build_graph
 from harness.run.sweep.jobs import StoreRunner
-from harness.run.sweep.schedule import ExecutorOptions, run_graph
+from harness.run.sweep.schedule import run_graph
 
 
 @dataclass

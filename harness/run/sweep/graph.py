@@ -1,6 +1,6 @@
 """The stage-job graph of one or more prepared runs: every stage to train, once, with its dependencies.
 
-A dry resolution (:class:`~harness.train.stages.StageRunner` with ``dry=True``) of every (seed, method)
+A dry resolution (:class:`~harness.train.stage.StageRunner` with ``dry=True``) of every (seed, method)
 plan names each stage by its key, or, while an input is still to be trained, by its provisional plan key
 (computed by the same identity with the input's plan key in place of its weights digest). A stage shared
 by several methods (a baseline feeding EncodeNet and ``baseline-matched``, a teacher feeding every KD
@@ -12,25 +12,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from harness.core.progress import Reporter
-from harness.run.runner import PreparedRun, RunRequest, existing_records, has_distortions, with_shared_baseline
-from harness.train.stages import StageRunner, TrainedStage
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """What a worker needs to train one stage: the run request, the seed, the method whose plan holds the
-    stage and the stage's position in that plan (``Plan.stages()``). Picklable: workers rebuild the stage."""
-
-    request: RunRequest
-    seed: int
-    method: str
-    index: int
-    label: str
-    resume: bool = False
-    quiet: bool = True
-    threads: int | None = None
-    cwd: str | None = None  # the driver's working directory (relative paths of the request)
+from harness.run.prepare import PreparedRun
+from harness.run.recording import FinishedRecords
+from harness.run.sweep.backend import JobSpec
+from harness.train.stage import TrainedStage
 
 
 @dataclass
@@ -96,7 +81,7 @@ def trained_needs(node: TrainedStage) -> set[str]:
 
 
 def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | None = None) -> JobGraph:
-    """Every training stage of every (run, seed, method) as a job, shared stages once."""
+    """Every training stage of every (run, seed, method) of the runs' plans as a job, shared stages once."""
     graph = JobGraph()
     for run in runs:
         req = run.request
@@ -104,27 +89,23 @@ def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | N
             graph.unknown.append(f"{req.arch} on {req.dataset}")
             continue
         images = len(run.dataset.train_labels)
-        reuse = req.reuse_records or req.resume
-        done = existing_records(req.out) if reuse else {}
+        done = FinishedRecords(req.out) if req.reuse_records or req.resume else None
         # workers train with the engine the driver resolved (``--device auto``, the amp default): it is part of
         # every stage key, and the driver builds the records from the stages under its own keys
         pinned = replace(req, device=str(run.device), amp=run.amp, channels_last=run.channels_last)
-        for seed in req.seeds:
-            dry = StageRunner(run.env(seed, Reporter()), run.store, dry=True)
-            for method in with_shared_baseline(run, seed):
-                plan = method.plan(run.info(seed))
-                deploy_key = dry.resolve(plan.deploy, method.name).key if reuse else None
-                if deploy_key in done and has_distortions(done[deploy_key][1], run):
+        for seed in run.plan.seeds:
+            dry = run.dry_runner(seed)
+            for entry in run.plan.of_seed(seed):
+                if done is not None and done.reusable(dry.resolve(entry.plan.deploy, entry.name).key, run):
                     continue  # execute reuses the record: nothing of this (seed, method) is trained again
-                for index, stage in enumerate(plan.stages()):
-                    node = dry.resolve(stage, method.name)
+                for index, stage in enumerate(entry.stages()):
+                    node = dry.resolve(stage, entry.name)
                     if not stage.trains or node.plan_key is None or node.plan_key in graph.jobs:
                         continue
                     epochs = stage.epochs(run.recipe)
-                    label = f"{stage.label if stage.arch else method.name + '/' + stage.name} seed {seed}"
-                    spec = JobSpec(pinned, seed, method.name, index, label, resume=req.resume, quiet=quiet,
+                    label = f"{stage.label if stage.arch else entry.name + '/' + stage.name} seed {seed}"
+                    spec = JobSpec(pinned, seed, entry.name, index, label, resume=req.resume, quiet=quiet,
                                    threads=threads, cwd=os.getcwd())
                     graph.jobs[node.plan_key] = StageJob(node.plan_key, spec, tuple(sorted(trained_needs(node))),
                                                          epochs, epochs * images, node.cached and not req.retrain)
     return graph
-

@@ -12,20 +12,18 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 from rich.console import Console
 
 from harness.core.errors import BenchError
 from harness.core.progress import Reporter, RichReporter, set_quiet
-from harness.run.runner import PreparedRun, prepare, with_shared_baseline
-from harness.run.sweep.graph import JobSpec
-from harness.train.context import RunEnv, StageContext
-from harness.train.objective import Objective
+from harness.run.prepare import PreparedRun, prepare
+from harness.run.sweep.backend import JobResult, JobSpec
 from harness.train.artifacts import ArtifactStore
-from harness.train.stages import Stage, StageRunner, TrainedStage
+from harness.train.env import RunEnv
+from harness.train.executor import StageRunner, StageWork
+from harness.train.stage import Stage, TrainedStage
 
 
 class StageNotTrained(BenchError):
@@ -43,27 +41,16 @@ class StoreRunner(StageRunner):
         self.target = target
         self.swept = swept if swept is not None else set()
 
-    def _load_or_train(self, stage: Stage, ctx: StageContext, objective: Objective, inputs: dict[str, TrainedStage],
-                       key: str, label: str, identity: dict[str, Any]) -> TrainedStage:
-        if stage is self.target:
-            return super()._load_or_train(stage, ctx, objective, inputs, key, label, identity)
-        payload = self.store.load(stage.name, key)
-        if payload is None:
-            raise StageNotTrained(f"stage {label} is not in the artifact store ({key}): its job failed")
-        origin = "trained" if key in self.swept else "cache"
-        self.swept.discard(key)
-        return self._from_payload(stage, key, objective, inputs, payload, origin)
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """What a worker reports of its job."""
-
-    key: str
-    origin: str  # trained, or cache when another process had trained it meanwhile
-    seconds: float
-    resumed_from_epoch: int
-    worker: str  # host:pid
+    def obtain(self, work: StageWork) -> TrainedStage:
+        """The target through the usual load-or-train; every other stage from the store (or StageNotTrained)."""
+        if work.stage is self.target:
+            return self.load_or_train(work)
+        origin = "trained" if work.key in self.swept else "cache"
+        node = self.load(work, origin)
+        if node is None:
+            raise StageNotTrained(f"stage {work.label} is not in the artifact store ({work.key}): its job failed")
+        self.swept.discard(work.key)
+        return node
 
 
 _PREPARED: dict[str, PreparedRun] = {}
@@ -89,8 +76,7 @@ def run_job(spec: JobSpec) -> JobResult:
     run = _prepared(spec)
     reporter = Reporter() if spec.quiet else RichReporter(Console(stderr=True))
     env = run.env(spec.seed, reporter)
-    method = next(m for m in with_shared_baseline(run, spec.seed) if m.name == spec.method)
-    stage = method.plan(run.info(spec.seed)).stages()[spec.index]
+    stage = run.plan.find(spec.seed, spec.method).stages()[spec.index]
     runner = StoreRunner(env, run.store, target=stage, resume=spec.resume, retrain=spec.request.retrain)
     t0 = time.perf_counter()
     node = runner.resolve(stage, spec.method)

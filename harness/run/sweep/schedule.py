@@ -1,8 +1,8 @@
 """The driver's loop: submit each stage job once its needs are done, retry a failed job, report the rest.
 
-Executors are plugins (``bench_register_executors``) that register a :class:`Backend` class: something
-that starts a job (a pool process, a Ray task, a Slurm job), waits for some to finish and says how each
-ended. Dependencies, retries and failure reports are the same for all of them and live here: a job is
+Executors are plugins (``bench_register_executors``) that register a
+:class:`~harness.run.sweep.backend.Backend` class: something that starts a job (a pool process, a Ray task, a
+Slurm job), waits for some to finish and says how each ended. Dependencies, retries and failure reports are the same for all of them and live here: a job is
 submitted when every job it needs has finished, a failed one is submitted again (resuming from its
 checkpoint) up to ``retries`` times, and a job that still fails is reported with the jobs that needed it.
 """
@@ -10,64 +10,12 @@ checkpoint) up to ``retries`` times, and a job that still fails is reported with
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 
 from harness.core.progress import Reporter
-from harness.run.sweep.graph import JobGraph, JobSpec
-from harness.run.sweep.jobs import JobResult
-
-
-@dataclass(frozen=True)
-class ExecutorOptions:
-    """The command line's execution choices (``--workers``, ``--per-gpu``, ``--retries``, ...)."""
-
-    workers: int | None = None
-    per_gpu: int | None = None
-    retries: int = 1
-    device: str = "auto"
-    threads: int | None = None
-    ray_address: str | None = None
-    slurm: dict[str, str] = field(default_factory=dict)  # --slurm-opt NAME=VALUE (submitit parameters)
-    slurm_local: bool = False
-    folder: str = ".cache/jobs"  # logs of Slurm jobs (under --cache-dir)
-
-
-def wants_cuda(device: str) -> bool:
-    """Whether jobs of ``--device`` train on CUDA (``auto``: when this machine has a GPU)."""
-    if device == "auto":
-        import torch
-
-        return torch.cuda.is_available()
-    return device.startswith("cuda")
-
-
-class Backend(ABC):
-    """Starts stage jobs somewhere and reports how they ended. ``capacity``: jobs in flight at most."""
-
-    name: ClassVar[str] = ""
-    capacity: int = 1
-
-    @abstractmethod
-    def submit(self, spec: JobSpec) -> Hashable:
-        """Start the job; returns a handle."""
-
-    @abstractmethod
-    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, JobResult | str]]:
-        """Block until at least one of ``handles`` ended; each ended one with its result or its error line."""
-
-    def where(self, handle: Hashable) -> str:
-        """Where a job runs, for the driver's notes."""
-        return self.name
-
-    def describe(self) -> dict:
-        """What records say about the execution."""
-        return {"executor": self.name, "workers": self.capacity}
-
-    def close(self) -> None:
-        """Release workers (also after an interrupt)."""
+from harness.run.sweep.backend import Backend, JobResult
+from harness.run.sweep.graph import JobGraph
 
 
 @dataclass

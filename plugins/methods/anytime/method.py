@@ -26,11 +26,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.core.errors import UsageError
-from harness.data.pipeline import EvalStream
-from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, StageContext, StepOutput, TrainedStage
-from harness.models.exits import exit_costs, require_multi_exit
-from harness.train.context import RunEnv
+from harness.api import (
+    EvalStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, StageContext, StepOutput, TrainedStage,
+    UsageError, exit_costs, require_multi_exit,
+)
 from plugins.methods.anytime.budget import ExitLogits, budgeted_curve, budgets_between
 
 TRAIN_HELD_OUT = 5000  # training images used for thresholds when the run has no validation split
@@ -132,7 +131,7 @@ def anytime_report(deployed: TrainedStage, env: RunEnv, *, thresholds: str, budg
 
 
 def draw_anytime(path: Path, *, info: dict, title: str) -> None:
-    from harness.results.plots import anytime_axes, save_figure
+    from harness.api import anytime_axes, save_figure
 
     import matplotlib.pyplot as plt
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
+from harness.api import Register, hookimpl
 from plugins.methods.dcff.method import DCFF
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("dcff", DCFF, description=DCFF.summary)

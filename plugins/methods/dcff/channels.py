@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from harness.core.errors import UsageError
-from harness.models.staged import StagedClassifier
+from harness.api import LevelClassifier, UsageError
 
 #: the paper's VGG-16 CIFAR-10 setting (authors' README: pruning rates [0.5]*2+[0.4]*2+[0.35]*3+[0.85]*6),
 #: written as kept fractions: 72.77M FLOPs as the authors count them (thop, their VGG layout), 1.06M
@@ -37,7 +36,7 @@ class FusedLayer:
     width: int  # filters of the full architecture
 
 
-def fused_layers(model: StagedClassifier, method: str) -> list[FusedLayer]:
+def fused_layers(model: LevelClassifier, method: str) -> list[FusedLayer]:
     """The layers DCFF fuses in ``model`` (see the module docstring)."""
     if model.family == "cifar_vgg":
         return _vgg_chain(model)
@@ -126,7 +125,7 @@ def _narrow_linear(fc: nn.Linear, cin: int) -> nn.Linear:
     return new
 
 
-def narrowed(model: StagedClassifier, layers: list[FusedLayer], widths: list[int]) -> StagedClassifier:
+def narrowed(model: LevelClassifier, layers: list[FusedLayer], widths: list[int]) -> LevelClassifier:
     """A copy of ``model`` with each fused layer's conv and BN at its kept width and its consumer reading that
     many channels (weights sliced from ``model``: a deterministic start that training overwrites)."""
     compact = copy.deepcopy(model)
@@ -143,20 +142,20 @@ def narrowed(model: StagedClassifier, layers: list[FusedLayer], widths: list[int
             raise UsageError(f"DCFF cannot narrow '{path}' ({type(module).__name__})")
     for layer, w in zip(layers, widths):
         _set(compact, layer.bn, _narrow_bn(model.get_submodule(layer.bn), w))
-    _refresh_stage_info(compact)
+    _refresh_level_info(compact)
     compact.block_sites = []  # the declared attention sites name full-width channel counts
     return compact
 
 
 @torch.no_grad()
-def _refresh_stage_info(model: StagedClassifier) -> None:
-    """The stage interface's channel counts after narrowing (spatial sizes are unchanged)."""
-    first = model.stage_info[0]
+def _refresh_level_info(model: LevelClassifier) -> None:
+    """The level interface's channel counts after narrowing (spatial sizes are unchanged)."""
+    first = model.level_info[0]
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     was_training = model.training
     model.eval()
     device = conv.weight.device
-    feats = model.forward_stages(torch.zeros(1, conv.in_channels, first.size * first.reduction,
+    feats = model.forward_levels(torch.zeros(1, conv.in_channels, first.size * first.reduction,
                                              first.size * first.reduction, device=device))
     model.train(was_training)
-    model.stage_info = [replace(info, channels=f.shape[1]) for info, f in zip(model.stage_info, feats)]
+    model.level_info = [replace(info, channels=f.shape[1]) for info, f in zip(model.level_info, feats)]

@@ -28,7 +28,7 @@ Deviations from the paper and the authors' code:
 * the bank is initialised from the run architecture's own initialisation (the full layer's weights, input
   channels cut to the compact width), the same for every method of the seed; the code uses PyTorch defaults;
 * on CIFAR ResNets only the first convolution of each block is fused (the paper also prunes the residual
-  channels with a per-stage rate); our CIFAR VGG is the CRD benchmark's: the same layers and parameter count
+  channels with a per-level rate); our CIFAR VGG is the CRD benchmark's: the same layers and parameter count
   as the paper's VGG-16, but no max-pool before the last block on 32x32 inputs (its last three convolutions
   run at 4x4, not 2x2), so the compact vgg16 costs 74.22M MACs here against 72.35M conv multiply-adds on the
   paper's layout (72.77M with thop's bias and BatchNorm counts).
@@ -43,10 +43,10 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, Stage, StageContext, StepOutput, TrainedStage
-from harness.models.cost import count_cost
-from harness.models.staged import count_params, require_staged
-from harness.train.context import RunEnv
+from harness.api import (
+    Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput, TrainedStage,
+    count_cost, count_params, require_levels,
+)
 from plugins.methods.dcff.channels import FusedLayer, fused_layers, keep_ratios, kept_widths, narrowed
 from plugins.methods.dcff.fusion import TemperatureSchedule, fusion_matrix
 
@@ -150,7 +150,7 @@ class DCFF(Method):
         return Plan(Stage("train", self.objective, config=self.config()), report=self.report)
 
     def objective(self, ctx: StageContext) -> FusionObjective:
-        full = require_staged(ctx.build_arch(), self.name)
+        full = require_levels(ctx.build_arch(), self.name)
         layers = fused_layers(full, self.name)
         widths = kept_widths(layers, keep_ratios(self.opts["keep"], layers, ctx.env.arch, self.name))
         schedule = TemperatureSchedule(self.opts["t_start"], self.opts["t_end"], self.opts["t_slope"],
@@ -159,7 +159,7 @@ class DCFF(Method):
         objective = FusionObjective(compact, full, layers, widths, schedule, len(ctx.train_stream()))
         ds = ctx.dataset
         full_cost = count_cost(full, (ds.in_chans, ds.input_size, ds.input_size), ctx.device)
-        objective.full_size = {"params": count_params(full), "macs": full_cost.macs, "flops": full_cost.flops}
+        objective.info["full_model"] = {"params": count_params(full), "macs": full_cost.macs, "flops": full_cost.flops}
         return objective
 
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
@@ -167,6 +167,6 @@ class DCFF(Method):
         assert isinstance(objective, FusionObjective)
         layers = [{"conv": layer.conv, "full": layer.width, "kept": int(bank.kept.numel()),
                    "kept_filters": bank.kept.tolist()} for layer, bank in zip(objective.layers, objective.banks)]
-        info = {**deployed.info, "fused_layers": layers, "full_model": getattr(objective, "full_size", None),
+        info = {**deployed.info, "fused_layers": layers,
                 "temperature_last_epoch": objective.schedule.at(max(0, len(deployed.history) - 1))}
         return Report(info=info, extra_params=objective.extra_params())

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
+from harness.api import Register, hookimpl
 from plugins.methods.encodenet.method import EncodeNet, EncodeNetClassTarget, EncodeNetFinetune, EncodeNetInputTarget
 
 
 @hookimpl
-def bench_register_methods(register):  # type: ignore[no-untyped-def]
+def bench_register_methods(register: Register) -> None:
     register("encodenet", EncodeNet, description=EncodeNet.summary)
     register("encodenet-class", EncodeNetClassTarget, description=EncodeNetClassTarget.summary)
     register("encodenet-input", EncodeNetInputTarget, description=EncodeNetInputTarget.summary)

@@ -1,8 +1,8 @@
-"""The converting autoencoder: the baseline's feature stages as encoder, a decoder derived from their shapes.
+"""The converting autoencoder: the baseline's feature levels as encoder, a decoder derived from their shapes.
 
 Decoder (no U-Net skips, which would let it bypass the encoder): from the encoder's last feature back to
 the stem's, one block per feature, upsample to the previous feature's size when it differs (x2 for the
-usual stride-2 stages; exact sizes, so odd sizes such as 28 -> 14 -> 7 -> 3 work too) + 3x3 conv + BN +
+usual stride-2 levels; exact sizes, so odd sizes such as 28 -> 14 -> 7 -> 3 work too) + 3x3 conv + BN +
 ReLU, then up to the input size if the stem downsamples, and a linear 3x3 conv to the input channels: the
 output lives in the normalised input space and is compared with the target by MSE.
 """
@@ -13,9 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.train.objective import StepOutput
-from harness.train.objective import Objective
-from harness.models.staged import StageInfo, StagedClassifier
+from harness.api import LevelClassifier, LevelInfo, Objective, StepOutput
 
 
 def _block(cin: int, cout: int, size: int | None) -> list[nn.Module]:
@@ -23,9 +21,9 @@ def _block(cin: int, cout: int, size: int | None) -> list[nn.Module]:
     return [*up, nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
-def build_decoder(stage_info: list[StageInfo], split: int, in_chans: int, input_size: int) -> nn.Sequential:
-    """A decoder for the encoder made of the stem and the first ``split`` stages."""
-    feats = stage_info[: split + 1]
+def build_decoder(level_info: list[LevelInfo], split: int, in_chans: int, input_size: int) -> nn.Sequential:
+    """A decoder for the encoder made of the stem and the first ``split`` levels."""
+    feats = level_info[: split + 1]
     layers: list[nn.Module] = []
     c, s = feats[-1].channels, feats[-1].size
     for prev in reversed(feats[:-1]):
@@ -38,23 +36,23 @@ def build_decoder(stage_info: list[StageInfo], split: int, in_chans: int, input_
 
 
 class Encoder(nn.Module):
-    """The stem and the first ``split`` stages of a staged classifier (shared modules, not copies).
+    """The stem and the first ``split`` levels of a level classifier (shared modules, not copies).
 
     ``classifier`` is that whole classifier (not registered as a submodule): stage 3 copies it, trained
     encoder included, and trains its classification part.
     """
 
-    def __init__(self, model: StagedClassifier, split: int) -> None:
+    def __init__(self, model: LevelClassifier, split: int) -> None:
         super().__init__()
         self.stem = model.stem
-        self.stages = nn.ModuleList(model.stages[:split])
+        self.levels = nn.ModuleList(model.levels[:split])
         self.split = split
         object.__setattr__(self, "classifier", model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
+        for level in self.levels:
+            x = level(x)
         return x
 
 
@@ -85,10 +83,10 @@ class FrozenEncoderObjective(Objective):
     """Stage 2: cross-entropy through the whole model with the encoder frozen (parameters and BatchNorm
     statistics); only the classification part learns. ``frozen=False`` is the fine-tuning variant."""
 
-    def __init__(self, model: StagedClassifier, split: int, frozen: bool = True) -> None:
+    def __init__(self, model: LevelClassifier, split: int, frozen: bool = True) -> None:
         super().__init__(model)
         self.split = split
         if frozen:
             self.freeze(model.stem)
-            for stage in model.stages[:split]:
-                self.freeze(stage)
+            for level in model.levels[:split]:
+                self.freeze(level)

@@ -18,8 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.core.errors import UsageError
-from harness.models.staged import StagedClassifier
+from harness.api import LevelClassifier, UsageError
 
 VGG16_FILE = "vgg16-397923af.pth"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -60,7 +59,7 @@ def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -
     return torch.cat(out).numpy()
 
 
-def clustering_features(images: torch.Tensor, baseline: StagedClassifier, mean: tuple, std: tuple, *, choice: str,
+def clustering_features(images: torch.Tensor, baseline: LevelClassifier, mean: tuple, std: tuple, *, choice: str,
                         vgg16_weights: str, device: torch.device, note,  # type: ignore[no-untyped-def]
                         encoder_features: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """(features, description) for uint8 ``images`` according to ``choice`` (auto, vgg16, encoder, pixels).

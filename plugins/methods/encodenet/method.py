@@ -6,26 +6,26 @@ Its plan has three stages; the harness keys, caches and reuses each:
 2. ``autoencoder`` (needs the baseline): its training data are prepared first: clustering features of
    every training image (``features.py``), per-class k-means with the elbow choice and each (class,
    cluster)'s lowest-entropy member under the baseline as its representative (``clustering.py``); then the
-   encoder (the baseline's stem and first ``split`` stages, initialised from the trained baseline) and a
+   encoder (the baseline's stem and first ``split`` levels, initialised from the trained baseline) and a
    decoder derived from their shapes are trained with MSE from each training image to its representative,
    input and target cropped and flipped identically. What the clustering found is kept with the artifact;
 3. ``head`` (needs the autoencoder and the baseline): the trained encoder frozen (parameters and BatchNorm
-   statistics), the remaining stages and the classifier (the baseline's own layers, so the deployed model
+   statistics), the remaining levels and the classifier (the baseline's own layers, so the deployed model
    has exactly the baseline's parameters) trained with cross-entropy under the run's recipe.
 
 Open decisions of the paper and our defaults (all options, all recorded):
 * split (``split``): where the frozen encoder ends. The paper says two things: Sec. 3 couples the encoder
   with "additional layers and filters derived from the classification part" (which may include the last
-  stage(s)), while Fig. 1 says the trained encoder layers are "coupled with fully connected layers, and
+  level(s)), while Fig. 1 says the trained encoder layers are "coupled with fully connected layers, and
   retrained". Values:
 
-  - ``-1`` (default): all stages but the last in the encoder; the head is the last stage + pooling +
+  - ``-1`` (default): all levels but the last in the encoder; the head is the last level + pooling +
     classifier. For resnet20/32 that retrains about three quarters of the weights, for the run's full
     recipe: compare it with ``baseline-matched``, the equal-compute continuation of the baseline;
-  - ``1`` .. ``N``: the stem and the first ``split`` stages in the encoder (``N``: all of them);
+  - ``1`` .. ``N``: the stem and the first ``split`` levels in the encoder (``N``: all of them);
   - ``classifier``: Fig. 1's literal reading, whatever the architecture: everything but the classification
     layers (the head: pooling and the fully connected classifier) is frozen, and the autoencoder encodes
-    with every stage (its decoder is built from the last stage's shape). Same model as ``split=N``.
+    with every level (its decoder is built from the last level's shape). Same model as ``split=N``.
 * encoder initialisation (``encoder_init``): from the trained baseline (default) or random.
 * head initialisation (``head_init``): the paper re-trains the classification part; we start it from the
   baseline's weights (default) or from a fresh initialisation.
@@ -48,12 +48,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from harness.core.errors import UsageError
-from harness.data.pipeline import Normalizer
-from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, Stage, StageContext, TrainData, TrainedStage
-from harness.models.cost import count_flops
-from harness.models.staged import StagedClassifier, count_params, require_staged
-from harness.train.context import RunEnv
+from harness.api import (
+    LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    TrainData, TrainedStage, UsageError, count_flops, count_params, require_levels,
+)
 from plugins.methods.encodenet import clustering, figures
 from plugins.methods.encodenet.autoencoder import (
     ConversionObjective,
@@ -69,7 +67,7 @@ CLASSIFIER = "classifier"  # split: everything but the classification layers in 
 
 
 class SplitOption(Option):
-    """``split``: an integer number of encoder stages, or ``classifier`` (all of them: only the
+    """``split``: an integer number of encoder levels, or ``classifier`` (all of them: only the
     classification layers train). Integers stay integers, so that the default's keys do not change."""
 
     def parse(self, raw: str, where: str) -> int | str:
@@ -82,7 +80,7 @@ class SplitOption(Option):
 
 
 @torch.no_grad()
-def predict(model: StagedClassifier, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
+def predict(model: LevelClassifier, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
             batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities and pooled encoder embeddings of ``model`` for uint8 ``images`` (no
     augmentation), from one forward pass: the entropies and the ``encoder`` clustering features share it."""
@@ -95,18 +93,18 @@ def predict(model: StagedClassifier, images: torch.Tensor, normalizer: Normalize
     return torch.cat(probs), torch.cat(embeds)
 
 
-def copy_head(dst: StagedClassifier, src: StagedClassifier, split: int) -> None:
-    """Load the classification part (stages ``split..`` and the head) of ``src`` into ``dst``."""
-    for i in range(split, dst.num_stages):
-        dst.stages[i].load_state_dict(src.stages[i].state_dict())
+def copy_head(dst: LevelClassifier, src: LevelClassifier, split: int) -> None:
+    """Load the classification part (levels ``split..`` and the head) of ``src`` into ``dst``."""
+    for i in range(split, dst.num_levels):
+        dst.levels[i].load_state_dict(src.levels[i].state_dict())
     dst.head.load_state_dict(src.head.state_dict())
 
 
 class EncodeNet(Method):
     summary = "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"
     options = {
-        "split": SplitOption(-1, "stages in the encoder (the rest + classifier are trained); -1 = all but the "
-                             "last; classifier = all stages (only the classification layers are retrained)"),
+        "split": SplitOption(-1, "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
+                             "last; classifier = all levels (only the classification layers are retrained)"),
         "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
                            "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
         "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
@@ -144,32 +142,32 @@ class EncodeNet(Method):
                   "encoder_init", "ae_epochs", "ae_augment")
         return {k: self.opts[k] for k in shared}
 
-    def split_of(self, model: StagedClassifier) -> int:
+    def split_of(self, model: LevelClassifier) -> int:
         option = self.opts["split"]
         if option == CLASSIFIER:
-            return model.num_stages
-        split = option if option >= 0 else model.num_stages - 1
-        if not 1 <= split <= model.num_stages:
-            raise UsageError(f"{self.name}.split must be between 1 and {model.num_stages} for {model.arch_name} "
-                             f"(or -1 for all but the last stage, or '{CLASSIFIER}'), got {self.opts['split']}")
+            return model.num_levels
+        split = option if option >= 0 else model.num_levels - 1
+        if not 1 <= split <= model.num_levels:
+            raise UsageError(f"{self.name}.split must be between 1 and {model.num_levels} for {model.arch_name} "
+                             f"(or -1 for all but the last level, or '{CLASSIFIER}'), got {self.opts['split']}")
         return split
 
     # ---- stage 2: targets and the converting autoencoder -------------------------------------------------
 
     def autoencoder_objective(self, ctx: StageContext) -> Objective:
-        baseline = require_staged(ctx.model_of("baseline"), self.name)
+        baseline = require_levels(ctx.model_of("baseline"), self.name)
         split = self.split_of(baseline)
         ds = ctx.dataset
         ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
-            require_staged(ctx.build_arch(seed_offset=1), self.name)
+            require_levels(ctx.build_arch(seed_offset=1), self.name)
         torch.manual_seed(ctx.seed + 3)
-        decoder = build_decoder(ae_model.stage_info, split, ds.in_chans, ds.input_size)
+        decoder = build_decoder(ae_model.level_info, split, ds.in_chans, ds.input_size)
         return ConversionObjective(ConvertingAutoencoder(Encoder(ae_model, split), decoder), ds.in_chans)
 
     def autoencoder_data(self, ctx: StageContext) -> TrainData:
         """Input/target pairs stacked channel-wise (same crop and flip for both), and what selecting the
         targets found."""
-        baseline = require_staged(ctx.model_of("baseline"), self.name)
+        baseline = require_levels(ctx.model_of("baseline"), self.name)
         reps, info, outputs = self.select_targets(ctx, baseline)
         ds = ctx.dataset
         paired = torch.cat([ds.train_images, ds.train_images[torch.from_numpy(reps.target_of)]], dim=1)
@@ -178,7 +176,7 @@ class EncodeNet(Method):
                                augment=self.opts["ae_augment"] == "same")
         return TrainData(stream, info=info, outputs={**outputs, "reps": reps})
 
-    def select_targets(self, ctx: StageContext, baseline: StagedClassifier) -> tuple[clustering.Representatives, dict, dict]:
+    def select_targets(self, ctx: StageContext, baseline: LevelClassifier) -> tuple[clustering.Representatives, dict, dict]:
         """Features, clustering and representatives (or the ablations' simpler targets)."""
         ds = ctx.dataset
         labels = ds.train_labels.numpy()
@@ -220,8 +218,8 @@ class EncodeNet(Method):
         autoencoder = ctx.inputs["autoencoder"].model
         split = autoencoder.encoder.split
         classifier = copy.deepcopy(autoencoder.encoder.classifier)  # the trained encoder; the rest is loaded below
-        copy_head(classifier, require_staged(ctx.model_of("baseline"), self.name) if self.opts["head_init"] == "baseline"
-                  else require_staged(ctx.build_arch(seed_offset=2), self.name), split)
+        copy_head(classifier, require_levels(ctx.model_of("baseline"), self.name) if self.opts["head_init"] == "baseline"
+                  else require_levels(ctx.build_arch(seed_offset=2), self.name), split)
         return FrozenEncoderObjective(classifier, split, frozen=self.frozen)
 
     # ---- the record -------------------------------------------------------------------------------------
@@ -232,7 +230,7 @@ class EncodeNet(Method):
         classifier, autoencoder = deployed.model, ae.model
         split = autoencoder.encoder.split
         info = {
-            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"], "encoder_stages": classifier.feature_names[: split + 1],
+            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"], "encoder_levels": classifier.feature_names[: split + 1],
             "frozen_encoder": self.frozen, "baseline_artifact": base.key, "autoencoder_artifact": ae.key,
             "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
             "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
@@ -241,7 +239,7 @@ class EncodeNet(Method):
         return Report(info=info, extra_params=count_params(autoencoder.decoder),
                       figures=self.figures(env, autoencoder, ae.outputs) if self.opts["figures"] else {})
 
-    def compute(self, env: RunEnv, classifier: StagedClassifier, autoencoder: ConvertingAutoencoder,
+    def compute(self, env: RunEnv, classifier: LevelClassifier, autoencoder: ConvertingAutoencoder,
                 base: TrainedStage, ae: TrainedStage, head: TrainedStage) -> dict:
         """EncodeNet's training compute relative to the baseline's: wall time and a FLOP estimate
         (training step = 3x forward FLOPs; the frozen encoder costs one forward in stage 3)."""

@@ -38,11 +38,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from harness.core.errors import UsageError
-from harness.data.distortions import DistortedTrainStream, parse_distortion, to_unit
-from harness.methods import Method, Objective, Option, Plan, Report, RunInfo, Stage, StageContext, TrainData, TrainedStage
-from harness.models.staged import count_params
-from harness.train.context import RunEnv
+from harness.api import (
+    DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    TrainData, TrainedStage, UsageError, count_params, parse_distortion, to_unit,
+)
 from plugins.methods.filter_ft.ranking import conv_layers, evidence, top_filters, top_layers
 
 

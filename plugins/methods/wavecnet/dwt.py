@@ -23,8 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.core.errors import unknown_name
-from harness.core.extras import import_extra
+from harness.api import import_extra, unknown_name
 
 HAAR_LOWPASS = (1 / math.sqrt(2), 1 / math.sqrt(2))
 

@@ -10,7 +10,7 @@ convolution at stride 1: the same function (both are linear and act on different
 cost.
 
 Where downsampling happens is the architecture's business: it declares its sites
-(``StagedClassifier.declare_downsampling_sites``: CIFAR ResNets and timm ResNets their strided convolutions
+(``LevelClassifier.declare_downsampling_sites``: CIFAR ResNets and timm ResNets their strided convolutions
 and projection shortcuts, CIFAR VGGs their max-pools); an architecture that declares none is refused. The
 deployed parameters are unchanged (the DWT has fixed filters); the MACs grow by the strided convolutions
 now run at full resolution plus the DWT's depthwise convolutions, both counted in the record.
@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from harness.core.errors import UsageError
+from harness.api import Option, UsageError, require_levels
 from harness.kits.transform import ArchTransformMethod
-from harness.methods import Option
-from harness.models.staged import require_staged
 from plugins.methods.wavecnet.dwt import WaveletLowpass, lowpass_filter
 
 
@@ -55,12 +53,12 @@ class WaveCNet(ArchTransformMethod):
                                          "= Cohen ch2.2, ...)")}
 
     def transform(self, model: nn.Module) -> dict:
-        staged = require_staged(model, self.name)
+        leveled = require_levels(model, self.name)
         lowpass_filter(self.opts["wavelet"])  # an unknown wavelet or a missing PyWavelets fails here, in one line
-        sites = staged.downsampling_sites()
+        sites = leveled.downsampling_sites()
         kinds = []
         for path in sites:
-            site = staged.get_submodule(path)
+            site = leveled.get_submodule(path)
             kinds.append(type(site).__name__)
-            staged.replace(path, wavelet_downsampling(site, self.opts["wavelet"], path))
+            leveled.replace(path, wavelet_downsampling(site, self.opts["wavelet"], path))
         return {"wavelet": self.opts["wavelet"], "sites": sites, "replaced": kinds}

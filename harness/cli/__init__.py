@@ -1,0 +1,53 @@
+"""The ``bench`` command line. Exit codes: 0 success, 1 a run failed, 2 bad usage or input, 130 interrupted.
+
+Building the parser imports no torch and no plugin: each command's module (:mod:`harness.cli.commands`)
+imports what it needs when it runs, so ``bench --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from harness.cli.args import Parser, VersionAction
+from harness.cli.commands import COMMANDS
+from harness.core.errors import BenchError
+
+
+def command_module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"harness.cli.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
+        epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
+    )
+    parser.add_argument("--version", action=VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        command_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    from harness.core.progress import set_quiet
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    try:
+        args = build_parser().parse_args(argv)
+        set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
+        return int(command_module(args.command).main(args, console))
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished stages are kept, rerun with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""``bench plot PATHS``: accuracy against size and cost, anytime and robustness curves, training curves."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.cli.args import METRIC_CHOICES
+from harness.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    plot = sub.add_parser("plot", help="accuracy vs parameters and MACs (baseline marked), anytime curves of "
+                                        "multi-exit runs, accuracy under distortion, training curves (PNG and SVG)")
+    plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
+    plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
+    plot.add_argument("--metric", choices=METRIC_CHOICES, default="last")
+    plot.add_argument("--no-curves", dest="curves", action="store_false", help="skip the per-run training curves")
+
+
+def main(args: argparse.Namespace, console: "Console") -> int:
+    from harness.results.plots import anytime, curves, efficiency, robustness
+    from harness.results.records import load_records
+    from harness.run.preflight import check_output_dir
+
+    check_output_dir(args.out, "--out")
+    records = load_records(args.paths)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
+    written = efficiency(records, args.out, args.metric) + anytime(records, args.out, args.metric)
+    written += robustness(records, args.out, args.metric)
+    written += curves(records, args.out) if args.curves else []
+    for path in written:
+        console.print(str(path))
+    return 0

@@ -1,0 +1,50 @@
+"""``bench table PATHS``: records rendered as comparison tables (one per comparable group)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS
+from harness.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    tab = sub.add_parser("table", help="render records as a comparison table")
+    tab.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
+    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich")
+    tab.add_argument("--metric", choices=METRIC_CHOICES, default="last",
+                     help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
+    tab.add_argument("--export", type=Path, metavar="PREFIX",
+                     help="also write PREFIX.md and PREFIX.csv next to the terminal table")
+
+
+def main(args: argparse.Namespace, console: "Console") -> int:
+    from harness.results.records import LoadReport, load_records
+    from harness.results.tables import render
+    from harness.run.preflight import check_output_file
+
+    if args.export:
+        check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
+    skipped = LoadReport([])
+    records = load_records(args.paths, failed=True, report=skipped)  # failed runs are counted, never aggregated
+    if skipped.skipped:
+        print(f"bench: warning: {skipped.text()}", file=sys.stderr)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
+    text = render(records, args.format, args.metric, console=console)
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if args.export:
+        from harness.core.io import atomic_write_text
+
+        for fmt, suffix in (("markdown", ".md"), ("csv", ".csv")):
+            path = args.export.with_name(args.export.name + suffix)
+            atomic_write_text(path, render(records, fmt, args.metric))
+            console.print(f"wrote {path}")
+    return 0

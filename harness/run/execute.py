@@ -1,0 +1,88 @@
+"""Train every (seed, method) of a prepared run and write its records: :func:`execute`.
+
+A failing method is reported and the others go on: its record goes to ``<out>/failed/``. With ``--resume``
+(or ``reuse_records``) an entry whose record is already in ``--out`` is not run again.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.errors import BenchError
+from harness.core.progress import Reporter
+from harness.results.records import Record, record_path, write_record
+from harness.run.prepare import PreparedRun
+from harness.run.recording import FinishedRecords, build_record, earlier_failure, failed_record, save_figures
+from harness.train.env import RunEnv
+from harness.train.executor import StageRunner
+
+
+@dataclass
+class RunOutcome:
+    records: list[Record]
+    paths: list[Path]
+    failures: list[str]
+
+
+def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], StageRunner] | None = None,
+            execution: dict | None = None) -> RunOutcome:
+    """Train every entry of the run's plan, seed by seed; a failing method is reported and the others go on.
+
+    ``runner`` makes the stage runner of each seed (after a sweep: one that loads every stage from the store);
+    ``execution`` is what records say of where the stages were trained."""
+    records: list[Record] = []
+    paths: list[Path] = []
+    failures: list[str] = []
+    reuse = run.request.reuse_records or run.request.resume
+    done = FinishedRecords(run.request.out) if reuse else None
+    main = run.world is None or run.world.is_main  # the other ranks train along and write nothing
+    execution = execution or ({"executor": "in-process", "workers": 1} if run.world is None else
+                              {"executor": "torchrun", **run.world.describe()})
+    for seed in run.plan.seeds:
+        env = run.env(seed, reporter)
+        stages = runner(env) if runner else StageRunner(env, run.store, resume=run.request.resume,
+                                                        retrain=run.request.retrain)
+        dry = run.dry_runner(seed) if done is not None else None
+        for entry in run.plan.of_seed(seed):
+            method, plan = entry.method, entry.plan
+            if done is not None and dry is not None:
+                found = done.reusable(dry.resolve(plan.deploy, method.name).key, run)
+                if found is not None:
+                    reporter.note(f"{entry.label}: reusing record {found[0].name}")
+                    paths.append(found[0])
+                    records.append(found[1])
+                    continue
+            reporter.note(f"== {method.name} | {run.request.arch} | {env.dataset.name} | seed {seed} ==")
+            t0 = time.perf_counter()
+            first = len(stages.resolved)
+            try:
+                deployed = stages.resolve(plan.deploy, method.name)
+                if not main:
+                    continue
+                report = plan.report(deployed, env)
+                record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                if isinstance(exc, BenchError):  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
+                    error, failure = str(exc), f"{entry.label}: {exc}"
+                else:
+                    error = f"{type(exc).__name__}: {exc}"
+                    failure = f"{entry.label} failed: {error}\n{traceback.format_exc(limit=-3)}"
+                failures.append(failure)
+                if not main:
+                    continue
+                failed = failed_record(run, method, env, error, stages.resolved[first:], time.perf_counter() - t0)
+                write_record(run.request.out, failed | {"execution": execution})
+                continue
+            earlier_failure(run, method, env).unlink(missing_ok=True)  # this very run failed before: history
+            record["execution"] = execution
+            if report.figures:
+                record["figures"] = save_figures(report, record_path(run.request.out, record), reporter)
+            paths.append(write_record(run.request.out, record))
+            records.append(record)
+    return RunOutcome(records, paths, failures)

@@ -1,0 +1,176 @@
+"""Resolve and validate a :class:`~harness.run.request.RunRequest` before anything trains: :func:`prepare`.
+
+Everything a run can get wrong (names, options, combinations, output folders, data, model construction, each
+method's own check) is found here and raised as a :class:`~harness.core.errors.UsageError` (exit 2). The
+result, a :class:`PreparedRun`, holds the run's :class:`~harness.run.plan.RunPlan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from harness.core.errors import BenchError, DataUnavailableError, UsageError
+from harness.core.progress import Reporter
+from harness.core.recipes import Recipe
+from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
+from harness.methods.contract import Method, RunInfo
+from harness.methods.shared import baseline_stage, checkpoint_stage
+from harness.plugins.manager import PluginSet
+from harness.run.plan import RunPlan
+from harness.run.preflight import check_run_dirs
+from harness.run.request import RunRequest
+from harness.train.artifacts import ArtifactStore
+from harness.train.distributed import World
+from harness.train.env import SELECTIONS, RunEnv
+from harness.train.executor import StageRunner
+from harness.train.stage import Stage
+
+
+@dataclass
+class PreparedRun:
+    """A validated run: its methods, data, recipe, engine settings, artifact store, teacher and plan."""
+
+    request: RunRequest
+    plugins: PluginSet
+    methods: list[Method]
+    dataset: ImageDataset | None  # None only for dry runs whose data is not on disk
+    recipe: Recipe
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    store: ArtifactStore
+    teacher: Stage | None
+    plan: RunPlan = field(default_factory=lambda: RunPlan(()))
+    world: World | None = None  # ranks training this run together (torchrun); None: one process
+
+    def info(self, seed: int) -> RunInfo:
+        return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
+
+    def env(self, seed: int, reporter: Reporter) -> RunEnv:
+        assert self.dataset is not None
+        return RunEnv(arch=self.request.arch, dataset=self.dataset, recipe=self.recipe, seed=seed, device=self.device,
+                      reporter=reporter, resolve_arch=self.plugins.resolve_arch, amp=self.amp,
+                      channels_last=self.channels_last, select=self.request.select, world=self.world)
+
+    def dry_runner(self, seed: int) -> StageRunner:
+        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
+        return StageRunner(self.env(seed, Reporter()), self.store, dry=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UsageError(f"--device must be cpu, cuda or auto, got '{name}'")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return torch.device(name)
+
+
+def parse_method_options(raw: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
+    """``["kd.temperature=2"]`` -> ``{"kd": {"temperature": "2"}}``; the method must be in the run."""
+    parsed: dict[str, dict[str, str]] = {}
+    for item in raw:
+        target, sep, value = item.partition("=")
+        method, dot, key = target.partition(".")
+        if not sep or not dot or not method or not key:
+            raise UsageError(f"--opt expects METHOD.NAME=VALUE (for example kd.temperature=2), got '{item}'")
+        if method not in methods:
+            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})")
+        parsed.setdefault(method, {})[key] = value
+    return parsed
+
+
+def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) -> list[Method]:
+    """Method instances with their validated ``--opt`` values."""
+    if len(set(names)) != len(names):
+        raise UsageError(f"--methods lists a method twice: {','.join(names)}")
+    classes = {name: plugins.methods.resolve(name).obj for name in names}
+    options = parse_method_options(raw_options, names)
+    return [cls(name, cls.parse_options(name, options.get(name, {}))) for name, cls in classes.items()]
+
+
+def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
+    resolved = plugins.datasets.resolve(req.dataset)
+    request = DatasetRequest(name=req.dataset, arg=resolved.arg, data_dir=req.data_dir, cache_dir=req.cache_dir,
+                             download=req.download)
+    ds = resolved.obj(request)
+    return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
+
+
+def teacher_stage(req: RunRequest, store: ArtifactStore) -> Stage | None:
+    if req.teacher_checkpoint is not None:
+        return checkpoint_stage(req.teacher_checkpoint, req.teacher, store)
+    return baseline_stage(req.teacher) if req.teacher else None
+
+
+def plan_run(run: PreparedRun) -> RunPlan:
+    """The run's plan: every seed's methods, plus the shared baseline where a plan uses it."""
+    req, plugins = run.request, run.plugins
+    shared = None
+    if "baseline" not in req.methods and "baseline" in plugins.methods:
+        shared = lambda: plugins.methods.resolve("baseline").obj("baseline")  # noqa: E731
+    return RunPlan.build(run.methods, req.seeds, run.info, baseline=shared)
+
+
+def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_data: bool = True) -> PreparedRun:
+    """Resolve and validate the whole run; raise UsageError before any training.
+
+    ``need_data=False`` (dry runs): a dataset that is not on disk leaves ``dataset`` None instead of failing.
+    """
+    check_run_dirs(req)  # --out and --cache-dir usable, before anything else
+    if not req.methods:
+        raise UsageError("--methods needs at least one method")
+    if not req.seeds:
+        raise UsageError("--seeds needs at least one seed")
+    if req.select not in SELECTIONS:
+        raise UsageError(f"--select must be one of {', '.join(SELECTIONS)}")
+    if req.select == "val" and not req.val_split:
+        raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
+    methods = build_methods(plugins, req.methods, req.options)
+    plugins.archs.resolve(req.arch)
+    if req.teacher is not None:
+        plugins.archs.resolve(req.teacher)
+    if (req.teacher or req.teacher_checkpoint) and not any(m.uses_teacher for m in methods):
+        given = f"--teacher {req.teacher}" if req.teacher else f"--teacher-checkpoint {req.teacher_checkpoint}"
+        raise UsageError(f"{given} was given but none of the methods ({','.join(req.methods)}) uses a teacher")
+    recipe = plugins.recipes.resolve(req.recipe).obj.with_overrides(**req.overrides)
+    device = resolve_device(req.device)
+    if req.threads:
+        torch.set_num_threads(req.threads)
+    amp = device.type == "cuda" if req.amp is None else req.amp
+    if amp and device.type != "cuda":
+        raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
+    channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
+    store = ArtifactStore(req.cache_dir / "artifacts")
+    run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store,
+                      teacher_stage(req, store))
+    run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
+    try:
+        run.dataset = load_dataset(req, plugins)
+    except DataUnavailableError:
+        if need_data:
+            raise
+        return run
+    validate(run)
+    return run
+
+
+def validate(run: PreparedRun) -> None:
+    """Build the first seed's plans' objectives on untrained networks (nothing trained or loaded but
+    checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
+    seed = run.plan.seeds[0]
+    dry = run.dry_runner(seed)
+    for entry in run.plan.of_seed(seed):
+        try:
+            dry.resolve(entry.plan.deploy, entry.name)
+        except BenchError:
+            raise
+        except Exception as exc:
+            ds = run.dataset
+            assert ds is not None
+            raise UsageError(f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
+                             f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes): "
+                             f"{type(exc).__name__}: {exc}") from None

@@ -1,0 +1,144 @@
+"""Records of a run's (seed, method) entries: built from the resolved stages, written, and found again.
+
+The record type and its file layout are :mod:`harness.results.records`'; this module fills them from the
+objects of a run (its prepared request, a plan entry's deployed stage, the method's report and the
+measurements) and looks up records an earlier invocation wrote (``--resume``, ``bench reproduce``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.core.identity import config_key
+from harness.core.progress import Reporter
+from harness.methods.contract import Method, Report
+from harness.models.levels import count_params
+from harness.results.records import (
+    SCHEMA, Record, RecordError, TeacherEntry, device_info, now_iso, read_record, record_path, versions,
+)
+from harness.run.measure import measure
+from harness.run.prepare import PreparedRun
+from harness.train.env import RunEnv
+from harness.train.stage import TrainedStage
+
+
+def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
+    """The stage a plan consumed under the name ``teacher``, if any."""
+    for node in deployed.walk():
+        if "teacher" in node.inputs:
+            return node.inputs["teacher"]
+    return None
+
+
+def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> Record:
+    """What every record of a (method, seed) says, whether the run succeeded or failed."""
+    req = run.request
+    return {
+        "schema": SCHEMA,
+        "status": status,
+        "created": now_iso(),
+        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,  # type: ignore[typeddict-item]
+                   "defaults": {k: o.default for k, o in method.options.items()}},
+        "arch": req.arch,
+        "dataset": env.dataset.describe(),  # type: ignore[typeddict-item]
+        "seed": env.seed,
+        "recipe": run.recipe.as_dict(),
+        "engine": env.engine(),  # type: ignore[typeddict-item]
+        "protocol": {"select": req.select},
+        "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
+                   "seeds_in_run": req.seeds, "methods_in_run": req.methods},
+        "versions": versions(),
+        "device": device_info(run.device),
+    }
+
+
+def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | None:
+    t = teacher_of(deployed)
+    if t is None:
+        return None
+    checkpoint = run.request.teacher_checkpoint
+    return {"arch": t.stage.arch or "", "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
+            "params": count_params(t.model), "stage": t.stage.name,
+            "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained"}
+
+
+def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
+                 wall: float) -> Record:
+    assert deployed.key is not None
+    return {
+        **record_base(run, method, env, "ok"),
+        "run_key": deployed.key,
+        "teacher": teacher_entry(run, deployed),
+        "metrics": measure(env, deployed, report, run),  # type: ignore[typeddict-item]
+        "curves": deployed.history,
+        "stages": {node.label: node.entry() for node in deployed.walk()},  # type: ignore[misc]
+        "info": report.info,
+        "wall_seconds": wall,
+    }
+
+
+def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, finished: list[TrainedStage],
+                  wall: float) -> Record:
+    """The record of a (method, seed) that failed: its error line and the stages that did finish, no metrics.
+    It is written under ``<out>/failed/`` (never read as a result) and keyed by what was run
+    (:func:`failure_key`), so that a later success of the same run removes it."""
+    record = record_base(run, method, env, "failed")
+    req = run.request
+    record.update(
+        teacher={"arch": req.teacher or "", "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint
+                 else None},
+        error=error, stages={node.label: node.entry() for node in finished}, wall_seconds=wall,  # type: ignore[misc]
+    )
+    record["failure_key"] = failure_key(record)
+    return record
+
+
+def failure_key(record: Record) -> str:
+    """What a run is, for its failed record's name: everything the record says but when, where and with whom."""
+    config = {k: v for k, v in record["config"].items() if k not in ("seeds_in_run", "methods_in_run")}
+    return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}  # type: ignore[literal-required]
+                      | {"config": config})
+
+
+def earlier_failure(run: PreparedRun, method: Method, env: RunEnv) -> Path:
+    """Where a failed record of this very (method, seed) would be (a success removes it)."""
+    return record_path(run.request.out, failed_record(run, method, env, "", [], 0))
+
+
+def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[str, str]:
+    """Draw a method's figures as PNG files in a folder beside its record; returns name -> path."""
+    folder = record_file.with_name(record_file.stem + ".figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for name, draw in report.figures.items():
+        path = folder / f"{name}.png"
+        try:
+            draw(path)
+            saved[name] = str(path)
+        except Exception as exc:  # a figure must never cost the run its record
+            reporter.note(f"figure {name} could not be drawn: {type(exc).__name__}: {exc}")
+    return saved
+
+
+class FinishedRecords:
+    """The finished records in an output folder, by their identity (the key of their deployed stage)."""
+
+    def __init__(self, out: Path) -> None:
+        self.by_key: dict[str, tuple[Path, Record]] = {}
+        for path in sorted(out.glob("*.json")) if out.exists() else []:
+            try:
+                record = read_record(json.loads(path.read_text()), str(path))
+            except (OSError, json.JSONDecodeError, RecordError):
+                continue
+            if record.get("status") == "ok" and record.get("run_key"):
+                self.by_key[record["run_key"]] = (path, record)
+
+    def reusable(self, key: str | None, run: PreparedRun) -> tuple[Path, Record] | None:
+        """The record of deployed stage ``key`` when it holds every ``--eval-noise``/``--eval-distort``
+        accuracy asked for (a record without them is measured again: its stages come from the cache)."""
+        found = self.by_key.get(key) if key else None
+        if found is None:
+            return None
+        measured = (found[1].get("metrics") or {}).get("top1_distorted") or {}
+        return found if all(d.name in measured for d in run.request.eval_distortions) else None

@@ -1,0 +1,93 @@
+"""What an executor plugin is written against: :class:`Backend`, the job it runs and what it reports.
+
+An executor (``bench_register_executors``) registers a :class:`Backend` class: it starts stage jobs somewhere
+(a pool process, a Ray task, a Slurm job), each of which calls :func:`harness.run.sweep.jobs.run_job` on its
+:class:`JobSpec` and returns the :class:`JobResult`; the driver (:mod:`harness.run.sweep.schedule`) decides
+what to submit when. Everything here is exported by :mod:`harness.api`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from harness.run.request import RunRequest
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to train one stage: the run request, the seed, the method whose plan holds the
+    stage and the stage's position in that plan (``Plan.stages()``). Picklable: workers rebuild the stage."""
+
+    request: RunRequest
+    seed: int
+    method: str
+    index: int
+    label: str
+    resume: bool = False
+    quiet: bool = True
+    threads: int | None = None
+    cwd: str | None = None  # the driver's working directory (relative paths of the request)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a worker reports of its job."""
+
+    key: str
+    origin: str  # trained, or cache when another process had trained it meanwhile
+    seconds: float
+    resumed_from_epoch: int
+    worker: str  # host:pid
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """The command line's execution choices (``--workers``, ``--per-gpu``, ``--retries``, ...)."""
+
+    workers: int | None = None
+    per_gpu: int | None = None
+    retries: int = 1
+    device: str = "auto"
+    threads: int | None = None
+    ray_address: str | None = None
+    slurm: dict[str, str] = field(default_factory=dict)  # --slurm-opt NAME=VALUE (submitit parameters)
+    slurm_local: bool = False
+    folder: str = ".cache/jobs"  # logs of Slurm jobs (under --cache-dir)
+
+
+def wants_cuda(device: str) -> bool:
+    """Whether jobs of ``--device`` train on CUDA (``auto``: when this machine has a GPU)."""
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return device.startswith("cuda")
+
+
+class Backend(ABC):
+    """Starts stage jobs somewhere and reports how they ended. ``capacity``: jobs in flight at most."""
+
+    name: ClassVar[str] = ""
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, spec: JobSpec) -> Hashable:
+        """Start the job; returns a handle."""
+
+    @abstractmethod
+    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, JobResult | str]]:
+        """Block until at least one of ``handles`` ended; each ended one with its result or its error line."""
+
+    def where(self, handle: Hashable) -> str:
+        """Where a job runs, for the driver's notes."""
+        return self.name
+
+    def describe(self) -> dict:
+        """What records say about the execution."""
+        return {"executor": self.name, "workers": self.capacity}
+
+    def close(self) -> None:
+        """Release workers (also after an interrupt)."""

@@ -1,0 +1,215 @@
+"""A method's plan as values: the stages it trains (or loads) and what a resolved stage holds.
+
+These are the plugin-facing types of the training layer (exported by :mod:`harness.api`): a method declares
+:class:`Stage` values; the executor (:class:`harness.train.executor.StageRunner`) resolves each into a
+:class:`TrainedStage`. A stage never computes its own key: the executor does, in
+:mod:`harness.core.identity`. :class:`StageContext` is what a stage's factories are handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from harness.core.recipes import Recipe
+from harness.data.datasets import ImageDataset
+from harness.data.pipeline import Normalizer, TrainStream
+from harness.train.env import ArchFactory, RunEnv
+from harness.train.objective import Objective
+
+EVALUATIONS = ("accuracy", "losses", "none")
+T = TypeVar("T")
+
+
+def upstream_first(node: T, upstream: Callable[[T], Iterable[T]]) -> Iterator[T]:
+    """``node`` and every node upstream of it in a graph, upstream first, each once."""
+    seen: set[int] = set()
+
+    def visit(n: T) -> Iterator[T]:
+        if id(n) in seen:
+            return
+        seen.add(id(n))
+        for up in upstream(n):
+            yield from visit(up)
+        yield n
+
+    return visit(node)
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What a stage trains on when not the run's images: a stream, plus what preparing it found out
+    (``info`` goes into records; ``outputs`` are kept with the artifact, e.g. arrays that figures need)."""
+
+    stream: TrainStream
+    info: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One trained (or loaded) step of a method's plan.
+
+    ``objective(ctx)`` builds what is trained (untrained; the harness loads or trains its weights);
+    ``needs`` maps names to upstream stages, available in the factory as ``ctx.inputs[name]``;
+    ``recipe`` defaults to the run's; ``data(ctx)`` replaces the run's training batches; ``params(objective)``
+    restricts what the optimiser updates; ``evaluate`` says what is measured after each epoch (``accuracy``
+    of ``objective.model``, the objective's ``losses`` on the test set, or ``none``); ``trains=False`` marks
+    a stage whose factory produces final weights (a loaded checkpoint). ``arch`` names the architecture of a
+    stage shared across methods (``baseline[resnet20]``).
+    """
+
+    name: str
+    objective: Callable[[StageContext], Objective]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    needs: Mapping[str, "Stage"] = field(default_factory=dict)
+    recipe: Recipe | None = None
+    arch: str | None = None
+    data: Callable[[StageContext], TrainData] | None = None
+    params: Callable[[Objective], list[nn.Parameter]] | None = None
+    evaluate: str = "accuracy"
+    trains: bool = True
+
+    def __post_init__(self) -> None:
+        if self.evaluate not in EVALUATIONS:
+            raise ValueError(f"stage {self.name}: evaluate must be one of {EVALUATIONS}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}[{self.arch}]" if self.arch else self.name
+
+    def epochs(self, run_recipe: Recipe) -> int:
+        return (self.recipe or run_recipe).epochs if self.trains else 0
+
+    def walk(self) -> Iterator["Stage"]:
+        """This stage and every stage it needs, upstream first, each once."""
+        return upstream_first(self, lambda stage: stage.needs.values())
+
+
+@dataclass
+class TrainedStage:
+    """A stage resolved by the executor. ``origin``: ``trained`` (in this process, for this consumer),
+    ``cache`` (loaded from the artifact store), ``loaded`` (produced by its factory, e.g. a checkpoint),
+    ``shared`` (resolved earlier in this process for another consumer; ``first_origin`` says how) or
+    ``planned`` (a dry resolution: nothing trained or loaded; ``cached`` then says whether the store has it)."""
+
+    stage: Stage
+    key: str | None
+    objective: Objective
+    inputs: dict[str, "TrainedStage"]
+    origin: str
+    digest: str | None = None
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    cached: bool = False
+    first_origin: str | None = None
+    plan_key: str | None = None  # ``key``, or in a dry resolution with inputs still to train, a provisional key
+
+    @property
+    def model(self) -> nn.Module:
+        return self.objective.model
+
+    @property
+    def label(self) -> str:
+        return self.stage.label
+
+    def final(self, metric: str = "test_acc") -> float | None:
+        return self.history[-1].get(metric) if self.history else None
+
+    def walk(self) -> Iterator["TrainedStage"]:
+        """This stage and everything upstream of it, upstream first, each once."""
+        return upstream_first(self, lambda node: node.inputs.values())
+
+    def entry(self) -> dict[str, Any]:
+        """What a record says about this stage."""
+        return {
+            "stage": self.stage.name, "arch": self.stage.arch, "artifact": self.key, "digest": self.digest,
+            "origin": self.origin, "trained_in_this_process": "trained" in (self.origin, self.first_origin),
+            "reused": self.origin != "trained", "seconds": self.seconds, "epochs": len(self.history),
+            "resumed_from_epoch": self.info.get("resumed_from_epoch", 0),
+            "needs": {name: up.key for name, up in self.inputs.items()},
+        }
+
+
+class StageContext:
+    """Handed to a stage's factories (objective, data). Read-only view of the run plus the stage's inputs."""
+
+    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str) -> None:
+        """``inputs``: the trained stages this stage needs, by name."""
+        self.env = env
+        self.inputs = inputs
+        self.stage_name = stage_name
+        self.built: list[dict[str, Any]] = []  # every architecture built, for the stage key
+        self._factories: list[ArchFactory] = []
+
+    @property
+    def dataset(self) -> ImageDataset:
+        return self.env.dataset
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.env.recipe
+
+    @property
+    def seed(self) -> int:
+        return self.env.seed
+
+    @property
+    def device(self) -> torch.device:
+        return self.env.device
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self.env.normalizer
+
+    @property
+    def channels_last(self) -> bool:
+        return self.env.channels_last
+
+    def note(self, message: str) -> None:
+        self.env.reporter.note(message)
+
+    def model_of(self, name: str) -> nn.Module:
+        """The deployed model of input stage ``name`` (a teacher, a baseline)."""
+        return self.inputs[name].model
+
+    def build_arch(self, name: str | None = None, *, seed_offset: int = 0) -> nn.Module:
+        """A freshly initialised model of architecture ``name`` (the run's by default), seeded by the run's
+        seed so that every method starts from the same initial weights of a given architecture."""
+        name = name or self.env.arch
+        factory, _ = self.env.resolve_arch(name)
+        spec = self.env.arch_spec(name)
+        torch.manual_seed(self.seed + seed_offset)
+        model = factory(spec)
+        self.built.append({"arch": name, "seed_offset": seed_offset})
+        self._factories.append(factory)
+        return self.env.place(model)
+
+    def place(self, module: nn.Module) -> nn.Module:
+        return self.env.place(module)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return self.env.evaluate(model)
+
+    def evaluate_objective(self, objective: "Objective", split: str = "test") -> dict[str, float]:
+        return self.env.evaluate_objective(objective, split)
+
+    def train_stream(self, batch_size: int | None = None) -> TrainStream:
+        return self.env.train_stream(batch_size or self.recipe.batch_size)
+
+    def stream_of(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
+                  augment: bool = True) -> TrainStream:
+        """A training stream over other tensors with the run's seeded batch plan (e.g. input/target pairs
+        stacked channel-wise so that both get the same crop and flip)."""
+        return TrainStream(images, labels, batch_size=batch_size, seed=self.seed, normalizer=normalizer,
+                           device=self.device, pad=4 if augment else 0, flip=augment,
+                           channels_last=self.channels_last)
+
+    def factories(self) -> list[ArchFactory]:
+        return list(self._factories)

@@ -1,0 +1,124 @@
+"""The public plugin API: plugins import only harness.api and the kits; registration checks what it gets;
+the old vocabulary of architecture "stages" still works for a release, with a warning."""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from pathlib import Path
+
+import pytest
+
+import harness.api as api
+from harness.api import Method, Option, hookimpl
+from harness.plugins.manager import load_plugins
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLIC = ("harness.api", "harness.kits")
+
+
+def harness_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of a harness module in a file, at any depth (lazy ones too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found += [(node.lineno, n) for n in names if n == "harness" or n.startswith("harness.")]
+    return found
+
+
+def test_plugins_import_only_the_public_api() -> None:
+    files = sorted((ROOT / "plugins").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    assert len(files) > 30
+    private = [f"{f.relative_to(ROOT)}:{line}: {module}" for f in files for line, module in harness_imports(f)
+               if not (module in PUBLIC or module.startswith("harness.kits."))]
+    assert private == [], "plugins must import from harness.api or harness.kits only:\n" + "\n".join(private)
+
+
+def test_the_check_catches_a_private_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from harness.train.executor import StageRunner\n\ndef f():\n    import harness.run.prepare\n")
+    assert [m for _, m in harness_imports(bad)] == ["harness.train.executor", "harness.run.prepare"]
+
+
+def test_every_public_name_resolves() -> None:
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    with pytest.raises(AttributeError, match="public API"):
+        api.StageRunner  # noqa: B018  (private: not exported)
+
+
+class NotAMethod:
+    pass
+
+
+class GoodMethod(Method):
+    summary = "fine"
+    options = {"alpha": Option(0.5, "a weight")}
+
+
+class WrongKinds:
+    """A plugin that registers a good method, then objects of the wrong kind."""
+
+    def __init__(self, kind: str, obj: object) -> None:
+        self.kind, self.obj = kind, obj
+
+    @hookimpl
+    def bench_register_methods(self, register):  # type: ignore[no-untyped-def]
+        register("good-one", GoodMethod)
+        if self.kind == "methods":
+            register("bad-one", self.obj)
+
+    @hookimpl
+    def bench_register_archs(self, register):  # type: ignore[no-untyped-def]
+        if self.kind == "archs":
+            register("bad-arch", self.obj)
+
+    @hookimpl
+    def bench_register_recipes(self, register):  # type: ignore[no-untyped-def]
+        if self.kind == "recipes":
+            register("bad-recipe", self.obj)
+
+    @hookimpl
+    def bench_register_executors(self, register):  # type: ignore[no-untyped-def]
+        if self.kind == "executors":
+            register("bad-executor", self.obj)
+
+
+@pytest.mark.parametrize("kind, obj, expected", [
+    ("methods", NotAMethod, "not a subclass of harness.api.Method"),
+    ("methods", GoodMethod("an-instance"), "not a subclass of harness.api.Method"),
+    ("archs", 42, "not callable"),
+    ("recipes", {"epochs": 3}, "not a harness.api.Recipe"),
+    ("executors", GoodMethod, "not a subclass of harness.api.Backend"),
+])
+def test_registration_checks_the_kind_of_object(capsys, kind: str, obj: object, expected: str) -> None:
+    plugins = load_plugins(entry_points=False, extra=[("wrong", WrongKinds(kind, obj))])
+    err = capsys.readouterr().err.strip().splitlines()
+    (line,) = [e for e in err if "wrong" in e]
+    assert line.startswith("bench: warning: plugin 'wrong'") and expected in line and "registered" in line
+    info = next(p for p in plugins.plugins if p.name == "wrong")
+    assert info.error and "good-one" not in plugins.methods  # the whole plugin is skipped, not half of it
+    assert "baseline" in plugins.methods  # the others keep working
+
+
+def test_old_architecture_vocabulary_warns_and_works(capsys) -> None:
+    plugins = load_plugins(entry_points=False, warn=False)
+    spec = api.ArchSpec("resnet8", 10)
+    model = plugins.archs.resolve("resnet8").obj(spec)
+    with pytest.warns(DeprecationWarning, match="levels"):
+        assert model.stages is model.levels
+    with pytest.warns(DeprecationWarning, match="level_info"):
+        assert model.stage_info == model.level_info
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.level_info  # noqa: B018  (the current names never warn)
+    with pytest.warns(DeprecationWarning, match="LevelClassifier"):
+        from harness.models.levels import StagedClassifier
+    assert StagedClassifier is api.LevelClassifier
+    se = plugins.methods.resolve("se").obj
+    assert se.parse_options("se", {"placement": "stage"}) == {"placement": "level"}
+    assert capsys.readouterr().err.strip() == "bench: warning: option se.placement: 'stage' is deprecated, use 'level'"
