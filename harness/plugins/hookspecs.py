@@ -42,7 +42,7 @@ T_contra = TypeVar("T_contra", contravariant=True)
 class Register(Protocol[T_contra]):
     """The ``register`` callback of a registration hook: ``register(name, obj, description="...")``."""
 
-    def __call__(self, name: str, obj: T_contra, /, description: str = "") -> None: ...
+    def __call__(self, name: str, obj: T_contra, /, description: str = "", **meta: str) -> None: ...
 
 
 ArchFactory = Callable[["ArchSpec"], "nn.Module"]
@@ -57,8 +57,10 @@ def bench_register_methods(register: Register[type[Method]]) -> None:
 
 @hookspec
 def bench_register_archs(register: Register[ArchFactory]) -> None:
-    """Register architectures: ``register(name, factory, description=...)``, ``factory(spec: ArchSpec) ->
-    nn.Module`` (ideally a :class:`harness.api.LevelClassifier`)."""
+    """Register architectures: ``register(name, factory, description=..., default_teacher=..., teacher_source=...)``,
+    ``factory(spec: ArchSpec) -> nn.Module`` (ideally a :class:`harness.api.LevelClassifier`).
+    ``default_teacher`` (optional) names the architecture a distillation method of this student gets when no
+    ``--teacher`` is given, ``teacher_source`` where the pair comes from (a paper, a benchmark)."""
 
 
 @hookspec

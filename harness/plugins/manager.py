@@ -94,6 +94,10 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "recipes": _recipe,
     "executors": _subclass_of("harness.run.sweep.backend", "Backend"),
 }
+#: keywords a plugin may pass to ``register`` beside ``description``, by kind: an architecture's
+#: ``default_teacher`` (the teacher a distillation method gets when none is given) and where that pair comes
+#: from (``teacher_source``)
+META_KEYS: dict[str, tuple[str, ...]] = {"archs": ("default_teacher", "teacher_source")}
 
 
 @dataclass
@@ -210,7 +214,7 @@ def load_plugins(
             pm.unregister(exc.plugin)
             _skip(infos[name], error, warn)
 
-    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind]) for kind in KINDS}
+    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ())) for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

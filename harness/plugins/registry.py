@@ -6,8 +6,8 @@ else keeps working, and only resolving that name fails (one line naming both plu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import PluginError, unknown_name
@@ -15,12 +15,14 @@ from harness.core.errors import PluginError, unknown_name
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered name. ``prefix`` entries (names ending in ':') resolve ``name<arg>``."""
+    """One registered name. ``prefix`` entries (names ending in ':') resolve ``name<arg>``. ``meta``: what the
+    plugin declared beside the object (an architecture's ``default_teacher``, see :data:`META_KEYS`)."""
 
     name: str
     obj: Any
     plugin: str
     description: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def prefix(self) -> bool:
@@ -50,16 +52,17 @@ class Registry:
     :class:`PluginError` naming the plugin, the name and what was expected, raised while the plugin registers
     (so a third-party plugin is skipped with one line, and a built-in one is a bug)."""
 
-    def __init__(self, kind: str, check: Check | None = None) -> None:
+    def __init__(self, kind: str, check: Check | None = None, meta_keys: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.check = check
+        self.meta_keys = meta_keys  # keywords a plugin may pass beside description (e.g. default_teacher)
         self._entries: dict[str, list[Entry]] = {}  # more than one entry: a conflict
 
     def callback(self, plugin: str) -> Callable[..., None]:
         """The ``register`` function handed to one plugin's hook."""
 
-        def register(name: str, obj: Any, description: str = "") -> None:
-            self.add(Entry(name=name, obj=obj, plugin=plugin, description=description))
+        def register(name: str, obj: Any, description: str = "", **meta: Any) -> None:
+            self.add(Entry(name=name, obj=obj, plugin=plugin, description=description, meta=meta))
 
         return register
 
@@ -67,6 +70,11 @@ class Registry:
         if not isinstance(entry.name, str) or not entry.name or any(c.isspace() for c in entry.name) \
                 or "," in entry.name:
             raise PluginError(f"plugin '{entry.plugin}' registered an invalid {self.kind} name {entry.name!r}")
+        unknown = sorted(set(entry.meta) - set(self.meta_keys))
+        if unknown:
+            known = ", ".join(self.meta_keys) or "none"
+            raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' with unknown "
+                              f"keyword(s) {', '.join(unknown)} (a {self.kind} takes: description, {known})")
         problem = self.check(entry.obj) if self.check is not None else None
         if problem:
             raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as "

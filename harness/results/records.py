@@ -85,6 +85,8 @@ class TeacherEntry(TypedDict, total=False):
     stage: str
     checkpoint: str | None
     trained_in_this_run: bool
+    default: bool  # the student architecture's default teacher (no --teacher given)
+    default_source: str | None  # where that pair comes from
 
 
 class StageEntry(TypedDict, total=False):

@@ -7,6 +7,7 @@ result, a :class:`PreparedRun`, holds the run's :class:`~harness.run.plan.RunPla
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -44,6 +45,7 @@ class PreparedRun:
     teacher: Stage | None
     plan: RunPlan = field(default_factory=lambda: RunPlan(()))
     world: World | None = None  # ranks training this run together (torchrun); None: one process
+    teacher_default: str | None = None  # why the teacher is the student's default (no --teacher given), else None
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -100,10 +102,27 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
-def teacher_stage(req: RunRequest, store: ArtifactStore) -> Stage | None:
+def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> Stage | None:
+    """The run's teacher stage: ``--teacher-checkpoint``, ``--teacher ARCH``'s baseline, or ``default``'s."""
     if req.teacher_checkpoint is not None:
         return checkpoint_stage(req.teacher_checkpoint, req.teacher, store)
-    return baseline_stage(req.teacher) if req.teacher else None
+    arch = req.teacher or default
+    return baseline_stage(arch) if arch else None
+
+
+def default_teacher(req: RunRequest, plugins: PluginSet, methods: list[Method]) -> tuple[str, str] | None:
+    """(teacher architecture, where the pair comes from) when a method needs a teacher and none was given:
+    the student architecture's declared default; a UsageError naming the known pairs when it has none."""
+    needs = [m.name for m in methods if m.uses_teacher]
+    if not needs or req.teacher or req.teacher_checkpoint:
+        return None
+    meta = plugins.archs.resolve(req.arch).entry.meta
+    if meta.get("default_teacher"):
+        return str(meta["default_teacher"]), str(meta.get("teacher_source") or "declared by its plugin")
+    pairs = ", ".join(f"{e.meta['default_teacher']} -> {e.name}" for e in plugins.archs.entries()
+                      if e.meta.get("default_teacher"))
+    raise UsageError(f"method '{needs[0]}' needs a teacher and {req.arch} has no default teacher: pass --teacher ARCH "
+                     f"or --teacher-checkpoint PATH (default pairs: {pairs or 'none'})")
 
 
 def plan_run(run: PreparedRun) -> RunPlan:
@@ -145,8 +164,14 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
     store = ArtifactStore(req.cache_dir / "artifacts")
+    default = default_teacher(req, plugins, methods)
+    if default is not None:
+        plugins.archs.resolve(default[0])
+        print(f"bench: note: teacher {default[0]} is {req.arch}'s default ({default[1]}); choose another with "
+              f"--teacher ARCH or --teacher-checkpoint PATH", file=sys.stderr)
     run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store,
-                      teacher_stage(req, store))
+                      teacher_stage(req, store, default[0] if default else None),
+                      teacher_default=default[1] if default else None)
     run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run.dataset = load_dataset(req, plugins)

@@ -60,7 +60,8 @@ def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | No
     checkpoint = run.request.teacher_checkpoint
     return {"arch": t.stage.arch or "", "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
             "params": count_params(t.model), "stage": t.stage.name,
-            "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained"}
+            "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained",
+            "default": run.teacher_default is not None, "default_source": run.teacher_default}
 
 
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
@@ -86,8 +87,8 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
     record = record_base(run, method, env, "failed")
     req = run.request
     record.update(
-        teacher={"arch": req.teacher or "", "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint
-                 else None},
+        teacher={"arch": (run.teacher.arch if run.teacher else req.teacher) or "",
+                 "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
         error=error, stages={node.label: node.entry() for node in finished}, wall_seconds=wall,  # type: ignore[misc]
     )
     record["failure_key"] = failure_key(record)

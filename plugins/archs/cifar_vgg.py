@@ -28,6 +28,10 @@ CONFIGS: dict[str, list[list[int]]] = {
 }
 
 
+#: the EncodeNet paper's Table 4 pair; the CRD benchmark pairs vgg13 -> vgg8 instead (``--teacher vgg13``)
+DEFAULT_TEACHERS = {"vgg8": ("vgg16", "EncodeNet paper Table 4 pair vgg16 -> vgg8 (the CRD benchmark's is vgg13)")}
+
+
 def _block(widths: list[int], cin: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for w in widths:
@@ -66,4 +70,6 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> LevelClassifier:
 @hookimpl
 def bench_register_archs(register: Register) -> None:
     for name, config in CONFIGS.items():
-        register(name, partial(cifar_vgg, config=config), description=f"CIFAR {name} with BN (CRD benchmark)")
+        teacher, source = DEFAULT_TEACHERS.get(name, (None, None))
+        register(name, partial(cifar_vgg, config=config), description=f"CIFAR {name} with BN (CRD benchmark)",
+                 **({"default_teacher": teacher, "teacher_source": source} if teacher else {}))

@@ -1,13 +1,14 @@
-"""ResNet-18/34/50 with the CIFAR stem, built on timm's ResNet (not rewritten).
+"""ResNet-18/34/50/101 with the CIFAR stem, built on timm's ResNet (not rewritten).
 
 The CIFAR stem replaces timm's 7x7 stride-2 convolution and max-pool with a 3x3 stride-1 convolution and
 no pooling (as in the CIFAR versions used by the attention-module and KD literature); everything else is
-timm's ``resnet18/34/50``. With 100 classes ResNet-50 has 23,705,252 parameters. Deviation from timm's
+timm's ``resnet18/34/50/101``. With 100 classes ResNet-50 has 23,705,252 parameters. Deviation from timm's
 defaults: the last BN of each block is not zero-initialised (``zero_init_last=False``), as in torchvision
 and the CIFAR ResNet-50s of the attention-module literature. Each block exposes
 timm's ``se`` slot (after the last BN, before the residual add), declared as its block attention sites;
 its strided convolutions (``conv1`` of a basic block, ``conv2`` of a bottleneck) and projection shortcuts
-are its downsampling sites.
+are its downsampling sites. Each one's default teacher (for distillation methods run without ``--teacher``) is
+the next larger ResNet of the family: 18 <- 34 <- 50 <- 101.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def last_bn(block: nn.Module) -> nn.BatchNorm2d:
 
 @hookimpl
 def bench_register_archs(register: Register) -> None:
-    for depth in (18, 34, 50):
+    depths = (18, 34, 50, 101)
+    for depth, larger in zip(depths, (*depths[1:], None)):
+        teacher = {"default_teacher": f"resnet{larger}", "teacher_source": "the next larger ResNet of the family"}
         register(f"resnet{depth}", partial(cifar_stem_resnet, variant=f"resnet{depth}"),
-                 description=f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)")
+                 description=f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)",
+                 **(teacher if larger else {}))

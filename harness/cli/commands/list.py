@@ -28,12 +28,16 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     table.add_column("description")
     if args.kind == "methods":
         table.add_column("options (--opt METHOD.NAME=VALUE)")
+    if args.kind == "archs":
+        table.add_column("default teacher")
     conflicts = registry.conflicts()
     for entry in registry.entries():
         owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
         row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
         if args.kind == "methods":
             row.append("\n".join(f"{k}={o.default!r}: {o.help}" for k, o in entry.obj.options.items()) or "-")
+        if args.kind == "archs":
+            row.append(str(entry.meta.get("default_teacher") or "-"))
         if args.kind == "recipes":
             r = entry.obj
             sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")
