@@ -233,3 +233,16 @@ def dry_workers(args: argparse.Namespace) -> int:
 
         return args.per_gpu * max(1, torch.cuda.device_count())
     return args.workers or 1
+
+
+def note_long_plan(runs: list) -> None:
+    """Before training: one ``bench: note:`` line per run whose CPU plan is estimated to take over 30 minutes
+    (:func:`harness.run.workload.long_plan_note`)."""
+    import sys
+
+    from harness.run.workload import long_plan_note
+
+    for run in runs:
+        note = long_plan_note(run)
+        if note:
+            print(f"bench: note: {run.request.arch} on {run.request.dataset}: {note}", file=sys.stderr)

@@ -8,7 +8,7 @@ result, a :class:`PreparedRun`, holds the run's :class:`~harness.run.plan.RunPla
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -52,8 +52,12 @@ class PreparedRun:
 
     def env(self, seed: int, reporter: Reporter) -> RunEnv:
         assert self.dataset is not None
-        return RunEnv(arch=self.request.arch, dataset=self.dataset, recipe=self.recipe, seed=seed, device=self.device,
-                      reporter=reporter, resolve_arch=self.plugins.resolve_arch, amp=self.amp,
+        return replace(self.env_of(self.dataset, seed), reporter=reporter)
+
+    def env_of(self, dataset: ImageDataset, seed: int) -> RunEnv:
+        """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in)."""
+        return RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
+                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
                       channels_last=self.channels_last, select=self.request.select, world=self.world)
 
     def dry_runner(self, seed: int) -> StageRunner:
@@ -155,7 +159,14 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if (req.teacher or req.teacher_checkpoint) and not any(m.uses_teacher for m in methods):
         given = f"--teacher {req.teacher}" if req.teacher else f"--teacher-checkpoint {req.teacher_checkpoint}"
         raise UsageError(f"{given} was given but none of the methods ({','.join(req.methods)}) uses a teacher")
-    recipe = plugins.recipes.resolve(req.recipe).obj.with_overrides(**req.overrides)
+    named = plugins.recipes.resolve(req.recipe).obj
+    recipe = named.with_overrides(**req.overrides)
+    if recipe.schedule == "multistep" and recipe.collided_milestones(named):
+        from harness.train.engine import schedule_text
+
+        print(f"bench: warning: --epochs {recipe.epochs} scales recipe {named.name}'s milestones "
+              f"{list(named.milestones)} to {list(recipe.milestones)}, which coincide: {schedule_text(recipe)}; "
+              f"give --milestones (or --schedule cosine) to choose", file=sys.stderr)
     device = resolve_device(req.device)
     if req.threads:
         torch.set_num_threads(req.threads)

@@ -49,6 +49,18 @@ def lr_factor(recipe: Recipe, epoch: int) -> float:
     return 1.0
 
 
+def schedule_text(recipe: Recipe) -> str:
+    """The learning rate of every epoch, in runs: ``epochs 1-2 lr 0.05, epoch 3 lr 0.0005``."""
+    runs: list[tuple[int, int, float]] = []
+    for epoch in range(recipe.epochs):
+        lr = recipe.lr * lr_factor(recipe, epoch)
+        if runs and math.isclose(runs[-1][2], lr):
+            runs[-1] = (runs[-1][0], epoch + 1, lr)
+        else:
+            runs.append((epoch + 1, epoch + 1, lr))
+    return ", ".join((f"epoch {a}" if a == b else f"epochs {a}-{b}") + f" lr {lr:.4g}" for a, b, lr in runs)
+
+
 def make_optimizer(params: Iterable, recipe: Recipe) -> torch.optim.SGD:
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                            nesterov=recipe.nesterov)

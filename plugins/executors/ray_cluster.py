@@ -14,7 +14,7 @@ import os
 from collections.abc import Hashable
 from dataclasses import replace
 
-from harness.api import Backend, ExecutorOptions, JobResult, JobSpec, Register, hookimpl, import_extra, run_job, wants_cuda
+from harness.api import Backend, ExecutorOptions, JobResult, JobSpec, import_extra, run_job, wants_cuda
 
 UNBOUNDED = 1 << 20
 
@@ -62,8 +62,3 @@ class RayCluster(Backend):
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
-
-
-@hookimpl
-def bench_register_executors(register: Register) -> None:
-    register("ray", RayCluster, description="Ray tasks on --ray-address (default: a local cluster); needs the ray extra")

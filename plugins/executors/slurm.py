@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api import (
-    Register,
-    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, hookimpl, import_extra, run_job, wants_cuda,
+    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, import_extra, run_job, wants_cuda,
 )
 
 UNBOUNDED = 1 << 20
@@ -82,8 +81,3 @@ class SlurmJobs(Backend):
 
     def describe(self) -> dict:
         return {"executor": self.name, "local": self.local, "cpus_per_task": self.threads}
-
-
-@hookimpl
-def bench_register_executors(register: Register) -> None:
-    register("slurm", SlurmJobs, description="Slurm jobs through submitit (--slurm-local: its local mode); needs the slurm extra")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS
+from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,6 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
     tab.add_argument("--export", type=Path, metavar="PREFIX",
                      help="also write PREFIX.md and PREFIX.csv next to the terminal table")
+    tab.add_argument("--wide", action="store_true",
+                     help="the terminal table with every column (default: method, top-1, delta, p, params, MACs)")
+    tab.add_argument("--columns", type=csv_list, metavar="KEY,...",
+                     help="these columns, in this order (terminal and markdown): method, top1, ci95, delta, p, seeds, "
+                          "params, extra_params, macs, flops, size, latency, train_compute, teacher, or a distortion "
+                          "such as noise:0.1")
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -37,7 +43,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         print(f"bench: warning: {skipped.text()}", file=sys.stderr)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
-    text = render(records, args.format, args.metric, console=console)
+    text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.export:

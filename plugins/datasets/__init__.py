@@ -1,0 +1,1 @@
+"""Built-in dataset plugins: loaders; ``builtin.py`` declares what each registers."""

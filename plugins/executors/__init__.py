@@ -1,0 +1,1 @@
+"""Built-in executor plugins: backends; ``builtin.py`` declares what each registers."""
