@@ -109,7 +109,12 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                    help="a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench list methods' shows them)")
     e = p.add_argument_group("execution")
     e.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)")
+    e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on CUDA; on a CPU only where it has bf16 instructions)")
+    e.add_argument("--compile", nargs="?", const="default", metavar="MODE",
+                   help="torch.compile the training step and evaluation (MODE: default, reduce-overhead, "
+                        "max-autotune, max-autotune-no-cudagraphs); part of every stage key; its warm-up is "
+                        "reported apart from the throughput")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on; faster on CUDA and on CPU)")
     e.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -162,7 +167,8 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
         device=args.device, data_dir=args.data_dir, download=args.download, cache_dir=args.cache_dir, out=args.out,
         resume=args.resume, retrain=args.retrain, select=args.select, val_split=args.val_split,
         train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
-        latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last, threads=args.threads,
+        latency_batch=args.latency_batch, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
+        threads=args.threads,
         eval_distortions=unique([*args.eval_noise, *args.eval_distort]),
         **fields,  # type: ignore[arg-type]
     )

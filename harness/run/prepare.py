@@ -24,6 +24,7 @@ from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
 from harness.train.distributed import World
+from harness.train.engine import COMPILE_MODES, cpu_has_bf16
 from harness.train.env import SELECTIONS, RunEnv
 from harness.train.executor import StageRunner
 from harness.train.stage import Stage
@@ -58,7 +59,8 @@ class PreparedRun:
         """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in)."""
         return RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
                       reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                      channels_last=self.channels_last, select=self.request.select, world=self.world)
+                      channels_last=self.channels_last, select=self.request.select, world=self.world,
+                      compile=self.request.compile)
 
     def dry_runner(self, seed: int) -> StageRunner:
         """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
@@ -171,8 +173,11 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if req.threads:
         torch.set_num_threads(req.threads)
     amp = device.type == "cuda" if req.amp is None else req.amp
-    if amp and device.type != "cuda":
-        raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
+    if amp and device.type == "cpu" and not cpu_has_bf16():
+        raise UsageError("--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
+                         "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)")
+    if req.compile is not None and req.compile not in COMPILE_MODES:
+        raise UsageError(f"--compile {req.compile}: the modes are {', '.join(COMPILE_MODES)}")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
     store = ArtifactStore(req.cache_dir / "artifacts")
     default = default_teacher(req, plugins, methods)
