@@ -158,3 +158,25 @@ def test_a_reference_is_checked_when_used() -> None:
                                           "'no_such_package.module:Method', which cannot be imported: "
                                           "ModuleNotFoundError"):
         plugins.methods.resolve("lazy-missing").obj  # noqa: B018
+
+
+def test_every_record_field_is_documented() -> None:
+    from harness.results import records
+
+    text = (ROOT / "docs" / "records.md").read_text()
+    for schema in (records.Record, records.MethodEntry, records.DatasetEntry, records.EngineEntry,
+                   records.ProtocolEntry, records.TeacherEntry, records.StageEntry, records.Metrics):
+        missing = [f for f in schema.__annotations__ if not f.startswith("_") and f"`{f}`" not in text]
+        assert missing == [], f"{schema.__name__}: fields not in docs/records.md: {missing}"
+
+
+def test_every_command_line_option_is_documented() -> None:
+    import argparse
+
+    from harness.cli import build_parser
+
+    text = (ROOT / "docs" / "commands.md").read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"bench {name} {opt}" for name, parser in sub.choices.items() for action in parser._actions
+               for opt in action.option_strings if opt.startswith("--") and opt != "--help" and f"`{opt}`" not in text]
+    assert missing == [], f"options missing from docs/commands.md: {missing}"

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from harness.cli.args import Parser, VersionAction
+from harness.cli.args import Parser, VersionAction, default_cache
 from harness.cli.commands import COMMANDS
 from harness.core.errors import BenchError
 
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "cache_dir", False) is None:
+            args.cache_dir = default_cache()
         set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
         return int(command_module(args.command).main(args, console))
     except BenchError as exc:

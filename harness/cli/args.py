@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from harness.run.request import RunRequest
     from harness.run.sweep.backend import ExecutorOptions
 
-DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "encodenet-bench"))
+CACHE_ENV = "BENCH_CACHE_DIR"
+
+
+def default_cache() -> Path:
+    """The cache folder when ``--cache-dir`` is not given: ``$BENCH_CACHE_DIR``, else ~/.cache/encodenet-bench
+    (read when a command runs, so that a process may change the variable between commands)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "encodenet-bench")
 #: ``--metric`` choices and what each reads (as :data:`harness.results.tables.METRICS`)
 METRIC_CHOICES = ("last", "best", "selected")
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
@@ -83,11 +89,11 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                    help=f"named recipe: crd, attention, encodenet, smoke (default: {recipe_default or 'the table’s'})")
     g = p.add_argument_group("recipe overrides")
     g.add_argument("--epochs", type=int, help="epochs (multistep milestones are scaled to match)")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--schedule", choices=("multistep", "cosine", "constant"))
+    g.add_argument("--batch-size", type=int, help="images per training step")
+    g.add_argument("--lr", type=float, help="learning rate (of SGD with momentum)")
+    g.add_argument("--weight-decay", type=float, help="L2 weight decay")
+    g.add_argument("--momentum", type=float, help="SGD momentum")
+    g.add_argument("--schedule", choices=("multistep", "cosine", "constant"), help="learning-rate schedule")
     g.add_argument("--milestones", type=_milestones, help="comma-separated epochs of the multistep schedule")
     g.add_argument("--gamma", type=float, help="multistep decay factor")
     d = p.add_argument_group("data")
@@ -119,14 +125,15 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                    help="channels_last memory format (default: on; faster on CUDA and on CPU)")
     e.add_argument("--threads", type=int, help="CPU threads for torch")
     e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
-    e.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                   help=f"decoded datasets, trained artifacts, checkpoints (default {DEFAULT_CACHE}; env BENCH_CACHE_DIR)")
+    e.add_argument("--cache-dir", type=Path,
+                   help="decoded datasets, trained artifacts, checkpoints (default $BENCH_CACHE_DIR, else "
+                        "~/.cache/encodenet-bench)")
     e.add_argument("--resume", action="store_true", help="continue interrupted stages from their checkpoints")
     e.add_argument("--retrain", action="store_true", help="train every stage again instead of reusing artifacts")
     e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
     e.add_argument("--latency-batch", type=int, help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
-    x = p.add_argument_group("executors (see README, 'Scaling out')")
+    x = p.add_argument_group("executors (see the docs: Scaling out)")
     x.add_argument("--executor", default="local", help="where stage jobs run: local (default), ray, slurm")
     x.add_argument("--workers", type=int,
                    help="local: worker processes (default 1: train in this process); ray, slurm: jobs in flight at most")

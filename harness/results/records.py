@@ -70,6 +70,7 @@ class EngineEntry(TypedDict, total=False):
     device: str | None
     amp: bool
     channels_last: bool
+    compile: str  # the torch.compile mode; absent for an eager run
 
 
 class ProtocolEntry(TypedDict):

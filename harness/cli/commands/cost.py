@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import DEFAULT_CACHE, csv_list
+from harness.cli.args import csv_list
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                           "parameter counts beside ours")
     cost.add_argument("--latency", action="store_true", help="also time batch-1 inference (median of repeats)")
     cost.add_argument("--device", default="cpu", help="where latency is timed: cpu (default), cuda or auto")
-    cost.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+    cost.add_argument("--cache-dir", type=Path,
                       help="where an image-folder dataset is decoded (only to read its shape)")
 
 

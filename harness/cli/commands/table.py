@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     tab = sub.add_parser("table", help="render records as a comparison table")
     tab.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich")
+    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich",
+                     help="rich (a terminal table, compact by default), markdown, csv or json (every number)")
     tab.add_argument("--metric", choices=METRIC_CHOICES, default="last",
                      help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
     tab.add_argument("--export", type=Path, metavar="PREFIX",
