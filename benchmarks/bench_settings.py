@@ -82,7 +82,7 @@ def main() -> None:
           f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here; bf16 rows are emulated)'}")
     print(f"peak (best 2048x2048 matmul): fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s; {len(labels)} images per timed epoch, batch "
-          f"{args.batch_size}, channels_last, median of {args.repeats}")
+          f"{args.batch_size}, channels_last, median of {args.repeats}", flush=True)
     for arch in args.archs.split(","):
         fwd = count_cost(build_model(arch, torch.device("cpu"), False), (3, 32, 32), torch.device("cpu")).flops
         rates: dict[str, float] = {}
@@ -99,7 +99,7 @@ def main() -> None:
         for name, rate in rates.items():
             peak = peaks[torch.bfloat16 if "bf16" in name else torch.float32]
             print(f"{arch:9s} {name:16s} {rate:8.0f} img/s  RATIO vs eager fp32 {rate / rates['eager fp32']:.2f}  "
-                  f"FRACTION of peak {rate * 3 * fwd / peak:.2f}")
+                  f"FRACTION of peak {rate * 3 * fwd / peak:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def test_plots_and_table_export(tmp_path: Path, one_record: dict, capsys) -> Non
         assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["table", str(runs), "--export", str(tmp_path / "exp" / "t")]) == 0
     assert "| baseline" in (tmp_path / "exp" / "t.md").read_text()
-    assert (tmp_path / "exp" / "t.csv").read_text().startswith("dataset,arch,budget,method")
+    assert (tmp_path / "exp" / "t.csv").read_text().startswith("group,dataset,source,arch,budget,method,variant")
 
 
 def test_reproduce_under_torchrun_is_refused(capsys, monkeypatch, cache_dir: Path, tmp_path: Path) -> None:

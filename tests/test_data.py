@@ -73,7 +73,10 @@ def test_record_contents(tmp_path: Path, cache_dir: Path) -> None:
     for key in ("python", "torch", "torchvision", "timm", "harness", "git"):
         assert key in record["versions"]
     m = record["metrics"]
-    assert set(m["latency_ms"]) == {"batch1", "batch8"} and all(v > 0 for v in m["latency_ms"].values())
+    latency = m["latency_ms"]
+    assert set(latency) == {f"batch{b}{suffix}" for b in (1, 8) for suffix in ("", "_spread", "_repeats")}
+    assert all(latency[f"batch{b}"] > 0 and latency[f"batch{b}_spread"] >= 0 for b in (1, 8))
+    assert 15 <= latency["batch1_repeats"] <= 100 and 5 <= latency["batch8_repeats"] <= 100
     assert m["params_deployed"] == 78_042 and m["params_extra"] == 0 and m["flops"] > 10_000_000
     assert "val_acc" in record["curves"][0] and m["val_acc_selected"] is not None
     assert record["stages"]["baseline[resnet8]"]["epochs"] == 1

@@ -91,8 +91,11 @@ def test_eval_noise_is_recorded_for_every_method_and_shown(tmp_path: Path, cache
     assert {r["method"]: sorted(r["top1_distorted"]) for r in rows} == \
         {"baseline": ["blur:1", "noise:0.05", "noise:0.5"], "kd": ["blur:1", "noise:0.05", "noise:0.5"]}
     assert main(["table", str(out), "--format", "csv"]) == 0
-    header = capsys.readouterr().out.splitlines()[0]
-    assert "top-1 noise:0.05 (%)" in header and "params / MACs (x baseline)" in header
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert {"top1_noise:0.05_mean", "top1_blur:1_std", "params_x_baseline", "macs_x_baseline"} <= set(header)
+    assert main(["table", str(out), "--format", "markdown"]) == 0
+    shown = capsys.readouterr().out
+    assert "top-1 noise:0.05 (%)" in shown and "params / MACs (x baseline)" in shown
     assert main(["plot", str(out), "--out", str(tmp_path / "plots"), "--no-curves"]) == 0
     assert sorted(p.name.split("__")[0] for p in (tmp_path / "plots").glob("*.png")) == ["efficiency", "robustness"]
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import torch
-from torch import nn
 
 from harness.core.progress import Reporter
 from harness.models.cost import count_cost
@@ -74,10 +73,6 @@ class PlanWork:
         return sum(s.flops for s in self.stages)
 
 
-def _frozen_input_modules(objective: nn.Module) -> list[nn.Module]:
-    return [m for m in getattr(objective, "_frozen", []) if m is not getattr(objective, "model", None)]
-
-
 def step_flops(node: TrainedStage, shape: tuple[int, int, int], device: torch.device) -> int | None:
     """Training FLOPs per image of a resolved (untrained) stage: 3 forward passes of its model plus one of each
     frozen module that takes images (a teacher); None when its model does not take the run's images."""
@@ -86,7 +81,7 @@ def step_flops(node: TrainedStage, shape: tuple[int, int, int], device: torch.de
         total += 3 * count_cost(node.objective.model, shape, device).flops
     except Exception:  # a model of other inputs (an autoencoder's stacked pairs): not counted
         return None
-    for frozen in _frozen_input_modules(node.objective):
+    for frozen in node.objective.frozen_modules():
         try:
             total += count_cost(frozen, shape, device).flops
         except Exception:  # a frozen module on features (a paraphraser): its cost is small, not counted

@@ -63,6 +63,10 @@ class Objective(nn.Module):
             module.eval()
         return self
 
+    def frozen_modules(self) -> list[nn.Module]:
+        """The frozen modules (teachers, a frozen paraphraser), in the order they were frozen."""
+        return list(self._frozen)
+
     def extra_modules(self) -> list[nn.Module]:
         """Training-time modules that are not part of the deployed model (frozen teachers excluded)."""
         return [m for m in self.children()
