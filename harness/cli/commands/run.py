@@ -43,9 +43,10 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.train.distributed import World
 
     study = open_study(args.study, args) if args.study is not None else None
-    if study is None and not (args.methods and args.arch):
-        raise UsageError("bench run needs --methods and --arch, or a study file: bench run STUDY.toml "
-                         "(docs/studies.md)")
+    missing = [flag for flag, value in (("--methods", args.methods), ("--arch", args.arch)) if not value]
+    if study is None and missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}, or a study file: bench run "
+                         f"STUDY.toml (see 'bench run -h')")
     run_args = study.namespace(cli=args) if study is not None else args
     runs = study.requests() if study is not None else [(None, run_request(args))]
     plugins = get_plugins()
