@@ -237,7 +237,7 @@ def test_export_and_report_targets_are_checked(capsys, tmp_path: Path) -> None:
     (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,0"], "seed 0 is listed twice in '0,0'"),
     (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "1,2,1,2"], "seed 1, 2 is listed twice"),
     (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,x"], "comma-separated integers"),
-    (["run", "--arch", "resnet8"], "required: --methods (see 'bench run -h')"),
+    (["run", "--arch", "resnet8"], "required: --methods, or a study file: bench run STUDY.toml (see 'bench run -h')"),
     (["lst"], "invalid choice: 'lst'"),
     (["run", "--methods", "baseline", "--arch", "resnet8", "--epochs", "two"], "--epochs: invalid int value"),
 ])

@@ -52,8 +52,11 @@ def test_every_reference_file_is_found_through_the_installed_package() -> None:
     assert loaded == {n for n in reference_sources() if n.endswith(".csv")}
 
 
-def test_bundled_dataset_and_typing_marker_are_installed() -> None:
+def test_bundled_dataset_studies_and_typing_marker_are_installed() -> None:
+    from harness import studies
+
     assert (resources.files("plugins.datasets") / "data" / "cifar10-mini.zip").is_file()
+    assert studies.names() == ["smoke", "table2", "table3", "table4", "table5"]  # bench reproduce's tables
     assert (resources.files("harness") / "py.typed").is_file()
 
 
@@ -89,6 +92,7 @@ def test_sdist_and_wheel_carry_the_package_data_and_nothing_of_the_repository(tm
     sdist, wheel = built_distributions(tmp_path)
     needed = [f"harness/results/reference_data/{name}" for name in reference_sources()]
     needed += ["plugins/datasets/data/cifar10-mini.zip", "harness/py.typed", "harness/__main__.py"]
+    needed += [f"harness/studies/{p.name}" for p in sorted((REPO / "harness" / "studies").glob("*.toml"))]
     with tarfile.open(sdist) as tar:
         in_sdist = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
     with zipfile.ZipFile(wheel) as zf:

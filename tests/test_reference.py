@@ -66,13 +66,12 @@ def test_missing_reference_is_an_error_naming_it(spec: str, message: str) -> Non
         resolve(spec)
 
 
-def test_reproduce_refuses_a_missing_reference_instead_of_dropping_columns(monkeypatch, capsys) -> None:
-    from dataclasses import replace
+def test_reproduce_refuses_a_missing_reference_instead_of_dropping_columns(tmp_path, capsys) -> None:
+    from harness import studies
 
-    from harness.run import reproduce
-
-    monkeypatch.setitem(reproduce.TABLES, "table5", replace(reproduce.TABLES["table5"], reference_table="gone"))
-    assert main(["reproduce", "table5", "--no-train"]) == 2
+    edited = tmp_path / "table5.toml"  # the bundled table, its reference edited away
+    edited.write_text(studies.find("table5").read_text().replace('reference = "table5"', 'reference = "gone"'))
+    assert main(["reproduce", str(edited), "--no-train"]) == 2
     assert "no reference table 'gone'" in capsys.readouterr().err
 
 

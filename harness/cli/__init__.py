@@ -31,6 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def given_options(argv: list[str] | None) -> frozenset[str]:
+    """The options the command line set itself, by destination (``epochs``, ``seeds``), not argparse's defaults:
+    ``argv`` parsed again with every default suppressed. A study file's values give way to these only."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            else:
+                action.default = argparse.SUPPRESS
+    return frozenset(vars(parser.parse_args(argv))) - {"command"}
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -41,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "cache_dir", False) is None:
             args.cache_dir = default_cache()
+        args.given = given_options(argv)
         set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
         return int(command_module(args.command).main(args, console))
     except BenchError as exc:

@@ -77,6 +77,15 @@ def _distortions(parser: str) -> Callable[[str], list]:
     return convert
 
 
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    """What `bench run` trains: methods, architecture, teacher; a study file declares them instead."""
+    p.add_argument("--methods", type=csv_list, help="comma-separated method names, e.g. baseline,kd")
+    p.add_argument("--arch", help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
+    p.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
+    p.add_argument("--teacher-checkpoint", type=Path,
+                   help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
+
+
 def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, dataset_default: str | None) -> None:
     """Arguments shared by `bench run` and `bench reproduce`: data, recipe, options, execution."""
     default = "the table's" if dataset_default is None else dataset_default
@@ -160,6 +169,20 @@ class VersionAction(argparse.Action):
 
         print(version_line())
         parser.exit()
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """A parser of `bench run`'s options (no study argument): the defaults and conversions of study files."""
+    p = Parser(prog="bench run", add_help=False)
+    add_target_arguments(p)
+    add_run_arguments(p, recipe_default="crd", dataset_default="cifar10")
+    return p
+
+
+def run_request(args: argparse.Namespace, **fields: object) -> "RunRequest":
+    """The request of `bench run` arguments: :func:`request_from_args` with the methods, arch and teacher."""
+    return request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
+                             teacher_checkpoint=args.teacher_checkpoint, **fields)
 
 
 def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest":

@@ -63,7 +63,7 @@ PRESENTS = frozenset({
     "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.errors", "harness.core.extras",
     "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
     "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
-    "harness.train", "harness.train.artifacts", "harness.testing",
+    "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
 })
 #: Packages whose every module presents or orchestrates (the CLI, the run layer, results, the plugin host).
 PRESENTING_PACKAGES = ("harness.cli", "harness.run", "harness.results", "harness.plugins")

@@ -10,7 +10,8 @@ and check picks it up.
 Schema history: 1 (until 0.1): ``engine`` and ``protocol`` optional (27 published records lack ``engine``;
 the oldest lack ``status`` and ``macs``). 2: ``engine`` and ``protocol`` always written; a record of schema 1
 is migrated on read (engine derived from ``config`` and ``device``, with ``version`` None so that such records
-are never merged with records of a versioned engine).
+are never merged with records of a versioned engine). Optional since 2 (no migration: a record without it
+says nothing of it): ``study``, the study file a run was declared in (:class:`StudyEntry`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,15 @@ class TeacherEntry(TypedDict, total=False):
     default_source: str | None  # where that pair comes from
 
 
+class StudyEntry(TypedDict):
+    """The study file a run was declared in (``bench run STUDY.toml``): presentation metadata, in no key."""
+
+    name: str
+    file: str  # the file's absolute path as read, or ``bundled:<name>``
+    digest: str  # of what the resolved study runs (harness.cli.study.resolved.digest)
+    resolved: str  # its resolved copy, beside the record
+
+
 class StageEntry(TypedDict, total=False):
     stage: str
     arch: str | None
@@ -138,6 +148,7 @@ class Record(TypedDict, total=False):
     execution: dict[str, Any]
     teacher: TeacherEntry | None
     wall_seconds: float
+    study: StudyEntry  # only for runs declared in a study file
 
     run_key: str
     metrics: Metrics

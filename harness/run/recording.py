@@ -34,7 +34,7 @@ def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
 def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> Record:
     """What every record of a (method, seed) says, whether the run succeeded or failed."""
     req = run.request
-    return {
+    record: Record = {
         "schema": SCHEMA,
         "status": status,
         "created": now_iso(),
@@ -51,6 +51,9 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "versions": versions(),
         "device": device_info(run.device),
     }
+    if req.study is not None:
+        record["study"] = req.study  # type: ignore[typeddict-item]
+    return record
 
 
 def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | None:

@@ -1,8 +1,8 @@
 """`bench reproduce TABLE`: run exactly the runs a paper table needs and render it in the paper's layout.
 
-Tables are data (:data:`TABLES`): each is a list of settings (dataset, architecture, teacher, methods)
-under the paper's recipe. Trained stages are reused from the artifact cache and finished (method, seed)
-runs from the records in ``--out``, so an interrupted reproduction continues where it stopped. Each
+Tables are study files (``harness/studies/*.toml``, read by :mod:`harness.cli.study`): each run of one is a
+setting of the table (dataset, architecture, teacher, methods, recipe). Trained stages are reused from the
+artifact cache and finished (method, seed) runs from the records in ``--out``, so an interrupted reproduction continues where it stopped. Each
 setting's table shows our measured mean ± std beside the reported value and their difference, and each
 method's training compute relative to the baseline's; a dataset or budget other than the paper's is stated
 in the title and the caption. Tables 2 and 3 show ``baseline-matched`` (the baseline continued for the
@@ -15,21 +15,17 @@ overrides it and the caption says which was used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
-from harness.core.errors import UsageError
-from harness.core.progress import Reporter
-from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue, table_values
 from harness.results.stats import summarize
 from harness.results.tables import aggregate, budget, fmt_compute
-from harness.run.prepare import PreparedRun, prepare
-from harness.run.request import RunRequest
+from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
 from harness.run.workload import PlannedStage, estimated_seconds, plan_work
 from harness.run.sweep.graph import JobGraph, build_graph
@@ -37,44 +33,25 @@ from harness.run.sweep.graph import JobGraph, build_graph
 
 @dataclass(frozen=True)
 class Setting:
+    """A run of a table as its study file declares it (before command-line options): the paper's setting."""
+
     dataset: str
     arch: str
     methods: tuple[str, ...]
     teacher: str | None = None
+    recipe: str = "crd"
 
 
 @dataclass(frozen=True)
 class TableSpec:
+    """A paper table: its study file's ``[study]`` table (title, reference table, top-1 protocol)."""
+
     name: str
     title: str
-    recipe: str
     settings: tuple[Setting, ...]
     reference_table: str | None = None  # id in the bundled reference data; defaults to ``name``
     metric: str = "last"  # the top-1 protocol of the reported numbers (harness.results.tables.METRICS)
     protocol_note: str = ""  # why, for the caption
-
-
-def _table2() -> tuple[Setting, ...]:
-    return tuple(Setting(ds, arch, ("baseline", "baseline-matched", "encodenet")) for ds in ("cifar10", "cifar100")
-                 for arch in ("vgg8", "vgg16", "resnet18", "resnet20"))
-
-
-TABLES: dict[str, TableSpec] = {
-    "table2": TableSpec("table2", "EncodeNet Table 2: baseline -> EncodeNet", "encodenet", _table2()),
-    "table3": TableSpec("table3", "EncodeNet Table 3: ablations (ResNet-18, CIFAR-10)", "encodenet",
-                        (Setting("cifar10", "resnet18", ("baseline", "baseline-matched", "encodenet-input", "encodenet-class",
-                                                           "encodenet")),)),
-    "table4": TableSpec("table4", "EncodeNet Table 4: knowledge distillation vs EncodeNet (CIFAR-100)", "crd", (
-        Setting("cifar100", "resnet32", ("baseline", "kd", "rkd", "fitnet", "ft", "encodenet"), "resnet110"),
-        Setting("cifar100", "vgg8", ("baseline", "kd", "rkd", "fitnet", "ft", "encodenet"), "vgg16"),
-    ), metric="best", protocol_note="the paper's protocol: its Sec. 4.1 ran the KD comparisons with mdistiller "
-                                    "(its reference [1]), whose trainer reports the best test epoch"),
-    "table5": TableSpec("table5", "EncodeNet Table 5: attention modules vs EncodeNet (ResNet-50, CIFAR-100)",
-                        "attention", (Setting("cifar100", "resnet50",
-                                              ("baseline", "se", "bam", "cbam", "gam", "gam-gc", "encodenet")),)),
-    "smoke": TableSpec("smoke", "CI smoke table: one method of each kind on the bundled dataset", "smoke", (
-        Setting("cifar10-mini", "resnet8", ("baseline", "se", "kd", "encodenet"), "resnet14"),)),
-}
 
 
 @dataclass
@@ -83,33 +60,6 @@ class Reproduction:
 
     spec: TableSpec
     runs: list[tuple[Setting, PreparedRun]]
-
-
-def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *, dataset: str | None,
-         paper_dataset: str | None, need_data: bool = True) -> Reproduction:
-    """Prepare (and so validate) every setting of table ``name`` before anything trains. With
-    ``need_data=False`` (dry runs) a dataset that is not on disk is no error."""
-    if name not in TABLES:
-        raise UsageError(f"unknown table '{name}'; reproducible tables: {', '.join(TABLES)}")
-    spec = TABLES[name]
-    settings = [s for s in spec.settings if paper_dataset in (None, s.dataset)]
-    if not settings:
-        raise UsageError(f"{name} has no setting on {paper_dataset}; its datasets: "
-                         f"{', '.join(sorted({s.dataset for s in spec.settings}))}")
-    if dataset:  # one replacement dataset for every setting: settings differing only in dataset collapse
-        seen, unique = set(), []
-        for s in settings:
-            key = (s.arch, s.teacher, s.methods)
-            if key not in seen:
-                seen.add(key)
-                unique.append(s)
-        settings = unique
-    runs = []
-    for s in settings:
-        request = replace(base, methods=list(s.methods), arch=s.arch, teacher=s.teacher, dataset=dataset or s.dataset,
-                          recipe=base.recipe or spec.recipe, reuse_records=base.reuse_records)
-        runs.append((s, prepare(request, plugins, reporter, need_data=need_data)))
-    return Reproduction(spec, runs)
 
 
 def _stage_text(s: PlannedStage, on_disk: bool) -> str:
@@ -210,7 +160,7 @@ def render(p: Reproduction, records_by_setting: list[list[dict]], console: Conso
     for (setting, run), records in zip(p.runs, records_by_setting):
         rows = aggregate(records, metric)
         ours = f"{run.dataset.name} ({run.dataset.source}), {budget(records[0]) if records else run.recipe.name}"
-        paper_recipe = p.spec.recipe
+        paper_recipe = setting.recipe
         differs = run.dataset.name != setting.dataset or \
             run.recipe.as_dict() != run.plugins.recipes.resolve(paper_recipe).obj.as_dict()
         title = f"{p.spec.title} | {setting.arch}" + (f" <- {setting.teacher}" if setting.teacher else "")

@@ -44,3 +44,6 @@ class RunRequest:
     channels_last: bool | None = None
     threads: int | None = None
     eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort
+    #: the study file the run was declared in (name, file, digest, resolved copy), written into its records;
+    #: presentation only: it never enters a stage key, a run key or a failed record's key
+    study: dict[str, str] | None = None
