@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from harness.plugins import hookspecs
-from harness.core.errors import PluginError
+from harness.core.errors import PluginError, UsageError
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -81,14 +81,36 @@ def _callable(expected: str) -> Callable[[Any], str | None]:
 
 
 def _recipe(obj: Any) -> str | None:
+    """A Recipe whose numbers are within their limits (``Recipe.validate``)."""
     from harness.core.recipes import Recipe
 
-    return None if isinstance(obj, Recipe) else "not a harness.api.Recipe"
+    if not isinstance(obj, Recipe):
+        return "not a harness.api.Recipe"
+    try:
+        obj.validate()
+    except UsageError as exc:
+        return f"an invalid recipe: {exc}"
+    return None
+
+
+def _method(obj: Any) -> str | None:
+    """A Method subclass whose options' defaults are within their own declared constraints."""
+    problem = _subclass_of("harness.methods.contract", "Method")(obj)
+    if problem:
+        return problem
+    for name, option in getattr(obj, "options", {}).items():
+        try:
+            option.check(option.default, name)
+        except UsageError as exc:
+            return f"its default is refused by its own constraint ({exc})"
+        except AttributeError:
+            return f"option '{name}' is not a harness.api.Option"
+    return None
 
 
 #: what each kind's registry accepts
 CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "methods": _subclass_of("harness.methods.contract", "Method"),
+    "methods": _method,
     "archs": _callable("factory(spec: ArchSpec) -> nn.Module"),
     "datasets": _callable("loader(request: DatasetRequest) -> ImageDataset"),
     "recipes": _recipe,

@@ -20,6 +20,7 @@ from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.plan import RunPlan
+from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
@@ -139,6 +140,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
 
     ``need_data=False`` (dry runs): a dataset that is not on disk leaves ``dataset`` None instead of failing.
     """
+    check_request(req)  # every number within its declared limits (the CLI's types check the same)
     check_run_dirs(req)  # --out and --cache-dir usable, before anything else
     if not req.methods:
         raise UsageError("--methods needs at least one method")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from harness.api import Option, Register, hookimpl
+from harness.api import COUNT, Option, Register, hookimpl
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 
 
@@ -24,8 +24,8 @@ class CBAM(AttentionMethod):
     summary = "CBAM channel + spatial gates in every residual block (timm CbamModule)"
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "channel reduction ratio r of the shared MLP"),
-        "kernel_size": Option(7, "kernel of the spatial gate's convolution"),
+        "reduction": Option(16, "channel reduction ratio r of the shared MLP", constraint=COUNT),
+        "kernel_size": Option(7, "kernel of the spatial gate's convolution", constraint=COUNT),
         "mlp_bias": Option(True, "biases in the shared MLP (True reproduces the paper's 26.24M)"),
         "init": INIT_OPTION,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from timm.layers import SEModule
 from torch import nn
 
-from harness.api import Option, Register, hookimpl
+from harness.api import COUNT, Option, Register, hookimpl
 from harness.kits.attention import AttentionMethod
 
 
@@ -19,7 +19,7 @@ class SE(AttentionMethod):
     summary = "Squeeze-and-Excitation in every residual block (timm SEModule)"
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "channel reduction ratio r (hidden width C/r)"),
+        "reduction": Option(16, "channel reduction ratio r (hidden width C/r)", constraint=COUNT),
         "bias": Option(False, "biases in the two 1x1 convolutions (False reproduces the paper's 26.22M)"),
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.api import Method, Objective, Option, Register, StageContext, StepOutput, hookimpl
+from harness.api import UNIT_OPEN, Method, Objective, Option, Register, StageContext, StepOutput, hookimpl
 
 
 class SmoothedCrossEntropy(Objective):
@@ -26,7 +26,7 @@ class SmoothedCrossEntropy(Objective):
 
 class LabelSmoothing(Method):
     summary = "cross-entropy with label smoothing (example third-party plugin)"
-    options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes")}
+    options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes", constraint=UNIT_OPEN)}
 
     def objective(self, ctx: StageContext) -> Objective:
         return SmoothedCrossEntropy(ctx.build_arch(), self.opts["epsilon"])

@@ -6,11 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES
+from harness.cli.args import METRIC_CHOICES, Number
+from harness.core.constraints import between
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+#: points of top-1 a check may fall below its reference: more than 100 (or inf) would pass every row
+TOLERANCE = between(0, 100)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="a reference CSV of your own, or a bundled one by name or table id (smoke, "
                           "encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
-    chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
+    chk.add_argument("--tolerance", type=Number(float, TOLERANCE), default=1.0,
+                     help="allowed drop below the reference, in points of top-1 (0 to 100; default 1)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,
                      help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
                           "one; default: the reference rows' protocol, else last")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from harness.cli.args import csv_list
+from harness.cli.args import Number, csv_list
+from harness.core.constraints import COUNT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,9 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--methods", type=csv_list, required=True)
     cost.add_argument("--arch", required=True)
     cost.add_argument("--teacher", help="teacher architecture (for methods that need one)")
-    cost.add_argument("--classes", type=int, default=100, help="number of classes (default 100)")
-    cost.add_argument("--in-chans", type=int, default=3)
-    cost.add_argument("--input-size", type=int, default=32)
+    cost.add_argument("--classes", type=Number(int, COUNT), default=100, help="number of classes (default 100)")
+    cost.add_argument("--in-chans", type=Number(int, COUNT), default=3, help="input channels (default 3)")
+    cost.add_argument("--input-size", type=Number(int, COUNT), default=32, help="input height and width (default 32)")
     cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE")
     cost.add_argument("--reference", help="a bundled reference table (e.g. table5) or a reference CSV: print its "
                                           "parameter counts beside ours")
