@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.errors import BenchError
+from harness.core.errors import BenchError, StorageError
 from harness.core.progress import Reporter
 from harness.results.records import Record, record_path, write_record
 from harness.run.prepare import PreparedRun
@@ -65,7 +65,7 @@ def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], 
                     continue
                 report = plan.report(deployed, env)
                 record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, StorageError):  # a full disk fails every run alike: stop, one line
                 raise
             except Exception as exc:
                 if isinstance(exc, BenchError):  # faults branch: every BenchError (e.g. TrainingDiverged) is one line

@@ -110,7 +110,11 @@ def earlier_failure(run: PreparedRun, method: Method, env: RunEnv) -> Path:
 def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[str, str]:
     """Draw a method's figures as PNG files in a folder beside its record; returns name -> path."""
     folder = record_file.with_name(record_file.stem + ".figures")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a figure must never cost the run its record
+        reporter.note(f"figures could not be saved in {folder}: {exc.strerror or type(exc).__name__}")
+        return {}
     saved = {}
     for name, draw in report.figures.items():
         path = folder / f"{name}.png"
