@@ -238,6 +238,17 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
     )
 
 
+def records_of(paths: list[Path], *, failed: bool = False) -> list:
+    """The records of ``paths`` for a command that reads them (table, check, plot): what is left out (a newer
+    schema, missing fields or wrong types, unreadable JSON) is named and counted in one warning line."""
+    from harness.results.records import LoadReport, load_records
+
+    report = LoadReport([])
+    records = load_records(paths, failed=failed, report=report)
+    report.warn()
+    return records
+
+
 def reporter_for(args: argparse.Namespace, console: "Console") -> "Reporter":
     from rich.console import Console
 
@@ -246,9 +257,10 @@ def reporter_for(args: argparse.Namespace, console: "Console") -> "Reporter":
     return Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
 
 
-def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
-    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains."""
-    from harness.run.sweep.backend import ExecutorOptions
+def executor_options(args: argparse.Namespace, plugins: "PluginSet | None" = None) -> "ExecutorOptions":
+    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains; with
+    ``plugins``, also the executor's name and its own check of them (as for real runs, for ``--dry-run``)."""
+    from harness.run.sweep.backend import ExecutorOptions, check_executor
 
     executor = args.executor
     if args.throughput is not None and not args.dry_run:  # the numbers themselves: their argparse types
@@ -266,9 +278,12 @@ def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
         raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
     if args.ray_address and executor != "ray":
         raise UsageError("--ray-address is an option of --executor ray")
-    return ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
-                           threads=args.threads, ray_address=args.ray_address, slurm=slurm,
-                           slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+    options = ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
+                              threads=args.threads, ray_address=args.ray_address, slurm=slurm,
+                              slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+    if plugins is not None:
+        check_executor(plugins, executor, options)
+    return options
 
 
 def run_on_executor(runs: list, args: argparse.Namespace, plugins: "PluginSet",
@@ -279,7 +294,6 @@ def run_on_executor(runs: list, args: argparse.Namespace, plugins: "PluginSet",
     from harness.run.sweep.driver import in_process, sweep
 
     options = executor_options(args)
-    plugins.executors.resolve(args.executor)
     if in_process(args.executor, options):
         return [execute(run, reporter) for run in runs], []
     swept = sweep(runs, plugins, args.executor, options, reporter, quiet=args.quiet)

@@ -12,7 +12,8 @@ import difflib
 import errno
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -30,6 +31,40 @@ class UsageError(BenchError):
 
 class PluginError(UsageError):
     """A plugin is broken or conflicts with another one."""
+
+
+class PluginFailed(PluginError):
+    """A plugin's code raised (in a hook, a method's ``plan()``/``objective()``/``report()``, a loader, a
+    factory, an executor): one line naming the plugin and the call; the exception is kept as the cause, which
+    ``--debug`` (``BENCH_DEBUG=1``) prints as a traceback. ``plugin`` may be filled in by a caller that knows
+    whose code it was (:meth:`owned_by`); ``arch`` names the architecture whose factory raised, if one did."""
+
+    def __init__(self, what: str, cause: BaseException, plugin: str | None = None, arch: str | None = None) -> None:
+        self.what, self.cause, self.plugin, self.arch = what, cause, plugin, arch
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        who = f"plugin '{self.plugin}'" if self.plugin else "plugin code"
+        return f"{who} failed in {self.what}: {one_line(self.cause)}"
+
+    def owned_by(self, plugin: str) -> "PluginFailed":
+        """This error, naming ``plugin`` when it did not name one yet."""
+        if self.plugin is None:
+            self.plugin = plugin
+            self.args = (self._text(),)
+        return self
+
+
+@contextmanager
+def plugin_code(what: str, plugin: str | None = None, *, arch: str | None = None) -> Iterator[None]:
+    """Run plugin code: anything it raises but a :class:`BenchError` (already one line) or an interrupt becomes
+    a :class:`PluginFailed` naming ``plugin`` and ``what`` was called, e.g. ``method 'kd'.plan()``."""
+    try:
+        yield
+    except (BenchError, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end bench without a word
+        raise PluginFailed(what, exc, plugin, arch) from exc
 
 
 class DataUnavailableError(UsageError):

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from harness.plugins import hookspecs
-from harness.core.errors import PluginError, UsageError
+from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -158,6 +158,15 @@ class PluginSet:
 
     def registry(self, kind: str) -> Registry:
         return getattr(self, kind)
+
+    def claim(self, exc: PluginFailed, method: str) -> PluginFailed:
+        """``exc`` naming the plugin whose code raised: the architecture's when its factory did, else the
+        method's (its stages' factories and objectives are its code)."""
+        registry, name = (self.archs, exc.arch) if exc.arch else (self.methods, method)
+        try:
+            return exc.owned_by(registry.resolve(name).entry.plugin)
+        except BenchError:
+            return exc
 
     def resolve_arch(self, name: str) -> tuple[Any, str | None]:
         """(factory, argument after a prefix) of architecture ``name``."""

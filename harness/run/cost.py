@@ -14,6 +14,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from harness.core.errors import BenchError, PluginFailed, UsageError, one_line
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
@@ -64,14 +65,23 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
     stages = StageRunner(env, ArtifactStore(Path("/nonexistent")), dry=True)
     info = RunInfo(arch=arch, recipe=recipe, teacher_stage=baseline_stage(teacher) if teacher else None)
     rows = []
-    for entry in RunPlan.build(methods, [0], lambda seed: info):
-        model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
-        shape = (in_chans, size, size)
-        cost = count_cost(model, shape, device)
-        rows.append(CostRow(
-            method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
-            latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
-        ))
+    shape = (in_chans, size, size)
+    for entry in RunPlan.build(methods, [0], lambda seed: info,
+                               plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin):
+        where = f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, {in_chans}x{size}x{size} input)"
+        try:
+            model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
+            cost = count_cost(model, shape, device)
+            rows.append(CostRow(
+                method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
+                latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
+            ))
+        except PluginFailed as exc:
+            raise UsageError(f"{where}: {plugins.claim(exc, entry.name)}") from exc
+        except BenchError:
+            raise
+        except Exception as exc:  # e.g. an input too small for the architecture's downsampling
+            raise UsageError(f"{where}: {one_line(exc)}") from exc
     return rows
 
 

@@ -30,7 +30,8 @@ from harness.core.recipes import Recipe
 from harness.train.artifacts import mismatch
 from harness.train.distributed import World
 
-FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (used by the resume tests)
+#: "epoch:batch[:SIGNAL]": send the process SIGNAL (default KILL, e.g. TERM) there (the resume and signal tests)
+FAULT_ENV = "BENCH_FAULT_KILL_AT"
 
 
 @dataclass
@@ -58,12 +59,12 @@ def make_optimizer(params: Iterable, recipe: Recipe) -> torch.optim.SGD:
                            nesterov=recipe.nesterov)
 
 
-def _fault_point() -> tuple[int, int] | None:
+def _fault_point() -> tuple[int, int, signal.Signals] | None:
     raw = os.environ.get(FAULT_ENV)
     if not raw:
         return None
-    epoch, batch = raw.split(":")
-    return int(epoch), int(batch)
+    epoch, batch, *name = raw.split(":")
+    return int(epoch), int(batch), signal.Signals[f"SIG{name[0] if name else 'KILL'}"]
 
 
 class DivergenceGuard:
@@ -227,8 +228,8 @@ def fit(
         correct = torch.zeros((), device=device)
         seen, has_logits = 0, False
         for b, (images, labels) in enumerate(stream.epoch(epoch)):
-            if fault is not None and (epoch + 1, b) == fault:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if fault is not None and (epoch + 1, b) == fault[:2]:
+                os.kill(os.getpid(), fault[2])
             batch = labels.shape[0]
             if world is not None:
                 images, labels = world.shard(images, labels)

@@ -24,7 +24,7 @@ from typing import Any
 from filelock import Timeout
 
 from harness.core.identity import code_identity, config_key, weights_digest
-from harness.core.errors import warn
+from harness.core.errors import plugin_code, warn
 from harness.train.artifacts import ArtifactStore, DamagedArtifact
 from harness.train.engine import fit
 from harness.train.env import RunEnv, require_selection
@@ -84,7 +84,9 @@ class StageRunner:
         """The trained (or loaded) stage; its inputs first."""
         inputs = {name: self.resolve(up, owner) for name, up in stage.needs.items()}
         ctx = StageContext(self.env, inputs, stage.name)
-        objective = self.env.place(stage.objective(ctx))
+        label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
+        with plugin_code(f"stage {label}: objective()"):  # the plugin is named by the caller (it knows the method)
+            objective = self.env.place(stage.objective(ctx))
         identity = self.identity(stage, ctx, objective, inputs)
         key = config_key(identity) if identity is not None else None
         plan_key = key
@@ -95,7 +97,6 @@ class StageRunner:
             shared = first if self.dry else replace(first, origin="shared", first_origin=first.origin)
             self.resolved.append(shared)
             return shared
-        label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
         if not stage.trains:
             node = TrainedStage(stage, key, objective.eval(), inputs, "loaded",
                                 digest=weights_digest(objective.state_dict()), info=dict(objective.info))
@@ -207,14 +208,17 @@ class StageRunner:
         }[stage.evaluate]
         if world is not None:  # rank 0 evaluates, every rank gets its numbers
             evaluate = partial(world.from_main, evaluate)
-        data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
-        fitted = fit(
-            objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
-            device=self.env.device, params=stage.params(objective) if stage.params else None,
-            checkpoint=self.store.checkpoint_path(stage.name, key), resume=self.resume, amp=self.env.amp,
-            select=(lambda row: row[select_metric]) if select_metric else None, state_to_keep=objective.state_dict,
-            world=world,
-        )
+        with plugin_code(f"stage {work.label}: data()"):
+            data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
+        with plugin_code(f"stage {work.label}: params()"):
+            params = stage.params(objective) if stage.params else None
+        with plugin_code(f"stage {work.label}: training (the objective's forward or its losses)"):
+            fitted = fit(
+                objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
+                device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
+                resume=self.resume, amp=self.env.amp, select=(lambda row: row[select_metric]) if select_metric else None,
+                state_to_keep=objective.state_dict, world=world,
+            )
         info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",
                                 "resumed_from_epoch": fitted.resumed_from_epoch}
         if fitted.best_state is not None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, Number
+from harness.cli.args import METRIC_CHOICES, Number, records_of
 from harness.core.constraints import between
 from harness.core.errors import UsageError
 
@@ -37,7 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.core.io import atomic_write_text
     from harness.results.check import check_metric, compare, junit, save_reference
-    from harness.results.records import load_records
     from harness.results.reference import resolve
     from harness.results.tables import METRICS
     from harness.run.preflight import check_output_file
@@ -45,7 +44,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
         if target:
             check_output_file(target, flag)
-    records = load_records(args.paths)
+    records = records_of(args.paths)  # what is left out is named in one warning
     if args.save_reference:
         n = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
         console.print(f"saved {n} reference row(s) to {args.save_reference}")

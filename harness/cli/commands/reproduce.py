@@ -61,7 +61,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         check_output_dir(args.export, "--export")
     base = request_from_args(args, methods=[], arch="", reuse_records=not args.rerun)
     reporter = reporter_for(args, console)
-    executor_options(args)
+    executor_options(args, plugins)  # the executor and its options, also for --dry-run
     repro = reproduce.plan(args.table, base, plugins, reporter, dataset=args.dataset,
                            paper_dataset=args.paper_dataset, need_data=not args.dry_run)
     if args.dry_run:

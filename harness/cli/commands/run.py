@@ -37,7 +37,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     request = request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
                                 teacher_checkpoint=args.teacher_checkpoint)
     reporter = reporter_for(args, console)
-    options = executor_options(args)
+    options = executor_options(args, plugins)  # the executor and its options, also for --dry-run
     world = None if args.dry_run else World.from_env(cuda=wants_cuda(args.device))
     if world is not None:
         from harness.core.progress import Reporter
