@@ -218,3 +218,14 @@ def test_constraint_texts_and_sentinels() -> None:
     assert split.describe() == "an integer >= 1, or -1"
     half_open = between(0, 1, exclusive_maximum=True)
     assert half_open.describe() == "a finite number in [0, 1)" and not half_open.allows(True)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "101", "-1"])
+def test_a_reference_value_outside_its_range_is_refused(capsys, tmp_path, value: str) -> None:
+    """A reference top-1 of -inf (or NaN, or 101) would pass (or fail) every check: refused, with its line."""
+    from harness.results.reference import COLUMNS
+
+    ref = tmp_path / "ref.csv"
+    ref.write_text(",".join(COLUMNS) + f"\nt,cifar10,resnet8,,baseline,,top1,{value},last,3,mine\n")
+    assert main(["check", str(tmp_path), "--reference", str(ref)]) == 2
+    assert "ref.csv:2: the top1 value must be a finite number in [0, 100], got" in capsys.readouterr().err

@@ -25,7 +25,8 @@ def _parse_value(raw: str, default: Any, where: str) -> Any:
             return lowered in ("true", "1", "yes")
         value = kind(raw)
     except ValueError:
-        raise UsageError(f"architecture option {where}: expected a {kind.__name__}, got {raw!r}") from None
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        raise UsageError(f"architecture option {where}: expected {article} {kind.__name__}, got {raw!r}") from None
     if kind is float:
         FINITE.check(value, f"architecture option {where}")  # NaN and infinities are never an option's value
     return value

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from harness.plugins import hookspecs
-from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError
+from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -180,8 +180,7 @@ def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = one_line(exc)
     return line + " (the plugin exits the process)" if isinstance(exc, SystemExit) else line
 
 

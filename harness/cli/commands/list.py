@@ -35,7 +35,8 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
         row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
         if args.kind == "methods":
-            row.append("\n".join(f"{k}={o.default!r}: {o.help}" for k, o in entry.obj.options.items()) or "-")
+            row.append("\n".join(f"{k}={o.default!r}: {o.help}" + (f" [{o.constraint.short()}]" if o.constraint else "")
+                                  for k, o in entry.obj.options.items()) or "-")
         if args.kind == "archs":
             row.append(str(entry.meta.get("default_teacher") or "-"))
         if args.kind == "recipes":
