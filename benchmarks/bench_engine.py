@@ -31,7 +31,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from harness.data.datasets import DatasetRequest
-from harness.train.engine import fit
+from harness.train.engine import compiled, fit
 from harness.train.objective import Objective
 from harness.models.levels import ArchSpec
 from harness.data.pipeline import Normalizer, TrainStream
@@ -61,15 +61,15 @@ def sync(device: torch.device) -> None:
 def time_engine(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
     model = build_model(args.arch, device, args.channels_last)
     objective = Objective(model)
-    if getattr(args, "compile", False):
-        objective = torch.compile(objective)
+    step = compiled(objective, "default" if getattr(args, "compile", False) else None)  # the engine's --compile
     norm = Normalizer(mean, std, device)
     stream = TrainStream(images, labels, batch_size=args.batch_size, seed=0, normalizer=norm, device=device,
                          channels_last=args.channels_last)
     recipe = Recipe("bench", epochs=1, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4, schedule="constant")
     sync(device)
     t0 = time.perf_counter()
-    fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device, amp=args.amp)
+    fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device, amp=args.amp,
+        forward=step)
     sync(device)
     return len(labels) / (time.perf_counter() - t0)
 

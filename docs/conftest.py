@@ -1,34 +1,43 @@
-"""Every Python code block of the docs is executed by the test suite (sybil), file by file, top to bottom.
+"""Every Python code block of the docs is executed by the test suite (sybil), page by page, top to bottom.
 
 Blocks of one page share a namespace; ``<!-- skip: next "why" -->`` before a block skips it (reported as
-skipped, with the reason); ``<!-- clear-namespace -->`` starts afresh. Each page runs in its own temporary
-working directory, so a snippet may write files (records, caches) without touching the checkout.
+skipped, with the reason); ``<!-- clear-namespace -->`` starts afresh. Each page runs in a temporary working
+directory of its own (a snippet may write records there), with one bench cache for the whole session (the
+bundled dataset is decoded once).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
 
 
-@pytest.fixture
-def docs_dir(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A fresh working directory (and bench cache) for one page."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
+@pytest.fixture(scope="session")
+def docs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("docs-cache")
 
 
-def setup(namespace: dict) -> None:
-    namespace["os"] = os
+@pytest.fixture(scope="module")
+def docs_dir(tmp_path_factory: pytest.TempPathFactory, docs_cache: Path):  # type: ignore[no-untyped-def]
+    """A fresh working directory for one page, and the session's bench cache."""
+    where = tmp_path_factory.mktemp("docs-page")
+    before, cache = os.getcwd(), os.environ.get("BENCH_CACHE_DIR")
+    os.chdir(where)
+    os.environ["BENCH_CACHE_DIR"] = str(docs_cache)
+    yield where
+    os.chdir(before)
+    if cache is None:
+        os.environ.pop("BENCH_CACHE_DIR", None)
+    else:
+        os.environ["BENCH_CACHE_DIR"] = cache
 
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser(), ClearNamespaceParser()],
     patterns=["*.md"],
     fixtures=["docs_dir"],
-    setup=setup,
 ).pytest()

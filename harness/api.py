@@ -8,7 +8,8 @@ loaded when first used, so ``from harness.api import hookimpl`` costs nothing.
 =========== =======================================================================================
 kind        what it registers, and the names it is written against
 =========== =======================================================================================
-all         ``hookimpl``, ``Register`` (the hooks' callback type); errors: ``UsageError`` (bad input,
+all         ``hookimpl``, ``Register`` (the hooks' callback type), ``declared_plugin`` and ``lazy`` (a plugin
+            declared by reference, imported when used); errors: ``UsageError`` (bad input,
             exit 2), ``DataUnavailableError``, ``BenchError`` (a run failed, exit 1), ``unknown_name``;
             ``import_extra`` (an optional dependency, with a one-line error naming the extra to install);
             limits of numbers: ``Constraint``, ``at_least``, ``above``, ``between`` and the common ones
@@ -44,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     # every kind
     "hookimpl": "harness.plugins.hookspecs",
     "Register": "harness.plugins.hookspecs",
+    "declared_plugin": "harness.plugins.declared",
+    "lazy": "harness.plugins.registry",
     "BenchError": "harness.core.errors",
     "UsageError": "harness.core.errors",
     "DataUnavailableError": "harness.core.errors",
@@ -149,7 +152,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.models.levels import (  # noqa: F401
         ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
     )
+    from harness.plugins.declared import declared_plugin  # noqa: F401
     from harness.plugins.hookspecs import Register, hookimpl  # noqa: F401
+    from harness.plugins.registry import lazy  # noqa: F401
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401
     from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
     from harness.run.sweep.jobs import run_job  # noqa: F401

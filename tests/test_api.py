@@ -122,3 +122,61 @@ def test_old_architecture_vocabulary_warns_and_works(capsys) -> None:
     se = plugins.methods.resolve("se").obj
     assert se.parse_options("se", {"placement": "stage"}) == {"placement": "level"}
     assert capsys.readouterr().err.strip() == "bench: warning: option se.placement: 'stage' is deprecated, use 'level'"
+
+
+def test_listing_imports_no_plugin_code_and_no_torch() -> None:
+    """The built-in plugins (and the example third-party one) are declared by reference: loading every plugin
+    and listing what it registered imports neither torch nor a plugin's implementation module."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from harness.cli import main; main(['list', 'methods']); main(['list', 'archs']); "
+            "heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('plugins.methods.', "
+            "'plugins.archs.', 'timm')) and not m.endswith('.builtin')); print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out and "label-smoothing" in out and "resnet101" in out
+
+
+class LazyOnes:
+    @staticmethod
+    @hookimpl
+    def bench_register_methods(register):  # type: ignore[no-untyped-def]
+        register("lazy-good", f"{__name__}:GoodMethod", description="by reference")
+        register("lazy-wrong", f"{__name__}:NotAMethod")
+        register("lazy-missing", "no_such_package.module:Method")
+
+
+def test_a_reference_is_checked_when_used() -> None:
+    from harness.core.errors import PluginError
+
+    plugins = load_plugins(entry_points=False, warn=False, extra=[("lazy", LazyOnes)])
+    assert plugins.methods.resolve("lazy-good").obj is GoodMethod
+    with pytest.raises(PluginError, match=f"^plugin 'lazy' registered method 'lazy-wrong' as '{__name__}:NotAMethod', "
+                                          "not a subclass of harness.api.Method$"):
+        plugins.methods.resolve("lazy-wrong").obj  # noqa: B018
+    with pytest.raises(PluginError, match="^plugin 'lazy' registered method 'lazy-missing' as "
+                                          "'no_such_package.module:Method', which cannot be imported: "
+                                          "ModuleNotFoundError"):
+        plugins.methods.resolve("lazy-missing").obj  # noqa: B018
+
+
+def test_every_record_field_is_documented() -> None:
+    from harness.results import records
+
+    text = (ROOT / "docs" / "records.md").read_text()
+    for schema in (records.Record, records.MethodEntry, records.DatasetEntry, records.EngineEntry,
+                   records.ProtocolEntry, records.TeacherEntry, records.StageEntry, records.Metrics):
+        missing = [f for f in schema.__annotations__ if not f.startswith("_") and f"`{f}`" not in text]
+        assert missing == [], f"{schema.__name__}: fields not in docs/records.md: {missing}"
+
+
+def test_every_command_line_option_is_documented() -> None:
+    import argparse
+
+    from harness.cli import build_parser
+
+    text = (ROOT / "docs" / "commands.md").read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"bench {name} {opt}" for name, parser in sub.choices.items() for action in parser._actions
+               for opt in action.option_strings if opt.startswith("--") and opt != "--help" and f"`{opt}`" not in text]
+    assert missing == [], f"options missing from docs/commands.md: {missing}"

@@ -47,6 +47,33 @@ def test_missing_cifar_says_what_to_do(capsys, tmp_path: Path, monkeypatch: pyte
     err = fails(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar100",
                          "--data-dir", str(tmp_path / "nowhere"), "--no-download"], tmp_path)
     assert "cifar100" in err and "--data-dir" in err
+    assert "cifar10-mini" in err and "imagefolder:PATH" in err  # the offline choices
+
+
+def test_offline_download_failure_names_the_offline_datasets(capsys, tmp_path: Path, monkeypatch) -> None:
+    import plugins.datasets.cifar as cifar
+
+    def no_network(*args: object, **kwargs: object) -> object:
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(cifar, "_torchvision_split", no_network)
+    err = fails(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10"], tmp_path)
+    assert "download failed" in err and "--dataset cifar10-mini (bundled" in err and "imagefolder:PATH" in err
+
+
+def test_scaled_milestones_that_coincide_are_reported(capsys, tmp_path: Path) -> None:
+    from harness.cli import main as bench
+
+    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "crd",
+            "--dry-run", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    assert bench([*args, "--epochs", "3"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "milestones" in line]
+    assert warning == ["bench: warning: --epochs 3 scales recipe crd's milestones [150, 180, 210] to [2, 2, 3], "
+                       "which coincide: epochs 1-2 lr 0.05, epoch 3 lr 0.0005; give --milestones (or --schedule "
+                       "cosine) to choose"]
+    assert bench([*args, "--epochs", "24"]) == 0  # [15, 18, 21]: distinct, no warning
+    assert bench([*args, "--epochs", "3", "--milestones", "1,2"]) == 0
+    assert "milestones" not in capsys.readouterr().err
 
 
 def test_missing_imagefolder(capsys, tmp_path: Path) -> None:
@@ -62,8 +89,8 @@ def test_table_formats(capsys, tmp_path: Path, cache_dir: Path) -> None:
     assert row["method"] == "baseline" and row["n"] == 2 and len(row["values"]) == 2
     assert row["params"] == 78_042 and row["flops"] > 0
     assert main(["table", str(tmp_path), "--format", "csv"]) == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][:4] == ["dataset", "arch", "budget", "method"] and rows[1][3] == "baseline"
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["method"] == "baseline" and int(row["n"]) == 2 and int(row["params"]) == 78_042
     assert main(["table", str(tmp_path), "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert "| baseline" in md and "last epoch" in md

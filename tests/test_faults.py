@@ -335,8 +335,8 @@ def test_class_missing_from_test_is_warned_and_recorded(capsys, tmp_path: Path) 
     assert main([*tree_args(tmp_path, tree), "--test-subset", "8"]) == 0
     err = capsys.readouterr().err
     warning = [line for line in err.splitlines() if "warning" in line]
-    assert warning == [f"bench: warning: imagefolder:tree: test/ has no images of 1 of the 4 classes in train/ "
-                       f"(class3); test accuracy covers the other 3 only"]
+    assert warning == ["bench: warning: imagefolder:tree: test/ has no images of 1 of the 4 classes in train/ "
+                       "(class3); test accuracy covers the other 3 only"]
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
     assert record["dataset"]["missing_test_classes"] == ["class3"]
     assert record["dataset"]["test"] == 8  # the subset is spread over the classes that are there

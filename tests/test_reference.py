@@ -74,3 +74,17 @@ def test_reproduce_refuses_a_missing_reference_instead_of_dropping_columns(monke
     monkeypatch.setitem(reproduce.TABLES, "table5", replace(reproduce.TABLES["table5"], reference_table="gone"))
     assert main(["reproduce", "table5", "--no-train"]) == 2
     assert "no reference table 'gone'" in capsys.readouterr().err
+
+
+def test_cost_takes_its_classes_from_the_dataset_and_keeps_one_unit_per_column(capsys) -> None:
+    from harness.run.cost import significant
+
+    assert [significant(x) for x in (12.51, 0.01251, 1304.2, 72.77, 0.078042)] == \
+        ["12.5", "0.0125", "1,304", "72.8", "0.0780"]
+    assert main(["cost", "--methods", "baseline", "--arch", "resnet8"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet8, 10 classes, 3x32x32 input (from cifar10)" in out and "78,042" in out  # bench run's default
+    assert "MACs (M)" in out and "(G" not in out and "12.5" in out
+    assert main(["cost", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar100"]) == 0
+    out = capsys.readouterr().out
+    assert "100 classes" in out and "83,892" in out  # the CIFAR-100 ResNet-8 of the reference implementation

@@ -256,3 +256,110 @@ def test_published_studies_load_and_render_as_committed(runs: Path) -> None:
         committed = runs.parent / name
         if committed.exists():
             assert render(records, "markdown", metric) == committed.read_text(), committed
+
+
+# ---- the terminal table and the exports (issue 20) -------------------------------------------------------
+
+
+TWELVE = ["baseline", "encodenet", "encodenet-finetune", "baseline-matched", "kd", "fitnet", "ft-crd", "gam-gc",
+          "cbam", "filter-ft", "wavecnet", "lowrank"]
+
+
+def twelve_methods() -> list[dict]:
+    """Twelve methods over three seeds, some with options (long variants) or a teacher: a real table's width."""
+    recs = []
+    for i, method in enumerate(TWELVE):
+        for seed in range(3):
+            changes: dict = {"metrics__macs": 1_304_195_584 + i, "metrics__params_deployed": 23_705_252 + 1000 * i}
+            if method in ("kd", "fitnet", "ft-crd"):
+                changes["teacher"] = {"arch": "resnet32x4", "test_acc": 79.42}
+            r = record(method, seed, 70.0 + i + 0.37 * seed, **changes)
+            if method == "encodenet-finetune":
+                r["method"] = {"name": method, "options": {"split": "classifier", "ae_epochs": 500},
+                               "defaults": {"split": -1, "ae_epochs": 0}, "plugin": "encodenet"}
+            recs.append(r)
+    return recs
+
+
+def quickstart() -> list[dict]:
+    return [record(m, s, 37.3 + s, metrics__macs=12_512_192) for m in ("baseline", "label-smoothing") for s in (0, 1)]
+
+
+@pytest.mark.parametrize("records", [quickstart(), twelve_methods()], ids=["quickstart", "twelve-methods"])
+@pytest.mark.parametrize("width", [80, 100])
+def test_terminal_table_cuts_no_cell(records: list[dict], width: int) -> None:
+    from rich.console import Console
+
+    from harness.results.tables import select_columns, table_rows
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    render(records, "rich", console=console)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    rows = aggregate(records)
+    headers, body = table_rows(rows, select_columns(rows, compact=True))
+    assert headers == ["method", "top-1 (%)", "Δ vs baseline", "p (Welch)", "params", "MACs"]
+    assert table_cells(text) == [["".join(cell.split()) for cell in line] for line in body]
+
+
+def table_cells(text: str) -> list[list[str]]:
+    """The body cells of the rich tables in ``text``: a folded cell's lines joined, so a cut cell shows."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = ["".join(c.split()) for c in line.strip("│").split("│")]
+        if rows and not any(cells[1:]):  # a continuation line: only the (folded) method cell has text
+            rows[-1][0] += cells[0]
+        else:
+            rows.append(cells)
+    return rows
+
+
+def test_wide_and_chosen_columns(capsys, tmp_path: Path) -> None:
+    folder = write(tmp_path / "runs", twelve_methods())
+    assert main(["table", str(folder), "--columns", "method,seeds,teacher"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet32x4 (79.42)" in out and "Δ vs baseline" not in out and "seeds" in out
+    assert main(["table", str(folder), "--wide"]) == 0
+    assert "95% CI" in capsys.readouterr().out
+    assert main(["table", str(folder), "--columns", "method,nonsense"]) == 2
+    assert "unknown column(s) nonsense; columns: method, top1" in capsys.readouterr().err
+
+
+def test_exports_carry_numbers(capsys, tmp_path: Path) -> None:
+    folder = write(tmp_path / "runs", twelve_methods())
+    assert main(["table", str(folder), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 12
+    kd = next(r for r in rows if r["method"] == "kd")
+    assert float(kd["mean"]) == pytest.approx(74.37) and float(kd["std"]) == pytest.approx(0.37)
+    assert int(kd["n"]) == 3 and int(kd["params"]) == 23_709_252 and int(kd["macs"]) == 1_304_195_588
+    assert float(kd["delta_vs_baseline"]) == pytest.approx(4.0) and 0 <= float(kd["p_welch"]) < 0.05
+    assert kd["teacher_arch"] == "resnet32x4" and float(kd["teacher_top1"]) == pytest.approx(79.42)
+    assert main(["table", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert isinstance(data[0]["params"], int) and data[0]["n"] == 3 and len(data[0]["values"]) == 3
+
+
+def test_noisy_latency_is_marked_never_silently_averaged() -> None:
+    from harness.results.tables import MEASURES, measure_text
+
+    latency = next(m for m in MEASURES if m.name == "latency")
+    spread_seeds = aggregate([record(seed=0, latency=419.8), record(seed=1, latency=0.88)])[0]
+    assert measure_text(spread_seeds, latency).endswith("(noisy)")  # std over seeds above the mean
+    busy = aggregate([record(seed=0, metrics__latency_ms={"batch1": 2.0, "batch1_spread": 3.1})])[0]
+    assert measure_text(busy, latency) == "2.00 (noisy)"  # one seed's own timings spread more than their median
+    steady = aggregate([record(seed=0, latency=1.0), record(seed=1, latency=1.1)])[0]
+    assert "noisy" not in measure_text(steady, latency)
+
+
+def test_latency_is_a_median_with_its_spread() -> None:
+    import torch
+
+    from harness.models.cost import measure_latency
+
+    timed = measure_latency(torch.nn.Linear(8, 8), (8,), 1, torch.device("cpu"), repeats=15)
+    assert timed.repeats >= 15 and timed.median > 0 and timed.spread >= 0
+    assert timed.noisy == (timed.spread > timed.median)

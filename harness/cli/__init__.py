@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from harness.cli.args import Parser, VersionAction
+from harness.cli.args import Parser, VersionAction, default_cache
 from harness.cli.commands import COMMANDS
 from harness.core.errors import BenchError, Terminated, debugging, one_line
 
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_as_interrupt():
         try:
             args = build_parser().parse_args(argv)
+            if getattr(args, "cache_dir", False) is None:
+                args.cache_dir = default_cache()
             if args.debug:
                 os.environ["BENCH_DEBUG"] = "1"  # also for worker processes
             set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading

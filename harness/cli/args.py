@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from harness.run.request import RunRequest
     from harness.run.sweep.backend import ExecutorOptions
 
-DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "encodenet-bench"))
+CACHE_ENV = "BENCH_CACHE_DIR"
+
+
+def default_cache() -> Path:
+    """The cache folder when ``--cache-dir`` is not given: ``$BENCH_CACHE_DIR``, else ~/.cache/encodenet-bench
+    (read when a command runs, so that a process may change the variable between commands)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "encodenet-bench")
 #: ``--metric`` choices and what each reads (as :data:`harness.results.tables.METRICS`)
 METRIC_CHOICES = ("last", "best", "selected")
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
@@ -153,11 +159,11 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                    help=f"named recipe: crd, attention, encodenet, smoke (default: {recipe_default or 'the table’s'})")
     g = p.add_argument_group("recipe overrides")
     g.add_argument("--epochs", type=recipe_number("epochs"), help="epochs (multistep milestones are scaled to match)")
-    g.add_argument("--batch-size", type=recipe_number("batch_size"))
-    g.add_argument("--lr", type=recipe_number("lr"))
-    g.add_argument("--weight-decay", type=recipe_number("weight_decay"))
-    g.add_argument("--momentum", type=recipe_number("momentum"))
-    g.add_argument("--schedule", choices=("multistep", "cosine", "constant"))
+    g.add_argument("--batch-size", type=recipe_number("batch_size"), help="images per training step")
+    g.add_argument("--lr", type=recipe_number("lr"), help="learning rate (of SGD with momentum)")
+    g.add_argument("--weight-decay", type=recipe_number("weight_decay"), help="L2 weight decay")
+    g.add_argument("--momentum", type=recipe_number("momentum"), help="SGD momentum")
+    g.add_argument("--schedule", choices=("multistep", "cosine", "constant"), help="learning-rate schedule")
     g.add_argument("--milestones", type=Milestones(), help="comma-separated epochs of the multistep schedule")
     g.add_argument("--gamma", type=recipe_number("gamma"), help="multistep decay factor")
     d = p.add_argument_group("data")
@@ -179,19 +185,25 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                    help="a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench list methods' shows them)")
     e = p.add_argument_group("execution")
     e.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)")
+    e.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on CUDA; on a CPU only where it has bf16 instructions)")
+    e.add_argument("--compile", nargs="?", const="default", metavar="MODE",
+                   help="torch.compile the training step and evaluation (MODE: default, reduce-overhead, "
+                        "max-autotune, max-autotune-no-cudagraphs); part of every stage key; its warm-up is "
+                        "reported apart from the throughput")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on; faster on CUDA and on CPU)")
     e.add_argument("--threads", type=request_number("threads"), help="CPU threads for torch")
     e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
-    e.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                   help=f"decoded datasets, trained artifacts, checkpoints (default {DEFAULT_CACHE}; env BENCH_CACHE_DIR)")
+    e.add_argument("--cache-dir", type=Path,
+                   help="decoded datasets, trained artifacts, checkpoints (default $BENCH_CACHE_DIR, else "
+                        "~/.cache/encodenet-bench)")
     e.add_argument("--resume", action="store_true", help="continue interrupted stages from their checkpoints")
     e.add_argument("--retrain", action="store_true", help="train every stage again instead of reusing artifacts")
     e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
     e.add_argument("--latency-batch", type=request_number("latency_batch"), help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
-    x = p.add_argument_group("executors (see README, 'Scaling out')")
+    x = p.add_argument_group("executors (see the docs: Scaling out)")
     x.add_argument("--executor", default="local", help="where stage jobs run: local (default), ray, slurm")
     x.add_argument("--workers", type=Number(int, COUNT),
                    help="local: worker processes (default 1: train in this process); ray, slurm: jobs in flight at most")
@@ -232,7 +244,8 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
         device=args.device, data_dir=args.data_dir, download=args.download, cache_dir=args.cache_dir, out=args.out,
         resume=args.resume, retrain=args.retrain, select=args.select, val_split=args.val_split,
         train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
-        latency_batch=args.latency_batch, amp=args.amp, channels_last=args.channels_last, threads=args.threads,
+        latency_batch=args.latency_batch, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
+        threads=args.threads,
         eval_distortions=unique([*args.eval_noise, *args.eval_distort]),
         **fields,  # type: ignore[arg-type]
     )
@@ -309,3 +322,16 @@ def dry_workers(args: argparse.Namespace) -> int:
 
         return args.per_gpu * max(1, torch.cuda.device_count())
     return args.workers or 1
+
+
+def note_long_plan(runs: list) -> None:
+    """Before training: one ``bench: note:`` line per run whose CPU plan is estimated to take over 30 minutes
+    (:func:`harness.run.workload.long_plan_note`)."""
+    import sys
+
+    from harness.run.workload import long_plan_note
+
+    for run in runs:
+        note = long_plan_note(run)
+        if note:
+            print(f"bench: note: {run.request.arch} on {run.request.dataset}: {note}", file=sys.stderr)

@@ -60,6 +60,12 @@ class Recipe:
         recipe.validate()
         return recipe
 
+    def collided_milestones(self, base: "Recipe") -> bool:
+        """Whether this recipe's milestones were scaled from ``base``'s (an ``epochs`` override) and some now
+        coincide, so that the learning rate drops several times at once."""
+        return (self.milestones != base.milestones and len(base.milestones) == len(set(base.milestones))
+                and len(set(self.milestones)) < len(self.milestones))
+
     def scaled(self, ratio: float) -> int:
         """``ratio`` times this recipe's epochs, at least one: the budget of a method's extra stage."""
         return max(1, round(self.epochs * ratio))

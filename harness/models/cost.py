@@ -68,17 +68,36 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.dev
     return count_cost(model, input_shape, device).macs
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Inference wall time of one forward pass (ms): the median of ``repeats`` timings after warm-up and their
+    spread (the interquartile range). ``noisy``: the spread exceeds the median, as when the machine was busy;
+    such a value is shown marked, never averaged silently."""
+
+    median: float
+    spread: float
+    repeats: int
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > self.median
+
+
 @torch.no_grad()
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, *,
-               warmup: int = 2, repeats: int = 5, channels_last: bool = False) -> float:
-    """Median wall time of one inference forward pass, in milliseconds, after warm-up."""
+def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, *,
+                    warmup: int = 3, repeats: int = 15, min_seconds: float = 0.2,
+                    channels_last: bool = False) -> Latency:
+    """Time ``repeats`` inference passes (more, up to 100, until ``min_seconds`` have passed) after ``warmup``
+    untimed ones; on CUDA each pass is synchronised."""
     was_training = model.training
     model.eval()
     x = torch.randn(batch, *input_shape, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    times = []
-    for i in range(warmup + repeats):
+    times: list[float] = []
+    for i in range(warmup + 100):
+        if i >= warmup + repeats and sum(times) >= min_seconds * 1000:
+            break
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
@@ -88,4 +107,12 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int, devic
         if i >= warmup:
             times.append((time.perf_counter() - t0) * 1000)
     model.train(was_training)
-    return statistics.median(times)
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return Latency(statistics.median(times), q3 - q1, len(times))
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, *,
+               warmup: int = 3, repeats: int = 15, channels_last: bool = False) -> float:
+    """The median of :func:`measure_latency`, in milliseconds."""
+    return measure_latency(model, input_shape, batch, device, warmup=warmup, repeats=repeats,
+                           channels_last=channels_last).median

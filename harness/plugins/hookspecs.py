@@ -65,8 +65,10 @@ def bench_register_archs(register: Register[ArchFactory]) -> None:
 
 @hookspec
 def bench_register_datasets(register: Register[DatasetLoader]) -> None:
-    """Register datasets: ``register(name, loader, description=...)``, ``loader(request: DatasetRequest) ->
-    ImageDataset`` (uint8 images, int64 labels; see the dataset guide)."""
+    """Register datasets: ``register(name, loader, description=..., classes=..., in_chans=..., input_size=...,
+    train_images=..., test_images=...)``, ``loader(request: DatasetRequest) -> ImageDataset`` (uint8 images,
+    int64 labels; see the dataset guide). The optional keywords say what the dataset is without loading it
+    (dry runs without the data on disk estimate their work from them; ``bench cost`` its class count)."""
 
 
 @hookspec

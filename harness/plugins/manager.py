@@ -27,37 +27,18 @@ from harness.plugins.registry import Registry
 ENTRY_POINT_GROUP = "bench"
 DISABLE_ENV = "BENCH_DISABLE_PLUGINS"
 
-#: The built-in plugins, registered through the same manager as third-party ones: (name, module).
+#: The built-in plugins, registered through the same manager as third-party ones: (name, "module:object").
+#: They are declared by reference (plugins/*/builtin.py, :mod:`harness.plugins.declared`): loading them
+#: imports no torch; a plugin's module is imported when one of its names is used.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("recipes", "plugins.recipes"),
-    ("cifar_resnet", "plugins.archs.cifar_resnet"),
-    ("cifar_vgg", "plugins.archs.cifar_vgg"),
-    ("resnet", "plugins.archs.resnet"),
-    ("timm", "plugins.archs.timm_models"),
-    ("msdnet", "plugins.archs.msdnet"),
-    ("resmlp", "plugins.archs.resmlp"),
-    ("cifar", "plugins.datasets.cifar"),
-    ("imagefolder", "plugins.datasets.imagefolder"),
-    ("bundled", "plugins.datasets.bundled"),
-    ("baseline", "plugins.methods.baseline"),
-    ("se", "plugins.methods.se"),
-    ("cbam", "plugins.methods.cbam"),
-    ("bam", "plugins.methods.bam"),
-    ("gam", "plugins.methods.gam"),
-    ("kd", "plugins.methods.kd"),
-    ("rkd", "plugins.methods.rkd"),
-    ("fitnet", "plugins.methods.fitnet"),
-    ("ft", "plugins.methods.ft"),
-    ("encodenet", "plugins.methods.encodenet"),
-    ("baseline-matched", "plugins.methods.baseline_matched"),
-    ("anytime", "plugins.methods.anytime"),
-    ("wavecnet", "plugins.methods.wavecnet"),
-    ("lowrank", "plugins.methods.lowrank"),
-    ("dcff", "plugins.methods.dcff"),
-    ("filter-ft", "plugins.methods.filter_ft"),
-    ("local", "plugins.executors.local"),
-    ("ray", "plugins.executors.ray_cluster"),
-    ("slurm", "plugins.executors.slurm"),
+    *((name, f"plugins.archs.builtin:{name}")
+      for name in ("cifar_resnet", "cifar_vgg", "resnet", "timm", "msdnet", "resmlp")),
+    *((name, f"plugins.datasets.builtin:{name}") for name in ("cifar", "imagefolder", "bundled")),
+    *((name, f"plugins.methods.builtin:{name.replace('-', '_')}") for name in (
+        "baseline", "se", "cbam", "bam", "gam", "kd", "rkd", "fitnet", "ft", "encodenet", "baseline-matched",
+        "anytime", "wavecnet", "lowrank", "dcff", "filter-ft")),
+    *((name, f"plugins.executors.builtin:{name}") for name in ("local", "ray", "slurm")),
 )
 
 KINDS = ("methods", "archs", "datasets", "recipes", "executors")
@@ -119,7 +100,12 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
 #: keywords a plugin may pass to ``register`` beside ``description``, by kind: an architecture's
 #: ``default_teacher`` (the teacher a distillation method gets when none is given) and where that pair comes
 #: from (``teacher_source``)
-META_KEYS: dict[str, tuple[str, ...]] = {"archs": ("default_teacher", "teacher_source")}
+META_KEYS: dict[str, tuple[str, ...]] = {
+    "archs": ("default_teacher", "teacher_source"),
+    # what a dataset is without loading it (for dry runs without the data, and bench cost): class count,
+    # input shape (channels, size) and split sizes
+    "datasets": ("classes", "in_chans", "input_size", "train_images", "test_images"),
+}
 
 
 @dataclass
@@ -200,7 +186,9 @@ def load_plugins(
     for name, module in BUILTIN_PLUGINS:
         if name in disable:
             continue
-        pm.register(importlib.import_module(module), name=name)
+        path, _, attribute = module.partition(":")
+        plugin = importlib.import_module(path)
+        pm.register(getattr(plugin, attribute) if attribute else plugin, name=name)
         infos[name] = PluginInfo(name=name, source="builtin", module=module)
 
     if entry_points:

@@ -6,6 +6,8 @@ else keeps working, and only resolving that name fails (one line naming both plu
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,15 +16,63 @@ from harness.core.errors import PluginError, unknown_name
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A registered object by reference, ``"package.module:attribute"``, imported when first used (with
+    ``kwargs``: ``functools.partial(attribute, **kwargs)``, e.g. one factory for several architectures). A
+    plugin may also register a plain ``"module:attribute"`` string: listing names and descriptions then
+    imports nothing of it."""
+
+    target: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def load(self) -> Any:
+        module, sep, attribute = self.target.partition(":")
+        if not sep or not module or not attribute:
+            raise ValueError(f"a reference is 'package.module:attribute', got {self.target!r}")
+        obj = getattr(importlib.import_module(module), attribute)
+        return functools.partial(obj, **self.kwargs) if self.kwargs else obj
+
+
+def lazy(target: str, **kwargs: Any) -> Ref:
+    """``register(name, lazy("pkg.module:factory", depth=20))``: registered now, imported when used."""
+    return Ref(target, kwargs)
+
+
 class Entry:
     """One registered name. ``prefix`` entries (names ending in ':') resolve ``name<arg>``. ``meta``: what the
-    plugin declared beside the object (an architecture's ``default_teacher``, see :data:`META_KEYS`)."""
+    plugin declared beside the object (an architecture's ``default_teacher``). ``obj`` is the registered
+    object; a reference (:class:`Ref`) is imported and checked on first access, and a failure there is a
+    :class:`PluginError` naming the plugin and the name."""
 
-    name: str
-    obj: Any
-    plugin: str
-    description: str = ""
-    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    def __init__(self, name: str, obj: Any, plugin: str, description: str = "",
+                 meta: Mapping[str, Any] | None = None, check: Check | None = None, kind: str = "") -> None:
+        self.name, self.plugin, self.description = name, plugin, description
+        self.meta: Mapping[str, Any] = dict(meta or {})
+        self._target = Ref(obj) if isinstance(obj, str) else obj
+        self._check, self._kind = check, kind
+        self._loaded = not isinstance(self._target, Ref)
+        self._obj = None if not self._loaded else obj
+
+    @property
+    def lazy(self) -> bool:
+        """Registered by reference and not imported yet."""
+        return not self._loaded
+
+    @property
+    def obj(self) -> Any:
+        if not self._loaded:
+            ref = self._target
+            try:
+                obj = ref.load()
+            except Exception as exc:  # the plugin's module is broken: one line, naming it
+                raise PluginError(f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as "
+                                  f"'{ref.target}', which cannot be imported: {type(exc).__name__}: {exc}") from None
+            problem = self._check(obj) if self._check is not None else None
+            if problem:
+                raise PluginError(f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as "
+                                  f"'{ref.target}', {problem}")
+            self._obj, self._loaded = obj, True
+        return self._obj
 
     @property
     def prefix(self) -> bool:
@@ -62,7 +112,7 @@ class Registry:
         """The ``register`` function handed to one plugin's hook."""
 
         def register(name: str, obj: Any, description: str = "", **meta: Any) -> None:
-            self.add(Entry(name=name, obj=obj, plugin=plugin, description=description, meta=meta))
+            self.add(Entry(name, obj, plugin, description, meta, check=self.check, kind=self.kind))
 
         return register
 
@@ -75,7 +125,7 @@ class Registry:
             known = ", ".join(self.meta_keys) or "none"
             raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' with unknown "
                               f"keyword(s) {', '.join(unknown)} (a {self.kind} takes: description, {known})")
-        problem = self.check(entry.obj) if self.check is not None else None
+        problem = self.check(entry.obj) if self.check is not None and not entry.lazy else None
         if problem:
             raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as "
                               f"{_describe(entry.obj)}, {problem}")

@@ -71,6 +71,7 @@ class EngineEntry(TypedDict, total=False):
     device: str | None
     amp: bool
     channels_last: bool
+    compile: str  # the torch.compile mode; absent for an eager run
 
 
 class ProtocolEntry(TypedDict):
@@ -115,7 +116,7 @@ class Metrics(TypedDict, total=False):
     top1_distorted: dict[str, float]
     macs: int
     flops: int
-    latency_ms: dict[str, float]
+    latency_ms: dict[str, float]  # batch1 (median ms), batch1_spread (IQR), batch1_repeats; the same for the large batch
 
 
 class Record(TypedDict, total=False):

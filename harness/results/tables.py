@@ -29,6 +29,7 @@ from rich.markup import escape
 from rich.table import Table
 from tabulate import tabulate
 
+from harness.core.errors import UsageError
 from harness.data.datasets import display_name
 from harness.results.records import MEASURES, Measure, Record, migrate
 from harness.results.stats import ALPHA, summarize, welch_p
@@ -205,6 +206,7 @@ class Row:
     values: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     per_seed: dict[str, list[float]] = field(default_factory=dict)  # MEASURES' values, one per seed that has one
+    noisy_timing: bool = False  # a seed's batch-1 timings spread more than their median
     delta: float | None = None
     p_value: float | None = None  # Welch's t-test against the baseline of the same group
     params_x_baseline: float | None = None  # deployed size relative to the baseline of the same group
@@ -241,9 +243,20 @@ class Row:
     def macs(self) -> float | None:
         return self.measured("macs")
 
+    @property
+    def latency_noisy(self) -> bool:
+        """Batch-1 latencies that mean little: their std over seeds exceeds their mean, or a seed's own
+        timings spread (IQR) more than their median."""
+        values = self.per_seed.get("latency", [])
+        spread = len(values) > 1 and (self.measured_std("latency") or 0) > statistics.fmean(values)
+        return spread or self.noisy_timing
+
     def add(self, seed: int, value: float, record: Record) -> None:
         self.values.append(value)
         self.seeds.append(seed)
+        timing = (record.get("metrics") or {}).get("latency_ms") or {}
+        if timing.get("batch1_spread") is not None and timing["batch1_spread"] > timing.get("batch1", 0):
+            self.noisy_timing = True
         for m in MEASURES:
             v = m.get(record)
             if v is not None:
@@ -431,53 +444,60 @@ KIND_FORMATS: dict[str, Callable[[float], str]] = {
 
 
 def measure_text(r: Row, m: Measure) -> str:
-    """A measure's mean over seeds; a latency (kind ``ms``) with its std over seeds."""
+    """A measure's mean over seeds; a latency (kind ``ms``) with its std over seeds, marked ``(noisy)`` where
+    the std exceeds the mean or one seed's own timings spread more than their median (a busy machine)."""
     value = r.measured(m.name)
     if value is None:
         return "-"
     text = KIND_FORMATS[m.kind](value)
     if m.kind == "ms" and len(r.per_seed.get(m.name, [])) > 1:
         text += f" ± {r.measured_std(m.name):.2f}"
+    if m.kind == "ms" and r.latency_noisy:
+        text += " (noisy)"
     return text
 
 
 @dataclass(frozen=True)
 class Column:
-    """A column of the comparison table: its header and its cell of a row."""
+    """A column of the comparison table: its key (``--columns``), header, the cell of a row, and whether the
+    compact terminal table (the default of ``bench table`` in a terminal) shows it."""
 
+    key: str
     header: str
     cell: Callable[[Row], str]
+    compact: bool = False
 
 
-def _measure_column(m: Measure) -> Column:
-    return Column(m.header, lambda r: measure_text(r, m))
+def _measure_column(m: Measure, compact: bool = False) -> Column:
+    return Column(m.name, m.header, lambda r: measure_text(r, m), compact)
 
 
 _BY_NAME = {m.name: m for m in MEASURES}
+COMPACT_MEASURES = ("params", "macs")
 #: where the measures go among the other columns; a measure not named here goes after them (before teacher)
 _LAYOUT: tuple[str | Column, ...] = (
-    Column("dataset", lambda r: r.group.dataset), Column("arch", lambda r: r.group.arch),
-    Column("budget", lambda r: r.group.budget), Column("method", lambda r: r.name),
-    Column("top-1 (%)", lambda r: f"{r.mean:.2f} ± {r.std:.2f}"),
-    Column("95% CI", lambda r: f"±{r.ci95:.2f}" if r.ci95 is not None else "-"),
-    Column("Δ vs baseline", lambda r: r.delta_text()),
-    Column("p (Welch)", lambda r: f"{r.p_value:.3f}" if r.p_value is not None else "-"),
-    Column("seeds", lambda r: str(len(r.values))),
+    Column("dataset", "dataset", lambda r: r.group.dataset), Column("arch", "arch", lambda r: r.group.arch),
+    Column("budget", "budget", lambda r: r.group.budget), Column("method", "method", lambda r: r.name, True),
+    Column("top1", "top-1 (%)", lambda r: f"{r.mean:.2f} ± {r.std:.2f}", True),
+    Column("ci95", "95% CI", lambda r: f"±{r.ci95:.2f}" if r.ci95 is not None else "-"),
+    Column("delta", "Δ vs baseline", lambda r: r.delta_text(), True),
+    Column("p", "p (Welch)", lambda r: f"{r.p_value:.3f}" if r.p_value is not None else "-", True),
+    Column("seeds", "seeds", lambda r: str(len(r.values))),
     "params", "extra_params", "macs", "flops",
-    Column("params / MACs (x baseline)", lambda r: r.size_text()),
+    Column("size", "params / MACs (x baseline)", lambda r: r.size_text()),
     "latency", "train_compute",
 )
-TEACHER = Column("teacher", lambda r: r.teacher or "")
+TEACHER = Column("teacher", "teacher", lambda r: r.teacher or "")
 
 
 def columns() -> list[Column]:
     """Every column in order: the layout, then any measure it does not place, then the teacher."""
     placed = {c for c in _LAYOUT if isinstance(c, str)} | {"teacher_acc"}  # teacher_acc is in the teacher cell
-    layout = [_measure_column(_BY_NAME[c]) if isinstance(c, str) else c for c in _LAYOUT]
+    layout = [_measure_column(_BY_NAME[c], c in COMPACT_MEASURES) if isinstance(c, str) else c for c in _LAYOUT]
     return layout + [_measure_column(m) for m in MEASURES if m.name not in placed] + [TEACHER]
 
 
-GROUP_COLUMNS = 3  # dataset, arch, budget: the group's title says them
+GROUP_COLUMNS = ("dataset", "arch", "budget")  # the group's title says them
 DISTORTED_AFTER = "seeds"  # the top-1-under-distortion columns go after this one, when there are any
 
 
@@ -485,19 +505,40 @@ def distorted_header(name: str) -> str:
     return f"top-1 {name} (%)"
 
 
-def table_rows(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Headers and cells; a ``top-1 noise:0.1 (%)`` column for each distortion some row was measured under."""
-    levels = distortion_names(rows)
+def table_columns(rows: list[Row]) -> list[Column]:
+    """The columns of these rows: every column, with one ``top-1 noise:0.1 (%)`` column (key ``noise:0.1``) for
+    each distortion some row was measured under."""
     cols = columns()
-    at = [c.header for c in cols].index(DISTORTED_AFTER) + 1
-    body = []
-    for r in rows:
-        line = [c.cell(r) for c in cols]
-        line[at:at] = [r.distorted_text(name) for name in levels]
-        body.append(line)
-    headers = [c.header for c in cols]
-    headers[at:at] = [distorted_header(name) for name in levels]
-    return headers, body
+    at = [c.key for c in cols].index(DISTORTED_AFTER) + 1
+    cols[at:at] = [Column(name, distorted_header(name), lambda r, name=name: r.distorted_text(name))
+                   for name in distortion_names(rows)]
+    return cols
+
+
+def column_keys(rows: list[Row]) -> list[str]:
+    return [c.key for c in table_columns(rows) if c.key not in GROUP_COLUMNS]
+
+
+def select_columns(rows: list[Row], keys: list[str] | None = None, *, compact: bool = False) -> list[Column]:
+    """The columns a table of ``rows`` shows: ``keys`` (in that order; an unknown key is a UsageError naming
+    the known ones), else the compact set (``compact``), else all; the teacher only where a row has one."""
+    cols = [c for c in table_columns(rows) if c.key not in GROUP_COLUMNS]
+    if keys:
+        by_key = {c.key: c for c in cols}
+        unknown = [k for k in keys if k not in by_key]
+        if unknown:
+            raise UsageError(f"--columns: unknown column(s) {', '.join(unknown)}; columns: {', '.join(by_key)}")
+        return [by_key[k] for k in keys]
+    if compact:  # the teacher's architecture goes into the method cell: "kd <- resnet14"
+        method = Column("method", "method", lambda r: r.name + (f" <- {r.teacher_arch}" if r.teacher_arch else ""))
+        return [method if c.key == "method" else c for c in cols if c.compact]
+    return [c for c in cols if c.key != "teacher" or any(r.teacher for r in rows)]
+
+
+def table_rows(rows: list[Row], cols: list[Column] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of ``cols`` (default: every column, the group columns included)."""
+    cols = cols if cols is not None else table_columns(rows)
+    return [c.header for c in cols], [[c.cell(r) for c in cols] for r in rows]
 
 
 def caption(metric: str) -> str:
@@ -552,60 +593,97 @@ def measures_json(r: Row) -> dict[str, object]:
         if m.kind == "ms":
             out[f"{m.key}_std"] = r.measured_std(m.name)
             out[f"{m.key}_values"] = r.per_seed.get(m.name, [])
+            out[f"{m.key}_noisy"] = r.latency_noisy
     return out
 
 
-def render(records: list[Record], fmt: str = "rich", metric: str = "last", console: Console | None = None) -> str:
+def _number(x: float | None) -> float | int | None:
+    """A mean that is a whole number (a parameter count) as an int, for exports."""
+    return int(x) if x is not None and float(x).is_integer() else x
+
+
+def export_row(r: Row, metric: str) -> dict[str, object]:
+    """One row of the CSV and JSON exports: numbers, one per column (top-1 mean, std and n apart; parameter
+    counts as integers; MACs and FLOPs as plain numbers); JSON adds the per-seed lists."""
+    row: dict[str, object] = {
+        "group": r.group.id, "dataset": r.group.dataset, "source": "; ".join(strip_paths(s) for s in r.group.sources),
+        "arch": r.group.arch, "budget": r.group.budget, "method": r.method, "variant": r.variant,
+        "teacher_arch": r.teacher_arch, "metric": METRICS[metric], "mean": r.mean, "std": r.std, "ci95": r.ci95,
+        "n": len(r.values), "delta_vs_baseline": r.delta, "p_welch": r.p_value,
+    }
+    row.update({k: _number(v) if isinstance(v, (int, float)) else v for k, v in measures_json(r).items()
+                if not k.endswith("_values")})
+    row.update({"params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline})
+    for name, values in sorted(r.distorted.items()):
+        row[f"top1_{name}_mean"] = statistics.fmean(values)
+        row[f"top1_{name}_std"] = summarize(values).std
+    row["data"] = r.group.data_text()
+    row["duplicates_ignored"] = "; ".join(d.text() for d in r.duplicates)
+    return row
+
+
+def render(records: list[Record], fmt: str = "rich", metric: str = "last", console: Console | None = None, *,
+           columns: list[str] | None = None, wide: bool = False) -> str:
     """Render records as one table per comparable group; ``rich`` prints to ``console`` and returns '', others
-    return text."""
+    return text. The rich table shows the compact column set unless ``wide`` or ``columns`` (keys of
+    :func:`column_keys`) say otherwise; markdown shows every column (or ``columns``); CSV and JSON export
+    every number, one column each."""
     agg = collect(records, metric)
     rows = agg.rows
     if fmt == "json":
         return json.dumps([{
-            "group": r.group.id, "setting": _group_json(r.group),
-            "dataset": r.group.dataset, "source": "; ".join(strip_paths(s) for s in r.group.sources),
-            "arch": r.group.arch, "budget": r.group.budget, "data": r.group.data_text(),
-            "method": r.method, "variant": r.variant, "mean": r.mean, "std": r.std, "ci95": r.ci95,
-            "n": len(r.values), "values": r.values, "seeds": r.seeds, "delta_vs_baseline": r.delta,
-            "p_welch": r.p_value, **measures_json(r),
-            "params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline,
+            **export_row(r, metric), "setting": _group_json(r.group), "values": r.values, "seeds": r.seeds,
             "top1_distorted": {name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
                                for name, v in r.distorted.items()},
-
-            "teacher": r.teacher, "teacher_arch": r.teacher_arch,
-            "duplicates_ignored": [d.text() for d in r.duplicates], "metric": METRICS[metric],
+            "latency_ms_batch1_values": r.per_seed.get("latency", []),
+            "teacher": r.teacher, "duplicates_ignored": [d.text() for d in r.duplicates],
         } for r in rows], indent=2)
-    headers, body = table_rows(rows)
     if fmt == "csv":
+        exported = [export_row(r, metric) for r in rows]
+        header = list(dict.fromkeys(k for row in exported for k in row))
         buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow([*headers, "group", "data", "duplicates ignored"])
-        for r, line in zip(rows, body):
-            writer.writerow([*line, r.group.id, r.group.data_text(), "; ".join(d.text() for d in r.duplicates)])
+        writer = csv.DictWriter(buf, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in exported)
         return buf.getvalue()
-    show_teacher = any(r.teacher for r in rows)
-    cols = slice(GROUP_COLUMNS, None if show_teacher else -1)
+    cols = select_columns(rows, columns, compact=fmt == "rich" and not wide)
+    headers, body = table_rows(rows, cols)
     footer = [t for t in (caption(metric), not_ok_text(agg.not_ok)) if t]
     if fmt == "markdown":
         parts = []
         for g in agg.groups:
-            lines = [line[cols] for r, line in zip(rows, body) if r.group is g]
+            lines = [line for r, line in zip(rows, body) if r.group is g]
             dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
-            parts.append(f"### {g.title}\n\n" + tabulate(lines, headers[cols], tablefmt="github") +
+            parts.append(f"### {g.title}\n\n" + tabulate(lines, headers, tablefmt="github") +
                          f"\n\n{g.caption()}\n" + (f"\n{dups}\n" if dups else ""))
         return "\n".join(parts) + "\n" + "\n\n".join(footer) + "\n"
     console = console or Console()
     for g in agg.groups:
+        lines = [line for r, line in zip(rows, body) if r.group is g]
         table = Table(title=escape(g.title), caption=escape(g.caption()), title_justify="left", caption_justify="left")
-        for h in headers[cols]:
-            table.add_column(h, justify="left" if h in ("method", "teacher") else "right")
-        for r, line in zip(rows, body):
-            if r.group is g:
-                table.add_row(*map(escape, line[cols]))
+        for i, h in enumerate(headers):
+            if cols[i].key in ("method", "teacher"):  # the one column that may wrap (and never loses a character)
+                table.add_column(h, justify="left", overflow="fold")
+            else:  # numbers keep their width: never wrapped, never cut
+                widest = max([len(h), *(len(line[i]) for line in lines)])
+                table.add_column(h, justify="right", no_wrap=True, min_width=widest)
+        for line in lines:
+            table.add_row(*map(escape, line))
         console.print(table)
         dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
         if dups:
             console.print(f"[yellow]{escape(dups)}[/yellow]")
+    if fmt == "rich" and not wide and not columns:
+        footer[0] = compact_caption(metric)
     for text in footer:
-        console.print(f"[dim]{escape(text)}[/dim]")
+        console.print(f"[dim]{escape(text)}[/dim]", highlight=False)
     return ""
+
+
+def compact_caption(metric: str) -> str:
+    """The compact table's caption: what its columns mean, and where the others are."""
+    protocol = {"last": "last epoch", "best": "best epoch", "selected": "epoch chosen by --select"}[metric]
+    return (f"top-1 = {protocol}, mean ± std over seeds; Δ against the baseline of the same table, * when Welch's "
+            f"t-test gives p < {ALPHA}, (n.s.) when not; MACs = multiply-accumulates of one forward pass. --wide shows "
+            f"every column (95% CI, seeds, extra params, FLOPs, size and latency, train compute, distortions, "
+            f"teacher), --columns KEY,... chooses them; markdown and CSV keep them all.")

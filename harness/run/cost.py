@@ -7,6 +7,7 @@ reproduced in seconds (``bench cost``; ``bench reproduce TABLE --no-train``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> I
                         mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
 
 
-MACS_COLUMN = "MACs (G, multiply-accumulates)"
+MACS_COLUMN = "MACs (M)"
 COST_NOTE = ("MACs: one per multiply-add of convolutions and matrix products, plus one per element of the "
              "attention gates' element-wise multiplications and sigmoids (what papers quote as FLOPs). "
              "FLOPs: torch.utils.flop_counter (a multiply-add = 2 FLOPs; element-wise operations not counted).")
@@ -85,20 +86,30 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
     return rows
 
 
+def significant(x: float, digits: int = 3) -> str:
+    """``x`` with at least ``digits`` significant digits and no exponent: 12.5, 0.0125, 1,304."""
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
 def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | None = None,
                  console: Console | None = None) -> None:
+    """One row per method: parameters (count and M), MACs and FLOPs in M (one unit per column, at least three
+    significant digits), batch-1 latency; with a reference, the paper's parameter (and MAC) counts beside."""
     ref_m = {v.method: v.value for v in reference or [] if v.metric == "params_millions" and not v.variant}
     ref_exact = {v.method: int(v.value) for v in reference or [] if v.metric == "params" and not v.variant}
     ref_macs = {v.method: v.value for v in reference or [] if v.metric == "macs_millions" and not v.variant}
     table = Table(title=title, title_justify="left")
-    for col in ("method", "params", "params (M)", MACS_COLUMN, "FLOPs (G)", "latency b1 (ms)"):
+    for col in ("method", "params", "params (M)", MACS_COLUMN, "FLOPs (M)", "latency b1 (ms)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     if reference:
         for col in ("paper params (M)", "Δ (M)", "exact reference") + (("paper MACs (M)",) if ref_macs else ()):
             table.add_column(col, justify="right")
     for r in rows:
-        line = [r.method, f"{r.params:,}", f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", f"{r.flops / 1e9:.3f}",
-                f"{r.latency_b1_ms:.2f}" if r.latency_b1_ms is not None else "-"]
+        line = [r.method, f"{r.params:,}", significant(r.params / 1e6), significant(r.macs / 1e6),
+                significant(r.flops / 1e6), significant(r.latency_b1_ms) if r.latency_b1_ms is not None else "-"]
         if reference:
             paper = ref_m.get(r.method)
             exact = ref_exact.get(r.method)
@@ -109,4 +120,4 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
                 line.append(f"{ref_macs[r.method]:.2f}" if r.method in ref_macs else "-")
         table.add_row(*line)
     (console or Console()).print(table)
-    (console or Console()).print(f"[dim]Deployed models, untrained, batch 1. {COST_NOTE}[/dim]")
+    (console or Console()).print(f"[dim]Deployed models, untrained, batch 1. {COST_NOTE}[/dim]", highlight=False)

@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.data.distortions import Distortion, distorted_accuracy, parse_distortion, unique
 from harness.methods.contract import Report
-from harness.models.cost import count_cost, latency_ms
+from harness.models.cost import count_cost, measure_latency
 from harness.models.levels import count_params
 from harness.run.prepare import PreparedRun
 from harness.train.env import RunEnv
@@ -57,9 +57,9 @@ def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRu
     metrics["macs"], metrics["flops"] = cost.macs, cost.flops
     if run.request.latency:
         big = run.request.latency_batch or (512 if run.device.type == "cuda" else 64)
-        metrics["latency_ms"] = {
-            "batch1": latency_ms(model, shape, 1, run.device, channels_last=run.channels_last),
-            f"batch{big}": latency_ms(model, shape, big, run.device, warmup=1, repeats=3,
-                                      channels_last=run.channels_last),
-        }
+        metrics["latency_ms"] = {}
+        for batch, repeats in ((1, 15), (big, 5)):
+            timed = measure_latency(model, shape, batch, run.device, repeats=repeats, channels_last=run.channels_last)
+            metrics["latency_ms"] |= {f"batch{batch}": timed.median, f"batch{batch}_spread": timed.spread,
+                                      f"batch{batch}_repeats": timed.repeats}
     return metrics

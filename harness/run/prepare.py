@@ -8,7 +8,7 @@ result, a :class:`PreparedRun`, holds the run's :class:`~harness.run.plan.RunPla
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -26,6 +26,7 @@ from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
 from harness.train.distributed import World
+from harness.train.engine import COMPILE_MODES, cpu_has_bf16
 from harness.train.env import SELECTIONS, RunEnv
 from harness.train.executor import StageRunner
 from harness.train.stage import Stage
@@ -54,9 +55,14 @@ class PreparedRun:
 
     def env(self, seed: int, reporter: Reporter) -> RunEnv:
         assert self.dataset is not None
-        return RunEnv(arch=self.request.arch, dataset=self.dataset, recipe=self.recipe, seed=seed, device=self.device,
-                      reporter=reporter, resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                      channels_last=self.channels_last, select=self.request.select, world=self.world)
+        return replace(self.env_of(self.dataset, seed), reporter=reporter)
+
+    def env_of(self, dataset: ImageDataset, seed: int) -> RunEnv:
+        """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in)."""
+        return RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
+                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
+                      channels_last=self.channels_last, select=self.request.select, world=self.world,
+                      compile=self.request.compile)
 
     def dry_runner(self, seed: int) -> StageRunner:
         """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
@@ -165,13 +171,23 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if (req.teacher or req.teacher_checkpoint) and not any(m.uses_teacher for m in methods):
         given = f"--teacher {req.teacher}" if req.teacher else f"--teacher-checkpoint {req.teacher_checkpoint}"
         raise UsageError(f"{given} was given but none of the methods ({','.join(req.methods)}) uses a teacher")
-    recipe = plugins.recipes.resolve(req.recipe).obj.with_overrides(**req.overrides)
+    named = plugins.recipes.resolve(req.recipe).obj
+    recipe = named.with_overrides(**req.overrides)
+    if recipe.schedule == "multistep" and recipe.collided_milestones(named):
+        from harness.train.engine import schedule_text
+
+        print(f"bench: warning: --epochs {recipe.epochs} scales recipe {named.name}'s milestones "
+              f"{list(named.milestones)} to {list(recipe.milestones)}, which coincide: {schedule_text(recipe)}; "
+              f"give --milestones (or --schedule cosine) to choose", file=sys.stderr)
     device = resolve_device(req.device)
     if req.threads:
         torch.set_num_threads(req.threads)
     amp = device.type == "cuda" if req.amp is None else req.amp
-    if amp and device.type != "cuda":
-        raise UsageError("--amp (bf16 autocast) is only supported on CUDA; drop it or use --device cuda")
+    if amp and device.type == "cpu" and not cpu_has_bf16():
+        raise UsageError("--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
+                         "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)")
+    if req.compile is not None and req.compile not in COMPILE_MODES:
+        raise UsageError(f"--compile {req.compile}: the modes are {', '.join(COMPILE_MODES)}")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
     store = ArtifactStore(req.cache_dir / "artifacts")
     default = default_teacher(req, plugins, methods)

@@ -31,6 +31,7 @@ from harness.results.tables import aggregate, budget, fmt_compute
 from harness.run.prepare import PreparedRun, prepare
 from harness.run.request import RunRequest
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
+from harness.run.workload import PlannedStage, estimated_seconds, plan_work
 from harness.run.sweep.graph import JobGraph, build_graph
 
 
@@ -111,55 +112,64 @@ def plan(name: str, base: RunRequest, plugins: PluginSet, reporter: Reporter, *,
     return Reproduction(spec, runs)
 
 
+def _stage_text(s: PlannedStage, on_disk: bool) -> str:
+    """``baseline[resnet8] 240 cached``: a stage's epochs and state (``?``: its cache state is unknown)."""
+    if s.state == "loaded":
+        return f"{s.stage.label} loaded"
+    if s.state == "shared":
+        return f"{s.stage.label} {s.epochs} (shared)"
+    if not on_disk:
+        return f"{s.stage.label} {s.epochs} ?"
+    suffix = " cached" if s.state == "cached" else " (after upstream)" if s.after_upstream else ""
+    return f"{s.stage.label} {s.epochs}{suffix}"
+
+
 def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, throughput: float | None = None,
             workers: int = 1) -> None:
     """Walk every run's plans as a real run would, ask the artifact store about each stage, and total the
-    training still to do; then the stage graph's totals and, given one worker's ``throughput`` (img/s), the
-    wall time on ``workers`` workers. Without the dataset on disk, stage keys (hence cache states) are unknown.
-    ``runs``: (teacher of the setting, prepared run)."""
-    total, todo, unknown_work = 0, 0, False
+    training still to do (image-epochs, FLOPs and the estimated time on this device:
+    :mod:`harness.run.workload`); then the stage graph's totals and, given one worker's ``throughput``
+    (img/s), the wall time on ``workers`` workers. A dataset that is not on disk is said so, with what would
+    train once it is (from the dataset's declared size). ``runs``: (teacher of the setting, prepared run)."""
+    total_work, total_flops, entries, seconds = 0, 0, 0, 0.0
+    missing: list[str] = []
     for teacher, run in runs:
+        work = plan_work(run)
         ds = run.dataset
-        n = len(ds.train_labels) if ds is not None else None
-        size = f"{n:,} training images" if n is not None else "dataset not on disk: cache state unknown"
+        if ds is not None:
+            size = f"{len(ds.train_labels):,} training images"
+        else:
+            missing.append(run.request.dataset)
+            size = (f"dataset not on disk; {work.stages[0].images:,} training images declared" if work.images_declared
+                    else "dataset not on disk: its size is unknown")
         table = Table(title=f"{run.request.arch}" + (f" <- {teacher}" if teacher else "") +
                       f" on {run.request.dataset} ({run.recipe.name}, {run.recipe.epochs} epochs, {size})",
                       title_justify="left")
         for col in ("seed", "method", "stages (epochs, cache)", "to train (image-epochs)"):
             table.add_column(col)
         for seed in run.plan.seeds:
-            runner = run.dry_runner(seed) if ds is not None else None
-            counted: set[str] = set()
             for entry in run.plan.of_seed(seed):
-                parts, work = [], 0
-                for stage in entry.stages():
-                    epochs = stage.epochs(run.recipe)
-                    if runner is None:
-                        parts.append(f"{stage.label} {epochs} ?")
-                        unknown_work = True
-                        continue
-                    node = runner.resolve(stage, entry.name)
-                    ident = node.plan_key or f"{id(stage)}"
-                    if not stage.trains:
-                        parts.append(f"{stage.label} loaded")
-                    elif node.cached:
-                        parts.append(f"{stage.label} {epochs} cached")
-                    elif ident in counted:
-                        parts.append(f"{stage.label} {epochs} (shared)")
-                    else:
-                        counted.add(ident)
-                        parts.append(f"{stage.label} {epochs}" + ("" if node.key else " (after upstream)"))
-                        work += epochs * (n or 0)
-                total += work
-                todo += 1
-                table.add_row(str(seed), entry.name, escape(", ".join(parts) or "-"),
-                              f"{work:,}" if runner is not None else "?")
+                mine = [s for s in work.stages if s.seed == seed and s.method == entry.name]
+                image_epochs = sum(s.image_epochs for s in mine)
+                known = ds is not None or work.images_declared
+                table.add_row(str(seed), entry.name, escape(", ".join(_stage_text(s, ds is not None) for s in mine)
+                                                            or "-"), f"{image_epochs:,}" if known else "?")
+                entries += 1
         console.print(table)
-    counted = (f"{total:,} image-epochs of training on the datasets on disk, plus the stages marked '?' whose "
-               f"dataset is not on disk (their size and cache state are unknown)" if unknown_work else
-               f"at most {total:,} image-epochs of training")
-    console.print(f"{todo} (method, seed) runs; {counted} (one image through one training step = 1). Stages "
-                  f"already in the cache and records already in --out are reused.")
+        total_work += work.image_epochs
+        total_flops += work.flops
+        estimate = estimated_seconds(run, work)
+        seconds += estimate or 0.0
+    note = (f"{entries} (method, seed) runs; {total_work:,} image-epochs of training (one image through one training "
+            f"step = 1)")
+    if total_flops:
+        note += f", {total_flops:.3g} training FLOPs"
+    if seconds:
+        note += f", about {hours(seconds)} on this CPU (an estimate from the FLOPs; evaluation not counted)"
+    console.print(note + ". Stages already in the cache and records already in --out are reused.", highlight=False)
+    for name in dict.fromkeys(missing):
+        console.print(f"dataset {name} is not on disk: its stages' cache states are unknown, and the counts use its "
+                      f"declared size; it is downloaded by a real run (or give --data-dir DIR)", highlight=False)
     print_graph(build_graph([run for _, run in runs]), console, throughput, workers)
 
 

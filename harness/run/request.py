@@ -40,6 +40,7 @@ class RunRequest:
     latency_batch: int | None = None
     reuse_records: bool = False  # skip (seed, method) pairs whose record is already in ``out``
     amp: bool | None = None
+    compile: str | None = None  # a torch.compile mode (--compile), None: eager
     channels_last: bool | None = None
     threads: int | None = None
     eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort

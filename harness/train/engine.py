@@ -32,6 +32,22 @@ from harness.train.distributed import World
 
 #: "epoch:batch[:SIGNAL]": send the process SIGNAL (default KILL, e.g. TERM) there (the resume and signal tests)
 FAULT_ENV = "BENCH_FAULT_KILL_AT"
+#: torch.compile modes (``--compile MODE``)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX): bf16 autocast then speeds training up;
+    without them torch emulates it through fp32, slower than fp32 itself."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
+def compiled(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``module`` compiled (``torch.compile``, ``mode``), or itself when ``mode`` is None. The compiled wrapper
+    shares the module's parameters and is only called: weights, checkpoints and artifacts use the module."""
+    return module if mode is None else torch.compile(module, mode=mode, dynamic=False)
 
 
 @dataclass
@@ -52,6 +68,18 @@ def lr_factor(recipe: Recipe, epoch: int) -> float:
         span = max(1, recipe.epochs - recipe.warmup_epochs)
         return 0.5 * (1 + math.cos(math.pi * (epoch - recipe.warmup_epochs) / span))
     return 1.0
+
+
+def schedule_text(recipe: Recipe) -> str:
+    """The learning rate of every epoch, in runs: ``epochs 1-2 lr 0.05, epoch 3 lr 0.0005``."""
+    runs: list[tuple[int, int, float]] = []
+    for epoch in range(recipe.epochs):
+        lr = recipe.lr * lr_factor(recipe, epoch)
+        if runs and math.isclose(runs[-1][2], lr):
+            runs[-1] = (runs[-1][0], epoch + 1, lr)
+        else:
+            runs.append((epoch + 1, epoch + 1, lr))
+    return ", ".join((f"epoch {a}" if a == b else f"epochs {a}-{b}") + f" lr {lr:.4g}" for a, b, lr in runs)
 
 
 def make_optimizer(params: Iterable, recipe: Recipe) -> torch.optim.SGD:
@@ -194,8 +222,15 @@ def fit(
     select: Callable[[dict], float] | None = None,
     state_to_keep: Callable[[], dict] | None = None,
     world: World | None = None,
+    forward: Callable[..., object] | None = None,
+    warmup_batches: int = 0,
 ) -> FitResult:
     """Train ``objective`` for ``recipe.epochs`` epochs on ``stream``.
+
+    ``forward`` is what each step calls (default the objective itself; a compiled wrapper of it under
+    ``--compile``: the objective's own weights are the ones trained and saved). The first ``warmup_batches``
+    batches this call trains (a compiled step's compilation) are timed apart: the epoch's row says
+    ``warmup_seconds``, and its ``images_per_s`` counts the other batches only.
 
     ``evaluate()`` is called after every epoch and its numbers join the epoch's history row. When ``select``
     is given, the weights (``state_to_keep()``) of the epoch with the highest ``select(row)`` are returned
@@ -215,6 +250,8 @@ def fit(
         best_state, best_score = state.get("best_state"), state.get("best_score", -math.inf)
         reporter.note(f"{label}: resumed after epoch {start_epoch}/{recipe.epochs}")
 
+    step = forward if forward is not None else objective
+    warmup_left = warmup_batches
     fault = _fault_point()
     guard = DivergenceGuard(label, recipe.lr, len(stream), device, before_raise=reporter.end_stage)
     reporter.start_stage(label, recipe.epochs, len(stream), completed=start_epoch)
@@ -227,14 +264,16 @@ def fit(
         sums: dict[str, torch.Tensor] = {}
         correct = torch.zeros((), device=device)
         seen, has_logits = 0, False
+        warmup_seconds, warm_images, t_counted = 0.0, 0, t0
         for b, (images, labels) in enumerate(stream.epoch(epoch)):
+            t_batch = time.perf_counter()
             if fault is not None and (epoch + 1, b) == fault[:2]:
                 os.kill(os.getpid(), fault[2])
             batch = labels.shape[0]
             if world is not None:
                 images, labels = world.shard(images, labels)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = objective(images, labels)
+                out = step(images, labels)
             loss = sum(out.losses.values())
             n = labels.shape[0]
             losses, hits = out.losses, None
@@ -250,6 +289,13 @@ def fit(
                 losses, hits, n = world.reduce_step(trainable, out.losses, n, mine)
                 guard.batch(epoch, b, losses, sum(losses.values()))  # the same numbers on every rank
             optimizer.step()
+            if warmup_left:  # a compiled step's first calls compile it: timed apart from the throughput
+                warmup_left -= 1
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t_counted = time.perf_counter()
+                warmup_seconds += t_counted - t_batch
+                warm_images += n
             seen += n
             with torch.no_grad():
                 for name, value in losses.items():
@@ -267,7 +313,11 @@ def fit(
         row["train_loss"] = sum(float(v) for v in sums.values()) / seen
         if has_logits:
             row["train_acc"] = float(correct) / seen * 100
-        row["images_per_s"] = seen / train_seconds
+        if warm_images:  # the images after the warm-up batches, over their time
+            row["images_per_s"] = (seen - warm_images) / max(1e-9, train_seconds - (t_counted - t0))
+            row["warmup_seconds"] = warmup_seconds
+        else:
+            row["images_per_s"] = seen / train_seconds
         row["train_seconds"] = train_seconds
         objective.eval()
         evaluated = evaluate()

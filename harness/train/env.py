@@ -53,6 +53,7 @@ class RunEnv:
     select: str = "last"
     eval_batch_size: int = 512
     world: "World | None" = None  # several ranks training this run together (torchrun)
+    compile: str | None = None  # torch.compile mode of the training step and evaluation; None: eager
     _streams: DataStreams | None = field(default=None, repr=False)
 
     def identity(self) -> dict[str, Any]:
@@ -70,9 +71,13 @@ class RunEnv:
         return identity
 
     def engine(self) -> dict[str, Any]:
-        """The engine settings, as records and stage keys hold them."""
-        return {"version": ENGINE_VERSION, "device": self.device.type, "amp": self.amp,
-                "channels_last": self.channels_last}
+        """The engine settings, as records and stage keys hold them (``compile`` only when set, so that the
+        keys of eager runs are those they always were)."""
+        settings: dict[str, Any] = {"version": ENGINE_VERSION, "device": self.device.type, "amp": self.amp,
+                                    "channels_last": self.channels_last}
+        if self.compile:
+            settings["compile"] = self.compile
+        return settings
 
     @property
     def streams(self) -> DataStreams:

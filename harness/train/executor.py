@@ -26,7 +26,7 @@ from filelock import Timeout
 from harness.core.identity import code_identity, config_key, weights_digest
 from harness.core.errors import plugin_code, warn
 from harness.train.artifacts import ArtifactStore, DamagedArtifact
-from harness.train.engine import fit
+from harness.train.engine import compiled, fit
 from harness.train.env import RunEnv, require_selection
 from harness.train.objective import Objective
 from harness.train.stage import Stage, StageContext, TrainData, TrainedStage
@@ -201,8 +201,10 @@ class StageRunner:
         recipe = stage.recipe or self.env.recipe
         world = self.env.world
         select_metric = require_selection(self.env) if stage.evaluate == "accuracy" else None
+        mode = self.env.compile  # --compile: the step and the evaluation run compiled wrappers of the objective
+        step, model = compiled(objective, mode), compiled(objective.model, mode)
         evaluate: Callable[[], dict[str, float]] = {
-            "accuracy": lambda: self.env.evaluate(objective.model),
+            "accuracy": lambda: self.env.evaluate(model),
             "losses": lambda: self.env.evaluate_objective(objective),
             "none": dict,
         }[stage.evaluate]
@@ -217,7 +219,7 @@ class StageRunner:
                 objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
                 device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
                 resume=self.resume, amp=self.env.amp, select=(lambda row: row[select_metric]) if select_metric else None,
-                state_to_keep=objective.state_dict, world=world,
+                state_to_keep=objective.state_dict, world=world, forward=step, warmup_batches=1 if mode else 0,
             )
         info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",
                                 "resumed_from_epoch": fitted.resumed_from_epoch}

@@ -10,13 +10,12 @@ shortcut's convolution are its downsampling sites.
 
 from __future__ import annotations
 
-from functools import partial
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.api import ArchSpec, ClassifierHead, LevelClassifier, Register, hookimpl
+from harness.api import ArchSpec, ClassifierHead, LevelClassifier
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -82,26 +81,3 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
             nn.init.constant_(m.weight, 1)
             nn.init.constant_(m.bias, 0)
     return model
-
-
-#: default teachers of students (``--teacher`` overrides), and where each pair comes from
-DEFAULT_TEACHERS = {
-    "resnet20": ("resnet56", "CRD benchmark (RepDistiller) pair resnet56 -> resnet20"),
-    "resnet32": ("resnet110", "EncodeNet paper Table 4 and CRD benchmark pair resnet110 -> resnet32"),
-    "resnet56": ("resnet110", "CRD benchmark (RepDistiller) pair resnet110 -> resnet56"),
-    "resnet8x4": ("resnet32x4", "CRD benchmark (RepDistiller) pair resnet32x4 -> resnet8x4"),
-}
-
-NARROW = (16, 16, 32, 64)
-WIDE = (32, 64, 128, 256)
-VARIANTS = {f"resnet{d}": (d, NARROW) for d in (8, 14, 20, 32, 44, 56, 110)}
-VARIANTS.update({"resnet8x4": (8, WIDE), "resnet32x4": (32, WIDE)})
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    for name, (depth, widths) in VARIANTS.items():
-        teacher, source = DEFAULT_TEACHERS.get(name, (None, None))
-        register(name, partial(cifar_resnet, depth=depth, widths=widths),
-                 description=f"CIFAR ResNet-{depth} (CRD benchmark), widths {list(widths)}",
-                 **({"default_teacher": teacher, "teacher_source": source} if teacher else {}))

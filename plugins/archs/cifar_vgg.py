@@ -13,24 +13,10 @@ attention sites are after each conv level (the stem included); its max-pools are
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from torch import nn
 
-from harness.api import ArchSpec, ClassifierHead, LevelClassifier, Register, hookimpl
-
-CONFIGS: dict[str, list[list[int]]] = {
-    "vgg8": [[64], [128], [256], [512], [512]],
-    "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
-    "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
-    "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
-    "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
-}
-
-
-#: the EncodeNet paper's Table 4 pair; the CRD benchmark pairs vgg13 -> vgg8 instead (``--teacher vgg13``)
-DEFAULT_TEACHERS = {"vgg8": ("vgg16", "EncodeNet paper Table 4 pair vgg16 -> vgg8 (the CRD benchmark's is vgg13)")}
-
+from harness.api import ArchSpec, ClassifierHead, LevelClassifier
 
 def _block(widths: list[int], cin: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -65,11 +51,3 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> LevelClassifier:
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
     return model
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    for name, config in CONFIGS.items():
-        teacher, source = DEFAULT_TEACHERS.get(name, (None, None))
-        register(name, partial(cifar_vgg, config=config), description=f"CIFAR {name} with BN (CRD benchmark)",
-                 **({"default_teacher": teacher, "teacher_source": source} if teacher else {}))

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from harness.api import ArchSpec, Register, UsageError, hookimpl, parse_arch_options, positive
+from harness.api import ArchSpec, UsageError, parse_arch_options, positive
 
 DEFAULTS = {"blocks": 7, "step": 2, "base": 4, "stepmode": "even", "channels": 16, "growth": 6}
 CHOICES = {"stepmode": ("even", "lin")}
@@ -222,10 +222,3 @@ def msdnet(spec: ArchSpec) -> MSDNet:
 
 DESCRIPTION = ("MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
                "configuration of the authors' code); train with --methods anytime")
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    register("msdnet", msdnet, description=DESCRIPTION)
-    register("msdnet:", msdnet, description="MSDNet with options blocks=,step=,base=,stepmode=even|lin,channels=,"
-                                            "growth= (budgeted config: msdnet:blocks=5,step=1,base=1,stepmode=lin)")

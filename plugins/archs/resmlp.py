@@ -24,7 +24,7 @@ from functools import partial
 from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock
 from torch import nn
 
-from harness.api import ArchSpec, Register, UsageError, hookimpl, parse_arch_options, positive
+from harness.api import ArchSpec, UsageError, parse_arch_options, positive
 
 DEFAULTS = {"depth": 12, "dim": 384, "patch": 4, "mlp_ratio": 4.0, "init_values": 0.0}  # 0: by depth, as timm
 
@@ -45,12 +45,3 @@ def resmlp(spec: ArchSpec) -> nn.Module:
                      mlp_ratio=opts["mlp_ratio"], block_layer=partial(ResBlock, init_values=init), norm_layer=Affine)
     model.arch_name = spec.name
     return model
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    register("resmlp", resmlp, description="ResMLP (Touvron et al., 2021) on timm's ResMLP blocks, CIFAR-sized: "
-                                           "patch 4, depth 12, width 384 (S12); the paper's augmentation and "
-                                           "distillation are out of scope")
-    register("resmlp:", resmlp, description="ResMLP with options depth=,dim=,patch=,mlp_ratio=,init_values= "
-                                            "(e.g. resmlp:depth=12,dim=192)")

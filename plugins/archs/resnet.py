@@ -13,12 +13,11 @@ the next larger ResNet of the family: 18 <- 34 <- 50 <- 101.
 
 from __future__ import annotations
 
-from functools import partial
 
 import timm
 from torch import nn
 
-from harness.api import ArchSpec, Register, hookimpl
+from harness.api import ArchSpec
 from plugins.archs.timm_adapter import adapt_timm
 
 
@@ -44,13 +43,3 @@ def strided_convs(block: nn.Module) -> list[tuple[str, nn.Conv2d]]:
 def last_bn(block: nn.Module) -> nn.BatchNorm2d:
     """The block's last BatchNorm on the residual path (``bn3`` of a bottleneck, ``bn2`` of a basic block)."""
     return block.bn3 if hasattr(block, "bn3") else block.bn2
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    depths = (18, 34, 50, 101)
-    for depth, larger in zip(depths, (*depths[1:], None)):
-        teacher = {"default_teacher": f"resnet{larger}", "teacher_source": "the next larger ResNet of the family"}
-        register(f"resnet{depth}", partial(cifar_stem_resnet, variant=f"resnet{depth}"),
-                 description=f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)",
-                 **(teacher if larger else {}))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from harness.api import ArchSpec, Register, UsageError, hookimpl, unknown_name
+from harness.api import ArchSpec, UsageError, unknown_name
 from plugins.archs.timm_adapter import adapt_timm
 
 
@@ -25,8 +25,3 @@ def timm_model(spec: ArchSpec) -> nn.Module:
     except Exception as exc:
         raise UsageError(f"timm could not build '{name}' for {spec.input_size}px input: {exc}") from None
     return adapt_timm(model, spec, family=f"timm:{name}")
-
-
-@hookimpl
-def bench_register_archs(register: Register) -> None:
-    register("timm:", timm_model, description="any timm model by name, e.g. timm:resnet18, timm:convnext_atto")

@@ -1,1 +1,1 @@
-"""Built-in dataset plugins."""
+"""Built-in dataset plugins: loaders; ``builtin.py`` declares what each registers."""

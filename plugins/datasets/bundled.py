@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.api import DatasetRequest, ImageDataset, Register, hookimpl, load_imagefolder
+from harness.api import DatasetRequest, ImageDataset, load_imagefolder
 
 ARCHIVE = Path(__file__).parent / "data" / "cifar10-mini.zip"
 
@@ -19,8 +19,3 @@ def load(request: DatasetRequest) -> ImageDataset:
     return load_imagefolder(ARCHIVE, "cifar10-mini", request.cache_dir,
                             source_note="bundled CIFAR-10 subset (JPEG copy; 5,000 train / 1,000 test)",
                             notice=request.notice)
-
-
-@hookimpl
-def bench_register_datasets(register: Register) -> None:
-    register("cifar10-mini", load, description="bundled 5k/1k CIFAR-10 subset (JPEG), works offline")

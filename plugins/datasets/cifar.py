@@ -7,12 +7,11 @@ substitute. Normalisation uses the usual per-channel statistics of each training
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import torch
 
-from harness.api import DataUnavailableError, DatasetRequest, ImageDataset, Register, cached, hookimpl
+from harness.api import DataUnavailableError, DatasetRequest, ImageDataset, cached
 
 STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -44,7 +43,7 @@ def _find(name: str, request: DatasetRequest) -> tuple[object, object]:
         bad = f" (incomplete or corrupt: {', '.join(corrupt)})" if corrupt else ""
         raise DataUnavailableError(
             f"{name}: not found in {places}{bad}; --no-download was given: pass --data-dir DIR (the folder that holds "
-            f"'{FOLDERS[name]}') or drop --no-download"
+            f"'{FOLDERS[name]}'), drop --no-download, or use --dataset cifar10-mini (bundled) or imagefolder:PATH"
         )
     try:
         return _torchvision_split(name, target, True, True), _torchvision_split(name, target, False, True)
@@ -53,8 +52,9 @@ def _find(name: str, request: DatasetRequest) -> tuple[object, object]:
         raise DataUnavailableError(
             f"{name}: not found in {target}{where} and the download failed ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}). Download it where you have network "
-            f"access and pass --data-dir DIR (the folder that holds '{FOLDERS[name]}'), or use "
-            f"--dataset imagefolder:PATH for a train/ + test/ image-folder copy"
+            f"access and pass --data-dir DIR (the folder that holds '{FOLDERS[name]}'); offline, use --dataset "
+            f"cifar10-mini (bundled, 5,000/1,000 CIFAR-10 images) or --dataset imagefolder:PATH (a train/ + test/ "
+            f"image-folder copy)"
         ) from None
 
 
@@ -74,9 +74,3 @@ def load_cifar(request: DatasetRequest, name: str) -> ImageDataset:
     return ImageDataset(name=name, train_images=tx, train_labels=ty, test_images=ex, test_labels=ey,
                         classes=list(payload["classes"]), mean=mean, std=std,
                         source=f"{name.upper()} (torchvision, original images)")
-
-
-@hookimpl
-def bench_register_datasets(register: Register) -> None:
-    register("cifar10", partial(load_cifar, name="cifar10"), description="CIFAR-10 via torchvision (download or --data-dir)")
-    register("cifar100", partial(load_cifar, name="cifar100"), description="CIFAR-100 via torchvision (download or --data-dir)")

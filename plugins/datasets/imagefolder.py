@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.api import DatasetRequest, ImageDataset, Register, hookimpl, load_imagefolder, path_stem
+from harness.api import DatasetRequest, ImageDataset, load_imagefolder, path_stem
 
 
 def load(request: DatasetRequest) -> ImageDataset:
@@ -24,8 +24,3 @@ def load(request: DatasetRequest) -> ImageDataset:
         note = "JPEG copy of CIFAR-10 (lossy pixels; not identical with published CIFAR-10 numbers)"
     name = f"imagefolder:{path_stem(str(path.expanduser().resolve()))}"
     return load_imagefolder(path, name, request.cache_dir, source_note=note, notice=request.notice)
-
-
-@hookimpl
-def bench_register_datasets(register: Register) -> None:
-    register("imagefolder:", load, description="train/ + test/ class folders (a folder, .zip or .tar.gz)")

@@ -1,1 +1,1 @@
-"""Built-in executors: where the stage jobs of a sweep run (``--executor local|ray|slurm``)."""
+"""Built-in executor plugins: backends; ``builtin.py`` declares what each registers."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness.api import Backend, BenchError, ExecutorOptions, JobResult, JobSpec, Register, UsageError, hookimpl, run_job
+from harness.api import Backend, BenchError, ExecutorOptions, JobResult, JobSpec, UsageError, run_job
 
 
 def one_line(exc: BaseException) -> str:
@@ -163,8 +163,3 @@ class LocalPool(Backend):
             if worker is not None:
                 self._retire(worker)
         self.workers = [None] * self.capacity
-
-
-@hookimpl
-def bench_register_executors(register: Register) -> None:
-    register("local", LocalPool, description="worker processes on this machine: --workers N, or --per-gpu K")

@@ -24,9 +24,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
-from harness.api import (
-    Backend, ExecutorOptions, JobResult, JobSpec, Register, UsageError, hookimpl, import_extra, run_job, wants_cuda,
-)
+from harness.api import Backend, ExecutorOptions, JobResult, JobSpec, UsageError, import_extra, run_job, wants_cuda
 
 UNBOUNDED = 1 << 20
 TIMEOUT_ENV = "BENCH_RAY_CONNECT_TIMEOUT"
@@ -150,8 +148,3 @@ class RayCluster(Backend):
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
-
-
-@hookimpl
-def bench_register_executors(register: Register) -> None:
-    register("ray", RayCluster, description="Ray tasks on --ray-address (default: a local cluster); needs the ray extra")

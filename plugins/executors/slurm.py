@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.api import (
-    COUNT, FINITE, NON_NEGATIVE_INT, POSITIVE, Register,
-    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, hookimpl, import_extra, run_job, wants_cuda,
+    COUNT, FINITE, NON_NEGATIVE_INT, POSITIVE,
+    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, import_extra, run_job, wants_cuda,
 )
 
 UNBOUNDED = 1 << 20
@@ -105,8 +105,3 @@ class SlurmJobs(Backend):
 
     def describe(self) -> dict:
         return {"executor": self.name, "local": self.local, "cpus_per_task": self.threads}
-
-
-@hookimpl
-def bench_register_executors(register: Register) -> None:
-    register("slurm", SlurmJobs, description="Slurm jobs through submitit (--slurm-local: its local mode); needs the slurm extra")

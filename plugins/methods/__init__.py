@@ -1,1 +1,1 @@
-"""Built-in method plugins."""
+"""Built-in method plugins: implementations; ``builtin.py`` declares what each registers."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import COUNT, Option, Register, hookimpl
+from harness.api import COUNT, Option
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 
 
@@ -48,7 +48,6 @@ class BAMModule(nn.Module):
 
 
 class BAM(AttentionMethod):
-    summary = "BAM channel + dilated spatial attention between levels"
     default_placement = "level"
     options = {
         **AttentionMethod.options,
@@ -63,8 +62,3 @@ class BAM(AttentionMethod):
 
     def init_official(self, module: nn.Module) -> None:
         kaiming_conv_zero_bias(module)
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("bam", BAM, description=BAM.summary)

@@ -6,16 +6,10 @@ Its plan is the shared baseline stage itself: other methods that need the baseli
 
 from __future__ import annotations
 
-from harness.api import Method, Plan, Register, RunInfo, hookimpl
+from harness.api import Method, Plan, RunInfo
 
 
 class Baseline(Method):
-    summary = "the architecture trained with cross-entropy (the reference every method is compared with)"
 
     def plan(self, run: RunInfo) -> Plan:
         return Plan(run.baseline())
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("baseline", Baseline, description=Baseline.summary)

@@ -19,9 +19,8 @@ from __future__ import annotations
 import copy
 
 from harness.api import (
-    Register,
     Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, TrainedStage, UsageError,
-    count_flops, hookimpl,
+    count_flops,
 )
 from plugins.methods.encodenet.method import EncodeNet, EncodeNetClassTarget, EncodeNetFinetune, EncodeNetInputTarget
 
@@ -41,8 +40,6 @@ def parse_reference_options(text: str) -> dict[str, str]:
 
 
 class BaselineMatched(Method):
-    summary = ("equal-compute control of EncodeNet: the baseline continued with cross-entropy for EncodeNet's "
-               "post-baseline image-epochs, same schedule shape")
     options = {
         "reference": Option("encodenet", "the EncodeNet method whose training after the baseline is matched",
                             tuple(REFERENCES)),
@@ -100,8 +97,3 @@ class BaselineMatched(Method):
             "image_epochs": {"baseline": n * len(base.history), "after_baseline": n * len(matched.history)},
             "note": "stage seconds are those of the run that trained each stage (reused artifacts keep their time)",
         }
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("baseline-matched", BaselineMatched, description=BaselineMatched.summary)

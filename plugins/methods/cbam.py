@@ -16,12 +16,11 @@ from __future__ import annotations
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from harness.api import COUNT, Option, Register, hookimpl
+from harness.api import COUNT, Option
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 
 
 class CBAM(AttentionMethod):
-    summary = "CBAM channel + spatial gates in every residual block (timm CbamModule)"
     options = {
         **AttentionMethod.options,
         "reduction": Option(16, "channel reduction ratio r of the shared MLP", constraint=COUNT),
@@ -39,8 +38,3 @@ class CBAM(AttentionMethod):
         kaiming_conv_zero_bias(module, convs=[spatial.conv])
         nn.init.zeros_(spatial.bn.weight)
         spatial.bn.momentum = 0.01
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("cbam", CBAM, description=CBAM.summary)

@@ -20,9 +20,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, Register,
+    COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, UsageError, hookimpl, require_levels,
+    TrainedStage, UsageError, require_levels,
 )
 from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe
 
@@ -80,7 +80,6 @@ class HintObjective(Objective):
 
 
 class FitNet(DistillMethod):
-    summary = "FitNets hint on feature 2 with a conv regressor (CRD single-stage form; stages=2: original)"
     options = {
         "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)", constraint=NON_NEGATIVE_INT),
         "weight": Option(100.0, "weight of the hint MSE (single-stage form)", constraint=NON_NEGATIVE),
@@ -122,8 +121,3 @@ def hint_report(deployed: TrainedStage, env: RunEnv) -> Report:
     hint = deployed.inputs["hint"]
     return Report(info={**deployed.info, "hint_epochs": len(hint.history)},
                   extra_params=sum(p.numel() for p in hint.objective.regressor.parameters()))
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("fitnet", FitNet, description=FitNet.summary)

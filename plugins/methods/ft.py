@@ -40,9 +40,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, Register,
+    NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, hookimpl, require_levels,
+    TrainedStage, require_levels,
 )
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_recipe
 
@@ -124,7 +124,6 @@ class FTObjective(DistillObjective):
 
 
 class FT(DistillMethod):
-    summary = "factor transfer, the paper's flattened factor loss with the authors' CIFAR settings (beta 500)"
     options = {
         "k": Option(0.5, "factor channels as a fraction of the teacher's last-level channels", constraint=POSITIVE),
         "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)", constraint=NON_NEGATIVE),
@@ -186,7 +185,6 @@ class FT(DistillMethod):
 
 
 class FTChannelMean(FT):
-    summary = "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"
     options = {
         **FT.options,
         "beta": Option(200.0, "weight of the factor loss (RepDistiller)", constraint=NON_NEGATIVE),
@@ -199,9 +197,3 @@ class FTChannelMean(FT):
     form = "channel-mean"
     paraphraser_ratio = 30 / 240
     paraphraser_default_lr = None
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("ft", FT, description=FT.summary)
-    register("ft-crd", FTChannelMean, description=FTChannelMean.summary)

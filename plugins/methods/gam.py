@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import COUNT, Option, Register, hookimpl
+from harness.api import COUNT, Option
 from harness.kits.attention import AttentionMethod
 
 
@@ -49,7 +49,6 @@ class GAMModule(nn.Module):
 
 
 class GAM(AttentionMethod):
-    summary = "GAM per-pixel channel MLP + 7x7 spatial convolutions in every residual block"
     options = {
         **AttentionMethod.options,
         "reduction": Option(16, "reduction rate r (r=16 reproduces the paper's parameter counts)", constraint=COUNT),
@@ -62,12 +61,5 @@ class GAM(AttentionMethod):
 
 
 class GAMGroupConv(GAM):
-    summary = "GAM with group convolutions (groups=4) and channel shuffle (the paper's 'gc' variant)"
     options = {**GAM.options, "groups": Option(4, "groups of both 7x7 convolutions", constraint=COUNT),
                "shuffle": Option(True, "channel shuffle between the two grouped convolutions")}
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("gam", GAM, description=GAM.summary)
-    register("gam-gc", GAMGroupConv, description=GAMGroupConv.summary)

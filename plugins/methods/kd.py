@@ -7,12 +7,11 @@ terms the other way round; set ``ce_weight``/``kd_weight`` for that.
 
 from __future__ import annotations
 
-from harness.api import NON_NEGATIVE, POSITIVE, LevelClassifier, Objective, Option, Register, hookimpl
+from harness.api import NON_NEGATIVE, POSITIVE, LevelClassifier, Objective, Option
 from harness.kits.distill import DistillMethod, KDObjective
 
 
 class KD(DistillMethod):
-    summary = "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"
     options = {
         "temperature": Option(4.0, "softmax temperature T", constraint=POSITIVE),
         "ce_weight": Option(0.1, "weight of the cross-entropy with the labels", constraint=NON_NEGATIVE),
@@ -22,8 +21,3 @@ class KD(DistillMethod):
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return KDObjective(student, teacher, temperature=self.opts["temperature"], ce_weight=self.opts["ce_weight"],
                            kd_weight=self.opts["kd_weight"])
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("kd", KD, description=KD.summary)

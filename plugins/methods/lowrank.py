@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import POSITIVE, Option, Register, UsageError, hookimpl
+from harness.api import POSITIVE, Option, UsageError
 from harness.kits.transform import ArchTransformMethod
 
 VARIANTS = ("sequential", "basis")
@@ -89,8 +89,6 @@ def eligible(conv: nn.Module) -> bool:
 
 
 class LowRank(ArchTransformMethod):
-    summary = ("low-rank filters (Ioannou et al., ICLR 2016): every kxk conv replaced by 1xk + kx1 "
-               "(or a learned 1xk/kx1 basis + 1x1), trained from scratch")
     options = {
         "variant": Option("sequential", "sequential (1xk then kx1) or basis (1xk and kx1 basis filters + 1x1 "
                                         "combination)", VARIANTS),
@@ -113,8 +111,3 @@ class LowRank(ArchTransformMethod):
                    else BasisConv(conv, m, self.opts["mid"]))
             model.set_submodule(name, new)
         return {"variant": self.opts["variant"], "replaced": len(targets), "layers": [n for n, _ in targets]}
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("lowrank", LowRank, description=LowRank.summary)

@@ -11,12 +11,11 @@ from __future__ import annotations
 from timm.layers import SEModule
 from torch import nn
 
-from harness.api import COUNT, Option, Register, hookimpl
+from harness.api import COUNT, Option
 from harness.kits.attention import AttentionMethod
 
 
 class SE(AttentionMethod):
-    summary = "Squeeze-and-Excitation in every residual block (timm SEModule)"
     options = {
         **AttentionMethod.options,
         "reduction": Option(16, "channel reduction ratio r (hidden width C/r)", constraint=COUNT),
@@ -25,8 +24,3 @@ class SE(AttentionMethod):
 
     def make_module(self, channels: int) -> nn.Module:
         return SEModule(channels, rd_ratio=1 / self.opts["reduction"], rd_divisor=1, bias=self.opts["bias"])
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("se", SE, description=SE.summary)

@@ -1,8 +1,8 @@
 """``label-smoothing``: cross-entropy against smoothed targets (Szegedy et al., 2016).
 
-A complete third-party method in one file: an objective (the loss), a method class declaring its option
-and building that objective around a fresh model, and the hook that registers it. Everything else (data,
-recipe, training, caching, records, tables) is the harness's.
+A complete third-party method: an objective (the loss) and a method class declaring its option and building
+that objective around a fresh model (the package's ``__init__`` registers it). Everything else (data, recipe,
+training, caching, records, tables) is the harness's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.api import UNIT_OPEN, Method, Objective, Option, Register, StageContext, StepOutput, hookimpl
+from harness.api import UNIT_OPEN, Method, Objective, Option, StageContext, StepOutput
 
 
 class SmoothedCrossEntropy(Objective):
@@ -25,13 +25,8 @@ class SmoothedCrossEntropy(Objective):
 
 
 class LabelSmoothing(Method):
-    summary = "cross-entropy with label smoothing (example third-party plugin)"
     options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes", constraint=UNIT_OPEN)}
 
     def objective(self, ctx: StageContext) -> Objective:
         return SmoothedCrossEntropy(ctx.build_arch(), self.opts["epsilon"])
 
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("label-smoothing", LabelSmoothing, description=LabelSmoothing.summary)

@@ -1,4 +1,9 @@
-"""``bench list KIND``: what can be run: methods (with their options), archs, datasets, recipes, executors."""
+"""``bench list KIND [NAME ...]``: what can be run: methods, archs, datasets, recipes, executors.
+
+Without names it lists every registered name with its plugin and description, importing no plugin code (the
+built-in plugins are declared by reference). With names it shows those entries in full: a method's options
+(``--opt METHOD.NAME=VALUE``), an architecture's default teacher and where the pair comes from.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,41 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.plugins.registry import Entry
+
 KINDS = ("methods", "archs", "datasets", "recipes", "executors")  # harness.plugins.manager.KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    lst = sub.add_parser("list", help="list methods, archs, datasets, recipes or executors")
-    lst.add_argument("kind", choices=KINDS)
+    lst = sub.add_parser("list", help="list methods, archs, datasets, recipes or executors (NAME...: in full)")
+    lst.add_argument("kind", choices=KINDS, help="what to list")
+    lst.add_argument("names", nargs="*", metavar="NAME",
+                     help="show these entries in full (a method's options, an architecture's default teacher)")
+
+
+def _recipe_text(recipe: object) -> str:
+    r = recipe
+    sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")  # type: ignore[attr-defined]
+    return (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"  # type: ignore[attr-defined]
+            + (f" — {r.notes}" if r.notes else ""))  # type: ignore[attr-defined]
+
+
+def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
+    """(field, text) rows of one entry in full."""
+    rows = [("name", entry.name + ("<name>" if entry.prefix else "")), ("plugin", entry.plugin),
+            ("description", entry.description or "-")]
+    if kind == "methods":
+        options = entry.obj.options
+        rows += [(f"--opt {entry.name}.{k}", f"{o.default!r}: {o.help}" + (f" (one of {', '.join(map(str, o.choices))})"
+                                                                             if o.choices else "")
+                  + (f" ({o.constraint.short()})" if o.constraint else ""))
+                 for k, o in options.items()] or [("options", "none")]
+        rows.append(("uses a teacher", "yes" if entry.obj.uses_teacher else "no"))
+    if kind == "archs" and entry.meta.get("default_teacher"):
+        rows.append(("default teacher", f"{entry.meta['default_teacher']} ({entry.meta.get('teacher_source')})"))
+    if kind == "recipes":
+        rows.append(("recipe", _recipe_text(entry.obj)))
+    return rows
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -22,28 +56,30 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.plugins.manager import get_plugins
 
     registry = get_plugins().registry(args.kind)
-    table = Table(title=f"{args.kind}")
+    if args.names:
+        for name in args.names:
+            entry = registry.resolve(name).entry
+            table = Table(title=f"{registry.kind} {entry.name}", show_header=False, title_justify="left")
+            table.add_column("field", style="bold")
+            table.add_column("value")
+            for row in _details(args.kind, entry):
+                table.add_row(*row)
+            console.print(table)
+        return 0
+    table = Table(title=f"{args.kind}" + (" (bench list methods NAME: its options)" if args.kind == "methods" else ""))
     table.add_column("name")
     table.add_column("plugin")
     table.add_column("description")
-    if args.kind == "methods":
-        table.add_column("options (--opt METHOD.NAME=VALUE)")
     if args.kind == "archs":
         table.add_column("default teacher")
     conflicts = registry.conflicts()
     for entry in registry.entries():
         owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
         row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
-        if args.kind == "methods":
-            row.append("\n".join(f"{k}={o.default!r}: {o.help}" + (f" [{o.constraint.short()}]" if o.constraint else "")
-                                  for k, o in entry.obj.options.items()) or "-")
         if args.kind == "archs":
             row.append(str(entry.meta.get("default_teacher") or "-"))
         if args.kind == "recipes":
-            r = entry.obj
-            sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")
-            row[2] = (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"
-                      + (f" — {r.notes}" if r.notes else ""))
+            row[2] = _recipe_text(entry.obj)
         table.add_row(*row)
     console.print(table)
     return 0

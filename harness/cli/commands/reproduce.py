@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.args import (
-    METRIC_CHOICES, add_run_arguments, dry_workers, executor_options, reporter_for, request_from_args,
-    run_on_executor,
+    METRIC_CHOICES, add_run_arguments, dry_workers, executor_options, note_long_plan, reporter_for,
+    request_from_args, run_on_executor,
 )
 from harness.core.errors import UsageError
 
@@ -68,6 +68,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         reproduce.dry_run([(s.teacher, run) for s, run in repro.runs], console, throughput=args.throughput,
                           workers=dry_workers(args))
         return 0
+    note_long_plan([run for _, run in repro.runs])
     outcomes, failures = run_on_executor([run for _, run in repro.runs], args, plugins, reporter)
     records = [outcome.records for outcome in outcomes]
     failures += [f for outcome in outcomes for f in outcome.failures]

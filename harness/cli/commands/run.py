@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.args import (
-    add_run_arguments, csv_list, dry_workers, executor_options, reporter_for, request_from_args, run_on_executor,
+    add_run_arguments, csv_list, dry_workers, executor_options, note_long_plan, reporter_for, request_from_args,
+    run_on_executor,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
 
         reproduce.dry_run([(None, prepared)], console, throughput=args.throughput, workers=dry_workers(args))
         return 0
+    note_long_plan([prepared])
     (outcome,), job_failures = run_on_executor([prepared], args, plugins, reporter)
     if outcome.records:
         render(outcome.records, "rich", console=console)

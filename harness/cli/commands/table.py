@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, records_of
+from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list, records_of
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -17,11 +17,18 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     tab = sub.add_parser("table", help="render records as a comparison table")
     tab.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich")
+    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich",
+                     help="rich (a terminal table, compact by default), markdown, csv or json (every number)")
     tab.add_argument("--metric", choices=METRIC_CHOICES, default="last",
                      help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
     tab.add_argument("--export", type=Path, metavar="PREFIX",
                      help="also write PREFIX.md and PREFIX.csv next to the terminal table")
+    tab.add_argument("--wide", action="store_true",
+                     help="the terminal table with every column (default: method, top-1, delta, p, params, MACs)")
+    tab.add_argument("--columns", type=csv_list, metavar="KEY,...",
+                     help="these columns, in this order (terminal and markdown): method, top1, ci95, delta, p, seeds, "
+                          "params, extra_params, macs, flops, size, latency, train_compute, teacher, or a distortion "
+                          "such as noise:0.1")
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -33,7 +40,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     records = records_of(args.paths, failed=True)  # failed runs are counted, never aggregated
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
-    text = render(records, args.format, args.metric, console=console)
+    text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.export:

@@ -43,6 +43,9 @@ def critical_path(graph: JobGraph) -> int:
 
 
 def hours(seconds: float) -> str:
+    """``45 s``, ``12.5 min``, ``3.2 h``, ``41 days``."""
+    if seconds >= 48 * 3600:
+        return f"{seconds / 86400:,.0f} days"
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -64,8 +64,6 @@ class MultiExitObjective(Objective):
 
 
 class Anytime(Method):
-    summary = ("multi-exit training (weighted sum of the exits' CE) with anytime and budgeted-batch evaluation "
-               "(MSDNet, Huang et al., ICLR 2018); needs a multi-exit arch such as msdnet")
     options = {
         "weights": Option("uniform", "loss weight per exit: uniform or w1,w2,... (one per exit)"),
         "thresholds": Option("auto", "held-out split for the budgeted thresholds: auto (val if --val-split, "

@@ -136,8 +136,6 @@ class FusionObjective(Objective):
 
 
 class DCFF(Method):
-    summary = ("DCFF (Lin et al., TPAMI 2023): filters fused by temperature-sharpened inter-similarity "
-               "distributions while training from scratch; the compact model deployed")
     options = {
         "keep": Option("paper", "kept fraction of filters per fused layer: R (all layers), R1,R2,... or R*N; "
                                 "'paper' = the paper's VGG-16 CIFAR-10 setting (vgg16 only)"),

@@ -106,7 +106,6 @@ def copy_head(dst: LevelClassifier, src: LevelClassifier, split: int) -> None:
 
 
 class EncodeNet(Method):
-    summary = "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"
     options = {
         "split": SplitOption(-1, "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
                              "last; classifier = all levels (only the classification layers are retrained)", constraint=SPLIT),
@@ -293,17 +292,14 @@ class EncodeNet(Method):
 
 
 class EncodeNetClassTarget(EncodeNet):
-    summary = "EncodeNet ablation: one lowest-entropy representative per class, no clustering (Table 3)"
     options = {**EncodeNet.options, "target": Option("class", EncodeNet.options["target"].help,
                                                       ("cluster", "class", "input"))}
 
 
 class EncodeNetInputTarget(EncodeNet):
-    summary = "EncodeNet ablation: autoencoder target = the input itself (a plain autoencoder, Table 3)"
     options = {**EncodeNet.options, "target": Option("input", EncodeNet.options["target"].help,
                                                      ("cluster", "class", "input"))}
 
 
 class EncodeNetFinetune(EncodeNet):
-    summary = "EncodeNet pipeline with the encoder fine-tuned, not frozen (a different method)"
     frozen = False

@@ -76,8 +76,6 @@ def _masking(mask: torch.Tensor, dims: int):  # type: ignore[no-untyped-def]
 
 
 class FilterFinetune(Method):
-    summary = ("filter-level fine-tuning for distorted images (Bianchi et al. 2019): the baseline's filters most "
-               "changed by the distortion (Borda count of activation distances) fine-tuned on distorted images")
     options = {
         "distortion": Option("noise:0.1", "the distortion fine-tuned for: noise:SIGMA (pixel units 0-1) or "
                                           "blur:SIGMA (pixels)"),

@@ -1,11 +1,3 @@
-"""``wavecnet``: wavelet downsampling (WaveCNet, Li et al.). See ``method.py``."""
-
-from __future__ import annotations
-
-from harness.api import Register, hookimpl
-from plugins.methods.wavecnet.method import WaveCNet
-
-
-@hookimpl
-def bench_register_methods(register: Register) -> None:
-    register("wavecnet", WaveCNet, description=WaveCNet.summary)
+"""``wavecnet``: wavelet downsampling (WaveCNet, Li et al.). See ``method.py``. Declared (registered) in
+``plugins/methods/__init__.py``.
+"""

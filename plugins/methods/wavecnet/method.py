@@ -47,8 +47,6 @@ def wavelet_downsampling(site: nn.Module, wavelet: str, path: str) -> nn.Module:
 
 
 class WaveCNet(ArchTransformMethod):
-    summary = ("WaveCNet (Li et al., CVPR 2020): every max-pool / strided conv / avg-pool replaced by DWT "
-               "low-frequency downsampling (Haar built in; dbN, biorX.Y with PyWavelets)")
     options = {"wavelet": Option("haar", "wavelet: haar, or any PyWavelets discrete wavelet (db2, sym4, bior2.2 "
                                          "= Cohen ch2.2, ...)")}
 

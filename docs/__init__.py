@@ -1,0 +1,1 @@
+"""The documentation (markdown, built by mkdocs); a package only so that its conftest.py has a name of its own."""

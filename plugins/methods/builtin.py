@@ -1,0 +1,86 @@
+"""The built-in method plugins, declared by reference (``harness.api.declared_plugin``).
+
+One plugin per method family, as ``bench plugins`` lists them; each module under ``plugins/methods/`` holds
+the implementation, and this file says what each registers, with its description. Listing methods imports
+none of them: a method's module is imported when the method is used.
+"""
+
+from __future__ import annotations
+
+from harness.api import declared_plugin
+
+baseline = declared_plugin("methods", [
+    ("baseline", "plugins.methods.baseline:Baseline",
+     "the architecture trained with cross-entropy (the reference every method is compared with)"),
+])
+se = declared_plugin("methods", [
+    ("se", "plugins.methods.se:SE", "Squeeze-and-Excitation in every residual block (timm SEModule)"),
+])
+cbam = declared_plugin("methods", [
+    ("cbam", "plugins.methods.cbam:CBAM", "CBAM channel + spatial gates in every residual block (timm CbamModule)"),
+])
+bam = declared_plugin("methods", [
+    ("bam", "plugins.methods.bam:BAM", "BAM channel + dilated spatial attention between levels"),
+])
+gam = declared_plugin("methods", [
+    ("gam", "plugins.methods.gam:GAM",
+     "GAM per-pixel channel MLP + 7x7 spatial convolutions in every residual block"),
+    ("gam-gc", "plugins.methods.gam:GAMGroupConv",
+     "GAM with group convolutions (groups=4) and channel shuffle (the paper's 'gc' variant)"),
+])
+kd = declared_plugin("methods", [
+    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"),
+])
+rkd = declared_plugin("methods", [
+    ("rkd", "plugins.methods.rkd:RKD", "relational KD: distance (25) and angle (50) terms on the pooled embedding"),
+])
+fitnet = declared_plugin("methods", [
+    ("fitnet", "plugins.methods.fitnet:FitNet",
+     "FitNets hint on feature 2 with a conv regressor (CRD single-stage form; stages=2: original)"),
+])
+ft = declared_plugin("methods", [
+    ("ft", "plugins.methods.ft:FT",
+     "factor transfer, the paper's flattened factor loss with the authors' CIFAR settings (beta 500)"),
+    ("ft-crd", "plugins.methods.ft:FTChannelMean",
+     "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"),
+])
+encodenet = declared_plugin("methods", [
+    ("encodenet", "plugins.methods.encodenet.method:EncodeNet",
+     "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"),
+    ("encodenet-class", "plugins.methods.encodenet.method:EncodeNetClassTarget",
+     "EncodeNet ablation: one lowest-entropy representative per class, no clustering (Table 3)"),
+    ("encodenet-input", "plugins.methods.encodenet.method:EncodeNetInputTarget",
+     "EncodeNet ablation: autoencoder target = the input itself (a plain autoencoder, Table 3)"),
+    ("encodenet-finetune", "plugins.methods.encodenet.method:EncodeNetFinetune",
+     "EncodeNet pipeline with the encoder fine-tuned, not frozen (a different method)"),
+])
+baseline_matched = declared_plugin("methods", [
+    ("baseline-matched", "plugins.methods.baseline_matched:BaselineMatched",
+     "equal-compute control of EncodeNet: the baseline continued with cross-entropy for EncodeNet's "
+     "post-baseline image-epochs, same schedule shape"),
+])
+anytime = declared_plugin("methods", [
+    ("anytime", "plugins.methods.anytime.method:Anytime",
+     "multi-exit training (weighted sum of the exits' CE) with anytime and budgeted-batch evaluation (MSDNet, "
+     "Huang et al., ICLR 2018); needs a multi-exit arch such as msdnet"),
+])
+wavecnet = declared_plugin("methods", [
+    ("wavecnet", "plugins.methods.wavecnet.method:WaveCNet",
+     "WaveCNet (Li et al., CVPR 2020): every max-pool / strided conv / avg-pool replaced by DWT low-frequency "
+     "downsampling (Haar built in; dbN, biorX.Y with PyWavelets)"),
+])
+lowrank = declared_plugin("methods", [
+    ("lowrank", "plugins.methods.lowrank:LowRank",
+     "low-rank filters (Ioannou et al., ICLR 2016): every kxk conv replaced by 1xk + kx1 (or a learned 1xk/kx1 "
+     "basis + 1x1), trained from scratch"),
+])
+dcff = declared_plugin("methods", [
+    ("dcff", "plugins.methods.dcff.method:DCFF",
+     "DCFF (Lin et al., TPAMI 2023): filters fused by temperature-sharpened inter-similarity distributions "
+     "while training from scratch; the compact model deployed"),
+])
+filter_ft = declared_plugin("methods", [
+    ("filter-ft", "plugins.methods.filter_ft.method:FilterFinetune",
+     "filter-level fine-tuning for distorted images (Bianchi et al. 2019): the baseline's filters most changed "
+     "by the distortion (Borda count of activation distances) fine-tuned on distorted images"),
+])
