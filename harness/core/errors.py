@@ -118,10 +118,11 @@ def debugging() -> bool:
     return os.environ.get("BENCH_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` (what a one-line error quotes of an exception it reports)."""
+def one_line(exc: BaseException, limit: int | None = 200) -> str:
+    """``Type: first line of the message`` (at most ``limit`` characters of it): what a one-line error quotes
+    of an exception it reports."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}".rstrip(": ")
 
 
 class TrainingDiverged(BenchError):

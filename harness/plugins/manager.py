@@ -166,7 +166,7 @@ def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
 
 
 def _one_line(exc: BaseException) -> str:
-    line = one_line(exc)
+    line = one_line(exc, limit=None)
     return line + " (the plugin exits the process)" if isinstance(exc, SystemExit) else line
 
 
