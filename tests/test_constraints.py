@@ -100,7 +100,7 @@ def test_check_tolerance_inf_is_refused(capsys) -> None:
 
 
 def numeric_method_options() -> list[tuple[str, str, object]]:
-    plugins = load_plugins(warn=False)
+    plugins = load_plugins(entry_points=False, warn=False)  # the built-in methods (installed ones are their own)
     return [(entry.name, key, option) for entry in plugins.methods.entries()
             for key, option in entry.obj.options.items() if option.numeric]
 
@@ -118,7 +118,7 @@ def test_every_builtin_numeric_method_option_declares_a_constraint_its_default_m
                          ids=[f"{m}.{k}" for m, k, _ in numeric_method_options()])
 def test_method_options_refuse_nan_inf_zero_negative(capsys, tmp_path, method: str, key: str,
                                                      option: object) -> None:
-    cls = load_plugins(warn=False).methods.resolve(method).obj
+    cls = load_plugins(entry_points=False, warn=False).methods.resolve(method).obj
     kind = type(option.default)  # type: ignore[attr-defined]
     for text in BAD_CANDIDATES:
         if legal(kind, option.limits, text):  # type: ignore[attr-defined]

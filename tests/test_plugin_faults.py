@@ -159,6 +159,16 @@ def test_dry_run_validates_the_executor_like_a_real_run(capsys, tmp_path: Path) 
     assert "--slurm-opt timeout_min must be an integer >= 1, got 0" in line
 
 
+def test_a_dry_run_without_the_data_validates_on_the_declared_shape(capsys, tmp_path: Path) -> None:
+    """cifar10 is not on disk here: the plan's models are still built (on a stand-in of its declared shape),
+    so what a real run would refuse before training is refused by the dry run too."""
+    base = ["run", "--methods", "baseline", "--dataset", "cifar10", "--no-download", "--recipe", "smoke",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--dry-run", "--quiet"]
+    line = one_line_error(capsys, [*base, "--arch", "msdnet:blocks=0"], code=2)
+    assert "architecture option msdnet:blocks=0.blocks must be a finite number > 0, got 0" in line
+    assert main([*base, "--arch", "resnet8"]) == 0
+
+
 def test_a_ray_address_where_nothing_answers_is_one_line_at_once(capsys, tmp_path: Path) -> None:
     import socket
 

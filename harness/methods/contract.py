@@ -166,8 +166,13 @@ class Method:
     uses_teacher: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        """``options``: parsed values (see :meth:`parse_options`); each is checked against its Option's choices
+        and declared limits here too, so that a method built in code is as valid as one from ``--opt``."""
         self.name = name
         opts = {k: o.default for k, o in self.options.items()}
+        for key, value in (options or {}).items():
+            if key in self.options:
+                self.options[key].check(value, f"{name}.{key}")
         opts.update(options or {})
         self.opts: Mapping[str, Any] = MappingProxyType(opts)
 

@@ -40,6 +40,18 @@ def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> I
                         mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
 
 
+def declared_stand_in(plugins: PluginSet, dataset: str, val_split: float = 0.0) -> ImageDataset | None:
+    """A shape-only stand-in of ``dataset`` from its plugin's declaration (class count, channels, size; no
+    images), with an (empty) validation split when the run asks for one; None when nothing is declared."""
+    meta = plugins.datasets.resolve(dataset).entry.meta
+    if not all(isinstance(meta.get(k), int) for k in ("classes", "in_chans", "input_size")):
+        return None
+    stand_in = shape_only_dataset(meta["classes"], meta["in_chans"], meta["input_size"])
+    if val_split:
+        stand_in.val_images, stand_in.val_labels = stand_in.test_images, stand_in.test_labels
+    return stand_in
+
+
 MACS_COLUMN = "MACs (M)"
 COST_NOTE = ("MACs: one per multiply-add of convolutions and matrix products, plus one per element of the "
              "attention gates' element-wise multiplications and sigmoids (what papers quote as FLOPs). "

@@ -204,9 +204,25 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     except DataUnavailableError:
         if need_data:
             raise
+        validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
         return run
     validate(run)
     return run
+
+
+def validate_by_shape(run: PreparedRun) -> None:
+    """A dry run whose data is not on disk: :func:`validate` on a stand-in of the dataset's declared shape
+    (class count, channels, size; no images), when its plugin declares one; nothing otherwise."""
+    from harness.run.cost import declared_stand_in
+
+    stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
+    if stand_in is None:
+        return
+    run.dataset = stand_in
+    try:
+        validate(run)
+    finally:
+        run.dataset = None
 
 
 def validate(run: PreparedRun) -> None:
