@@ -11,7 +11,10 @@ kind        what it registers, and the names it is written against
 all         ``hookimpl``, ``Register`` (the hooks' callback type), ``declared_plugin`` and ``lazy`` (a plugin
             declared by reference, imported when used); errors: ``UsageError`` (bad input,
             exit 2), ``DataUnavailableError``, ``BenchError`` (a run failed, exit 1), ``unknown_name``;
-            ``import_extra`` (an optional dependency, with a one-line error naming the extra to install)
+            ``import_extra`` (an optional dependency, with a one-line error naming the extra to install);
+            limits of numbers: ``Constraint``, ``at_least``, ``above``, ``between`` and the common ones
+            (``POSITIVE``, ``NON_NEGATIVE``, ``COUNT``, ``NON_NEGATIVE_INT``, ``FRACTION``, ``UNIT_OPEN``,
+            ``FINITE``, ``INTEGER``): ``Option(0.5, "...", constraint=FRACTION)`` or ``minimum=/maximum=``
 method      ``bench_register_methods``: a subclass of ``Method`` with ``Option`` s; its ``plan(run:
             RunInfo) -> Plan`` of ``Stage`` s, whose factories get a ``StageContext`` and return an
             ``Objective`` (``forward -> StepOutput``), optionally with ``TrainData``; a report
@@ -50,6 +53,19 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "harness.core.errors",
     "unknown_name": "harness.core.errors",
     "import_extra": "harness.core.extras",
+    # declared limits of numeric options (Option(constraint=...), recipes)
+    "Constraint": "harness.core.constraints",
+    "at_least": "harness.core.constraints",
+    "above": "harness.core.constraints",
+    "between": "harness.core.constraints",
+    "FINITE": "harness.core.constraints",
+    "INTEGER": "harness.core.constraints",
+    "POSITIVE": "harness.core.constraints",
+    "NON_NEGATIVE": "harness.core.constraints",
+    "COUNT": "harness.core.constraints",
+    "NON_NEGATIVE_INT": "harness.core.constraints",
+    "FRACTION": "harness.core.constraints",
+    "UNIT_OPEN": "harness.core.constraints",
     # methods
     "Method": "harness.methods.contract",
     "Option": "harness.methods.contract",
@@ -119,6 +135,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
+    from harness.core.constraints import (  # noqa: F401
+        COUNT, FINITE, FRACTION, INTEGER, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UNIT_OPEN, Constraint, above,
+        at_least, between,
+    )
     from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name  # noqa: F401
     from harness.core.extras import import_extra  # noqa: F401
     from harness.core.recipes import Recipe  # noqa: F401

@@ -119,8 +119,8 @@ def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, ca
 
     # the other process: at its start the artifact is missing, once it holds the lock it is there
     real_load, calls, saves = ArtifactStore.load, [], []
-    monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key: (calls.append(key), None)[1]
-                        if not calls else real_load(self, stage, key))
+    monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key, **kw: (calls.append(key), None)[1]
+                        if not calls else real_load(self, stage, key, **kw))
     monkeypatch.setattr(ArtifactStore, "save", lambda self, *a, **k: saves.append(a))
     second = run_tiny(cache, tmp_path / "b", threads=1).records[0]
     stage = second["stages"]["baseline[resnet8]"]

@@ -415,7 +415,11 @@ def test_loading_a_trained_artifact_says_so(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(progress, "_QUIET", False)
     monkeypatch.setattr(artifacts, "loading", lambda path, text: real(path, text, min_bytes=1, console=console))
     store = artifacts.ArtifactStore(tmp_path)
-    store.save("baseline", "0123456789abcdef", {"objective": {"w": torch.zeros(3)}}, {})
+    from harness.core.identity import weights_digest
+
+    weights = {"w": torch.zeros(3)}
+    store.save("baseline", "0123456789abcdef", {"objective": weights, "history": [], "seconds": 0.0},
+               {"digest": weights_digest(weights)})
     assert store.load("baseline", "0123456789abcdef")["objective"]["w"].shape == (3,)
     path = tmp_path / "baseline" / "0123456789abcdef.pt"
     assert console.file.getvalue() == f"loading trained artifact baseline/0123456789ab {path} (0 MB)\n"

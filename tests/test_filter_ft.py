@@ -86,7 +86,7 @@ def test_plan_options_and_budget() -> None:
     assert [s.label for s in plan.stages()] == ["baseline[resnet20]", "finetune"]
     ft = plan.deploy.recipe
     assert (ft.epochs, ft.lr, ft.weight_decay) == (3, pytest.approx(0.01), 0.0)
-    for opts, message in (({"distortion": "rain:1"}, "unknown distortion"), ({"fraction": 0.0}, "must lie in")):
+    for opts, message in (({"distortion": "rain:1"}, "unknown distortion"), ({"fraction": 0.0}, r"filter-ft.fraction must be a finite number in \(0, 1\], got 0.0")):
         with pytest.raises(UsageError, match=message):
             FilterFinetune("filter-ft", opts).plan(run)
 

@@ -76,7 +76,7 @@ def test_exits_shapes_and_cumulative_costs() -> None:
 
 
 def test_bad_architecture_options_are_one_line_errors() -> None:
-    for name, message in (("msdnet:blocks=x", "expected a int"), ("msdnet:depth=3", "options are KEY=VALUE"),
+    for name, message in (("msdnet:blocks=x", "expected an int"), ("msdnet:depth=3", "options are KEY=VALUE"),
                           ("msdnet:stepmode=odd", "not one of even, lin"), ("msdnet:growth=3", "must be even")):
         with pytest.raises(UsageError, match=message):
             build(name)

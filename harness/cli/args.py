@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.core.constraints import COUNT, NON_NEGATIVE, POSITIVE, Constraint, between
 from harness.core.errors import UsageError
+from harness.core.recipes import MILESTONE, RECIPE_LIMITS
+from harness.run.limits import REQUEST_LIMITS, SEED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,16 +40,58 @@ def csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def seed_list(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in csv_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise argparse.ArgumentTypeError(f"seed {', '.join(map(str, repeated))} is listed twice in '{text}': "
-                                         f"each seed is one run, give distinct seeds")
-    return seeds
+class Number:
+    """An argparse ``type``: a number of ``kind`` (int or float) within ``constraint`` (see
+    :mod:`harness.core.constraints`), or with ``many`` a comma-separated list of them. NaN, infinities and
+    values out of range are refused as the argument's one-line error, naming the range, before anything runs.
+    ``template`` formats a number as this option's text (what tests feed it)."""
+
+    template = "{}"
+
+    def __init__(self, kind: type, constraint: "Constraint", *, many: str = "") -> None:
+        self.kind, self.constraint, self.many = kind, constraint, many
+        self.__name__ = kind.__name__  # argparse: "invalid int value: 'two'"
+
+    def __call__(self, text: str) -> object:
+        if not self.many:
+            return self.one(text)
+        try:
+            values = [self.kind(item) for item in csv_list(text)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{self.many} must be comma-separated {self.noun()}s, got '{text}'") \
+                from None
+        for item, value in zip(csv_list(text), values):
+            if not self.constraint.allows(value):
+                raise argparse.ArgumentTypeError(f"{self.many} must be {self.constraint.describe()} each, got "
+                                                 f"'{item}' in '{text}'")
+        return values
+
+    def noun(self) -> str:
+        return "integer" if self.kind is int else "number"
+
+    def one(self, text: str) -> object:
+        value = self.kind(text)  # a ValueError: argparse's "invalid float value: 'x'"
+        if not self.constraint.allows(value):
+            raise argparse.ArgumentTypeError(f"must be {self.constraint.describe()}, got '{text}'")
+        return value
+
+
+class Seeds(Number):
+    """``--seeds``: comma-separated distinct integers, each a valid seed."""
+
+    def __init__(self) -> None:
+        super().__init__(int, SEED, many="seeds")
+
+    def __call__(self, text: str) -> list[int]:
+        seeds: list[int] = super().__call__(text)  # type: ignore[assignment]
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise argparse.ArgumentTypeError(f"seed {', '.join(map(str, repeated))} is listed twice in '{text}': "
+                                             f"each seed is one run, give distinct seeds")
+        return seeds
+
+
+seed_list = Seeds()
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,24 +101,50 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} -h')")
 
 
-def _milestones(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in csv_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"milestones must be comma-separated epochs, got '{text}'") from None
+class Milestones(Number):
+    """``--milestones``: comma-separated epochs (each within the epochs is checked by the recipe)."""
+
+    def __init__(self) -> None:
+        super().__init__(int, MILESTONE, many="milestones")
+
+    def noun(self) -> str:
+        return "epoch"
+
+    def __call__(self, text: str) -> tuple[int, ...]:
+        return tuple(super().__call__(text))  # type: ignore[arg-type]
 
 
-def _distortions(parser: str) -> Callable[[str], list]:
+def recipe_number(field: str) -> Number:
+    """The type of a recipe override (``--lr``): the recipe field's declared limits."""
+    return Number(int if RECIPE_LIMITS[field].integer else float, RECIPE_LIMITS[field])
+
+
+def request_number(field: str) -> Number:
+    """The type of a run request's number (``--threads``): its declared limits (harness.run.limits)."""
+    limit = REQUEST_LIMITS[field][1]
+    return Number(int if limit.integer else float, limit)
+
+
+#: ``--retries``: 0 (never retry) or more
+RETRIES = between(0, 100, integer=True)
+
+
+class Distortions:
     """An argparse type from a distortion parser of :mod:`harness.data.distortions` (imported when the option
-    is given): its one-line error becomes the argument's error."""
-    def convert(text: str) -> list:
+    is given): its one-line error becomes the argument's error. Levels are finite numbers >= 0."""
+
+    constraint = NON_NEGATIVE
+
+    def __init__(self, parser: str, template: str) -> None:
+        self.parser, self.template = parser, template
+
+    def __call__(self, text: str) -> list:
         from harness.data import distortions
 
         try:
-            return getattr(distortions, parser)(text)
+            return getattr(distortions, self.parser)(text)
         except UsageError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-    return convert
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,26 +167,26 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     p.add_argument("--recipe", default=recipe_default,
                    help=f"named recipe: crd, attention, encodenet, smoke (default: {recipe_default or 'the table’s'})")
     g = p.add_argument_group("recipe overrides")
-    g.add_argument("--epochs", type=int, help="epochs (multistep milestones are scaled to match)")
-    g.add_argument("--batch-size", type=int, help="images per training step")
-    g.add_argument("--lr", type=float, help="learning rate (of SGD with momentum)")
-    g.add_argument("--weight-decay", type=float, help="L2 weight decay")
-    g.add_argument("--momentum", type=float, help="SGD momentum")
+    g.add_argument("--epochs", type=recipe_number("epochs"), help="epochs (multistep milestones are scaled to match)")
+    g.add_argument("--batch-size", type=recipe_number("batch_size"), help="images per training step")
+    g.add_argument("--lr", type=recipe_number("lr"), help="learning rate (of SGD with momentum)")
+    g.add_argument("--weight-decay", type=recipe_number("weight_decay"), help="L2 weight decay")
+    g.add_argument("--momentum", type=recipe_number("momentum"), help="SGD momentum")
     g.add_argument("--schedule", choices=("multistep", "cosine", "constant"), help="learning-rate schedule")
-    g.add_argument("--milestones", type=_milestones, help="comma-separated epochs of the multistep schedule")
-    g.add_argument("--gamma", type=float, help="multistep decay factor")
+    g.add_argument("--milestones", type=Milestones(), help="comma-separated epochs of the multistep schedule")
+    g.add_argument("--gamma", type=recipe_number("gamma"), help="multistep decay factor")
     d = p.add_argument_group("data")
-    d.add_argument("--val-split", type=float, default=0.0, help="hold out this fraction of training data for validation")
-    d.add_argument("--train-subset", type=int, help="train on a class-balanced subset of this many images")
-    d.add_argument("--test-subset", type=int, help="evaluate on a class-balanced subset of this many test images")
+    d.add_argument("--val-split", type=request_number("val_split"), default=0.0, help="hold out this fraction of training data for validation")
+    d.add_argument("--train-subset", type=request_number("train_subset"), help="train on a class-balanced subset of this many images")
+    d.add_argument("--test-subset", type=request_number("test_subset"), help="evaluate on a class-balanced subset of this many test images")
     d.add_argument("--select", choices=("last", "val", "test"), default="last",
                    help="weights kept for downstream stages and deployment: last epoch (default), best validation "
                         "epoch (needs --val-split), or best test epoch (only when you explicitly want test selection)")
     v = p.add_argument_group("evaluation under distortion (every method's deployed model, recorded per level)")
-    v.add_argument("--eval-noise", type=_distortions("noise_levels"), default=[], metavar="SIGMAS",
+    v.add_argument("--eval-noise", type=Distortions("noise_levels", "{}"), default=[], metavar="SIGMAS",
                    help="also measure top-1 on the test set with additive Gaussian noise of these standard "
                         "deviations, in [0, 1] pixel units, e.g. 0.05,0.1,0.2")
-    v.add_argument("--eval-distort", type=_distortions("parse_distortions"), default=[], metavar="KIND:LEVEL,...",
+    v.add_argument("--eval-distort", type=Distortions("parse_distortions", "noise:{}"), default=[], metavar="KIND:LEVEL,...",
                    help="the same for any distortion: noise:SIGMA (pixel units 0-1), blur:SIGMA (pixels), "
                         "e.g. noise:0.1,blur:1.0")
     m = p.add_argument_group("methods")
@@ -132,7 +202,7 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
                         "reported apart from the throughput")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on; faster on CUDA and on CPU)")
-    e.add_argument("--threads", type=int, help="CPU threads for torch")
+    e.add_argument("--threads", type=request_number("threads"), help="CPU threads for torch")
     e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
     e.add_argument("--cache-dir", type=Path,
                    help="decoded datasets, trained artifacts, checkpoints (default $BENCH_CACHE_DIR, else "
@@ -140,20 +210,20 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--resume", action="store_true", help="continue interrupted stages from their checkpoints")
     e.add_argument("--retrain", action="store_true", help="train every stage again instead of reusing artifacts")
     e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
-    e.add_argument("--latency-batch", type=int, help="the large batch of the latency measurement (CPU 64, CUDA 512)")
+    e.add_argument("--latency-batch", type=request_number("latency_batch"), help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
     x = p.add_argument_group("executors (see the docs: Scaling out)")
     x.add_argument("--executor", default="local", help="where stage jobs run: local (default), ray, slurm")
-    x.add_argument("--workers", type=int,
+    x.add_argument("--workers", type=Number(int, COUNT),
                    help="local: worker processes (default 1: train in this process); ray, slurm: jobs in flight at most")
-    x.add_argument("--per-gpu", type=int, metavar="K", help="K stage jobs at a time on each visible GPU")
-    x.add_argument("--retries", type=int, default=1, help="run a failed stage job again this many times (default 1)")
+    x.add_argument("--per-gpu", type=Number(int, COUNT), metavar="K", help="K stage jobs at a time on each visible GPU")
+    x.add_argument("--retries", type=Number(int, RETRIES), default=1, help="run a failed stage job again this many times (default 1)")
     x.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     x.add_argument("--slurm-opt", action="append", default=[], metavar="NAME=VALUE",
                    help="a submitit parameter, e.g. slurm_partition=gpu, timeout_min=600 (repeatable)")
     x.add_argument("--slurm-local", action="store_true", help="run the slurm executor's jobs through submitit's local mode")
     x.add_argument("--dry-run", action="store_true", help="list the stages and the training work, train nothing")
-    x.add_argument("--throughput", type=float, metavar="IMG_PER_S",
+    x.add_argument("--throughput", type=Number(float, POSITIVE), metavar="IMG_PER_S",
                    help="with --dry-run: images/s of one worker, to estimate the wall time")
 
 
@@ -204,6 +274,17 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
     )
 
 
+def records_of(paths: list[Path], *, failed: bool = False) -> list:
+    """The records of ``paths`` for a command that reads them (table, check, plot): what is left out (a newer
+    schema, missing fields or wrong types, unreadable JSON) is named and counted in one warning line."""
+    from harness.results.records import LoadReport, load_records
+
+    report = LoadReport([])
+    records = load_records(paths, failed=failed, report=report)
+    report.warn()
+    return records
+
+
 def reporter_for(args: argparse.Namespace, console: "Console") -> "Reporter":
     from rich.console import Console
 
@@ -212,21 +293,14 @@ def reporter_for(args: argparse.Namespace, console: "Console") -> "Reporter":
     return Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
 
 
-def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
-    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains."""
-    from harness.run.sweep.backend import ExecutorOptions
+def executor_options(args: argparse.Namespace, plugins: "PluginSet | None" = None) -> "ExecutorOptions":
+    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains; with
+    ``plugins``, also the executor's name and its own check of them (as for real runs, for ``--dry-run``)."""
+    from harness.run.sweep.backend import ExecutorOptions, check_executor
 
     executor = args.executor
-    if args.retries < 0:
-        raise UsageError(f"--retries must be 0 or more, got {args.retries}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    if args.throughput is not None and not args.dry_run:
+    if args.throughput is not None and not args.dry_run:  # the numbers themselves: their argparse types
         raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
-    if args.throughput is not None and not args.throughput > 0:
-        raise UsageError(f"--throughput must be a positive number of images/s, got {args.throughput}")
-    if args.per_gpu is not None and args.per_gpu < 1:
-        raise UsageError(f"--per-gpu must be at least 1, got {args.per_gpu}")
     if args.per_gpu is not None and args.device not in ("auto", "cuda"):
         raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
                          f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
@@ -240,9 +314,12 @@ def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
         raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
     if args.ray_address and executor != "ray":
         raise UsageError("--ray-address is an option of --executor ray")
-    return ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
-                           threads=args.threads, ray_address=args.ray_address, slurm=slurm,
-                           slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+    options = ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
+                              threads=args.threads, ray_address=args.ray_address, slurm=slurm,
+                              slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+    if plugins is not None:
+        check_executor(plugins, executor, options)
+    return options
 
 
 def run_on_executor(runs: list, args: argparse.Namespace, plugins: "PluginSet",
@@ -253,7 +330,6 @@ def run_on_executor(runs: list, args: argparse.Namespace, plugins: "PluginSet",
     from harness.run.sweep.driver import in_process, sweep
 
     options = executor_options(args)
-    plugins.executors.resolve(args.executor)
     if in_process(args.executor, options):
         return [execute(run, reporter) for run in runs], []
     swept = sweep(runs, plugins, args.executor, options, reporter, quiet=args.quiet)

@@ -5,6 +5,7 @@ Build systems that never serve a stale artifact derive a step's key from everyth
 * :func:`config_key` hashes a JSON-able description (a stage's config, its run settings, its inputs' digests);
 * :func:`weights_digest` hashes weights (the output of a trained stage, a loaded checkpoint): the one digest
   function for all weights, so the same weights always give the same digest;
+* :func:`state_digest` hashes a checkpoint (verified before a stage resumes from it);
 * :func:`tensor_fingerprint` hashes decoded data (the pixels and labels a run trains and tests on);
 * :func:`code_identity` names the code that computed a result: the source text of every module that computes
   and is reachable from the given objects (functions, classes, bound methods, ``nn.Module`` trees), and the
@@ -60,8 +61,10 @@ COMPUTES = frozenset({
 #: (``harness``, ``harness.api``, package ``__init__`` s) re-export: reached as a module object, a facade stands
 #: for every module of COMPUTES (a plugin's ``import harness.api as api``).
 PRESENTS = frozenset({
-    "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.errors", "harness.core.extras",
+    "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.constraints", "harness.core.errors",
+    "harness.core.extras",
     "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
+    "harness.data.trees", "harness.data.validate",
     "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
     "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
 })
@@ -89,6 +92,34 @@ def weights_digest(state: dict[str, Any]) -> str:
         else:
             h.update(repr(value).encode())
     return h.hexdigest()[:KEY_LENGTH]
+
+
+def state_digest(value: Any) -> str:
+    """A content hash of nested dicts, lists and tuples of tensors and plain values (a checkpoint: weights,
+    optimiser state, history, RNG states), cheap enough to compute at every epoch's checkpoint (blake2b)."""
+    h = hashlib.blake2b(digest_size=16)
+    _feed(h, value)
+    return h.hexdigest()[:KEY_LENGTH]
+
+
+def _feed(h: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for key in sorted(value, key=repr):
+            h.update(repr(key).encode())
+            _feed(h, value[key])
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for item in value:
+            _feed(h, item)
+        h.update(b"]")
+    else:
+        h.update(repr(value).encode())
 
 
 def tensor_fingerprint(*tensors: torch.Tensor | None) -> str:

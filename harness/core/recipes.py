@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from harness.core.constraints import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, Constraint, at_least, between
 from harness.core.errors import UsageError
+
+#: The numeric fields of a recipe and the values each takes (also the CLI overrides' types: ``--lr`` ...).
+RECIPE_LIMITS: dict[str, Constraint] = {
+    "epochs": COUNT,
+    "batch_size": at_least(2, integer=True),  # batch norm needs two images
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "momentum": between(0, 1, exclusive_maximum=True),
+    "gamma": POSITIVE,
+    "warmup_epochs": NON_NEGATIVE_INT,
+}
+#: each of ``milestones``
+MILESTONE = COUNT
+SCHEDULES = ("multistep", "cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class Recipe:
         if unknown:
             raise UsageError(f"unknown recipe field(s) {sorted(unknown)}")
         if "epochs" in values:
+            RECIPE_LIMITS["epochs"].check(values["epochs"], f"recipe '{self.name}': epochs")  # before it is used
             scale = int(values["epochs"]) / self.epochs
             if "milestones" not in values and self.milestones:
                 values["milestones"] = tuple(max(1, round(m * scale)) for m in self.milestones)
@@ -55,13 +71,24 @@ class Recipe:
         return max(1, round(self.epochs * ratio))
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0 or self.weight_decay < 0:
-            raise UsageError(f"recipe '{self.name}': epochs >= 1, batch size >= 2, lr > 0 and weight decay >= 0 "
-                             f"are required (got epochs={self.epochs}, batch={self.batch_size}, lr={self.lr})")
-        if self.schedule not in ("multistep", "cosine", "constant"):
-            raise UsageError(f"recipe '{self.name}': schedule must be multistep, cosine or constant")
-        if any(m < 1 or m > self.epochs for m in self.milestones):
-            raise UsageError(f"recipe '{self.name}': milestones {list(self.milestones)} must lie in 1..{self.epochs}")
+        """Every numeric field within :data:`RECIPE_LIMITS` (finite; NaN, infinities, zero or negative values
+        where they make no sense are refused), a known schedule, milestones within the epochs."""
+        for name, limit in RECIPE_LIMITS.items():
+            value = getattr(self, name)
+            if limit.integer and not isinstance(value, int):
+                raise UsageError(f"recipe '{self.name}': {name} must be {limit.describe()}, got {value!r}")
+            limit.check(value, f"recipe '{self.name}': {name}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"recipe '{self.name}': schedule must be {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not isinstance(self.nesterov, bool):
+            raise UsageError(f"recipe '{self.name}': nesterov must be True or False, got {self.nesterov!r}")
+        for m in self.milestones:
+            if isinstance(m, bool) or not isinstance(m, int) or not MILESTONE.allows(m) or m > self.epochs:
+                raise UsageError(f"recipe '{self.name}': milestones {list(self.milestones)} must be integers in "
+                                 f"1..{self.epochs}")
+        if self.warmup_epochs > self.epochs:
+            raise UsageError(f"recipe '{self.name}': warmup_epochs {self.warmup_epochs} exceeds the {self.epochs} "
+                             f"epochs")
 
     def as_dict(self) -> dict:
         d = asdict(self)

@@ -7,18 +7,14 @@ these tensors.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import sys
-import tarfile
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,9 +24,9 @@ from harness.core import progress
 from harness.core.errors import DataUnavailableError, UsageError
 from harness.core.identity import source_digest, tensor_fingerprint
 from harness.core.io import atomic_torch_save
+from harness.data import trees
+from harness.data.trees import ARCHIVE_SUFFIXES, Listing, Member, read_imagefolder, source_state  # noqa: F401
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-TREE_FORMAT = 2  # part of the decode cache key: bump when what a decoded tree holds changes
 
 
 def stderr_notice(message: str) -> None:
@@ -105,20 +101,17 @@ def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
 
     The file's name gets a digest of the code that builds it (the module defining ``build`` and this one):
     a changed reader decodes again instead of serving tensors decoded by the old one."""
-    reader = source_digest(*{sys.modules[build.__module__], sys.modules[__name__]})
+    reader = source_digest(*{sys.modules[build.__module__], sys.modules[__name__], trees})
     cache_file = cache_file.with_name(f"{cache_file.stem}-{reader}{cache_file.suffix}")
     if cache_file.exists():
         try:
             with progress.loading(cache_file, "loading decoded dataset"):
                 return torch.load(cache_file, weights_only=True)
-        except Exception:
-            cache_file.unlink(missing_ok=True)  # a corrupt cache is rebuilt, never trusted
+        except Exception:  # a corrupt cache is rebuilt, never trusted (the write below replaces it)
+            pass
     payload = build()
     atomic_torch_save(payload, cache_file)
     return payload
-
-
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip", ".tar")
 
 
 def path_stem(path: str) -> str:
@@ -142,77 +135,7 @@ def display_name(name: str) -> str:
     return name
 
 
-# ---- image trees: directories, zip and tar archives in the ImageFolder layout -------------------------
-
-class Member(NamedTuple):
-    """One image of a tree: its split, its class, how to read its bytes, and its path inside the tree."""
-
-    split: str
-    cls: str
-    read: Callable[[], bytes]
-    path: str = ""
-
-
-def is_image_name(name: str) -> bool:
-    """An image by its name: an image suffix, not hidden (``.DS_Store``, ``._x.jpg``), not in ``__MACOSX/``."""
-    path = Path(name)
-    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-            and "__MACOSX" not in path.parts)
-
-
-def _tree_members(source: Path, skipped: list[str] | None = None) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """``(path inside the tree, read)`` of every image file; other files' paths go to ``skipped``."""
-    skipped = [] if skipped is None else skipped
-    if source.is_dir():
-        for path in sorted(source.rglob("*")):
-            if path.is_file():
-                rel = path.relative_to(source).as_posix()
-                if is_image_name(rel):
-                    yield rel, path.read_bytes
-                else:
-                    skipped.append(rel)
-    elif zipfile.is_zipfile(source):
-        zf = zipfile.ZipFile(source)
-        for name in sorted(n for n in zf.namelist() if not n.endswith("/")):
-            if is_image_name(name):
-                yield name, (lambda n=name: zf.read(n))
-            else:
-                skipped.append(name)
-    elif tarfile.is_tarfile(source):
-        # read members in stream order (a compressed tar cannot seek back cheaply), then sort by name
-        found = []
-        with tarfile.open(source, mode="r:*") as tf:
-            for m in tf:
-                if m.isfile() and is_image_name(m.name):
-                    found.append((m.name, tf.extractfile(m).read()))  # type: ignore[union-attr]
-                elif m.isfile():
-                    skipped.append(m.name)
-        for name, data in sorted(found):
-            yield name, (lambda d=data: d)
-    else:
-        raise DataUnavailableError(f"'{source}' is neither a folder nor a zip/tar archive of images")
-
-
-def read_imagefolder(source: Path, skipped: list[str] | None = None) -> dict[str, list[Member]]:
-    """Group the images of an ImageFolder tree by split: ``.../train/<class>/x.jpg`` and ``.../test/...``.
-
-    The paths of files that are not images, or not in that layout, are appended to ``skipped``."""
-    splits: dict[str, list[Member]] = {"train": [], "test": []}
-    skipped = [] if skipped is None else skipped
-    for rel, read in _tree_members(source, skipped):
-        parts = rel.split("/")
-        for i in range(len(parts) - 2):
-            if parts[i] in splits:
-                splits[parts[i]].append(Member(parts[i], parts[i + 1], read, rel))
-                break
-        else:
-            skipped.append(rel)
-    if not splits["train"] or not splits["test"]:
-        raise DataUnavailableError(
-            f"'{source}' has no train/<class>/ and test/<class>/ image folders; an image-folder dataset "
-            f"needs both (e.g. PATH/train/cat/0001.jpg and PATH/test/cat/0001.jpg)"
-        )
-    return splits
+# ---- image trees (listed by harness.data.trees), decoded ---------------------------------------------
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -232,15 +155,17 @@ def _decode_member(member: Member, source: Path | None = None) -> Image.Image:
                                    f"remove or replace it") from None
 
 
-def decode_members(members: list[Member], classes: list[str], *, grayscale: bool, source: Path | None = None,
-                   description: str = "decoding images") -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode ``members`` into (N, C, H, W) uint8 images and labels, with progress; an unreadable image
-    or one of another size is a one-line error that names it."""
-    index = {c: i for i, c in enumerate(classes)}
-    mode = "L" if grayscale else "RGB"
+#: PIL modes whose images are grayscale (one channel); every other mode is decoded as RGB
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
+
+def decode_members(members: list[Member], source: Path | None = None,
+                   description: str = "decoding images") -> list[np.ndarray]:
+    """Decode ``members`` into HxWx1 (grayscale images) or HxWx3 (every other) uint8 arrays, with progress;
+    an unreadable image is a one-line error that names it."""
     def load(member: Member) -> np.ndarray:
-        arr = np.asarray(_decode_member(member, source).convert(mode))
+        img = _decode_member(member, source)
+        arr = np.asarray(img.convert("L" if img.mode in GRAY_MODES else "RGB"))
         return arr[:, :, None] if arr.ndim == 2 else arr
 
     arrays = []
@@ -249,6 +174,33 @@ def decode_members(members: list[Member], classes: list[str], *, grayscale: bool
         for arr in pool.map(load, members):
             arrays.append(arr)
             advance(1)
+    return arrays
+
+
+def common_channels(arrays: list[np.ndarray], members: list[Member]) -> tuple[int, list[str]]:
+    """The channel count of the majority of the images (RGB on a tie: no colour is thrown away) and the paths
+    of the others, which are converted to it (grayscale replicated to RGB, RGB to grayscale by PIL's
+    ITU-R 601-2 luma)."""
+    gray = [m.path for a, m in zip(arrays, members) if a.shape[2] == 1]
+    if len(gray) * 2 > len(arrays):
+        return 1, [m.path for a, m in zip(arrays, members) if a.shape[2] == 3]
+    return 3, gray
+
+
+def to_channels(arrays: list[np.ndarray], channels: int) -> list[np.ndarray]:
+    """Each array with ``channels`` channels."""
+    def convert(arr: np.ndarray) -> np.ndarray:
+        if arr.shape[2] == channels:
+            return arr
+        if channels == 3:
+            return np.repeat(arr, 3, axis=2)
+        return np.asarray(Image.fromarray(arr).convert("L"))[:, :, None]
+    return [convert(a) for a in arrays]
+
+
+def stack_images(arrays: list[np.ndarray], members: list[Member],
+                 classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) uint8 images and int64 labels; images of another size are a one-line error naming one."""
     shapes = Counter(a.shape for a in arrays)
     if len(shapes) != 1:
         usual = shapes.most_common(1)[0][0]
@@ -256,19 +208,10 @@ def decode_members(members: list[Member], classes: list[str], *, grayscale: bool
         size = lambda shape: f"{shape[1]}x{shape[0]}"  # noqa: E731
         raise UsageError(f"images have different sizes: '{members[odd].path}' is {size(arrays[odd].shape)}, "
                          f"{shapes[usual]} of {len(arrays)} are {size(usual)}; resize them to one size first")
+    index = {c: i for i, c in enumerate(classes)}
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([index[m.cls] for m in members], dtype=torch.int64)
     return images, labels
-
-
-def source_state(source: Path) -> str:
-    """A key for the decoded-data cache: the path with the size and modification time of the archive, or of
-    every file in a folder (an edited image changes a file's time, not its folder's), and the tree format."""
-    h = hashlib.sha1(f"{source}|{TREE_FORMAT}".encode())
-    for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
-        stat = path.stat()
-        h.update(f"|{path.relative_to(source) if source.is_dir() else ''}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
 
 
 def _listed(names: list[str], most: int = 3) -> str:
@@ -280,38 +223,50 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
                      notice: Callable[[str], None] = stderr_notice) -> ImageDataset:
     """Decode (once, then from the cache) an ImageFolder tree or archive into an ImageDataset.
 
-    ``notice`` receives one line for files that were skipped (not images, or outside the layout) and a
-    warning for classes of train/ that test/ lacks (also kept in ``notes["missing_test_classes"]``);
-    both are repeated on every load, also from the cache."""
+    ``notice`` receives one line for files that were skipped (not images, or outside the layout), a warning
+    for entries that cannot be read (dangling links, link loops), a note naming the images converted to the
+    channel count of the majority (grayscale among RGB images or the other way round; RGB on a tie) and a
+    warning for classes of train/ that test/ lacks (also kept in ``notes["missing_test_classes"]``); all are
+    repeated on every load, also from the cache."""
     source = source.expanduser().resolve()
     if not source.exists():
         raise DataUnavailableError(f"no dataset at '{source}': give an existing folder or archive")
     key = source_state(source)
 
     def build() -> dict:
-        skipped: list[str] = []
-        splits = read_imagefolder(source, skipped)
+        listing = Listing()
+        splits = read_imagefolder(source, listing)
         classes = sorted({m.cls for m in splits["train"]})
         unknown = sorted({m.cls for m in splits["test"]} - set(classes))
         if unknown:
             raise UsageError(f"test classes {unknown} of '{source}' have no training images")
-        first = _decode_member(splits["train"][0], source)
-        grayscale = first.mode in ("L", "1", "I;16", "I")
-        train = decode_members(splits["train"], classes, grayscale=grayscale, source=source,
-                               description=f"decoding {name} train/ (first use; cached afterwards)")
-        test = decode_members(splits["test"], classes, grayscale=grayscale, source=source,
-                              description=f"decoding {name} test/")
-        return {"train": train, "test": test, "classes": classes, "skipped": skipped}
+        train = decode_members(splits["train"], source, f"decoding {name} train/ (first use; cached afterwards)")
+        test = decode_members(splits["test"], source, f"decoding {name} test/")
+        channels, converted = common_channels(train + test, splits["train"] + splits["test"])  # one for both
+        (tx, ty), (ex, ey) = (stack_images(to_channels(arrays, channels), splits[split], classes)
+                              for split, arrays in (("train", train), ("test", test)))
+        if tx.shape[1:] != ex.shape[1:]:
+            raise UsageError(f"train/ images of '{source}' are {tx.shape[-1]}x{tx.shape[-2]}, test/ images "
+                             f"{ex.shape[-1]}x{ex.shape[-2]}; resize them to one size first")
+        return {"train": (tx, ty), "test": (ex, ey), "classes": classes, "skipped": listing.skipped,
+                "broken": listing.broken, "converted": converted, "channels": channels}
 
     cache_file = cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}-{key}.pt"
     payload = cached(cache_file, build)
     train_x, train_y = payload["train"]
     test_x, test_y = payload["test"]
     classes = list(payload["classes"])
-    skipped = payload.get("skipped", [])
+    skipped, broken, converted = payload.get("skipped", []), payload.get("broken", []), payload.get("converted", [])
+    if broken:
+        notice(f"warning: {name}: skipped {len(broken)} entr{'y' if len(broken) == 1 else 'ies'} of '{source}' "
+               f"that cannot be read: {_listed(broken)}; fix or remove them")
     if skipped:
         notice(f"note: {name}: skipped {len(skipped)} file(s) in '{source}' that are not images in the "
                f"train/<class>/ or test/<class>/ layout: {_listed(skipped)}")
+    if converted:
+        kind, other = ("RGB", "grayscale") if payload.get("channels", 3) == 3 else ("grayscale", "RGB")
+        notice(f"note: {name}: {len(converted)} of {len(train_y) + len(test_y)} images are {other}, the others "
+               f"{kind}: converted to {kind} ({_listed(converted)})")
     notes = {}
     missing = [classes[c] for c in sorted(set(range(len(classes))) - set(test_y.unique().tolist()))]
     if missing:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from harness.core.constraints import FINITE, INTEGER, Constraint
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
 from harness.methods.shared import baseline_stage
@@ -36,12 +37,37 @@ class Option:
     """A method option, set from the command line as ``--opt <method>.<name>=<value>``.
 
     ``aliases`` maps old spellings of a value to the current one (``{"stage": "level"}``): an alias is
-    accepted with one ``bench: warning:`` line and recorded as the current value."""
+    accepted with one ``bench: warning:`` line and recorded as the current value.
+
+    A numeric option (an ``int`` or ``float`` default) declares the values it takes with ``constraint`` (a
+    :class:`~harness.core.constraints.Constraint`, e.g. ``POSITIVE``) or with ``minimum`` / ``maximum``
+    (inclusive): ``Option(0.5, "share kept", minimum=0, maximum=1)``. A value outside it, and NaN or an
+    infinity always, is refused with one line naming the option and the range, before anything is prepared."""
 
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
     aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
+    constraint: Constraint | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.constraint is None and (self.minimum is not None or self.maximum is not None):
+            integer = type(self.default) is int
+            object.__setattr__(self, "constraint", Constraint(self.minimum, self.maximum, integer=integer))
+
+    @property
+    def numeric(self) -> bool:
+        """An ``int`` or ``float`` option (whose values are checked against :attr:`limits`)."""
+        return type(self.default) in (int, float)
+
+    @property
+    def limits(self) -> Constraint | None:
+        """The values a numeric option takes: its declared constraint, else any finite number."""
+        if not self.numeric:
+            return self.constraint
+        return self.constraint or (FINITE if type(self.default) is float else INTEGER)
 
     def parse(self, raw: str, where: str) -> Any:
         if raw in self.aliases:
@@ -62,9 +88,17 @@ class Option:
             else:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"option {where}: expected a {kind.__name__}, got {raw!r}") from None
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            raise UsageError(f"option {where}: expected {article} {kind.__name__}, got {raw!r}") from None
+        return self.check(value, where)
+
+    def check(self, value: Any, where: str) -> Any:
+        """``value`` when it is one of ``choices`` and within :attr:`limits`, else a UsageError naming ``where``."""
         if self.choices is not None and value not in self.choices:
-            raise UsageError(f"option {where}: {raw!r} is not one of {', '.join(map(str, self.choices))}")
+            raise UsageError(f"option {where}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        limits = self.limits
+        if limits is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            limits.check(value, f"option {where}")
         return value
 
 
@@ -132,8 +166,13 @@ class Method:
     uses_teacher: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        """``options``: parsed values (see :meth:`parse_options`); each is checked against its Option's choices
+        and declared limits here too, so that a method built in code is as valid as one from ``--opt``."""
         self.name = name
         opts = {k: o.default for k, o in self.options.items()}
+        for key, value in (options or {}).items():
+            if key in self.options:
+                self.options[key].check(value, f"{name}.{key}")
         opts.update(options or {})
         self.opts: Mapping[str, Any] = MappingProxyType(opts)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.core.constraints import FINITE, POSITIVE
 from harness.core.errors import UsageError
 
 
@@ -22,9 +23,13 @@ def _parse_value(raw: str, default: Any, where: str) -> Any:
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
             return lowered in ("true", "1", "yes")
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
-        raise UsageError(f"architecture option {where}: expected a {kind.__name__}, got {raw!r}") from None
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        raise UsageError(f"architecture option {where}: expected {article} {kind.__name__}, got {raw!r}") from None
+    if kind is float:
+        FINITE.check(value, f"architecture option {where}")  # NaN and infinities are never an option's value
+    return value
 
 
 def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
@@ -49,5 +54,4 @@ def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
 def positive(arch: str, options: Mapping[str, Any], *keys: str) -> None:
     """Refuse a zero or negative value of any of ``keys``."""
     for key in keys:
-        if options[key] <= 0:
-            raise UsageError(f"architecture option {arch}.{key} must be positive, got {options[key]}")
+        POSITIVE.check(options[key], f"architecture option {arch}.{key}")

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from harness.plugins import hookspecs
-from harness.core.errors import PluginError
+from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -62,14 +62,36 @@ def _callable(expected: str) -> Callable[[Any], str | None]:
 
 
 def _recipe(obj: Any) -> str | None:
+    """A Recipe whose numbers are within their limits (``Recipe.validate``)."""
     from harness.core.recipes import Recipe
 
-    return None if isinstance(obj, Recipe) else "not a harness.api.Recipe"
+    if not isinstance(obj, Recipe):
+        return "not a harness.api.Recipe"
+    try:
+        obj.validate()
+    except UsageError as exc:
+        return f"an invalid recipe: {exc}"
+    return None
+
+
+def _method(obj: Any) -> str | None:
+    """A Method subclass whose options' defaults are within their own declared constraints."""
+    problem = _subclass_of("harness.methods.contract", "Method")(obj)
+    if problem:
+        return problem
+    for name, option in getattr(obj, "options", {}).items():
+        try:
+            option.check(option.default, name)
+        except UsageError as exc:
+            return f"its default is refused by its own constraint ({exc})"
+        except AttributeError:
+            return f"option '{name}' is not a harness.api.Option"
+    return None
 
 
 #: what each kind's registry accepts
 CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "methods": _subclass_of("harness.methods.contract", "Method"),
+    "methods": _method,
     "archs": _callable("factory(spec: ArchSpec) -> nn.Module"),
     "datasets": _callable("loader(request: DatasetRequest) -> ImageDataset"),
     "recipes": _recipe,
@@ -123,6 +145,15 @@ class PluginSet:
     def registry(self, kind: str) -> Registry:
         return getattr(self, kind)
 
+    def claim(self, exc: PluginFailed, method: str) -> PluginFailed:
+        """``exc`` naming the plugin whose code raised: the architecture's when its factory did, else the
+        method's (its stages' factories and objectives are its code)."""
+        registry, name = (self.archs, exc.arch) if exc.arch else (self.methods, method)
+        try:
+            return exc.owned_by(registry.resolve(name).entry.plugin)
+        except BenchError:
+            return exc
+
     def resolve_arch(self, name: str) -> tuple[Any, str | None]:
         """(factory, argument after a prefix) of architecture ``name``."""
         resolved = self.archs.resolve(name)
@@ -135,8 +166,7 @@ def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = one_line(exc, limit=None)
     return line + " (the plugin exits the process)" if isinstance(exc, SystemExit) else line
 
 

@@ -20,6 +20,7 @@ import json
 import platform
 import re
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -166,6 +167,16 @@ class Record(TypedDict, total=False):
 #: Fields every record must have (after migration); ``status == "ok"`` records also need OK_FIELDS.
 REQUIRED = ("schema", "status", "method", "arch", "dataset", "seed", "recipe", "engine", "protocol")
 OK_FIELDS = ("run_key", "metrics")
+#: Fields inside them that every reader uses: ``part -> fields`` (``dataset.name``, ``recipe.epochs``, ...).
+NESTED = {"method": ("name",), "dataset": ("name",), "recipe": ("name", "epochs", "batch_size")}
+#: The type each field must have where it is present (a record whose ``metrics`` is a list is no record).
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "status": str, "method": dict, "arch": str, "dataset": dict, "seed": int, "recipe": dict, "engine": dict,
+    "protocol": dict, "run_key": str, "metrics": dict, "curves": list, "stages": dict, "info": dict,
+    "teacher": (dict, type(None)),
+}
+#: metrics that tables and checks read as numbers (or None)
+NUMERIC_METRICS = ("top1_last", "top1_best", "top1_selected", "val_acc_selected", "params_deployed", "macs")
 
 
 # ---- the numbers tables aggregate over seeds -----------------------------------------------------------
@@ -253,9 +264,26 @@ def read_record(data: Any, where: str) -> Record:
     missing = [k for k in REQUIRED if k not in record]
     if record.get("status") == "ok":
         missing += [k for k in OK_FIELDS if k not in record]
+    missing += [f"{part}.{k}" for part, fields in NESTED.items() if isinstance(record.get(part), dict)
+                for k in fields if k not in record[part]]  # type: ignore[literal-required]
     if missing:
         raise RecordError(f"{where}: record is missing field(s) {', '.join(missing)}")
+    wrong = [f"{k} ({type(record[k]).__name__}, not {_type_name(kind)})"  # type: ignore[literal-required]
+             for k, kind in TYPES.items() if k in record and not isinstance(record[k], kind)]  # type: ignore[literal-required]
+    if record["status"] not in STATUSES:
+        wrong.append(f"status {record['status']!r} (not one of {', '.join(STATUSES)})")
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    wrong += [f"metrics.{k} ({metrics[k]!r}, not a number)" for k in NUMERIC_METRICS
+              if metrics.get(k) is not None and (isinstance(metrics[k], bool) or
+                                                 not isinstance(metrics[k], (int, float)))]
+    if wrong:
+        raise RecordError(f"{where}: record has field(s) of the wrong type: {', '.join(wrong)}")
     return record
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
 
 
 @dataclass
@@ -267,6 +295,11 @@ class LoadReport:
     def text(self) -> str:
         return "" if not self.skipped else (f"{len(self.skipped)} file(s) not read as records: " +
                                             "; ".join(self.skipped))
+
+    def warn(self) -> None:
+        """One ``bench: warning:`` line naming and counting what was left out (nothing when nothing was)."""
+        if self.skipped:
+            print(f"bench: warning: {self.text()}", file=sys.stderr)
 
 
 def record_files(paths: Iterable[Path]) -> list[Path]:
@@ -285,15 +318,18 @@ def load_records(paths: list[Path], *, failed: bool = False, report: LoadReport 
     """Records from files and folders (searched recursively for ``*.json``), migrated to the current schema.
 
     JSON files that are not records (no ``schema`` field: other JSON beside the records) are skipped; records
-    of a newer schema or with missing fields are skipped and named in ``report`` (when given). Records of
-    failed runs (``status: failed``, no metrics) are results of nothing: they are left out unless ``failed``
-    is True (``bench table`` counts them)."""
+    of a newer schema, with missing fields or fields of the wrong type, and files that cannot be read or
+    parsed are skipped and named in ``report`` (when given: every command that reads records passes one and
+    prints it, :meth:`LoadReport.warn`). Records of failed runs (``status: failed``, no metrics) are results
+    of nothing: they are left out unless ``failed`` is True (``bench table`` counts them)."""
     records = []
     for f in record_files(paths):
         try:
             data = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{f}: not a readable JSON record ({exc})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if report is not None:
+                report.skipped.append(f"{f}: not readable as JSON ({type(exc).__name__}: {str(exc)[:80]})")
+            continue
         if not (isinstance(data, dict) and "schema" in data):
             continue
         try:

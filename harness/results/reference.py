@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
+from harness.core.constraints import POSITIVE, between
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,8 +45,17 @@ class RefValue:
     where: str  # file:line
 
 
+#: the values each metric of a reference row takes (a NaN or infinite reference would pass or fail every check)
+VALUE_LIMITS = {"top1": between(0, 100), "teacher_top1": between(0, 100), "params_millions": POSITIVE,
+                "params": POSITIVE, "macs_millions": POSITIVE}
+
+
 def load_file(path: Source) -> list[RefValue]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read this reference CSV ({type(exc).__name__}: "
+                         f"{getattr(exc, 'strerror', None) or exc})") from None
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         raise UsageError(f"{path.name}: no header line")
@@ -65,6 +75,7 @@ def load_file(path: Source) -> list[RefValue]:
             raise UsageError(f"{where}: value {rec['value']!r} is not a number") from None
         if rec["metric"] not in METRICS:
             raise UsageError(f"{where}: metric {rec['metric']!r} is not one of {', '.join(METRICS)}")
+        VALUE_LIMITS[rec["metric"]].check(value, f"{where}: the {rec['metric']} value")
         if rec["protocol"] not in PROTOCOLS:
             raise UsageError(f"{where}: protocol {rec['protocol']!r} is not one of last, best, unspecified")
         for required in ("table", "dataset", "arch", "method", "source"):

@@ -15,6 +15,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from harness.core.errors import BenchError, PluginFailed, UsageError, one_line
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
@@ -37,6 +38,18 @@ def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> I
     return ImageDataset(name=f"shape-{num_classes}x{in_chans}x{size}", train_images=empty, train_labels=labels,
                         test_images=empty, test_labels=labels, classes=[str(i) for i in range(num_classes)],
                         mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
+
+
+def declared_stand_in(plugins: PluginSet, dataset: str, val_split: float = 0.0) -> ImageDataset | None:
+    """A shape-only stand-in of ``dataset`` from its plugin's declaration (class count, channels, size; no
+    images), with an (empty) validation split when the run asks for one; None when nothing is declared."""
+    meta = plugins.datasets.resolve(dataset).entry.meta
+    if not all(isinstance(meta.get(k), int) for k in ("classes", "in_chans", "input_size")):
+        return None
+    stand_in = shape_only_dataset(meta["classes"], meta["in_chans"], meta["input_size"])
+    if val_split:
+        stand_in.val_images, stand_in.val_labels = stand_in.test_images, stand_in.test_labels
+    return stand_in
 
 
 MACS_COLUMN = "MACs (M)"
@@ -65,14 +78,23 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
     stages = StageRunner(env, ArtifactStore(Path("/nonexistent")), dry=True)
     info = RunInfo(arch=arch, recipe=recipe, teacher_stage=baseline_stage(teacher) if teacher else None)
     rows = []
-    for entry in RunPlan.build(methods, [0], lambda seed: info):
-        model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
-        shape = (in_chans, size, size)
-        cost = count_cost(model, shape, device)
-        rows.append(CostRow(
-            method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
-            latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
-        ))
+    shape = (in_chans, size, size)
+    for entry in RunPlan.build(methods, [0], lambda seed: info,
+                               plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin):
+        where = f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, {in_chans}x{size}x{size} input)"
+        try:
+            model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
+            cost = count_cost(model, shape, device)
+            rows.append(CostRow(
+                method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
+                latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
+            ))
+        except PluginFailed as exc:
+            raise UsageError(f"{where}: {plugins.claim(exc, entry.name)}") from exc
+        except BenchError:
+            raise
+        except Exception as exc:  # e.g. an input too small for the architecture's downsampling
+            raise UsageError(f"{where}: {one_line(exc)}") from exc
     return rows
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.errors import BenchError
+from harness.core.errors import BenchError, PluginFailed, StorageError, debugging, plugin_code
 from harness.core.progress import Reporter
 from harness.results.records import Record, record_path, write_record
 from harness.run.prepare import PreparedRun
@@ -63,16 +63,22 @@ def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], 
                 deployed = stages.resolve(plan.deploy, method.name)
                 if not main:
                     continue
-                report = plan.report(deployed, env)
+                with plugin_code(f"method '{method.name}'.report()"):
+                    report = plan.report(deployed, env)
                 record = build_record(run, method, env, deployed, report, time.perf_counter() - t0)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, StorageError):  # a full disk fails every run alike: stop, one line
                 raise
             except Exception as exc:
+                if isinstance(exc, PluginFailed):  # the method's plugin, or the architecture's
+                    run.plugins.claim(exc, method.name)
                 if isinstance(exc, BenchError):  # faults branch: every BenchError (e.g. TrainingDiverged) is one line
                     error, failure = str(exc), f"{entry.label}: {exc}"
                 else:
                     error = f"{type(exc).__name__}: {exc}"
-                    failure = f"{entry.label} failed: {error}\n{traceback.format_exc(limit=-3)}"
+                    failure = f"{entry.label} failed: {error}" + ("" if debugging() else
+                                                                  " (rerun with --debug for the traceback)")
+                if debugging():
+                    failure += "\n" + traceback.format_exc()
                 failures.append(failure)
                 if not main:
                     continue

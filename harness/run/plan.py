@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.core.errors import PluginFailed, plugin_code
 from harness.methods.contract import Method, Plan, RunInfo
 from harness.train.stage import Stage
 
@@ -49,17 +50,27 @@ class RunPlan:
 
     @classmethod
     def build(cls, methods: Sequence[Method], seeds: Sequence[int], info: Callable[[int], RunInfo], *,
-              baseline: Callable[[], Method] | None = None) -> "RunPlan":
+              baseline: Callable[[], Method] | None = None,
+              plugin_of: Callable[[str], str | None] = lambda name: None) -> "RunPlan":
         """Plan every method for every seed (``info(seed)``: what the plans are made from). ``baseline``
         makes the shared baseline method, when the run has one to add (``baseline`` is registered and was
-        not asked for); it is added to a seed whose plans use the baseline stage of the run's architecture."""
+        not asked for); it is added to a seed whose plans use the baseline stage of the run's architecture.
+        A ``plan()`` that raises is one line naming the method and its plugin (``plugin_of(name)``)."""
+        def plan(method: Method, run_info: RunInfo) -> Plan:
+            with plugin_code(f"method '{method.name}'.plan()", plugin_of(method.name)):
+                result = method.plan(run_info)
+            if not isinstance(result, Plan):
+                raise PluginFailed(f"method '{method.name}'.plan()", TypeError(
+                    f"returned a {type(result).__name__}, not a harness.api.Plan"), plugin_of(method.name))
+            return result
+
         entries = []
         for seed in seeds:
             run_info = info(seed)
-            planned = [PlanEntry(seed, m, m.plan(run_info)) for m in methods]
+            planned = [PlanEntry(seed, m, plan(m, run_info)) for m in methods]
             if baseline is not None and any(uses_baseline_of(e.plan, run_info.arch) for e in planned):
                 added = baseline()
-                planned.append(PlanEntry(seed, added, added.plan(run_info), shared_baseline=True))
+                planned.append(PlanEntry(seed, added, plan(added, run_info), shared_baseline=True))
             entries.extend(planned)
         return cls(tuple(entries))
 

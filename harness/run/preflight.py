@@ -52,7 +52,19 @@ def check_output_file(path: Path, flag: str) -> None:
     check_output_dir(path.parent, flag, given=str(path))
 
 
+#: the folders bench makes under ``--cache-dir`` and ``--out``: a file there is refused before anything runs
+CACHE_FOLDERS = ("datasets", "artifacts", "jobs")
+OUT_FOLDERS = ("failed",)
+
+
 def check_run_dirs(request: Any) -> None:
-    """The folders a run writes to: ``--out`` (records) and ``--cache-dir`` (datasets, artifacts)."""
-    check_output_dir(request.out, "--out")
-    check_output_dir(request.cache_dir, "--cache-dir")
+    """The folders a run writes to: ``--out`` (records, ``failed/``) and ``--cache-dir`` (``datasets/``,
+    ``artifacts/``, ``jobs/``); a file where one of those folders should be is named, with what to do."""
+    for flag, root, subfolders in (("--out", request.out, OUT_FOLDERS),
+                                   ("--cache-dir", request.cache_dir, CACHE_FOLDERS)):
+        check_output_dir(root, flag)
+        for name in subfolders:
+            folder = Path(root).expanduser() / name
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"{flag} {root}: '{folder}' is a file where bench keeps its {name}/ folder; "
+                                 f"move or remove that file, or choose another {flag}")

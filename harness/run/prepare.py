@@ -12,14 +12,16 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from harness.core.errors import BenchError, DataUnavailableError, UsageError
+from harness.core.errors import BenchError, DataUnavailableError, PluginFailed, UsageError, plugin_code
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
+from harness.data.validate import check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.plan import RunPlan
+from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
@@ -95,16 +97,22 @@ def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) 
     """Method instances with their validated ``--opt`` values."""
     if len(set(names)) != len(names):
         raise UsageError(f"--methods lists a method twice: {','.join(names)}")
-    classes = {name: plugins.methods.resolve(name).obj for name in names}
+    entries = {name: plugins.methods.resolve(name).entry for name in names}
     options = parse_method_options(raw_options, names)
-    return [cls(name, cls.parse_options(name, options.get(name, {}))) for name, cls in classes.items()]
+    methods = []
+    for name, entry in entries.items():
+        with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
+            methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
+    return methods
 
 
 def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     resolved = plugins.datasets.resolve(req.dataset)
     request = DatasetRequest(name=req.dataset, arg=resolved.arg, data_dir=req.data_dir, cache_dir=req.cache_dir,
                              download=req.download)
-    ds = resolved.obj(request)
+    with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
+        ds = resolved.obj(request)
+    check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
@@ -137,7 +145,8 @@ def plan_run(run: PreparedRun) -> RunPlan:
     shared = None
     if "baseline" not in req.methods and "baseline" in plugins.methods:
         shared = lambda: plugins.methods.resolve("baseline").obj("baseline")  # noqa: E731
-    return RunPlan.build(run.methods, req.seeds, run.info, baseline=shared)
+    return RunPlan.build(run.methods, req.seeds, run.info, baseline=shared,
+                         plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin)
 
 
 def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_data: bool = True) -> PreparedRun:
@@ -145,6 +154,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
 
     ``need_data=False`` (dry runs): a dataset that is not on disk leaves ``dataset`` None instead of failing.
     """
+    check_request(req)  # every number within its declared limits (the CLI's types check the same)
     check_run_dirs(req)  # --out and --cache-dir usable, before anything else
     if not req.methods:
         raise UsageError("--methods needs at least one method")
@@ -194,9 +204,25 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     except DataUnavailableError:
         if need_data:
             raise
+        validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
         return run
     validate(run)
     return run
+
+
+def validate_by_shape(run: PreparedRun) -> None:
+    """A dry run whose data is not on disk: :func:`validate` on a stand-in of the dataset's declared shape
+    (class count, channels, size; no images), when its plugin declares one; nothing otherwise."""
+    from harness.run.cost import declared_stand_in
+
+    stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
+    if stand_in is None:
+        return
+    run.dataset = stand_in
+    try:
+        validate(run)
+    finally:
+        run.dataset = None
 
 
 def validate(run: PreparedRun) -> None:
@@ -205,13 +231,16 @@ def validate(run: PreparedRun) -> None:
     seed = run.plan.seeds[0]
     dry = run.dry_runner(seed)
     for entry in run.plan.of_seed(seed):
+        ds = run.dataset
+        assert ds is not None
+        where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
+                 f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:
             dry.resolve(entry.plan.deploy, entry.name)
+        except PluginFailed as exc:
+            raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
         except BenchError:
             raise
         except Exception as exc:
-            ds = run.dataset
-            assert ds is not None
-            raise UsageError(f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
-                             f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes): "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise UsageError(f"{where}: {type(exc).__name__}: {exc}") from exc
+

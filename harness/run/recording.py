@@ -7,15 +7,15 @@ measurements) and looks up records an earlier invocation wrote (``--resume``, ``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from harness.core.errors import warn
 from harness.core.identity import config_key
 from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, Record, RecordError, TeacherEntry, device_info, now_iso, read_record, record_path, versions,
+    SCHEMA, LoadReport, Record, TeacherEntry, device_info, load_records, now_iso, record_path, versions,
 )
 from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
@@ -113,7 +113,11 @@ def earlier_failure(run: PreparedRun, method: Method, env: RunEnv) -> Path:
 def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[str, str]:
     """Draw a method's figures as PNG files in a folder beside its record; returns name -> path."""
     folder = record_file.with_name(record_file.stem + ".figures")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a figure must never cost the run its record
+        reporter.note(f"figures could not be saved in {folder}: {exc.strerror or type(exc).__name__}")
+        return {}
     saved = {}
     for name, draw in report.figures.items():
         path = folder / f"{name}.png"
@@ -125,18 +129,24 @@ def save_figures(report: Report, record_file: Path, reporter: Reporter) -> dict[
     return saved
 
 
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()  # (folder, files) already warned about in this process
+
+
 class FinishedRecords:
     """The finished records in an output folder, by their identity (the key of their deployed stage)."""
 
     def __init__(self, out: Path) -> None:
+        """Files of ``out`` that are not readable records (a newer schema, missing fields, bad JSON) are not
+        reused: they are named and counted in one warning (once per folder and process)."""
         self.by_key: dict[str, tuple[Path, Record]] = {}
-        for path in sorted(out.glob("*.json")) if out.exists() else []:
-            try:
-                record = read_record(json.loads(path.read_text()), str(path))
-            except (OSError, json.JSONDecodeError, RecordError):
-                continue
-            if record.get("status") == "ok" and record.get("run_key"):
-                self.by_key[record["run_key"]] = (path, record)
+        report = LoadReport([])
+        for record in load_records(sorted(out.glob("*.json")), report=report) if out.exists() else []:
+            if record.get("run_key"):
+                self.by_key[record["run_key"]] = (Path(record["_path"]), record)
+        key = (str(out), tuple(report.skipped))
+        if report.skipped and key not in _WARNED:
+            _WARNED.add(key)
+            warn(f"{report.text()}; they are not reused, their runs run again")
 
     def reusable(self, key: str | None, run: PreparedRun) -> tuple[Path, Record] | None:
         """The record of deployed stage ``key`` when it holds every ``--eval-noise``/``--eval-distort``

@@ -24,7 +24,7 @@ import torch
 
 from harness.core.progress import Reporter
 from harness.models.cost import count_cost
-from harness.run.cost import shape_only_dataset
+from harness.run.cost import declared_stand_in
 from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import hours
 from harness.train.executor import StageRunner
@@ -102,9 +102,8 @@ def plan_work(run: PreparedRun) -> PlanWork:
         declared = meta.get("train_images")
         images = min(declared, run.request.train_subset) if declared and run.request.train_subset else declared
         work.images_declared = images is not None
-        shape = (meta["in_chans"], meta["input_size"], meta["input_size"]) if "classes" in meta else None
-        if shape is not None:
-            stand_in = shape_only_dataset(meta["classes"], *shape[:2])
+        stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
+        shape = (stand_in.in_chans, stand_in.input_size, stand_in.input_size) if stand_in is not None else None
     flops_of: dict[tuple, int | None] = {}
     for seed in run.plan.seeds:
         runner = run.dry_runner(seed) if ds is not None else None

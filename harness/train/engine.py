@@ -3,7 +3,9 @@
 An *objective* is an ``nn.Module`` whose ``forward(images, labels)`` returns a :class:`StepOutput` (logits
 and named losses); the engine sums the losses, steps SGD and the schedule, evaluates every epoch and
 checkpoints after every epoch so that an interrupted stage resumes exactly where it stopped (an epoch
-interrupted half-way is replayed from its start: its batches are a function of (seed, epoch) only).
+interrupted half-way is replayed from its start: its batches are a function of (seed, epoch) only). A
+checkpoint carries the digest of its content and is verified before a stage resumes from it
+(:func:`resume_state`): a damaged one is set aside with one warning and the stage starts from scratch.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.core.errors import TrainingDiverged
-from harness.core.io import atomic_torch_save
+from harness.core.errors import BenchError, TrainingDiverged, one_line, warn
+from harness.core.identity import state_digest
+from harness.core.io import atomic_torch_save, set_aside
 from harness.data.pipeline import TrainStream
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
+from harness.train.artifacts import mismatch
 from harness.train.distributed import World
 
-FAULT_ENV = "BENCH_FAULT_KILL_AT"  # "epoch:batch": SIGKILL the process there (used by the resume tests)
+#: "epoch:batch[:SIGNAL]": send the process SIGNAL (default KILL, e.g. TERM) there (the resume and signal tests)
+FAULT_ENV = "BENCH_FAULT_KILL_AT"
 #: torch.compile modes (``--compile MODE``)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -82,12 +87,12 @@ def make_optimizer(params: Iterable, recipe: Recipe) -> torch.optim.SGD:
                            nesterov=recipe.nesterov)
 
 
-def _fault_point() -> tuple[int, int] | None:
+def _fault_point() -> tuple[int, int, signal.Signals] | None:
     raw = os.environ.get(FAULT_ENV)
     if not raw:
         return None
-    epoch, batch = raw.split(":")
-    return int(epoch), int(batch)
+    epoch, batch, *name = raw.split(":")
+    return int(epoch), int(batch), signal.Signals[f"SIG{name[0] if name else 'KILL'}"]
 
 
 class DivergenceGuard:
@@ -155,6 +160,52 @@ class DivergenceGuard:
         raise TrainingDiverged(self.label, epoch + 1, b + 1, self.batches, name, value, self.lr)
 
 
+def resume_state(checkpoint: Path | None, objective: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
+                 label: str, device: torch.device) -> dict | None:
+    """The state of a verified checkpoint, applied to ``objective``, ``optimizer`` and the RNGs; None when
+    there is none. A checkpoint that cannot be trusted (unreadable, truncated, a digest that is not its
+    content's, weights or optimiser state that do not fit) is one ``bench: warning:`` line naming the file,
+    which is moved aside (``.damaged``), and None: the stage starts from scratch, never from a bad state."""
+    if checkpoint is None or not checkpoint.exists():
+        return None
+    try:
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
+    except Exception as exc:
+        return _unusable(checkpoint, f"unreadable ({one_line(exc)})", label)
+    fields = ("objective", "optimizer", "history", "epoch", "seconds", "rng_cpu", "digest")
+    if not isinstance(state, dict) or any(f not in state for f in fields):
+        return _unusable(checkpoint, f"not a bench checkpoint (it needs {', '.join(fields)})", label)
+    stored = state.pop("digest")
+    if state_digest(state) != stored:
+        return _unusable(checkpoint, "its content's digest is not the one stored in it (damaged)", label)
+    problem = mismatch(objective.state_dict(), state["objective"])
+    if problem is None and not (isinstance(state["epoch"], int) and 0 < state["epoch"] <= recipe.epochs):
+        problem = f"its epoch {state['epoch']!r} is not within the stage's {recipe.epochs} epochs"
+    if problem:
+        return _unusable(checkpoint, problem, label)
+    before = {k: v.detach().clone() for k, v in objective.state_dict().items()}
+    fresh = optimizer.state_dict()
+    try:
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+    except Exception as exc:  # nothing of it is kept: the stage starts from its initial weights
+        objective.load_state_dict(before)
+        optimizer.load_state_dict(fresh)
+        return _unusable(checkpoint, f"it does not fit ({one_line(exc)})", label)
+    return state
+
+
+def _unusable(checkpoint: Path, reason: str, label: str) -> None:
+    moved = set_aside(checkpoint)
+    where = f"moved aside to {moved.name}" if moved else "removed"
+    warn(f"checkpoint {checkpoint} of {label} cannot be resumed from: {reason}; {where}, the stage starts "
+         f"from scratch")
+    return None
+
+
 def fit(
     objective: nn.Module,
     stream: TrainStream,
@@ -193,15 +244,10 @@ def fit(
     start_epoch, elapsed = 0, 0.0
     best_state, best_score = None, -math.inf
 
-    if checkpoint is not None and resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False, map_location=device)
-        objective.load_state_dict(state["objective"])
-        optimizer.load_state_dict(state["optimizer"])
+    state = resume_state(checkpoint, objective, optimizer, recipe, label, device) if resume else None
+    if state is not None:
         history, start_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
         best_state, best_score = state.get("best_state"), state.get("best_score", -math.inf)
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
         reporter.note(f"{label}: resumed after epoch {start_epoch}/{recipe.epochs}")
 
     step = forward if forward is not None else objective
@@ -221,8 +267,8 @@ def fit(
         warmup_seconds, warm_images, t_counted = 0.0, 0, t0
         for b, (images, labels) in enumerate(stream.epoch(epoch)):
             t_batch = time.perf_counter()
-            if fault is not None and (epoch + 1, b) == fault:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if fault is not None and (epoch + 1, b) == fault[:2]:
+                os.kill(os.getpid(), fault[2])
             batch = labels.shape[0]
             if world is not None:
                 images, labels = world.shard(images, labels)
@@ -285,11 +331,16 @@ def fit(
                 best_score, best_state = score, {k: v.detach().clone() for k, v in state_to_keep().items()}
         reporter.end_epoch(row)
         if checkpoint is not None and (world is None or world.is_main):
-            atomic_torch_save({
+            saved = {
                 "objective": objective.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
                 "epoch": epoch + 1, "seconds": elapsed, "best_state": best_state, "best_score": best_score,
                 "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            }, checkpoint)
+            }
+            try:
+                atomic_torch_save({**saved, "digest": state_digest(saved)}, checkpoint)
+            except BenchError:  # a full disk: the progress display ends before the error line
+                reporter.end_stage()
+                raise
     reporter.end_stage()
     return FitResult(history=history, seconds=elapsed, resumed_from_epoch=start_epoch, best_state=best_state)

@@ -24,7 +24,8 @@ from typing import Any
 from filelock import Timeout
 
 from harness.core.identity import code_identity, config_key, weights_digest
-from harness.train.artifacts import ArtifactStore
+from harness.core.errors import plugin_code, warn
+from harness.train.artifacts import ArtifactStore, DamagedArtifact
 from harness.train.engine import compiled, fit
 from harness.train.env import RunEnv, require_selection
 from harness.train.objective import Objective
@@ -83,7 +84,9 @@ class StageRunner:
         """The trained (or loaded) stage; its inputs first."""
         inputs = {name: self.resolve(up, owner) for name, up in stage.needs.items()}
         ctx = StageContext(self.env, inputs, stage.name)
-        objective = self.env.place(stage.objective(ctx))
+        label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
+        with plugin_code(f"stage {label}: objective()"):  # the plugin is named by the caller (it knows the method)
+            objective = self.env.place(stage.objective(ctx))
         identity = self.identity(stage, ctx, objective, inputs)
         key = config_key(identity) if identity is not None else None
         plan_key = key
@@ -94,7 +97,6 @@ class StageRunner:
             shared = first if self.dry else replace(first, origin="shared", first_origin=first.origin)
             self.resolved.append(shared)
             return shared
-        label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
         if not stage.trains:
             node = TrainedStage(stage, key, objective.eval(), inputs, "loaded",
                                 digest=weights_digest(objective.state_dict()), info=dict(objective.info))
@@ -120,9 +122,20 @@ class StageRunner:
         stages from elsewhere; the default is :meth:`load_or_train`."""
         return self.load_or_train(work)
 
-    def load(self, work: StageWork, origin: str = "cache") -> TrainedStage | None:
-        """The stage from the artifact store (None when the store does not hold it)."""
-        payload = self.store.load(work.stage.name, work.key)
+    def load(self, work: StageWork, origin: str = "cache", *, set_aside: bool = True) -> TrainedStage | None:
+        """The stage from the artifact store, verified (None when the store does not hold a sound one). A
+        damaged artifact (see :meth:`ArtifactStore.load`) is one ``bench: warning:`` line naming the file,
+        which is moved aside so that it is never tried again (``set_aside=False``: left for the caller that
+        holds the stage's lock, and no line), and the stage is trained again: never served."""
+        try:
+            payload = self.store.load(work.stage.name, work.key, expect=work.objective.state_dict())
+        except DamagedArtifact as damaged:
+            if set_aside:
+                moved = self.store.set_aside(work.stage.name, work.key)
+                where = f"moved aside to {moved.name}" if moved else "removed"
+                warn(f"artifact {damaged.path} of {work.label} cannot be trusted: {damaged.reason}; {where}, "
+                     f"the stage is trained again")
+            return None
         return None if payload is None else self.restore(work, payload, origin)
 
     def load_or_train(self, work: StageWork) -> TrainedStage:
@@ -137,7 +150,7 @@ class StageRunner:
         stage, key, label = work.stage, work.key, work.label
         checkpoint = self.store.checkpoint_path(stage.name, key)
         if not self.retrain and not checkpoint.exists():
-            node = self.load(work)
+            node = self.load(work, set_aside=False)  # a damaged one is set aside under the lock, below
             if node is not None:
                 self.env.reporter.note(f"{label}: reusing trained artifact {key}")
                 return node
@@ -167,8 +180,10 @@ class StageRunner:
         if lock is not None:
             lock.acquire()
         try:
-            cached = world.from_main(lambda: not self.retrain and self.store.meta(stage.name, key) is not None)
-            node = self.load(work) if cached else None
+            node = self.load(work) if world.is_main and not self.retrain else None  # rank 0 verifies it
+            cached = world.from_main(lambda: node is not None)
+            if cached and not world.is_main:
+                node = self.load(work, set_aside=False)
             if node is not None:
                 if world.is_main:
                     self.store.checkpoint_path(stage.name, key).unlink(missing_ok=True)
@@ -195,14 +210,17 @@ class StageRunner:
         }[stage.evaluate]
         if world is not None:  # rank 0 evaluates, every rank gets its numbers
             evaluate = partial(world.from_main, evaluate)
-        data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
-        fitted = fit(
-            objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
-            device=self.env.device, params=stage.params(objective) if stage.params else None,
-            checkpoint=self.store.checkpoint_path(stage.name, key), resume=self.resume, amp=self.env.amp,
-            select=(lambda row: row[select_metric]) if select_metric else None, state_to_keep=objective.state_dict,
-            world=world, forward=step, warmup_batches=1 if mode else 0,
-        )
+        with plugin_code(f"stage {work.label}: data()"):
+            data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
+        with plugin_code(f"stage {work.label}: params()"):
+            params = stage.params(objective) if stage.params else None
+        with plugin_code(f"stage {work.label}: training (the objective's forward or its losses)"):
+            fitted = fit(
+                objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
+                device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
+                resume=self.resume, amp=self.env.amp, select=(lambda row: row[select_metric]) if select_metric else None,
+                state_to_keep=objective.state_dict, world=world, forward=step, warmup_batches=1 if mode else 0,
+            )
         info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",
                                 "resumed_from_epoch": fitted.resumed_from_epoch}
         if fitted.best_state is not None:
@@ -223,6 +241,7 @@ class StageRunner:
         """The stage from a stored payload (weights, history, info, outputs), with ``origin``."""
         work.objective.load_state_dict(payload["objective"])
         info = {**payload.get("info", {}), **work.objective.info}  # what building it says now is never stale
+        digest = payload.get("digest") or weights_digest(payload["objective"])  # verified by the store's load
         return TrainedStage(work.stage, work.key, work.objective, work.inputs, origin,
-                            digest=weights_digest(payload["objective"]), history=payload["history"],
+                            digest=digest, history=payload["history"],
                             seconds=payload["seconds"], info=info, outputs=payload.get("outputs", {}))

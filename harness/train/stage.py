@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from harness.core.errors import plugin_code
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.data.pipeline import Normalizer, TrainStream
@@ -186,7 +187,8 @@ class StageContext:
         factory, _ = self.env.resolve_arch(name)
         spec = self.env.arch_spec(name)
         torch.manual_seed(self.seed + seed_offset)
-        model = factory(spec)
+        with plugin_code(f"architecture '{name}' (its factory)", arch=name):
+            model = factory(spec)
         self.built.append({"arch": name, "seed_offset": seed_offset})
         self._factories.append(factory)
         return self.env.place(model)

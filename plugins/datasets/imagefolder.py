@@ -1,6 +1,7 @@
 """``imagefolder:<path>``: any tree (folder, .zip or .tar[.gz]) with ``train/<class>/`` and ``test/<class>/``.
 
-Channel count and input size come from the images (grayscale trees give 1-channel datasets); all images
+Channel count and input size come from the images (grayscale trees give 1-channel datasets; a tree of mixed
+grayscale and RGB images gets the majority's count, with a note naming the images converted); all images
 must share one size. The JPEG copy of CIFAR-10 in ``../shared/data`` is one such tree: its results are
 labelled with their source, since its pixels are lossy.
 

@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.api import (
+    COUNT, FINITE, NON_NEGATIVE_INT, POSITIVE,
     Backend, ExecutorOptions, JobResult, JobSpec, UsageError, import_extra, run_job, wants_cuda,
 )
 
 UNBOUNDED = 1 << 20
 POLL_S = 1.0
+
+
+#: submitit parameters that are counts or sizes (``--slurm-opt NAME=VALUE``) and the values each takes
+LIMITS = {"timeout_min": COUNT, "cpus_per_task": COUNT, "nodes": COUNT, "tasks_per_node": COUNT,
+          "gpus_per_node": NON_NEGATIVE_INT, "mem_gb": POSITIVE, "slurm_mem_gb": POSITIVE}
 
 
 def parse_value(raw: str) -> Any:
@@ -35,14 +41,22 @@ def parse_value(raw: str) -> Any:
     return raw
 
 
+def checked_value(name: str, raw: str) -> Any:
+    """``--slurm-opt NAME=VALUE``'s value: a number is finite (and within :data:`LIMITS` for counts)."""
+    value = parse_value(raw)
+    if isinstance(value, (int, float)):
+        LIMITS.get(name, FINITE).check(value, f"--slurm-opt {name}")
+    elif name in LIMITS:
+        raise UsageError(f"--slurm-opt {name} must be {LIMITS[name].describe()}, got {raw!r}")
+    return value
+
+
 class SlurmJobs(Backend):
     name = "slurm"
 
     def __init__(self, options: ExecutorOptions) -> None:
         submitit = import_extra("submitit", "slurm", "--executor slurm")
-        if not options.slurm_local and shutil.which("sbatch") is None:
-            raise UsageError("--executor slurm: no Slurm on this machine (sbatch not found); run the driver on a "
-                             "Slurm login node, or add --slurm-local to run the jobs through submitit's local mode")
+        self.check(options)
         self.local = options.slurm_local
         self.threads = options.threads or 1
         self.executor = submitit.AutoExecutor(folder=Path(options.folder) / "%j",
@@ -50,13 +64,23 @@ class SlurmJobs(Backend):
         params: dict[str, Any] = {"timeout_min": 7 * 24 * 60, "nodes": 1, "tasks_per_node": 1,
                                   "cpus_per_task": self.threads, "gpus_per_node": 1 if wants_cuda(options.device) else 0,
                                   "name": "bench-stage"}
-        params.update({k: parse_value(v) for k, v in options.slurm.items()})
+        params.update({k: checked_value(k, v) for k, v in options.slurm.items()})
         try:
             self.executor.update_parameters(**params)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"--slurm-opt: {exc}") from None
         self.capacity = options.workers or UNBOUNDED
         self.failed_exception = submitit.core.utils.UncompletedJobError
+
+    @classmethod
+    def check(cls, options: ExecutorOptions) -> None:
+        """submitit is installed, Slurm is there (unless ``--slurm-local``), numeric ``--slurm-opt`` are sound."""
+        import_extra("submitit", "slurm", "--executor slurm")
+        if not options.slurm_local and shutil.which("sbatch") is None:
+            raise UsageError("--executor slurm: no Slurm on this machine (sbatch not found); run the driver on a "
+                             "Slurm login node, or add --slurm-local to run the jobs through submitit's local mode")
+        for name, raw in options.slurm.items():
+            checked_value(name, raw)
 
     def submit(self, spec: JobSpec) -> Hashable:
         return self.executor.submit(run_job, replace(spec, threads=self.threads, cwd=spec.cwd or os.getcwd()))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import Option
+from harness.api import COUNT, Option
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 
 
@@ -51,8 +51,8 @@ class BAM(AttentionMethod):
     default_placement = "level"
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "reduction ratio r of both branches"),
-        "dilation": Option(4, "dilation of the spatial branch's two 3x3 convolutions"),
+        "reduction": Option(16, "reduction ratio r of both branches", constraint=COUNT),
+        "dilation": Option(4, "dilation of the spatial branch's two 3x3 convolutions", constraint=COUNT),
         "fusion": Option("product", "product (official code) or sum (the paper's equation)", ("product", "sum")),
         "init": INIT_OPTION,
     }

@@ -16,15 +16,15 @@ from __future__ import annotations
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from harness.api import Option
+from harness.api import COUNT, Option
 from harness.kits.attention import INIT_OPTION, AttentionMethod, kaiming_conv_zero_bias
 
 
 class CBAM(AttentionMethod):
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "channel reduction ratio r of the shared MLP"),
-        "kernel_size": Option(7, "kernel of the spatial gate's convolution"),
+        "reduction": Option(16, "channel reduction ratio r of the shared MLP", constraint=COUNT),
+        "kernel_size": Option(7, "kernel of the spatial gate's convolution", constraint=COUNT),
         "mlp_bias": Option(True, "biases in the shared MLP (True reproduces the paper's 26.24M)"),
         "init": INIT_OPTION,
     }

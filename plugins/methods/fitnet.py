@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
+    COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
     TrainedStage, UsageError, require_levels,
 )
@@ -80,11 +81,11 @@ class HintObjective(Objective):
 
 class FitNet(DistillMethod):
     options = {
-        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)"),
-        "weight": Option(100.0, "weight of the hint MSE (single-stage form)"),
-        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2)),
-        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled"),
-        "temperature": Option(4.0, "KD temperature of the second stage (stages=2)"),
+        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)", constraint=NON_NEGATIVE_INT),
+        "weight": Option(100.0, "weight of the hint MSE (single-stage form)", constraint=NON_NEGATIVE),
+        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2), constraint=COUNT),
+        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT),
+        "temperature": Option(4.0, "KD temperature of the second stage (stages=2)", constraint=POSITIVE),
     }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:

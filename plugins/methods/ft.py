@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
+    NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
     TrainedStage, require_levels,
 )
@@ -124,13 +125,13 @@ class FTObjective(DistillObjective):
 
 class FT(DistillMethod):
     options = {
-        "k": Option(0.5, "factor channels as a fraction of the teacher's last-level channels"),
-        "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)"),
+        "k": Option(0.5, "factor channels as a fraction of the teacher's last-level channels", constraint=POSITIVE),
+        "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)", constraint=NON_NEGATIVE),
         "translator_bn": Option(False, "BatchNorm in the translator (False: the FT authors' code)"),
         "paraphraser_loss": Option("l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)",
                                    tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled"),
-        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.1 (the FT authors' code)"),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled", constraint=NON_NEGATIVE_INT),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.1 (the FT authors' code)", constraint=NON_NEGATIVE),
     }
     form = "flattened"
     #: the pre-stage's default share of the run's epochs, and its default lr (None: see ``paraphraser_lr``)
@@ -186,12 +187,12 @@ class FT(DistillMethod):
 class FTChannelMean(FT):
     options = {
         **FT.options,
-        "beta": Option(200.0, "weight of the factor loss (RepDistiller)"),
+        "beta": Option(200.0, "weight of the factor loss (RepDistiller)", constraint=NON_NEGATIVE),
         "translator_bn": Option(True, "BatchNorm in the translator (True: RepDistiller)"),
         "paraphraser_loss": Option("mse", "reconstruction loss of the paraphraser (mse: RepDistiller)",
                                    tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled"),
-        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr"),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr", constraint=NON_NEGATIVE),
     }
     form = "channel-mean"
     paraphraser_ratio = 30 / 240

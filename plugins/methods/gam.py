@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import Option
+from harness.api import COUNT, Option
 from harness.kits.attention import AttentionMethod
 
 
@@ -51,8 +51,8 @@ class GAMModule(nn.Module):
 class GAM(AttentionMethod):
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "reduction rate r (r=16 reproduces the paper's parameter counts)"),
-        "groups": Option(1, "groups of both 7x7 convolutions"),
+        "reduction": Option(16, "reduction rate r (r=16 reproduces the paper's parameter counts)", constraint=COUNT),
+        "groups": Option(1, "groups of both 7x7 convolutions", constraint=COUNT),
         "shuffle": Option(False, "channel shuffle between the two grouped convolutions"),
     }
 
@@ -61,5 +61,5 @@ class GAM(AttentionMethod):
 
 
 class GAMGroupConv(GAM):
-    options = {**GAM.options, "groups": Option(4, "groups of both 7x7 convolutions"),
+    options = {**GAM.options, "groups": Option(4, "groups of both 7x7 convolutions", constraint=COUNT),
                "shuffle": Option(True, "channel shuffle between the two grouped convolutions")}

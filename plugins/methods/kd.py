@@ -7,15 +7,15 @@ terms the other way round; set ``ce_weight``/``kd_weight`` for that.
 
 from __future__ import annotations
 
-from harness.api import LevelClassifier, Objective, Option
+from harness.api import NON_NEGATIVE, POSITIVE, LevelClassifier, Objective, Option
 from harness.kits.distill import DistillMethod, KDObjective
 
 
 class KD(DistillMethod):
     options = {
-        "temperature": Option(4.0, "softmax temperature T"),
-        "ce_weight": Option(0.1, "weight of the cross-entropy with the labels"),
-        "kd_weight": Option(0.9, "weight of the T^2-scaled KL term"),
+        "temperature": Option(4.0, "softmax temperature T", constraint=POSITIVE),
+        "ce_weight": Option(0.1, "weight of the cross-entropy with the labels", constraint=NON_NEGATIVE),
+        "kd_weight": Option(0.9, "weight of the T^2-scaled KL term", constraint=NON_NEGATIVE),
     }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.api import Option, UsageError
+from harness.api import POSITIVE, Option, UsageError
 from harness.kits.transform import ArchTransformMethod
 
 VARIANTS = ("sequential", "basis")
@@ -92,7 +92,7 @@ class LowRank(ArchTransformMethod):
     options = {
         "variant": Option("sequential", "sequential (1xk then kx1) or basis (1xk and kx1 basis filters + 1x1 "
                                         "combination)", VARIANTS),
-        "rank": Option(1.0, "intermediate channels m as a fraction of min(C_in, C_out)"),
+        "rank": Option(1.0, "intermediate channels m as a fraction of min(C_in, C_out)", constraint=POSITIVE),
         "mid": Option("none", "between the two parts: none (a linear low-rank filter) or bn-relu", MIDS),
     }
 
@@ -101,8 +101,6 @@ class LowRank(ArchTransformMethod):
         return max(least, round(self.opts["rank"] * min(conv.in_channels, conv.out_channels)))
 
     def transform(self, model: nn.Module) -> dict:
-        if self.opts["rank"] <= 0:
-            raise UsageError(f"option lowrank.rank must be positive, got {self.opts['rank']}")
         targets = [(name, m) for name, m in model.named_modules() if eligible(m)]
         if not targets:
             raise UsageError(f"lowrank: architecture '{getattr(model, 'arch_name', type(model).__name__)}' has no "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.api import LevelClassifier, Objective, Option
+from harness.api import NON_NEGATIVE, LevelClassifier, Objective, Option
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs
 
 
@@ -56,8 +56,8 @@ class RKDObjective(DistillObjective):
 
 
 class RKD(DistillMethod):
-    options = {"distance_weight": Option(25.0, "weight of the distance term"),
-               "angle_weight": Option(50.0, "weight of the angle term")}
+    options = {"distance_weight": Option(25.0, "weight of the distance term", constraint=NON_NEGATIVE),
+               "angle_weight": Option(50.0, "weight of the angle term", constraint=NON_NEGATIVE)}
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return RKDObjective(student, teacher, self.opts["distance_weight"], self.opts["angle_weight"])

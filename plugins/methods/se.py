@@ -11,14 +11,14 @@ from __future__ import annotations
 from timm.layers import SEModule
 from torch import nn
 
-from harness.api import Option
+from harness.api import COUNT, Option
 from harness.kits.attention import AttentionMethod
 
 
 class SE(AttentionMethod):
     options = {
         **AttentionMethod.options,
-        "reduction": Option(16, "channel reduction ratio r (hidden width C/r)"),
+        "reduction": Option(16, "channel reduction ratio r (hidden width C/r)", constraint=COUNT),
         "bias": Option(False, "biases in the two 1x1 convolutions (False reproduces the paper's 26.22M)"),
     }
 

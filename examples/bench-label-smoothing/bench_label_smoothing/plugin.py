@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.api import Method, Objective, Option, StageContext, StepOutput
+from harness.api import UNIT_OPEN, Method, Objective, Option, StageContext, StepOutput
 
 
 class SmoothedCrossEntropy(Objective):
@@ -25,7 +25,7 @@ class SmoothedCrossEntropy(Objective):
 
 
 class LabelSmoothing(Method):
-    options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes")}
+    options = {"epsilon": Option(0.1, "probability mass spread uniformly over all classes", constraint=UNIT_OPEN)}
 
     def objective(self, ctx: StageContext) -> Objective:
         return SmoothedCrossEntropy(ctx.build_arch(), self.opts["epsilon"])

@@ -6,11 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES
+from harness.cli.args import METRIC_CHOICES, Number, records_of
+from harness.core.constraints import between
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+#: points of top-1 a check may fall below its reference: more than 100 (or inf) would pass every row
+TOLERANCE = between(0, 100)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="a reference CSV of your own, or a bundled one by name or table id (smoke, "
                           "encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
-    chk.add_argument("--tolerance", type=float, default=1.0, help="allowed drop below the reference, in points (default 1)")
+    chk.add_argument("--tolerance", type=Number(float, TOLERANCE), default=1.0,
+                     help="allowed drop below the reference, in points of top-1 (0 to 100; default 1)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,
                      help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
                           "one; default: the reference rows' protocol, else last")
@@ -32,7 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.core.io import atomic_write_text
     from harness.results.check import check_metric, compare, junit, save_reference
-    from harness.results.records import load_records
     from harness.results.reference import resolve
     from harness.results.tables import METRICS
     from harness.run.preflight import check_output_file
@@ -40,7 +44,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
         if target:
             check_output_file(target, flag)
-    records = load_records(args.paths)
+    records = records_of(args.paths)  # what is left out is named in one warning
     if args.save_reference:
         n = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
         console.print(f"saved {n} reference row(s) to {args.save_reference}")

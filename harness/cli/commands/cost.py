@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import csv_list
+from harness.cli.args import Number, csv_list
+from harness.core.constraints import COUNT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,9 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--dataset", default="cifar10",
                       help="the dataset whose class count and input shape the models are built for (default cifar10;"
                            " read from its declaration, or from the data for an image folder)")
-    cost.add_argument("--classes", type=int, help="number of classes (default: the dataset's)")
-    cost.add_argument("--in-chans", type=int, help="input channels (default: the dataset's)")
-    cost.add_argument("--input-size", type=int, help="input size in pixels (default: the dataset's)")
+    cost.add_argument("--classes", type=Number(int, COUNT), help="number of classes (default: the dataset's)")
+    cost.add_argument("--in-chans", type=Number(int, COUNT), help="input channels (default: the dataset's)")
+    cost.add_argument("--input-size", type=Number(int, COUNT), help="input size in pixels (default: the dataset's)")
     cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE",
                       help="a method option, as for bench run (repeatable)")
     cost.add_argument("--reference", help="a bundled reference table (e.g. table5) or a reference CSV: print its "

@@ -39,7 +39,8 @@ def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
     if kind == "methods":
         options = entry.obj.options
         rows += [(f"--opt {entry.name}.{k}", f"{o.default!r}: {o.help}" + (f" (one of {', '.join(map(str, o.choices))})"
-                                                                             if o.choices else ""))
+                                                                             if o.choices else "")
+                  + (f" ({o.constraint.short()})" if o.constraint else ""))
                  for k, o in options.items()] or [("options", "none")]
         rows.append(("uses a teacher", "yes" if entry.obj.uses_teacher else "no"))
     if kind == "archs" and entry.meta.get("default_teacher"):

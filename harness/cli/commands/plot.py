@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES
+from harness.cli.args import METRIC_CHOICES, records_of
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -24,11 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.results.plots import anytime, curves, efficiency, robustness
-    from harness.results.records import load_records
     from harness.run.preflight import check_output_dir
 
     check_output_dir(args.out, "--out")
-    records = load_records(args.paths)
+    records = records_of(args.paths)  # what is left out is named in one warning
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
     written = efficiency(records, args.out, args.metric) + anytime(records, args.out, args.metric)

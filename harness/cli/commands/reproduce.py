@@ -93,7 +93,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         check_output_dir(args.export, "--export")
     run_args = study.namespace(cli=args)
     reporter = reporter_for(run_args, console)
-    executor_options(run_args)
+    executor_options(run_args, plugins)
     prepared = prepare_runs(runs, plugins, reporter, need_data=not run_args.dry_run, study=study)
     if run_args.dry_run:
         preview(study, prepared, run_args, console)

@@ -51,7 +51,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     runs = study.requests() if study is not None else [(None, run_request(args))]
     plugins = get_plugins()
     reporter = reporter_for(run_args, console)
-    options = executor_options(run_args)
+    options = executor_options(run_args, plugins)
     world = None if run_args.dry_run else World.from_env(cuda=wants_cuda(run_args.device))
     if world is not None:
         if study is not None:

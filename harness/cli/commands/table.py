@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list
+from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list, records_of
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,16 +32,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
-    from harness.results.records import LoadReport, load_records
     from harness.results.tables import render
     from harness.run.preflight import check_output_file
 
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
-    skipped = LoadReport([])
-    records = load_records(args.paths, failed=True, report=skipped)  # failed runs are counted, never aggregated
-    if skipped.skipped:
-        print(f"bench: warning: {skipped.text()}", file=sys.stderr)
+    records = records_of(args.paths, failed=True)  # failed runs are counted, never aggregated
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
     text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)

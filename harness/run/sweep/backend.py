@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from harness.core.errors import plugin_code
 from harness.run.request import RunRequest
 
 
@@ -91,3 +92,53 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release workers (also after an interrupt)."""
+
+    @classmethod
+    def check(cls, options: ExecutorOptions) -> None:
+        """Refuse options this executor cannot work with (a UsageError), without starting anything: called
+        before a run is prepared, by real runs and ``--dry-run`` alike. The default accepts everything."""
+
+
+class GuardedBackend(Backend):
+    """An executor plugin's backend whose every call is plugin code: an exception from it (not already a one-line
+    :class:`~harness.core.errors.BenchError`) is one line naming the plugin, the executor and the call."""
+
+    def __init__(self, inner: Backend, plugin: str) -> None:
+        self.inner, self.plugin = inner, plugin
+        self.name = inner.name
+        self.capacity = inner.capacity
+
+    def _call(self, what: str, *args: Any) -> Any:
+        with plugin_code(f"executor '{self.name}'.{what}()", self.plugin):
+            return getattr(self.inner, what)(*args)
+
+    def submit(self, spec: JobSpec) -> Hashable:
+        return self._call("submit", spec)
+
+    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, JobResult | str]]:
+        return self._call("wait", handles)
+
+    def where(self, handle: Hashable) -> str:
+        return self._call("where", handle)
+
+    def describe(self) -> dict:
+        return self._call("describe")
+
+    def close(self) -> None:
+        self._call("close")
+
+
+def start_backend(plugins: Any, executor: str, options: ExecutorOptions) -> Backend:
+    """The executor ``executor``'s backend (its check first), its calls guarded (:class:`GuardedBackend`)."""
+    entry = plugins.executors.resolve(executor).entry
+    check_executor(plugins, executor, options)
+    with plugin_code(f"executor '{executor}' (its constructor)", entry.plugin):
+        backend = entry.obj(options)
+    return GuardedBackend(backend, entry.plugin)
+
+
+def check_executor(plugins: Any, executor: str, options: ExecutorOptions) -> None:
+    """The executor's name resolved and its own :meth:`Backend.check` of ``options`` (dry runs call this too)."""
+    entry = plugins.executors.resolve(executor).entry
+    with plugin_code(f"executor '{executor}'.check()", entry.plugin):
+        entry.obj.check(options)

@@ -16,7 +16,7 @@ import time
 import torch
 from rich.console import Console
 
-from harness.core.errors import BenchError
+from harness.core.errors import BenchError, PluginFailed
 from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.run.prepare import PreparedRun, prepare
 from harness.run.sweep.backend import JobResult, JobSpec
@@ -79,7 +79,11 @@ def run_job(spec: JobSpec) -> JobResult:
     stage = run.plan.find(spec.seed, spec.method).stages()[spec.index]
     runner = StoreRunner(env, run.store, target=stage, resume=spec.resume, retrain=spec.request.retrain)
     t0 = time.perf_counter()
-    node = runner.resolve(stage, spec.method)
+    try:
+        node = runner.resolve(stage, spec.method)
+    except PluginFailed as exc:  # the job's line names the plugin, as an in-process run's does
+        run.plugins.claim(exc, spec.method)
+        raise
     assert node.key is not None
     return JobResult(node.key, node.origin, time.perf_counter() - t0, int(node.info.get("resumed_from_epoch", 0)),
                      f"{socket.gethostname()}:{os.getpid()}")

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    EvalStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, StageContext, StepOutput, TrainedStage,
+    COUNT, NON_NEGATIVE, EvalStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, StageContext, StepOutput, TrainedStage,
     UsageError, exit_costs, require_multi_exit,
 )
 from plugins.methods.anytime.budget import ExitLogits, budgeted_curve, budgets_between
@@ -43,8 +43,9 @@ def parse_weights(raw: str, exits: int) -> list[float]:
         weights = [float(w) for w in raw.split(",")]
     except ValueError:
         raise UsageError(f"option anytime.weights: expected 'uniform' or numbers, got {raw!r}") from None
-    if len(weights) != exits or any(w < 0 for w in weights) or not any(weights):
-        raise UsageError(f"option anytime.weights: give {exits} non-negative weights (one per exit), got {raw!r}")
+    if len(weights) != exits or not all(NON_NEGATIVE.allows(w) for w in weights) or not any(weights):
+        raise UsageError(f"option anytime.weights: give {exits} finite non-negative weights (one per exit), "
+                         f"got {raw!r}")
     return weights
 
 
@@ -67,15 +68,13 @@ class Anytime(Method):
         "weights": Option("uniform", "loss weight per exit: uniform or w1,w2,... (one per exit)"),
         "thresholds": Option("auto", "held-out split for the budgeted thresholds: auto (val if --val-split, "
                                      "else train), val, train", ("auto", "val", "train")),
-        "budgets": Option(10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's"),
+        "budgets": Option(10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's", constraint=COUNT),
     }
 
     def objective(self, ctx: StageContext) -> Objective:
         model = require_multi_exit(ctx.build_arch(), self.name)
         if self.opts["thresholds"] == "val" and ctx.dataset.val_images is None:
             raise UsageError("option anytime.thresholds=val needs a validation split: add --val-split FRACTION")
-        if self.opts["budgets"] < 1:
-            raise UsageError(f"option anytime.budgets must be at least 1, got {self.opts['budgets']}")
         return MultiExitObjective(model, parse_weights(self.opts["weights"], model.num_exits))
 
     def plan(self, run: RunInfo) -> Plan:

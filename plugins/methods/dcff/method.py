@@ -44,7 +44,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from harness.api import (
-    Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput, TrainedStage,
+    POSITIVE, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput, TrainedStage,
     count_cost, count_params, require_levels,
 )
 from plugins.methods.dcff.channels import FusedLayer, fused_layers, keep_ratios, kept_widths, narrowed
@@ -139,9 +139,9 @@ class DCFF(Method):
     options = {
         "keep": Option("paper", "kept fraction of filters per fused layer: R (all layers), R1,R2,... or R*N; "
                                 "'paper' = the paper's VGG-16 CIFAR-10 setting (vgg16 only)"),
-        "t_start": Option(1.0, "temperature at the first epoch"),
-        "t_end": Option(10000.0, "temperature at the last epoch"),
-        "t_slope": Option(1.0, "slope (per epoch) of the sigmoid temperature schedule"),
+        "t_start": Option(1.0, "temperature at the first epoch", constraint=POSITIVE),
+        "t_end": Option(10000.0, "temperature at the last epoch", constraint=POSITIVE),
+        "t_slope": Option(1.0, "slope (per epoch) of the sigmoid temperature schedule", constraint=POSITIVE),
     }
 
     def plan(self, run: RunInfo) -> Plan:

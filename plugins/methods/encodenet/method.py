@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from harness.api import (
-    LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    at_least, COUNT, NON_NEGATIVE_INT, LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
     TrainData, TrainedStage, UsageError, count_flops, count_params, require_levels,
 )
 from plugins.methods.encodenet import clustering, figures
@@ -66,6 +66,10 @@ AE_RATIO = 500 / 300  # the paper's autoencoder epochs per baseline epoch
 CLASSIFIER = "classifier"  # split: everything but the classification layers in the encoder
 
 
+#: ``split``: levels in the encoder (at least 1), or -1 (all but the last)
+SPLIT = at_least(1, integer=True, also=(-1,))
+
+
 class SplitOption(Option):
     """``split``: an integer number of encoder levels, or ``classifier`` (all of them: only the
     classification layers train). Integers stay integers, so that the default's keys do not change."""
@@ -74,9 +78,10 @@ class SplitOption(Option):
         if raw.strip().lower() == CLASSIFIER:
             return CLASSIFIER
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise UsageError(f"option {where}: expected an integer or '{CLASSIFIER}', got {raw!r}") from None
+        return self.check(value, where)
 
 
 @torch.no_grad()
@@ -103,20 +108,20 @@ def copy_head(dst: LevelClassifier, src: LevelClassifier, split: int) -> None:
 class EncodeNet(Method):
     options = {
         "split": SplitOption(-1, "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
-                             "last; classifier = all levels (only the classification layers are retrained)"),
+                             "last; classifier = all levels (only the classification layers are retrained)", constraint=SPLIT),
         "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
                            "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
         "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
-        "pca": Option(0, "PCA dimensions before clustering (0: none)"),
-        "k": Option(0, "clusters per class; 0 = elbow method over k = 1..k_max"),
-        "k_max": Option(8, "largest k tried by the elbow method"),
-        "n_init": Option(10, "k-means restarts"),
+        "pca": Option(0, "PCA dimensions before clustering (0: none)", constraint=NON_NEGATIVE_INT),
+        "k": Option(0, "clusters per class; 0 = elbow method over k = 1..k_max", constraint=NON_NEGATIVE_INT),
+        "k_max": Option(8, "largest k tried by the elbow method", constraint=COUNT),
+        "n_init": Option(10, "k-means restarts", constraint=COUNT),
         "correct_only": Option(False, "representatives only among images the baseline classifies correctly"),
         "target": Option("cluster", "autoencoder target: cluster (representative of the image's cluster), "
                          "class (one per class, no clustering), input (the image itself)", ("cluster", "class", "input")),
         "encoder_init": Option("baseline", "initial encoder weights", ("baseline", "random")),
         "head_init": Option("baseline", "initial weights of the trained classification part", ("baseline", "random")),
-        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run"),
+        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run", constraint=NON_NEGATIVE_INT),
         "ae_augment": Option("same", "crop/flip of autoencoder batches: same for input and target, or none",
                              ("same", "none")),
         "figures": Option(True, "draw the paper's figures beside the record"),

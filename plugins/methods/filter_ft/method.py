@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 from harness.api import (
-    DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
-    TrainData, TrainedStage, UsageError, count_params, parse_distortion, to_unit,
+    COUNT, FRACTION, POSITIVE, DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    TrainData, TrainedStage, count_params, parse_distortion, to_unit,
 )
 from plugins.methods.filter_ft.ranking import conv_layers, evidence, top_filters, top_layers
 
@@ -80,13 +80,13 @@ class FilterFinetune(Method):
         "distortion": Option("noise:0.1", "the distortion fine-tuned for: noise:SIGMA (pixel units 0-1) or "
                                           "blur:SIGMA (pixels)"),
         "fraction": Option(0.25, "share of filters fine-tuned: of each conv layer (select=filters) or of all "
-                                 "filters, in whole layers (select=layers)"),
+                                 "filters, in whole layers (select=layers)", constraint=FRACTION),
         "select": Option("filters", "filters: the most affected filters of every layer (the paper); layers: "
                                     "whole layers, most affected first (the layer-level comparison)",
                          ("filters", "layers")),
-        "rank_images": Option(500, "training images used for the ranking (clean and distorted)"),
-        "epochs_ratio": Option(0.1, "fine-tuning epochs as a fraction of the run's"),
-        "lr_scale": Option(0.1, "fine-tuning learning rate relative to the run's"),
+        "rank_images": Option(500, "training images used for the ranking (clean and distorted)", constraint=COUNT),
+        "epochs_ratio": Option(0.1, "fine-tuning epochs as a fraction of the run's", constraint=POSITIVE),
+        "lr_scale": Option(0.1, "fine-tuning learning rate relative to the run's", constraint=POSITIVE),
     }
 
     def plan(self, run: RunInfo) -> Plan:
@@ -98,11 +98,8 @@ class FilterFinetune(Method):
         return Plan(stage, report=self.report)
 
     def check(self) -> None:
+        """The distortion must parse (the numeric options' ranges are their declared constraints)."""
         parse_distortion(self.opts["distortion"])
-        if not 0 < self.opts["fraction"] <= 1:
-            raise UsageError(f"option {self.name}.fraction must lie in (0, 1], got {self.opts['fraction']}")
-        if self.opts["rank_images"] < 1 or self.opts["epochs_ratio"] <= 0 or self.opts["lr_scale"] <= 0:
-            raise UsageError(f"options {self.name}.rank_images, epochs_ratio and lr_scale must be positive")
 
     def ranking_images(self, ctx: StageContext) -> tuple[torch.Tensor, torch.Tensor]:
         """(clean, distorted) normalised ranking images: the first ``rank_images`` of a seeded permutation of
