@@ -24,7 +24,8 @@ def test_stage_flops_count_the_trained_model_three_times_and_a_teacher_once(tmp_
     from harness.models.cost import count_cost
     import torch
 
-    run = prepare(tiny_request(cache_dir, tmp_path, methods=["baseline", "kd"], teacher="resnet14"),
+    # --retrain: a stage another test trained would otherwise be 'cached', and cached stages cost nothing
+    run = prepare(tiny_request(cache_dir, tmp_path, methods=["baseline", "kd"], teacher="resnet14", retrain=True),
                   load_plugins(warn=False), Reporter())
     work = workload.plan_work(run)
     by = {(s.method, s.stage.label): s for s in work.stages}
