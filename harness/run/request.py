@@ -20,7 +20,7 @@ class RunRequest:
     arch: str
     dataset: str = "cifar10"
     teacher: str | None = None
-    teacher_checkpoint: Path | None = None
+    teacher_checkpoint: Path | str | None = None  # a path, file:// or https:// URL with #sha256=, hf-hub:ORG/NAME
     seeds: list[int] = field(default_factory=lambda: [0])
     recipe: str = "crd"
     overrides: dict = field(default_factory=dict)
@@ -44,3 +44,4 @@ class RunRequest:
     channels_last: bool | None = None
     threads: int | None = None
     eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort
+    loggers: list[str] = field(default_factory=list)  # --log: metrics loggers besides the always-on jsonl

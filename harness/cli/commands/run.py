@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.args import (
@@ -21,8 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--methods", type=csv_list, required=True, help="comma-separated method names, e.g. baseline,kd")
     run.add_argument("--arch", required=True, help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
     run.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
-    run.add_argument("--teacher-checkpoint", type=Path,
-                     help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
+    run.add_argument("--teacher-checkpoint", metavar="SOURCE",
+                     help="a trained teacher: a bundle (bench artifacts export), a bench record (.json), artifact (.pt) "
+                          "or plain state dict (with --teacher); or a bundle at file:// or https://...#sha256=HEX or "
+                          "hf-hub:ORG/NAME[/FILE][@REV] (see docs/teachers.md)")
     add_run_arguments(run, recipe_default="crd", dataset_default="cifar10")
 
 
