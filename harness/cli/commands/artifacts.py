@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import DEFAULT_CACHE
 from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = art.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def with_cache(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                       help=f"the cache whose artifacts/ to use (default {DEFAULT_CACHE}; env BENCH_CACHE_DIR)")
+        p.add_argument("--cache-dir", type=Path,
+                       help="the cache whose artifacts/ to use (default $BENCH_CACHE_DIR, else ~/.cache/encodenet-bench)")
         return p
 
     exp = with_cache(cmds.add_parser("export", help="write a trained stage as a bundle (safetensors weights, identity, "
