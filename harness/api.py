@@ -32,6 +32,8 @@ dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDat
 recipe      ``bench_register_recipes``: a ``Recipe``
 executor    ``bench_register_executors``: a subclass of ``Backend`` built from ``ExecutorOptions``; each job
             calls ``run_job(JobSpec) -> JobResult`` in its worker; ``wants_cuda``
+logger      ``bench_register_loggers``: a subclass of ``Logger`` (``start_run(RunContext)``,
+            ``log_epoch(EpochRow)``, ``finish_run(RunResult)``); helpers ``metric_name``, ``scalars``
 =========== =======================================================================================
 """
 
@@ -117,6 +119,13 @@ _EXPORTS: dict[str, str] = {
     "JobResult": "harness.run.sweep.backend",
     "wants_cuda": "harness.run.sweep.backend",
     "run_job": "harness.run.sweep.jobs",
+    # loggers
+    "Logger": "harness.run.loggers",
+    "RunContext": "harness.run.loggers",
+    "EpochRow": "harness.run.loggers",
+    "RunResult": "harness.run.loggers",
+    "metric_name": "harness.run.loggers",
+    "scalars": "harness.run.loggers",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -156,6 +165,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.plugins.hookspecs import Register, hookimpl  # noqa: F401
     from harness.plugins.registry import lazy  # noqa: F401
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401
+    from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
     from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
     from harness.run.sweep.jobs import run_job  # noqa: F401
     from harness.train.env import RunEnv  # noqa: F401

@@ -87,6 +87,11 @@ class WrongKinds:
         if self.kind == "executors":
             register("bad-executor", self.obj)
 
+    @hookimpl
+    def bench_register_loggers(self, register):  # type: ignore[no-untyped-def]
+        if self.kind == "loggers":
+            register("bad-logger", self.obj)
+
 
 @pytest.mark.parametrize("kind, obj, expected", [
     ("methods", NotAMethod, "not a subclass of harness.api.Method"),
@@ -94,6 +99,7 @@ class WrongKinds:
     ("archs", 42, "not callable"),
     ("recipes", {"epochs": 3}, "not a harness.api.Recipe"),
     ("executors", GoodMethod, "not a subclass of harness.api.Backend"),
+    ("loggers", GoodMethod, "not a subclass of harness.api.Logger"),
 ])
 def test_registration_checks_the_kind_of_object(capsys, kind: str, obj: object, expected: str) -> None:
     plugins = load_plugins(entry_points=False, extra=[("wrong", WrongKinds(kind, obj))])

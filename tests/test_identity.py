@@ -214,7 +214,8 @@ def test_kd_stage_identity_holds_computing_modules_only(cache_dir: Path, tmp_pat
     for expected in ("harness.kits.distill", "harness.train.engine", "harness.data.pipeline", "harness.train.executor"):
         assert expected in modules
     for presenting in ("harness.core.progress", "harness.core.io", "harness.data.datasets", "harness.train.artifacts",
-                       "harness.cli", "harness.results.tables", "harness.core.errors"):
+                       "harness.cli", "harness.results.tables", "harness.core.errors", "harness.run.loggers",
+                       "harness.run.runlog", "harness.train.bundles", "harness.train.sources", "harness.train.inventory"):
         assert presenting not in modules
     assert {"plugins.methods.kd", "plugins.archs.cifar_resnet"} <= set(identity["code"])
 

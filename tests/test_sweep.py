@@ -73,6 +73,19 @@ def test_local_workers_give_the_records_of_one_process(tmp_path: Path, cache_dir
     out = bench_run(tmp_path, "local", cache_dir, "--workers", "2")
     assert_same_as_in_process(out, in_process, "local")
     assert records(out)[("kd", 0)]["execution"]["workers"] == 2
+    assert_logged_from_the_jobs(out)
+
+
+def assert_logged_from_the_jobs(out: Path) -> None:
+    """The loggers run on the driver: each record's jsonl log holds the epochs its jobs trained, sent from the
+    stored histories when the run ended (``replayed``)."""
+    from plugins.loggers.jsonl import read_jsonl
+
+    for path in out.glob("*.json"):
+        record = json.loads(path.read_text())
+        epochs = [line for line in read_jsonl(out / "logs" / f"{path.stem}.jsonl") if line["event"] == "epoch"]
+        assert epochs and all(line.get("replayed") for line in epochs), path.name
+        assert [line["test_acc"] for line in epochs] == [row["test_acc"] for row in record["curves"]], path.name
 
 
 def test_ray_executor_gives_the_records_of_one_process(tmp_path: Path, cache_dir: Path, in_process) -> None:

@@ -152,8 +152,10 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", type=csv_list, help="comma-separated method names, e.g. baseline,kd")
     p.add_argument("--arch", help="architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto")
     p.add_argument("--teacher", help="teacher architecture for distillation methods (trained once, reused)")
-    p.add_argument("--teacher-checkpoint", type=Path,
-                   help="a trained teacher: a bench record (.json), artifact (.pt) or plain state dict (with --teacher)")
+    p.add_argument("--teacher-checkpoint", metavar="SOURCE",
+                   help="a trained teacher: a bundle (bench artifacts export), a bench record (.json), artifact (.pt) "
+                        "or plain state dict (with --teacher); or a bundle at file:// or https://...#sha256=HEX or "
+                        "hf-hub:ORG/NAME[/FILE][@REV] (see docs/teachers.md)")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, dataset_default: str | None) -> None:
@@ -212,6 +214,10 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--no-latency", dest="latency", action="store_false", help="skip latency measurement")
     e.add_argument("--latency-batch", type=request_number("latency_batch"), help="the large batch of the latency measurement (CPU 64, CUDA 512)")
     e.add_argument("--quiet", action="store_true", help="no progress output")
+    lg = p.add_argument_group("metrics loggers (see the docs: Loggers)")
+    lg.add_argument("--log", type=csv_list, default=[], metavar="NAME[,NAME]",
+                    help="also send every epoch and the record to these loggers: tensorboard, mlflow, wandb "
+                         "(offline), trackio ('bench list loggers'); jsonl (<out>/logs/) is always written")
     x = p.add_argument_group("executors (see the docs: Scaling out)")
     x.add_argument("--executor", default="local", help="where stage jobs run: local (default), ray, slurm")
     x.add_argument("--workers", type=Number(int, COUNT),
@@ -269,7 +275,7 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
         train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
         latency_batch=args.latency_batch, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
         threads=args.threads,
-        eval_distortions=unique([*args.eval_noise, *args.eval_distort]),
+        eval_distortions=unique([*args.eval_noise, *args.eval_distort]), loggers=args.log,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -67,6 +67,7 @@ PRESENTS = frozenset({
     "harness.data.trees", "harness.data.validate",
     "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
     "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
+    "harness.train.bundles", "harness.train.inventory", "harness.train.sources",  # sharing stages, tidying the cache
 })
 #: Packages whose every module presents or orchestrates (the CLI, the run layer, results, the plugin host).
 PRESENTING_PACKAGES = ("harness.cli", "harness.run", "harness.results", "harness.plugins")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from harness.data.datasets import DatasetRequest, ImageDataset
     from harness.methods.contract import Method
     from harness.models.levels import ArchSpec
+    from harness.run.loggers import Logger
     from harness.run.sweep.backend import Backend
 
 hookspec = pluggy.HookspecMarker("bench")
@@ -82,3 +83,12 @@ def bench_register_executors(register: Register[type[Backend]]) -> None:
     description=...)``; ``backend_class(options: ExecutorOptions)`` is a subclass of
     :class:`harness.api.Backend` whose jobs call :func:`harness.api.run_job`. A missing optional dependency
     is a :class:`harness.api.UsageError` naming what to install (:func:`harness.api.import_extra`)."""
+
+
+@hookspec
+def bench_register_loggers(register: Register[type[Logger]]) -> None:
+    """Register metrics loggers (``--log NAME``): ``register(name, logger_class, description=...)``;
+    ``logger_class()`` is a subclass of :class:`harness.api.Logger`, built once per (method, seed) of a run,
+    that receives ``start_run(RunContext)``, ``log_epoch(EpochRow)`` for every epoch of every stage and
+    ``finish_run(RunResult)``. ``requires = (module, extra)`` names an optional dependency (checked before
+    training: a one-line error naming the extra to install)."""

@@ -39,11 +39,12 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
         "baseline", "se", "cbam", "bam", "gam", "kd", "rkd", "fitnet", "ft", "encodenet", "baseline-matched",
         "anytime", "wavecnet", "lowrank", "dcff", "filter-ft")),
     *((name, f"plugins.executors.builtin:{name}") for name in ("local", "ray", "slurm")),
+    *((name, f"plugins.loggers.builtin:{name}") for name in ("jsonl", "tensorboard", "mlflow", "wandb", "trackio")),
 )
 
-KINDS = ("methods", "archs", "datasets", "recipes", "executors")
+KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")
 KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
-              "executors": "executor"}
+              "executors": "executor", "loggers": "logger"}
 
 
 def _subclass_of(module: str, name: str) -> Callable[[Any], str | None]:
@@ -96,6 +97,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "datasets": _callable("loader(request: DatasetRequest) -> ImageDataset"),
     "recipes": _recipe,
     "executors": _subclass_of("harness.run.sweep.backend", "Backend"),
+    "loggers": _subclass_of("harness.run.loggers", "Logger"),
 }
 #: keywords a plugin may pass to ``register`` beside ``description``, by kind: an architecture's
 #: ``default_teacher`` (the teacher a distillation method gets when none is given) and where that pair comes
@@ -136,6 +138,7 @@ class PluginSet:
     datasets: Registry
     recipes: Registry
     executors: Registry
+    loggers: Registry
     plugins: list[PluginInfo]
 
     @property

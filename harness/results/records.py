@@ -90,6 +90,7 @@ class TeacherEntry(TypedDict, total=False):
     trained_in_this_run: bool
     default: bool  # the student architecture's default teacher (no --teacher given)
     default_source: str | None  # where that pair comes from
+    source: dict[str, Any] | None  # a shared teacher's origin: kind (bundle, url, hub, imported), source, sha256, artifact
 
 
 class StudyEntry(TypedDict):
@@ -401,12 +402,16 @@ def record_path(out: Path, record: Record) -> Path:
     """``<dataset>__<arch>__<method>__<recipe>__seed<N>__<run key>.json``; the dataset part is its short display
     name (``imagefolder-cifar10-jpg``), never a path. A failed run's record (``status: failed``, keyed by its
     ``failure_key``) goes to ``<out>/failed/``."""
-    ds = display_name(record["dataset"]["name"])
     failed = record.get("status") == "failed"
     key = record["failure_key"] if failed else record["run_key"]
-    name = f"{slug(ds)}__{slug(record['arch'])}__{slug(record['method']['name'])}__{slug(record['recipe']['name'])}" \
-           f"__seed{record['seed']}__{key[:8]}.json"
-    return (out / FAILED_DIR if failed else out) / name
+    name = record_stem(record["dataset"]["name"], record["arch"], record["method"]["name"], record["recipe"]["name"],
+                       record["seed"])
+    return (out / FAILED_DIR if failed else out) / f"{name}__{key[:8]}.json"
+
+
+def record_stem(dataset: str, arch: str, method: str, recipe: str, seed: int) -> str:
+    """A record's file name without its key (known before the run trains): ``<dataset>__<arch>__<method>__<recipe>__seed<N>``."""
+    return f"{slug(display_name(dataset))}__{slug(arch)}__{slug(method)}__{slug(recipe)}__seed{seed}"
 
 
 def now_iso() -> str:

@@ -20,11 +20,13 @@ from harness.data.validate import check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
+from harness.run.loggers import LoggerSet, resolve_loggers
 from harness.run.plan import RunPlan
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
+from harness.train.sources import resolve_teacher
 from harness.train.distributed import World
 from harness.train.engine import COMPILE_MODES, cpu_has_bf16
 from harness.train.env import SELECTIONS, RunEnv
@@ -49,6 +51,8 @@ class PreparedRun:
     plan: RunPlan = field(default_factory=lambda: RunPlan(()))
     world: World | None = None  # ranks training this run together (torchrun); None: one process
     teacher_default: str | None = None  # why the teacher is the student's default (no --teacher given), else None
+    loggers: LoggerSet = field(default_factory=LoggerSet)  # --log (and the always-on jsonl), checked
+    teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -116,12 +120,15 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
-def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> Stage | None:
-    """The run's teacher stage: ``--teacher-checkpoint``, ``--teacher ARCH``'s baseline, or ``default``'s."""
+def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> tuple[Stage | None, dict | None]:
+    """The run's teacher stage (``--teacher-checkpoint``, ``--teacher ARCH``'s baseline, or ``default``'s), and
+    where a shared teacher came from (``--teacher-checkpoint`` a bundle, a URL or a Hub repository: fetched, its
+    digest verified and imported into the store first)."""
     if req.teacher_checkpoint is not None:
-        return checkpoint_stage(req.teacher_checkpoint, req.teacher, store)
+        path, source = resolve_teacher(str(req.teacher_checkpoint), store, req.cache_dir)
+        return checkpoint_stage(path, req.teacher, store), source
     arch = req.teacher or default
-    return baseline_stage(arch) if arch else None
+    return (baseline_stage(arch) if arch else None), None
 
 
 def default_teacher(req: RunRequest, plugins: PluginSet, methods: list[Method]) -> tuple[str, str] | None:
@@ -165,6 +172,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
     methods = build_methods(plugins, req.methods, req.options)
+    loggers = resolve_loggers(plugins.loggers, req.loggers)  # an unknown name or a missing extra: now
     plugins.archs.resolve(req.arch)
     if req.teacher is not None:
         plugins.archs.resolve(req.teacher)
@@ -195,9 +203,10 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         plugins.archs.resolve(default[0])
         print(f"bench: note: teacher {default[0]} is {req.arch}'s default ({default[1]}); choose another with "
               f"--teacher ARCH or --teacher-checkpoint PATH", file=sys.stderr)
-    run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store,
-                      teacher_stage(req, store, default[0] if default else None),
-                      teacher_default=default[1] if default else None)
+    teacher, teacher_source = teacher_stage(req, store, default[0] if default else None)
+    run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store, teacher,
+                      teacher_default=default[1] if default else None, loggers=loggers,
+                      teacher_source=teacher_source)
     run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run.dataset = load_dataset(req, plugins)

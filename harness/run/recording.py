@@ -15,7 +15,8 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, LoadReport, Record, TeacherEntry, device_info, load_records, now_iso, record_path, versions,
+    SCHEMA, LoadReport, Record, RecordError, TeacherEntry, device_info, load_records, now_iso, read_record, record_path,
+    record_stem, versions,
 )
 from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
@@ -64,7 +65,22 @@ def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | No
     return {"arch": t.stage.arch or "", "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
             "params": count_params(t.model), "stage": t.stage.name,
             "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained",
-            "default": run.teacher_default is not None, "default_source": run.teacher_default}
+            "default": run.teacher_default is not None, "default_source": run.teacher_default,
+            "source": teacher_source(run, t)}
+
+
+def teacher_source(run: PreparedRun, t: TrainedStage) -> dict | None:
+    """Where a teacher that was not trained here came from: ``--teacher-checkpoint``'s bundle, URL or Hub
+    repository, or a bundle imported into the cache (``bench artifacts import``) whose key the run found."""
+    if run.teacher_source is not None:
+        return run.teacher_source
+    if "trained" in (t.origin, t.first_origin) or t.key is None:
+        return None
+    imported = (run.store.meta(t.stage.name, t.key) or {}).get("imported")
+    if not imported:
+        return None
+    return {"kind": "imported", "source": imported.get("bundle"), "sha256": imported.get("sha256"),
+            "artifact": f"{t.stage.name}/{t.key}", "imported": imported.get("imported")}
 
 
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
@@ -103,6 +119,11 @@ def failure_key(record: Record) -> str:
     config = {k: v for k, v in record["config"].items() if k not in ("seeds_in_run", "methods_in_run")}
     return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}  # type: ignore[literal-required]
                       | {"config": config})
+
+
+def record_name(run: PreparedRun, method: Method, env: RunEnv) -> str:
+    """The name of the (method, seed)'s record without its key, known before it trains (loggers' run names)."""
+    return record_stem(env.dataset.name, run.request.arch, method.name, run.recipe.name, env.seed)
 
 
 def earlier_failure(run: PreparedRun, method: Method, env: RunEnv) -> Path:

@@ -20,7 +20,7 @@ class RunRequest:
     arch: str
     dataset: str = "cifar10"
     teacher: str | None = None
-    teacher_checkpoint: Path | None = None
+    teacher_checkpoint: Path | str | None = None  # a path, file:// or https:// URL with #sha256=, hf-hub:ORG/NAME
     seeds: list[int] = field(default_factory=lambda: [0])
     recipe: str = "crd"
     overrides: dict = field(default_factory=dict)
@@ -47,3 +47,4 @@ class RunRequest:
     #: the study file the run was declared in (name, file, digest, resolved copy), written into its records;
     #: presentation only: it never enters a stage key, a run key or a failed record's key
     study: dict[str, str] | None = None
+    loggers: list[str] = field(default_factory=list)  # --log: metrics loggers besides the always-on jsonl

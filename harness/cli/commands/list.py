@@ -1,8 +1,9 @@
-"""``bench list KIND [NAME ...]``: what can be run: methods, archs, datasets, recipes, executors.
+"""``bench list KIND [NAME ...]``: what can be run: methods, archs, datasets, recipes, executors, loggers.
 
 Without names it lists every registered name with its plugin and description, importing no plugin code (the
 built-in plugins are declared by reference). With names it shows those entries in full: a method's options
-(``--opt METHOD.NAME=VALUE``), an architecture's default teacher and where the pair comes from.
+(``--opt METHOD.NAME=VALUE``), an architecture's default teacher and where the pair comes from, the extra a
+logger needs and whether it is installed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ if TYPE_CHECKING:
 
     from harness.plugins.registry import Entry
 
-KINDS = ("methods", "archs", "datasets", "recipes", "executors")  # harness.plugins.manager.KINDS
+KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")  # harness.plugins.manager.KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    lst = sub.add_parser("list", help="list methods, archs, datasets, recipes or executors (NAME...: in full)")
+    lst = sub.add_parser("list", help="list methods, archs, datasets, recipes, executors or loggers (NAME...: in full)")
     lst.add_argument("kind", choices=KINDS, help="what to list")
     lst.add_argument("names", nargs="*", metavar="NAME",
                      help="show these entries in full (a method's options, an architecture's default teacher)")
@@ -47,10 +48,18 @@ def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
         rows.append(("default teacher", f"{entry.meta['default_teacher']} ({entry.meta.get('teacher_source')})"))
     if kind == "recipes":
         rows.append(("recipe", _recipe_text(entry.obj)))
+    if kind == "loggers" and entry.obj.requires:
+        import importlib.util
+
+        module, extra = entry.obj.requires
+        state = "installed" if importlib.util.find_spec(module) else f'not installed: pip install "encodenet-bench[{extra}]"'
+        rows.append(("needs", f"{module} ({state})"))
     return rows
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
+    import importlib.util
+
     from rich.table import Table
 
     from harness.plugins.manager import get_plugins

@@ -174,9 +174,6 @@ class Checker:
                 self.settings(key, value, where)
             elif not (key.kind.ok(value) or (key.matrix and is_matrix(key, value))):
                 raise self.fail(where, f"{name}: {expected(key, value)}")
-            if key.name == "log" and value and dest(key) is None:
-                raise self.fail(where, "log: loggers are not available in this version of bench (no --log "
-                                       "option yet): remove the key")
 
     def settings(self, key: Key, value: Any, where: str) -> None:
         """A ``[... .options]`` (per method) or ``[execution.slurm]`` table."""
@@ -275,6 +272,8 @@ def convert(key: Key, value: Any, base: Path, check: Checker, where: str) -> Val
     if isinstance(key.kind, Settings):
         return [f"{name}={option_text(v)}" for name, v in value.items()]
     if isinstance(key.kind, PathText):
+        if key.kind.sources and (value.startswith("hf-hub:") or "://" in value):
+            return value  # a URL or hub id (--teacher-checkpoint): no path to resolve
         return base / Path(value).expanduser()
     action = actions().get(key.flag or "")
     if action is None or action.type is None or isinstance(key.kind, Boolean):

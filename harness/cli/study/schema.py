@@ -116,9 +116,12 @@ class Boolean(Kind):
         return isinstance(value, bool)
 
 
+@dataclass(frozen=True)
 class PathText(Kind):
-    """A path: relative to the study file's folder when written in a study file."""
+    """A path: relative to the study file's folder when written in a study file; ``sources``: a URL or hub id
+    (``https://...``, ``file://...``, ``hf-hub:...``) is taken as written."""
 
+    sources: bool = False
     what = "a path (a string)"
 
     def ok(self, value: Any) -> bool:
@@ -220,7 +223,8 @@ KEYS: tuple[Key, ...] = (
         "of such lists is one run per method set", "--methods", none="required"),
     Key("teacher", "run", Text(), "the teacher architecture of distillation methods", "--teacher",
         none="the architecture's default teacher, where a method needs one"),
-    Key("teacher_checkpoint", "run", PathText(), "a trained teacher: a record, artifact or state dict",
+    Key("teacher_checkpoint", "run", PathText(sources=True), "a trained teacher: a bundle (`bench artifacts "
+        "export`), record, artifact or state dict; or a bundle's URL (`https://...#sha256=HEX`) or `hf-hub:ORG/NAME`",
         "--teacher-checkpoint"),
     Key("seeds", "run", Items(Integer(), "distinct integers", nonempty=True), "the seeds: one run of every "
         "method per seed", "--seeds"),
@@ -284,7 +288,7 @@ KEYS: tuple[Key, ...] = (
     Key("slurm_local", "execution", Boolean(), "run the slurm executor's jobs through submitit's local mode",
         "--slurm-local"),
     Key("log", "execution", Items(Text(), "logger names"), "loggers that receive every epoch's row and the "
-        "record (reserved until `bench run --log` exists)", "--log", default=[]),
+        "record besides the always-written jsonl: tensorboard, mlflow, wandb, trackio (docs/loggers.md)", "--log", default=[]),
 )
 BY_NAME = {key.name: key for key in KEYS}
 

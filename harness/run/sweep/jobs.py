@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from dataclasses import replace
 
 import torch
 from rich.console import Console
@@ -60,9 +61,10 @@ def _prepared(spec: JobSpec) -> PreparedRun:
     """The prepared run of a request, once per worker process (plugins, dataset, validation)."""
     from harness.plugins.manager import get_plugins
 
-    ident = repr(spec.request)
+    request = replace(spec.request, loggers=[])  # the driver logs (its loggers' extras need not be here)
+    ident = repr(request)
     if ident not in _PREPARED:
-        _PREPARED[ident] = prepare(spec.request, get_plugins(), Reporter())
+        _PREPARED[ident] = prepare(request, get_plugins(), Reporter())
     return _PREPARED[ident]
 
 
