@@ -215,7 +215,7 @@ def test_every_bench_run_option_is_a_study_key_or_declared_cli_only() -> None:
     keys = {load.dest(k) for k in schema.KEYS if load.dest(k) is not None}
     dests = {a.dest for a in run_parser()._actions if a.dest != "help"}
     assert dests - keys - schema.CLI_ONLY == set(), "a bench run option with no study key: add it to schema.KEYS"
-    missing = [k.name for k in schema.KEYS if k.flag and load.dest(k) is None and k.name != "log"]
+    missing = [k.name for k in schema.KEYS if k.flag and load.dest(k) is None]
     assert missing == [], f"study keys whose option bench run lacks: {missing}"
     assert set(load.defaults()) == {k.name for k in schema.KEYS}
 
@@ -350,3 +350,15 @@ def test_study_show_lists_runs_resolved_copy_and_work(tmp_path: Path, capsys) ->
     assert [r["epochs"] for r in copy["runs"]] == [2] * 4 and copy["runs"][1]["options"]["se"]["reduction"] == 16
     assert "image-epochs" in out and "stage graph: 4 stage jobs" in out
     assert not (tmp_path / "runs").exists()  # showing writes nothing
+
+
+def test_a_study_names_its_loggers_and_teacher_sources_as_written(tmp_path: Path) -> None:
+    """`log` is bench run's --log; a teacher checkpoint given as a URL or hub id is no path under the file's folder."""
+    study = write(tmp_path, TINY.replace("[execution]\n", '[execution]\nlog = ["tensorboard"]\n'))
+    assert studied(["run", str(study)]).namespace(cli=build_parser().parse_args(["run", str(study)])).log == \
+        ["tensorboard"]
+    url = "https://example.org/teacher.zip#sha256=" + "0" * 64
+    sourced = write(tmp_path / "b", TINY.replace("latency = false", f'latency = false\nteacher_checkpoint = "{url}"'))
+    assert {r.values["teacher_checkpoint"] for r in studied(["run", str(sourced)]).runs} == {url}
+    local = write(tmp_path / "c", TINY.replace("latency = false", 'latency = false\nteacher_checkpoint = "t.zip"'))
+    assert {r.values["teacher_checkpoint"] for r in studied(["run", str(local)]).runs} == {tmp_path / "c" / "t.zip"}
