@@ -8,6 +8,7 @@ measurements) and looks up records an earlier invocation wrote (``--resume``, ``
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.core.identity import config_key
@@ -15,7 +16,7 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, Record, RecordError, TeacherEntry, device_info, now_iso, read_record, record_path, versions,
+    SCHEMA, Record, RecordError, StageEntry, TeacherEntry, device_info, now_iso, read_record, record_path, versions,
 )
 from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
@@ -63,6 +64,12 @@ def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | No
             "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained"}
 
 
+def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
+    """What a record says of each stage (upstream first), with its per-epoch history: the curves an exact
+    check replays (:mod:`harness.results.replay`) for every stage, not only the deployed one."""
+    return {node.label: {**node.entry(), "curves": node.history} for node in stages}  # type: ignore[misc]
+
+
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
                  wall: float) -> Record:
     assert deployed.key is not None
@@ -72,7 +79,7 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
         "teacher": teacher_entry(run, deployed),
         "metrics": measure(env, deployed, report, run),  # type: ignore[typeddict-item]
         "curves": deployed.history,
-        "stages": {node.label: node.entry() for node in deployed.walk()},  # type: ignore[misc]
+        "stages": stage_entries(deployed.walk()),
         "info": report.info,
         "wall_seconds": wall,
     }
@@ -88,7 +95,7 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
     record.update(
         teacher={"arch": req.teacher or "", "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint
                  else None},
-        error=error, stages={node.label: node.entry() for node in finished}, wall_seconds=wall,  # type: ignore[misc]
+        error=error, stages=stage_entries(finished), wall_seconds=wall,
     )
     record["failure_key"] = failure_key(record)
     return record
