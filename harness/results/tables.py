@@ -211,6 +211,7 @@ class Row:
     macs_x_baseline: float | None = None
     distorted: dict[str, list[float]] = field(default_factory=dict)  # distortion -> top-1 per seed (--eval-noise)
     duplicates: list[Duplicate] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list, repr=False)  # the kept record of each seed, as ``seeds``
 
     @property
     def mean(self) -> float:
@@ -244,6 +245,7 @@ class Row:
     def add(self, seed: int, value: float, record: Record) -> None:
         self.values.append(value)
         self.seeds.append(seed)
+        self.records.append(record)
         for m in MEASURES:
             v = m.get(record)
             if v is not None:
