@@ -11,9 +11,9 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
+from conftest import run_tiny
 from scipy import stats as scipy_stats
 
-from conftest import run_tiny
 from harness.cli import main
 from harness.results.stats import shift_test
 

@@ -37,7 +37,14 @@ from harness.core.errors import UsageError
 from harness.core.io import atomic_write_text
 from harness.results import fingerprint, replay
 from harness.results.records import Record, now_iso, versions
-from harness.results.reference import COLUMNS, FORMAT, FORMAT_VERSION, TOP1, RefValue, load_file
+from harness.results.reference import (
+    COLUMNS,
+    FORMAT,
+    FORMAT_VERSION,
+    TOP1,
+    RefValue,
+    load_file,
+)
 from harness.results.stats import ALPHA, POWER, ShiftTest, shift_test, summarize
 from harness.results.tables import METRICS, Row, aggregate
 
@@ -219,8 +226,8 @@ def choose_mode(rows: list[CheckRow], settings: Settings) -> tuple[str, list[str
         for record in (c.row.records if c.row else []):
             differs = fingerprint.differences(platform, fingerprint.of_record(record))
             if differs:
-                return "statistical", [f"platform differs from the reference's ({'; '.join(differs)}): "
-                                       f"statistical mode, not exact"]
+                line = f"platform differs from the reference's ({'; '.join(differs)}): statistical mode, not exact"
+                return "statistical", [line]
     return "exact", [f"platform matches the reference's ({describe_platform(platform)}): exact mode"]
 
 
@@ -328,9 +335,9 @@ def describe_test(label: str, reference: list[float], now: list[float], test: Sh
         band = f"±{test.tolerance:.2f}" if test.direction == "both" else f"-{test.tolerance:.2f}"
         why = "" if settings.tolerance is not None else \
             " (no seed spread on either side: the fallback band; pass --tolerance, or run 2+ seeds)"
-        head += f", band {band}{why}"
+        head += f", {'outside the' if test.failed else 'within the'} band {band}{why}"
     else:
-        head += f", p {test.p:.2g}"
+        head += f", p {test.p:.2g}" + (" (shifted)" if test.failed else "")
     mde = test.detectable()
     return head + (f", detects {sign} ≥ {mde:.{digits}f}" if mde is not None else ", power unknown (no seed spread)")
 

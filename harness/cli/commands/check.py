@@ -56,9 +56,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "and per-epoch curves and the platform (exact mode there); FILE.csv only the means")
 
 
-def main(args: argparse.Namespace, console: "Console") -> int:
+def main(args: argparse.Namespace, console: Console) -> int:
     from harness.core.io import atomic_write_text
-    from harness.results.check import Settings, check_metric, compare, junit, save_reference
+    from harness.results.check import (
+        Settings,
+        check_metric,
+        compare,
+        junit,
+        save_reference,
+    )
     from harness.results.records import load_records
     from harness.results.reference import resolve
     from harness.results.tables import METRICS
