@@ -15,7 +15,7 @@ from harness.core.recipes import Recipe
 from harness.api import RunInfo
 from harness.models.levels import ArchSpec, require_levels
 from harness.plugins.manager import load_plugins
-from harness.results.check import check_metric, compare
+from harness.results.check import Settings, check_metric, compare
 from harness.results.reference import RefValue, table_values
 from harness.results.tables import render
 from harness.run import reproduce
@@ -102,8 +102,9 @@ def test_metric_selects_the_checked_number(tmp_path: Path, cache_dir: Path, caps
         r["seed"], r["metrics"]["top1_last"], r["metrics"]["top1_best"] = seed, 40.0, 50.0
         recs.append(r)
     unspecified = [ref(45.0, "unspecified")]
-    (last,) = compare(recs, unspecified, tolerance=1.0, metric="last")
-    (best,) = compare(recs, unspecified, tolerance=1.0, metric="best")
+    drop = Settings(tolerance=1.0, direction="down")  # fail only a drop of more than a point
+    (last,) = compare(recs, unspecified, metric="last", settings=drop).rows
+    (best,) = compare(recs, unspecified, metric="best", settings=drop).rows
     assert (last.measured, last.passed, best.measured, best.passed) == (40.0, False, 50.0, True)
     # the reference's protocol is the default; a contradicting --metric is refused with one line
     assert check_metric([ref(45.0, "best")], None) == "best" and check_metric(unspecified, None) == "last"
@@ -117,7 +118,7 @@ def test_metric_selects_the_checked_number(tmp_path: Path, cache_dir: Path, caps
     csv = tmp_path / "ref.csv"
     csv.write_text("table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
                    "t,cifar10-mini,resnet8,,baseline,,top1,45,best,1,x\n")
-    assert main(["check", str(folder), "--reference", str(csv)]) == 0
+    assert main(["check", str(folder), "--reference", str(csv), "--direction", "down"]) == 0
     assert "checked: top-1 of the best epoch (top1_best)" in capsys.readouterr().out
     assert main(["check", str(folder), "--reference", str(csv), "--metric", "last"]) == 2
     assert "measured at the best epoch" in capsys.readouterr().err

@@ -49,7 +49,7 @@ def test_every_reference_file_is_found_through_the_installed_package() -> None:
         assert found.is_file(), f"{name} is not in the installed package: add it to package-data in pyproject.toml"
         assert found.read_bytes() == (SOURCE / name).read_bytes(), f"the installed {name} differs from the checkout's"
     loaded = {v.where.split(":")[0] for v in load_reference()}
-    assert loaded == {n for n in reference_sources() if n.endswith(".csv")}
+    assert loaded == {n for n in reference_sources() if n.endswith((".csv", ".json"))}
 
 
 def test_bundled_dataset_studies_and_typing_marker_are_installed() -> None:

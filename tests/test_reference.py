@@ -55,7 +55,7 @@ def test_reference_resolves_a_file_a_bundled_name_or_a_table_id(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("results/reference/smoke.csv", "no such file; the bundled reference is named 'smoke.csv'"),
+    ("results/reference/smoke.csv", "no such file; the bundled reference is named 'smoke'"),
     ("elsewhere/mine.csv", "no such file, and no bundled reference of that name"),
     ("table9", "no reference table 'table9' in the bundled reference data; known: crd, .*smoke, table2"),
 ])

@@ -1,10 +1,23 @@
-"""`bench check`: a CI gate. Compares records with reference numbers and fails on a regression.
+"""`bench check`: a CI gate. Compares records with a reference and fails on a regression, in one of two modes.
 
-A reference is a CSV in the format of ``harness/results/reference_data`` (read by
-:func:`harness.results.reference.resolve`): the papers' numbers, the bundled smoke reference, or a set of
-earlier records saved with ``bench check --save-reference``. A row passes when the measured mean (over
-seeds) is at least the reference minus the tolerance (regressions fail, improvements pass); a reference row with no record
-fails too (the method did not run). Output: one line per row, optionally a JUnit XML file for CI systems.
+**Exact** (a JSON reference saved with ``bench check --save-reference FILE.json``, checked on the platform
+it was saved on): every seed's replay trace (:mod:`harness.results.replay`: every stage's per-epoch losses
+and accuracies, its weights digest, the deployed model's metrics) must equal the reference's bit for bit; a
+row fails on any difference, in either direction, and says where the runs first diverged.
+
+**Statistical** (another platform, a CSV reference of means, or ``--mode statistical``): per row, the
+measured seeds against the reference's. Two-sided by default (a benchmark must reproduce, not improve):
+Student's t-test with the seed spread pooled from both sides (under the null hypothesis that nothing
+changed, both are draws of one distribution; with one measured seed it is the reference spread's prediction
+interval), on the checked top-1 and, for a JSON reference, on the deployed stage's final train and test
+losses; the family of tests of one check holds ``alpha`` together (Bonferroni). ``--direction down`` fails
+only on a significant top-1 drop; ``--tolerance T`` replaces the top-1 test by a band of ±T points (or -T
+for ``down``). Each row says the smallest shift it detects with 80% probability at its seed counts (see
+:meth:`harness.results.stats.ShiftTest.detectable`), so that a pass says how much it rules out. Without
+any seed spread (one value on each side) a row falls back to a ±1 point band and says so.
+
+Either mode fails a row whose records were run with another setup than the reference's (method options,
+recipe, data, selection; :func:`harness.results.replay.setup`), and a reference row with no record.
 
 ``--metric`` selects which top-1 of the records is checked (``top1_last`` or ``top1_best``; by default the
 reference rows' ``protocol``, else last); checking one protocol against reference rows measured with the
@@ -15,31 +28,52 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from harness.core.errors import UsageError
 from harness.core.io import atomic_write_text
-from harness.results.records import Record, versions
-from harness.results.reference import COLUMNS, RefValue, load_file
-from harness.results.tables import Row, aggregate
+from harness.results import fingerprint, replay
+from harness.results.records import Record, now_iso, versions
+from harness.results.reference import (
+    COLUMNS,
+    FORMAT,
+    FORMAT_VERSION,
+    TOP1,
+    RefValue,
+    load_file,
+)
+from harness.results.stats import ALPHA, POWER, ShiftTest, shift_test, summarize
+from harness.results.tables import METRICS, Row, aggregate
+
+MODES = ("auto", "exact", "statistical")
+#: The band a row falls back to when no seed spread is known and no --tolerance is given (the old default).
+FALLBACK_TOLERANCE = 1.0
+#: Numbers tested besides the top-1 in the two-sided statistical mode: the deployed stage's final epoch.
+LOSSES = {"train_loss": "train loss", "test_loss": "test loss"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How ``bench check`` decides: its mode and the statistical mode's parameters."""
+
+    mode: str = "auto"
+    alpha: float = ALPHA
+    direction: str = "both"
+    tolerance: float | None = None
+    dataset_as: str | None = None
 
 
 @dataclass
 class CheckRow:
     ref: RefValue
     row: Row | None
-    tolerance: float
     group: str = ""  # the group's title, when records of several non-comparable groups match the reference row
-
-    @property
-    def measured(self) -> float | None:
-        return self.row.mean if self.row else None
-
-    @property
-    def passed(self) -> bool:
-        return self.measured is not None and self.measured >= self.ref.value - self.tolerance
+    passed: bool = False
+    text: str = ""  # what was compared and how it came out (set by the check)
+    mode: str = ""  # exact or statistical: how this row was decided
 
     @property
     def name(self) -> str:
@@ -48,13 +82,33 @@ class CheckRow:
         where = f" ({self.group})" if self.group else ""
         return f"{self.ref.dataset}/{self.ref.arch}{teacher}/{self.ref.method}{variant}{where}"
 
+    @property
+    def measured(self) -> float | None:
+        return self.row.mean if self.row else None
+
     def line(self) -> str:
-        status = "PASS" if self.passed else "FAIL"
-        if self.row is None:
-            return f"{status}  {self.name}: no record (reference {self.ref.value:.2f})"
-        return (f"{status}  {self.name}: {self.row.mean:.2f} ± {self.row.std:.2f} (n={len(self.row.values)}) vs "
-                f"reference {self.ref.value:.2f} [{self.ref.where}], Δ {self.row.mean - self.ref.value:+.2f}, "
-                f"tolerance {self.tolerance:.2f}")
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.text}"
+
+
+@dataclass
+class Check:
+    """The outcome of one ``bench check``: its rows, the mode it ran in and why (``notes``: one line each)."""
+
+    rows: list[CheckRow]
+    mode: str
+    notes: list[str] = field(default_factory=list)
+    tests: int = 0  # statistical tests sharing alpha
+    alpha: float = ALPHA
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.passed for r in self.rows)
+
+    def summary(self) -> str:
+        if not self.tests:
+            return ""
+        return (f"statistical: alpha {self.alpha:g} over {self.tests} test(s) (Bonferroni: {self.alpha / self.tests:.2g} "
+                f"each); 'detects' = the smallest true shift failed with {POWER:.0%} probability")
 
 
 def row_key(dataset: str, arch: str, teacher: str, method: str, variant: str) -> tuple:
@@ -79,12 +133,23 @@ def check_metric(reference: list[RefValue], metric: str | None) -> str:
     return metric
 
 
-def compare(records: list[Record], reference: list[RefValue], *, tolerance: float, metric: str | None = "last",
-            dataset_as: str | None = None) -> list[CheckRow]:
-    """One check per reference row and comparable group: records that are not comparable (other data size,
-    recipe, engine, selection; see :func:`~harness.results.tables.comparability_key`) are never averaged into
-    one measurement, each group has to pass on its own. ``metric`` as :func:`check_metric` settles it."""
-    metric = check_metric(reference, metric)
+def seed_values(record: Record) -> dict[str, float]:
+    """The numbers of one seed a reference keeps for the statistical mode: the top-1 of each protocol and the
+    deployed stage's final train and test losses (full precision)."""
+    metrics = record.get("metrics") or {}
+    last = (record.get("curves") or [{}])[-1]
+    values = {key: metrics.get(key) for key in (*TOP1.values(), METRICS["selected"])}
+    values.update({key: last.get(key) for key in LOSSES})
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+
+
+# ---- pairing records with reference rows ----------------------------------------------------------------
+
+
+def pair(records: list[Record], reference: list[RefValue], metric: str, dataset_as: str | None) -> list[CheckRow]:
+    """One check row per top-1 reference row and comparable group of records: records that are not
+    comparable (other data size, recipe, engine, selection; see
+    :func:`~harness.results.tables.comparability_key`) are never averaged into one measurement."""
     by_key: dict[tuple, list[Row]] = {}
     for r in aggregate(records, metric):
         by_key.setdefault(_key(r, dataset_as), []).append(r)
@@ -94,9 +159,9 @@ def compare(records: list[Record], reference: list[RefValue], *, tolerance: floa
             continue
         rows = by_key.get(row_key(ref.dataset, ref.arch, ref.teacher, ref.method, ref.variant), [])
         if not rows:
-            out.append(CheckRow(ref, None, tolerance))
+            out.append(CheckRow(ref, None, text=f"no record (reference {ref.value:.2f})"))
         for r in rows:
-            out.append(CheckRow(ref, r, tolerance, r.group.title if len(rows) > 1 else ""))
+            out.append(CheckRow(ref, r, r.group.title if len(rows) > 1 else ""))
     return out
 
 
@@ -104,18 +169,199 @@ def _key(r: Row, dataset_as: str | None = None) -> tuple:
     return row_key(dataset_as or r.group.dataset, r.group.arch, r.teacher_arch or "", r.method, r.variant)
 
 
-def junit(results: list[CheckRow], suite: str) -> str:
-    failures = sum(not r.passed for r in results)
-    root = ET.Element("testsuite", name=suite, tests=str(len(results)), failures=str(failures), errors="0")
+# ---- the check --------------------------------------------------------------------------------------------
+
+
+def compare(records: list[Record], reference: list[RefValue], *, metric: str | None = "last",
+            settings: Settings = Settings()) -> Check:
+    """Check ``records`` against ``reference`` (see the module docstring); ``metric`` as :func:`check_metric`."""
+    metric = check_metric(reference, metric)
+    rows = pair(records, reference, metric, settings.dataset_as)
+    mode, notes = choose_mode(rows, settings)
+    check = Check(rows, mode, notes, alpha=settings.alpha)
+    pending: list[CheckRow] = []
+    for c in rows:
+        c.mode = mode
+        if c.row is None:
+            continue
+        differs = setup_differences(c, settings)
+        if differs:
+            c.text = (f"setup differs from the reference's: {differs[0]}" +
+                      (f" (and {len(differs) - 1} more)" if len(differs) > 1 else "") +
+                      ": these are not the reference's runs")
+            continue
+        unknown = sorted(set(c.row.seeds) - {s.seed for s in c.ref.seeds})
+        if mode == "exact" and not unknown:
+            exact(c)
+            continue
+        c.mode = "statistical"
+        if mode == "exact":
+            c.text = f"seed(s) {','.join(map(str, unknown))} not in the reference, statistical check: "
+        differs = structure_differences(c)
+        if differs:
+            c.text += f"model differs from the reference's: {differs[0]}"
+        else:
+            pending.append(c)
+    planned = [(c, statistical_plan(c, metric, settings)) for c in pending]
+    check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
+    for c, plan in planned:
+        statistical(c, plan, settings, settings.alpha / max(check.tests, 1))
+    return check
+
+
+def choose_mode(rows: list[CheckRow], settings: Settings) -> tuple[str, list[str]]:
+    """``exact`` when asked or allowed (``auto``) and possible: a reference with per-seed traces and the
+    platform of every record equal to the reference's; else ``statistical``, with one line saying why."""
+    refs = [c.ref for c in rows]
+    name = refs[0].where.split(":")[0] if refs else "the reference"
+    if settings.mode == "statistical":
+        return "statistical", []
+    if not all(r.per_seed for r in refs):
+        if settings.mode == "exact":
+            raise UsageError(f"--mode exact needs a reference with every seed's values, saved with bench check "
+                             f"--save-reference FILE.json; {name} holds means only")
+        return "statistical", [f"{name} has no per-seed values (means only): statistical mode against its means"]
+    platform = refs[0].platform or {}
+    for c in rows:
+        for record in (c.row.records if c.row else []):
+            differs = fingerprint.differences(platform, fingerprint.of_record(record))
+            if differs:
+                line = f"platform differs from the reference's ({'; '.join(differs)}): statistical mode, not exact"
+                return "statistical", [line]
+    return "exact", [f"platform matches the reference's ({describe_platform(platform)}): exact mode"]
+
+
+def describe_platform(p: dict) -> str:
+    where = p.get("gpu") or f"{p.get('cpu')} ({p.get('isa')})"
+    text = f"{p.get('device')} {where}, {p.get('threads')} thread(s), torch {p.get('torch')}"
+    if p.get("cuda") is not None:
+        text += f", CUDA {p.get('cuda')}"
+    return text + f", amp {'on' if p.get('amp') else 'off'}"
+
+
+def setup_differences(c: CheckRow, settings: Settings) -> list[str]:
+    if c.ref.setup is None or c.row is None:
+        return []
+    skip = ("data",) if settings.dataset_as else ()
+    for record in c.row.records:
+        differs = replay.setup_differences(dict(c.ref.setup), replay.setup(record), skip=skip)
+        if differs:
+            return differs
+    return []
+
+
+#: Numbers of the deployed model that no platform changes: compared exactly in the statistical mode too.
+STRUCTURE = ("params_deployed", "params_extra", "macs", "flops")
+
+
+def structure_differences(c: CheckRow) -> list[str]:
+    """``["params_deployed 78042 vs 79114"]``: the deployed model's size and cost against the reference's
+    (a JSON reference; they do not depend on the platform, so any difference is a changed model)."""
+    if not c.ref.seeds or c.row is None:
+        return []
+    before = c.ref.seeds[0].trace.get("metrics") or {}
+    for record in c.row.records:
+        now = record.get("metrics") or {}
+        differs = [f"{k} {before[k]!r} vs {now.get(k)!r}" for k in STRUCTURE
+                   if k in before and not replay.same(before[k], now.get(k))]
+        if differs:
+            return differs
+    return []
+
+
+def exact(c: CheckRow) -> None:
+    """Every measured seed's trace against the reference's, bit for bit; the first divergence fails the row."""
+    assert c.row is not None
+    by_seed = {s.seed: s for s in c.ref.seeds}
+    for seed, record in sorted(zip(c.row.seeds, c.row.records), key=lambda sr: sr[0]):
+        now = replay.trace(record)
+        found = replay.first_divergence(seed, dict(by_seed[seed].trace), now)
+        if found is not None:
+            c.passed, c.text = False, f"exact: first divergence at {found.text()}"
+            return
+    stages, epochs, numbers = replay.count(now)
+    seeds = ",".join(map(str, sorted(c.row.seeds)))
+    c.passed = True
+    c.text = (f"exact: seed(s) {seeds} identical to the reference ({stages} stage(s), {epochs} epoch(s), "
+              f"{numbers} numbers each); top-1 {c.row.mean:.2f}")
+
+
+Plan = list[tuple[str, list[float], list[float], float | None]]  # (label, reference values, now values, band)
+
+
+def statistical_plan(c: CheckRow, metric: str, settings: Settings) -> Plan:
+    """What the statistical mode tests of a row: the top-1, and for a two-sided check of a JSON reference
+    (no --tolerance) the final losses; each as (label, reference values, measured values, band or None)."""
+    assert c.row is not None
+    ref, key = c.ref, METRICS[metric]
+    reference = [s.values[key] for s in ref.seeds if key in s.values] if ref.per_seed else [ref.value]
+    band = settings.tolerance
+    spread = len(reference) > 1 and len(set(reference)) > 1 or len(set(c.row.values)) > 1
+    if band is None and not spread:
+        band = FALLBACK_TOLERANCE
+    plan: Plan = [("top-1", reference, list(c.row.values), band)]
+    if ref.per_seed and settings.direction == "both" and settings.tolerance is None:
+        for name, label in LOSSES.items():
+            before = [s.values[name] for s in ref.seeds if name in s.values]
+            now = [v for r in c.row.records if (v := seed_values(r).get(name)) is not None]
+            if len(before) > 1 and len(set(before)) > 1 and now:
+                plan.append((label, before, now, None))
+    return plan
+
+
+def statistical(c: CheckRow, plan: Plan, settings: Settings, alpha: float) -> None:
+    assert c.row is not None
+    parts, failed = [], False
+    runs = int(c.ref.runs) if c.ref.runs.isdigit() else None
+    for label, reference, now, band in plan:
+        direction = settings.direction if label == "top-1" else "both"
+        test = shift_test(reference, now, reference_n=None if c.ref.per_seed else runs, alpha=alpha,
+                          direction=direction, tolerance=band)
+        failed |= test.failed
+        parts.append(describe_test(label, reference, now, test, settings, c.ref.per_seed))
+    c.passed = not failed
+    c.text += "; ".join(parts)
+
+
+def describe_test(label: str, reference: list[float], now: list[float], test: ShiftTest, settings: Settings,
+                  per_seed: bool) -> str:
+    """``top-1 52.30 (n=1) vs 52.10 ± 0.80 (n=8): Δ +0.20, p 0.81, detects |Δ| ≥ 2.9``"""
+    digits = 2 if label == "top-1" else 4
+    ref = summarize(reference)
+    ref_text = f"{ref.mean:.{digits}f}" + (f" ± {ref.std:.{digits}f} (n={ref.n})" if per_seed else "")
+    head = f"{label} {summarize(now).mean:.{digits}f} (n={len(now)}) vs {ref_text}: Δ {test.delta:+.{digits}f}"
+    sign = "|Δ|" if test.direction == "both" else "a drop"
+    if test.tolerance is not None:
+        band = f"±{test.tolerance:.2f}" if test.direction == "both" else f"-{test.tolerance:.2f}"
+        why = "" if settings.tolerance is not None else \
+            " (no seed spread on either side: the fallback band; pass --tolerance, or run 2+ seeds)"
+        head += f", {'outside the' if test.failed else 'within the'} band {band}{why}"
+    else:
+        head += f", p {test.p:.2g}" + (" (shifted)" if test.failed else "")
+    mde = test.detectable()
+    return head + (f", detects {sign} ≥ {mde:.{digits}f}" if mde is not None else ", power unknown (no seed spread)")
+
+
+def junit(check: Check, suite: str) -> str:
+    results = check.rows
+    root = ET.Element("testsuite", name=suite, tests=str(len(results)), failures=str(check.failed), errors="0")
+    props = ET.SubElement(root, "properties")
+    ET.SubElement(props, "property", name="mode", value=check.mode)
     for r in results:
         case = ET.SubElement(root, "testcase", classname=suite, name=r.name)
         if not r.passed:
             ET.SubElement(case, "failure", message=r.line()).text = r.line()
+        else:
+            ET.SubElement(case, "system-out").text = r.line()
+    if check.notes or check.summary():
+        ET.SubElement(root, "system-out").text = "\n".join([*check.notes, check.summary()]).strip()
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def save_reference(records: list[Record], path: Path, table: str, metric: str = "last") -> int:
-    """Write the records' means as a reference CSV (one row per dataset/arch/teacher/method/variant)."""
+# ---- saving a reference -------------------------------------------------------------------------------
+
+
+def _rows_to_save(records: list[Record], metric: str) -> list[Row]:
     rows = aggregate(records, metric)
     if not rows:
         raise UsageError("no records to save as a reference")
@@ -126,15 +372,63 @@ def save_reference(records: list[Record], path: Path, table: str, metric: str = 
             raise UsageError(f"{r.method} on {r.group.dataset}/{r.group.arch} has records of non-comparable groups "
                              f"('{other.group.title}' and '{r.group.title}'); a reference row holds one: save "
                              f"each group's records separately")
+    return rows
+
+
+def _source() -> str:
+    return f"bench records, harness {versions()['harness']}, commit {versions()['git'] or 'unknown'}"
+
+
+def save_reference(records: list[Record], path: Path, table: str, metric: str = "last") -> tuple[int, str]:
+    """Write the records as a reference: ``FILE.json`` keeps every seed's values and replay trace, the setup
+    and the platform (exact and statistical mode); ``FILE.csv`` only the means (statistical mode against
+    means). Returns the number of rows and a line on what the file supports."""
+    if metric not in TOP1:
+        raise UsageError(f"a reference holds the top-1 of the last or best epoch; --metric {metric} is neither")
+    if path.suffix == ".csv":
+        return _save_csv(records, path, table, metric), "means only (CSV): statistical mode against the means"
+    if path.suffix != ".json":
+        raise UsageError(f"--save-reference {path}: name the file FILE.json (every seed, exact and statistical "
+                         f"mode) or FILE.csv (means only)")
+    rows = _rows_to_save(records, metric)
+    platforms = {json.dumps(fingerprint.of_record(r), sort_keys=True) for row in rows for r in row.records}
+    if len(platforms) > 1:
+        a, b = (json.loads(p) for p in sorted(platforms)[:2])
+        raise UsageError(f"the records were computed on more than one platform ({'; '.join(fingerprint.differences(a, b))}): "
+                         f"an exact reference is of one platform; save each platform's records separately")
+    platform = json.loads(platforms.pop())
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "table": table, "protocol": metric, "source": _source(),
+           "created": now_iso(), "platform": platform, "rows": [_row_document(r) for r in rows]}
+    atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    load_file(path)  # what we write must load
+    unknown = [name for name, value in platform.items() if value == fingerprint.UNKNOWN]
+    if unknown:
+        return len(rows), (f"the records do not say their platform's {', '.join(unknown)} (written before bench "
+                           f"recorded it): statistical mode only")
+    return len(rows), f"every seed and its trace, platform {describe_platform(platform)}: exact mode there"
+
+
+def _row_document(r: Row) -> dict:
+    setups = [replay.setup(record) for record in r.records]
+    if any(s != setups[0] for s in setups[1:]):
+        raise UsageError(f"{r.method} on {r.group.dataset}/{r.group.arch}: its seeds were run with different "
+                         f"method options; save them separately")
+    seeds = [{"seed": seed, "values": seed_values(record), "trace": replay.trace(record)}
+             for seed, record in sorted(zip(r.seeds, r.records), key=lambda sr: sr[0])]
+    return {"dataset": r.group.dataset, "arch": r.group.arch, "teacher": r.teacher_arch or "", "method": r.method,
+            "variant": r.variant, "setup": setups[0], "seeds": seeds}
+
+
+def _save_csv(records: list[Record], path: Path, table: str, metric: str) -> int:
+    """The records' means as a reference CSV (one row per dataset/arch/teacher/method/variant)."""
+    rows = _rows_to_save(records, metric)
     buf = io.StringIO()
     buf.write(f"# Saved by bench check --save-reference from {len(records)} record(s); metric: top-1 ({metric} epoch).\n")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
-    source = f"bench records, harness {versions()['harness']}, commit {versions()['git'] or 'unknown'}"
     for r in rows:
         writer.writerow([table, r.group.dataset, r.group.arch, r.teacher_arch or "", r.method, r.variant, "top1",
-                         f"{r.mean:.2f}", "best" if metric == "best" else "last", len(r.values), source])
+                         f"{r.mean:.2f}", metric, len(r.values), _source()])
     atomic_write_text(path, buf.getvalue())
     load_file(path)  # what we write must load
     return len(rows)
-

@@ -11,7 +11,9 @@ Schema history: 1 (until 0.1): ``engine`` and ``protocol`` optional (27 publishe
 the oldest lack ``status`` and ``macs``). 2: ``engine`` and ``protocol`` always written; a record of schema 1
 is migrated on read (engine derived from ``config`` and ``device``, with ``version`` None so that such records
 are never merged with records of a versioned engine). Optional since 2 (no migration: a record without it
-says nothing of it): ``study``, the study file a run was declared in (:class:`StudyEntry`).
+says nothing of it): ``study``, the study file a run was declared in (:class:`StudyEntry`); every stage's
+``curves`` under ``stages``; the platform fields of ``device`` (``cpu``, ``isa``, ``cuda``, ``cudnn``, ``gpu``) that
+:mod:`harness.results.fingerprint` reads.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class StageEntry(TypedDict, total=False):
     epochs: int
     resumed_from_epoch: int
     needs: dict[str, str | None]
+    curves: list[dict[str, Any]]  # the stage's per-epoch history (the deployed stage's is also the record's ``curves``)
 
 
 class Metrics(TypedDict, total=False):
@@ -383,12 +386,15 @@ def version_line() -> str:
 
 
 def device_info(device: torch.device) -> dict[str, Any]:
+    """The device and the platform around it (see :mod:`harness.results.fingerprint`, which reads them)."""
+    from harness.results.fingerprint import probe
+
     info: dict[str, Any] = {"type": device.type, "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["name"] = torch.cuda.get_device_name(device)
     else:
         info["name"] = platform.processor() or platform.machine()
-    return info
+    return info | probe(device)
 
 
 def slug(text: str) -> str:

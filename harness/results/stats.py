@@ -40,3 +40,96 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
 def significant(p: float | None) -> bool:
     return p is not None and p < ALPHA
+
+
+# ---- a shift of the mean, and the smallest shift a check detects ----------------------------------------
+
+DIRECTIONS = ("both", "down")
+POWER = 0.80
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """Has the mean moved from the reference's? Student's t-test with the pooled seed spread (the null
+    hypothesis is that both are draws of one distribution, so one variance, estimated from every side that
+    has 2+ values), or, given ``tolerance``, a fixed band around the reference mean.
+
+    ``scale`` is the standard error of ``delta`` (spread * sqrt(1/n_now + 1/n_ref)), None when no spread is
+    known (one value on each side, or all equal). ``direction``: ``both`` fails on any significant shift,
+    ``down`` only on a significant drop."""
+
+    delta: float
+    scale: float | None
+    df: int
+    alpha: float
+    direction: str = "both"
+    tolerance: float | None = None
+
+    @property
+    def tested(self) -> bool:
+        """Whether this check can decide: a tolerance, or a known spread."""
+        return self.tolerance is not None or self.scale is not None
+
+    @property
+    def critical(self) -> float:
+        """The largest |t| (or drop, for ``down``) that passes."""
+        tail = self.alpha / 2 if self.direction == "both" else self.alpha
+        return float(stats.t.ppf(1 - tail, self.df))
+
+    @property
+    def p(self) -> float | None:
+        if self.scale is None:
+            return None
+        t = self.delta / self.scale
+        if self.direction == "both":
+            return float(2 * stats.t.sf(abs(t), self.df))
+        return float(stats.t.cdf(t, self.df))
+
+    @property
+    def failed(self) -> bool:
+        if self.tolerance is not None:
+            return self.delta < -self.tolerance or (self.direction == "both" and self.delta > self.tolerance)
+        p = self.p
+        return p is not None and p < self.alpha
+
+    def detectable(self, power: float = POWER) -> float | None:
+        """The smallest true shift of the mean this check fails on with probability ``power``, in the
+        number's units; None when no spread is known. For the t-test it is exact under normality (the
+        statistic is then noncentral-t distributed); for a tolerance it is tolerance + the ``power``
+        quantile of t times the standard error (the far tail neglected)."""
+        if self.scale is None:
+            return None
+        if self.tolerance is not None:
+            return self.tolerance + float(stats.t.ppf(power, self.df)) * self.scale
+        return noncentrality(power, self.df, self.critical, two_sided=self.direction == "both") * self.scale
+
+
+def noncentrality(power: float, df: int, critical: float, *, two_sided: bool) -> float:
+    """The noncentrality at which a t-test with this ``critical`` value rejects with probability ``power``."""
+    from scipy.optimize import brentq
+
+    def rejects(nc: float) -> float:
+        far = float(stats.nct.cdf(-critical, df, nc)) if two_sided else 0.0
+        # scipy's noncentral-t cdf returns NaN far in the tail, where the probability is ~0
+        return float(stats.nct.sf(critical, df, nc)) + (0.0 if math.isnan(far) else far) - power
+
+    high = critical + 10.0
+    while rejects(high) < 0:
+        high *= 2
+    return float(brentq(rejects, 0.0, high, xtol=1e-10))
+
+
+def shift_test(reference: list[float], now: list[float], *, reference_n: int | None = None, alpha: float = ALPHA,
+               direction: str = "both", tolerance: float | None = None) -> ShiftTest:
+    """The shift of mean(``now``) from mean(``reference``). ``reference_n``: how many runs the reference mean
+    is over when only the mean is known (``reference`` then holds one value; None: the mean is taken as
+    exact). The spread is pooled from each side with 2+ values."""
+    n_ref = len(reference) if len(reference) > 1 else (reference_n or 0)
+    delta = statistics.fmean(now) - statistics.fmean(reference)
+    sides = [side for side in (reference, now) if len(side) > 1]
+    df = sum(len(side) - 1 for side in sides)
+    squares = sum(sum((x - statistics.fmean(side)) ** 2 for x in side) for side in sides)
+    scale = None
+    if df > 0 and squares > 0:
+        scale = math.sqrt(squares / df) * math.sqrt(1 / len(now) + (1 / n_ref if n_ref else 0.0))
+    return ShiftTest(delta, scale, df, alpha, direction, tolerance)

@@ -213,6 +213,7 @@ class Row:
     macs_x_baseline: float | None = None
     distorted: dict[str, list[float]] = field(default_factory=dict)  # distortion -> top-1 per seed (--eval-noise)
     duplicates: list[Duplicate] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list, repr=False)  # the kept record of each seed, as ``seeds``
 
     @property
     def mean(self) -> float:
@@ -257,6 +258,7 @@ class Row:
         timing = (record.get("metrics") or {}).get("latency_ms") or {}
         if timing.get("batch1_spread") is not None and timing["batch1_spread"] > timing.get("batch1", 0):
             self.noisy_timing = True
+        self.records.append(record)
         for m in MEASURES:
             v = m.get(record)
             if v is not None:

@@ -7,6 +7,7 @@ measurements) and looks up records an earlier invocation wrote (``--resume``, ``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.core.errors import warn
@@ -15,8 +16,8 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, LoadReport, Record, RecordError, TeacherEntry, device_info, load_records, now_iso, read_record, record_path,
-    record_stem, versions,
+    SCHEMA, LoadReport, Record, StageEntry, TeacherEntry, device_info, load_records, now_iso,
+    record_path, record_stem, versions,
 )
 from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
@@ -83,6 +84,12 @@ def teacher_source(run: PreparedRun, t: TrainedStage) -> dict | None:
             "artifact": f"{t.stage.name}/{t.key}", "imported": imported.get("imported")}
 
 
+def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
+    """What a record says of each stage (upstream first), with its per-epoch history: the curves an exact
+    check replays (:mod:`harness.results.replay`) for every stage, not only the deployed one."""
+    return {node.label: {**node.entry(), "curves": node.history} for node in stages}  # type: ignore[misc]
+
+
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
                  wall: float) -> Record:
     assert deployed.key is not None
@@ -92,7 +99,7 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
         "teacher": teacher_entry(run, deployed),
         "metrics": measure(env, deployed, report, run),  # type: ignore[typeddict-item]
         "curves": deployed.history,
-        "stages": {node.label: node.entry() for node in deployed.walk()},  # type: ignore[misc]
+        "stages": stage_entries(deployed.walk()),
         "info": report.info,
         "wall_seconds": wall,
     }
@@ -108,7 +115,7 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
     record.update(
         teacher={"arch": (run.teacher.arch if run.teacher else req.teacher) or "",
                  "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
-        error=error, stages={node.label: node.entry() for node in finished}, wall_seconds=wall,  # type: ignore[misc]
+        error=error, stages=stage_entries(finished), wall_seconds=wall,
     )
     record["failure_key"] = failure_key(record)
     return record

@@ -16,27 +16,59 @@ if TYPE_CHECKING:
 #: points of top-1 a check may fall below its reference: more than 100 (or inf) would pass every row
 TOLERANCE = between(0, 100)
 
+MODES = ("auto", "exact", "statistical")  # as harness.results.check.MODES (not imported: no torch at parse time)
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--alpha must be a number in (0, 1), got '{text}'") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--alpha must be in (0, 1), got {value:g}")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    chk = sub.add_parser("check", help="CI gate: compare records with reference numbers; exit 1 on a regression")
+    chk = sub.add_parser("check", help="CI gate: compare records with a reference (exactly on its platform, "
+                                       "statistically elsewhere); exit 1 on a regression")
     chk.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
     chk.add_argument("--reference", metavar="FILE|NAME",
-                     help="a reference CSV of your own, or a bundled one by name or table id (smoke, "
-                          "encodenet_table4, table4, crd)")
+                     help="a reference of your own (FILE.json saved by --save-reference, or a CSV), or a bundled "
+                          "one by name or table id (smoke, encodenet_table4, table4, crd)")
     chk.add_argument("--table", help="only the reference rows of this table id")
-    chk.add_argument("--tolerance", type=Number(float, TOLERANCE), default=1.0,
-                     help="allowed drop below the reference, in points of top-1 (0 to 100; default 1)")
+    chk.add_argument("--mode", choices=MODES, default="auto",
+                     help="exact: every seed's losses, accuracies and weights bit for bit (a JSON reference, on its "
+                          "platform; elsewhere it says so and checks statistically); statistical: the seeds' "
+                          "spread; auto (default): exact where the platform matches, else statistical")
+    chk.add_argument("--direction", choices=("both", "down"), default="both",
+                     help="statistical mode: fail on a significant shift either way (both, default: a benchmark "
+                          "must reproduce, not improve) or only on a top-1 drop (down)")
+    chk.add_argument("--tolerance", type=Number(float, TOLERANCE),
+                     help="statistical mode: a fixed band of ±T top-1 points (-T with --direction down) instead of "
+                          "the t-test; 0 to 100)")
+    chk.add_argument("--alpha", type=_alpha, default=0.05,
+                     help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
+                          "(Bonferroni; default 0.05)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,
                      help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
                           "one; default: the reference rows' protocol, else last")
     chk.add_argument("--dataset-as", help="compare records as if their dataset were this one (e.g. cifar10)")
     chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
-    chk.add_argument("--save-reference", type=Path, help="instead of checking, save the records' means as a reference")
+    chk.add_argument("--save-reference", type=Path, metavar="FILE",
+                     help="instead of checking, save the records as a reference: FILE.json keeps every seed's values "
+                          "and per-epoch curves and the platform (exact mode there); FILE.csv only the means")
 
 
-def main(args: argparse.Namespace, console: "Console") -> int:
+def main(args: argparse.Namespace, console: Console) -> int:
     from harness.core.io import atomic_write_text
-    from harness.results.check import check_metric, compare, junit, save_reference
+    from harness.results.check import (
+        Settings,
+        check_metric,
+        compare,
+        junit,
+        save_reference,
+    )
     from harness.results.reference import resolve
     from harness.results.tables import METRICS
     from harness.run.preflight import check_output_file
@@ -46,21 +78,26 @@ def main(args: argparse.Namespace, console: "Console") -> int:
             check_output_file(target, flag)
     records = records_of(args.paths)  # what is left out is named in one warning
     if args.save_reference:
-        n = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
-        console.print(f"saved {n} reference row(s) to {args.save_reference}")
+        n, what = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
+        console.print(f"saved {n} reference row(s) to {args.save_reference}: {what}")
         return 0
     if not args.reference:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
     reference = resolve(args.reference, args.table)
     metric = check_metric(reference, args.metric)
-    results = compare(records, reference, tolerance=args.tolerance, metric=metric, dataset_as=args.dataset_as)
-    if not results:
+    settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
+                        dataset_as=args.dataset_as)
+    check = compare(records, reference, metric=metric, settings=settings)
+    if not check.rows:
         raise UsageError(f"{args.reference} has no top-1 rows to check")
-    for r in results:
+    for note in check.notes:
+        print(note)
+    for r in check.rows:
         print(r.line())
-    failed = sum(not r.passed for r in results)
-    print(f"checked: top-1 of the {metric} epoch ({METRICS[metric]})")
-    print(f"{len(results) - failed} passed, {failed} failed")  # alone on its line, as CI summaries are read
+    print(f"checked: top-1 of the {metric} epoch ({METRICS[metric]}), {check.mode} mode")
+    if check.summary():
+        print(check.summary())
+    print(f"{len(check.rows) - check.failed} passed, {check.failed} failed")  # alone on its line, as CI summaries are read
     if args.junit:
-        atomic_write_text(args.junit, junit(results, "bench check"))
-    return 1 if failed else 0
+        atomic_write_text(args.junit, junit(check, "bench check"))
+    return 1 if check.failed else 0
