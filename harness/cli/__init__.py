@@ -42,7 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         command_module(name).add_parser(sub)
+    add_debug_everywhere(parser)
     return parser
+
+
+def add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after a command too (``bench run ... --debug``, as error lines suggest), on every subcommand;
+    SUPPRESS keeps a ``bench --debug run`` from being reset by the subcommand's default."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                   help="print the traceback behind an error line (also: BENCH_DEBUG=1)")
+                add_debug_everywhere(child)
 
 
 def given_options(argv: list[str] | None) -> frozenset[str]:

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.args import run_parser, run_request
+from harness.cli.args import default_cache, run_parser, run_request
 from harness.cli.study.schema import (
     CLI_ONLY, KEYS, SCALAR, TABLES, Boolean, Items, Key, PathText, Settings, Text, keys_of, show,
 )
@@ -113,6 +113,8 @@ class Study:
         for name in CLI_ONLY:
             if cli is not None and hasattr(cli, name):
                 setattr(ns, name, getattr(cli, name))
+        if ns.cache_dir is None:  # as bench run without a study: $BENCH_CACHE_DIR, else the user cache
+            ns.cache_dir = default_cache()
         return ns
 
     def requests(self, **fields: object) -> list[tuple[StudyRun, RunRequest]]:
