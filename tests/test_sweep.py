@@ -77,15 +77,27 @@ def test_local_workers_give_the_records_of_one_process(tmp_path: Path, cache_dir
 
 
 def assert_logged_from_the_jobs(out: Path) -> None:
-    """The loggers run on the driver: each record's jsonl log holds the epochs its jobs trained, sent from the
-    stored histories when the run ended (``replayed``)."""
+    """The loggers run on the driver: each record's jsonl log holds the epochs of the stages trained for it
+    (origin 'trained'; a stage another run of the sweep trained is 'shared' and logged there), sent from the
+    stored histories when the run ended (``replayed``); each trained stage is logged once."""
     from plugins.loggers.jsonl import read_jsonl
 
+    logged_stages = []
     for path in out.glob("*.json"):
         record = json.loads(path.read_text())
         epochs = [line for line in read_jsonl(out / "logs" / f"{path.stem}.jsonl") if line["event"] == "epoch"]
-        assert epochs and all(line.get("replayed") for line in epochs), path.name
-        assert [line["test_acc"] for line in epochs] == [row["test_acc"] for row in record["curves"]], path.name
+        assert all(line.get("replayed") for line in epochs), path.name
+        trained = {label: entry for label, entry in record["stages"].items() if entry["origin"] == "trained"}
+        assert len(epochs) == sum(entry["epochs"] for entry in trained.values()), path.name
+        logged = {line["stage"] for line in epochs}
+        assert len(logged) == len(trained), (path.name, logged, sorted(trained))
+        logged_stages += [(record["seed"], stage) for stage in logged]
+        deployed = [label for label in record["stages"]][-1]
+        if deployed in trained:  # the deployed stage's logged epochs are its curves
+            shown = [line["test_acc"] for line in epochs if line["stage"].endswith(deployed.split("[")[0])
+                     or line["stage"] == deployed]
+            assert shown == [row["test_acc"] for row in record["curves"]], path.name
+    assert len(logged_stages) == len(set(logged_stages))  # a shared stage is logged by one record only
 
 
 def test_ray_executor_gives_the_records_of_one_process(tmp_path: Path, cache_dir: Path, in_process) -> None:

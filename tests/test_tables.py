@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.data.datasets import display_name, path_stem
-from harness.results.check import compare, save_reference
+from harness.results.check import Settings, compare, save_reference
 from harness.results.reference import RefValue
 from harness.results.records import record_path
 from harness.results.records import migrate
@@ -225,13 +225,13 @@ def test_check_never_merges_groups(tmp_path: Path) -> None:
     recs = two_subsets()
     ref = [RefValue(table="t", dataset="imagefolder:cifar10-jpg", arch="resnet8", teacher="", method="baseline",
                     variant="", metric="top1", value=40.0, protocol="last", runs="2", source="x", where="x:1")]
-    results = compare(recs, ref, tolerance=1.0)
+    results = compare(recs, ref, settings=Settings(tolerance=1.0, direction="down")).rows
     assert len(results) == 2  # one check per group: the 200-image baseline fails on its own
     assert sorted(r.passed for r in results) == [False, True]
     assert all("train /" in r.name for r in results)
     with pytest.raises(UsageError, match="non-comparable"):
         save_reference(recs, tmp_path / "ref.csv", "t")
-    assert save_reference([r for r in recs if r["dataset"]["train"] == 5000], tmp_path / "ok.csv", "t") == 2
+    assert save_reference([r for r in recs if r["dataset"]["train"] == 5000], tmp_path / "ok.csv", "t")[0] == 2
 
 
 def test_render_formats_do_not_crash_on_mixed_folder() -> None:

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "must reproduce, not improve) or only on a top-1 drop (down)")
     chk.add_argument("--tolerance", type=Number(float, TOLERANCE),
                      help="statistical mode: a fixed band of ±T top-1 points (-T with --direction down) instead of "
-                          "the t-test; 0 to 100)")
+                          "the t-test (0 to 100)")
     chk.add_argument("--alpha", type=_alpha, default=0.05,
                      help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
                           "(Bonferroni; default 0.05)")
