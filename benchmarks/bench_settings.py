@@ -10,8 +10,9 @@ Each setting is warmed up once (for compiled settings, the compilation) and time
 median is printed, with the ratio to eager fp32 and the fraction of this CPU's peak it reaches: training
 FLOPs/s (images/s x 3 x forward FLOPs of the model, torch's counter) over the peak, measured here as the
 best of 5 multiplications of two 2048x2048 matrices in fp32 (and in bf16 for the bf16 rows), i.e. what
-torch's BLAS reaches on this CPU, not a datasheet number. bf16 autocast is run even where the engine refuses
-``--amp`` (a CPU without bf16 instructions): the row says so and shows why it is refused.
+torch's BLAS reaches on this CPU, not a datasheet number. On a CPU without bf16 instructions (where the engine
+refuses ``--amp``) the bf16 rows are skipped, as emulated bf16 is orders of magnitude slower (a 256x256 probe
+says by how much); ``--bf16-anyway`` times them regardless.
 
 Usage (alone on the machine): python benchmarks/bench_settings.py [--images 4096] [--repeats 3] [--archs ...]
 """
@@ -41,11 +42,11 @@ SETTINGS = (("eager fp32", False, False), ("bf16 autocast", True, False), ("comp
             ("compiled + bf16", True, True))
 
 
-def peak_flops(dtype: torch.dtype, n: int = 2048) -> float:
+def peak_flops(dtype: torch.dtype, n: int = 2048, tries: int = 5) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
-    for _ in range(5):
+    for _ in range(tries):
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
@@ -74,19 +75,26 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4096)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bf16-anyway", action="store_true", help="time the bf16 settings on a CPU that emulates them")
     args = parser.parse_args()
     images, labels, mean, std = load_images(Path(tempfile.mkdtemp()), args.images)
-    peaks = {torch.float32: peak_flops(torch.float32), torch.bfloat16: peak_flops(torch.bfloat16)}
     bf16 = cpu_has_bf16()
+    # without bf16 instructions a bf16 matmul is emulated, orders of magnitude slower: probed on 256x256 once
+    peaks = {torch.float32: peak_flops(torch.float32),
+             torch.bfloat16: peak_flops(torch.bfloat16) if bf16 else peak_flops(torch.bfloat16, 256, 1)}
     print(f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-          f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here; bf16 rows are emulated)'}")
+          f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here)'}")
     print(f"peak (best 2048x2048 matmul): fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
-          f"bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s; {len(labels)} images per timed epoch, batch "
-          f"{args.batch_size}, channels_last, median of {args.repeats}", flush=True)
+          f"bf16 {peaks[torch.bfloat16] / 1e9:.1f} GFLOP/s{'' if bf16 else ' (emulated; 256x256)'}; "
+          f"{len(labels)} images per timed epoch, batch {args.batch_size}, channels_last, median of {args.repeats}",
+          flush=True)
+    settings = [s for s in SETTINGS if bf16 or args.bf16_anyway or not s[1]]
+    if len(settings) < len(SETTINGS):
+        print("bf16 rows skipped: this CPU would emulate them (--bf16-anyway times them regardless)", flush=True)
     for arch in args.archs.split(","):
         fwd = count_cost(build_model(arch, torch.device("cpu"), False), (3, 32, 32), torch.device("cpu")).flops
         rates: dict[str, float] = {}
-        for name, amp, compile_ in SETTINGS:
+        for name, amp, compile_ in settings:
             engine_rate(arch, images[:512], labels[:512], mean, std, amp=amp, compile_=compile_,
                         batch=args.batch_size)  # compilation and caches, outside the timing
             rates[name] = statistics.median(engine_rate(arch, images, labels, mean, std, amp=amp, compile_=compile_,

@@ -9,9 +9,11 @@ in, and keys (hence cache states) are unknown.
 
 The time is the FLOPs divided by the device's rate: on a CPU, the measured rate of a 1024x1024 matrix
 product (fp32, or bf16 under ``--amp``) times :data:`CPU_EFFICIENCY`, the fraction of it the engine reaches on
-the small CIFAR networks (measured here: ResNet-8 at 1,523 img/s is 58% of the fp32 matmul rate, ResNet-20
-68%). It is an estimate, stated as one; evaluation and data preparation are not counted. On CUDA no estimate
-is given (small networks are launch-bound there, so FLOPs do not predict time).
+the small CIFAR networks (``benchmarks/bench_settings.py`` on the 2-core AVX2 machine of this project,
+2026-12-01: ResNet-8 at 696 img/s is 45% of the best fp32 2048x2048 matmul rate, ResNet-20 60%, ResNet-56
+73%, VGG-8 77%; 0.6 is their middle, so a ResNet-8 plan may take ~25% longer than said, a VGG plan ~20% less).
+It is an estimate, stated as one; evaluation and data preparation are not counted. On CUDA no estimate is
+given (small networks are launch-bound there, so FLOPs do not predict time).
 """
 
 from __future__ import annotations
