@@ -94,8 +94,8 @@ def assert_logged_from_the_jobs(out: Path) -> None:
         logged_stages += [(record["seed"], stage) for stage in logged]
         deployed = [label for label in record["stages"]][-1]
         if deployed in trained:  # the deployed stage's logged epochs are its curves
-            shown = [line["test_acc"] for line in epochs if line["stage"].endswith(deployed.split("[")[0])
-                     or line["stage"] == deployed]
+            shown = [line["test_acc"] for line in epochs  # logged as the progress lines name it
+                     if line["stage"] in (deployed, f"{record['method']['name']}/{deployed}")]
             assert shown == [row["test_acc"] for row in record["curves"]], path.name
     assert len(logged_stages) == len(set(logged_stages))  # a shared stage is logged by one record only
 

@@ -70,10 +70,23 @@ class Number:
         return "integer" if self.kind is int else "number"
 
     def one(self, text: str) -> object:
-        value = self.kind(text)  # a ValueError: argparse's "invalid float value: 'x'"
+        try:
+            value = self.kind(text)  # a ValueError: argparse's "invalid float value: 'x'"
+        except ValueError:
+            if self.kind is int and _is_float(text):  # 'inf', '2.5': a number, but not an allowed one
+                raise argparse.ArgumentTypeError(f"must be {self.constraint.describe()}, got '{text}'") from None
+            raise
         if not self.constraint.allows(value):
             raise argparse.ArgumentTypeError(f"must be {self.constraint.describe()}, got '{text}'")
         return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Seeds(Number):

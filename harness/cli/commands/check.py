@@ -17,16 +17,8 @@ if TYPE_CHECKING:
 TOLERANCE = between(0, 100)
 
 MODES = ("auto", "exact", "statistical")  # as harness.results.check.MODES (not imported: no torch at parse time)
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--alpha must be a number in (0, 1), got '{text}'") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"--alpha must be in (0, 1), got {value:g}")
-    return value
+#: the false-alarm probability of a whole check
+ALPHA = between(0, 1, exclusive_minimum=True, exclusive_maximum=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--tolerance", type=Number(float, TOLERANCE),
                      help="statistical mode: a fixed band of ±T top-1 points (-T with --direction down) instead of "
                           "the t-test (0 to 100)")
-    chk.add_argument("--alpha", type=_alpha, default=0.05,
+    chk.add_argument("--alpha", type=Number(float, ALPHA), default=0.05,
                      help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
                           "(Bonferroni; default 0.05)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,

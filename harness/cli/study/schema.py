@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +40,14 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-class Kind:
+class Kind(ABC):
     """The values a key takes: :meth:`ok` checks a parsed TOML value, ``what`` names them in messages."""
 
     what = "a value"
 
+    @abstractmethod
     def ok(self, value: Any) -> bool:
-        raise NotImplementedError
+        """Whether ``value`` (as TOML parsed it) is one of this kind's values."""
 
     def cli(self, value: Any) -> str:
         """The value as its `bench run` option's text, for the option's own conversion."""
