@@ -259,3 +259,16 @@ def test_a_changed_reader_decodes_again(tmp_path: Path, monkeypatch) -> None:
                         lambda file: "edited" if file.endswith("data/datasets.py") else real(file))
     cached(tmp_path / "d.pt", build)
     assert len(calls) == 2 and len(list(tmp_path.glob("d-*.pt"))) == 2
+
+
+def test_a_source_digest_is_the_same_in_any_order_of_its_modules() -> None:
+    """The decode cache's name must be the same in every process: ``cached`` once passed a *set* of modules,
+    whose order differs between processes, so half the runs decoded the dataset again under a second name."""
+    import harness.data.datasets as datasets
+    import harness.data.trees as trees
+    from harness.core import identity as identity_module
+
+    one = identity_module.source_digest(datasets, trees, identity_module)
+    assert one == identity_module.source_digest(identity_module, trees, datasets)
+    assert one == identity_module.source_digest(trees, datasets, identity_module, datasets)
+    assert one != identity_module.source_digest(datasets, trees)

@@ -275,6 +275,10 @@ def code_digest(*objects: Any) -> str:
 
 def source_digest(*modules: types.ModuleType) -> str:
     """One short digest of the source files of ``modules`` themselves (not what they import): for caches of
-    what a module's code reads or decodes (a dataset loader's decoded tensors), which this code decides."""
-    parts = [f"{m.__name__}={_source_digest(m.__file__)}" for m in modules if getattr(m, "__file__", None)]
+    what a module's code reads or decodes (a dataset loader's decoded tensors), which this code decides.
+
+    The same modules give the same digest in any order or repetition (they are sorted by name): a caller may
+    pass a set, whose order of module objects differs from process to process."""
+    named = {m.__name__: m for m in modules if getattr(m, "__file__", None)}
+    parts = [f"{name}={_source_digest(named[name].__file__)}" for name in sorted(named)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]

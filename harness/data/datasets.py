@@ -101,7 +101,7 @@ def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
 
     The file's name gets a digest of the code that builds it (the module defining ``build`` and this one):
     a changed reader decodes again instead of serving tensors decoded by the old one."""
-    reader = source_digest(*{sys.modules[build.__module__], sys.modules[__name__], trees})
+    reader = source_digest(sys.modules[build.__module__], sys.modules[__name__], trees)
     cache_file = cache_file.with_name(f"{cache_file.stem}-{reader}{cache_file.suffix}")
     if cache_file.exists():
         try:
