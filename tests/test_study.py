@@ -332,8 +332,18 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
                       ds.get("val_split", 0.0), sorted(r["metrics"].get("top1_distorted") or {})))
         if (r.get("teacher") or {}).get("arch"):
             assert r["teacher"]["arch"] == study.runs[0].values["teacher"]
-    assert sorted(declared, key=str) == sorted(found, key=str)
+    assert len(set(map(str, found))) == len(found)  # one record per declared run and seed
+    if in_progress(here):  # an unfinished study: every record is one it declares, some are still to come
+        assert {str(f) for f in found} < {str(d) for d in declared}
+    else:
+        assert sorted(declared, key=str) == sorted(found, key=str)
     assert not (here / "run.sh").exists()  # the study file replaces it
+
+
+def in_progress(folder: Path) -> bool:
+    """A published study still training says so in its protocol's first status line ("**Status: in progress")."""
+    status = [line for line in (folder / "PROTOCOL.md").read_text().splitlines() if line.startswith("**Status:")]
+    return bool(status) and status[0].startswith("**Status: in progress")
 
 
 def test_study_keys_prints_the_reference(capsys) -> None:
