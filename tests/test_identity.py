@@ -272,3 +272,81 @@ def test_a_source_digest_is_the_same_in_any_order_of_its_modules() -> None:
     assert one == identity_module.source_digest(identity_module, trees, datasets)
     assert one == identity_module.source_digest(trees, datasets, identity_module, datasets)
     assert one != identity_module.source_digest(datasets, trees)
+
+
+# ---- code identity over normalised source ----------------------------------------------------------------
+
+
+def test_normalised_source_ignores_comments_docstrings_and_layout_not_code() -> None:
+    from harness.core.identity import normalised_source
+
+    source = textwrap.dedent('''
+        """A module."""
+        LIMIT = 50  # a comment
+
+        def step(a, b):
+            """Add."""
+            return a + b
+
+        class Part:
+            "A part."
+            def run(self):
+                """Only a docstring: runs as ``pass``."""
+    ''').encode()
+    reformatted = textwrap.dedent('''
+        """Another module docstring."""
+        LIMIT  =  50
+
+        def step(a,
+                 b):
+            return (a + b)
+
+        class Part:
+            def run(self):
+                pass
+    ''').encode()
+    assert normalised_source(source) == normalised_source(reformatted)
+    for changed in (source.replace(b"50", b"51"), source.replace(b"a + b", b"a - b"),
+                    source.replace(b"return a + b", b'"Not a docstring: a statement after the first."\n    return a + b'),
+                    source.replace(b"LIMIT", b"LIMITS")):
+        assert normalised_source(changed) != normalised_source(source), changed
+    assert normalised_source(b"x = 1") != normalised_source(b"x = 1.0") != normalised_source(b"x = True")
+    assert normalised_source(b"def (:") == b"def (:"  # a file that does not parse: hashed as it is
+
+
+def test_a_source_digest_is_the_same_in_every_process() -> None:
+    """No hash seed, set order or memory address enters a digest: two processes with different hash seeds agree."""
+    code = ("import harness.train.engine as e, harness.core.identity as i; "
+            "print(i._source_digest(e.__file__), i.code_digest(e.fit))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1 and outs.pop().strip()
+
+
+def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_retrains(
+        tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's source is read from a scratch copy (its module's ``__file__``): an edited docstring and
+    comment reuse the cached stage, a changed constant trains it again."""
+    import harness.train.engine as engine
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
+    (cache / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
+    stage = lambda outcome: outcome.records[0]["stages"]["baseline[resnet8]"]  # noqa: E731
+    first = stage(run_tiny(cache, tmp_path / "a"))
+    assert first["reused"] is False
+    source = Path(engine.__file__).read_text()
+
+    def scratch(name: str, old: str, new: str) -> None:
+        assert source.count(old) == 1, old
+        copy = tmp_path / name
+        copy.write_text(source.replace(old, new))
+        monkeypatch.setattr(engine, "__file__", str(copy))
+
+    scratch("docstring.py", '"""The training engine: one loop', '"""The training engine (edited): one loop\n# a comment')
+    again = stage(run_tiny(cache, tmp_path / "b"))
+    assert again["reused"] is True and again["artifact"] == first["artifact"]
+    scratch("constant.py", "CHECK_EVERY = 50", "CHECK_EVERY = 49")
+    changed = stage(run_tiny(cache, tmp_path / "c"))
+    assert changed["reused"] is False and changed["artifact"] != first["artifact"]

@@ -7,10 +7,10 @@ Build systems that never serve a stale artifact derive a step's key from everyth
   function for all weights, so the same weights always give the same digest;
 * :func:`state_digest` hashes a checkpoint (verified before a stage resumes from it);
 * :func:`tensor_fingerprint` hashes decoded data (the pixels and labels a run trains and tests on);
-* :func:`code_identity` names the code that computed a result: the source text of every module that computes
-  and is reachable from the given objects (functions, classes, bound methods, ``nn.Module`` trees), and the
-  versions of the numerical stack whose source is not hashed. A method whose file was edited gets a new
-  identity, hence a retrain.
+* :func:`code_identity` names the code that computed a result: the normalised source (:func:`normalised_source`)
+  of every module that computes and is reachable from the given objects (functions, classes, bound methods,
+  ``nn.Module`` trees), and the versions of the numerical stack whose source is not hashed. A method whose code
+  was changed gets a new identity, hence a retrain; an edited comment, docstring or layout does not.
 
 Which harness modules compute is decided here, explicitly (:data:`COMPUTES`): the engine, the data pipeline,
 model and method code and the kits. Presentation (progress, tables, plots, the CLI), orchestration and I/O
@@ -25,6 +25,7 @@ Nothing else in the harness composes keys by hand.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.metadata
@@ -183,7 +184,52 @@ def _source_digest(file: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _digest_file_version(file: str, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:KEY_LENGTH]
+    return hashlib.sha256(normalised_source(Path(file).read_bytes())).hexdigest()[:KEY_LENGTH]
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def normalised_source(source: bytes) -> bytes:
+    """What a module's source executes, as bytes that comments, docstrings and formatting do not change.
+
+    The source is parsed (:mod:`ast`); the docstring of the module and of every class and function (a string
+    constant as the *first* statement of its body; a body left empty gets ``pass``, which runs the same) is
+    removed; the tree is written out field by field, without positions. Every other statement, string
+    constants included, stays: a changed constant, name, operator or statement changes the bytes.
+
+    Deviations: a docstring read at run time (``__doc__``) is not hashed (no computing code here reads one);
+    the fields that are None or empty are left out, so that a Python version adding a field with an empty
+    default (``type_params`` in 3.12) does not change every key. A file that does not parse is hashed as it is.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    for node in ast.walk(tree):
+        if isinstance(node, _DOCUMENTED) and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
+    return _canonical_ast(tree).encode()
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
+def _canonical_ast(node: Any) -> str:
+    """A node as text: its type and its non-empty fields in declared order; constants by type and ``repr``."""
+    if isinstance(node, ast.AST):
+        fields = [(name, getattr(node, name, None)) for name in node._fields]
+        inner = ",".join(f"{name}={_canonical_ast(value)}" for name, value in fields if not _empty(value))
+        return f"{type(node).__name__}({inner})"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical_ast(item) for item in node) + "]"
+    return f"{type(node).__name__}:{node!r}"
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and not value)
 
 
 def _modules_of(obj: Any) -> Iterable[str]:
