@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from harness.cli.args import Parser, VersionAction, default_cache
 from harness.cli.commands import COMMANDS
-from harness.core.errors import BenchError, Terminated, debugging, one_line
+from harness.core.errors import DEBUG_ENV, BenchError, Terminated, debugging, one_line
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 TERMINATED = 143  # SIGTERM: 128 + SIGTERM, what schedulers (Slurm) and shells expect
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.cache_dir = default_cache()
             args.given = given_options(argv)
             if args.debug:
-                os.environ["BENCH_DEBUG"] = "1"  # also for worker processes
+                os.environ[DEBUG_ENV] = "1"  # also for worker processes
             set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
             return int(command_module(args.command).main(args, console))
         except BenchError as exc:

@@ -293,14 +293,18 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
     )
 
 
-def records_of(paths: list[Path], *, failed: bool = False) -> list:
+def records_of(paths: list[Path], *, failed: bool = False, metric: str | None = None) -> list:
     """The records of ``paths`` for a command that reads them (table, check, plot): what is left out (a newer
-    schema, missing fields or wrong types, unreadable JSON) is named and counted in one warning line."""
+    schema, missing fields or wrong types, unreadable JSON, no top-1 of ``metric``) is named and counted in
+    one warning line; a UsageError (exit 2) when no record is left."""
     from harness.results.records import LoadReport, load_records
 
     report = LoadReport([])
-    records = load_records(paths, failed=failed, report=report)
+    records = load_records(paths, failed=failed, report=report, top1=metric)
     report.warn()
+    if not records:
+        left = f"; {len(report.skipped)} file(s) left out, named above" if report.skipped else ""
+        raise UsageError(f"no readable result records in {', '.join(map(str, paths))}{left}; run 'bench run' first")
     return records
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import difflib
 import errno
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+#: the environment variable that shows tracebacks (``bench --debug`` sets it for worker processes)
+DEBUG_ENV = "BENCH_DEBUG"
 
 
 class BenchError(Exception):
@@ -114,8 +116,15 @@ def warn(message: str) -> None:
 
 
 def debugging() -> bool:
-    """Whether tracebacks are shown (``bench --debug`` or ``BENCH_DEBUG=1``) beside the one-line errors."""
-    return os.environ.get("BENCH_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    """Whether tracebacks are shown (``bench --debug`` or ``BENCH_DEBUG=1``) beside the one-line errors; a
+    value of ``BENCH_DEBUG`` that is neither on nor off is named in a warning and shows them."""
+    from harness.core.environ import switch  # it imports this module
+
+    try:
+        return switch(DEBUG_ENV)
+    except UsageError as exc:
+        warn(f"{exc}; tracebacks are shown")
+        return True
 
 
 def one_line(exc: BaseException, limit: int | None = 200) -> str:

@@ -8,10 +8,10 @@ are a conflict: a warning at load, shown by ``bench plugins``, and an error only
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import inspect
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -22,6 +22,7 @@ import pluggy
 
 from harness.plugins import hookspecs
 from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
+from harness.core.environ import names
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -164,8 +165,25 @@ class PluginSet:
 
 
 def disabled_plugins(env: dict[str, str] | None = None) -> set[str]:
-    raw = (env if env is not None else os.environ).get(DISABLE_ENV, "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
+    """The plugin names of ``BENCH_DISABLE_PLUGINS`` (comma-separated)."""
+    return set(names(DISABLE_ENV, env))
+
+
+def unknown_disabled(disable: set[str], known: set[str]) -> str | None:
+    """The warning for names of ``BENCH_DISABLE_PLUGINS`` that are no plugin's name (a typo disables nothing),
+    with the closest plugin name; None when every name is a plugin's."""
+    unknown = sorted(disable - known)
+    if not unknown:
+        return None
+    hints = [f"'{name}'" + (f" (did you mean '{close[0]}'?)" if (close := difflib.get_close_matches(
+        name, sorted(known), n=1, cutoff=0.6)) else "") for name in unknown]
+    return (f"{DISABLE_ENV} names {len(unknown)} plugin(s) that do not exist, so nothing was disabled for them: "
+            f"{', '.join(hints)} (bench plugins lists the plugins)")
+
+
+def entry_points_of() -> list[importlib.metadata.EntryPoint]:
+    """The installed ``bench`` entry points (third-party plugins)."""
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -181,6 +199,7 @@ def load_plugins(
     warn: bool = True,
 ) -> PluginSet:
     """Load the built-in plugins, the third-party entry points and ``extra`` (name, plugin) pairs."""
+    from_env = disable is None
     disable = disabled_plugins() if disable is None else disable
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -195,7 +214,7 @@ def load_plugins(
         infos[name] = PluginInfo(name=name, source="builtin", module=module)
 
     if entry_points:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points_of():
             if ep.name in disable or ep.name in infos:
                 if ep.name in infos and ep.name not in disable:
                     dist = ep.dist.name if ep.dist else "?"
@@ -211,6 +230,13 @@ def load_plugins(
                 raise
             except BaseException as exc:  # a broken third-party plugin (even sys.exit()) must not take bench down
                 _skip(info, f"failed to load: {_one_line(exc)}", warn)
+
+    if from_env:
+        seen = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points_of()} | \
+            {name for name, _ in extra or []}  # installed plugins count even where entry points are not loaded
+        message = unknown_disabled(disable, seen)
+        if message:
+            _warn(warn, message)
 
     for name, plugin in extra or []:
         info = infos[name] = PluginInfo(name=name, source="extra", module=getattr(plugin, "__name__", repr(plugin)))

@@ -181,6 +181,8 @@ TYPES: dict[str, type | tuple[type, ...]] = {
 }
 #: metrics that tables and checks read as numbers (or None)
 NUMERIC_METRICS = ("top1_last", "top1_best", "top1_selected", "val_acc_selected", "params_deployed", "macs")
+#: ``--metric`` -> the top-1 of ``metrics`` it reads (tables, plots, checks)
+TOP1 = {"last": "top1_last", "best": "top1_best", "selected": "top1_selected"}
 
 
 # ---- the numbers tables aggregate over seeds -----------------------------------------------------------
@@ -239,10 +241,15 @@ class RecordError(UsageError):
     """A file that looks like a record but cannot be read as one (missing fields, newer schema)."""
 
 
-def migrate(data: dict[str, Any]) -> Record:
-    """A record of any known schema, upgraded to :data:`SCHEMA` (a copy; the file is not rewritten)."""
+def migrate(data: dict[str, Any], where: str | None = None) -> Record:
+    """A record of any known schema, upgraded to :data:`SCHEMA` (a copy; the file is not rewritten); a
+    RecordError naming the record for a schema newer than this bench reads (never read as the current one)."""
     record: dict[str, Any] = dict(data)
     schema = record.get("schema")
+    if isinstance(schema, int) and schema > SCHEMA:
+        where = where or record.get("_path") or "a record"
+        raise RecordError(f"{where}: record schema {schema} is newer than this bench reads ({SCHEMA}); "
+                          f"upgrade encodenet-bench")
     if schema == 1:
         config = record.get("config") or {}
         record.setdefault("status", "ok")
@@ -261,10 +268,7 @@ def read_record(data: Any, where: str) -> Record:
     the problem for a newer schema or a missing field."""
     if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
         raise RecordError(f"{where}: not a bench record (no 'schema' field)")
-    if data["schema"] > SCHEMA:
-        raise RecordError(f"{where}: record schema {data['schema']} is newer than this bench reads ({SCHEMA}); "
-                          f"upgrade encodenet-bench")
-    record = migrate(data)
+    record = migrate(data, where)
     missing = [k for k in REQUIRED if k not in record]
     if record.get("status") == "ok":
         missing += [k for k in OK_FIELDS if k not in record]
@@ -283,6 +287,17 @@ def read_record(data: Any, where: str) -> Record:
     if wrong:
         raise RecordError(f"{where}: record has field(s) of the wrong type: {', '.join(wrong)}")
     return record
+
+
+def read_record_file(path: Path, where: str | None = None) -> Record:
+    """The record in file ``path`` (:func:`read_record`); a RecordError naming ``where`` (default the file)
+    for a file that is not readable JSON, a newer schema, a missing field or a field of the wrong type."""
+    where = where or str(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{where}: not a readable bench record ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return read_record(data, where)
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -318,34 +333,41 @@ def record_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_records(paths: list[Path], *, failed: bool = False, report: LoadReport | None = None) -> list[Record]:
+def load_records(paths: list[Path], *, failed: bool = False, report: LoadReport | None = None,
+                 top1: str | None = None) -> list[Record]:
     """Records from files and folders (searched recursively for ``*.json``), migrated to the current schema.
 
     JSON files that are not records (no ``schema`` field: other JSON beside the records) are skipped; records
-    of a newer schema, with missing fields or fields of the wrong type, and files that cannot be read or
-    parsed are skipped and named in ``report`` (when given: every command that reads records passes one and
-    prints it, :meth:`LoadReport.warn`). Records of failed runs (``status: failed``, no metrics) are results
-    of nothing: they are left out unless ``failed`` is True (``bench table`` counts them)."""
+    of a newer schema, with missing fields or fields of the wrong type, files that cannot be read or parsed,
+    and, with ``top1`` (a key of :data:`TOP1`), records of successful runs without that top-1 are skipped and
+    named in ``report``; without a ``report`` they are named in one warning line here. Records of failed
+    runs (``status: failed``, no metrics) are results of nothing: they are left out unless ``failed`` is True
+    (``bench table`` counts them)."""
+    own = report is None
+    report = LoadReport([]) if report is None else report
     records = []
     for f in record_files(paths):
         try:
             data = json.loads(f.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if report is not None:
-                report.skipped.append(f"{f}: not readable as JSON ({type(exc).__name__}: {str(exc)[:80]})")
+            report.skipped.append(f"{f}: not readable as JSON ({type(exc).__name__}: {str(exc)[:80]})")
             continue
         if not (isinstance(data, dict) and "schema" in data):
             continue
         try:
             record = read_record(data, str(f))
         except RecordError as exc:
-            if report is not None:
-                report.skipped.append(str(exc))
+            report.skipped.append(str(exc))
             continue
         if record["status"] == "failed" and not failed:
             continue
+        if top1 is not None and record["status"] == "ok" and record["metrics"].get(TOP1[top1]) is None:
+            report.skipped.append(f"{f}: no {TOP1[top1]} (the top-1 of --metric {top1})")
+            continue
         record["_path"] = str(f)
         records.append(record)
+    if own:
+        report.warn()
     return records
 
 

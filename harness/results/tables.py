@@ -31,11 +31,11 @@ from tabulate import tabulate
 
 from harness.core.errors import UsageError
 from harness.data.datasets import display_name
-from harness.results.records import MEASURES, Measure, Record, migrate
+from harness.results.records import MEASURES, TOP1, Measure, Record, migrate
 from harness.results.stats import ALPHA, summarize, welch_p
 
 FORMATS = ("rich", "markdown", "csv", "json")
-METRICS = {"last": "top1_last", "best": "top1_best", "selected": "top1_selected"}
+METRICS = TOP1  # --metric -> the top-1 it reads
 SUBSET_NOTES = ("train_subset", "test_subset", "val_split", "split_seed")
 RECIPE_TEXT_FIELDS = ("notes",)  # descriptions: they do not change training, so they do not split groups
 
@@ -323,6 +323,7 @@ class Aggregation:
     rows: list[Row]
     duplicates: list[Duplicate]
     not_ok: list[Record]  # records with a status other than "ok": never aggregated
+    left_out: list[str] = field(default_factory=list)  # "<file> (no top1_best)": ok records without the top-1
 
 
 def _file(record: Record) -> str:
@@ -390,6 +391,7 @@ def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
     groups = _qualify(groups)
     rows: dict[tuple, Row] = {}
     duplicates: list[Duplicate] = []
+    left_out: list[str] = []
     for gkey, by_seed in buckets.items():
         group = groups[gkey]
         for (method, var, teacher, seed), recs in sorted(by_seed.items(), key=lambda kv: _canonical(kv[0])):
@@ -403,6 +405,7 @@ def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
                 row.duplicates.append(dup)
             value = rec["metrics"].get(key_name)
             if value is None:
+                left_out.append(f"{_file(rec)} (no {key_name})")
                 continue
             row.add(seed, value, rec)
     out = [r for r in rows.values() if r.values]
@@ -420,7 +423,7 @@ def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
                             key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id))
     position = {g.key: i for i, g in enumerate(ordered_groups)}
     out.sort(key=lambda r: (position[r.group.key], order.get(r.method, 1), r.method, r.variant, r.teacher_arch or ""))
-    return Aggregation(ordered_groups, out, duplicates, not_ok)
+    return Aggregation(ordered_groups, out, duplicates, not_ok, left_out)
 
 
 def aggregate(records: Iterable[Record], metric: str = "last") -> list[Row]:
@@ -581,6 +584,11 @@ def not_ok_text(records: list[Record]) -> str:
     return "; ".join(parts)
 
 
+def left_out_text(left_out: list[str]) -> str:
+    """``1 record(s) left out (no top-1 to aggregate): x.json (no top1_best)``."""
+    return f"{len(left_out)} record(s) left out (no top-1 to aggregate): {', '.join(left_out)}" if left_out else ""
+
+
 def _group_json(g: Group) -> dict:
     return {"id": g.id, "title": g.title, "dataset": g.dataset, "arch": g.arch, "budget": g.budget,
             "data": g.data, "data_text": g.data_text(), "sources": [strip_paths(s) for s in g.sources],
@@ -650,7 +658,7 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
         return buf.getvalue()
     cols = select_columns(rows, columns, compact=fmt == "rich" and not wide)
     headers, body = table_rows(rows, cols)
-    footer = [t for t in (caption(metric), not_ok_text(agg.not_ok)) if t]
+    footer = [t for t in (caption(metric), not_ok_text(agg.not_ok), left_out_text(agg.left_out)) if t]
     if fmt == "markdown":
         parts = []
         for g in agg.groups:

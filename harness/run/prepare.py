@@ -22,7 +22,7 @@ from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.loggers import LoggerSet, resolve_loggers
 from harness.run.plan import RunPlan
-from harness.run.limits import check_request
+from harness.run.limits import check_request, check_sizes
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.train.artifacts import ArtifactStore
@@ -117,6 +117,7 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
         ds = resolved.obj(request)
     check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
+    check_sizes(req, len(ds.train_labels), req.dataset)  # a training split that trains, a validation split that holds
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 

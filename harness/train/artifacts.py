@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from harness.core.errors import one_line, storage_error
+from harness.core.errors import UsageError, one_line, storage_error
 from harness.core.identity import weights_digest
 from harness.core.io import atomic_torch_save, atomic_write_json, make_folder, set_aside
 from harness.core.progress import loading
@@ -33,6 +33,22 @@ class DamagedArtifact(Exception):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = path, reason
+
+
+def meta_beside(weights: Path, where: str) -> dict[str, Any] | None:
+    """The artifact meta JSON beside a ``.pt`` file the user named (None when there is none); a UsageError
+    naming ``where`` when it is there but not a readable JSON object."""
+    meta = weights.with_suffix(".json")
+    if not meta.exists():
+        return None
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{where}: its artifact meta {meta.name} is not readable JSON ({type(exc).__name__}: "
+                         f"{str(exc)[:80]})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: its artifact meta {meta.name} is not a JSON object")
+    return data
 
 
 def mismatch(expected: dict[str, Any], stored: Any) -> str | None:

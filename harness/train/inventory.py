@@ -10,7 +10,6 @@ trained or saved right now is skipped), and nothing else (checkpoints of interru
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from filelock import Timeout
 
 from harness.core.errors import UsageError
-from harness.train.artifacts import ArtifactStore
+from harness.train.artifacts import ArtifactStore, meta_beside
 
 
 @dataclass
@@ -157,10 +156,10 @@ def find(store: ArtifactStore, ref: str) -> tuple[str, str]:
     """``(stage, key)`` of ``STAGE/KEY``, a key or a unique key prefix (6+ characters), or an artifact file."""
     path = Path(ref)
     if path.suffix == ".pt" and path.exists():
-        meta = path.with_suffix(".json")
-        if not meta.exists():
-            raise UsageError(f"{ref}: no artifact meta ({meta.name}) beside it; not a bench artifact")
-        data = json.loads(meta.read_text())
+        data = meta_beside(path, ref)
+        if data is None:
+            raise UsageError(f"{ref}: no artifact meta ({path.with_suffix('.json').name}) beside it; not a bench "
+                             f"artifact")
         return str(data.get("stage") or path.parent.name), path.stem
     stage, _, key = ref.rpartition("/")
     if len(key) < 6:

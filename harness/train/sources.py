@@ -28,6 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.environ import switch
 from harness.core.errors import UsageError
 from harness.core.extras import import_extra
 from harness.train.artifacts import ArtifactStore
@@ -121,7 +122,7 @@ def _download(source: Source, cache_dir: Path, option: str) -> Path:
     target = cache_dir / "downloads" / source.sha256 / name
     if target.exists() and sha256_file(target) == source.sha256:
         return target  # downloaded before: no network needed
-    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
+    if switch(OFFLINE_ENV):
         raise UsageError(f"{option} {source.text}: not downloaded ({OFFLINE_ENV} is set); {_offline_hint(source, option)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".part")

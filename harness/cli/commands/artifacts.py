@@ -65,12 +65,9 @@ def export(args: argparse.Namespace, store: "ArtifactStore", console: "Console")
     record = None
     ref = Path(args.ref)
     if ref.suffix == ".json":
-        from harness.results.records import read_record
+        from harness.results.records import read_record_file
 
-        try:
-            record = read_record(json.loads(ref.read_text()), str(ref))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{ref}: not a readable bench record ({exc})") from None
+        record = read_record_file(ref)
         stage, key = inventory.of_record(dict(record), str(ref), args.stage)
     elif args.stage:
         raise UsageError("--stage picks a stage of a record: give a record (.json)")

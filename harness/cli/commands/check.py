@@ -68,8 +68,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
         if target:
             check_output_file(target, flag)
-    records = records_of(args.paths)  # what is left out is named in one warning
     if args.save_reference:
+        records = records_of(args.paths, metric=args.metric or "last")  # what is left out is named
         n, what = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
         console.print(f"saved {n} reference row(s) to {args.save_reference}: {what}")
         return 0
@@ -77,6 +77,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
     reference = resolve(args.reference, args.table)
     metric = check_metric(reference, args.metric)
+    records = records_of(args.paths, metric=metric)  # records without the checked top-1 are named too
     settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
                         dataset_as=args.dataset_as)
     check = compare(records, reference, metric=metric, settings=settings)

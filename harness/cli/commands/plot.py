@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.args import METRIC_CHOICES, records_of
-from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,9 +26,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.run.preflight import check_output_dir
 
     check_output_dir(args.out, "--out")
-    records = records_of(args.paths)  # what is left out is named in one warning
-    if not records:
-        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}")
+    records = records_of(args.paths, metric=args.metric)  # what is left out is named; none left: exit 2
     written = efficiency(records, args.out, args.metric) + anytime(records, args.out, args.metric)
     written += robustness(records, args.out, args.metric)
     written += curves(records, args.out) if args.curves else []

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list, records_of
-from harness.core.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,9 +36,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
 
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
-    records = records_of(args.paths, failed=True)  # failed runs are counted, never aggregated
-    if not records:
-        raise UsageError(f"no result records in {', '.join(map(str, args.paths))}; run 'bench run' first")
+    records = records_of(args.paths, failed=True, metric=args.metric)  # failed runs are counted, never aggregated
     text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
