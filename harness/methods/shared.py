@@ -11,6 +11,7 @@ the dataset's class count is refused with one line, before any training.
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 
@@ -18,8 +19,7 @@ import torch
 
 from harness.core.errors import UsageError
 from harness.core.identity import file_digest
-from harness.results.records import read_record_file
-from harness.train.artifacts import ArtifactStore, meta_beside
+from harness.train.artifacts import ArtifactStore
 from harness.train.stage import StageContext
 from harness.train.objective import Objective
 from harness.train.stage import Stage
@@ -43,9 +43,13 @@ def checkpoint_file(path: Path, store: ArtifactStore) -> tuple[Path, str | None]
     if not path.exists():
         raise UsageError(f"--teacher-checkpoint {path}: no such file")
     if path.suffix != ".json":
-        meta = meta_beside(path, f"--teacher-checkpoint {path}") if path.suffix == ".pt" else None
-        return path, (meta or {}).get("arch")
-    record = read_record_file(path, f"--teacher-checkpoint {path}")  # a newer schema or a missing field: named
+        meta = path.with_suffix(".json")
+        arch = json.loads(meta.read_text()).get("arch") if meta.exists() and path.suffix == ".pt" else None
+        return path, arch
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--teacher-checkpoint {path}: not a readable bench record ({exc})") from None
     arch = record.get("arch")
     entry = next((e for e in (record.get("stages") or {}).values()
                   if e.get("stage") == "baseline" and e.get("arch") == arch and e.get("artifact")), None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
@@ -20,12 +21,13 @@ from harness.data.validate import check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
+from harness.results.records import read_record_file
 from harness.run.loggers import LoggerSet, resolve_loggers
 from harness.run.plan import RunPlan
 from harness.run.limits import check_request, check_sizes
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
-from harness.train.artifacts import ArtifactStore
+from harness.train.artifacts import ArtifactStore, meta_beside
 from harness.train.sources import resolve_teacher
 from harness.train.distributed import World
 from harness.train.engine import COMPILE_MODES, cpu_has_bf16
@@ -127,9 +129,21 @@ def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = N
     digest verified and imported into the store first)."""
     if req.teacher_checkpoint is not None:
         path, source = resolve_teacher(str(req.teacher_checkpoint), store, req.cache_dir)
+        check_checkpoint_file(path)
         return checkpoint_stage(path, req.teacher, store), source
     arch = req.teacher or default
     return (baseline_stage(arch) if arch else None), None
+
+
+def check_checkpoint_file(path: Path) -> None:
+    """A UsageError naming ``--teacher-checkpoint`` for a record that cannot be read as one (a newer schema, a
+    missing field: never misread) or an artifact whose meta JSON is unreadable; read here, so that the stage
+    code (:func:`harness.methods.shared.checkpoint_stage`, which enters stage keys) holds no file checks."""
+    where = f"--teacher-checkpoint {path}"
+    if path.suffix == ".json" and path.exists():
+        read_record_file(path, where)
+    elif path.suffix == ".pt" and path.exists():
+        meta_beside(path, where)
 
 
 def default_teacher(req: RunRequest, plugins: PluginSet, methods: list[Method]) -> tuple[str, str] | None:
