@@ -39,95 +39,60 @@ logger      ``bench_register_loggers``: a subclass of ``Logger`` (``start_run(Ru
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-#: public name -> the module that defines it
-_EXPORTS: dict[str, str] = {
+# The public names, declared once: the imports below, which type checkers and IDEs read as they are. At run
+# time they are not executed (they would import torch); :func:`_declared` reads them from this file instead,
+# and :func:`__getattr__` imports a name's module when the name is first used.
+if TYPE_CHECKING:
     # every kind
-    "hookimpl": "harness.plugins.hookspecs",
-    "Register": "harness.plugins.hookspecs",
-    "declared_plugin": "harness.plugins.declared",
-    "lazy": "harness.plugins.registry",
-    "BenchError": "harness.core.errors",
-    "UsageError": "harness.core.errors",
-    "DataUnavailableError": "harness.core.errors",
-    "PluginError": "harness.core.errors",
-    "unknown_name": "harness.core.errors",
-    "import_extra": "harness.core.extras",
-    # declared limits of numeric options (Option(constraint=...), recipes)
-    "Constraint": "harness.core.constraints",
-    "at_least": "harness.core.constraints",
-    "above": "harness.core.constraints",
-    "between": "harness.core.constraints",
-    "FINITE": "harness.core.constraints",
-    "INTEGER": "harness.core.constraints",
-    "POSITIVE": "harness.core.constraints",
-    "NON_NEGATIVE": "harness.core.constraints",
-    "COUNT": "harness.core.constraints",
-    "NON_NEGATIVE_INT": "harness.core.constraints",
-    "FRACTION": "harness.core.constraints",
-    "UNIT_OPEN": "harness.core.constraints",
+    from harness.core.constraints import (
+        COUNT, FINITE, FRACTION, INTEGER, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UNIT_OPEN, Constraint, above,
+        at_least, between,
+    )
+    from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name
+    from harness.core.extras import import_extra
+    from harness.plugins.declared import declared_plugin
+    from harness.plugins.hookspecs import Register, hookimpl
+    from harness.plugins.registry import lazy
     # methods
-    "Method": "harness.methods.contract",
-    "Option": "harness.methods.contract",
-    "Plan": "harness.methods.contract",
-    "Report": "harness.methods.contract",
-    "RunInfo": "harness.methods.contract",
-    "default_report": "harness.methods.contract",
-    "Stage": "harness.train.stage",
-    "StageContext": "harness.train.stage",
-    "TrainData": "harness.train.stage",
-    "TrainedStage": "harness.train.stage",
-    "RunEnv": "harness.train.env",
-    "Objective": "harness.train.objective",
-    "StepOutput": "harness.train.objective",
-    "Recipe": "harness.core.recipes",
-    "count_cost": "harness.models.cost",
-    "count_flops": "harness.models.cost",
-    "Normalizer": "harness.data.pipeline",
-    "EvalStream": "harness.data.pipeline",
-    "TrainStream": "harness.data.pipeline",
-    "Distortion": "harness.data.distortions",
-    "DistortedTrainStream": "harness.data.distortions",
-    "parse_distortion": "harness.data.distortions",
-    "to_unit": "harness.data.distortions",
-    "exit_costs": "harness.models.exits",
-    "require_multi_exit": "harness.models.exits",
-    "save_figure": "harness.results.plots",
-    "anytime_axes": "harness.results.plots",
+    from harness.core.recipes import Recipe
+    from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit
+    from harness.data.pipeline import EvalStream, Normalizer, TrainStream
+    from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report
+    from harness.models.cost import count_cost, count_flops
+    from harness.models.exits import exit_costs, require_multi_exit
+    from harness.results.plots import anytime_axes, save_figure
+    from harness.train.env import RunEnv
+    from harness.train.objective import Objective, StepOutput
+    from harness.train.stage import Stage, StageContext, TrainData, TrainedStage
     # architectures
-    "ArchSpec": "harness.models.levels",
-    "LevelClassifier": "harness.models.levels",
-    "ClassifierHead": "harness.models.levels",
-    "LevelInfo": "harness.models.levels",
-    "AttentionSite": "harness.models.levels",
-    "require_levels": "harness.models.levels",
-    "count_params": "harness.models.levels",
-    "parse_arch_options": "harness.models.arch_options",
-    "positive": "harness.models.arch_options",
+    from harness.models.arch_options import parse_arch_options, positive
+    from harness.models.levels import (
+        ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
+    )
     # datasets
-    "DatasetRequest": "harness.data.datasets",
-    "ImageDataset": "harness.data.datasets",
-    "load_imagefolder": "harness.data.datasets",
-    "cached": "harness.data.datasets",
-    "path_stem": "harness.data.datasets",
+    from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem
     # executors
-    "Backend": "harness.run.sweep.backend",
-    "ExecutorOptions": "harness.run.sweep.backend",
-    "JobSpec": "harness.run.sweep.backend",
-    "JobResult": "harness.run.sweep.backend",
-    "wants_cuda": "harness.run.sweep.backend",
-    "run_job": "harness.run.sweep.jobs",
+    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda
+    from harness.run.sweep.jobs import run_job
     # loggers
-    "Logger": "harness.run.loggers",
-    "RunContext": "harness.run.loggers",
-    "EpochRow": "harness.run.loggers",
-    "RunResult": "harness.run.loggers",
-    "metric_name": "harness.run.loggers",
-    "scalars": "harness.run.loggers",
-}
+    from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars
 
+
+def _declared() -> dict[str, str]:
+    """public name -> the module that defines it, read from this file's ``if TYPE_CHECKING:`` imports."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+                 and node.test.id == "TYPE_CHECKING")
+    return {alias.asname or alias.name: str(node.module) for node in block.body
+            if isinstance(node, ast.ImportFrom) for alias in node.names}
+
+
+_EXPORTS: dict[str, str] = _declared()
 __all__ = sorted(_EXPORTS)
 
 
@@ -141,33 +106,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
-
-
-if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
-    from harness.core.constraints import (  # noqa: F401
-        COUNT, FINITE, FRACTION, INTEGER, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UNIT_OPEN, Constraint, above,
-        at_least, between,
-    )
-    from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name  # noqa: F401
-    from harness.core.extras import import_extra  # noqa: F401
-    from harness.core.recipes import Recipe  # noqa: F401
-    from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem  # noqa: F401
-    from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
-    from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
-    from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
-    from harness.models.arch_options import parse_arch_options, positive  # noqa: F401
-    from harness.models.cost import count_cost, count_flops  # noqa: F401
-    from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401
-    from harness.models.levels import (  # noqa: F401
-        ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
-    )
-    from harness.plugins.declared import declared_plugin  # noqa: F401
-    from harness.plugins.hookspecs import Register, hookimpl  # noqa: F401
-    from harness.plugins.registry import lazy  # noqa: F401
-    from harness.results.plots import anytime_axes, save_figure  # noqa: F401
-    from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
-    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
-    from harness.run.sweep.jobs import run_job  # noqa: F401
-    from harness.train.env import RunEnv  # noqa: F401
-    from harness.train.objective import Objective, StepOutput  # noqa: F401
-    from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401

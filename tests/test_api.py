@@ -51,6 +51,25 @@ def test_every_public_name_resolves() -> None:
         api.StageRunner  # noqa: B018  (private: not exported)
 
 
+def test_the_public_names_are_declared_once_by_their_imports(tmp_path: Path) -> None:
+    """api.py's ``if TYPE_CHECKING:`` imports are its one list: a name imported there is public (lazily, by
+    its module), and only such a name is."""
+    import importlib.util
+
+    source = Path(api.__file__).read_text()
+    added = source.replace("if TYPE_CHECKING:\n", "if TYPE_CHECKING:\n    from harness.train.executor import StageRunner\n", 1)
+    copy = tmp_path / "api_copy.py"
+    copy.write_text(added)
+    spec = importlib.util.spec_from_file_location("api_copy", copy)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from harness.train.executor import StageRunner
+
+    assert set(module.__all__) == set(api.__all__) | {"StageRunner"}
+    assert module.StageRunner is StageRunner and module.hookimpl is api.hookimpl
+
+
 class NotAMethod:
     pass
 

@@ -130,9 +130,69 @@ def test_builtin_with_unknown_hook_is_a_bug_that_raises(monkeypatch: pytest.Monk
     module = type(sys)("fake_builtin_typo")
     module.bench_register_methodz = hookimpl(lambda register: None)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_builtin_typo", module)
-    monkeypatch.setattr(manager, "BUILTIN_PLUGINS", (*manager.BUILTIN_PLUGINS, ("typo", "fake_builtin_typo")))
+    builtins = (*manager.builtin_plugins(), manager.Builtin("typo", module, "fake_builtin_typo"))
+    monkeypatch.setattr(manager, "builtin_plugins", lambda: builtins)
     with pytest.raises(PluginError, match="plugin 'typo' implements an unknown hook 'bench_register_methodz'"):
         load_plugins(entry_points=False, warn=False)
+
+
+def fake_builtins(root: Path) -> str:
+    """A package laid out as ``plugins/`` is: folders whose ``builtin.py`` declares plugins (one named
+    explicitly, one by its variable, a plain object that is no plugin), a folder without one, a module."""
+    package = root / "fake_builtins"
+    (package / "methods").mkdir(parents=True)
+    (package / "notes").mkdir()
+    for folder in (package, package / "methods", package / "notes"):
+        (folder / "__init__.py").write_text("")
+    (package / "loose.py").write_text("raise AssertionError('only builtin modules are imported')\n")
+    (package / "notes" / "other.py").write_text("raise AssertionError('only builtin modules are imported')\n")
+    (package / "methods" / "builtin.py").write_text(textwrap.dedent("""
+        from harness.api import declared_plugin
+
+        second = declared_plugin("methods", [("two", "fake_builtins.methods.impl:Two", "second")], name="second-one")
+        first = declared_plugin("methods", [("one", "fake_builtins.methods.impl:One", "first")])
+        NOT_A_PLUGIN = {"name": "x"}
+    """))
+    return package.name
+
+
+def test_builtin_plugins_are_discovered_from_their_declarations(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new built-in plugin is one declaration in ``<folder>/builtin.py``: no list elsewhere names it."""
+    import harness.plugins.manager as manager
+
+    monkeypatch.setattr(manager, "BUILTIN_PACKAGE", fake_builtins(site))
+    manager.builtin_plugins.cache_clear()
+    try:
+        found = manager.builtin_plugins()
+        plugins = load_plugins(entry_points=False, warn=False, disable=set())
+    finally:
+        manager.builtin_plugins.cache_clear()
+    assert [(b.name, b.module) for b in found] == [("second-one", "fake_builtins.methods.builtin:second"),
+                                                  ("first", "fake_builtins.methods.builtin:first")]
+    assert [e.name for e in plugins.methods.entries()] == ["two", "one"]
+    assert {p.name: p.source for p in plugins.plugins} == {"second-one": "builtin", "first": "builtin"}
+
+
+def test_the_real_builtins_are_every_declaration_of_plugins_builtin_modules() -> None:
+    """Each declared plugin of ``plugins/*/builtin.py`` is loaded under its name, once (plugin names such as
+    ``baseline-matched`` are the methods' own)."""
+    import importlib
+    import pkgutil
+
+    import plugins as package
+    from harness.plugins.declared import DeclaredPlugin
+
+    declared = []
+    for folder in pkgutil.iter_modules(package.__path__):
+        try:
+            module = importlib.import_module(f"plugins.{folder.name}.builtin")
+        except ModuleNotFoundError:
+            continue
+        declared += [p for p in vars(module).values() if isinstance(p, DeclaredPlugin)]
+    loaded = {p.name for p in load_plugins(entry_points=False, warn=False, disable=set()).plugins}
+    assert len(loaded) == len(declared) and {"baseline-matched", "filter-ft", "recipes", "kd", "cifar"} <= loaded
+    methods = load_plugins(entry_points=False, warn=False, disable=set()).methods
+    assert {"baseline-matched", "filter-ft"} <= {e.name for e in methods.entries()}
 
 
 def test_disable_env_skips_named_plugins(site: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

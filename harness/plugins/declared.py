@@ -30,14 +30,21 @@ from harness.plugins.hookspecs import Register, hookimpl
 Registration = tuple[str, Any, str] | tuple[str, Any, str, Mapping[str, Any]]
 
 
-def declared_plugin(kind: str, registrations: Iterable[Registration]) -> SimpleNamespace:
-    """A plugin object implementing ``bench_register_<kind>`` that registers ``registrations`` in order."""
+class DeclaredPlugin(SimpleNamespace):
+    """A plugin declared as data (:func:`declared_plugin`): its hook, its ``registrations`` and, where it is
+    not the name it is bound to, its plugin ``name`` (how built-in plugins are discovered and named)."""
+
+
+def declared_plugin(kind: str, registrations: Iterable[Registration], *, name: str | None = None) -> DeclaredPlugin:
+    """A plugin object implementing ``bench_register_<kind>`` that registers ``registrations`` in order.
+    ``name``: the plugin's name where it differs from the variable it is assigned to (``baseline-matched``);
+    a built-in plugin is found under that variable in ``plugins/<kind>/builtin.py``."""
     entries = [tuple(r) for r in registrations]
 
     def register_all(register: Register) -> None:
-        for name, obj, description, *meta in entries:
-            register(name, obj, description=description, **(meta[0] if meta else {}))
+        for entry_name, obj, description, *meta in entries:
+            register(entry_name, obj, description=description, **(meta[0] if meta else {}))
 
     hook = f"bench_register_{kind}"
     register_all.__name__ = register_all.__qualname__ = hook
-    return SimpleNamespace(**{hook: hookimpl(register_all)}, registrations=entries)
+    return DeclaredPlugin(**{hook: hookimpl(register_all)}, registrations=entries, name=name)

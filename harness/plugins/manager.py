@@ -11,11 +11,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
+import pkgutil
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pluggy
@@ -23,25 +26,48 @@ import pluggy
 from harness.plugins import hookspecs
 from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
 from harness.core.environ import names
+from harness.plugins.declared import DeclaredPlugin
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
 DISABLE_ENV = "BENCH_DISABLE_PLUGINS"
 
-#: The built-in plugins, registered through the same manager as third-party ones: (name, "module:object").
-#: They are declared by reference (plugins/*/builtin.py, :mod:`harness.plugins.declared`): loading them
-#: imports no torch; a plugin's module is imported when one of its names is used.
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("recipes", "plugins.recipes"),
-    *((name, f"plugins.archs.builtin:{name}")
-      for name in ("cifar_resnet", "cifar_vgg", "resnet", "timm", "msdnet", "resmlp")),
-    *((name, f"plugins.datasets.builtin:{name}") for name in ("cifar", "imagefolder", "bundled")),
-    *((name, f"plugins.methods.builtin:{name.replace('-', '_')}") for name in (
-        "baseline", "se", "cbam", "bam", "gam", "kd", "rkd", "fitnet", "ft", "encodenet", "baseline-matched",
-        "anytime", "wavecnet", "lowrank", "dcff", "filter-ft")),
-    *((name, f"plugins.executors.builtin:{name}") for name in ("local", "ray", "slurm")),
-    *((name, f"plugins.loggers.builtin:{name}") for name in ("jsonl", "tensorboard", "mlflow", "wandb", "trackio")),
-)
+#: The package of the built-in plugins: each ``plugins/<folder>/builtin.py`` declares some (:func:`builtin_plugins`).
+BUILTIN_PACKAGE = "plugins"
+BUILTIN_MODULE = "builtin"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in plugin found by :func:`builtin_plugins`: its name, the plugin object and where it is declared."""
+
+    name: str
+    plugin: Any
+    module: str  # "plugins.methods.builtin:kd"
+
+
+@lru_cache(maxsize=1)
+def builtin_plugins() -> tuple[Builtin, ...]:
+    """The built-in plugins, discovered from their own declarations: every :class:`DeclaredPlugin` bound in a
+    ``plugins/<folder>/builtin.py`` module (folders in name order, plugins in file order), named by its
+    ``name`` or else by its variable. Only those modules are imported: they declare by reference, so loading
+    the built-in plugins imports no torch (a plugin's module is imported when one of its names is used)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    found: list[Builtin] = []
+    for folder in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg):
+        spec = importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{folder}")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not any(m.name == BUILTIN_MODULE for m in pkgutil.iter_modules(locations)):
+            continue
+        module = importlib.import_module(f"{BUILTIN_PACKAGE}.{folder}.{BUILTIN_MODULE}")
+        found += [Builtin(plugin.name or attribute, plugin, f"{module.__name__}:{attribute}")
+                  for attribute, plugin in vars(module).items() if isinstance(plugin, DeclaredPlugin)]
+    names = [b.name for b in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PluginError(f"built-in plugin name(s) declared twice: {', '.join(twice)}")
+    return tuple(found)
+
 
 KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")
 KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
@@ -205,13 +231,11 @@ def load_plugins(
     pm.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
 
-    for name, module in BUILTIN_PLUGINS:
-        if name in disable:
+    for builtin in builtin_plugins():
+        if builtin.name in disable:
             continue
-        path, _, attribute = module.partition(":")
-        plugin = importlib.import_module(path)
-        pm.register(getattr(plugin, attribute) if attribute else plugin, name=name)
-        infos[name] = PluginInfo(name=name, source="builtin", module=module)
+        pm.register(builtin.plugin, name=builtin.name)
+        infos[builtin.name] = PluginInfo(name=builtin.name, source="builtin", module=builtin.module)
 
     if entry_points:
         for ep in entry_points_of():
@@ -232,7 +256,7 @@ def load_plugins(
                 _skip(info, f"failed to load: {_one_line(exc)}", warn)
 
     if from_env:
-        seen = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points_of()} | \
+        seen = {b.name for b in builtin_plugins()} | {ep.name for ep in entry_points_of()} | \
             {name for name, _ in extra or []}  # installed plugins count even where entry points are not loaded
         message = unknown_disabled(disable, seen)
         if message:

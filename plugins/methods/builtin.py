@@ -58,7 +58,7 @@ baseline_matched = declared_plugin("methods", [
     ("baseline-matched", "plugins.methods.baseline_matched:BaselineMatched",
      "equal-compute control of EncodeNet: the baseline continued with cross-entropy for EncodeNet's "
      "post-baseline image-epochs, same schedule shape"),
-])
+], name="baseline-matched")
 anytime = declared_plugin("methods", [
     ("anytime", "plugins.methods.anytime.method:Anytime",
      "multi-exit training (weighted sum of the exits' CE) with anytime and budgeted-batch evaluation (MSDNet, "
@@ -83,4 +83,4 @@ filter_ft = declared_plugin("methods", [
     ("filter-ft", "plugins.methods.filter_ft.method:FilterFinetune",
      "filter-level fine-tuning for distorted images (Bianchi et al. 2019): the baseline's filters most changed "
      "by the distortion (Borda count of activation distances) fine-tuned on distorted images"),
-])
+], name="filter-ft")

@@ -10,7 +10,7 @@ schedule (documented defaults; override with --batch-size/--schedule).
 
 from __future__ import annotations
 
-from harness.api import Recipe, Register, hookimpl
+from harness.api import Recipe, declared_plugin
 
 RECIPES = (
     Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1, notes="CRD benchmark (RepDistiller) CIFAR recipe"),
@@ -24,7 +24,4 @@ RECIPES = (
 )
 
 
-@hookimpl
-def bench_register_recipes(register: Register) -> None:
-    for recipe in RECIPES:
-        register(recipe.name, recipe, description=recipe.notes)
+recipes = declared_plugin("recipes", [(recipe.name, recipe, recipe.notes) for recipe in RECIPES])
