@@ -83,9 +83,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "plugins/methods/encodenet/autoencoder.py", "for level in model.levels[:split]:",
         "for level in model.levels[:split - 1]:"),
     Mutation("rename-local", "refactor", "a local variable of the training loop renamed", (
-        (ENGINE, "        train_seconds = time.perf_counter() - t0\n", "        epoch_seconds = time.perf_counter() - t0\n"),
-        (ENGINE, 'row["images_per_s"] = seen / train_seconds', 'row["images_per_s"] = seen / epoch_seconds'),
-        (ENGINE, 'row["train_seconds"] = train_seconds', 'row["train_seconds"] = epoch_seconds'),
+        (ENGINE, "        result = step(epoch, b, images, labels)\n", "        outcome = step(epoch, b, images, labels)\n"),
+        (ENGINE, "            tally.warm_up(began, result.n)\n", "            tally.warm_up(began, outcome.n)\n"),
+        (ENGINE, "        tally.add(result)\n", "        tally.add(outcome)\n"),
     ), harmless=True),
     Mutation("reorder-statements", "refactor", "KD's two independent softmaxes computed in the other order", (
         ("harness/kits/distill.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 
 torch.set_num_threads(2)
+
+FAULTS = Path(__file__).resolve().parent / "faultinject"  # its sitecustomize kills a bench process on cue
+
+
+def kill_at(point: str, pythonpath: str | None = None) -> dict[str, str]:
+    """Environment variables under which a ``bench`` process (and its workers) sends itself a signal just before
+    it trains a batch: ``point`` is ``EPOCH:BATCH[:SIGNAL]`` (1-based epoch, 0-based batch, default KILL). The
+    fault is injected from outside the harness (``faultinject/sitecustomize.py``); ``pythonpath`` is kept after it."""
+    rest = os.environ.get("PYTHONPATH", "") if pythonpath is None else pythonpath
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(FAULTS), rest) if p), "BENCH_TEST_KILL_AT": point}
 
 
 @pytest.fixture(scope="session")

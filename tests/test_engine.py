@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import read_records, run_tiny
+from conftest import kill_at, read_records, run_tiny
 from harness.train.engine import lr_factor
 from harness.core.recipes import Recipe
 
@@ -73,7 +73,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, cache_dir: Path
     clean = bench([*RUN, "--cache-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "out-clean")])
     assert clean.returncode == 0, clean.stderr
     killed = bench([*RUN, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")],
-                   env={"BENCH_FAULT_KILL_AT": "2:3"})  # SIGKILL in the middle of epoch 2
+                   env=kill_at("2:3"))  # SIGKILL in the middle of epoch 2
     assert killed.returncode == -signal.SIGKILL
     assert not list(tmp_path.glob("out-killed/*.json"))  # no record of the killed run
     (ckpt,) = (tmp_path / "killed" / "artifacts" / "baseline").glob("*.ckpt")

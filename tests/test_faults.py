@@ -15,7 +15,8 @@ from harness.core.errors import TrainingDiverged
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.cli import main
-from harness.train.engine import DivergenceGuard, fit
+from harness.train.divergence import DivergenceGuard
+from harness.train.engine import fit
 from harness.train.objective import StepOutput
 
 

@@ -347,6 +347,6 @@ def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_
     scratch("docstring.py", '"""The training engine: one loop', '"""The training engine (edited): one loop\n# a comment')
     again = stage(run_tiny(cache, tmp_path / "b"))
     assert again["reused"] is True and again["artifact"] == first["artifact"]
-    scratch("constant.py", "CHECK_EVERY = 50", "CHECK_EVERY = 49")
+    scratch("constant.py", "return (epoch + 1) / recipe.warmup_epochs", "return (epoch + 2) / recipe.warmup_epochs")
     changed = stage(run_tiny(cache, tmp_path / "c"))
     assert changed["reused"] is False and changed["artifact"] != first["artifact"]

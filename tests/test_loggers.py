@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_tiny
+from conftest import REPO, kill_at, run_tiny
 from harness.api import EpochRow, Logger, RunContext, RunResult, hookimpl
 from harness.core.errors import UsageError
 from harness.core.progress import Reporter
@@ -148,7 +148,7 @@ def test_trackio_local_store_read_back(logged: dict) -> None:
 def test_a_killed_run_still_has_its_curve(tmp_path: Path, cache_dir: Path) -> None:
     args = [*RUN[:1], "--methods", "baseline", *RUN[5:], "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out"),
             "--retrain"]
-    done = bench(args, tmp_path, BENCH_FAULT_KILL_AT="2:1")  # SIGKILL at epoch 2, batch 1
+    done = bench(args, tmp_path, **kill_at("2:1", str(REPO)))  # SIGKILL at epoch 2, batch 1
     assert done.returncode == -9, done.stderr[-2000:]
     assert not list((tmp_path / "out").glob("*.json"))  # no record
     (log,) = (tmp_path / "out" / "logs").glob("*.jsonl")  # under its running name

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from conftest import kill_at
 from test_faults import TINY, fresh_plugins, one_line_error  # noqa: F401  (a fixture)
 from test_plugins import fake_distribution
 
@@ -220,7 +221,7 @@ def test_sigterm_keeps_the_checkpoint_says_so_and_exits_143(tmp_path: Path) -> N
     args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{tree}", "--recipe",
             "smoke", "--epochs", "3", "--batch-size", "8", "--device", "cpu", "--no-latency", "--quiet",
             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
-    env = {**os.environ, "BENCH_FAULT_KILL_AT": "2:1:TERM"}  # SIGTERM in the middle of epoch 2
+    env = {**os.environ, **kill_at("2:1:TERM")}  # SIGTERM in the middle of epoch 2
     done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
     assert done.returncode == 143, done.stderr
     assert done.stderr.strip().splitlines()[-1] == ("bench: terminated (SIGTERM); finished stages and the last "

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from conftest import run_tiny
+from conftest import kill_at, run_tiny
 from harness.core.identity import weights_digest
 from harness.core.progress import Reporter
 from harness.plugins.manager import load_plugins
@@ -121,7 +121,7 @@ def test_killed_lock_holder_is_taken_over_and_every_stage_trains_once(tmp_path: 
     cache = shared_cache(tmp_path, cache_dir)
     argv = [*RUN, "--seeds", "1,2", "--cache-dir", str(cache)]
     s1, s2 = stage_keys([*argv, "--out", str(tmp_path / "a")])
-    a = start([*argv, "--out", str(tmp_path / "a")], tmp_path / "a.log", env={"BENCH_FAULT_KILL_AT": "2:3"})
+    a = start([*argv, "--out", str(tmp_path / "a")], tmp_path / "a.log", env=kill_at("2:3"))
     lock = ArtifactStore(cache / "artifacts").lock("baseline", s1)
     wait_for(Path(lock.lock_file).exists, "A to take seed 1's lock")
     for _ in range(100):  # pause A while it holds the lock, long before its kill point (epoch 2)

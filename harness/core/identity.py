@@ -55,6 +55,7 @@ COMPUTES = frozenset({
     "harness.models.levels", "harness.models.exits", "harness.models.arch_options",  # model interfaces
     "harness.train.engine", "harness.train.objective", "harness.train.evaluation", "harness.train.env",
     "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
+    "harness.train.step", "harness.train.checkpoints", "harness.train.divergence",  # the engine's parts
     "harness.methods.contract", "harness.methods.shared",  # the method contract, the shared stages
     "harness.kits.attention", "harness.kits.distill", "harness.kits.transform",  # the plugin kits
 })
