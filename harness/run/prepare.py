@@ -38,9 +38,11 @@ from harness.train.executor import StageRunner
 from harness.train.stage import Stage
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedRun:
-    """A validated run: its methods, data, recipe, engine settings, artifact store, teacher and plan."""
+    """A validated run: its methods, data, recipe, engine settings, artifact store, teacher and plan. Never
+    changed once :func:`prepare` returns it: a variant (a study's entry, a torchrun world) is a copy
+    (``dataclasses.replace``)."""
 
     request: RunRequest
     plugins: PluginSet
@@ -233,9 +235,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store, teacher,
                       teacher_default=default[1] if default else None, loggers=loggers,
                       teacher_source=teacher_source, numerics=measured)
-    run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
+    run = replace(run, plan=plan_run(run))  # every method plans every seed: a missing teacher etc. is refused here
     try:
-        run.dataset = load_dataset(req, plugins)
+        run = replace(run, dataset=load_dataset(req, plugins))
     except DataUnavailableError:
         if need_data:
             raise
@@ -251,13 +253,8 @@ def validate_by_shape(run: PreparedRun) -> None:
     from harness.run.cost import declared_stand_in
 
     stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
-    if stand_in is None:
-        return
-    run.dataset = stand_in
-    try:
-        validate(run)
-    finally:
-        run.dataset = None
+    if stand_in is not None:
+        validate(replace(run, dataset=stand_in))
 
 
 def validate(run: PreparedRun) -> None:

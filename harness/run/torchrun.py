@@ -7,6 +7,8 @@ last batch would leave some rank no images, then train every stage together
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from harness.core.errors import UsageError
 from harness.core.progress import Reporter
 from harness.plugins.manager import PluginSet
@@ -40,7 +42,7 @@ def run_distributed(request: RunRequest, world: World, plugins: PluginSet, repor
     if not single:
         raise UsageError("under torchrun the ranks train one run together: drop --executor/--workers/--per-gpu")
     if world.backend == "nccl":
-        request.device = f"cuda:{world.local_rank}"
+        request = replace(request, device=f"cuda:{world.local_rank}")
     try:
         if not world.is_main:
             dist.barrier()  # rank 0 prepares first (decodes the dataset once)
@@ -48,7 +50,6 @@ def run_distributed(request: RunRequest, world: World, plugins: PluginSet, repor
         if world.is_main:
             dist.barrier()
         check_world_batches(prepared, world.size)  # every rank refuses alike, before training
-        prepared.world = world
-        return execute(prepared, reporter)
+        return execute(replace(prepared, world=world), reporter)
     finally:
         dist.destroy_process_group()

@@ -98,7 +98,8 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     if run_args.dry_run:
         preview(study, prepared, run_args, console)
         return 0
-    console.print(f"study '{study.name}': resolved copy {resolved.record(study, prepared)}")
+    copy, prepared = resolved.record(study, prepared)
+    console.print(f"study '{study.name}': resolved copy {copy}")
     note_long_plan([p for _, p in prepared])
     outcomes, failures = run_on_executor([p for _, p in prepared], run_args, plugins, reporter)
     # order = "seeds" prepares a study run once per seed: one setting, with the records of all its seeds

@@ -71,8 +71,8 @@ def main(args: argparse.Namespace, console: "Console") -> int:
                               workers=dry_workers(args))
         return 0
     if study is not None:
-        console.print(f"study '{study.name}': {len(study.runs)} run(s); resolved copy "
-                      f"{resolved.record(study, prepared)}")
+        copy, prepared = resolved.record(study, prepared)
+        console.print(f"study '{study.name}': {len(study.runs)} run(s); resolved copy {copy}")
     note_long_plan([run for _, run in prepared])
     outcomes, job_failures = run_on_executor([run for _, run in prepared], run_args, plugins, reporter)
     records = [r for outcome in outcomes for r in outcome.records]

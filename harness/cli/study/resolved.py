@@ -102,15 +102,13 @@ def file_name(study: Study, key: str) -> str:
     return f"{slug(study.name)}-{key[:8]}.study.toml"
 
 
-def record(study: Study, runs: list[tuple[StudyRun, PreparedRun]]) -> Path:
-    """Write the resolved copy into the output folder and name it (and the digest) in every run's request,
-    so that each record says which study it came from. Returns the copy's path."""
+def record(study: Study, runs: list[tuple[StudyRun, PreparedRun]]) -> tuple[Path, list[tuple[StudyRun, PreparedRun]]]:
+    """Write the resolved copy into the output folder. Returns the copy's path and the runs with it (and the
+    digest) named in their requests, so that each record says which study it came from."""
     document = resolved(study, runs)
     key = digest(document)
     out = Path(study.execution["out"])
     path = out / file_name(study, key)
     atomic_write_text(path, dumps(document, study, key))
     entry = {"name": study.name, "file": study.file, "digest": key, "resolved": path.name}
-    for _, prepared in runs:
-        prepared.request = replace(prepared.request, study=entry)
-    return path
+    return path, [(run, replace(prepared, request=replace(prepared.request, study=entry))) for run, prepared in runs]
