@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from harness.core.progress import Reporter
-    from harness.plugins.manager import PluginSet
     from harness.run.request import RunRequest
-    from harness.run.sweep.backend import ExecutorOptions
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 
@@ -298,91 +296,9 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
     )
 
 
-def records_of(paths: list[Path], *, failed: bool = False, metric: str | None = None) -> list:
-    """The records of ``paths`` for a command that reads them (table, check, plot): what is left out (a newer
-    schema, missing fields or wrong types, unreadable JSON, no top-1 of ``metric``) is named and counted in
-    one warning line; a UsageError (exit 2) when no record is left."""
-    from harness.results.records import LoadReport, load_records
-
-    report = LoadReport([])
-    records = load_records(paths, failed=failed, report=report, top1=metric)
-    report.warn()
-    if not records:
-        left = f"; {len(report.skipped)} file(s) left out, named above" if report.skipped else ""
-        raise UsageError(f"no readable result records in {', '.join(map(str, paths))}{left}; run 'bench run' first")
-    return records
-
-
 def reporter_for(args: argparse.Namespace, console: "Console") -> "Reporter":
     from rich.console import Console
 
     from harness.core.progress import Reporter, RichReporter
 
     return Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
-
-
-def executor_options(args: argparse.Namespace, plugins: "PluginSet | None" = None) -> "ExecutorOptions":
-    """The execution choices of `bench run` / `bench reproduce`, checked before anything trains; with
-    ``plugins``, also the executor's name and its own check of them (as for real runs, for ``--dry-run``)."""
-    from harness.run.sweep.backend import ExecutorOptions, check_executor
-
-    executor = args.executor
-    if args.throughput is not None and not args.dry_run:  # the numbers themselves: their argparse types
-        raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
-    if args.per_gpu is not None and args.device not in ("auto", "cuda"):
-        raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
-                         f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
-    slurm = {}
-    for item in args.slurm_opt:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--slurm-opt expects NAME=VALUE (e.g. slurm_partition=gpu), got '{item}'")
-        slurm[name] = value
-    if (slurm or args.slurm_local) and executor != "slurm":
-        raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
-    if args.ray_address and executor != "ray":
-        raise UsageError("--ray-address is an option of --executor ray")
-    options = ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
-                              threads=args.threads, ray_address=args.ray_address, slurm=slurm,
-                              slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
-    if plugins is not None:
-        check_executor(plugins, executor, options)
-    return options
-
-
-def run_on_executor(runs: list, args: argparse.Namespace, plugins: "PluginSet",
-                    reporter: "Reporter") -> tuple[list, list[str]]:
-    """Train ``runs`` in this process (``--workers 1``, the default) or as a sweep of stage jobs on the
-    executor; returns each run's outcome and the failed jobs' lines."""
-    from harness.run.execute import execute
-    from harness.run.sweep.driver import in_process, sweep
-
-    options = executor_options(args)
-    if in_process(args.executor, options):
-        return [execute(run, reporter) for run in runs], []
-    swept = sweep(runs, plugins, args.executor, options, reporter, quiet=args.quiet)
-    return swept.outcomes, swept.job_failures
-
-
-
-
-def dry_workers(args: argparse.Namespace) -> int:
-    """Workers a --dry-run estimates the wall time for (--workers, or --per-gpu times the visible GPUs)."""
-    if args.per_gpu:
-        import torch
-
-        return args.per_gpu * max(1, torch.cuda.device_count())
-    return args.workers or 1
-
-
-def note_long_plan(runs: list) -> None:
-    """Before training: one ``bench: note:`` line per run whose CPU plan is estimated to take over 30 minutes
-    (:func:`harness.run.workload.long_plan_note`)."""
-    import sys
-
-    from harness.run.workload import long_plan_note
-
-    for run in runs:
-        note = long_plan_note(run)
-        if note:
-            print(f"bench: note: {run.request.arch} on {run.request.dataset}: {note}", file=sys.stderr)

@@ -454,3 +454,16 @@ def write_record(out: Path, record: Record) -> Path:
     path = record_path(out, record)
     atomic_write_json(path, {k: v for k, v in record.items() if not k.startswith("_")})
     return path
+
+
+def readable_records(paths: list[Path], *, failed: bool = False, metric: str | None = None) -> list[Record]:
+    """The records of ``paths`` for a command that reads them (table, check, plot): what is left out (a newer
+    schema, missing fields or wrong types, unreadable JSON, no top-1 of ``metric``) is named and counted in
+    one warning line; a UsageError (exit 2) when no record is left."""
+    report = LoadReport([])
+    records = load_records(paths, failed=failed, report=report, top1=metric)
+    report.warn()
+    if not records:
+        left = f"; {len(report.skipped)} file(s) left out, named above" if report.skipped else ""
+        raise UsageError(f"no readable result records in {', '.join(map(str, paths))}{left}; run 'bench run' first")
+    return records

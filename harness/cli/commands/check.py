@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, Number, records_of
+from harness.cli.args import METRIC_CHOICES, Number
 from harness.core.constraints import between
 from harness.core.errors import UsageError
 
@@ -61,6 +61,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         junit,
         save_reference,
     )
+    from harness.results.records import readable_records
     from harness.results.reference import resolve
     from harness.results.tables import METRICS
     from harness.run.preflight import check_output_file
@@ -69,7 +70,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         if target:
             check_output_file(target, flag)
     if args.save_reference:
-        records = records_of(args.paths, metric=args.metric or "last")  # what is left out is named
+        records = readable_records(args.paths, metric=args.metric or "last")  # what is left out is named
         n, what = save_reference(records, args.save_reference, args.table or "saved", args.metric or "last")
         console.print(f"saved {n} reference row(s) to {args.save_reference}: {what}")
         return 0
@@ -77,7 +78,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
     reference = resolve(args.reference, args.table)
     metric = check_metric(reference, args.metric)
-    records = records_of(args.paths, metric=metric)  # records without the checked top-1 are named too
+    records = readable_records(args.paths, metric=metric)  # records without the checked top-1 are named too
     settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
                         dataset_as=args.dataset_as)
     check = compare(records, reference, metric=metric, settings=settings)

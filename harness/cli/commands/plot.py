@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, records_of
+from harness.cli.args import METRIC_CHOICES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,11 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
+    from harness.results.records import readable_records
     from harness.results.plots import anytime, curves, efficiency, robustness
     from harness.run.preflight import check_output_dir
 
     check_output_dir(args.out, "--out")
-    records = records_of(args.paths, metric=args.metric)  # what is left out is named; none left: exit 2
+    records = readable_records(args.paths, metric=args.metric)  # what is left out is named; none left: exit 2
     written = efficiency(records, args.out, args.metric) + anytime(records, args.out, args.metric)
     written += robustness(records, args.out, args.metric)
     written += curves(records, args.out) if args.curves else []

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.args import (
-    METRIC_CHOICES, add_run_arguments, executor_options, note_long_plan, reporter_for, run_on_executor,
-)
+from harness.cli.args import METRIC_CHOICES, add_run_arguments, reporter_for
 from harness.core.errors import UsageError
+from harness.run.launch import executor_options, note_long_plan, prepare_all, run_on_executor
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,7 +59,7 @@ def table_spec(study: "Study") -> "TableSpec":
 
 def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.cli.study import resolved
-    from harness.cli.study.session import find, open_study, prepare_runs, preview
+    from harness.cli.study.session import find, open_study, preview
     from harness.plugins.manager import get_plugins
     from harness.run import reproduce
     from harness.run.preflight import check_output_dir
@@ -94,7 +93,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     run_args = study.namespace(cli=args)
     reporter = reporter_for(run_args, console)
     executor_options(run_args, plugins)
-    prepared = prepare_runs(runs, plugins, reporter, need_data=not run_args.dry_run, study=study)
+    prepared = prepare_all(runs, plugins, reporter, need_data=not run_args.dry_run, label=study.label)
     if run_args.dry_run:
         preview(study, prepared, run_args, console)
         return 0

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import (
-    add_run_arguments, add_target_arguments, dry_workers, executor_options, note_long_plan, reporter_for,
-    run_on_executor, run_request,
-)
+from harness.cli.args import add_run_arguments, add_target_arguments, reporter_for, run_request
 from harness.core.errors import UsageError
+from harness.run.launch import dry_workers, executor_options, note_long_plan, prepare_all, run_on_executor
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.cli.study import resolved
-    from harness.cli.study.session import open_study, prepare_runs
+    from harness.cli.study.session import open_study
     from harness.plugins.manager import get_plugins
     from harness.results.tables import render
     from harness.run.sweep.backend import wants_cuda
@@ -59,7 +57,8 @@ def main(args: argparse.Namespace, console: "Console") -> int:
                              "together): give the run's options as flags, or spread a study's runs with "
                              "--executor/--workers")
         return distributed(runs[0][1], world, plugins, reporter, options, args, console)
-    prepared = prepare_runs(runs, plugins, reporter, need_data=not run_args.dry_run, study=study)
+    prepared = prepare_all(runs, plugins, reporter, need_data=not run_args.dry_run,
+                           label=study.label if study is not None else None)
     if run_args.dry_run:
         from harness.cli.study.session import preview
         from harness.run import reproduce

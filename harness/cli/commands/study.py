@@ -35,13 +35,14 @@ def main(args: argparse.Namespace, console: "Console") -> int:
 
 def show(args: argparse.Namespace, console: "Console") -> int:
     from harness.cli.args import reporter_for
-    from harness.cli.study.session import open_study, prepare_runs, preview
+    from harness.cli.study.session import open_study, preview
     from harness.plugins.manager import get_plugins
+    from harness.run.launch import prepare_all
 
     study = open_study(args.study, args)
     run_args = study.namespace(cli=args)
-    prepared = prepare_runs(study.requests(), get_plugins(), reporter_for(run_args, console), need_data=False,
-                            study=study)
+    prepared = prepare_all(study.requests(), get_plugins(), reporter_for(run_args, console), need_data=False,
+                           label=study.label)
     preview(study, prepared, run_args, console, resolved_copy=True)
     return 0
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list, records_of
+from harness.cli.args import METRIC_CHOICES, TABLE_FORMATS, csv_list
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,12 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
+    from harness.results.records import readable_records
     from harness.results.tables import render
     from harness.run.preflight import check_output_file
 
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
-    records = records_of(args.paths, failed=True, metric=args.metric)  # failed runs are counted, never aggregated
+    records = readable_records(args.paths, failed=True, metric=args.metric)  # failed runs are counted, never aggregated
     text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -1,12 +1,12 @@
 """What `bench run STUDY`, `bench reproduce` and `bench study show` share: finding a study (a file or a
-bundled one), preparing every run of it before any trains (an error names the run), and previewing it."""
+bundled one) and previewing it (preparing its runs: :func:`harness.run.launch.prepare_all`)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.cli.study.load import Study, StudyRun, load, override
 from harness.core.errors import UsageError
@@ -14,8 +14,6 @@ from harness.core.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from harness.core.progress import Reporter
-    from harness.plugins.manager import PluginSet
     from harness.run.prepare import PreparedRun
 
 
@@ -46,23 +44,6 @@ def open_study(text: str | Path, cli: argparse.Namespace | None,
     return study
 
 
-def prepare_runs(runs: list[tuple[StudyRun | None, Any]], plugins: "PluginSet", reporter: "Reporter", *,
-                 need_data: bool, study: Study | None = None) -> list[tuple[StudyRun | None, "PreparedRun"]]:
-    """Prepare (and so validate) every request before anything trains; an error of a study's run says which
-    run it is (``study.toml: [runs.2] arch=vgg8: ...``)."""
-    from harness.run.prepare import prepare
-
-    prepared = []
-    for run, request in runs:
-        try:
-            prepared.append((run, prepare(request, plugins, reporter, need_data=need_data)))
-        except UsageError as exc:
-            if study is None or run is None:
-                raise
-            raise UsageError(f"{study.label}: {run.where}: {exc}") from None
-    return prepared
-
-
 def header(study: Study, console: "Console", runs: int) -> None:
     console.print(f"study '{study.name}' ({study.file}): {len(study.runs)} run(s)"
                   + (f", {runs} requests seed by seed" if runs != len(study.runs) else "")
@@ -88,9 +69,9 @@ def run_lines(prepared: list[tuple[StudyRun | None, "PreparedRun"]], console: "C
 def preview(study: Study, prepared: list[tuple[StudyRun | None, "PreparedRun"]], args: argparse.Namespace,
             console: "Console", *, resolved_copy: bool = False) -> None:
     """What the study will run, as `--dry-run` prints it (and, with ``resolved_copy``, its resolved copy)."""
-    from harness.cli.args import dry_workers
     from harness.cli.study import resolved
     from harness.run import reproduce
+    from harness.run.launch import dry_workers
 
     header(study, console, len(prepared))
     run_lines(prepared, console)
