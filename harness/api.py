@@ -49,38 +49,38 @@ from typing import TYPE_CHECKING, Any
 # and :func:`__getattr__` imports a name's module when the name is first used.
 if TYPE_CHECKING:
     # every kind
-    from harness.core.constraints import (
+    from harness.core.constraints import (  # noqa: F401  (the public names: see above)
         COUNT, FINITE, FRACTION, INTEGER, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UNIT_OPEN, Constraint, above,
         at_least, between,
     )
-    from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name
-    from harness.core.extras import import_extra
-    from harness.plugins.declared import declared_plugin
-    from harness.plugins.hookspecs import Register, hookimpl
-    from harness.plugins.registry import lazy
+    from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name  # noqa: F401
+    from harness.core.extras import import_extra  # noqa: F401  (the public names: see above)
+    from harness.plugins.declared import declared_plugin  # noqa: F401  (the public names: see above)
+    from harness.plugins.hookspecs import Register, hookimpl  # noqa: F401  (the public names: see above)
+    from harness.plugins.registry import lazy  # noqa: F401  (the public names: see above)
     # methods
-    from harness.core.recipes import Recipe
-    from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit
-    from harness.data.pipeline import EvalStream, Normalizer, TrainStream
-    from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report
-    from harness.models.cost import count_cost, count_flops
-    from harness.models.exits import exit_costs, require_multi_exit
-    from harness.results.plots import anytime_axes, save_figure
-    from harness.train.env import RunEnv
-    from harness.train.objective import Objective, StepOutput
-    from harness.train.stage import Stage, StageContext, TrainData, TrainedStage
+    from harness.core.recipes import Recipe  # noqa: F401  (the public names: see above)
+    from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
+    from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
+    from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
+    from harness.models.cost import count_cost, count_flops  # noqa: F401  (the public names: see above)
+    from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401  (the public names: see above)
+    from harness.results.plots import anytime_axes, save_figure  # noqa: F401  (the public names: see above)
+    from harness.train.env import RunEnv  # noqa: F401  (the public names: see above)
+    from harness.train.objective import Objective, StepOutput  # noqa: F401  (the public names: see above)
+    from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401
     # architectures
-    from harness.models.arch_options import parse_arch_options, positive
-    from harness.models.levels import (
+    from harness.models.arch_options import parse_arch_options, positive  # noqa: F401
+    from harness.models.levels import (  # noqa: F401  (the public names: see above)
         ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
     )
     # datasets
-    from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem
+    from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem  # noqa: F401
     # executors
-    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda
-    from harness.run.sweep.jobs import run_job
+    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
+    from harness.run.sweep.jobs import run_job  # noqa: F401  (the public names: see above)
     # loggers
-    from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars
+    from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
 
 
 def _declared() -> dict[str, str]:

@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 from conftest import read_records, run_tiny
 from harness.cli import main
 from harness.results.stats import summarize, welch_p
-from harness.results.tables import aggregate
+from harness.results.aggregation import aggregate
 
 
 def test_summary_and_welch_by_hand() -> None:

@@ -166,7 +166,7 @@ def test_nothing_readable_left_is_exit_2(capsys, tmp_path: Path, good_record: di
 def test_a_newer_record_handed_to_the_tables_in_code_is_refused(good_record: dict) -> None:
     """Not only files: a record dict of a newer schema is never read as the current schema."""
     from harness.results.records import RecordError
-    from harness.results.tables import aggregate
+    from harness.results.aggregation import aggregate
 
     with pytest.raises(RecordError, match="record schema 99 is newer than this bench reads"):
         aggregate([{**good_record, "schema": 99, "_path": "x.json"}])

@@ -18,7 +18,9 @@ from harness.results.check import Settings, compare, save_reference
 from harness.results.reference import RefValue
 from harness.results.records import record_path
 from harness.results.records import migrate
-from harness.results.tables import aggregate, collect, comparability_key as record_key, render
+from harness.results.aggregation import aggregate, collect
+from harness.results.grouping import comparability_key as record_key
+from harness.results.tables import render
 from conftest import REPO
 from harness.cli import main
 from harness.core.errors import UsageError
@@ -290,7 +292,7 @@ def quickstart() -> list[dict]:
 def test_terminal_table_cuts_no_cell(records: list[dict], width: int) -> None:
     from rich.console import Console
 
-    from harness.results.tables import select_columns, table_rows
+    from harness.results.formatting import select_columns, table_rows
 
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     render(records, "rich", console=console)
@@ -344,7 +346,8 @@ def test_exports_carry_numbers(capsys, tmp_path: Path) -> None:
 
 
 def test_noisy_latency_is_marked_never_silently_averaged() -> None:
-    from harness.results.tables import MEASURES, measure_text
+    from harness.results.formatting import measure_text
+    from harness.results.records import MEASURES
 
     latency = next(m for m in MEASURES if m.name == "latency")
     spread_seeds = aggregate([record(seed=0, latency=419.8), record(seed=1, latency=0.88)])[0]

@@ -30,7 +30,7 @@ def default_cache() -> Path:
     """The cache folder when ``--cache-dir`` is not given: ``$BENCH_CACHE_DIR``, else ~/.cache/encodenet-bench
     (read when a command runs, so that a process may change the variable between commands)."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "encodenet-bench")
-#: ``--metric`` choices and what each reads (as :data:`harness.results.tables.METRICS`)
+#: ``--metric`` choices and what each reads (as :data:`harness.results.aggregation.METRICS`)
 METRIC_CHOICES = ("last", "best", "selected")
 TABLE_FORMATS = ("rich", "markdown", "csv", "json")
 

@@ -46,7 +46,7 @@ from harness.results.reference import (
     load_file,
 )
 from harness.results.stats import ALPHA, POWER, ShiftTest, shift_test, summarize
-from harness.results.tables import METRICS, Row, aggregate
+from harness.results.aggregation import METRICS, Row, aggregate
 
 MODES = ("auto", "exact", "statistical")
 #: The band a row falls back to when no seed spread is known and no --tolerance is given (the old default).
@@ -149,7 +149,7 @@ def seed_values(record: Record) -> dict[str, float]:
 def pair(records: list[Record], reference: list[RefValue], metric: str, dataset_as: str | None) -> list[CheckRow]:
     """One check row per top-1 reference row and comparable group of records: records that are not
     comparable (other data size, recipe, engine, selection; see
-    :func:`~harness.results.tables.comparability_key`) are never averaged into one measurement."""
+    :func:`~harness.results.grouping.comparability_key`) are never averaged into one measurement."""
     by_key: dict[tuple, list[Row]] = {}
     for r in aggregate(records, metric):
         by_key.setdefault(_key(r, dataset_as), []).append(r)

@@ -1,7 +1,7 @@
 """Plots from records (matplotlib, PNG and SVG): the efficiency picture and training curves.
 
 ``efficiency``: top-1 against deployed parameters and against MACs (the headline cost), one point per method
-(mean over seeds, std as error bars), one figure per comparable group (``tables.comparability_key``), the
+(mean over seeds, std as error bars), one figure per comparable group (``grouping.comparability_key``), the
 baseline marked with guides through it, so that a method that is better at the same size and one that is as
 good at a smaller size (a compact model such as DCFF's) both show. ``robustness``: top-1 against distortion
 level where records hold distorted evaluations. ``curves``: test accuracy and training loss per epoch of
@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from harness.results.records import Record, slug  # noqa: E402
 from harness.data.datasets import display_name  # noqa: E402
 from harness.data.distortions import KINDS  # noqa: E402
-from harness.results.tables import Row, collect, comparability_key, distortion_names, group_id, variant  # noqa: E402
+from harness.results.aggregation import Row, collect, distortion_names  # noqa: E402
+from harness.results.grouping import comparability_key, group_id, variant  # noqa: E402
 
 
 def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]

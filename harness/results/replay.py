@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.results.records import Record
-from harness.results.tables import data_settings, protocol_settings, recipe_settings
+from harness.results.grouping import data_settings, protocol_settings, recipe_settings
 
 #: History fields that measure time, not what was computed: never compared.
 TIMING = re.compile(r"(seconds|_per_s|_ms)$")

@@ -24,7 +24,9 @@ from tabulate import tabulate
 
 from harness.results.reference import RefValue, table_values
 from harness.results.stats import summarize
-from harness.results.tables import aggregate, budget, fmt_compute
+from harness.results.aggregation import aggregate
+from harness.results.formatting import fmt_compute
+from harness.results.grouping import budget
 from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
 from harness.run.workload import PlannedStage, estimated_seconds, plan_work
@@ -50,7 +52,7 @@ class TableSpec:
     title: str
     settings: tuple[Setting, ...]
     reference_table: str | None = None  # id in the bundled reference data; defaults to ``name``
-    metric: str = "last"  # the top-1 protocol of the reported numbers (harness.results.tables.METRICS)
+    metric: str = "last"  # the top-1 protocol of the reported numbers (harness.results.aggregation.METRICS)
     protocol_note: str = ""  # why, for the caption
 
 

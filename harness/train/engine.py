@@ -91,7 +91,8 @@ def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], recipe: Reci
         group["lr"] = base * factor
 
 
-def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Step, reporter: Reporter) -> dict[str, Any]:
+def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Step,
+                reporter: Reporter) -> dict[str, Any]:
     """Train 0-based ``epoch``: every batch of ``stream`` through ``step``; the epoch's history row (before its
     evaluation)."""
     objective.train()

@@ -63,7 +63,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     )
     from harness.results.records import readable_records
     from harness.results.reference import resolve
-    from harness.results.tables import METRICS
+    from harness.results.aggregation import METRICS
     from harness.run.preflight import check_output_file
 
     for flag, target in (("--save-reference", args.save_reference), ("--junit", args.junit)):
