@@ -57,7 +57,8 @@ def test_the_public_names_are_declared_once_by_their_imports(tmp_path: Path) -> 
     import importlib.util
 
     source = Path(api.__file__).read_text()
-    added = source.replace("if TYPE_CHECKING:\n", "if TYPE_CHECKING:\n    from harness.train.executor import StageRunner\n", 1)
+    private = "    from harness.train.executor import StageRunner\n"
+    added = source.replace("if TYPE_CHECKING:\n", "if TYPE_CHECKING:\n" + private, 1)
     copy = tmp_path / "api_copy.py"
     copy.write_text(added)
     spec = importlib.util.spec_from_file_location("api_copy", copy)
@@ -205,3 +206,15 @@ def test_every_command_line_option_is_documented() -> None:
     missing = [f"bench {name} {opt}" for name, parser in sub.choices.items() for action in parser._actions
                for opt in action.option_strings if opt.startswith("--") and opt != "--help" and f"`{opt}`" not in text]
     assert missing == [], f"options missing from docs/commands.md: {missing}"
+
+
+def test_the_run_option_tables_of_the_docs_are_the_specifications() -> None:
+    """docs/commands.md's option tables of `bench run` and `bench reproduce` are generated from the run
+    specification: a changed or added option changes them (regenerate: python -m harness.run.spec.markdown
+    docs/commands.md)."""
+    from harness.run.spec import markdown
+
+    page = (ROOT / "docs" / "commands.md").read_text()
+    assert sorted(m[2] for m in markdown.BLOCK.finditer(page)) == ["reproduce", "run"]
+    assert markdown.regenerate(page) == page, "regenerate: python -m harness.run.spec.markdown docs/commands.md"
+

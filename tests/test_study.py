@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from harness.cli import build_parser, given_options, main
+from harness.cli import build_parser, main
 from harness.cli.args import run_parser
 from harness.cli.study import load, schema
 from harness.cli.study.session import open_study
@@ -55,8 +55,7 @@ def records(out: Path) -> dict[str, dict]:
 
 def studied(argv: list[str]) -> load.Study:
     """The study `bench run ARGV` would run (file checked, options applied), without running it."""
-    args = build_parser().parse_args(argv)
-    args.given = given_options(argv)
+    args = build_parser().parse_args(argv)  # its options record what the command line gave (``given``)
     return open_study(args.study, args)
 
 
@@ -110,8 +109,8 @@ BASE = '[[runs]]\narch = "resnet8"\nmethods = ["baseline"]\n'
     (BASE + "epoch = 3\n", "[runs.1] epoch: unknown key; did you mean 'epochs'?"),
     (BASE + "train-subset = 3\n", "[runs.1] train-subset: unknown key; did you mean 'train_subset'?"),
     (BASE + "workers = 2\n", "[runs.1] workers: unknown key; 'workers' belongs in [execution]"),
-    ("[defaults]\nlr = 0\n" + BASE, "[defaults] lr: expected a number > 0, got 0"),
-    (BASE + "val_split = 1.0\n", "[runs.1] val_split: expected a number in [0, 1), got 1.0"),
+    ("[defaults]\nlr = 0\n" + BASE, "[defaults] lr: expected a finite number > 0, got 0"),
+    (BASE + "val_split = 1.0\n", "[runs.1] val_split: expected a finite number in [0, 1), got 1.0"),
     ('[[runs]]\narch = ["resnet8", 3]\nmethods = ["baseline"]\n', '[runs.1] arch: expected a string (or a list of them: one run each), got 3'),
     (BASE + 'select = "best"\n', '[runs.1] select: expected one of "last", "val", "test", got "best"'),
     (BASE + "seeds = [0, 0]\n", "[runs.1] seeds: seed 0 is listed twice"),
@@ -162,13 +161,13 @@ def test_command_line_options_override_the_file(tmp_path: Path) -> None:
                   + "[runs.options]\nse.reduction = 8\n")
     plain = studied(["run", str(study)])
     assert [r.values["seeds"] for r in plain.runs] == [[0, 1, 2]] * 4
-    assert plain.runs[1].values["options"] == ["se.reduction=8"]
+    assert plain.runs[1].values["options"] == {"se": {"reduction": 8}}  # typed, as the file gives it
     assert plain.execution["out"] == tmp_path / "runs"  # a path in the file is relative to it
     # --seeds 0 is the option's default, but given: it wins; --opt adds to the file's options (the last wins)
     over = studied(["run", str(study), "--epochs", "1", "--seeds", "0", "--opt", "se.reduction=4", "--out", "o",
                     "--workers", "2"])
     assert {(r.values["epochs"], tuple(r.values["seeds"])) for r in over.runs} == {(1, (0,))}
-    assert [r.values["options"] for r in over.runs] == [[], ["se.reduction=8", "se.reduction=4"]] * 2
+    assert [r.values["options"] for r in over.runs] == [{}, {"se": {"reduction": "4"}}] * 2
     assert over.execution["out"] == Path("o") and over.execution["workers"] == 2
     assert [r.declared["epochs"] for r in over.runs] == [3] * 4  # what the file says, for bench reproduce
     # one value for a matrix key collapses the runs it made
@@ -203,9 +202,9 @@ order = "seeds"
     s = studied(["run", str(study)])
     assert [(r.values["arch"], r.values["dataset"]) for r in s.runs[:4]] == [
         ("resnet8", "cifar10"), ("resnet8", "cifar100"), ("resnet14", "cifar10"), ("resnet14", "cifar100")]
-    assert [r.values["options"] for r in s.runs[4:]] == [
-        ["kd.temperature=4", "kd.ce_weight=0.1"], ["kd.temperature=4", "kd.ce_weight=0.5"]] * 2
-    assert s.runs[0].values["options"] == []  # a [defaults] option applies where its method runs
+    assert [r.values["options"] for r in s.runs[4:]] == [  # typed values, never text
+        {"kd": {"temperature": 4, "ce_weight": 0.1}}, {"kd": {"temperature": 4, "ce_weight": 0.5}}] * 2
+    assert s.runs[0].values["options"] == {}  # a [defaults] option applies where its method runs
     requests = s.requests()
     assert [r.seeds for _, r in requests] == [[0]] * 8 + [[1]] * 8
     assert [r.arch for _, r in requests[:8]] == [r.values["arch"] for r in s.runs]
@@ -310,11 +309,7 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
     assert study.execution["out"] == here / "runs"
     declared = []
     for _, req in study.requests():
-        given: dict[str, dict] = {}
-        for item in req.options:
-            target, _, value = item.partition("=")
-            method, _, name = target.partition(".")
-            given.setdefault(method, {})[name] = value
+        given: dict[str, dict] = req.options  # typed, a table per method
         for method in req.methods:
             cls = plugins.methods.resolve(method).obj
             options = json.dumps(cls.parse_options(method, given.get(method, {})), sort_keys=True)
@@ -372,3 +367,45 @@ def test_a_study_names_its_loggers_and_teacher_sources_as_written(tmp_path: Path
     assert {r.values["teacher_checkpoint"] for r in studied(["run", str(sourced)]).runs} == {url}
     local = write(tmp_path / "c", TINY.replace("latency = false", 'latency = false\nteacher_checkpoint = "t.zip"'))
     assert {r.values["teacher_checkpoint"] for r in studied(["run", str(local)]).runs} == {tmp_path / "c" / "t.zip"}
+
+
+def test_study_values_reach_the_run_typed_never_as_command_line_text(tmp_path: Path, monkeypatch) -> None:
+    """A study file's values are checked and converted by their kinds, not rendered as `--opt`/`--epochs` text
+    and parsed again: with every command-line parse disabled, the file still loads, its requests hold the
+    file's typed values, and a method option becomes the option's type without being parsed."""
+    from harness.cli import args as cli_args
+    from harness.methods.contract import Option
+    from harness.plugins.manager import load_plugins
+    from harness.run.prepare import build_methods
+
+    def no_text(*_: object) -> None:
+        raise AssertionError("a study value was parsed as command-line text")
+
+    monkeypatch.setattr(cli_args.ArgType, "__call__", no_text)
+    monkeypatch.setattr(Option, "parse", no_text)
+    study = write(tmp_path, """
+[[runs]]
+arch = "resnet8"
+teacher = "resnet14"
+methods = ["kd"]
+epochs = 3
+lr = 1
+milestones = [1, 2]
+eval_noise = [0, 0.1]
+options.kd.temperature = 2
+options.kd.ce_weight = 0.5
+
+[execution]
+slurm.timeout_min = 60
+""")
+    s = studied(["run", str(study)])
+    (_, request), = s.requests()
+    assert request.options == {"kd": {"temperature": 2, "ce_weight": 0.5}}
+    assert (request.overrides["epochs"], request.overrides["lr"], request.overrides["milestones"]) == (3, 1.0, (1, 2))
+    assert type(request.overrides["lr"]) is float and [d.name for d in request.eval_distortions] == ["noise:0",
+                                                                                                  "noise:0.1"]
+    assert s.execution["slurm"] == {"timeout_min": 60}
+    (kd,) = build_methods(load_plugins(warn=False), request.methods, request.options)
+    assert kd.opts["temperature"] == 2.0 and type(kd.opts["temperature"]) is float
+    with pytest.raises(load.UsageError, match="option kd.ce_weight: expected a float, got True"):
+        build_methods(load_plugins(warn=False), ["kd"], {"kd": {"ce_weight": True}})

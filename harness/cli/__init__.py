@@ -58,20 +58,6 @@ def add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
                 add_debug_everywhere(child)
 
 
-def given_options(argv: list[str] | None) -> frozenset[str]:
-    """The options the command line set itself, by destination (``epochs``, ``seeds``), not argparse's defaults:
-    ``argv`` parsed again with every default suppressed. A study file's values give way to these only."""
-    parser = build_parser()
-    parsers = [parser]
-    while parsers:
-        for action in parsers.pop()._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
-            else:
-                action.default = argparse.SUPPRESS
-    return frozenset(vars(parser.parse_args(argv))) - {"command"}
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -102,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             if getattr(args, "cache_dir", False) is None:
                 args.cache_dir = default_cache()
-            args.given = given_options(argv)
+            args.given = frozenset(getattr(args, "given", frozenset()))  # recorded by the one parse
             if args.debug:
                 os.environ[DEBUG_ENV] = "1"  # also for worker processes
             if argv is None and getattr(args, "numerics", None):  # the pins before torch runs (read once)

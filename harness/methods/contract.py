@@ -92,6 +92,23 @@ class Option:
             raise UsageError(f"option {where}: expected {article} {kind.__name__}, got {raw!r}") from None
         return self.check(value, where)
 
+    def accept(self, value: Any, where: str) -> Any:
+        """A value of this option as the run got it: a string (``--opt`` text, or a study file's string) is
+        :meth:`parse`d by the option's type; a typed value (a study file's number or boolean) must be of the
+        default's type (an integer is taken for a float; for a text option it is its text) and is
+        :meth:`check`ed, never turned into text to be parsed again."""
+        if isinstance(value, str):
+            return self.parse(value, where)
+        kind = type(self.default)
+        if kind is str and isinstance(value, (int, float)):  # a text option written as a number (keep = 0.5)
+            return self.parse(("true" if value else "false") if isinstance(value, bool) else repr(value), where)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.default is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            raise UsageError(f"option {where}: expected {article} {kind.__name__}, got {value!r}")
+        return self.check(value, where)
+
     def check(self, value: Any, where: str) -> Any:
         """``value`` when it is one of ``choices`` and within :attr:`limits`, else a UsageError naming ``where``."""
         if self.choices is not None and value not in self.choices:
@@ -177,14 +194,15 @@ class Method:
         self.opts: Mapping[str, Any] = MappingProxyType(opts)
 
     @classmethod
-    def parse_options(cls, name: str, raw: Mapping[str, str]) -> dict[str, Any]:
-        """Validate ``--opt`` values for this method; unknown keys name the valid ones."""
+    def parse_options(cls, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate this method's option values (``--opt`` text or a study file's typed values,
+        :meth:`Option.accept`); unknown keys name the valid ones."""
         parsed = {}
         for key, value in raw.items():
             if key not in cls.options:
                 valid = ", ".join(sorted(cls.options)) or "none"
                 raise UsageError(f"method '{name}' has no option '{key}'; its options: {valid}")
-            parsed[key] = cls.options[key].parse(value, f"{name}.{key}")
+            parsed[key] = cls.options[key].accept(value, f"{name}.{key}")
         return parsed
 
     def config(self) -> dict:

@@ -49,12 +49,7 @@ def executor_options(args: Any, plugins: PluginSet | None = None) -> ExecutorOpt
     if args.per_gpu is not None and args.device not in ("auto", "cuda"):
         raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
                          f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
-    slurm = {}
-    for item in args.slurm_opt:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--slurm-opt expects NAME=VALUE (e.g. slurm_partition=gpu), got '{item}'")
-        slurm[name] = value
+    slurm = dict(args.slurm or {})  # --slurm-opt NAME=VALUE items (text), a study's [execution.slurm] (typed)
     if (slurm or args.slurm_local) and executor != "slurm":
         raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
     if args.ray_address and executor != "ray":

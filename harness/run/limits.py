@@ -1,37 +1,29 @@
-"""The declared limits of a run request's numbers (besides the recipe's, :data:`harness.core.recipes.RECIPE_LIMITS`).
+"""A run request's numbers within their declared limits, and sizes that can train.
 
-The CLI's argparse types use them (``--val-split``, ``--threads`` ...) and :func:`check_request` checks a
-:class:`~harness.run.request.RunRequest` built in code the same way, so a request never reaches torch with
-a NaN, a zero or a negative number. Importing this module is cheap (no torch): ``bench --help`` uses it.
+The limits are the run specification's (:data:`harness.run.spec.options.OPTIONS`; the recipe's are
+:data:`harness.core.recipes.RECIPE_LIMITS`): the CLI's argparse types and study files check them as values
+are read, and :func:`check_request` checks a :class:`~harness.run.request.RunRequest` built in code the same
+way, so a request never reaches torch with a NaN, a zero or a negative number. :func:`check_sizes` refuses a
+training split that cannot train. Importing this module is cheap (no torch).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.core.constraints import COUNT, UNIT_OPEN, Constraint, between
 from harness.core.errors import UsageError
-
-#: a seed: what torch, numpy and Python's random all accept
-SEED = between(0, 2**32 - 1, integer=True)
-
-#: request field -> (its command-line flag, the values it takes); None (not given) is always allowed
-REQUEST_LIMITS: dict[str, tuple[str, Constraint]] = {
-    "val_split": ("--val-split", UNIT_OPEN),  # 0: no validation split
-    "train_subset": ("--train-subset", COUNT),
-    "test_subset": ("--test-subset", COUNT),
-    "threads": ("--threads", COUNT),
-    "latency_batch": ("--latency-batch", COUNT),
-}
+from harness.run.spec.kinds import Integer, Number
+from harness.run.spec.options import OPTIONS, SEED
 
 
 def check_request(request: Any) -> None:
     """A UsageError naming the flag for a number of ``request`` outside its limits (seeds included), or for
     a ``--train-subset`` that cannot train (:func:`check_sizes`)."""
-    for field, (flag, limit) in REQUEST_LIMITS.items():
-        value = getattr(request, field)
-        if value is not None:
-            limit.check(value, flag)
+    for option in OPTIONS:  # the request's own numbers (recipe overrides: Recipe.with_overrides checks them)
+        if option.field == option.name and isinstance(option.kind, (Integer, Number)):
+            value = getattr(request, option.name)
+            if value is not None:
+                option.kind.constraint.check(value, option.flag or option.name)
     for seed in request.seeds:
         SEED.check(seed, "--seeds: each seed")
     if request.train_subset is not None:  # refused without the data too (dry runs): it needs no dataset size

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,6 +29,7 @@ from harness.run.plan import RunPlan
 from harness.run.limits import check_request, check_sizes
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
+from harness.run.spec.options import BY_NAME
 from harness.results.fingerprint import computing_platform
 from harness.train.artifacts import ArtifactStore, meta_beside
 from harness.train.sources import resolve_teacher
@@ -36,6 +38,9 @@ from harness.train.engine import COMPILE_MODES, cpu_has_bf16
 from harness.train.env import SELECTIONS, RunEnv
 from harness.train.executor import StageRunner
 from harness.train.stage import Stage
+
+#: ``--opt`` / ``[runs.options]``: method options, a table per method
+OPTIONS_KIND = BY_NAME["options"].kind
 
 
 @dataclass(frozen=True)
@@ -97,26 +102,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def parse_method_options(raw: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
-    """``["kd.temperature=2"]`` -> ``{"kd": {"temperature": "2"}}``; the method must be in the run."""
-    parsed: dict[str, dict[str, str]] = {}
-    for item in raw:
-        target, sep, value = item.partition("=")
-        method, dot, key = target.partition(".")
-        if not sep or not dot or not method or not key:
-            raise UsageError(f"--opt expects METHOD.NAME=VALUE (for example kd.temperature=2), got '{item}'")
+def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """The run's method options by method: ``given`` as a request holds them (a table ``{"kd": {"temperature":
+    2}}``, typed from a study file or text from ``--opt``) or as ``METHOD.NAME=VALUE`` items; the method must
+    be in the run."""
+    table: dict[str, dict[str, Any]] = {}
+    if isinstance(given, dict):
+        table = {method: dict(values) for method, values in given.items()}
+    else:
+        for item in given:
+            path, value = OPTIONS_KIND.item(item, "--opt")
+            table = OPTIONS_KIND.merge(table, path, value)
+    for method, values in table.items():
         if method not in methods:
-            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})")
-        parsed.setdefault(method, {})[key] = value
-    return parsed
+            first = next(iter(values), "NAME")
+            raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})")
+    return table
 
 
-def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) -> list[Method]:
-    """Method instances with their validated ``--opt`` values."""
+def build_methods(plugins: PluginSet, names: list[str],
+                  raw_options: dict[str, dict[str, Any]] | list[str]) -> list[Method]:
+    """Method instances with their validated options (:func:`method_options`)."""
     if len(set(names)) != len(names):
         raise UsageError(f"--methods lists a method twice: {','.join(names)}")
     entries = {name: plugins.methods.resolve(name).entry for name in names}
-    options = parse_method_options(raw_options, names)
+    options = method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):

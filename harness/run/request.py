@@ -1,51 +1,64 @@
 """What a `bench run` is asked for, before anything is resolved: :class:`RunRequest`.
 
-A request is plain data (names, numbers, paths), picklable, so that sweep workers rebuild the same run from it
-(:class:`harness.run.sweep.backend.JobSpec`). :func:`harness.run.prepare.prepare` resolves and validates it.
+A request is plain data (names, numbers, paths, distortions), picklable, so that sweep workers rebuild the
+same run from it (:class:`harness.run.sweep.backend.JobSpec`). :func:`harness.run.prepare.prepare` resolves
+and validates it. Its fields are generated from the run specification (:data:`harness.run.spec.options.
+OPTIONS`): one field per option that goes into a request (``overrides`` holds every recipe override,
+``eval_distortions`` the distortions of ``--eval-noise`` and ``--eval-distort``), plus :data:`EXTRA`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import field, make_dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness.data.distortions import Distortion
+from harness.run.spec.options import OVERRIDES, RunOption, request_fields
+
+CACHE_ENV = "BENCH_CACHE_DIR"
 
 
-@dataclass
-class RunRequest:
-    """A `bench run` invocation, as parsed from the command line."""
+def default_cache() -> Path:
+    """The cache folder when ``--cache-dir`` is not given: ``$BENCH_CACHE_DIR``, else ~/.cache/encodenet-bench
+    (read when a request is made, so that a process may change the variable between commands)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "encodenet-bench")
 
-    methods: list[str]
-    arch: str
-    dataset: str = "cifar10"
-    teacher: str | None = None
-    teacher_checkpoint: Path | str | None = None  # a path, file:// or https:// URL with #sha256=, hf-hub:ORG/NAME
-    seeds: list[int] = field(default_factory=lambda: [0])
-    recipe: str = "crd"
-    overrides: dict = field(default_factory=dict)
-    options: list[str] = field(default_factory=list)  # raw "method.key=value"
-    device: str = "auto"
-    data_dir: Path | None = None
-    download: bool = True
-    cache_dir: Path = Path(".cache")
-    out: Path = Path("results/runs")
-    resume: bool = False
-    retrain: bool = False
-    select: str = "last"
-    val_split: float = 0.0
-    train_subset: int | None = None
-    test_subset: int | None = None
-    latency: bool = True
-    latency_batch: int | None = None
-    reuse_records: bool = False  # skip (seed, method) pairs whose record is already in ``out``
-    amp: bool | None = None
-    compile: str | None = None  # a torch.compile mode (--compile), None: eager
-    channels_last: bool | None = None
-    threads: int | None = None
-    numerics: str | None = None  # a numerics profile (harness.core.numerics), None: native
-    eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort
-    #: the study file the run was declared in (name, file, digest, resolved copy), written into its records;
-    #: presentation only: it never enters a stage key, a run key or a failed record's key
-    study: dict[str, str] | None = None
-    loggers: list[str] = field(default_factory=list)  # --log: metrics loggers besides the always-on jsonl
+
+#: request fields that are no option: (name, what it holds, its default)
+EXTRA: tuple[tuple[str, str, Any], ...] = (
+    ("reuse_records", "skip (seed, method) pairs whose record is already in ``out``", False),
+    ("study", "the study file the run was declared in (name, file, digest, resolved copy), written into its "
+              "records; presentation only: it never enters a stage key, a run key or a failed record's key", None),
+)
+#: fields a request cannot do without (a study file or the command line must give them)
+REQUIRED = ("methods", "arch")
+#: defaults of fields whose option has none that a request can use as is
+FACTORIES = {"cache_dir": default_cache, OVERRIDES: dict, "eval_distortions": list}
+
+
+def _default(name: str, options: list[RunOption]) -> Any:
+    if name in FACTORIES:
+        return field(default_factory=FACTORIES[name])
+    default = options[0].default
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default))
+    return field(default=default)
+
+
+def _fields() -> list[tuple[str, Any, Any]]:
+    made = [(name, Any) for name in REQUIRED]
+    made += [(name, Any, _default(name, options)) for name, options in request_fields().items()
+             if name not in REQUIRED]
+    made += [(name, Any, field(default=default)) for name, _, default in EXTRA]
+    return made  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:  # a generated class: type checkers see its instances as Any
+    RunRequest = Any
+else:
+    RunRequest = make_dataclass(
+        "RunRequest", _fields(),
+        namespace={"__doc__": "A run as asked for: one field per option of the run specification (see the module).",
+                   "__module__": __name__},  # pickled by reference, as a class declared here would be
+    )

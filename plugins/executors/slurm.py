@@ -32,7 +32,10 @@ LIMITS = {"timeout_min": COUNT, "cpus_per_task": COUNT, "nodes": COUNT, "tasks_p
           "gpus_per_node": NON_NEGATIVE_INT, "mem_gb": POSITIVE, "slurm_mem_gb": POSITIVE}
 
 
-def parse_value(raw: str) -> Any:
+def parse_value(raw: Any) -> Any:
+    """``--slurm-opt``'s text as a number where it is one; a study file's typed value as it is."""
+    if not isinstance(raw, str):
+        return raw
     for kind in (int, float):
         try:
             return kind(raw)
@@ -41,7 +44,7 @@ def parse_value(raw: str) -> Any:
     return raw
 
 
-def checked_value(name: str, raw: str) -> Any:
+def checked_value(name: str, raw: Any) -> Any:
     """``--slurm-opt NAME=VALUE``'s value: a number is finite (and within :data:`LIMITS` for counts)."""
     value = parse_value(raw)
     if isinstance(value, (int, float)):

@@ -2,9 +2,10 @@
 apply the command line's options, and turn each run into a :class:`~harness.run.request.RunRequest`.
 
 Nothing here is prepared or trained: every problem of the file itself is one line naming the file, the table
-and the key, before any run is prepared. A value is converted by the `bench run` option of its key (its
-``type``), so that a study file and a command line mean the same; unset keys get that option's default
-(:func:`harness.cli.args.run_parser`); the request is :func:`harness.cli.args.run_request`'s.
+and the key, before any run is prepared. A value is checked and converted by its key's kind of value
+(:mod:`harness.run.spec.kinds`, the same declaration the command line's option parses its text with), so
+that a study file and a command line mean the same; it reaches the run typed, never as text to be parsed
+again. Unset keys get the option's default; the request is :func:`harness.cli.args.run_request`'s.
 
 Deviations: paths written in a study file are relative to its folder (an unset one is the option's default,
 relative to the working directory, as on the command line); a dataset name is passed on unchanged, so an
@@ -22,11 +23,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.args import default_cache, run_parser, run_request
-from harness.cli.study.schema import (
-    CLI_ONLY, KEYS, SCALAR, TABLES, Boolean, Items, Key, PathText, Settings, Text, keys_of, show,
-)
+from harness.cli.args import default_cache, run_request
+from harness.cli.study.schema import CLI_ONLY, KEYS, TABLES, Key, keys_of
 from harness.core.errors import UsageError
+from harness.run.spec.kinds import SCALAR, Items, PathValue, Settings, show
+from harness.run.spec.options import BY_NAME as OPTIONS_BY_NAME
+from harness.run.spec.options import defaults as option_defaults
 
 if TYPE_CHECKING:
     from harness.run.request import RunRequest
@@ -36,38 +38,23 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 reads TOML with tomli, the library tomllib was taken from
     import tomli as tomllib
 
-Value = Any  # a key's value as `bench run`'s option converts it (its argparse destination's value)
-
-
-@lru_cache(maxsize=1)
-def actions() -> dict[str, argparse.Action]:
-    """`bench run`'s options by their flag (``--epochs``)."""
-    return {flag: action for action in run_parser()._actions for flag in action.option_strings}
+Value = Any  # a key's value as the run holds it (typed: an int, a Path, a list of distortions, a table)
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Key]:
-    """:data:`KEYS` with what their options add: the choices of an option with choices."""
-    keys = {}
-    for key in KEYS:
-        action = actions().get(key.flag or "")
-        if isinstance(key.kind, Text) and action is not None and action.choices:
-            key = replace(key, kind=Text(tuple(action.choices)))
-        keys[key.name] = key
-    return keys
+    """:data:`KEYS` by name."""
+    return {key.name: key for key in KEYS}
 
 
 def dest(key: Key) -> str | None:
-    """The argparse destination of a key's option (``options`` -> ``opt``); None without one."""
-    action = actions().get(key.flag or "")
-    return action.dest if action is not None else None
+    """The parsed-arguments attribute of a key's option (its name); None for a ``[study]`` key."""
+    return key.name if key.name in OPTIONS_BY_NAME else None
 
 
 def default(key: Key) -> Value:
-    """A key's default: its option's, else the key's own (a fresh copy of a list)."""
-    action = actions().get(key.flag or "")
-    return default_of(action) if action is not None else (list(key.default) if isinstance(key.default, list)
-                                                          else key.default)
+    """A key's default (a fresh copy of a list or table)."""
+    return type(key.default)(key.default) if isinstance(key.default, (list, dict)) else key.default
 
 
 def defaults() -> dict[str, Any]:
@@ -105,7 +92,7 @@ class Study:
     def namespace(self, run: StudyRun | None = None, cli: argparse.Namespace | None = None) -> argparse.Namespace:
         """`bench run` arguments of ``run`` (of the execution keys alone without one): the options' defaults,
         then the study's values; ``cli``'s options that no key holds (``--dry-run``, ``--quiet``) as given."""
-        ns = argparse.Namespace(**{a.dest: default_of(a) for a in run_parser()._actions if a.dest != "help"})
+        ns = argparse.Namespace(**option_defaults())
         for name, value in {**self.execution, **(run.values if run else {})}.items():
             target = dest(schema()[name])
             if target is not None:
@@ -126,10 +113,6 @@ class Study:
         seeds = list(dict.fromkeys(s for _, request in pairs for s in request.seeds))
         return [(run, replace(request, seeds=[seed])) for seed in seeds for run, request in pairs
                 if seed in request.seeds]
-
-
-def default_of(action: argparse.Action) -> Value:
-    return list(action.default) if isinstance(action.default, list) else action.default
 
 
 def read(path: Path, label: str) -> dict[str, Any]:
@@ -183,7 +166,7 @@ class Checker:
         if not isinstance(value, dict):
             raise self.fail(where, f"{key.name}: expected a table, e.g. [{inner[1:-1]}], got {show(value)}")
         entries: list[tuple[str, Any]] = []
-        if key.kind.depth == 2:  # type: ignore[attr-defined]
+        if isinstance(key.kind, Settings) and key.kind.depth == 2:
             for method, options in value.items():
                 if not isinstance(options, dict):
                     raise self.fail(inner, f"{method}: expected a table of the method's options "
@@ -219,6 +202,11 @@ def is_matrix(key: Key, value: Any) -> bool:
 
 
 def expected(key: Key, value: Any) -> str:
+    if isinstance(key.kind, Items) and key.kind.distinct and isinstance(value, list):
+        repeated = sorted({show(v) for v in value if value.count(v) > 1})
+        if repeated:
+            return (f"{key.kind.name[:-1]} {', '.join(repeated)} is listed twice in {show(value)}: each is one run, "
+                    f"give distinct {key.kind.name}")
     if isinstance(value, list) and value and not isinstance(key.kind, Items):
         bad = next(v for v in value if not key.kind.ok(v))
         return f"expected {key.kind.what} (or a list of them: one run each), got {show(bad)} in {show(value)}"
@@ -265,44 +253,34 @@ def fmt(value: Any) -> str:
     return ",".join(map(fmt, value)) if isinstance(value, list) else show(value) if isinstance(value, bool) else str(value)
 
 
-def option_text(value: Any) -> str:
-    return show(value) if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
-
-
 def convert(key: Key, value: Any, base: Path, check: Checker, where: str) -> Value:
-    """A file's value as `bench run`'s option makes it: paths under ``base``, lists through the option's type."""
-    if isinstance(key.kind, Settings):
-        return [f"{name}={option_text(v)}" for name, v in value.items()]
-    if isinstance(key.kind, PathText):
-        if key.kind.sources and (value.startswith("hf-hub:") or "://" in value):
-            return value  # a URL or hub id (--teacher-checkpoint): no path to resolve
-        return base / Path(value).expanduser()
-    action = actions().get(key.flag or "")
-    if action is None or action.type is None or isinstance(key.kind, Boolean):
-        return value
-    if isinstance(key.kind, Items) and key.kind.distortion and not value:
-        return []
+    """A file's value as the run holds it, by its key's kind: typed, never through text (paths under ``base``)."""
     try:
-        return action.type(key.kind.cli(value))  # type: ignore[misc]
-    except (argparse.ArgumentTypeError, ValueError, UsageError) as exc:
+        converted = key.kind.convert(value)
+    except UsageError as exc:  # e.g. a distortion of an unknown kind
         raise check.fail(where, f"{key.name}: {exc}") from None
+    if isinstance(key.kind, PathValue) and isinstance(converted, Path):
+        return base / converted
+    return converted
 
 
 def run_values(point: dict[KeyPath, Any], base: Path, check: Checker, where: str) -> dict[str, Value]:
-    """One expanded run's values by key, converted; its options as ``--opt`` items."""
+    """One expanded run's values by key, converted; its method options as one table per method."""
     values: dict[str, Value] = {}
-    options = {f"{p[1]}.{p[2]}": v for p, v in point.items() if p[0] == "options"}
+    options: dict[str, dict[str, Any]] = {}
     for path, value in point.items():
-        if path[0] != "options":
+        if path[0] == "options":
+            options.setdefault(path[1], {})[path[2]] = value
+        else:
             values[path[0]] = convert(schema()[path[0]], value, base, check, where)
     if options:
-        values["options"] = [f"{name}={option_text(v)}" for name, v in options.items()]
+        values["options"] = options
     return values
 
 
-def for_methods(items: list[str], methods: list[str] | None) -> list[str]:
-    """The ``--opt`` items of the methods a run trains (a [defaults] option applies where its method runs)."""
-    return [item for item in items if methods is None or item.partition(".")[0] in methods]
+def for_methods(options: dict[str, Any], methods: list[str] | None) -> dict[str, Any]:
+    """The method options of the methods a run trains (a [defaults] option applies where its method runs)."""
+    return {method: dict(values) for method, values in options.items() if methods is None or method in methods}
 
 
 def check_options_used(check: Checker, where: str, table: dict[str, Any], runs: list[StudyRun]) -> None:
@@ -348,31 +326,35 @@ def load(source: str | Path, *, label: str | None = None, file_id: str | None = 
 
 def override(study: Study, cli: argparse.Namespace | None) -> None:
     """Apply the options the command line gave (``cli.given``) to every run, then drop repeated runs and check
-    that every run has its required keys. ``--opt`` and ``--slurm-opt`` add to the file's items (a later item
-    wins); an ``--opt`` applies to the runs that train its method."""
+    that every run has its required keys. ``--opt`` and ``--slurm-opt`` add to the file's tables (a later
+    setting wins); an ``--opt`` applies to the runs that train its method."""
     given = getattr(cli, "given", frozenset()) if cli is not None else frozenset()
-    added: list[str] = []
+    added: dict[str, dict[str, str]] = {}
     for key in schema().values():
         target = dest(key)
         if target is None or target not in given or key.scope == "study":
             continue
         value = getattr(cli, target)
         if key.name == "options":
-            added = list(value)
+            added = value
+        elif key.name == "slurm":
+            study.execution["slurm"] = {**study.execution["slurm"], **value}
         elif key.scope == "execution":
-            study.execution[key.name] = study.execution[key.name] + list(value) if key.name == "slurm" else value
+            study.execution[key.name] = value
         else:
             for run in study.runs:
                 run.values[key.name] = value
     for run in study.runs:
-        run.values["options"] = for_methods(run.values.get("options") or [], run.values.get("methods"))
-    for item in added:
-        runs = [r for r in study.runs if item.partition(".")[0] in (r.values.get("methods") or [])]
+        run.values["options"] = for_methods(run.values.get("options") or {}, run.values.get("methods"))
+    for method, values in added.items():
+        runs = [r for r in study.runs if method in (r.values.get("methods") or [])]
         if not runs:
-            raise UsageError(f"--opt {item}: method '{item.partition('.')[0]}' is in none of the runs of "
+            first = next(iter(values))
+            raise UsageError(f"--opt {method}.{first}={values[first]}: method '{method}' is in none of the runs of "
                              f"{study.label}")
         for run in runs:
-            run.values["options"] = run.values["options"] + [item]
+            run.values["options"] = {**run.values["options"], method: {**run.values["options"].get(method, {}),
+                                                                        **values}}
     unique: list[StudyRun] = []
     for run in study.runs:
         if not any(run.values == other.values for other in unique):

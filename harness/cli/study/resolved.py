@@ -20,12 +20,12 @@ from typing import Any
 
 import harness
 from harness.cli.study.load import Study, StudyRun, schema, tomllib
-from harness.cli.study.schema import PathText
 from harness.core.identity import config_key
 from harness.core.io import atomic_write_text
 from harness.run.prepare import PreparedRun
+from harness.run.spec.kinds import PathValue
+from harness.run.spec.options import RECIPE_OPTIONS
 
-RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "momentum", "schedule", "milestones", "gamma")
 
 
 def plain(value: Any) -> Any:
@@ -42,13 +42,13 @@ def plain(value: Any) -> Any:
 def as_toml(name: str, value: Any) -> Any:
     """A key's (converted) value as TOML; a path absolute."""
     kind = schema()[name].kind
-    return plain(value if isinstance(kind, PathText) else kind.toml(value))
+    return plain(value if isinstance(kind, PathValue) else kind.toml(value))
 
 
 def run_table(run: StudyRun, prepared: PreparedRun) -> dict[str, Any]:
     table = {name: as_toml(name, value) for name, value in run.values.items() if name != "options"}
     recipe = prepared.recipe.as_dict()
-    table.update({name: recipe[name] for name in RECIPE_KEYS})
+    table.update({name: recipe[name] for name in RECIPE_OPTIONS})
     table["amp"], table["channels_last"] = prepared.amp, prepared.channels_last
     if table.get("teacher") is None and prepared.teacher is not None and prepared.teacher.arch:
         table["teacher"] = prepared.teacher.arch  # the architecture's default teacher, named
