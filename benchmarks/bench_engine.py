@@ -196,12 +196,13 @@ def _concurrent_run(args, start, queue) -> None:  # type: ignore[no-untyped-def]
     queue.put((len(labels) * args.epochs_each, time.perf_counter() - t0))
 
 
-def concurrent_rate(args, k: int) -> float:  # type: ignore[no-untyped-def]
+def concurrent_rate(args, k: int, start_method: str = "spawn") -> float:  # type: ignore[no-untyped-def]
     """Aggregate images/s of ``k`` engine runs at once on ``args.device`` (separate processes, as
-    ``bench run --per-gpu K`` starts them), from their common start to the last one's end."""
+    ``bench run --per-gpu K`` starts them), from their common start to the last one's end; ``start_method``
+    ("fork" on a CPU saves each process's imports) does not enter the measurement."""
     import multiprocessing as mp
 
-    context = mp.get_context("spawn")
+    context = mp.get_context(start_method)
     start, queue = context.Barrier(k + 1), context.Queue()
     procs = [context.Process(target=_concurrent_run, args=(args, start, queue)) for _ in range(k)]
     for proc in procs:
