@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="folder for summary.md, results.json, log.txt")
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (default: all; a "
                                                             "rerun: the ones that failed)")
-    p.add_argument("--total-s", type=float, help="seconds for the whole check (default 470; --tiny 480): part f "
+    p.add_argument("--total-s", type=float, help="seconds for the whole check (default 470; --tiny 600): part f "
                                                  "gets what the others leave")
     p.add_argument("--data", type=Path, help="part f's JPEG CIFAR-10 tarball (default: .data/cifar10-jpg.tar.gz, "
                                              "else ../shared/data/cifar10-jpg.tar.gz)")
