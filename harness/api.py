@@ -28,7 +28,7 @@ architecture ``bench_register_archs``: a factory ``(ArchSpec) -> nn.Module``, id
             ``require_levels``); ``parse_arch_options`` / ``positive`` for ``name:key=value`` options
 dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDataset``;
             ``load_imagefolder`` (decode a train/ + test/ tree once, cached), ``cached`` (a dict of tensors
-            cached on disk), ``path_stem``
+            cached on disk, keyed by the ``source`` it reads), ``path_stem``
 recipe      ``bench_register_recipes``: a ``Recipe``
 executor    ``bench_register_executors``: a subclass of ``Backend`` built from ``ExecutorOptions``; each job
             calls ``run_job(JobSpec) -> JobResult`` in its worker; ``wants_cuda``
