@@ -22,6 +22,7 @@ import pluggy
 
 from harness.plugins import hookspecs
 from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
+from harness.plugins.options import complete_options
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -76,8 +77,10 @@ def _recipe(obj: Any) -> str | None:
 
 
 def _method(obj: Any) -> str | None:
-    """A Method subclass whose options' defaults are within their own declared constraints."""
-    problem = _subclass_of("harness.methods.contract", "Method")(obj)
+    """A Method subclass whose options' defaults are within their own declared constraints; its options are
+    completed with the ones it inherits (:func:`~harness.plugins.options.complete_options`), and one it
+    redeclares as something else is refused."""
+    problem = _subclass_of("harness.methods.contract", "Method")(obj) or complete_options(obj)
     if problem:
         return problem
     for name, option in getattr(obj, "options", {}).items():

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from harness.core.errors import BenchError, DataUnavailableError, PluginFailed, UsageError, plugin_code
+from harness.core.errors import (
+    BenchError, DataUnavailableError, PluginFailed, UsageError, did_you_mean, plugin_code,
+)
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
@@ -92,7 +94,9 @@ def parse_method_options(raw: list[str], methods: list[str]) -> dict[str, dict[s
         if not sep or not dot or not method or not key:
             raise UsageError(f"--opt expects METHOD.NAME=VALUE (for example kd.temperature=2), got '{item}'")
         if method not in methods:
-            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})")
+            hint = did_you_mean(method, methods)
+            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})"
+                             + (f";{hint}" if hint else ""))
         parsed.setdefault(method, {})[key] = value
     return parsed
 
@@ -105,6 +109,11 @@ def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) 
     options = parse_method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
+        for key in options.get(name, {}):
+            if key not in entry.obj.options:
+                valid = ", ".join(sorted(entry.obj.options)) or "none"
+                raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
+                                 f"its options: {valid}")
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
             methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
     return methods
