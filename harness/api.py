@@ -25,7 +25,8 @@ method      ``bench_register_methods``: a subclass of ``Method`` with ``Option``
             (``save_figure``, ``anytime_axes``)
 architecture ``bench_register_archs``: a factory ``(ArchSpec) -> nn.Module``, ideally a
             ``LevelClassifier`` (stem, levels, ``ClassifierHead``; ``LevelInfo``, ``AttentionSite``,
-            ``require_levels``); ``parse_arch_options`` / ``positive`` for ``name:key=value`` options
+            ``require_levels``); ``parse_arch_options`` (``limits=`` of numbers, else the default's sign) /
+            ``positive`` for ``name:key=value`` options
 dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDataset``;
             ``load_imagefolder`` (decode a train/ + test/ tree once, cached), ``cached`` (a dict of tensors
             cached on disk, keyed by the ``source`` it reads), ``path_stem``
@@ -104,7 +105,7 @@ _EXPORTS: dict[str, str] = {
     "AttentionSite": "harness.models.levels",
     "require_levels": "harness.models.levels",
     "count_params": "harness.models.levels",
-    "parse_arch_options": "harness.models.arch_options",
+    "parse_arch_options": "harness.models.arch_limits",
     "positive": "harness.models.arch_options",
     # datasets
     "DatasetRequest": "harness.data.datasets",
@@ -155,7 +156,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
     from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
     from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
-    from harness.models.arch_options import parse_arch_options, positive  # noqa: F401
+    from harness.models.arch_limits import parse_arch_options  # noqa: F401
+    from harness.models.arch_options import positive  # noqa: F401
     from harness.models.cost import count_cost, count_flops  # noqa: F401
     from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401
     from harness.models.levels import (  # noqa: F401

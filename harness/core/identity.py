@@ -70,7 +70,8 @@ PRESENTS = frozenset({
     "harness.core.extras",
     "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
     "harness.data.reads", "harness.data.trees", "harness.data.validate",
-    "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
+    "harness.kits", "harness.methods", "harness.models", "harness.models.arch_limits", "harness.models.cost",
+    "harness.models.staged",
     "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
     "harness.train.bundles", "harness.train.inventory", "harness.train.sources",  # sharing stages, tidying the cache
 })
