@@ -32,7 +32,8 @@ dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDat
             cached on disk, keyed by the ``source`` it reads), ``path_stem``
 recipe      ``bench_register_recipes``: a ``Recipe``
 executor    ``bench_register_executors``: a subclass of ``Backend`` built from ``ExecutorOptions``; each job
-            calls ``run_job(JobSpec) -> JobResult`` in its worker; ``wants_cuda``
+            calls ``run_job(JobSpec) -> JobResult`` in its worker, which applies the job's thread count
+            (``JobSpec.threads``, the driver's ``job_threads``); ``close()`` releases workers; ``wants_cuda``
 logger      ``bench_register_loggers``: a subclass of ``Logger`` (``start_run(RunContext)``,
             ``log_epoch(EpochRow)``, ``finish_run(RunResult)``); helpers ``metric_name``, ``scalars``
 =========== =======================================================================================
@@ -119,7 +120,8 @@ _EXPORTS: dict[str, str] = {
     "JobSpec": "harness.run.sweep.backend",
     "JobResult": "harness.run.sweep.backend",
     "wants_cuda": "harness.run.sweep.backend",
-    "run_job": "harness.run.sweep.jobs",
+    "run_job": "harness.run.sweep.worker",
+    "job_threads": "harness.run.sweep.backend",
     # loggers
     "Logger": "harness.run.loggers",
     "RunContext": "harness.run.loggers",
@@ -168,8 +170,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.plugins.registry import lazy  # noqa: F401
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401
     from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
-    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
-    from harness.run.sweep.jobs import run_job  # noqa: F401
+    from harness.run.sweep.backend import (  # noqa: F401
+        Backend, ExecutorOptions, JobResult, JobSpec, job_threads, wants_cuda,
+    )
+    from harness.run.sweep.worker import run_job  # noqa: F401
     from harness.train.env import RunEnv  # noqa: F401
     from harness.train.objective import Objective, StepOutput  # noqa: F401
     from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401

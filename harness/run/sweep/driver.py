@@ -14,7 +14,7 @@ from harness.core.progress import Reporter
 from harness.plugins.manager import PluginSet
 from harness.run.execute import RunOutcome, execute
 from harness.run.prepare import PreparedRun
-from harness.run.sweep.backend import ExecutorOptions, start_backend
+from harness.run.sweep.backend import ExecutorOptions, job_threads, start_backend
 from harness.run.sweep.graph import build_graph
 from harness.run.sweep.jobs import StoreRunner
 from harness.run.sweep.schedule import run_graph
@@ -34,7 +34,7 @@ def in_process(executor: str, options: ExecutorOptions) -> bool:
 def sweep(runs: list[PreparedRun], plugins: PluginSet, executor: str, options: ExecutorOptions, reporter: Reporter,
           *, quiet: bool = True) -> SweepRun:
     backend = start_backend(plugins, executor, options)  # a missing extra is a UsageError, before training
-    graph = build_graph(runs, quiet=quiet)
+    graph = build_graph(runs, quiet=quiet, threads=job_threads(options, backend.capacity))
     result = run_graph(graph, backend, retries=options.retries, reporter=reporter)
     swept = result.trained_keys()
     execution = backend.describe() | {"sweep_seconds": round(result.seconds, 3)}
