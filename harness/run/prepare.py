@@ -23,6 +23,7 @@ from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.loggers import LoggerSet, resolve_loggers
+from harness.run.outputs import check_architectures
 from harness.run.plan import RunPlan
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
@@ -248,13 +249,17 @@ def validate(run: PreparedRun) -> None:
     checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
     seed = run.plan.seeds[0]
     dry = run.dry_runner(seed)
+    checked: set[str] = set()  # the architectures whose logits were checked
     for entry in run.plan.of_seed(seed):
         ds = run.dataset
         assert ds is not None
         where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
                  f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:
+            start = len(dry.resolved)
             dry.resolve(entry.plan.deploy, entry.name)
+            check_architectures(dry.resolved[start:], (ds.in_chans, ds.input_size, ds.input_size), ds.num_classes,
+                              run.device, where, checked)
         except PluginFailed as exc:
             raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
         except BenchError:
