@@ -18,7 +18,7 @@ from harness.core.errors import (
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.data.validate import check_loaded
+from harness.data.validate import check_declared, check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
@@ -127,6 +127,7 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
         ds = resolved.obj(request)
     check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
+    check_declared(ds, resolved.entry.meta, resolved.entry.plugin, req.dataset)  # what dry runs go by
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
