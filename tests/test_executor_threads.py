@@ -146,3 +146,18 @@ def test_a_worker_applies_the_share_before_torch_is_loaded() -> None:
     out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(spec), capture_output=True, env=env,
                          check=True).stdout.decode().split()
     assert out == ["1", "1"]
+
+
+def test_a_profile_that_fixes_the_thread_count_gives_it_to_every_job() -> None:
+    """--numerics portable defines its bits at one thread: jobs get that, not a share of the CPUs (--threads
+    still decides when given)."""
+    from types import SimpleNamespace
+
+    from harness.run.sweep.driver import jobs_threads
+
+    def runs(profile: str | None) -> list[Any]:
+        return [SimpleNamespace(request=SimpleNamespace(numerics=profile))]
+
+    assert jobs_threads(runs("portable"), ExecutorOptions(workers=1), 1) == 1
+    assert jobs_threads(runs("portable"), ExecutorOptions(workers=1, threads=3), 1) == 3
+    assert jobs_threads(runs(None), ExecutorOptions(workers=1), 1) == job_threads(ExecutorOptions(workers=1), 1)
