@@ -25,13 +25,15 @@ method      ``bench_register_methods``: a subclass of ``Method`` with ``Option``
             (``save_figure``, ``anytime_axes``)
 architecture ``bench_register_archs``: a factory ``(ArchSpec) -> nn.Module``, ideally a
             ``LevelClassifier`` (stem, levels, ``ClassifierHead``; ``LevelInfo``, ``AttentionSite``,
-            ``require_levels``); ``parse_arch_options`` / ``positive`` for ``name:key=value`` options
+            ``require_levels``); ``parse_arch_options`` (``limits=`` of numbers, else the default's sign) /
+            ``positive`` for ``name:key=value`` options
 dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDataset``;
             ``load_imagefolder`` (decode a train/ + test/ tree once, cached), ``cached`` (a dict of tensors
-            cached on disk), ``path_stem``
+            cached on disk, keyed by the ``source`` it reads), ``path_stem``
 recipe      ``bench_register_recipes``: a ``Recipe``
 executor    ``bench_register_executors``: a subclass of ``Backend`` built from ``ExecutorOptions``; each job
-            calls ``run_job(JobSpec) -> JobResult`` in its worker; ``wants_cuda``
+            calls ``run_job(JobSpec) -> JobResult`` in its worker, which applies the job's thread count
+            (``JobSpec.threads``, the driver's ``job_threads``); ``close()`` releases workers; ``wants_cuda``
 logger      ``bench_register_loggers``: a subclass of ``Logger`` (``start_run(RunContext)``,
             ``log_epoch(EpochRow)``, ``finish_run(RunResult)``); helpers ``metric_name``, ``scalars``
 =========== =======================================================================================
@@ -104,7 +106,7 @@ _EXPORTS: dict[str, str] = {
     "AttentionSite": "harness.models.levels",
     "require_levels": "harness.models.levels",
     "count_params": "harness.models.levels",
-    "parse_arch_options": "harness.models.arch_options",
+    "parse_arch_options": "harness.models.arch_limits",
     "positive": "harness.models.arch_options",
     # datasets
     "DatasetRequest": "harness.data.datasets",
@@ -118,7 +120,8 @@ _EXPORTS: dict[str, str] = {
     "JobSpec": "harness.run.sweep.backend",
     "JobResult": "harness.run.sweep.backend",
     "wants_cuda": "harness.run.sweep.backend",
-    "run_job": "harness.run.sweep.jobs",
+    "run_job": "harness.run.sweep.worker",
+    "job_threads": "harness.run.sweep.backend",
     # loggers
     "Logger": "harness.run.loggers",
     "RunContext": "harness.run.loggers",
@@ -155,7 +158,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
     from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
     from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
-    from harness.models.arch_options import parse_arch_options, positive  # noqa: F401
+    from harness.models.arch_limits import parse_arch_options  # noqa: F401
+    from harness.models.arch_options import positive  # noqa: F401
     from harness.models.cost import count_cost, count_flops  # noqa: F401
     from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401
     from harness.models.levels import (  # noqa: F401
@@ -166,8 +170,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see  # noqa: F401
     from harness.plugins.registry import lazy  # noqa: F401
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401
     from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
-    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
-    from harness.run.sweep.jobs import run_job  # noqa: F401
+    from harness.run.sweep.backend import (  # noqa: F401
+        Backend, ExecutorOptions, JobResult, JobSpec, job_threads, wants_cuda,
+    )
+    from harness.run.sweep.worker import run_job  # noqa: F401
     from harness.train.env import RunEnv  # noqa: F401
     from harness.train.objective import Objective, StepOutput  # noqa: F401
     from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401

@@ -13,15 +13,18 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from harness.core import numerics
-from harness.core.errors import BenchError, DataUnavailableError, PluginFailed, UsageError, plugin_code
+from harness.core.errors import (
+    BenchError, DataUnavailableError, PluginFailed, UsageError, did_you_mean, plugin_code,
+)
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.data.validate import check_loaded
+from harness.data.validate import check_declared, check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.loggers import LoggerSet, resolve_loggers
+from harness.run.outputs import check_architectures
 from harness.run.plan import RunPlan
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
@@ -102,7 +105,9 @@ def parse_method_options(raw: list[str], methods: list[str]) -> dict[str, dict[s
         if not sep or not dot or not method or not key:
             raise UsageError(f"--opt expects METHOD.NAME=VALUE (for example kd.temperature=2), got '{item}'")
         if method not in methods:
-            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})")
+            hint = did_you_mean(method, methods)
+            raise UsageError(f"--opt {item}: method '{method}' is not in --methods ({', '.join(methods)})"
+                             + (f";{hint}" if hint else ""))
         parsed.setdefault(method, {})[key] = value
     return parsed
 
@@ -115,6 +120,11 @@ def build_methods(plugins: PluginSet, names: list[str], raw_options: list[str]) 
     options = parse_method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
+        for key in options.get(name, {}):
+            if key not in entry.obj.options:
+                valid = ", ".join(sorted(entry.obj.options)) or "none"
+                raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
+                                 f"its options: {valid}")
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
             methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
     return methods
@@ -127,6 +137,7 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
         ds = resolved.obj(request)
     check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
+    check_declared(ds, resolved.entry.meta, resolved.entry.plugin, req.dataset)  # what dry runs go by
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
@@ -250,13 +261,17 @@ def validate(run: PreparedRun) -> None:
     checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
     seed = run.plan.seeds[0]
     dry = run.dry_runner(seed)
+    checked: set[str] = set()  # the architectures whose logits were checked
     for entry in run.plan.of_seed(seed):
         ds = run.dataset
         assert ds is not None
         where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
                  f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:
+            start = len(dry.resolved)
             dry.resolve(entry.plan.deploy, entry.name)
+            check_architectures(dry.resolved[start:], (ds.in_chans, ds.input_size, ds.input_size), ds.num_classes,
+                              run.device, where, checked)
         except PluginFailed as exc:
             raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
         except BenchError:

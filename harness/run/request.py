@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.data.distortions import Distortion
+if TYPE_CHECKING:  # a request is read by sweep workers before torch is loaded (their thread count first)
+    from harness.data.distortions import Distortion
 
 
 @dataclass

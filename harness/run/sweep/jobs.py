@@ -68,13 +68,12 @@ def _prepared(spec: JobSpec) -> PreparedRun:
     return _PREPARED[ident]
 
 
-def run_job(spec: JobSpec) -> JobResult:
-    """Train the stage of ``spec`` (the function every executor runs in its workers)."""
+def train_job(spec: JobSpec) -> JobResult:
+    """Train the stage of ``spec``, with the thread count :func:`harness.run.sweep.worker.run_job` (the
+    executors' entry point) applied."""
     set_quiet(spec.quiet)
     if spec.cwd and os.path.isdir(spec.cwd):
         os.chdir(spec.cwd)  # the request's relative paths are the driver's
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
     run = _prepared(spec)
     reporter = Reporter() if spec.quiet else RichReporter(Console(stderr=True))
     env = run.env(spec.seed, reporter)
@@ -88,4 +87,4 @@ def run_job(spec: JobSpec) -> JobResult:
         raise
     assert node.key is not None
     return JobResult(node.key, node.origin, time.perf_counter() - t0, int(node.info.get("resumed_from_epoch", 0)),
-                     f"{socket.gethostname()}:{os.getpid()}")
+                     f"{socket.gethostname()}:{os.getpid()}", torch.get_num_threads())
