@@ -65,6 +65,7 @@ def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRu
     records, paths, failures = outcome.records, outcome.paths, outcome.failures
     reporter: Reporter = logs  # every event reaches the caller's reporter, and the epochs the loggers
     for seed in run.plan.seeds:
+        run.release_planning()  # the dry resolutions' models (and the previous seed's): not held while training
         env = run.env(seed, reporter)
         stages = runner(env) if runner else StageRunner(env, run.store, resume=run.request.resume,
                                                         retrain=run.request.retrain)

@@ -21,7 +21,9 @@ from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.loggers import LoggerSet, resolve_loggers
+from harness.run.cost import declared_stand_in
 from harness.run.plan import RunPlan
+from harness.run.planning import Planning
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
@@ -53,6 +55,7 @@ class PreparedRun:
     teacher_default: str | None = None  # why the teacher is the student's default (no --teacher given), else None
     loggers: LoggerSet = field(default_factory=LoggerSet)  # --log (and the always-on jsonl), checked
     teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
+    planning: Planning = field(default_factory=Planning, repr=False, compare=False)  # dry resolutions, until training
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -68,9 +71,34 @@ class PreparedRun:
                       channels_last=self.channels_last, select=self.request.select, world=self.world,
                       compile=self.request.compile)
 
-    def dry_runner(self, seed: int) -> StageRunner:
-        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
-        return StageRunner(self.env(seed, Reporter()), self.store, dry=True)
+    def dry_runner(self, seed: int, dataset: ImageDataset | None = None) -> StageRunner:
+        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans on
+        ``dataset`` (the run's by default; a shape-only stand-in when its data is not on disk). Until
+        :meth:`release_planning`, every caller gets the same runner (:mod:`harness.run.planning`)."""
+        ds = dataset if dataset is not None else self.dataset
+        assert ds is not None
+        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed), self.store)
+
+    def plan_dataset(self) -> ImageDataset | None:
+        """What the plans are resolved on: the run's dataset; without it on disk, a stand-in of the shape its
+        plugin declares (the same one for every caller), or None when it declares none."""
+        if self.dataset is not None:
+            return self.dataset
+        return self.planning.stand_in(lambda: declared_stand_in(self.plugins, self.request.dataset,
+                                                                self.request.val_split))
+
+    def train_images(self) -> int | None:
+        """The run's training images: the dataset's; without it on disk, its plugin's declared count (after
+        ``--train-subset``), None when it declares none."""
+        if self.dataset is not None:
+            return len(self.dataset.train_labels)
+        declared = self.plugins.datasets.resolve(self.request.dataset).entry.meta.get("train_images")
+        subset = self.request.train_subset
+        return min(declared, subset) if declared and subset else declared
+
+    def release_planning(self) -> None:
+        """Drop the dry resolutions (models on the run's device) before training."""
+        self.planning.release()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -222,26 +250,20 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
 def validate_by_shape(run: PreparedRun) -> None:
     """A dry run whose data is not on disk: :func:`validate` on a stand-in of the dataset's declared shape
     (class count, channels, size; no images), when its plugin declares one; nothing otherwise."""
-    from harness.run.cost import declared_stand_in
-
-    stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
-    if stand_in is None:
-        return
-    run.dataset = stand_in
-    try:
-        validate(run)
-    finally:
-        run.dataset = None
+    stand_in = run.plan_dataset()
+    if stand_in is not None:
+        validate(run, stand_in)
 
 
-def validate(run: PreparedRun) -> None:
+def validate(run: PreparedRun, dataset: ImageDataset | None = None) -> None:
     """Build the first seed's plans' objectives on untrained networks (nothing trained or loaded but
-    checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
+    checkpoints) on ``dataset`` (the run's by default): an architecture, a pair or an option that cannot work
+    is refused now, with one line."""
     seed = run.plan.seeds[0]
-    dry = run.dry_runner(seed)
+    ds = dataset if dataset is not None else run.dataset
+    assert ds is not None
+    dry = run.dry_runner(seed, ds)
     for entry in run.plan.of_seed(seed):
-        ds = run.dataset
-        assert ds is not None
         where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
                  f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:

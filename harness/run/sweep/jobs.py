@@ -76,6 +76,7 @@ def run_job(spec: JobSpec) -> JobResult:
     if spec.threads:
         torch.set_num_threads(spec.threads)
     run = _prepared(spec)
+    run.release_planning()  # what validating it resolved: not held while the job trains
     reporter = Reporter() if spec.quiet else RichReporter(Console(stderr=True))
     env = run.env(spec.seed, reporter)
     stage = run.plan.find(spec.seed, spec.method).stages()[spec.index]
