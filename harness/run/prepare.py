@@ -56,6 +56,7 @@ class PreparedRun:
     loggers: LoggerSet = field(default_factory=LoggerSet)  # --log (and the always-on jsonl), checked
     teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
     planning: Planning = field(default_factory=Planning, repr=False, compare=False)  # dry resolutions, until training
+    data_missing: str | None = None  # a dry run whose data is not on disk: why (its loader's line), else None
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -238,13 +239,22 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run.dataset = load_dataset(req, plugins)
-    except DataUnavailableError:
-        if need_data:
-            raise
+    except DataUnavailableError as exc:
+        if need_data or not fetched_by_a_real_run(req, plugins):
+            raise  # local data (a path, the bundled dataset, a plugin's files) missing or broken: exit 2, dry too
+        run.data_missing = (str(exc).strip().splitlines() or [""])[0]
         validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
         return run
     validate(run)
     return run
+
+
+def fetched_by_a_real_run(req: RunRequest, plugins: PluginSet) -> bool:
+    """Whether a dataset missing here is one a real run downloads (its plugin declares ``downloads=True``; with
+    ``--data-dir`` too, which a real run looks in first): a dry run then plans on its declared shape and says
+    whether this machine can download it. Any other dataset is local, and a dry run that cannot load it fails
+    as a real run would."""
+    return bool(plugins.datasets.resolve(req.dataset).entry.meta.get("downloads"))
 
 
 def validate_by_shape(run: PreparedRun) -> None:

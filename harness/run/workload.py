@@ -33,6 +33,7 @@ from harness.train.stage import Stage, TrainedStage
 
 CPU_EFFICIENCY = 0.6
 LONG_PLAN_SECONDS = 30 * 60  # bench run says so, before training, when a CPU plan is estimated to take longer
+DAY_SECONDS = 24 * 3600  # beyond this, the advice is a GPU (or several machines), or a much smaller plan
 
 
 @dataclass
@@ -168,6 +169,20 @@ def long_plan_note(run: PreparedRun) -> str | None:
     seconds = estimated_seconds(run, work)
     if seconds is None or seconds <= LONG_PLAN_SECONDS:
         return None
-    return (f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
+    note = (f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
             f"(an estimate from its FLOPs); to shorten it: --epochs N, --train-subset N, --recipe smoke, or "
             f"--dry-run to see the plan")
+    advice = long_plan_advice(seconds)
+    return f"{note}. {advice}" if advice else note
+
+
+def long_plan_advice(seconds: float) -> str | None:
+    """For a CPU plan estimated to take more than a day: the two honest routes (a GPU or several machines,
+    or a much smaller plan on this CPU); None for a shorter plan."""
+    if seconds <= DAY_SECONDS:
+        return None
+    return ("More than a day on this CPU is not a plan to run here. On a GPU: the same command with --device cuda, "
+            "or its stages spread over machines with --executor ray or --executor slurm (docs/scaling-out.md). "
+            "On this CPU: a smaller plan: a small architecture (--arch resnet8 or resnet20), --recipe smoke "
+            "(3 epochs), a subset (--train-subset N --test-subset N), fewer --seeds, or the bundled "
+            "--dataset cifar10-mini")
