@@ -20,10 +20,11 @@ from rich.console import Console
 from harness.core.errors import BenchError, PluginFailed
 from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.run.prepare import PreparedRun, prepare
+from harness.run.restarts import RestartWarningRunner
 from harness.run.sweep.backend import JobResult, JobSpec
 from harness.train.artifacts import ArtifactStore
 from harness.train.env import RunEnv
-from harness.train.executor import StageRunner, StageWork
+from harness.train.executor import StageWork
 from harness.train.stage import Stage, TrainedStage
 
 
@@ -31,7 +32,7 @@ class StageNotTrained(BenchError):
     """A stage a worker or the driver needs is not in the artifact store: its job failed (exit 1)."""
 
 
-class StoreRunner(StageRunner):
+class StoreRunner(RestartWarningRunner):
     """A stage runner that trains at most one stage, ``target``; every other training stage it meets must
     already be in the artifact store and is loaded from it. ``swept``: keys that jobs of this sweep trained,
     each reported as ``trained`` by the first consumer (then ``shared``), as an in-process run reports it."""
