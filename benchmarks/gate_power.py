@@ -12,7 +12,12 @@ The artifact cache is shared by the runs (seeded by the clean run): a stage is r
 holds the code it runs (``harness.core.identity``), changed, so a mutation retrains exactly the stages whose
 code it touched, as the gate itself would with a kept cache. ``--fresh-cache`` gives every run its own cache.
 
-Usage: python benchmarks/gate_power.py [--only NAME,...] [--fresh-cache] [--out benchmarks/results/gate_power.txt]
+``--keep DIR`` keeps the scratch folder with every run's records; ``--recheck DIR`` then trains nothing and
+checks those records again with the working tree's check code (both modes), so that two statistical tests
+are compared on the very same runs.
+
+Usage: python benchmarks/gate_power.py [--only NAME,...] [--fresh-cache] [--keep DIR | --recheck DIR]
+       [--out benchmarks/results/gate_power.txt]
 """
 
 from __future__ import annotations
@@ -143,10 +148,13 @@ class Verdict:
     detail: str
 
 
-def gate(src: Path, out: Path, cache: Path, mode: str) -> Verdict:
+def gate(src: Path, out: Path, cache: Path, mode: str, *, train: bool = True) -> Verdict:
+    """``.ci/gate OUT --mode MODE`` in the scratch copy; ``train=False`` runs only its check on the records
+    already in ``out`` (the check line of ``.ci/gate``), with the check code of ``src``."""
     env = {**os.environ, "PYTHONPATH": str(src), "BENCH": f"{sys.executable} -m harness", "BENCH_CACHE_DIR": str(cache)}
-    proc = subprocess.run(["bash", ".ci/gate", str(out), "--mode", mode], cwd=src, env=env, capture_output=True,
-                          text=True, check=False)
+    command = ["bash", ".ci/gate", str(out), "--mode", mode] if train else \
+        [sys.executable, "-m", "harness", "check", str(out), "--reference", "smoke", "--table", "smoke", "--mode", mode]
+    proc = subprocess.run(command, cwd=src, env=env, capture_output=True, text=True, check=False)
     lines = proc.stdout.splitlines()
     summary = next((line for line in reversed(lines) if re.fullmatch(r"\d+ passed, \d+ failed", line)), None)
     if summary is None:
@@ -187,9 +195,12 @@ def platform_line(out: Path) -> str:
     records = sorted(out.glob("*.json"))
     if not records:
         return "platform unknown"
-    device = json.loads(records[0].read_text())["device"]
-    versions = json.loads(records[0].read_text())["versions"]
-    return f"{device.get('cpu')} ({device.get('isa')}), {device.get('threads')} thread(s), torch {versions.get('torch')}"
+    record = json.loads(records[0].read_text())
+    platform = record.get("platform") or {}
+    numerics = platform.get("numerics") or {}
+    pinned = ", ".join(f"{lib} {numerics[lib]}" for lib in ("aten", "onednn", "mkl", "mkl_cnr") if numerics.get(lib))
+    return (f"{platform.get('cpu')} (numerics {numerics.get('profile', '?')}: "
+            f"{pinned}), {platform.get('threads')} thread(s), torch {platform.get('torch')}")
 
 
 def main() -> None:
@@ -198,6 +209,9 @@ def main() -> None:
     p.add_argument("--fresh-cache", action="store_true", help="a fresh artifact cache for every run")
     p.add_argument("--out", type=Path, help="also write the table here")
     p.add_argument("--keep", type=Path, help="keep the scratch folder here (default: a temporary one, removed)")
+    p.add_argument("--recheck", type=Path, metavar="KEPT",
+                   help="train nothing: check the records of a folder kept with --keep again, with this working "
+                        "tree's check code (to compare statistical tests on the same runs)")
     args = p.parse_args()
     chosen = list(MUTATIONS)
     if args.only:
@@ -206,9 +220,17 @@ def main() -> None:
         if unknown:
             sys.exit(f"gate_power: unknown mutation(s) {', '.join(unknown)}; known: {', '.join(m.name for m in MUTATIONS)}")
         chosen = [m for m in MUTATIONS if m.name in names]
+    if args.recheck and not (args.recheck / "runs" / "clean").is_dir():
+        sys.exit(f"gate_power: --recheck {args.recheck}: no runs/clean in it; give a folder kept with --keep")
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="gate-power-"))
     src = scratch / "src"
     try:
+        if args.recheck:  # the kept records, checked by this working tree's check code
+            shutil.rmtree(src, ignore_errors=True)
+            scratch.mkdir(parents=True, exist_ok=True)
+            if scratch.resolve() != args.recheck.resolve():
+                shutil.rmtree(scratch / "runs", ignore_errors=True)
+                shutil.copytree(args.recheck / "runs", scratch / "runs")
         copy_project(src)
         check_targets(src, chosen)
         commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
@@ -219,13 +241,13 @@ def main() -> None:
         details: list[str] = []
         for m in [None, *chosen]:
             name = "clean (control)" if m is None else m.name
-            originals = apply(src, m) if m is not None else {}
+            originals = apply(src, m) if m is not None and not args.recheck else {}
             cache = scratch / ("cache" if not args.fresh_cache else f"cache-{name}")
             out = scratch / "runs" / name.split(" ")[0]
             t0 = time.perf_counter()
             try:
-                exact = gate(src, out, cache, "exact")
-                statistical = gate(src, out, cache, "statistical")  # the records of this run: no training
+                exact = gate(src, out, cache, "exact", train=not args.recheck)
+                statistical = gate(src, out, cache, "statistical", train=False)  # the records of this run
             finally:
                 for path, text in originals.items():
                     path.write_text(text)

@@ -43,7 +43,7 @@ def test_exact_mode_passes_a_rerun_and_fails_on_one_ulp_naming_the_first_diverge
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     saved = json.loads(ref.read_text())
-    assert saved["platform"]["threads"] and saved["platform"]["isa"]
+    assert saved["platform"]["threads"] and saved["platform"]["numerics"]["aten"]
     (row,) = saved["rows"]
     assert [s["label"] for s in row["seeds"][0]["trace"]["stages"]] == ["baseline[resnet14]", "train"]
 
@@ -96,8 +96,8 @@ def test_another_platform_falls_back_to_statistics_with_one_line(tmp_path: Path,
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     elsewhere = copy.deepcopy(kd_records)
-    elsewhere[0]["device"]["cpu"] = "Some Other CPU"
-    elsewhere[0]["device"]["threads"] = 16
+    elsewhere[0]["platform"]["cpu"] = "Some Other CPU"
+    elsewhere[0]["platform"]["threads"] = 16
     loss = elsewhere[0]["stages"]["train"]["curves"][0]
     loss["train_loss"] = math.nextafter(loss["train_loss"], math.inf)  # rounding differs there: no failure
     code, out = check(capsys, str(write(tmp_path / "b", elsewhere)), "--reference", str(ref))
@@ -116,7 +116,7 @@ def _seeded(record: dict, top1: list[float], *, cpu: str | None = None) -> list[
         r = copy.deepcopy(record)
         r["seed"], r["metrics"]["top1_last"] = seed, value
         if cpu:
-            r["device"]["cpu"] = cpu
+            r["platform"]["cpu"] = cpu
         out.append(r)
     return out
 

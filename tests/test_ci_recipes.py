@@ -44,7 +44,7 @@ def test_recipe_commands_parse(name: str) -> None:
 
 
 def budget_of(argv: list[str]) -> dict[str, str]:
-    keep = ("--train-subset", "--epochs", "--threads", "--test-subset")
+    keep = ("--train-subset", "--epochs", "--threads", "--test-subset", "--numerics")
     return {k: argv[argv.index(k) + 1] for k in keep if k in argv}
 
 
@@ -61,3 +61,6 @@ def test_recipes_share_the_gate_budget_and_the_bundled_reference_matches_it() ->
         assert set(seeds) <= {s["seed"] for s in row["seeds"]}, row["method"]  # the exact check has its seeds
         assert row["setup"]["data"]["train"] == images and row["setup"]["data"]["train_subset"] == images
     assert doc["platform"]["threads"] == int(budget_of(gate)["--threads"])
+    # the reference was computed under the gate's numerics profile, every library pinned as the profile says
+    assert doc["platform"]["numerics"]["profile"] == budget_of(gate)["--numerics"] == "portable"
+    assert {doc["platform"]["numerics"][lib] for lib in ("aten", "onednn", "mkl")} == {"AVX2"}

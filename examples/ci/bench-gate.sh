@@ -7,7 +7,7 @@
 set -euo pipefail
 reference=${REFERENCE:-ci/reference.json}
 report=${REPORT:-gate-report.xml}
-budget=(--train-subset 2000 --threads 1 --no-latency --quiet)
+budget=(--train-subset 2000 --threads 1 --numerics portable --no-latency --quiet)
 runs="$(mktemp -d)"; trap 'rm -rf "$runs"' EXIT
 if [ "${1:-}" = "--make-reference" ]; then
   bench reproduce smoke "${budget[@]}" --seeds 0,1,2,3,4,5,6,7 --out "$runs"

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from harness.cli.args import Parser, VersionAction, default_cache
 from harness.cli.commands import COMMANDS
+from harness.core import numerics
 from harness.core.errors import BenchError, Terminated, debugging, one_line
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
@@ -104,8 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             args.given = given_options(argv)
             if args.debug:
                 os.environ["BENCH_DEBUG"] = "1"  # also for worker processes
+            if argv is None and getattr(args, "numerics", None):  # the pins before torch runs (read once)
+                numerics.pin_environment(numerics.profile(args.numerics), threads=getattr(args, "threads", None))
             set_quiet(getattr(args, "quiet", False))  # --quiet also silences dataset decoding and file loading
             return int(command_module(args.command).main(args, console))
+        except numerics.NotPinned as exc:  # a study file's profile, met after torch started: start again pinned
+            if argv is not None or numerics.restarted():
+                print(f"bench: error: {exc}", file=sys.stderr)
+                return exc.exit_code
+            numerics.restart_pinned(exc.profile, exc.threads, sys.argv[1:])
+            return 1  # not reached
         except BenchError as exc:
             if debugging():
                 traceback.print_exception(exc, file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.core.constraints import COUNT, NON_NEGATIVE, POSITIVE, Constraint, between
 from harness.core.errors import UsageError
+from harness.core.numerics import PROFILES
 from harness.core.recipes import MILESTONE, RECIPE_LIMITS
 from harness.run.limits import REQUEST_LIMITS, SEED
 
@@ -218,6 +219,10 @@ def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, da
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on; faster on CUDA and on CPU)")
     e.add_argument("--threads", type=request_number("threads"), help="CPU threads for torch")
+    e.add_argument("--numerics", choices=tuple(PROFILES), default=None,
+                   help="which instruction sets torch's CPU libraries run: native (default: what this CPU offers) "
+                        "or portable (ATen, oneDNN and MKL pinned to AVX2, one thread unless --threads: the same "
+                        "bits on any x86-64 CPU with AVX2); part of every stage key and record")
     e.add_argument("--out", type=Path, default=Path("results/runs"), help="folder for result records")
     e.add_argument("--cache-dir", type=Path,
                    help="decoded datasets, trained artifacts, checkpoints (default $BENCH_CACHE_DIR, else "
@@ -287,7 +292,7 @@ def request_from_args(args: argparse.Namespace, **fields: object) -> "RunRequest
         resume=args.resume, retrain=args.retrain, select=args.select, val_split=args.val_split,
         train_subset=args.train_subset, test_subset=args.test_subset, latency=args.latency,
         latency_batch=args.latency_batch, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
-        threads=args.threads,
+        threads=args.threads, numerics=args.numerics,
         eval_distortions=unique([*args.eval_noise, *args.eval_distort]), loggers=args.log,
         **fields,  # type: ignore[arg-type]
     )

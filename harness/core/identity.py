@@ -62,7 +62,7 @@ COMPUTES = frozenset({
 #: for every module of COMPUTES (a plugin's ``import harness.api as api``).
 PRESENTS = frozenset({
     "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.constraints", "harness.core.errors",
-    "harness.core.extras",
+    "harness.core.extras", "harness.core.numerics",
     "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
     "harness.data.trees", "harness.data.validate",
     "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",

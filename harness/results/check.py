@@ -222,21 +222,34 @@ def choose_mode(rows: list[CheckRow], settings: Settings) -> tuple[str, list[str
                              f"--save-reference FILE.json; {name} holds means only")
         return "statistical", [f"{name} has no per-seed values (means only): statistical mode against its means"]
     platform = refs[0].platform or {}
-    for c in rows:
-        for record in (c.row.records if c.row else []):
-            differs = fingerprint.differences(platform, fingerprint.of_record(record))
-            if differs:
-                line = f"platform differs from the reference's ({'; '.join(differs)}): statistical mode, not exact"
-                return "statistical", [line]
-    return "exact", [f"platform matches the reference's ({describe_platform(platform)}): exact mode"]
+    measured = [fingerprint.of_record(r) for c in rows for r in (c.row.records if c.row else [])]
+    mixed = profile_mix(measured)
+    if mixed:
+        return "statistical", [f"{mixed}: statistical mode, not exact"]
+    for now in measured:
+        differs = fingerprint.differences(platform, now)
+        if differs:
+            ref_profile, now_profile = (sorted(fingerprint.profiles([p])) for p in (platform, now))
+            why = (f"the reference was computed under numerics '{ref_profile[0]}' and the records under "
+                   f"'{now_profile[0]}' (rerun with --numerics {ref_profile[0]}, or save a reference under "
+                   f"'{now_profile[0]}')" if ref_profile != now_profile else
+                   f"platform differs from the reference's ({'; '.join(differs)})")
+            return "statistical", [f"{why}: statistical mode, not exact"]
+    compared = ("both pinned: compared the numerics profile, the torch build and the thread count, not the CPU "
+                "model" if measured and fingerprint.portable_pair(platform, measured[0]) else
+                "compared the CPU model and its numerical libraries' instruction sets")
+    return "exact", [f"platform matches the reference's ({describe_platform(platform)}; {compared}): exact mode"]
 
 
-def describe_platform(p: dict) -> str:
-    where = p.get("gpu") or f"{p.get('cpu')} ({p.get('isa')})"
-    text = f"{p.get('device')} {where}, {p.get('threads')} thread(s), torch {p.get('torch')}"
-    if p.get("cuda") is not None:
-        text += f", CUDA {p.get('cuda')}"
-    return text + f", amp {'on' if p.get('amp') else 'off'}"
+def profile_mix(measured: list[dict]) -> str | None:
+    """``the records mix numerics profiles (native, portable)`` when they do, else None."""
+    names = fingerprint.profiles(measured)
+    if len(names) > 1:
+        return f"the records mix numerics profiles ({', '.join(sorted(names))}); check each profile's apart"
+    return None
+
+
+describe_platform = fingerprint.describe
 
 
 def setup_differences(c: CheckRow, settings: Settings) -> list[str]:
@@ -401,6 +414,8 @@ def save_reference(records: list[Record], path: Path, table: str, metric: str = 
            "created": now_iso(), "platform": platform, "rows": [_row_document(r) for r in rows]}
     atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
     load_file(path)  # what we write must load
+    if fingerprint.MIXED in platform:
+        return len(rows), "the records' stages were computed on more than one platform: statistical mode only"
     unknown = [name for name, value in platform.items() if value == fingerprint.UNKNOWN]
     if unknown:
         return len(rows), (f"the records do not say their platform's {', '.join(unknown)} (written before bench "

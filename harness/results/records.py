@@ -12,7 +12,8 @@ the oldest lack ``status`` and ``macs``). 2: ``engine`` and ``protocol`` always 
 is migrated on read (engine derived from ``config`` and ``device``, with ``version`` None so that such records
 are never merged with records of a versioned engine). Optional since 2 (no migration: a record without it
 says nothing of it): ``study``, the study file a run was declared in (:class:`StudyEntry`); every stage's
-``curves`` under ``stages``; the platform fields of ``device`` (``cpu``, ``isa``, ``cuda``, ``cudnn``, ``gpu``) that
+``curves`` under ``stages``; the platform fields of ``device`` (``cpu``, ``isa``, ``cuda``, ``cudnn``, ``gpu``);
+``platform``, the platform that computed the record's stages (each stage's under ``stages``), which
 :mod:`harness.results.fingerprint` reads.
 """
 
@@ -116,6 +117,7 @@ class StageEntry(TypedDict, total=False):
     epochs: int
     resumed_from_epoch: int
     needs: dict[str, str | None]
+    platform: dict[str, Any] | None  # the platform that computed it (kept when it is reused), None: not known
     curves: list[dict[str, Any]]  # the stage's per-epoch history (the deployed stage's is also the record's ``curves``)
 
 
@@ -159,6 +161,7 @@ class Record(TypedDict, total=False):
     metrics: Metrics
     curves: list[dict[str, Any]]
     stages: dict[str, StageEntry]
+    platform: dict[str, Any]  # the platform its stages were computed on (harness.results.fingerprint.of_stages)
     info: dict[str, Any]
     figures: dict[str, str]
 

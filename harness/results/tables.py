@@ -167,7 +167,7 @@ class Group:
         if e.get("version") is not None:
             engine += f", engine v{e['version']}"
         extra = {k: v for k, v in e.items() if k not in ("version", "device", "amp", "channels_last")}
-        engine += "".join(f", {k} {v}" for k, v in sorted(extra.items()))
+        engine += "".join(f", {k} {v.get('profile', v) if isinstance(v, dict) else v}" for k, v in sorted(extra.items()))
         protocol = ", ".join(f"{k}={v}" for k, v in sorted(self.protocol.items()))
         source = "; ".join(strip_paths(s) for s in self.sources) or "unknown"
         text = (f"Data: {self.data_text()}; source: {source}; fingerprint {(self.data['fingerprint'] or '?')[:12]}. "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from harness.core import numerics
 from harness.core.errors import BenchError, DataUnavailableError, PluginFailed, UsageError, plugin_code
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
@@ -27,6 +28,7 @@ from harness.run.planning import Planning
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
+from harness.results.fingerprint import computing_platform
 from harness.train.artifacts import ArtifactStore
 from harness.train.sources import resolve_teacher
 from harness.train.distributed import World
@@ -55,6 +57,8 @@ class PreparedRun:
     teacher_default: str | None = None  # why the teacher is the student's default (no --teacher given), else None
     loggers: LoggerSet = field(default_factory=LoggerSet)  # --log (and the always-on jsonl), checked
     teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
+    #: What the numerics profile set each CPU library to run (``harness.core.numerics.activate``), measured.
+    numerics: dict[str, str] = field(default_factory=dict)
     planning: Planning = field(default_factory=Planning, repr=False, compare=False)  # dry resolutions, until training
     data_missing: str | None = None  # a dry run whose data is not on disk: why (its loader's line), else None
 
@@ -66,11 +70,17 @@ class PreparedRun:
         return replace(self.env_of(self.dataset, seed), reporter=reporter)
 
     def env_of(self, dataset: ImageDataset, seed: int) -> RunEnv:
-        """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in)."""
-        return RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
-                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                      channels_last=self.channels_last, select=self.request.select, world=self.world,
-                      compile=self.request.compile)
+        """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in), with
+        the platform its stages are computed on (measured in this process: a worker measures its own)."""
+        env = RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
+                     reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
+                     channels_last=self.channels_last, select=self.request.select, world=self.world,
+                     compile=self.request.compile, numerics=numerics.profile(self.request.numerics).identity())
+        measured = self.numerics or numerics.activate(self.request.numerics, self.request.threads,
+                                                      device=self.device.type)
+        env.platform = computing_platform(self.device, measured, env.engine(),
+                                          self.world.size if self.world is not None else 1)
+        return env
 
     def dry_runner(self, seed: int, dataset: ImageDataset | None = None) -> StageRunner:
         """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans on
@@ -192,6 +202,8 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     """
     check_request(req)  # every number within its declared limits (the CLI's types check the same)
     check_run_dirs(req)  # --out and --cache-dir usable, before anything else
+    device = resolve_device(req.device)
+    measured = numerics.activate(req.numerics, req.threads, device=device.type)  # before anything computes
     if not req.methods:
         raise UsageError("--methods needs at least one method")
     if not req.seeds:
@@ -216,7 +228,6 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         print(f"bench: warning: --epochs {recipe.epochs} scales recipe {named.name}'s milestones "
               f"{list(named.milestones)} to {list(recipe.milestones)}, which coincide: {schedule_text(recipe)}; "
               f"give --milestones (or --schedule cosine) to choose", file=sys.stderr)
-    device = resolve_device(req.device)
     if req.threads:
         torch.set_num_threads(req.threads)
     amp = device.type == "cuda" if req.amp is None else req.amp
@@ -235,7 +246,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     teacher, teacher_source = teacher_stage(req, store, default[0] if default else None)
     run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store, teacher,
                       teacher_default=default[1] if default else None, loggers=loggers,
-                      teacher_source=teacher_source)
+                      teacher_source=teacher_source, numerics=measured)
     run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run.dataset = load_dataset(req, plugins)

@@ -20,6 +20,7 @@ from harness.results.records import (
     SCHEMA, LoadReport, Record, StageEntry, TeacherEntry, device_info, load_records, now_iso,
     record_path, record_stem, versions,
 )
+from harness.results.fingerprint import of_stages
 from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
 from harness.train.env import RunEnv
@@ -101,6 +102,7 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
         "metrics": measure(env, deployed, report, run),  # type: ignore[typeddict-item]
         "curves": deployed.history,
         "stages": stage_entries(deployed.walk()),
+        "platform": of_stages((node.label, node.platform) for node in deployed.walk()),
         "info": report.info,
         "wall_seconds": wall,
     }

@@ -43,6 +43,7 @@ class RunRequest:
     compile: str | None = None  # a torch.compile mode (--compile), None: eager
     channels_last: bool | None = None
     threads: int | None = None
+    numerics: str | None = None  # a numerics profile (harness.core.numerics), None: native
     eval_distortions: list[Distortion] = field(default_factory=list)  # --eval-noise / --eval-distort
     #: the study file the run was declared in (name, file, digest, resolved copy), written into its records;
     #: presentation only: it never enters a stage key, a run key or a failed record's key

@@ -54,6 +54,11 @@ class RunEnv:
     eval_batch_size: int = 512
     world: "World | None" = None  # several ranks training this run together (torchrun)
     compile: str | None = None  # torch.compile mode of the training step and evaluation; None: eager
+    #: The numerics profile's identity (``harness.core.numerics.Profile.identity``; empty for native).
+    numerics: dict[str, Any] = field(default_factory=dict)
+    #: The platform this process computes stages on (``harness.results.fingerprint.computing_platform``),
+    #: saved with every stage it trains; empty where the caller did not measure it (then ``unknown``).
+    platform: dict[str, Any] = field(default_factory=dict)
     _streams: DataStreams | None = field(default=None, repr=False)
 
     def identity(self) -> dict[str, Any]:
@@ -71,12 +76,17 @@ class RunEnv:
         return identity
 
     def engine(self) -> dict[str, Any]:
-        """The engine settings, as records and stage keys hold them (``compile`` only when set, so that the
-        keys of eager runs are those they always were)."""
+        """The engine settings, as records and stage keys hold them (``compile`` and ``numerics`` only when
+        set, so that the keys of eager, native runs are those they always were). A pinning numerics profile
+        enters here, hence every stage key: a stage computed natively never serves a pinned run. The native
+        instruction set does not (see docs/ci.md): native stages are shared across the machines of a cache,
+        and each carries the platform that computed it."""
         settings: dict[str, Any] = {"version": ENGINE_VERSION, "device": self.device.type, "amp": self.amp,
                                     "channels_last": self.channels_last}
         if self.compile:
             settings["compile"] = self.compile
+        if self.numerics:
+            settings["numerics"] = self.numerics
         return settings
 
     @property

@@ -99,7 +99,8 @@ class StageRunner:
             return shared
         if not stage.trains:
             node = TrainedStage(stage, key, objective.eval(), inputs, "loaded",
-                                digest=weights_digest(objective.state_dict()), info=dict(objective.info))
+                                digest=weights_digest(objective.state_dict()), info=dict(objective.info),
+                                platform=self.env.platform or None)
             if stage.evaluate == "accuracy" and not self.dry:
                 node.history = [self.env.evaluate(objective.model)]
         elif self.dry:
@@ -229,12 +230,14 @@ class StageRunner:
             info.update(selected=select_metric, selected_epoch=best["epoch"])
         state = objective.state_dict()
         digest = weights_digest(state)
+        platform = self.env.platform or None  # the platform that computed it travels with the artifact
         if world is None or world.is_main:
             self.store.save(stage.name, key, {"objective": state, "history": fitted.history, "seconds": fitted.seconds,
-                                              "info": info, "outputs": data.outputs},
-                            {"label": stage.label, "arch": stage.arch, "digest": digest, "identity": work.identity})
+                                              "info": info, "outputs": data.outputs, "platform": platform},
+                            {"label": stage.label, "arch": stage.arch, "digest": digest, "identity": work.identity,
+                             "platform": platform})
         return TrainedStage(stage, key, objective, work.inputs, "trained", digest=digest, history=fitted.history,
-                            seconds=fitted.seconds, info=info, outputs=data.outputs)
+                            seconds=fitted.seconds, info=info, outputs=data.outputs, platform=platform)
 
     @staticmethod
     def restore(work: StageWork, payload: dict, origin: str) -> TrainedStage:
@@ -243,5 +246,5 @@ class StageRunner:
         info = {**payload.get("info", {}), **work.objective.info}  # what building it says now is never stale
         digest = payload.get("digest") or weights_digest(payload["objective"])  # verified by the store's load
         return TrainedStage(work.stage, work.key, work.objective, work.inputs, origin,
-                            digest=digest, history=payload["history"],
-                            seconds=payload["seconds"], info=info, outputs=payload.get("outputs", {}))
+                            digest=digest, history=payload["history"], seconds=payload["seconds"], info=info,
+                            outputs=payload.get("outputs", {}), platform=payload.get("platform"))

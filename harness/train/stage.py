@@ -111,6 +111,9 @@ class TrainedStage:
     cached: bool = False
     first_origin: str | None = None
     plan_key: str | None = None  # ``key``, or in a dry resolution with inputs still to train, a provisional key
+    #: The platform that computed it (``harness.results.fingerprint.computing_platform``), kept by every run
+    #: that reuses it; None for an artifact saved before stages carried their platform.
+    platform: dict | None = None
 
     @property
     def model(self) -> nn.Module:
@@ -135,6 +138,7 @@ class TrainedStage:
             "reused": self.origin != "trained", "seconds": self.seconds, "epochs": len(self.history),
             "resumed_from_epoch": self.info.get("resumed_from_epoch", 0),
             "needs": {name: up.key for name, up in self.inputs.items()},
+            "platform": self.platform,
         }
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.cli.args import METRIC_CHOICES
+from harness.core.numerics import PROFILES
 
 #: The tables of a study file, in the order the docs present them.
 TABLES = {
@@ -272,6 +273,8 @@ KEYS: tuple[Key, ...] = (
     Key("download", "execution", Boolean(), "try to download missing data", "--no-download"),
     Key("device", "execution", Text(), "cpu, cuda or auto", "--device"),
     Key("threads", "execution", Integer(1), "CPU threads for torch", "--threads", none="torch's"),
+    Key("numerics", "execution", Text(tuple(PROFILES)), "the numerics profile: native (what the CPU offers) or "
+        "portable (AVX2 pins, the same bits on any x86-64 CPU)", "--numerics", none="native"),
     Key("resume", "execution", Boolean(), "continue interrupted stages from their checkpoints and reuse "
         "finished records", "--resume"),
     Key("retrain", "execution", Boolean(), "train every stage again instead of reusing artifacts", "--retrain"),
