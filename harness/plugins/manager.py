@@ -109,8 +109,9 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
 META_KEYS: dict[str, tuple[str, ...]] = {
     "archs": ("default_teacher", "teacher_source"),
     # what a dataset is without loading it (for dry runs without the data, and bench cost): class count,
-    # input shape (channels, size) and split sizes
-    "datasets": DATASET_DECLARATION,
+    # input shape (channels, size) and split sizes; ``downloads``: a real run fetches it when it is not on disk
+    # (a dry run without it then plans on the declared shape; any other dataset a dry run cannot load is an error)
+    "datasets": (*DATASET_DECLARATION, "downloads"),
 }
 
 

@@ -25,7 +25,9 @@ from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.run.loggers import LoggerSet, resolve_loggers
 from harness.run.outputs import check_architectures
+from harness.run.cost import declared_stand_in
 from harness.run.plan import RunPlan
+from harness.run.planning import Planning
 from harness.run.limits import check_request
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
@@ -60,6 +62,8 @@ class PreparedRun:
     teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
     #: What the numerics profile set each CPU library to run (``harness.core.numerics.activate``), measured.
     numerics: dict[str, str] = field(default_factory=dict)
+    planning: Planning = field(default_factory=Planning, repr=False, compare=False)  # dry resolutions, until training
+    data_missing: str | None = None  # a dry run whose data is not on disk: why (its loader's line), else None
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -81,9 +85,34 @@ class PreparedRun:
                                           self.world.size if self.world is not None else 1)
         return env
 
-    def dry_runner(self, seed: int) -> StageRunner:
-        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
-        return StageRunner(self.env(seed, Reporter()), self.store, dry=True)
+    def dry_runner(self, seed: int, dataset: ImageDataset | None = None) -> StageRunner:
+        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans on
+        ``dataset`` (the run's by default; a shape-only stand-in when its data is not on disk). Until
+        :meth:`release_planning`, every caller gets the same runner (:mod:`harness.run.planning`)."""
+        ds = dataset if dataset is not None else self.dataset
+        assert ds is not None
+        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed), self.store)
+
+    def plan_dataset(self) -> ImageDataset | None:
+        """What the plans are resolved on: the run's dataset; without it on disk, a stand-in of the shape its
+        plugin declares (the same one for every caller), or None when it declares none."""
+        if self.dataset is not None:
+            return self.dataset
+        return self.planning.stand_in(lambda: declared_stand_in(self.plugins, self.request.dataset,
+                                                                self.request.val_split))
+
+    def train_images(self) -> int | None:
+        """The run's training images: the dataset's; without it on disk, its plugin's declared count (after
+        ``--train-subset``), None when it declares none."""
+        if self.dataset is not None:
+            return len(self.dataset.train_labels)
+        declared = self.plugins.datasets.resolve(self.request.dataset).entry.meta.get("train_images")
+        subset = self.request.train_subset
+        return min(declared, subset) if declared and subset else declared
+
+    def release_planning(self) -> None:
+        """Drop the dry resolutions (models on the run's device) before training."""
+        self.planning.release()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -232,39 +261,42 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     run.plan = plan_run(run)  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run.dataset = load_dataset(req, plugins)
-    except DataUnavailableError:
-        if need_data:
-            raise
+    except DataUnavailableError as exc:
+        if need_data or not fetched_by_a_real_run(req, plugins):
+            raise  # local data (a path, the bundled dataset, a plugin's files) missing or broken: exit 2, dry too
+        run.data_missing = (str(exc).strip().splitlines() or [""])[0]
         validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
         return run
     validate(run)
     return run
 
 
+def fetched_by_a_real_run(req: RunRequest, plugins: PluginSet) -> bool:
+    """Whether a dataset missing here is one a real run downloads (its plugin declares ``downloads=True``; with
+    ``--data-dir`` too, which a real run looks in first): a dry run then plans on its declared shape and says
+    whether this machine can download it. Any other dataset is local, and a dry run that cannot load it fails
+    as a real run would."""
+    return bool(plugins.datasets.resolve(req.dataset).entry.meta.get("downloads"))
+
+
 def validate_by_shape(run: PreparedRun) -> None:
     """A dry run whose data is not on disk: :func:`validate` on a stand-in of the dataset's declared shape
     (class count, channels, size; no images), when its plugin declares one; nothing otherwise."""
-    from harness.run.cost import declared_stand_in
-
-    stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
-    if stand_in is None:
-        return
-    run.dataset = stand_in
-    try:
-        validate(run)
-    finally:
-        run.dataset = None
+    stand_in = run.plan_dataset()
+    if stand_in is not None:
+        validate(run, stand_in)
 
 
-def validate(run: PreparedRun) -> None:
+def validate(run: PreparedRun, dataset: ImageDataset | None = None) -> None:
     """Build the first seed's plans' objectives on untrained networks (nothing trained or loaded but
-    checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
+    checkpoints) on ``dataset`` (the run's by default): an architecture, a pair or an option that cannot work
+    is refused now, with one line."""
     seed = run.plan.seeds[0]
-    dry = run.dry_runner(seed)
+    ds = dataset if dataset is not None else run.dataset
+    assert ds is not None
+    dry = run.dry_runner(seed, ds)
     checked: set[str] = set()  # the architectures whose logits were checked
     for entry in run.plan.of_seed(seed):
-        ds = run.dataset
-        assert ds is not None
         where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
                  f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:

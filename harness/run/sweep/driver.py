@@ -43,6 +43,8 @@ def sweep(runs: list[PreparedRun], plugins: PluginSet, executor: str, options: E
           *, quiet: bool = True) -> SweepRun:
     backend = start_backend(plugins, executor, options)  # a missing extra is a UsageError, before training
     graph = build_graph(runs, quiet=quiet, threads=jobs_threads(runs, options, backend.capacity))
+    for run in runs:
+        run.release_planning()  # the dry resolutions' models: not held while the jobs train
     result = run_graph(graph, backend, retries=options.retries, reporter=reporter)
     swept = result.trained_keys()
     execution = backend.describe() | {"sweep_seconds": round(result.seconds, 3)}
