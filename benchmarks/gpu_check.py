@@ -14,6 +14,8 @@ budget, and a part that fails or runs out of it is recorded (with its first erro
                    ``bench run --per-gpu K`` runs them), and one ``bench run --per-gpu 2``
   e. determinism   the same stage trained twice, with the default and with torch's deterministic settings:
                    equal weight digests or not (whether an exact gate can exist on this device)
+  g. gate          the CI gate pinned (``.ci/gate``, ``--numerics portable``) on the host CPU, another CPU model:
+                   exact against the bundled reference or not, passed or not (issue 34); skipped with --tiny
   f. cifar10       with the time left: resnet20 baseline on the full JPEG CIFAR-10 with the CRD recipe at as
                    many epochs as fit (a 1-epoch probe says how many): its top-1 and time
 
@@ -44,12 +46,14 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # gpucheck and bench_engine; the h
 from gpucheck import install, probes  # noqa: E402
 from gpucheck.check import BadInput, Check, run_part  # noqa: E402
 from gpucheck.cifar import CIFAR_SHA256, find_data, part_cifar10  # noqa: E402
+from gpucheck.gate import part_gate  # noqa: E402
 from gpucheck.parts import part_concurrent, part_determinism, part_engine, part_environment, part_methods  # noqa: E402
 from gpucheck.plan import FULL, PARTS, TINY  # noqa: E402
 from gpucheck.report import summary_markdown, write_outputs  # noqa: E402
 
 PART_FUNCTIONS = {"environment": part_environment, "methods": part_methods, "engine": part_engine,
-                  "concurrent": part_concurrent, "determinism": part_determinism, "cifar10": part_cifar10}
+                  "concurrent": part_concurrent, "determinism": part_determinism, "gate": part_gate,
+                  "cifar10": part_cifar10}
 
 
 class Parser(argparse.ArgumentParser):

@@ -35,7 +35,8 @@ def test_tiny_check_runs_every_part_and_every_builtin_method(tmp_path: Path, cac
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     parts = results["parts"]
-    assert list(parts) == ["environment", "methods", "engine", "concurrent", "determinism", "cifar10"]
+    assert list(parts) == ["environment", "methods", "engine", "concurrent", "determinism", "gate", "cifar10"]
+    assert parts["gate"]["rows"] == [{"status": "skipped", "error": None}]  # --tiny: the gate's budget is fixed
     assert wall < results["scale"]["total_s"] + 60  # its budget holds (start-up and writing aside)
 
     builtin = [e.name for e in load_plugins(entry_points=False, warn=False).methods.entries()]

@@ -156,3 +156,17 @@ def concurrent_k(k: int, arch: str, batch: int, amp: bool, images: int, epochs: 
                               images=images, cache_dir=Path(cache), epochs_each=epochs, device=device)
     rate = concurrent_rate(args, k, start_method="spawn" if device == "cuda" else "fork")
     return {"aggregate_img_s": round(rate, 1)}
+
+
+def pinned_gate(out: str, cache: str) -> dict[str, Any]:
+    """``.ci/gate OUT`` (the smoke table under ``--numerics portable``, checked against the bundled reference)
+    in a fresh process on this host's CPU: its exit status, its mode line (exact or why not), its summary and
+    first FAIL line. A fresh process: the profile's pins must be set before torch runs its first kernel."""
+    import sys
+
+    env = {**os.environ, "BENCH": f"{sys.executable} -m harness", "BENCH_CACHE_DIR": cache}
+    proc = subprocess.run(["bash", ".ci/gate", out], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, check=False)
+    lines = proc.stdout.splitlines()
+    first = lambda prefix: next((line for line in lines if line.startswith(prefix)), None)  # noqa: E731
+    return {"exit_code": proc.returncode, "mode": first("platform"), "summary": lines[-1] if lines else None,
+            "first_fail": first("FAIL"), "stderr": (proc.stderr.strip().splitlines() or [None])[-1]}
