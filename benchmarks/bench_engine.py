@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -58,23 +59,31 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_engine(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+def engine_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:  # type: ignore[no-untyped-def]
+    """A function that trains N epochs through the engine and returns images/s; the model, objective and
+    (``args.compile``) compiled step are built once, so its first call compiles and later calls reuse it."""
     model = build_model(args.arch, device, args.channels_last)
     objective = Objective(model)
     step = compiled(objective, "default" if getattr(args, "compile", False) else None)  # the engine's --compile
     norm = Normalizer(mean, std, device)
     stream = TrainStream(images, labels, batch_size=args.batch_size, seed=0, normalizer=norm, device=device,
                          channels_last=args.channels_last)
-    recipe = Recipe("bench", epochs=1, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4, schedule="constant")
-    sync(device)
-    t0 = time.perf_counter()
-    fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device, amp=args.amp,
-        forward=step)
-    sync(device)
-    return len(labels) / (time.perf_counter() - t0)
+
+    def timed(epochs: int = 1) -> float:
+        recipe = Recipe("bench", epochs=epochs, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4,
+                        schedule="constant")
+        sync(device)
+        t0 = time.perf_counter()
+        fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device,
+            amp=args.amp, forward=step)
+        sync(device)
+        return len(labels) * epochs / (time.perf_counter() - t0)
+
+    return timed
 
 
-def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+def bare_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:  # type: ignore[no-untyped-def]
+    """The same for the bare loop (pre-normalised batches, forward, cross-entropy, backward, step)."""
     model = build_model(args.arch, device, args.channels_last)
     step_model = torch.compile(model) if getattr(args, "compile", False) else model
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
@@ -85,16 +94,31 @@ def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: i
     y_all = labels.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     model.train()
-    sync(device)
-    t0 = time.perf_counter()
-    for i in range(0, len(labels) - 1, args.batch_size):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            loss = F.cross_entropy(step_model(x_all[i:i + args.batch_size]), y_all[i:i + args.batch_size])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    sync(device)
-    return len(labels) / (time.perf_counter() - t0)
+
+    def timed(epochs: int = 1) -> float:
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            for i in range(0, len(labels) - 1, args.batch_size):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+                    loss = F.cross_entropy(step_model(x_all[i:i + args.batch_size]), y_all[i:i + args.batch_size])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        sync(device)
+        return len(labels) * epochs / (time.perf_counter() - t0)
+
+    return timed
+
+
+def time_engine(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+    """Images/s of one epoch through the engine, on a fresh model."""
+    return engine_timer(args, images, labels, mean, std, device)()
+
+
+def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+    """Images/s of one epoch of the bare loop, on a fresh model."""
+    return bare_timer(args, images, labels, mean, std, device)()
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -153,44 +177,50 @@ def gpu_suite(args, images, labels, mean, std, device) -> None:  # type: ignore[
     for arch, batch in GPU_SUITE:
         for compiled in modes:
             run = argparse.Namespace(**{**vars(args), "arch": arch, "batch_size": batch, "compile": compiled})
-            time_engine(run, images, labels, mean, std, device)  # warm-up (and compilation)
-            time_bare_loop(run, images, labels, mean, std, device)
-            engine, bare = median_pair(lambda: time_engine(run, images, labels, mean, std, device),
-                                       lambda: time_bare_loop(run, images, labels, mean, std, device), args.repeats)
+            engine_t, bare_t = (timer(run, images, labels, mean, std, device) for timer in (engine_timer, bare_timer))
+            engine_t(), bare_t()  # warm-up (and compilation): the timed epochs reuse the compiled step
+            engine, bare = median_pair(engine_t, bare_t, args.repeats)
             print(f"{arch:9s} batch {batch:4d} {'compiled' if compiled else 'eager   '}  engine {engine:9.0f} img/s  "
                   f"bare {bare:9.0f} img/s  RATIO engine / bare {engine / bare:.3f}")
 
 
 def _concurrent_run(args, start, queue) -> None:  # type: ignore[no-untyped-def]
-    """One of K processes sharing the GPU: train ``args.epochs_each`` epochs after the common start."""
-    device = torch.device("cuda")
+    """One of K processes sharing the device: train ``args.epochs_each`` epochs after the common start."""
+    device = torch.device(args.device)
     images, labels, mean, std = load_images(args.cache_dir, args.images)
-    time_engine(args, images[:512], labels[:512], mean, std, device)  # warm-up
+    timed = engine_timer(args, images, labels, mean, std, device)
+    engine_timer(args, images[:512], labels[:512], mean, std, device)()  # warm-up (allocator, kernels)
     start.wait()
     t0 = time.perf_counter()
-    for _ in range(args.epochs_each):
-        time_engine(args, images, labels, mean, std, device)
+    timed(args.epochs_each)
     queue.put((len(labels) * args.epochs_each, time.perf_counter() - t0))
+
+
+def concurrent_rate(args, k: int, start_method: str = "spawn") -> float:  # type: ignore[no-untyped-def]
+    """Aggregate images/s of ``k`` engine runs at once on ``args.device`` (separate processes, as
+    ``bench run --per-gpu K`` starts them), from their common start to the last one's end; ``start_method``
+    ("fork" on a CPU saves each process's imports) does not enter the measurement."""
+    import multiprocessing as mp
+
+    context = mp.get_context(start_method)
+    start, queue = context.Barrier(k + 1), context.Queue()
+    procs = [context.Process(target=_concurrent_run, args=(args, start, queue)) for _ in range(k)]
+    for proc in procs:
+        proc.start()
+    start.wait()
+    t0 = time.perf_counter()
+    done = [queue.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for proc in procs:
+        proc.join()
+    return sum(n for n, _ in done) / wall
 
 
 def concurrent(args) -> None:  # type: ignore[no-untyped-def]
     """Aggregate images/s of K engine runs at once on one GPU (separate processes) against one run."""
-    import multiprocessing as mp
-
-    context = mp.get_context("spawn")
     base = None
     for k in args.concurrent:
-        start, queue = context.Barrier(k + 1), context.Queue()
-        procs = [context.Process(target=_concurrent_run, args=(args, start, queue)) for _ in range(k)]
-        for proc in procs:
-            proc.start()
-        start.wait()
-        t0 = time.perf_counter()
-        done = [queue.get() for _ in procs]
-        wall = time.perf_counter() - t0
-        for proc in procs:
-            proc.join()
-        rate = sum(n for n, _ in done) / wall
+        rate = concurrent_rate(args, k)
         base = base or rate
         print(f"{k} concurrent run(s) of {args.arch} batch {args.batch_size}: {rate:9.0f} img/s in all  "
               f"RATIO vs 1 run {rate / base:.2f}")

@@ -25,13 +25,15 @@ method      ``bench_register_methods``: a subclass of ``Method`` with ``Option``
             (``save_figure``, ``anytime_axes``)
 architecture ``bench_register_archs``: a factory ``(ArchSpec) -> nn.Module``, ideally a
             ``LevelClassifier`` (stem, levels, ``ClassifierHead``; ``LevelInfo``, ``AttentionSite``,
-            ``require_levels``); ``parse_arch_options`` / ``positive`` for ``name:key=value`` options
+            ``require_levels``); ``parse_arch_options`` (``limits=`` of numbers, else the default's sign) /
+            ``positive`` for ``name:key=value`` options
 dataset     ``bench_register_datasets``: a loader ``(DatasetRequest) -> ImageDataset``;
             ``load_imagefolder`` (decode a train/ + test/ tree once, cached), ``cached`` (a dict of tensors
-            cached on disk), ``path_stem``
+            cached on disk, keyed by the ``source`` it reads), ``path_stem``
 recipe      ``bench_register_recipes``: a ``Recipe``
 executor    ``bench_register_executors``: a subclass of ``Backend`` built from ``ExecutorOptions``; each job
-            calls ``run_job(JobSpec) -> JobResult`` in its worker; ``wants_cuda``
+            calls ``run_job(JobSpec) -> JobResult`` in its worker, which applies the job's thread count
+            (``JobSpec.threads``, the driver's ``job_threads``); ``close()`` releases workers; ``wants_cuda``
 logger      ``bench_register_loggers``: a subclass of ``Logger`` (``start_run(RunContext)``,
             ``log_epoch(EpochRow)``, ``finish_run(RunResult)``); helpers ``metric_name``, ``scalars``
 =========== =======================================================================================
@@ -70,15 +72,18 @@ if TYPE_CHECKING:
     from harness.train.objective import Objective, StepOutput  # noqa: F401  (the public names: see above)
     from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401
     # architectures
-    from harness.models.arch_options import parse_arch_options, positive  # noqa: F401
+    from harness.models.arch_limits import parse_arch_options  # noqa: F401  (the public names: see above)
+    from harness.models.arch_options import positive  # noqa: F401  (the public names: see above)
     from harness.models.levels import (  # noqa: F401  (the public names: see above)
         ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
     )
     # datasets
     from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem  # noqa: F401
     # executors
-    from harness.run.sweep.backend import Backend, ExecutorOptions, JobResult, JobSpec, wants_cuda  # noqa: F401
-    from harness.run.sweep.jobs import run_job  # noqa: F401  (the public names: see above)
+    from harness.run.sweep.backend import (  # noqa: F401  (the public names: see above)
+        Backend, ExecutorOptions, JobResult, JobSpec, job_threads, wants_cuda,
+    )
+    from harness.run.sweep.worker import run_job  # noqa: F401  (the public names: see above)
     # loggers
     from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
 

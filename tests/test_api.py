@@ -131,6 +131,22 @@ def test_registration_checks_the_kind_of_object(capsys, kind: str, obj: object, 
     assert "baseline" in plugins.methods  # the others keep working
 
 
+def test_registration_completes_no_builtin_methods_options() -> None:
+    """Every built-in method declares the options it inherits already: completing them at registration adds
+    none and changes none, so no built-in method's config (part of its stage keys) changes. (In a fresh
+    process: the classes are imported by reference, not registered, and compared with their completion.)"""
+    import subprocess
+    import sys
+
+    code = ("from harness.plugins.manager import load_plugins; from harness.plugins.options import complete_options\n"
+            "for e in load_plugins(warn=False).methods.entries():\n"
+            "    cls = e._target.load() if e.lazy else e.obj; before = list(cls.options.items())\n"
+            "    assert complete_options(cls) is None and list(cls.options.items()) == before, e.name\n"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_old_architecture_vocabulary_warns_and_works(capsys) -> None:
     plugins = load_plugins(entry_points=False, warn=False)
     spec = api.ArchSpec("resnet8", 10)

@@ -215,3 +215,61 @@ def test_saving_a_reference_and_junit(tmp_path: Path, kd_records: list[dict], ca
     suite = ET.parse(report).getroot()
     assert suite.get("tests") == "1" and suite.get("failures") == "0"
     assert suite.find("properties/property").get("value") == "exact"
+
+
+def _noisy_seeds(record: dict, seeds: int, rng: np.random.Generator, scale: float = 0.01) -> list[dict]:
+    """``seeds`` copies of ``record`` whose every stage's curves (losses, accuracies; not the learning rate)
+    vary from seed to seed as real seeds do, each seed's top-1 the last epoch's test accuracy."""
+    out = []
+    for seed in range(seeds):
+        r = copy.deepcopy(record)
+        r["seed"] = seed
+        for stage in r["stages"].values():
+            for row in stage["curves"]:
+                for key, value in row.items():
+                    if key not in ("epoch", "lr") and isinstance(value, float):
+                        row[key] = value * (1 + scale * float(rng.standard_normal()))
+        r["curves"] = copy.deepcopy(r["stages"]["train"]["curves"])
+        r["metrics"]["top1_last"] = r["curves"][-1]["test_acc"]
+        out.append(r)
+    return out
+
+
+def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(tmp_path: Path, kd_records: list[dict],
+                                                                  capsys) -> None:
+    reference = _noisy_seeds(kd_records[0], 8, np.random.default_rng(1))
+    ref = tmp_path / "ref.json"
+    assert main(["check", str(write(tmp_path / "ref", reference)), "--save-reference", str(ref)]) == 0
+    # seed 8 of the same distribution, then the same seed with the teacher's epoch-1 train loss 20% higher
+    # (a bug that shows early: the final top-1 and the student's final losses do not move)
+    (fresh,) = _noisy_seeds(kd_records[0], 1, np.random.default_rng(2))
+    shifted = copy.deepcopy(fresh)
+    shifted["stages"]["baseline[resnet14]"]["curves"][0]["train_loss"] *= 1.2
+    args = ("--reference", str(ref), "--mode", "statistical")
+    code, out = check(capsys, str(write(tmp_path / "fresh", [fresh])), *args)
+    tests = next(line for line in out if line.startswith("statistical: alpha"))
+    curves = int(next(part for part in out[0].split("; ") if "curve test(s) within" in part).split()[0])
+    assert code == 0 and out[0].startswith("PASS") and curves >= 5, out  # two stages' training columns
+    assert f"over {2 + curves} test(s)" in tests  # the top-1, the final test loss and every curve share alpha
+    assert "test_loss (mean" not in "\n".join(out)  # held-out columns: the final epoch's only
+    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args)
+    assert code == 1 and "baseline[resnet14] train_loss (mean of 2 epochs)" in out[0] and "(shifted)" in out[0], out
+    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args, "--curves", "epochs")
+    assert code == 1 and "baseline[resnet14] train_loss at epoch 1" in out[0], out
+    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args, "--curves", "off")
+    assert code == 0 and "curve" not in out[0] and "train loss" in out[0], out  # the old test: final numbers only
+
+
+def test_a_changed_schedule_fails_in_the_statistical_mode_too(tmp_path: Path, kd_records: list[dict],
+                                                             capsys) -> None:
+    ref = tmp_path / "ref.json"
+    assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
+    other = copy.deepcopy(kd_records)
+    other[0]["stages"]["train"]["curves"][-1]["lr"] *= 0.5
+    code, out = check(capsys, str(write(tmp_path / "lr", other)), "--reference", str(ref), "--mode", "statistical")
+    assert code == 1 and "training schedule differs from the reference's: stage 'train': lr at epoch 2" in out[0], out
+    rounded = copy.deepcopy(kd_records)  # the last bits of math.cos on another platform: not a difference
+    lr = rounded[0]["stages"]["train"]["curves"][-1]["lr"]
+    rounded[0]["stages"]["train"]["curves"][-1]["lr"] = math.nextafter(lr, math.inf)
+    code, out = check(capsys, str(write(tmp_path / "ulp", rounded)), "--reference", str(ref), "--mode", "statistical")
+    assert code == 0, out

@@ -251,13 +251,13 @@ def test_a_changed_reader_decodes_again(tmp_path: Path, monkeypatch) -> None:
         calls.append(1)
         return {"x": torch.zeros(2)}
 
-    cached(tmp_path / "d.pt", build)
-    cached(tmp_path / "d.pt", build)
+    cached(tmp_path / "d.pt", build, source=None)
+    cached(tmp_path / "d.pt", build, source=None)
     assert len(calls) == 1
     real = identity_module._source_digest
     monkeypatch.setattr(identity_module, "_source_digest",
                         lambda file: "edited" if file.endswith("data/datasets.py") else real(file))
-    cached(tmp_path / "d.pt", build)
+    cached(tmp_path / "d.pt", build, source=None)
     assert len(calls) == 2 and len(list(tmp_path.glob("d-*.pt"))) == 2
 
 
@@ -350,3 +350,37 @@ def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_
     scratch("constant.py", "return (epoch + 1) / recipe.warmup_epochs", "return (epoch + 2) / recipe.warmup_epochs")
     changed = stage(run_tiny(cache, tmp_path / "c"))
     assert changed["reused"] is False and changed["artifact"] != first["artifact"]
+
+
+def test_a_decoded_cache_is_keyed_by_what_its_reader_reads(tmp_path: Path) -> None:
+    """``cached`` names its file after the source it is given (path, and every file's size and time): two
+    folders of one name, or a folder whose file changed, are decoded apart under one cache name."""
+    from harness.data.datasets import cached
+
+    def load(folder: Path) -> torch.Tensor:
+        return cached(tmp_path / "cache" / "data.pt", lambda: {"x": torch.tensor(list((folder / "f").read_bytes()))},
+                      source=folder)["x"]
+
+    for name, content in (("one", b"\x01\x02"), ("two", b"\x03\x04")):
+        (tmp_path / name / "data").mkdir(parents=True)
+        (tmp_path / name / "data" / "f").write_bytes(content)
+    assert load(tmp_path / "one" / "data").tolist() == [1, 2]
+    assert load(tmp_path / "two" / "data").tolist() == [3, 4]
+    (tmp_path / "one" / "data" / "f").write_bytes(b"\x05\x06\x07")
+    assert load(tmp_path / "one" / "data").tolist() == [5, 6, 7]
+    assert len(list((tmp_path / "cache").glob("data-*.pt"))) == 3
+
+
+def test_cached_needs_the_source_and_refuses_a_build_that_reads_another(tmp_path: Path) -> None:
+    from harness.data.datasets import cached
+
+    data = tmp_path / "elsewhere.bin"
+    data.write_bytes(b"\x01")
+    with pytest.raises(TypeError, match="needs source="):
+        cached(tmp_path / "a.pt", lambda: {"x": torch.zeros(1)})  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=f"read '{data}', which its source= does not name"):
+        cached(tmp_path / "b.pt", lambda: {"x": torch.tensor(list(data.read_bytes()))}, source=tmp_path / "declared")
+    with pytest.raises(ValueError, match="declared: none"):
+        cached(tmp_path / "c.pt", lambda: {"x": torch.tensor(list(data.read_bytes()))}, source=None)
+    assert not list(tmp_path.glob("*.pt"))  # nothing cached under a key that does not name what was read
+    assert cached(tmp_path / "d.pt", lambda: {"x": torch.tensor(list(data.read_bytes()))}, source=data)["x"] == 1

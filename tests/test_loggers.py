@@ -272,3 +272,27 @@ def test_epochs_not_trained_here_are_replayed_once_at_the_end() -> None:
     logs.close()
     assert got == [("kd/train", 2, False), ("kd/train", 3, False), ("baseline[a]", 1, True), ("kd/train", 1, True)]
     assert results[0].metrics == {"top1_last": 30.0}
+
+
+def test_run_names_carry_non_default_options(tmp_path: Path, cache_dir: Path) -> None:
+    """Two KD temperatures are two run names (TensorBoard folders, MLflow runs), not one name and two
+    timestamps (issue 32); a default value adds nothing."""
+    from conftest import tiny_request
+    from harness.plugins.manager import load_plugins
+    from harness.run.prepare import prepare
+    from harness.run.recording import record_name
+
+    plugins = load_plugins(warn=False)
+    names = {}
+    for opts in ([], ["kd.temperature=2"], ["kd.temperature=8"], ["kd.temperature=2", "kd.kd_weight=0.5"]):
+        run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14", options=opts), plugins,
+                      Reporter(), need_data=False)
+        names[tuple(opts)] = record_name(run, run.methods[0], run.env(0, Reporter()))
+    default = run.methods[0].options["temperature"].default
+    assert names[()] == "cifar10-mini__resnet8__kd__smoke__seed0"
+    assert names[("kd.temperature=2",)] == "cifar10-mini__resnet8__kd+temperature=2.0__smoke__seed0" != names[()]
+    assert names[("kd.temperature=8",)] == "cifar10-mini__resnet8__kd+temperature=8.0__smoke__seed0"
+    assert "+kd_weight=0.5+temperature=2.0__" in names[("kd.temperature=2", "kd.kd_weight=0.5")]
+    run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14",
+                               options=[f"kd.temperature={default}"]), plugins, Reporter(), need_data=False)
+    assert record_name(run, run.methods[0], run.env(0, Reporter())) == names[()]

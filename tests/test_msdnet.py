@@ -76,8 +76,10 @@ def test_exits_shapes_and_cumulative_costs() -> None:
 
 
 def test_bad_architecture_options_are_one_line_errors() -> None:
-    for name, message in (("msdnet:blocks=x", "expected an int"), ("msdnet:depth=3", "options are KEY=VALUE"),
-                          ("msdnet:stepmode=odd", "not one of even, lin"), ("msdnet:growth=3", "must be even")):
+    for name, message in (("msdnet:blocks=x", "expected an int"), ("msdnet:depth=3", "has no option 'depth'"),
+                          ("msdnet:blokcs=3", "did you mean 'blocks'"), ("msdnet:blocks", "options are KEY=VALUE"),
+                          ("msdnet:stepmode=odd", "not one of even, lin"), ("msdnet:growth=3", "must be even"),
+                          ("msdnet:channels=-4", "msdnet.channels must be an integer > 0, got -4")):
         with pytest.raises(UsageError, match=message):
             build(name)
 

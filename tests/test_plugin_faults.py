@@ -166,7 +166,7 @@ def test_a_dry_run_without_the_data_validates_on_the_declared_shape(capsys, tmp_
     base = ["run", "--methods", "baseline", "--dataset", "cifar10", "--no-download", "--recipe", "smoke",
             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--dry-run", "--quiet"]
     line = one_line_error(capsys, [*base, "--arch", "msdnet:blocks=0"], code=2)
-    assert "architecture option msdnet:blocks=0.blocks must be a finite number > 0, got 0" in line
+    assert "architecture option msdnet.blocks must be an integer > 0, got 0" in line
     assert main([*base, "--arch", "resnet8"]) == 0
 
 

@@ -409,3 +409,40 @@ slurm.timeout_min = 60
     assert kd.opts["temperature"] == 2.0 and type(kd.opts["temperature"]) is float
     with pytest.raises(load.UsageError, match="option kd.ce_weight: expected a float, got True"):
         build_methods(load_plugins(warn=False), ["kd"], {"kd": {"ce_weight": True}})
+
+
+KD_TWICE = """
+[study]
+name = "kd-twice"
+
+[defaults]
+dataset = "cifar10-mini"
+recipe = "smoke"
+epochs = 1
+train_subset = 200
+test_subset = 100
+latency = false
+
+[[runs]]
+arch = "resnet8"
+methods = ["kd"]
+teacher = "resnet14"
+[runs.options]
+kd.temperature = [2, 8]
+
+[execution]
+out = "runs"
+device = "cpu"
+"""
+
+
+def test_study_show_counts_a_shared_teacher_once(tmp_path: Path, capsys) -> None:
+    """Two KD runs with one teacher: the teacher's 200 image-epochs are counted once in the totals, as in the
+    stage graph (issue 32: 2,200 said against the graph's 2,000 at the full size)."""
+    study = write(tmp_path, KD_TWICE)
+    assert main(["study", "show", str(study), "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    # kd 200 per run, the teacher baseline[resnet14] 200 once (the second run shares it): 600, not 800
+    assert "baseline[resnet14] 1 (shared)" in out
+    assert "600 image-epochs of training" in out
+    assert "stage graph: 3 stage jobs, 3 to train in 2 layers, 600 image-epochs in all" in out

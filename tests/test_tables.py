@@ -305,6 +305,31 @@ def test_terminal_table_cuts_no_cell(records: list[dict], width: int) -> None:
     assert table_cells(text) == [["".join(cell.split()) for cell in line] for line in body]
 
 
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_wide_table_names_every_method_at_any_width(width: int) -> None:
+    """--wide below the width of all its columns: more tables, each with the method column (issue 32: at 100
+    columns the method column shrank to nothing, rows without names); no cell is cut or lost."""
+    from rich.console import Console
+
+    from harness.results.formatting import select_columns, table_rows
+
+    records = twelve_methods()
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    render(records, "rich", console=console, wide=True)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    rows = aggregate(records)
+    headers, body = table_rows(rows, select_columns(rows))
+    assert all(h in text for h in headers)
+    expected = [["".join(cell.split()) for cell in line] for line in body]
+    cells = table_cells(text)
+    parts = [cells[i:i + len(body)] for i in range(0, len(cells), len(body))]
+    assert len(parts) > 1 if width < 160 else len(parts) >= 1
+    for part in parts:  # every part names every row, in full
+        assert [line[0] for line in part] == [line[0] for line in expected]
+    assert [sum((part[r][1:] for part in parts), []) for r in range(len(body))] == [line[1:] for line in expected]
+
+
 def table_cells(text: str) -> list[list[str]]:
     """The body cells of the rich tables in ``text``: a folded cell's lines joined, so a cut cell shows."""
     rows: list[list[str]] = []

@@ -163,6 +163,18 @@ def format_number(value: float) -> str:
 def unknown_name(kind: str, name: str, available: Iterable[str]) -> UsageError:
     """An error for an unknown name that suggests the closest match and lists what exists."""
     names = sorted(available)
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    close = closest(name, names)
+    hint = f" Did you mean '{close}'?" if close else ""
     return UsageError(f"unknown {kind} '{name}'.{hint} Available: {', '.join(names)}")
+
+
+def closest(name: str, names: Iterable[str]) -> str | None:
+    """The one of ``names`` closest to a mistyped ``name``, None when none is close (what "did you mean" offers)."""
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``" did you mean 'temperature'?"`` for a mistyped ``name``, or ``""``."""
+    close = closest(name, names)
+    return f" did you mean '{close}'?" if close else ""

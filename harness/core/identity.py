@@ -7,6 +7,9 @@ Build systems that never serve a stale artifact derive a step's key from everyth
   function for all weights, so the same weights always give the same digest;
 * :func:`state_digest` hashes a checkpoint (verified before a stage resumes from it);
 * :func:`tensor_fingerprint` hashes decoded data (the pixels and labels a run trains and tests on);
+* :func:`source_identity` names what a dataset reader reads (its files or folders, listed with sizes and
+  modification times): with the reader's :func:`source_digest` it names a decoded-data cache, so two sources
+  never share one;
 * :func:`code_identity` names the code that computed a result: the normalised source (:func:`normalised_source`)
   of every module that computes and is reachable from the given objects (functions, classes, bound methods,
   ``nn.Module`` trees), and the versions of the numerical stack whose source is not hashed. A method whose code
@@ -31,6 +34,8 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import marshal
+import os
 import sys
 import sysconfig
 import types
@@ -66,8 +71,9 @@ PRESENTS = frozenset({
     "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.constraints", "harness.core.errors",
     "harness.core.environ", "harness.core.extras", "harness.core.numerics",
     "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
-    "harness.data.trees", "harness.data.validate",
-    "harness.kits", "harness.methods", "harness.models", "harness.models.cost", "harness.models.staged",
+    "harness.data.reads", "harness.data.trees", "harness.data.validate",
+    "harness.kits", "harness.methods", "harness.models", "harness.models.arch_limits", "harness.models.cost",
+    "harness.models.staged",
     "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
     "harness.train.bundles", "harness.train.inventory", "harness.train.sources",  # sharing stages, tidying the cache
 })
@@ -144,6 +150,54 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:KEY_LENGTH]
+
+
+def source_identity(*sources: Path | str) -> str:
+    """What a reader of ``sources`` (files, folders, archives) reads, as one key: each source's absolute path
+    and, for a file, its size and modification time; for a folder, every file below it (links to folders
+    followed, once per real folder) by its path inside the folder, with its size and modification time, and
+    every entry that cannot be read (a dangling link, a link loop) by name. Two places never share a key; a file
+    added, removed, renamed, edited or touched changes it. Contents are not read (as ``make`` does): a file
+    rewritten with its size and time kept is not noticed."""
+    h = hashlib.sha256()
+    for source in sources:
+        path = Path(source).expanduser().resolve()
+        h.update(f"\0{path}".encode())
+        for rel, state in _listing(path):
+            h.update(f"|{rel}|{state}".encode())
+    return h.hexdigest()[:KEY_LENGTH]
+
+
+def _file_state(path: str) -> str:
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        return f"unreadable:{exc.strerror}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _listing(path: Path) -> list[tuple[str, str]]:
+    """``(path inside the source, state)`` of a file source (``""``) or of every entry below a folder."""
+    if not path.is_dir():
+        return [("", _file_state(str(path)))]
+    entries: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def rel(full: str) -> str:
+        return Path(os.path.relpath(full, path)).as_posix()
+
+    def unreadable(exc: OSError) -> None:
+        entries.append((rel(exc.filename or str(path)) + "/", f"unreadable:{exc.strerror}"))
+
+    for root, dirs, names in os.walk(path, followlinks=True, onerror=unreadable):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            entries.append((rel(root) + "/", "link loop"))
+            continue
+        seen.add(real)
+        entries.extend((rel(os.path.join(root, name)), _file_state(os.path.join(root, name))) for name in names)
+    return sorted(entries)
 
 
 # ---- code identity -------------------------------------------------------------------------------------
@@ -329,3 +383,15 @@ def source_digest(*modules: types.ModuleType) -> str:
     named = {m.__name__: m for m in modules if getattr(m, "__file__", None)}
     parts = [f"{name}={_source_digest(named[name].__file__)}" for name in sorted(named)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def data_cache_key(build: Any, readers: Iterable[types.ModuleType], sources: Iterable[Path | str]) -> str:
+    """The key of a decoded-data cache (:func:`harness.api.cached`): the code that reads and decodes (the module
+    defining ``build`` and ``readers``, :func:`source_digest`; ``build``'s own code when no module file defines
+    it, as in an interactive session) and what it reads (:func:`source_identity`)."""
+    module = sys.modules.get(getattr(build, "__module__", None) or "")
+    code = [source_digest(module, *readers)]
+    if getattr(module, "__file__", None) is None:
+        own = getattr(build, "__code__", None)
+        code.append(hashlib.sha256(marshal.dumps(own)).hexdigest() if own is not None else type(build).__qualname__)
+    return config_key([*code, source_identity(*sources)])[:16]

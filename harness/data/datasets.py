@@ -11,10 +11,11 @@ import io
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,10 +23,11 @@ from PIL import Image
 
 from harness.core import progress
 from harness.core.errors import DataUnavailableError, UsageError
-from harness.core.identity import source_digest, tensor_fingerprint
+from harness.core.identity import data_cache_key, tensor_fingerprint
 from harness.core.io import atomic_torch_save
 from harness.data import trees
-from harness.data.trees import ARCHIVE_SUFFIXES, Listing, Member, read_imagefolder, source_state  # noqa: F401
+from harness.data.reads import undeclared, watching
+from harness.data.trees import ARCHIVE_SUFFIXES, Listing, Member, read_imagefolder  # noqa: F401
 
 
 
@@ -96,21 +98,47 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
             tuple(round(max(v, 1 / 255), 4) for v in x.std(1).tolist()))
 
 
-def cached(cache_file: Path, build: Callable[[], dict]) -> dict:
-    """Load a dict of tensors from ``cache_file``, building and saving it atomically when missing.
+#: what ``cached(source=...)`` takes: a file or folder, several, or None (``build`` reads no file)
+Sources = Path | str | Sequence[Path | str] | None
+_UNDECLARED: Any = object()
 
-    The file's name gets a digest of the code that builds it (the module defining ``build`` and this one):
-    a changed reader decodes again instead of serving tensors decoded by the old one."""
-    reader = source_digest(sys.modules[build.__module__], sys.modules[__name__], trees)
-    cache_file = cache_file.with_name(f"{cache_file.stem}-{reader}{cache_file.suffix}")
-    if cache_file.exists():
+
+def cached(cache_file: Path, build: Callable[[], dict], *, source: Sources = _UNDECLARED) -> dict:
+    """Load a dict of tensors from the cache, building and saving it atomically when missing.
+
+    ``source`` is what ``build`` reads: a file, a folder or an archive, a list of them, or None when it reads
+    no file (generated data). The harness names the cache file after it (``cache_file``'s name, then a key of
+    the reader's code: the module defining ``build`` and this one, and of the source: its path and, for a
+    folder, every file's path, size and modification time; :func:`harness.core.identity.data_cache_key`), so a
+    changed reader, another folder (even one of the same name) and an edited file are decoded again, never
+    served another source's tensors. While ``build`` runs, a file it opens outside ``source`` (and outside
+    Python's own files) is an error naming it: declare it."""
+    if source is _UNDECLARED:
+        raise TypeError("cached() needs source=: the file(s) or folder(s) build() reads (source=None when it reads "
+                        "none), so that the decoded data of one source is never served for another")
+    sources = [] if source is None else [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    readers = (sys.modules[__name__], trees)
+
+    def named(key: str) -> Path:
+        return cache_file.with_name(f"{cache_file.stem}-{key}{cache_file.suffix}")
+
+    found = named(data_cache_key(build, readers, sources))
+    if found.exists():
         try:
-            with progress.loading(cache_file, "loading decoded dataset"):
-                return torch.load(cache_file, weights_only=True)
+            with progress.loading(found, "loading decoded dataset"):
+                return torch.load(found, weights_only=True)
         except Exception:  # a corrupt cache is rebuilt, never trusted (the write below replaces it)
             pass
-    payload = build()
-    atomic_torch_save(payload, cache_file)
+    with watching() as reads:
+        payload = build()
+    stray = undeclared(reads, [Path(s) for s in sources])
+    if stray:
+        declared = ", ".join(f"'{s}'" for s in sources) or "none (source=None)"
+        more = f" and {len(stray) - 1} more file(s)" if len(stray) > 1 else ""
+        raise ValueError(f"cached(): build() read '{stray[0]}'{more}, which its source= does not name (declared: "
+                         f"{declared}); pass every file or folder it reads as source=, so that the cache is keyed by it")
+    # keyed by the source as it is now: a build that fetched its data (a download) is found under the state it left
+    atomic_torch_save(payload, named(data_cache_key(build, readers, sources)))
     return payload
 
 
@@ -231,7 +259,6 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
     source = source.expanduser().resolve()
     if not source.exists():
         raise DataUnavailableError(f"no dataset at '{source}': give an existing folder or archive")
-    key = source_state(source)
 
     def build() -> dict:
         listing = Listing()
@@ -251,8 +278,8 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
         return {"train": (tx, ty), "test": (ex, ey), "classes": classes, "skipped": listing.skipped,
                 "broken": listing.broken, "converted": converted, "channels": channels}
 
-    cache_file = cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}-{key}.pt"
-    payload = cached(cache_file, build)
+    cache_file = cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}.pt"
+    payload = cached(cache_file, build, source=source)
     train_x, train_y = payload["train"]
     test_x, test_y = payload["test"]
     classes = list(payload["classes"])

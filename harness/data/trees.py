@@ -14,7 +14,6 @@ What a tree holds is listed here, and what could not be read is said, never drop
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import posixpath
 import tarfile
@@ -29,7 +28,6 @@ from harness.core.errors import DataUnavailableError, one_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip", ".tar")
-TREE_FORMAT = 3  # part of the decode cache key: bump when what a decoded tree holds changes
 
 
 class Member(NamedTuple):
@@ -200,24 +198,3 @@ def read_imagefolder(source: Path, listing: Listing | None = None) -> dict[str, 
             f"needs both (e.g. PATH/train/cat/0001.jpg and PATH/test/cat/0001.jpg)"
         )
     return splits
-
-
-def source_state(source: Path) -> str:
-    """A key for the decoded-data cache: the path with the size and modification time of the archive, or of
-    every file in a folder (an edited image changes a file's time, not its folder's; links are followed),
-    its broken entries, and the tree format."""
-    h = hashlib.sha1(f"{source}|{TREE_FORMAT}".encode())
-    if source.is_dir():
-        listing = Listing()
-        walk_folder(source, listing)
-        entries = [(rel, Path(source, rel)) for rel, _, _ in listing.files] + [(s, Path(source, s))
-                                                                              for s in listing.skipped]
-        for rel, path in sorted(entries):
-            stat = path.stat()
-            h.update(f"|{rel}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        for entry in sorted(listing.broken):
-            h.update(f"|broken:{entry}".encode())
-    else:
-        stat = source.stat()
-        h.update(f"||{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]

@@ -11,6 +11,7 @@ Here it is one line naming the plugin, the dataset and what to return instead (a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -99,3 +100,17 @@ def check_loaded(ds: Any, plugin: str, dataset: str) -> ImageDataset:
     if problem:
         raise PluginError(f"dataset plugin '{plugin}' (loader of '{dataset}'): {problem}")
     return ds
+
+
+def check_declared(ds: ImageDataset, declared: Mapping[str, Any], plugin: str, dataset: str) -> None:
+    """A PluginError when the loaded ``ds`` is not what its plugin declared at registration (``classes``,
+    ``in_chans``, ``input_size``, ``train_images``, ``test_images``): dry runs and ``bench cost`` build models
+    and count the work from the declaration, so a wrong one would give them another network than a run trains."""
+    loaded = {"classes": ds.num_classes, "in_chans": ds.in_chans, "input_size": ds.input_size,
+              "train_images": len(ds.train_labels), "test_images": len(ds.test_labels)}
+    wrong = [f"{key}={declared[key]} (loaded: {value})" for key, value in loaded.items()
+             if declared.get(key) is not None and declared[key] != value]
+    if wrong:
+        raise PluginError(f"dataset plugin '{plugin}' declared dataset '{dataset}' with {', '.join(wrong)} at "
+                          f"registration; dry runs and bench cost use the declaration: make it what the loader "
+                          f"returns")

@@ -81,7 +81,8 @@ def bench_register_recipes(register: Register[Recipe]) -> None:
 def bench_register_executors(register: Register[type[Backend]]) -> None:
     """Register executors (where the stage jobs of a sweep run): ``register(name, backend_class,
     description=...)``; ``backend_class(options: ExecutorOptions)`` is a subclass of
-    :class:`harness.api.Backend` whose jobs call :func:`harness.api.run_job`. A missing optional dependency
+    :class:`harness.api.Backend` whose jobs call :func:`harness.api.run_job` (which applies the job's thread
+    count). A missing optional dependency
     is a :class:`harness.api.UsageError` naming what to install (:func:`harness.api.import_extra`)."""
 
 

@@ -27,6 +27,8 @@ from harness.plugins import hookspecs
 from harness.core.errors import BenchError, PluginError, PluginFailed, UsageError, one_line
 from harness.core.environ import names
 from harness.plugins.declared import DeclaredPlugin
+from harness.plugins.entry_checks import DATASET_DECLARATION, ENTRY_CHECKS
+from harness.plugins.options import complete_options
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -103,8 +105,10 @@ def _recipe(obj: Any) -> str | None:
 
 
 def _method(obj: Any) -> str | None:
-    """A Method subclass whose options' defaults are within their own declared constraints."""
-    problem = _subclass_of("harness.methods.contract", "Method")(obj)
+    """A Method subclass whose options' defaults are within their own declared constraints; its options are
+    completed with the ones it inherits (:func:`~harness.plugins.options.complete_options`), and one it
+    redeclares as something else is refused."""
+    problem = _subclass_of("harness.methods.contract", "Method")(obj) or complete_options(obj)
     if problem:
         return problem
     for name, option in getattr(obj, "options", {}).items():
@@ -132,8 +136,9 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
 META_KEYS: dict[str, tuple[str, ...]] = {
     "archs": ("default_teacher", "teacher_source"),
     # what a dataset is without loading it (for dry runs without the data, and bench cost): class count,
-    # input shape (channels, size) and split sizes
-    "datasets": ("classes", "in_chans", "input_size", "train_images", "test_images"),
+    # input shape (channels, size) and split sizes; ``downloads``: a real run fetches it when it is not on disk
+    # (a dry run without it then plans on the declared shape; any other dataset a dry run cannot load is an error)
+    "datasets": (*DATASET_DECLARATION, "downloads"),
 }
 
 
@@ -285,7 +290,8 @@ def load_plugins(
             pm.unregister(exc.plugin)
             _skip(infos[name], error, warn)
 
-    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ())) for kind in KINDS}
+    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()), ENTRY_CHECKS.get(kind))
+                  for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

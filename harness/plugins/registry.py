@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import PluginError, unknown_name
+from harness.plugins.entry_checks import EntryCheck
 
 
 @dataclass(frozen=True)
@@ -102,19 +103,32 @@ class Registry:
     :class:`PluginError` naming the plugin, the name and what was expected, raised while the plugin registers
     (so a third-party plugin is skipped with one line, and a built-in one is a bug)."""
 
-    def __init__(self, kind: str, check: Check | None = None, meta_keys: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, check: Check | None = None, meta_keys: tuple[str, ...] = (),
+                 check_entry: EntryCheck | None = None) -> None:
         self.kind = kind
         self.check = check
         self.meta_keys = meta_keys  # keywords a plugin may pass beside description (e.g. default_teacher)
+        self.check_entry = check_entry  # the name with the object and keywords (harness.plugins.entry_checks)
         self._entries: dict[str, list[Entry]] = {}  # more than one entry: a conflict
 
     def callback(self, plugin: str) -> Callable[..., None]:
         """The ``register`` function handed to one plugin's hook."""
 
         def register(name: str, obj: Any, description: str = "", **meta: Any) -> None:
-            self.add(Entry(name, obj, plugin, description, meta, check=self.check, kind=self.kind))
+            self.add(Entry(name, obj, plugin, description, meta, check=self.checker(name, meta), kind=self.kind))
 
         return register
+
+    def checker(self, name: str, meta: Mapping[str, Any]) -> Check:
+        """The check of an object registered as ``name`` with ``meta``: its kind's, then its entry check's."""
+
+        def check(obj: Any) -> str | None:
+            problem = self.check(obj) if self.check is not None else None
+            if not problem and self.check_entry is not None:
+                problem = self.check_entry(name, obj, meta)
+            return problem
+
+        return check
 
     def add(self, entry: Entry) -> None:
         if not isinstance(entry.name, str) or not entry.name or any(c.isspace() for c in entry.name) \
@@ -125,7 +139,10 @@ class Registry:
             known = ", ".join(self.meta_keys) or "none"
             raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' with unknown "
                               f"keyword(s) {', '.join(unknown)} (a {self.kind} takes: description, {known})")
-        problem = self.check(entry.obj) if self.check is not None and not entry.lazy else None
+        if entry.lazy:  # the object is checked when first used; what was declared beside it, now
+            problem = self.check_entry(entry.name, None, entry.meta) if self.check_entry is not None else None
+        else:
+            problem = self.checker(entry.name, entry.meta)(entry.obj)
         if problem:
             raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as "
                               f"{_describe(entry.obj)}, {problem}")

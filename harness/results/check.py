@@ -9,8 +9,12 @@ row fails on any difference, in either direction, and says where the runs first 
 measured seeds against the reference's. Two-sided by default (a benchmark must reproduce, not improve):
 Student's t-test with the seed spread pooled from both sides (under the null hypothesis that nothing
 changed, both are draws of one distribution; with one measured seed it is the reference spread's prediction
-interval), on the checked top-1 and, for a JSON reference, on the deployed stage's final train and test
-losses; the family of tests of one check holds ``alpha`` together (Bonferroni). ``--direction down`` fails
+interval), on the checked top-1 and, for a JSON reference, on the deployed stage's final test loss and
+every stage's per-epoch training curves (train loss and accuracy, a method's own loss terms: one test per
+curve on its mean over the epochs, or with ``--curves epochs`` one per epoch; ``--curves off`` tests the
+deployed stage's final train and test losses instead); the
+family of tests of one check holds ``alpha`` together (Bonferroni). Each stage's learning rate per epoch, a
+function of the recipe alone, is compared like the model's size: any difference fails. ``--direction down`` fails
 only on a significant top-1 drop; ``--tolerance T`` replaces the top-1 test by a band of ±T points (or -T
 for ``down``). Each row says the smallest shift it detects with 80% probability at its seed counts (see
 :meth:`harness.results.stats.ShiftTest.detectable`), so that a pass says how much it rules out. Without
@@ -29,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -49,6 +54,18 @@ from harness.results.stats import ALPHA, POWER, ShiftTest, shift_test, summarize
 from harness.results.aggregation import METRICS, Row, aggregate
 
 MODES = ("auto", "exact", "statistical")
+#: How the statistical mode tests the per-epoch curves: ``mean``: one test per curve (a stage's train loss,
+#: test loss, accuracies, ...) on its mean over the epochs; ``epochs``: one test per epoch of every curve;
+#: ``off``: none (the final top-1 and losses only).
+CURVE_TESTS = ("mean", "epochs", "off")
+#: Curve columns that are not measurements: the epoch number, and the learning rate (a function of the recipe
+#: compared exactly, see :func:`schedule_differences`).
+NOT_MEASURED = ("epoch", "lr")
+#: Curve columns measured on held-out images. Tested at the deployed stage's final epoch only: at the early
+#: epochs of a short, high-learning-rate training they are heavy-tailed, not normal (a harmless change of
+#: memory format moved KD's epoch-1 test loss to 2.50 against 2.01-2.14 over 8 reference seeds: a false
+#: alarm of the t-test), while the training columns average thousands of samples per epoch.
+EVALUATION_COLUMNS = ("test_", "val_")
 #: The band a row falls back to when no seed spread is known and no --tolerance is given (the old default).
 FALLBACK_TOLERANCE = 1.0
 #: Numbers tested besides the top-1 in the two-sided statistical mode: the deployed stage's final epoch.
@@ -64,6 +81,7 @@ class Settings:
     direction: str = "both"
     tolerance: float | None = None
     dataset_as: str | None = None
+    curves: str = "mean"  # how the two-sided statistical mode tests every stage's curves: CURVE_TESTS
 
 
 @dataclass
@@ -198,11 +216,14 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
         if mode == "exact":
             c.text = f"seed(s) {','.join(map(str, unknown))} not in the reference, statistical check: "
         differs = structure_differences(c)
-        if differs:
-            c.text += f"model differs from the reference's: {differs[0]}"
+        schedule = [] if differs else schedule_differences(c)
+        if differs or schedule:
+            c.text += (f"model differs from the reference's: {differs[0]}" if differs else
+                       f"training schedule differs from the reference's: {schedule[0]}")
         else:
             pending.append(c)
-    planned = [(c, statistical_plan(c, metric, settings)) for c in pending]
+    seen: set[tuple[float, ...]] = set()  # curve series tested already, shared by the rows
+    planned = [(c, statistical_plan(c, metric, settings, seen)) for c in pending]
     check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
     for c, plan in planned:
         statistical(c, plan, settings, settings.alpha / max(check.tests, 1))
@@ -282,6 +303,33 @@ def structure_differences(c: CheckRow) -> list[str]:
     return []
 
 
+def schedule_differences(c: CheckRow) -> list[str]:
+    """``["stage 'train': lr at epoch 3 0.0125 vs 0.0"]``: every stage's learning rate per epoch against the
+    reference's, and its stages and epoch counts. The schedule is a function of the recipe alone, the same
+    on every platform up to the last bits of ``math.cos`` (compared to a relative 1e-9), so any difference is
+    a changed schedule or training plan, never noise."""
+    if not c.ref.seeds or c.row is None:
+        return []
+    before = _stage_curves(c.ref.seeds[0].trace)
+    for record in c.row.records:
+        now = _stage_curves(replay.trace(record))
+        if list(now) != list(before):
+            return [f"stages {list(now)} vs the reference's {list(before)}"]
+        for label, rows in before.items():
+            if len(now[label]) != len(rows):
+                return [f"stage '{label}': {len(now[label])} epoch(s) vs the reference's {len(rows)}"]
+            for a, b in zip(rows, now[label]):
+                lr_a, lr_b = a.get("lr"), b.get("lr")
+                if isinstance(lr_a, (int, float)) and not (isinstance(lr_b, (int, float)) and
+                                                           math.isclose(lr_a, lr_b, rel_tol=1e-9, abs_tol=1e-12)):
+                    return [f"stage '{label}': lr at epoch {a.get('epoch')} {lr_b!r} vs the reference's {lr_a!r}"]
+    return []
+
+
+def _stage_curves(trace: dict) -> dict[str, list[dict]]:
+    return {str(stage.get("label")): list(stage.get("curves") or []) for stage in trace.get("stages") or []}
+
+
 def exact(c: CheckRow) -> None:
     """Every measured seed's trace against the reference's, bit for bit; the first divergence fails the row."""
     assert c.row is not None
@@ -302,7 +350,8 @@ def exact(c: CheckRow) -> None:
 Plan = list[tuple[str, list[float], list[float], float | None]]  # (label, reference values, now values, band)
 
 
-def statistical_plan(c: CheckRow, metric: str, settings: Settings) -> Plan:
+def statistical_plan(c: CheckRow, metric: str, settings: Settings,
+                     seen: set[tuple[float, ...]] | None = None) -> Plan:
     """What the statistical mode tests of a row: the top-1, and for a two-sided check of a JSON reference
     (no --tolerance) the final losses; each as (label, reference values, measured values, band or None)."""
     assert c.row is not None
@@ -315,23 +364,73 @@ def statistical_plan(c: CheckRow, metric: str, settings: Settings) -> Plan:
     plan: Plan = [("top-1", reference, list(c.row.values), band)]
     if ref.per_seed and settings.direction == "both" and settings.tolerance is None:
         for name, label in LOSSES.items():
+            if name == "train_loss" and settings.curves != "off":
+                continue  # the deployed stage's train loss is one of the curves
             before = [s.values[name] for s in ref.seeds if name in s.values]
             now = [v for r in c.row.records if (v := seed_values(r).get(name)) is not None]
             if len(before) > 1 and len(set(before)) > 1 and now:
                 plan.append((label, before, now, None))
+        if settings.curves != "off":
+            plan += curve_plan(c, settings.curves, seen if seen is not None else set())
     return plan
+
+
+def curve_plan(c: CheckRow, how: str, seen: set[tuple[float, ...]]) -> Plan:
+    """The curves' tests of a row: for every stage and every training curve column (train loss, train
+    accuracy, a method's own terms; not the held-out columns, see :data:`EVALUATION_COLUMNS`) with a spread
+    over the reference seeds, one test of its mean over the epochs (``mean``) or one per epoch (``epochs``),
+    measured seeds against reference seeds. A series whose reference values were tested already (``seen``:
+    the train CE of a method whose loss is the CE; a stage shared by two rows, such as the baseline that
+    EncodeNet starts from) is tested once."""
+    assert c.row is not None
+    before = [_series(_stage_curves(s.trace), how) for s in c.ref.seeds]
+    now = [_series(_stage_curves(replay.trace(r)), how) for r in c.row.records]
+    plan: Plan = []
+    for label in before[0]:
+        reference = [series[label] for series in before if label in series]
+        measured = [series[label] for series in now if label in series]
+        if len(reference) < 2 or len(set(reference)) < 2 or not measured or tuple(reference) in seen:
+            continue
+        seen.add(tuple(reference))
+        plan.append((label, reference, measured, None))
+    return plan
+
+
+def _series(stages: dict[str, list[dict]], how: str) -> dict[str, float]:
+    """``{"baseline[resnet8] train_loss (mean of 3 epochs)": 1.97, ...}`` or, for ``epochs``,
+    ``{"baseline[resnet8] train_loss at epoch 1": 2.13, ...}``: the numbers of one seed that the curve
+    tests compare."""
+    out: dict[str, float] = {}
+    for label, rows in stages.items():
+        columns = [k for k in dict.fromkeys(k for row in rows for k in row)
+                   if k not in NOT_MEASURED and not k.startswith(EVALUATION_COLUMNS)]
+        for column in columns:
+            values = [(row.get("epoch"), row.get(column)) for row in rows]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for _, v in values):
+                continue
+            if how == "mean":
+                out[f"{label} {column} (mean of {len(values)} epochs)"] = math.fsum(v for _, v in values) / len(values)
+            else:
+                out.update({f"{label} {column} at epoch {epoch}": float(v) for epoch, v in values})
+    return out
 
 
 def statistical(c: CheckRow, plan: Plan, settings: Settings, alpha: float) -> None:
     assert c.row is not None
     parts, failed = [], False
     runs = int(c.ref.runs) if c.ref.runs.isdigit() else None
+    curves_within: list[float] = []  # the p of each curve test that passed: summarised in one part
     for label, reference, now, band in plan:
         direction = settings.direction if label == "top-1" else "both"
         test = shift_test(reference, now, reference_n=None if c.ref.per_seed else runs, alpha=alpha,
                           direction=direction, tolerance=band)
         failed |= test.failed
-        parts.append(describe_test(label, reference, now, test, settings, c.ref.per_seed))
+        if label in ("top-1", *LOSSES.values()) or test.failed:
+            parts.append(describe_test(label, reference, now, test, settings, c.ref.per_seed))
+        else:
+            curves_within.append(test.p if test.p is not None else 1.0)
+    if curves_within:
+        parts.append(f"{len(curves_within)} curve test(s) within (smallest p {min(curves_within):.2g})")
     c.passed = not failed
     c.text += "; ".join(parts)
 

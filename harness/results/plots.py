@@ -21,6 +21,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from matplotlib.text import Annotation  # noqa: E402
+
+from harness.results.labels import separate  # noqa: E402
 from harness.results.records import Record, slug  # noqa: E402
 from harness.data.datasets import display_name  # noqa: E402
 from harness.data.distortions import KINDS  # noqa: E402
@@ -44,15 +47,18 @@ def _is_baseline(row: Row) -> bool:
     return row.method == "baseline" and not row.variant and not row.teacher_arch
 
 
-def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str) -> None:  # type: ignore[no-untyped-def]
+def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str) -> list[Annotation]:  # type: ignore[no-untyped-def]
     """Top-1 against one cost; the baseline as a star with dashed guides through it: points above the
-    horizontal guide are better at their size, points left of the vertical one are smaller."""
+    horizontal guide are better at their size, points left of the vertical one are smaller. Returns the
+    points' labels (:func:`harness.results.labels.separate` moves them apart once the layout is final)."""
     xs = [getattr(r, attr) / scale for r in rows]
+    names = []
     for r, x in zip(rows, xs):
         base = _is_baseline(r)
         ax.errorbar(x, r.mean, yerr=r.std, fmt="*" if base else "o", markersize=11 if base else 6,
                     color="black" if base else None, capsize=3, zorder=3 if base else 2)
-        ax.annotate(r.name, (x, r.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        names.append(ax.annotate(r.name, (x, r.mean), fontsize=7, xytext=(4, 3), textcoords="offset points",
+                                 annotation_clip=False))
         if base:
             ax.axhline(r.mean, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
             ax.axvline(x, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
@@ -61,6 +67,7 @@ def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str
     ax.set_xlabel(label)
     ax.set_ylabel(f"top-1 (%), {metric} epoch")
     ax.grid(alpha=0.3)
+    return names
 
 
 def efficiency(records: list[Record], out: Path, metric: str = "last") -> list[Path]:
@@ -72,11 +79,12 @@ def efficiency(records: list[Record], out: Path, metric: str = "last") -> list[P
         if not group:
             continue
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for ax, (attr, scale, label) in zip(axes, PANELS):
-            _panel(ax, group, attr, scale, label, metric)
+        names = [_panel(ax, group, attr, scale, label, metric) for ax, (attr, scale, label) in zip(axes, PANELS)]
         note = "baseline = star; dashed lines through it: above = more accurate, left = smaller"
         fig.suptitle(f"{g.title}\n{g.data_text()}\n{note}", fontsize=9)
         fig.tight_layout(rect=(0, 0, 1, 0.85))
+        for panel in names:
+            separate(fig, panel)
         written += _save(fig, out / f"efficiency__{slug(g.dataset)}__{slug(g.arch)}__{slug(g.budget)}__{g.id}")
     return written
 

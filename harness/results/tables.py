@@ -17,9 +17,11 @@ from tabulate import tabulate
 
 from harness.results.aggregation import collect
 from harness.results.formatting import (
-    caption, compact_caption, duplicates_text, export_row, group_json, left_out_text, not_ok_text, select_columns,
-    table_rows,
+    Column, caption, compact_caption, duplicates_text, export_row, group_json, left_out_text, not_ok_text,
+    select_columns, table_rows,
 )
+from harness.results.grouping import Group
+from harness.results.layout import fit
 from harness.results.records import Record
 from harness.results.stats import summarize
 
@@ -64,16 +66,8 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
     console = console or Console()
     for g in agg.groups:
         lines = [line for r, line in zip(rows, body) if r.group is g]
-        table = Table(title=escape(g.title), caption=escape(g.caption()), title_justify="left", caption_justify="left")
-        for i, h in enumerate(headers):
-            if cols[i].key in ("method", "teacher"):  # the one column that may wrap (and never loses a character)
-                table.add_column(h, justify="left", overflow="fold")
-            else:  # numbers keep their width: never wrapped, never cut
-                widest = max([len(h), *(len(line[i]) for line in lines)])
-                table.add_column(h, justify="right", no_wrap=True, min_width=widest)
-        for line in lines:
-            table.add_row(*map(escape, line))
-        console.print(table)
+        for table in terminal_tables(g, headers, lines, cols, console.width):
+            console.print(table)
         dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
         if dups:
             console.print(f"[yellow]{escape(dups)}[/yellow]")
@@ -82,3 +76,32 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
     for text in footer:
         console.print(f"[dim]{escape(text)}[/dim]", highlight=False)
     return ""
+
+
+def terminal_tables(g: Group, headers: list[str], lines: list[list[str]], cols: list[Column],
+                    width: int) -> list[Table]:
+    """A group's rich table, as one or more tables that each fit ``width`` (:mod:`harness.results.layout`):
+    the method column in each (folded, never shrunk to nothing: every row keeps its name), the other columns at
+    their widest cell's width (never wrapped, never cut), as many beside it as fit."""
+    key = next((i for i, c in enumerate(cols) if c.key == "method"), None)
+    others = [i for i in range(len(headers)) if i != key]
+    widest = {i: max([len(headers[i]), *(len(line[i]) for line in lines)]) for i in range(len(headers))}
+    kept, parts = fit(widest[key] if key is not None else 0, [widest[i] for i in others], width)
+    tables = []
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        title = g.title if n == 0 else f"{g.title} (continued: part {n + 1} of {len(parts)})"
+        table = Table(title=escape(title), caption=escape(g.caption()) if last else None, title_justify="left",
+                      caption_justify="left")
+        shown = ([key] if key is not None else []) + [others[j] for j in part]
+        for i in shown:
+            if i == key:
+                table.add_column(headers[i], justify="left", overflow="fold", min_width=kept)
+            elif cols[i].key == "teacher":  # may wrap, never loses a character
+                table.add_column(headers[i], justify="left", overflow="fold")
+            else:  # numbers keep their width: never wrapped, never cut
+                table.add_column(headers[i], justify="right", no_wrap=True, min_width=widest[i])
+        for line in lines:
+            table.add_row(*(escape(line[i]) for i in shown))
+        tables.append(table)
+    return tables

@@ -25,6 +25,7 @@ from harness.models.cost import count_cost, latency_ms
 from harness.models.levels import count_params
 from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue
+from harness.run.outputs import check_logits
 from harness.run.plan import RunPlan
 from harness.train.artifacts import ArtifactStore
 from harness.train.env import RunEnv
@@ -84,6 +85,7 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
         where = f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, {in_chans}x{size}x{size} input)"
         try:
             model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
+            check_logits(model, shape, num_classes, device, f"{where}: its model")
             cost = count_cost(model, shape, device)
             rows.append(CostRow(
                 method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,

@@ -19,6 +19,7 @@ from harness.core.progress import Reporter
 from harness.results.records import Record, record_path, write_record
 from harness.run.loggers import LoggerSet
 from harness.run.prepare import PreparedRun
+from harness.run.restarts import RestartWarningRunner
 from harness.run.recording import (
     FinishedRecords, build_record, earlier_failure, failed_record, record_name, save_figures,
 )
@@ -65,9 +66,10 @@ def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRu
     records, paths, failures = outcome.records, outcome.paths, outcome.failures
     reporter: Reporter = logs  # every event reaches the caller's reporter, and the epochs the loggers
     for seed in run.plan.seeds:
+        run.release_planning()  # the dry resolutions' models (and the previous seed's): not held while training
         env = run.env(seed, reporter)
-        stages = runner(env) if runner else StageRunner(env, run.store, resume=run.request.resume,
-                                                        retrain=run.request.retrain)
+        stages = runner(env) if runner else RestartWarningRunner(env, run.store, resume=run.request.resume,
+                                                                  retrain=run.request.retrain)
         dry = run.dry_runner(seed) if done is not None else None
         for entry in run.plan.of_seed(seed):
             method, plan = entry.method, entry.plan

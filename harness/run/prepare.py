@@ -15,18 +15,23 @@ from typing import Any
 import torch
 
 from harness.core import numerics
-from harness.core.errors import BenchError, DataUnavailableError, PluginFailed, UsageError, plugin_code
+from harness.core.errors import (
+    BenchError, DataUnavailableError, PluginFailed, UsageError, did_you_mean, plugin_code,
+)
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
-from harness.data.validate import check_loaded
+from harness.data.validate import check_declared, check_loaded
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.results.records import read_record_file
 from harness.run.loggers import LoggerSet, resolve_loggers
+from harness.run.outputs import check_architectures
+from harness.run.cost import declared_stand_in
 from harness.run.plan import RunPlan
 from harness.run.limits import check_request, check_sizes
+from harness.run.planning import Planning
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
 from harness.run.spec.options import BY_NAME
@@ -66,6 +71,8 @@ class PreparedRun:
     teacher_source: dict | None = None  # where --teacher-checkpoint's bundle came from (records say it)
     #: What the numerics profile set each CPU library to run (``harness.core.numerics.activate``), measured.
     numerics: dict[str, str] = field(default_factory=dict)
+    planning: Planning = field(default_factory=Planning, repr=False, compare=False)  # dry resolutions, until training
+    data_missing: str | None = None  # a dry run whose data is not on disk: why (its loader's line), else None
 
     def info(self, seed: int) -> RunInfo:
         return RunInfo(arch=self.request.arch, recipe=self.recipe, seed=seed, teacher_stage=self.teacher)
@@ -87,9 +94,34 @@ class PreparedRun:
                                           self.world.size if self.world is not None else 1)
         return env
 
-    def dry_runner(self, seed: int) -> StageRunner:
-        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans."""
-        return StageRunner(self.env(seed, Reporter()), self.store, dry=True)
+    def dry_runner(self, seed: int, dataset: ImageDataset | None = None) -> StageRunner:
+        """A runner that trains and loads nothing: stage keys and cache states of ``seed``'s plans on
+        ``dataset`` (the run's by default; a shape-only stand-in when its data is not on disk). Until
+        :meth:`release_planning`, every caller gets the same runner (:mod:`harness.run.planning`)."""
+        ds = dataset if dataset is not None else self.dataset
+        assert ds is not None
+        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed), self.store)
+
+    def plan_dataset(self) -> ImageDataset | None:
+        """What the plans are resolved on: the run's dataset; without it on disk, a stand-in of the shape its
+        plugin declares (the same one for every caller), or None when it declares none."""
+        if self.dataset is not None:
+            return self.dataset
+        return self.planning.stand_in(lambda: declared_stand_in(self.plugins, self.request.dataset,
+                                                                self.request.val_split))
+
+    def train_images(self) -> int | None:
+        """The run's training images: the dataset's; without it on disk, its plugin's declared count (after
+        ``--train-subset``), None when it declares none."""
+        if self.dataset is not None:
+            return len(self.dataset.train_labels)
+        declared = self.plugins.datasets.resolve(self.request.dataset).entry.meta.get("train_images")
+        subset = self.request.train_subset
+        return min(declared, subset) if declared and subset else declared
+
+    def release_planning(self) -> None:
+        """Drop the dry resolutions (models on the run's device) before training."""
+        self.planning.release()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -116,7 +148,9 @@ def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[s
     for method, values in table.items():
         if method not in methods:
             first = next(iter(values), "NAME")
-            raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})")
+            hint = did_you_mean(method, methods)
+            raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})"
+                             + (f";{hint}" if hint else ""))
     return table
 
 
@@ -129,6 +163,11 @@ def build_methods(plugins: PluginSet, names: list[str],
     options = method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
+        for key in options.get(name, {}):
+            if key not in entry.obj.options:
+                valid = ", ".join(sorted(entry.obj.options)) or "none"
+                raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
+                                 f"its options: {valid}")
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
             methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
     return methods
@@ -141,6 +180,7 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
         ds = resolved.obj(request)
     check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
+    check_declared(ds, resolved.entry.meta, resolved.entry.plugin, req.dataset)  # what dry runs go by
     check_sizes(req, len(ds.train_labels), req.dataset)  # a training split that trains, a validation split that holds
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
@@ -248,37 +288,49 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     run = replace(run, plan=plan_run(run))  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run = replace(run, dataset=load_dataset(req, plugins))
-    except DataUnavailableError:
-        if need_data:
-            raise
+    except DataUnavailableError as exc:
+        if need_data or not fetched_by_a_real_run(req, plugins):
+            raise  # local data (a path, the bundled dataset, a plugin's files) missing or broken: exit 2, dry too
+        run = replace(run, data_missing=(str(exc).strip().splitlines() or [""])[0])
         validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
         return run
     validate(run)
     return run
 
 
+def fetched_by_a_real_run(req: RunRequest, plugins: PluginSet) -> bool:
+    """Whether a dataset missing here is one a real run downloads (its plugin declares ``downloads=True``; with
+    ``--data-dir`` too, which a real run looks in first): a dry run then plans on its declared shape and says
+    whether this machine can download it. Any other dataset is local, and a dry run that cannot load it fails
+    as a real run would."""
+    return bool(plugins.datasets.resolve(req.dataset).entry.meta.get("downloads"))
+
+
 def validate_by_shape(run: PreparedRun) -> None:
     """A dry run whose data is not on disk: :func:`validate` on a stand-in of the dataset's declared shape
     (class count, channels, size; no images), when its plugin declares one; nothing otherwise."""
-    from harness.run.cost import declared_stand_in
-
-    stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
+    stand_in = run.plan_dataset()
     if stand_in is not None:
-        validate(replace(run, dataset=stand_in))
+        validate(run, stand_in)
 
 
-def validate(run: PreparedRun) -> None:
+def validate(run: PreparedRun, dataset: ImageDataset | None = None) -> None:
     """Build the first seed's plans' objectives on untrained networks (nothing trained or loaded but
-    checkpoints): an architecture, a pair or an option that cannot work is refused now, with one line."""
+    checkpoints) on ``dataset`` (the run's by default): an architecture, a pair or an option that cannot work
+    is refused now, with one line."""
     seed = run.plan.seeds[0]
-    dry = run.dry_runner(seed)
+    ds = dataset if dataset is not None else run.dataset
+    assert ds is not None
+    dry = run.dry_runner(seed, ds)
+    checked: set[str] = set()  # the architectures whose logits were checked
     for entry in run.plan.of_seed(seed):
-        ds = run.dataset
-        assert ds is not None
         where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
                  f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
         try:
+            start = len(dry.resolved)
             dry.resolve(entry.plan.deploy, entry.name)
+            check_architectures(dry.resolved[start:], (ds.in_chans, ds.input_size, ds.input_size), ds.num_classes,
+                              run.device, where, checked)
         except PluginFailed as exc:
             raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
         except BenchError:

@@ -7,6 +7,7 @@ measurements) and looks up records an earlier invocation wrote (``--resume``, ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -131,8 +132,28 @@ def failure_key(record: Record) -> str:
 
 
 def record_name(run: PreparedRun, method: Method, env: RunEnv) -> str:
-    """The name of the (method, seed)'s record without its key, known before it trains (loggers' run names)."""
-    return record_stem(env.dataset.name, run.request.arch, method.name, run.recipe.name, env.seed)
+    """The name of the (method, seed)'s run, known before it trains (loggers' run names: TensorBoard's folders,
+    MLflow's run names): its record's name without the key, the method followed by its non-default options
+    (``cifar10__resnet8__kd+temperature=2__crd__seed0``), so that two runs of one method with other options are
+    told apart by name, as the tables' rows are (``kd [temperature=2]``)."""
+    stem = record_stem(env.dataset.name, run.request.arch, method.name, run.recipe.name, env.seed)
+    options = "".join(f"+{_name_part(k)}={_name_part(v)}" for k, v in non_default_options(method).items())
+    if not options:
+        return stem
+    data, arch, name, rest = stem.split("__", 3)
+    return f"{data}__{arch}__{name}{options[:120]}__{rest}"
+
+
+def _name_part(value: object) -> str:
+    """``value`` as a part of a file or run name: characters other than letters, digits, ``.``, ``_`` and ``-``
+    become ``-`` (a negative number keeps its sign)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(value))
+
+
+def non_default_options(method: Method) -> dict[str, object]:
+    """The method's options whose values differ from their declared defaults, by name."""
+    declared = method.options
+    return {k: v for k, v in sorted(method.opts.items()) if k not in declared or v != declared[k].default}
 
 
 def earlier_failure(run: PreparedRun, method: Method, env: RunEnv) -> Path:

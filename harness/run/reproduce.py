@@ -29,7 +29,7 @@ from harness.results.formatting import fmt_compute
 from harness.results.grouping import budget
 from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
-from harness.run.workload import PlannedStage, estimated_seconds, plan_work
+from harness.run.workload import PlannedStage, estimated_seconds, long_plan_advice, plan_work
 from harness.run.sweep.graph import JobGraph, build_graph
 
 
@@ -84,14 +84,15 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
     (img/s), the wall time on ``workers`` workers. A dataset that is not on disk is said so, with what would
     train once it is (from the dataset's declared size). ``runs``: (teacher of the setting, prepared run)."""
     total_work, total_flops, entries, seconds = 0, 0, 0, 0.0
-    missing: list[str] = []
+    missing: dict[str, PreparedRun] = {}
+    counted: set[str] = set()  # a stage two runs share (a teacher of two KD runs) is counted once, as in the graph
     for teacher, run in runs:
-        work = plan_work(run)
+        work = plan_work(run, counted)
         ds = run.dataset
         if ds is not None:
             size = f"{len(ds.train_labels):,} training images"
         else:
-            missing.append(run.request.dataset)
+            missing.setdefault(run.request.dataset, run)
             size = (f"dataset not on disk; {work.stages[0].images:,} training images declared" if work.images_declared
                     else "dataset not on disk: its size is unknown")
         table = Table(title=f"{run.request.arch}" + (f" <- {teacher}" if teacher else "") +
@@ -119,10 +120,25 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
     if seconds:
         note += f", about {hours(seconds)} on this CPU (an estimate from the FLOPs; evaluation not counted)"
     console.print(note + ". Stages already in the cache and records already in --out are reused.", highlight=False)
-    for name in dict.fromkeys(missing):
-        console.print(f"dataset {name} is not on disk: its stages' cache states are unknown, and the counts use its "
-                      f"declared size; it is downloaded by a real run (or give --data-dir DIR)", highlight=False)
+    advice = long_plan_advice(seconds)
+    if advice:
+        console.print(advice, highlight=False)
+    for run in missing.values():
+        console.print(missing_data_note(run), highlight=False)
     print_graph(build_graph([run for _, run in runs]), console, throughput, workers)
+
+
+def missing_data_note(run: PreparedRun) -> str:
+    """What a dry run says of a dataset that is not on disk: whether a real run gets it (``--no-download``, or
+    this machine could not download it: the loader's line), and that the counts use its declared size."""
+    name = run.request.dataset
+    if not run.request.download:
+        how = ("--no-download was given, so a real run stops here: drop --no-download on a machine that reaches "
+               "the network, or give --data-dir DIR (a copy of it)")
+    else:
+        how = f"this machine cannot download it, so a real run here stops too: {run.data_missing or 'no detail'}"
+    return (f"dataset {name} is not on disk; {how}. Its stages' cache states are unknown, and the counts use its "
+            f"declared size.")
 
 
 def print_graph(graph: JobGraph, console: Console, throughput: float | None, workers: int) -> None:

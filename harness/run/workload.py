@@ -19,21 +19,21 @@ given (small networks are launch-bound there, so FLOPs do not predict time).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
+from torch import nn
 
-from harness.core.progress import Reporter
 from harness.models.cost import count_cost
-from harness.run.cost import declared_stand_in
 from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import hours
-from harness.train.executor import StageRunner
 from harness.train.stage import Stage, TrainedStage
 
 CPU_EFFICIENCY = 0.6
 LONG_PLAN_SECONDS = 30 * 60  # bench run says so, before training, when a CPU plan is estimated to take longer
+DAY_SECONDS = 24 * 3600  # beyond this, the advice is a GPU (or several machines), or a much smaller plan
 
 
 @dataclass
@@ -75,67 +75,66 @@ class PlanWork:
         return sum(s.flops for s in self.stages)
 
 
-def step_flops(node: TrainedStage, shape: tuple[int, int, int], device: torch.device) -> int | None:
+def step_flops(node: TrainedStage, shape: tuple[int, int, int], device: torch.device,
+               forward: Callable[[nn.Module, tuple[int, int, int], torch.device], int] | None = None) -> int | None:
     """Training FLOPs per image of a resolved (untrained) stage: 3 forward passes of its model plus one of each
-    frozen module that takes images (a teacher); None when its model does not take the run's images."""
+    frozen module that takes images (a teacher); None when its model does not take the run's images.
+    ``forward(module, shape, device)`` counts one forward pass (default: :func:`count_cost`'s FLOPs)."""
+    forward = forward or (lambda module, shape, device: count_cost(module, shape, device).flops)
     total = 0
     try:
-        total += 3 * count_cost(node.objective.model, shape, device).flops
+        total += 3 * forward(node.objective.model, shape, device)
     except Exception:  # a model of other inputs (an autoencoder's stacked pairs): not counted
         return None
     for frozen in node.objective.frozen_modules():
         try:
-            total += count_cost(frozen, shape, device).flops
+            total += forward(frozen, shape, device)
         except Exception:  # a frozen module on features (a paraphraser): its cost is small, not counted
             continue
     return total
 
 
-def plan_work(run: PreparedRun) -> PlanWork:
-    """Walk the run's plan as the executor would, without training or loading anything."""
+def plan_work(run: PreparedRun, counted: set[str] | None = None) -> PlanWork:
+    """Walk the run's plan as the executor would, without training or loading anything. ``counted``: plan
+    keys of stages already counted (by another run of the same invocation, e.g. a teacher two runs share):
+    they are ``shared`` here, as the stage graph has them once; the stages counted here are added to it."""
     ds = run.dataset
     work = PlanWork(dataset_on_disk=ds is not None)
-    stand_in = None
-    if ds is not None:
-        images = len(ds.train_labels)
-        shape: tuple[int, int, int] | None = (ds.in_chans, ds.input_size, ds.input_size)
-    else:  # the dataset's declaration: its size, and a shape-only stand-in that builds the plan's models
-        meta = run.plugins.datasets.resolve(run.request.dataset).entry.meta
-        declared = meta.get("train_images")
-        images = min(declared, run.request.train_subset) if declared and run.request.train_subset else declared
-        work.images_declared = images is not None
-        stand_in = declared_stand_in(run.plugins, run.request.dataset, run.request.val_split)
-        shape = (stand_in.in_chans, stand_in.input_size, stand_in.input_size) if stand_in is not None else None
+    planned_on = run.plan_dataset()  # the data, or a shape-only stand-in that builds the plan's models
+    images = run.train_images()  # without the data on disk: the declared count
+    work.images_declared = ds is None and images is not None
+    shape = (planned_on.in_chans, planned_on.input_size, planned_on.input_size) if planned_on is not None else None
+    counted = set() if counted is None else counted
     flops_of: dict[tuple, int | None] = {}
     for seed in run.plan.seeds:
-        runner = run.dry_runner(seed) if ds is not None else None
-        if runner is None and stand_in is not None:  # keys of a stand-in: sharing is known, cache states are not
-            env = replace(run.env_of(stand_in, seed), reporter=Reporter())
-            runner = StageRunner(env, run.store, dry=True)
-        counted: set[str] = set()
+        runner = run.dry_runner(seed, planned_on) if planned_on is not None else None
         for entry in run.plan.of_seed(seed):
             for stage in entry.stages():
                 planned = PlannedStage(seed, entry.name, stage, stage.epochs(run.recipe), "train", images)
                 work.stages.append(planned)
                 if not stage.trains:
                     planned.state = "loaded"
-                    continue
-                if runner is None:
-                    continue
-                node = runner.resolve(stage, entry.name)
-                ident = node.plan_key or str(id(stage))
-                planned.after_upstream = node.key is None and ds is not None
-                if node.cached and not run.request.retrain and ds is not None:
-                    planned.state = "cached"
-                elif ident in counted:
-                    planned.state = "shared"
-                else:
-                    counted.add(ident)
-                    what = (stage.name, stage.arch or run.request.arch, entry.name)
-                    if what not in flops_of:
-                        flops_of[what] = step_flops(node, shape, run.device) if shape else None
-                    planned.step_flops = flops_of[what]
+                elif runner is not None:
+                    _account(planned, runner.resolve(stage, entry.name), run, counted, flops_of, shape)
     return work
+
+
+def _account(planned: PlannedStage, node: TrainedStage, run: PreparedRun, counted: set[str],
+             flops_of: dict[tuple, int | None], shape: tuple[int, int, int] | None) -> None:
+    """A training stage's state (cached, shared or to train) and, the first time it is to train, its cost."""
+    on_disk = run.dataset is not None  # keys of a stand-in: sharing is known, cache states are not
+    planned.after_upstream = node.key is None and on_disk
+    ident = node.plan_key or str(id(planned.stage))
+    if node.cached and not run.request.retrain and on_disk:
+        planned.state = "cached"
+    elif ident in counted:
+        planned.state = "shared"
+    else:
+        counted.add(ident)
+        what = (planned.stage.name, planned.stage.arch or run.request.arch, planned.method)
+        if what not in flops_of:
+            flops_of[what] = step_flops(node, shape, run.device, run.planning.forward_flops) if shape else None
+        planned.step_flops = flops_of[what]
 
 
 @lru_cache(maxsize=4)
@@ -170,6 +169,20 @@ def long_plan_note(run: PreparedRun) -> str | None:
     seconds = estimated_seconds(run, work)
     if seconds is None or seconds <= LONG_PLAN_SECONDS:
         return None
-    return (f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
+    note = (f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
             f"(an estimate from its FLOPs); to shorten it: --epochs N, --train-subset N, --recipe smoke, or "
             f"--dry-run to see the plan")
+    advice = long_plan_advice(seconds)
+    return f"{note}. {advice}" if advice else note
+
+
+def long_plan_advice(seconds: float) -> str | None:
+    """For a CPU plan estimated to take more than a day: the two honest routes (a GPU or several machines,
+    or a much smaller plan on this CPU); None for a shorter plan."""
+    if seconds <= DAY_SECONDS:
+        return None
+    return ("More than a day on this CPU is not a plan to run here. On a GPU: the same command with --device cuda, "
+            "or its stages spread over machines with --executor ray or --executor slurm (docs/scaling-out.md). "
+            "On this CPU: a smaller plan: a small architecture (--arch resnet8 or resnet20), --recipe smoke "
+            "(3 epochs), a subset (--train-subset N --test-subset N), fewer --seeds, or the bundled "
+            "--dataset cifar10-mini")

@@ -68,7 +68,8 @@ def load_cifar(request: DatasetRequest, name: str) -> ImageDataset:
 
         return {"train": tensors(train), "test": tensors(test), "classes": list(train.classes)}
 
-    payload = cached(request.cache_dir / "datasets" / f"{name}-torchvision.pt", build)
+    places = [Path(r) / FOLDERS[name] for r in (request.data_dir, request.cache_dir / "torchvision") if r is not None]
+    payload = cached(request.cache_dir / "datasets" / f"{name}-torchvision.pt", build, source=places)
     (tx, ty), (ex, ey) = payload["train"], payload["test"]
     mean, std = STATS[name]
     return ImageDataset(name=name, train_images=tx, train_labels=ty, test_images=ex, test_labels=ey,

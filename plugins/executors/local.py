@@ -1,7 +1,8 @@
 """The ``local`` executor: a pool of worker processes on this machine.
 
 ``--workers N`` processes (spawned, so that no thread pool or CUDA context is inherited), each with its
-share of the CPU threads (all of them divided by N, or ``--threads``); or, with ``--per-gpu K``, K workers
+share of the CPU threads (all of them divided by N, or ``--threads``: ``harness.api.job_threads``, applied by
+``run_job`` in the worker); or, with ``--per-gpu K``, K workers
 per visible GPU, each seeing only its GPU (``CUDA_VISIBLE_DEVICES``). A worker that dies (killed, out of
 memory) fails its job, which the driver may retry, and is replaced by a new process.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness.api import Backend, BenchError, ExecutorOptions, JobResult, JobSpec, UsageError, run_job
+from harness.api import Backend, BenchError, ExecutorOptions, JobResult, JobSpec, UsageError, job_threads, run_job
 
 
 def one_line(exc: BaseException) -> str:
@@ -27,9 +28,6 @@ def one_line(exc: BaseException) -> str:
 def worker_main(conn: Connection, env: dict[str, str], threads: int) -> None:
     """A pool process: take job specs from ``conn`` and answer ("ok", result) or ("error", line)."""
     os.environ.update(env)
-    import torch
-
-    torch.set_num_threads(threads)
     while True:
         try:
             spec = conn.recv()
@@ -67,13 +65,6 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class LocalPool(Backend):
     name = "local"
 
@@ -91,7 +82,7 @@ class LocalPool(Backend):
                 raise UsageError(f"--workers must be at least 1, got {workers}")
             self.slots = [{} for _ in range(workers)]
         self.capacity = len(self.slots)
-        self.threads = options.threads or max(1, cpu_count() // self.capacity)
+        self.threads = job_threads(options, self.capacity)
         self.context = mp.get_context("spawn")
         self.workers: list[Worker | None] = [None] * self.capacity
         self.busy: set[int] = set()

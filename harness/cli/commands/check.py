@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 TOLERANCE = between(0, 100)
 
 MODES = ("auto", "exact", "statistical")  # as harness.results.check.MODES (not imported: no torch at parse time)
+CURVE_TESTS = ("mean", "epochs", "off")  # as harness.results.check.CURVE_TESTS (likewise)
 #: the false-alarm probability of a whole check
 ALPHA = between(0, 1, exclusive_minimum=True, exclusive_maximum=True)
 
@@ -42,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--alpha", type=Number(float, ALPHA), default=0.05,
                      help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
                           "(Bonferroni; default 0.05)")
+    chk.add_argument("--curves", choices=CURVE_TESTS, default="mean",
+                     help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves are "
+                          "tested: mean (default: one test per curve on its mean over the epochs), epochs (one "
+                          "test per epoch), off (the final top-1 and losses only)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,
                      help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
                           "one; default: the reference rows' protocol, else last")
@@ -80,7 +85,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     metric = check_metric(reference, args.metric)
     records = readable_records(args.paths, metric=metric)  # records without the checked top-1 are named too
     settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
-                        dataset_as=args.dataset_as)
+                        dataset_as=args.dataset_as, curves=args.curves)
     check = compare(records, reference, metric=metric, settings=settings)
     if not check.rows:
         raise UsageError(f"{args.reference} has no top-1 rows to check")

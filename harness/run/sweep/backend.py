@@ -1,13 +1,15 @@
 """What an executor plugin is written against: :class:`Backend`, the job it runs and what it reports.
 
 An executor (``bench_register_executors``) registers a :class:`Backend` class: it starts stage jobs somewhere
-(a pool process, a Ray task, a Slurm job), each of which calls :func:`harness.run.sweep.jobs.run_job` on its
+(a pool process, a Ray task, a Slurm job), each of which calls :func:`harness.run.sweep.worker.run_job` on its
 :class:`JobSpec` and returns the :class:`JobResult`; the driver (:mod:`harness.run.sweep.schedule`) decides
-what to submit when. Everything here is exported by :mod:`harness.api`.
+what to submit when and gives every job its share of the CPUs (:func:`job_threads`), which ``run_job`` applies.
+Everything here is exported by :mod:`harness.api`. Nothing here imports torch (workers read a JobSpec first).
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ class JobSpec:
     label: str
     resume: bool = False
     quiet: bool = True
-    threads: int | None = None
+    threads: int | None = None  # the job's CPU threads (the driver's job_threads), applied by run_job in the worker
     cwd: str | None = None  # the driver's working directory (relative paths of the request)
 
 
@@ -42,6 +44,7 @@ class JobResult:
     seconds: float
     resumed_from_epoch: int
     worker: str  # host:pid
+    threads: int = 0  # torch's CPU threads in the job (0: not said)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,20 @@ class ExecutorOptions:
     slurm: dict[str, str] = field(default_factory=dict)  # --slurm-opt NAME=VALUE (submitit parameters)
     slurm_local: bool = False
     folder: str = ".cache/jobs"  # logs of Slurm jobs (under --cache-dir)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, where the OS says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def job_threads(options: ExecutorOptions, capacity: int) -> int:
+    """The CPU threads of one job: ``--threads``, else this machine's CPUs divided among the ``capacity`` jobs
+    an executor runs at once (an executor that sends jobs elsewhere may replace it with what its jobs ask for)."""
+    return options.threads or max(1, cpu_count() // max(1, capacity))
 
 
 def wants_cuda(device: str) -> bool:
@@ -91,7 +108,8 @@ class Backend(ABC):
         return {"executor": self.name, "workers": self.capacity}
 
     def close(self) -> None:
-        """Release workers (also after an interrupt)."""
+        """Release what the backend started (worker processes, a pool, a cluster connection): the driver calls it
+        once at the end of every sweep, after success, failure or an interrupt."""
 
     @classmethod
     def check(cls, options: ExecutorOptions) -> None:

@@ -81,20 +81,22 @@ def trained_needs(node: TrainedStage) -> set[str]:
 
 
 def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | None = None) -> JobGraph:
-    """Every training stage of every (run, seed, method) of the runs' plans as a job, shared stages once."""
+    """Every training stage of every (run, seed, method) of the runs' plans as a job, shared stages once. A
+    run whose data is not on disk (a dry run) is planned on its declared shape and size, as its table is."""
     graph = JobGraph()
     for run in runs:
         req = run.request
-        if run.dataset is None:
+        planned_on = run.plan_dataset()  # without the data on disk: its declared shape and size (a dry run)
+        images = run.train_images()
+        if planned_on is None or images is None:
             graph.unknown.append(f"{req.arch} on {req.dataset}")
             continue
-        images = len(run.dataset.train_labels)
         done = FinishedRecords(req.out) if req.reuse_records or req.resume else None
         # workers train with the engine the driver resolved (``--device auto``, the amp default): it is part of
         # every stage key, and the driver builds the records from the stages under its own keys
         pinned = replace(req, device=str(run.device), amp=run.amp, channels_last=run.channels_last)
         for seed in run.plan.seeds:
-            dry = run.dry_runner(seed)
+            dry = run.dry_runner(seed, planned_on)
             for entry in run.plan.of_seed(seed):
                 if done is not None and done.reusable(dry.resolve(entry.plan.deploy, entry.name).key, run):
                     continue  # execute reuses the record: nothing of this (seed, method) is trained again
@@ -107,5 +109,6 @@ def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | N
                     spec = JobSpec(pinned, seed, entry.name, index, label, resume=req.resume, quiet=quiet,
                                    threads=threads, cwd=os.getcwd())
                     graph.jobs[node.plan_key] = StageJob(node.plan_key, spec, tuple(sorted(trained_needs(node))),
-                                                         epochs, epochs * images, node.cached and not req.retrain)
+                                                         epochs, epochs * images,
+                                                         node.cached and not req.retrain and run.dataset is not None)
     return graph

@@ -20,10 +20,11 @@ from rich.console import Console
 from harness.core.errors import BenchError, PluginFailed
 from harness.core.progress import Reporter, RichReporter, set_quiet
 from harness.run.prepare import PreparedRun, prepare
+from harness.run.restarts import RestartWarningRunner
 from harness.run.sweep.backend import JobResult, JobSpec
 from harness.train.artifacts import ArtifactStore
 from harness.train.env import RunEnv
-from harness.train.executor import StageRunner, StageWork
+from harness.train.executor import StageWork
 from harness.train.stage import Stage, TrainedStage
 
 
@@ -31,7 +32,7 @@ class StageNotTrained(BenchError):
     """A stage a worker or the driver needs is not in the artifact store: its job failed (exit 1)."""
 
 
-class StoreRunner(StageRunner):
+class StoreRunner(RestartWarningRunner):
     """A stage runner that trains at most one stage, ``target``; every other training stage it meets must
     already be in the artifact store and is loaded from it. ``swept``: keys that jobs of this sweep trained,
     each reported as ``trained`` by the first consumer (then ``shared``), as an in-process run reports it."""
@@ -68,14 +69,14 @@ def _prepared(spec: JobSpec) -> PreparedRun:
     return _PREPARED[ident]
 
 
-def run_job(spec: JobSpec) -> JobResult:
-    """Train the stage of ``spec`` (the function every executor runs in its workers)."""
+def train_job(spec: JobSpec) -> JobResult:
+    """Train the stage of ``spec``, with the thread count :func:`harness.run.sweep.worker.run_job` (the
+    executors' entry point) applied."""
     set_quiet(spec.quiet)
     if spec.cwd and os.path.isdir(spec.cwd):
         os.chdir(spec.cwd)  # the request's relative paths are the driver's
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
     run = _prepared(spec)
+    run.release_planning()  # what validating it resolved: not held while the job trains
     reporter = Reporter() if spec.quiet else RichReporter(Console(stderr=True))
     env = run.env(spec.seed, reporter)
     stage = run.plan.find(spec.seed, spec.method).stages()[spec.index]
@@ -88,4 +89,4 @@ def run_job(spec: JobSpec) -> JobResult:
         raise
     assert node.key is not None
     return JobResult(node.key, node.origin, time.perf_counter() - t0, int(node.info.get("resumed_from_epoch", 0)),
-                     f"{socket.gethostname()}:{os.getpid()}")
+                     f"{socket.gethostname()}:{os.getpid()}", torch.get_num_threads())

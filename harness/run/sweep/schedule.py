@@ -57,7 +57,9 @@ def run_graph(graph: JobGraph, backend: Backend, *, retries: int, reporter: Repo
                 if isinstance(result, JobResult):
                     done.add(job.id)
                     outcome.results[job.id] = result
-                    reporter.note(f"job {job.label}: {result.origin} in {result.seconds:.1f}s on {result.worker}")
+                    threads = f", {result.threads} thread{'s' if result.threads > 1 else ''}" if result.threads else ""
+                    reporter.note(f"job {job.label}: {result.origin} in {result.seconds:.1f}s on {result.worker}"
+                                  f"{threads}")
                 elif attempts[job.id] <= retries:
                     reporter.note(f"job {job.label} failed: {result}; retrying")
                     pending[job.id] = job

@@ -1,0 +1,109 @@
+"""The dry run before and after its plans were resolved once (issue 32): the same commands, in one run.
+
+"Before" is the code of a base revision (default ``fc1bd43``, the commit before the change), exported with
+``git archive`` into a temporary folder and run from there with this checkout's virtual environment (its
+folder first on ``PYTHONPATH``, so ``harness`` and the built-in plugins are the base revision's); "after"
+is this checkout. Both use one scratch cache, decoded by a warm-up run of each side, so neither side pays
+for decoding the bundled dataset. Each figure is the median wall time of ``--repeats`` runs, the sides
+alternating; the totals each side prints (image-epochs) must agree, or the benchmark stops.
+
+The commands (``--dry-run`` added to each):
+
+- ``headline``: docs/commands.md's dry run, ``bench run --methods encodenet,kd,cbam --arch resnet50`` (CIFAR-10,
+  recipe crd: 80,000,000 image-epochs), with ``--no-download`` so that neither side downloads CIFAR-10 (a
+  dry run plans it on its declared size either way);
+- ``readme``: the README's first comparison (ResNet-50 on 500 bundled images, one epoch);
+- ``paper``: the headline at the paper's budget (CIFAR-100, seeds 0-2; not run unless named with ``--only``).
+
+Run it alone on the machine: another process sharing the cores makes the figures meaningless (the ratio
+less so).
+
+Usage: python benchmarks/bench_dryrun.py [--base REV] [--repeats 3] [--only headline|readme|paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLINE = ["--methods", "encodenet,kd,cbam", "--arch", "resnet50", "--no-download"]
+COMMANDS = {
+    "headline": HEADLINE,
+    "readme": ["--methods", "encodenet,kd,cbam", "--arch", "resnet50", "--dataset", "cifar10-mini", "--recipe",
+               "smoke", "--epochs", "1", "--train-subset", "500", "--test-subset", "200"],
+    "paper": [*HEADLINE, "--dataset", "cifar100", "--seeds", "0,1,2"],
+}
+DEFAULT = ("headline", "readme")
+TOTAL = re.compile(r"([\d,]+) image-epochs of training")
+
+
+def export(rev: str, into: Path) -> Path:
+    """The tree of ``rev`` (committed files only) in ``into``."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def dry_run(tree: Path, args: list[str], scratch: Path) -> tuple[float, str]:
+    """(wall seconds, the image-epochs total it printed) of ``bench run ARGS --dry-run`` with ``tree``'s code."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "harness", "run", *args, "--dry-run", "--cache-dir", str(scratch / "cache"),
+           "--out", str(scratch / "runs")]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} (in {tree}) failed:\n{done.stderr}")
+    found = TOTAL.search(" ".join(done.stdout.split()))
+    return seconds, found.group(1) if found else "?"
+
+
+def compare(name: str, args: list[str], before: Path, scratch: Path, repeats: int) -> None:
+    """Print both sides' median wall times of ``args``' dry run, and their ratio."""
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    totals: dict[str, set[str]] = {"before": set(), "after": set()}
+    for side, tree in (("before", before), ("after", ROOT)):
+        dry_run(tree, args, scratch)  # warm-up: decodes the dataset once, fills the file cache
+    for _ in range(repeats):
+        for side, tree in (("before", before), ("after", ROOT)):
+            seconds, total = dry_run(tree, args, scratch)
+            times[side].append(seconds)
+            totals[side].add(total)
+    if totals["before"] != totals["after"]:
+        raise SystemExit(f"{name}: the two sides plan different work: {totals}")
+    b, a = statistics.median(times["before"]), statistics.median(times["after"])
+    print(f"{name}: bench run {' '.join(args)} --dry-run ({totals['after'].pop()} image-epochs)")
+    print(f"  before {b:6.2f} s   after {a:6.2f} s   (median of {repeats}; before: {', '.join(f'{t:.1f}' for t in times['before'])}"
+          f"; after: {', '.join(f'{t:.1f}' for t in times['after'])})")
+    print(f"RATIO {name} dry run before/after: {b / a:.1f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", default="fc1bd43", help="the revision whose code is 'before'")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--only", choices=sorted(COMMANDS), help=f"one command (default: {' and '.join(DEFAULT)})")
+    args = p.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-dryrun-"))
+    try:
+        before = export(args.base, scratch / "before")
+        for name in [args.only] if args.only else DEFAULT:
+            compare(name, COMMANDS[name], before, scratch, args.repeats)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average at the end {load:.2f}")
+
+
+if __name__ == "__main__":
+    main()

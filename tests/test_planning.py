@@ -1,0 +1,134 @@
+"""A dry run resolves its plans once (issue 32): each architecture built once per seed, each stage resolved
+once, models costed without arithmetic; the same keys, weights and random state as resolving without it."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from torch import nn
+
+from conftest import tiny_request
+from harness.core.identity import code_identity
+from harness.core.progress import Reporter
+from harness.models.cost import _count, count_cost
+from harness.plugins.manager import PluginSet, load_plugins
+from harness.run import reproduce
+from harness.run.planning import ArchBuilds, cached_factory
+from harness.run.prepare import prepare
+from harness.train.executor import StageRunner
+
+METHODS = ["encodenet", "kd", "cbam"]  # the headline dry run's methods, on small architectures
+
+
+def counting(plugins: PluginSet, calls: Counter) -> PluginSet:
+    """``plugins`` whose architecture factories count their calls by architecture."""
+    resolve = plugins.resolve_arch
+
+    def resolve_counted(name: str):  # type: ignore[no-untyped-def]
+        factory, arg = resolve(name)
+
+        def build(spec):  # type: ignore[no-untyped-def]
+            calls[spec.name] += 1
+            return factory(spec)
+
+        return build, arg
+
+    plugins.resolve_arch = resolve_counted  # type: ignore[method-assign]
+    return plugins
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["data-on-disk", "declared-shape"])
+def test_a_dry_run_builds_each_architecture_once_per_seed(tmp_path: Path, cache_dir: Path, on_disk: bool) -> None:
+    """Validation, the table, the workload estimate and the stage graph walk the same resolutions: resnet8
+    (student, baseline) and resnet14 (teacher) are built once per seed, however many stages use them."""
+    calls: Counter = Counter()
+    plugins = counting(load_plugins(warn=False), calls)
+    where = {} if on_disk else {"dataset": "cifar100", "download": False, "train_subset": None, "test_subset": None}
+    run = prepare(tiny_request(cache_dir if on_disk else tmp_path / "cache", tmp_path / "out", methods=METHODS,
+                               teacher="resnet14", seeds=[0, 1], **where), plugins, Reporter(), need_data=False)
+    assert (run.dataset is not None) == on_disk
+    out = io.StringIO()
+    reproduce.dry_run([(None, run)], Console(file=out, width=200))
+    assert "stage graph: 12 stage jobs" in out.getvalue()  # both seeds: baseline, teacher, kd, cbam, ae, head
+    assert calls == {"resnet8": 2, "resnet14": 2}
+    assert run.planning.builds.built == 4
+
+
+def test_planned_resolutions_have_the_keys_of_plain_ones(tmp_path: Path, cache_dir: Path) -> None:
+    run = prepare(tiny_request(cache_dir, tmp_path, methods=METHODS, teacher="resnet14"), load_plugins(warn=False),
+                  Reporter())
+    plain = StageRunner(run.env(0, Reporter()), run.store, dry=True)
+    planned = run.dry_runner(0)
+    for entry in run.plan.of_seed(0):
+        for stage in entry.stages():
+            a, b = planned.resolve(stage, entry.name), plain.resolve(stage, entry.name)
+            assert (a.key, a.plan_key, a.cached) == (b.key, b.plan_key, b.cached), stage.label
+    assert planned.resolve(entry.plan.deploy, entry.name) is planned.resolve(entry.plan.deploy, entry.name)
+
+
+def test_a_cached_build_is_what_building_again_gives(tmp_path: Path) -> None:
+    """Same weights and the same random state afterwards (the next draw), so training is unchanged."""
+    plugins = load_plugins(warn=False)
+    factory, _ = plugins.resolve_arch("resnet8")
+    spec = tiny_spec()
+    builds = ArchBuilds()
+    cached = cached_factory(factory, builds)
+    torch.manual_seed(3)
+    fresh, after_fresh = factory(spec), torch.rand(4)
+    for _ in range(2):
+        torch.manual_seed(3)
+        copy, after_copy = cached(spec), torch.rand(4)
+        assert torch.equal(after_copy, after_fresh)
+        assert all(torch.equal(a, b) for a, b in zip(copy.state_dict().values(), fresh.state_dict().values()))
+    torch.manual_seed(4)  # another random state: another model
+    other = cached(spec)
+    assert builds.built == 2 and not torch.equal(other.state_dict()["stem.0.weight"], fresh.state_dict()["stem.0.weight"])
+    assert code_identity(cached) == code_identity(factory)  # stage keys see the architecture's own factory
+
+
+def tiny_spec():  # type: ignore[no-untyped-def]
+    from harness.models.levels import ArchSpec
+
+    return ArchSpec("resnet8", 10)
+
+
+def test_costs_are_counted_on_the_meta_device_as_on_the_real_one() -> None:
+    """The workload's FLOPs and the records' MACs need no arithmetic: the same counts as a real forward pass,
+    the gating operations of attention modules included; a forward that needs values is counted for real."""
+    plugins = load_plugins(warn=False)
+    model = plugins.resolve_arch("resnet8")[0](tiny_spec())
+    gate = nn.Sequential(nn.Conv2d(3, 4, 3), Gate())
+    cpu = torch.device("cpu")
+    for module in (model, gate):
+        assert count_cost(module, (3, 32, 32), cpu) == _count(module, (3, 32, 32), cpu)
+    assert count_cost(gate, (3, 32, 32), cpu).macs > count_cost(gate, (3, 32, 32), cpu).flops // 2  # gates counted
+    needs_values = ValueBranch()
+    assert count_cost(needs_values, (3, 8, 8), cpu) == _count(needs_values, (3, 8, 8), cpu)
+    assert needs_values.real_passes == 2  # the meta pass failed; both counts ran on the real module
+
+
+class Gate(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(x.mean(dim=(2, 3), keepdim=True))
+
+
+class ValueBranch(nn.Module):
+    """A forward whose branch depends on the values (a meta tensor has none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.real_passes = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if bool(y.sum() >= 0):
+            pass
+        if y.device.type != "meta":
+            self.real_passes += 1
+        return y
