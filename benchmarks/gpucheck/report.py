@@ -15,6 +15,7 @@ from gpucheck.plan import PARTS
 
 #: each part's table columns in summary.md
 COLUMNS = {
+    "gate": ["status", "seconds", "exact", "passed", "exit_code", "mode", "summary", "first_fail", "error"],
     "methods": ["method", "arch", "teacher", "options", "status", "exit_code", "seconds", "top1", "stages", "error"],
     "engine": ["arch", "batch", "setting", "status", "engine_img_s", "bare_img_s", "ratio", "engine_warmup_s",
                "bare_warmup_s", "error"],

@@ -84,14 +84,19 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
 
 
 def undeclared(reads: Reads, sources: Iterable[Path]) -> list[str]:
-    """The data files of ``reads`` that are under none of ``sources`` (sorted, as given to ``open``)."""
+    """The data files of ``reads`` that are under none of ``sources`` (sorted, as given to ``open``). A file
+    reached through a link inside a source (a class folder that links elsewhere) is under it: the source's
+    key lists the files below its links (:func:`harness.core.identity.source_identity`)."""
+    sources = list(sources)
     allowed = [Path(s).expanduser().resolve() for s in sources] + _python_roots()
+    linked = [Path(os.path.abspath(Path(s).expanduser())) for s in sources]
     allowed += [Path(root) for root in SYSTEM_ROOTS]
     written = {Path(w).resolve() for w in reads.written}
     found = []
     for name in sorted(reads.read):
         path = Path(name).resolve()
-        if path.suffix in CODE_SUFFIXES or path in written or path.is_dir() or _under(path, allowed):
+        if path.suffix in CODE_SUFFIXES or path in written or path.is_dir() or _under(path, allowed) \
+                or _under(Path(os.path.abspath(name)), linked):
             continue
         found.append(name)
     return found
