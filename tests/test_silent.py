@@ -272,7 +272,7 @@ def test_unknown_names_in_bench_disable_plugins_are_named(monkeypatch: pytest.Mo
 def test_switch_variables_name_a_value_they_cannot_read(monkeypatch: pytest.MonkeyPatch, capsys, value: str,
                                                         on: bool | None) -> None:
     from harness.core.environ import switch
-    from harness.core.errors import debugging
+    from harness.core.environ import debugging
 
     monkeypatch.setenv("BENCH_OFFLINE", value)
     monkeypatch.setenv("BENCH_DEBUG", value)

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from harness.cli.args import Parser, VersionAction, default_cache
 from harness.cli.commands import COMMANDS
 from harness.core import numerics
-from harness.core.errors import DEBUG_ENV, BenchError, Terminated, debugging, one_line
+from harness.core.environ import debugging
+from harness.core.errors import DEBUG_ENV, BenchError, Terminated, one_line
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 TERMINATED = 143  # SIGTERM: 128 + SIGTERM, what schedulers (Slurm) and shells expect

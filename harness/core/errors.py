@@ -115,18 +115,6 @@ def warn(message: str) -> None:
     print(f"bench: warning: {message}", file=sys.stderr)
 
 
-def debugging() -> bool:
-    """Whether tracebacks are shown (``bench --debug`` or ``BENCH_DEBUG=1``) beside the one-line errors; a
-    value of ``BENCH_DEBUG`` that is neither on nor off is named in a warning and shows them."""
-    from harness.core.environ import switch  # it imports this module
-
-    try:
-        return switch(DEBUG_ENV)
-    except UsageError as exc:
-        warn(f"{exc}; tracebacks are shown")
-        return True
-
-
 def one_line(exc: BaseException, limit: int | None = 200) -> str:
     """``Type: first line of the message`` (at most ``limit`` characters of it): what a one-line error quotes
     of an exception it reports."""

@@ -29,6 +29,8 @@ import timm
 import torch
 import torchvision
 
+from harness.core.numerics import describe as describe_numerics
+
 #: Fingerprint fields, in the order a difference is reported: (name, section of an old record, key there).
 #: Records since the numerics profile carry ``platform`` (every field but ``workers``); older ones are read
 #: from the sections named here (their ``numerics`` is unknown, so they are never compared exactly).
@@ -154,20 +156,16 @@ def differences(reference: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 def _show(value: Any) -> str:
     if isinstance(value, dict) and "profile" in value:
-        from harness.core.numerics import describe as numerics
-
-        return repr(numerics(value))
+        return repr(describe_numerics(value))
     return repr(value)
 
 
 def describe(p: dict[str, Any]) -> str:
     """``cpu portable (ATen AVX2, ...), 1 thread(s), torch 2.14.1`` or ``cpu AMD EPYC, native (...)``."""
-    from harness.core.numerics import describe as numerics
-
     if MIXED in p:
         return f"{len(p[MIXED])} stages on more than one platform"
     numbers = p.get("numerics")
-    kernels = numerics(numbers) if isinstance(numbers, dict) else "unknown numerics"
+    kernels = describe_numerics(numbers) if isinstance(numbers, dict) else "unknown numerics"
     if p.get("gpu"):
         where = str(p.get("gpu"))
     elif isinstance(numbers, dict) and numbers.get("profile") == "portable":

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.errors import BenchError, PluginFailed, StorageError, debugging, plugin_code
+from harness.core.environ import debugging
+from harness.core.errors import BenchError, PluginFailed, StorageError, plugin_code
 from harness.core.progress import Reporter
 from harness.results.records import Record, record_path, write_record
 from harness.run.loggers import LoggerSet
