@@ -4,7 +4,6 @@ the old vocabulary of architecture "stages" still works for a release, with a wa
 from __future__ import annotations
 
 import ast
-import warnings
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,6 @@ class NotAMethod:
 
 
 class GoodMethod(Method):
-    summary = "fine"
     options = {"alpha": Option(0.5, "a weight")}
 
 
@@ -147,23 +145,14 @@ def test_registration_completes_no_builtin_methods_options() -> None:
     assert done.stdout.strip() == "ok", done.stderr
 
 
-def test_old_architecture_vocabulary_warns_and_works(capsys) -> None:
+def test_placement_takes_the_current_names_only() -> None:
+    """The 0.1 vocabulary (``placement=stage``, ``LevelClassifier.stages``) is gone: ``stage`` is refused
+    with the values that exist."""
     plugins = load_plugins(entry_points=False, warn=False)
-    spec = api.ArchSpec("resnet8", 10)
-    model = plugins.archs.resolve("resnet8").obj(spec)
-    with pytest.warns(DeprecationWarning, match="levels"):
-        assert model.stages is model.levels
-    with pytest.warns(DeprecationWarning, match="level_info"):
-        assert model.stage_info == model.level_info
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        model.level_info  # noqa: B018  (the current names never warn)
-    with pytest.warns(DeprecationWarning, match="LevelClassifier"):
-        from harness.models.levels import StagedClassifier
-    assert StagedClassifier is api.LevelClassifier
     se = plugins.methods.resolve("se").obj
-    assert se.parse_options("se", {"placement": "stage"}) == {"placement": "level"}
-    assert capsys.readouterr().err.strip() == "bench: warning: option se.placement: 'stage' is deprecated, use 'level'"
+    assert se.parse_options("se", {"placement": "level"}) == {"placement": "level"}
+    with pytest.raises(api.UsageError, match="block"):
+        se.parse_options("se", {"placement": "stage"})
 
 
 def test_listing_imports_no_plugin_code_and_no_torch() -> None:

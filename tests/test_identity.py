@@ -37,7 +37,6 @@ PLUGIN = """
     SCALE = 1.0
 
     class ScaledCE(Method):
-        summary = "cross-entropy times SCALE"
         def objective(self, ctx):
             return Scaled(ctx.build_arch())
 

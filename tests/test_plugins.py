@@ -85,7 +85,7 @@ def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
 
 
 class AnotherBaseline(Method):
-    summary = "a rival's baseline"
+    """A rival's baseline."""
 
 
 def test_duplicate_name_fails_only_where_it_is_used(capsys: pytest.CaptureFixture) -> None:

@@ -105,13 +105,16 @@ def _recorded(base: type[argparse.Action]) -> type[argparse.Action]:
 RECORDED = {style: _recorded(action) for style, action in ACTIONS.items()}
 
 
-def add_option(p: Any, option: RunOption, default: Any) -> None:
-    """``option`` as an argument of parser (or group) ``p``, with ``default``."""
+def add_option(p: Any, option: RunOption, default: Any, required: bool = False) -> None:
+    """``option`` as an argument of parser (or group) ``p``, with ``default`` (``required``: argparse refuses a
+    command line without it)."""
     assert option.flag is not None
     said = option.default_text(default)
     helped = option.help + (f" (default: {said})" if said else "")
     kwargs: dict[str, Any] = {"dest": option.name, "default": default, "help": helped,
                               "action": RECORDED[option.style]}
+    if required:
+        kwargs["required"] = True
     if option.style in ("value", "optional"):
         if isinstance(option.kind, Text):  # the text is the value: no type (argparse checks the choices)
             kwargs["choices"] = option.kind.choices or None
@@ -126,9 +129,11 @@ def add_option(p: Any, option: RunOption, default: Any) -> None:
     p.add_argument(*option.flags[:1], **kwargs)
 
 
-def add_options(p: argparse.ArgumentParser, names: list[str], defaults: dict[str, Any] | None = None) -> None:
+def add_options(p: argparse.ArgumentParser, names: list[str], defaults: dict[str, Any] | None = None,
+                required: tuple[str, ...] = ()) -> None:
     """The run options ``names`` (:data:`~harness.run.spec.options.OPTIONS`, in its order) as arguments of
-    ``p``, in their help groups; ``defaults`` replaces the specification's defaults of some."""
+    ``p``, in their help groups; ``defaults`` replaces the specification's defaults of some; the options in
+    ``required`` must be given."""
     groups: dict[str, Any] = {}
     for option in OPTIONS:
         if option.name not in names or option.flag is None:
@@ -136,7 +141,8 @@ def add_options(p: argparse.ArgumentParser, names: list[str], defaults: dict[str
         group = option.group if option.group not in ("", TARGET) else None
         target = p if group is None else groups.setdefault(group, p.add_argument_group(group))
         default = (defaults or {}).get(option.name, option.default)
-        add_option(target, option, list(default) if isinstance(default, list) else default)
+        add_option(target, option, list(default) if isinstance(default, list) else default,
+                   required=option.name in required)
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:

@@ -27,7 +27,7 @@ class Recipe:
     """SGD with momentum and weight decay, and a multistep or cosine learning-rate schedule.
 
     ``milestones`` are epochs for the recipe's own ``epochs``; when ``epochs`` is overridden they are scaled
-    proportionally (``resolved()`` does this and the resolved values are what is recorded).
+    proportionally (:meth:`with_overrides` does this and the scaled values are what is recorded).
     A recipe knows nothing of methods: a method whose extra stages have their own budget (EncodeNet's
     autoencoder, FT's paraphraser) derives it from ``epochs`` (:meth:`scaled`).
     """

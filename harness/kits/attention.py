@@ -3,7 +3,7 @@
 Where modules go is the architecture's business (timm's ``create_attn`` model): ``block`` placement uses
 the sites the architecture declares (inside every residual block after its last BatchNorm and before the
 residual add; after each conv level of a plain network such as the CIFAR VGGs); ``level`` placement puts a
-module after every level but the last (BAM; ``stage`` is its deprecated name). An architecture that declares no block sites is refused for
+module after every level but the last (BAM). An architecture that declares no block sites is refused for
 ``block`` placement with a clear error, whatever its classes are called.
 """
 
@@ -54,8 +54,7 @@ class AttentionMethod(Method, ABC):
     then plain cross-entropy training like the baseline."""
 
     default_placement: ClassVar[str] = "block"
-    options = {"placement": Option("auto", "where modules go: auto (the method's own), block, level", PLACEMENTS,
-                                  aliases={"stage": "level"})}
+    options = {"placement": Option("auto", "where modules go: auto (the method's own), block, level", PLACEMENTS)}
 
     @abstractmethod
     def make_module(self, channels: int) -> nn.Module:

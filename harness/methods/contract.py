@@ -15,7 +15,6 @@ cost tables and validation walk the same plan. The three kinds stay small:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +35,6 @@ from harness.train.stage import Stage, TrainedStage
 class Option:
     """A method option, set from the command line as ``--opt <method>.<name>=<value>``.
 
-    ``aliases`` maps old spellings of a value to the current one (``{"stage": "level"}``): an alias is
-    accepted with one ``bench: warning:`` line and recorded as the current value.
-
     A numeric option (an ``int`` or ``float`` default) declares the values it takes with ``constraint`` (a
     :class:`~harness.core.constraints.Constraint`, e.g. ``POSITIVE``) or with ``minimum`` / ``maximum``
     (inclusive): ``Option(0.5, "share kept", minimum=0, maximum=1)``. A value outside it, and NaN or an
@@ -47,7 +43,6 @@ class Option:
     default: Any
     help: str
     choices: tuple[Any, ...] | None = None
-    aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
     constraint: Constraint | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -70,10 +65,6 @@ class Option:
         return self.constraint or (FINITE if type(self.default) is float else INTEGER)
 
     def parse(self, raw: str, where: str) -> Any:
-        if raw in self.aliases:
-            print(f"bench: warning: option {where}: '{raw}' is deprecated, use '{self.aliases[raw]}'",
-                  file=sys.stderr)
-            raw = self.aliases[raw]
         kind = type(self.default)
         try:
             if kind is bool:
@@ -173,12 +164,11 @@ class Plan:
 class Method:
     """Base class of all methods: one training stage of :meth:`objective` on the run's data and recipe.
 
-    Subclasses set ``summary`` and ``options`` and override :meth:`objective` (a loss method) or
+    Subclasses set ``options`` and override :meth:`objective` (a loss method) or
     :meth:`plan` (a pipeline). ``uses_teacher`` declares that the plan needs the run's teacher, so that a
     missing or superfluous ``--teacher`` is refused before anything is loaded.
     """
 
-    summary: ClassVar[str] = ""
     options: ClassVar[Mapping[str, Option]] = {}
     uses_teacher: ClassVar[bool] = False
 

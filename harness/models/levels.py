@@ -27,10 +27,8 @@ Until release 0.3 the old names (``StagedClassifier``, ``forward_stages``, ``sta
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -136,10 +134,7 @@ class LevelClassifier(nn.Module):
         setattr(parent, leaf, module)
 
     def attention_sites(self, placement: str) -> list[AttentionSite]:
-        """``block``: the declared sites; ``level``: after every level but the last (``stage`` is the
-        deprecated name of ``level``)."""
-        if placement == "stage":
-            placement = deprecated_placement()
+        """``block``: the declared sites; ``level``: after every level but the last."""
         if placement == "block":
             if not self.block_sites:
                 raise UsageError(f"architecture '{self.arch_name}' declares no block sites for attention modules; "
@@ -208,26 +203,6 @@ class LevelClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
-    # ---- deprecated names (until 0.3) ----
-    @property
-    def stages(self) -> nn.ModuleList:
-        _deprecated("LevelClassifier.stages", "levels")
-        return self.levels
-
-    @property
-    def stage_info(self) -> list[LevelInfo]:
-        _deprecated("LevelClassifier.stage_info", "level_info")
-        return self.level_info
-
-    @property
-    def num_stages(self) -> int:
-        _deprecated("LevelClassifier.num_stages", "num_levels")
-        return self.num_levels
-
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        _deprecated("LevelClassifier.forward_stages", "forward_levels")
-        return self.forward_levels(x)
-
 
 def require_levels(model: nn.Module, method: str) -> LevelClassifier:
     """Return ``model`` as a LevelClassifier or explain why a method cannot use it."""
@@ -242,26 +217,3 @@ def require_levels(model: nn.Module, method: str) -> LevelClassifier:
 def count_params(module: nn.Module) -> int:
     """Trainable and frozen parameters (weights, biases, BN affine); buffers such as running stats excluded."""
     return sum(p.numel() for p in module.parameters())
-
-
-# ---- the old vocabulary ("stages" of an architecture), kept for one release --------------------------------
-
-_OLD_NAMES = {"StagedClassifier": "LevelClassifier", "StageInfo": "LevelInfo", "require_staged": "require_levels"}
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"{old} is deprecated (an architecture has levels; a stage is a training step): use {new}",
-                  DeprecationWarning, stacklevel=3)
-
-
-def deprecated_placement() -> str:
-    """``placement=stage`` is the old name of ``placement=level``: one warning, then ``level``."""
-    _deprecated("placement 'stage'", "'level'")
-    return "level"
-
-
-def __getattr__(name: str) -> Any:
-    if name in _OLD_NAMES:
-        _deprecated(f"harness.models.levels.{name}", _OLD_NAMES[name])
-        return globals()[_OLD_NAMES[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

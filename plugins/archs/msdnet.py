@@ -9,9 +9,8 @@ finest one as the network gets deeper ("max" pruning: one third of the layers pe
 by a transition (1x1 convolution halving the channels). A classifier (two strided 3x3 convolutions of 128
 channels, pooling, linear) sits on the coarsest scale after every block.
 
-Configuration: the paper's text available here (``../shared/papers/002_*.txt``) is a summary without the
-CIFAR settings, so the defaults are those of the authors' PyTorch code (kalviny/MSDNet-PyTorch, README) for
-CIFAR-100 *anytime prediction*: 7 blocks, 4 layers in the first and 2 in each further block ("even"), 16
+Configuration: the paper's text this project had is a summary without the CIFAR settings, so the defaults
+are those of the authors' PyTorch code (kalviny/MSDNet-PyTorch, README) for CIFAR-100 *anytime prediction*: 7 blocks, 4 layers in the first and 2 in each further block ("even"), 16
 initial channels, growth 6, bottleneck factors 1-2-4, transition reduction 0.5. Their *budgeted batch*
 network is ``msdnet:blocks=5,step=1,base=1,stepmode=lin`` (block b has ``step*b + 1`` layers). Options:
 ``msdnet:blocks=N,step=N,base=N,stepmode=even|lin,channels=N,growth=N``.

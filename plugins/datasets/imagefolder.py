@@ -2,11 +2,11 @@
 
 Channel count and input size come from the images (grayscale trees give 1-channel datasets; a tree of mixed
 grayscale and RGB images gets the majority's count, with a note naming the images converted); all images
-must share one size. The JPEG copy of CIFAR-10 in ``../shared/data`` is one such tree: its results are
+must share one size. A JPEG copy of CIFAR-10 (``cifar10-jpg.tar.gz``) is one such tree: its results are
 labelled with their source, since its pixels are lossy.
 
 The dataset's name is short and stable, ``imagefolder:<stem>`` (``imagefolder:cifar10-jpg`` for
-``../shared/data/cifar10-jpg.tar.gz``): it goes into record file names and table titles, so it never holds
+``/data/cifar10-jpg.tar.gz``): it goes into record file names and table titles, so it never holds
 a path. The record keeps the path as ``dataset.location`` and identifies the data by its ``fingerprint``.
 """
 

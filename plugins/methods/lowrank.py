@@ -1,7 +1,7 @@
 """``lowrank``: every kxk convolution (k > 1) replaced by low-rank filters, then trained from scratch.
 
 Source: Ioannou, Robertson, Shotton, Cipolla, Criminisi, "Training CNNs with Low-Rank Filters for Efficient
-Image Classification" (ICLR 2016; ``../shared/papers/004_*.txt`` has the start of its abstract): instead of
+Image Classification" (ICLR 2016): instead of
 approximating a trained network, the network is trained from the start with filters of low rank. Two forms:
 
 * ``variant=sequential`` (default): a 1xk convolution to ``m`` channels, then a kx1 convolution to the

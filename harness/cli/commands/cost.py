@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.args import Number, csv_list
+from harness.cli.args import Number, add_options
 from harness.core.constraints import COUNT
 
 if TYPE_CHECKING:
@@ -17,17 +17,15 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     cost = sub.add_parser("cost", help="parameters, FLOPs and latency of each method's deployed model, no training")
-    cost.add_argument("--methods", type=csv_list, required=True, help="comma-separated method names, e.g. se,cbam")
-    cost.add_argument("--arch", required=True, help="architecture, e.g. resnet50")
-    cost.add_argument("--teacher", help="teacher architecture (for methods that need one; default: the arch's)")
+    # what is measured: the run options of the same names (harness/run/spec/options.py), as for bench run
+    add_options(cost, ["methods", "arch", "teacher"], required=("methods", "arch"))
     cost.add_argument("--dataset", default="cifar10",
                       help="the dataset whose class count and input shape the models are built for (default cifar10;"
                            " read from its declaration, or from the data for an image folder)")
     cost.add_argument("--classes", type=Number(int, COUNT), help="number of classes (default: the dataset's)")
     cost.add_argument("--in-chans", type=Number(int, COUNT), help="input channels (default: the dataset's)")
     cost.add_argument("--input-size", type=Number(int, COUNT), help="input size in pixels (default: the dataset's)")
-    cost.add_argument("--opt", action="append", default=[], metavar="METHOD.NAME=VALUE",
-                      help="a method option, as for bench run (repeatable)")
+    add_options(cost, ["options"])
     cost.add_argument("--reference", help="a bundled reference table (e.g. table5) or a reference CSV: print its "
                                           "parameter counts beside ours")
     cost.add_argument("--latency", action="store_true", help="also time batch-1 inference (median of repeats)")
@@ -64,7 +62,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.run.prepare import build_methods, resolve_device
 
     plugins = get_plugins()
-    methods = build_methods(plugins, args.methods, args.opt)
+    methods = build_methods(plugins, args.methods, args.options)
     plugins.archs.resolve(args.arch)
     teacher = args.teacher
     if teacher is None and any(m.uses_teacher for m in methods):

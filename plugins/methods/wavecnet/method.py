@@ -1,13 +1,12 @@
 """``wavecnet``: every downsampling of the architecture replaced by the low-frequency part of a DWT.
 
-Source: Li, Shen, Guo, Lai, "Wavelet Integrated CNNs for Noise-Robust Image Classification" (CVPR 2020;
-``../shared/papers/004_*.txt`` has its abstract): max-pooling, strided convolution and average pooling are
-replaced by a discrete wavelet transform whose low-frequency component is kept and passed on, the
-high-frequency components (most of the noise) dropped. Per site, as in the paper: a stride-2 pooling
-becomes ``DWT_LL``; a stride-2 kxk convolution becomes the same convolution at stride 1 followed by
-``DWT_LL``. A stride-2 1x1 convolution (a projection shortcut) becomes ``DWT_LL`` followed by the 1x1
-convolution at stride 1: the same function (both are linear and act on different axes) at a quarter of the
-cost.
+Source: Li, Shen, Guo, Lai, "Wavelet Integrated CNNs for Noise-Robust Image Classification" (CVPR 2020):
+max-pooling, strided convolution and average pooling are replaced by a discrete wavelet transform whose
+low-frequency component is kept and passed on, the high-frequency components (most of the noise) dropped. Per
+site, as in the paper: a stride-2 pooling becomes ``DWT_LL``; a stride-2 kxk convolution becomes the same
+convolution at stride 1 followed by ``DWT_LL``. A stride-2 1x1 convolution (a projection shortcut) becomes
+``DWT_LL`` followed by the 1x1 convolution at stride 1: the same function (both are linear and act on
+different axes) at a quarter of the cost.
 
 Where downsampling happens is the architecture's business: it declares its sites
 (``LevelClassifier.declare_downsampling_sites``: CIFAR ResNets and timm ResNets their strided convolutions
