@@ -72,7 +72,7 @@ def compare(name: str, args: list[str], before: Path, scratch: Path, repeats: in
     """Print both sides' median wall times of ``args``' dry run, and their ratio."""
     times: dict[str, list[float]] = {"before": [], "after": []}
     totals: dict[str, set[str]] = {"before": set(), "after": set()}
-    for side, tree in (("before", before), ("after", ROOT)):
+    for tree in (before, ROOT):
         dry_run(tree, args, scratch)  # warm-up: decodes the dataset once, fills the file cache
     for _ in range(repeats):
         for side, tree in (("before", before), ("after", ROOT)):
@@ -83,8 +83,11 @@ def compare(name: str, args: list[str], before: Path, scratch: Path, repeats: in
         raise SystemExit(f"{name}: the two sides plan different work: {totals}")
     b, a = statistics.median(times["before"]), statistics.median(times["after"])
     print(f"{name}: bench run {' '.join(args)} --dry-run ({totals['after'].pop()} image-epochs)")
-    print(f"  before {b:6.2f} s   after {a:6.2f} s   (median of {repeats}; before: {', '.join(f'{t:.1f}' for t in times['before'])}"
-          f"; after: {', '.join(f'{t:.1f}' for t in times['after'])})")
+    print(
+        f"  before {b:6.2f} s   after {a:6.2f} s   (median of {repeats}; before: "
+        f"{', '.join(f'{t:.1f}' for t in times['before'])}"
+        f"; after: {', '.join(f'{t:.1f}' for t in times['after'])})"
+    )
     print(f"RATIO {name} dry run before/after: {b / a:.1f}x")
 
 

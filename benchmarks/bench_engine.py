@@ -59,7 +59,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def engine_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:  # type: ignore[no-untyped-def]
+def engine_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:
     """A function that trains N epochs through the engine and returns images/s; the model, objective and
     (``args.compile``) compiled step are built once, so its first call compiles and later calls reuse it."""
     model = build_model(args.arch, device, args.channels_last)
@@ -82,7 +82,7 @@ def engine_timer(args, images, labels, mean, std, device) -> Callable[[int], flo
     return timed
 
 
-def bare_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:  # type: ignore[no-untyped-def]
+def bare_timer(args, images, labels, mean, std, device) -> Callable[[int], float]:
     """The same for the bare loop (pre-normalised batches, forward, cross-entropy, backward, step)."""
     model = build_model(args.arch, device, args.channels_last)
     step_model = torch.compile(model) if getattr(args, "compile", False) else model
@@ -111,12 +111,12 @@ def bare_timer(args, images, labels, mean, std, device) -> Callable[[int], float
     return timed
 
 
-def time_engine(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+def time_engine(args, images, labels, mean, std, device) -> float:
     """Images/s of one epoch through the engine, on a fresh model."""
     return engine_timer(args, images, labels, mean, std, device)()
 
 
-def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: ignore[no-untyped-def]
+def time_bare_loop(args, images, labels, mean, std, device) -> float:
     """Images/s of one epoch of the bare loop, on a fresh model."""
     return bare_timer(args, images, labels, mean, std, device)()
 
@@ -124,7 +124,7 @@ def time_bare_loop(args, images, labels, mean, std, device) -> float:  # type: i
 class PILDataset(torch.utils.data.Dataset):
     """What torchvision's CIFAR datasets do: a uint8 array per image, PIL transforms per sample."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean, std) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean, std) -> None:
         from torchvision import transforms
 
         self.arrays = images.permute(0, 2, 3, 1).numpy()
@@ -137,11 +137,11 @@ class PILDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
+    def __getitem__(self, i: int):
         return self.transform(Image.fromarray(self.arrays[i])), self.labels[i]
 
 
-def time_pil_loader(images, labels, mean, std, batch: int, workers: int) -> float:  # type: ignore[no-untyped-def]
+def time_pil_loader(images, labels, mean, std, batch: int, workers: int) -> float:
     loader = torch.utils.data.DataLoader(PILDataset(images, labels, mean, std), batch_size=batch, shuffle=True,
                                          num_workers=workers, persistent_workers=False)
     t0 = time.perf_counter()
@@ -149,8 +149,9 @@ def time_pil_loader(images, labels, mean, std, batch: int, workers: int) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def time_stream(images, labels, mean, std, batch: int, device: torch.device) -> float:  # type: ignore[no-untyped-def]
-    stream = TrainStream(images, labels, batch_size=batch, seed=0, normalizer=Normalizer(mean, std, device), device=device)
+def time_stream(images, labels, mean, std, batch: int, device: torch.device) -> float:
+    stream = TrainStream(images, labels, batch_size=batch, seed=0, normalizer=Normalizer(mean, std, device),
+                         device=device)
     sync(device)
     t0 = time.perf_counter()
     n = sum(len(y) for _, y in stream.epoch(0))
@@ -158,7 +159,7 @@ def time_stream(images, labels, mean, std, batch: int, device: torch.device) -> 
     return n / (time.perf_counter() - t0)
 
 
-def median_pair(fa, fb, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def median_pair(fa, fb, repeats: int) -> tuple[float, float]:
     a, b = [], []
     for _ in range(repeats):
         a.append(fa())
@@ -169,14 +170,14 @@ def median_pair(fa, fb, repeats: int) -> tuple[float, float]:  # type: ignore[no
 GPU_SUITE = (("resnet20", 64), ("resnet20", 128), ("resnet56", 128), ("vgg8", 64), ("resnet50", 128))
 
 
-def gpu_suite(args, images, labels, mean, std, device) -> None:  # type: ignore[no-untyped-def]
+def gpu_suite(args, images, labels, mean, std, device) -> None:
     """Engine / bare loop for every (arch, batch) of GPU_SUITE, eager and (with --compile) compiled."""
     print(f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast, channels_last, "
           f"{len(labels)} images per timed epoch, {args.repeats} repeats (median)")
     modes = (False, True) if args.compile else (False,)
     for arch, batch in GPU_SUITE:
-        for compiled in modes:
-            run = argparse.Namespace(**{**vars(args), "arch": arch, "batch_size": batch, "compile": compiled})
+        for compile_on in modes:
+            run = argparse.Namespace(**{**vars(args), "arch": arch, "batch_size": batch, "compile": compile_on})
             engine_t, bare_t = (timer(run, images, labels, mean, std, device) for timer in (engine_timer, bare_timer))
             engine_t(), bare_t()  # warm-up (and compilation): the timed epochs reuse the compiled step
             engine, bare = median_pair(engine_t, bare_t, args.repeats)
@@ -184,7 +185,7 @@ def gpu_suite(args, images, labels, mean, std, device) -> None:  # type: ignore[
                   f"bare {bare:9.0f} img/s  RATIO engine / bare {engine / bare:.3f}")
 
 
-def _concurrent_run(args, start, queue) -> None:  # type: ignore[no-untyped-def]
+def _concurrent_run(args, start, queue) -> None:
     """One of K processes sharing the device: train ``args.epochs_each`` epochs after the common start."""
     device = torch.device(args.device)
     images, labels, mean, std = load_images(args.cache_dir, args.images)
@@ -196,7 +197,7 @@ def _concurrent_run(args, start, queue) -> None:  # type: ignore[no-untyped-def]
     queue.put((len(labels) * args.epochs_each, time.perf_counter() - t0))
 
 
-def concurrent_rate(args, k: int, start_method: str = "spawn") -> float:  # type: ignore[no-untyped-def]
+def concurrent_rate(args, k: int, start_method: str = "spawn") -> float:
     """Aggregate images/s of ``k`` engine runs at once on ``args.device`` (separate processes, as
     ``bench run --per-gpu K`` starts them), from their common start to the last one's end; ``start_method``
     ("fork" on a CPU saves each process's imports) does not enter the measurement."""
@@ -216,7 +217,7 @@ def concurrent_rate(args, k: int, start_method: str = "spawn") -> float:  # type
     return sum(n for n, _ in done) / wall
 
 
-def concurrent(args) -> None:  # type: ignore[no-untyped-def]
+def concurrent(args) -> None:
     """Aggregate images/s of K engine runs at once on one GPU (separate processes) against one run."""
     base = None
     for k in args.concurrent:
@@ -264,11 +265,18 @@ def main() -> None:
                                lambda: time_bare_loop(args, images, labels, mean, std, device), args.repeats)
     print(f"training   engine {engine:9.0f} img/s   bare loop {bare:9.0f} img/s")
 
-    stream = statistics.median(time_stream(images, labels, mean, std, args.batch_size, device) for _ in range(args.repeats))
-    pil0 = statistics.median(time_pil_loader(images, labels, mean, std, args.batch_size, 0) for _ in range(args.repeats))
-    pil2 = statistics.median(time_pil_loader(images, labels, mean, std, args.batch_size, 2) for _ in range(args.repeats))
-    print(f"data       tensor pipeline {stream:9.0f} img/s   PIL DataLoader {pil0:7.0f} img/s (0 workers), "
-          f"{pil2:7.0f} img/s (2 workers)")
+    stream = statistics.median(time_stream(images, labels, mean, std, args.batch_size,
+                                           device) for _ in range(args.repeats))
+    pil0 = statistics.median(
+        time_pil_loader(images, labels, mean, std, args.batch_size, 0) for _ in range(args.repeats)
+    )
+    pil2 = statistics.median(
+        time_pil_loader(images, labels, mean, std, args.batch_size, 2) for _ in range(args.repeats)
+    )
+    print(
+        f"data       tensor pipeline {stream:9.0f} img/s   PIL DataLoader {pil0:7.0f} img/s (0 workers), "
+        f"{pil2:7.0f} img/s (2 workers)"
+    )
     print()
     print(f"RATIO engine / bare loop (training throughput):        {engine / bare:.3f}")
     print(f"RATIO tensor pipeline / PIL DataLoader, 0 workers:      {stream / pil0:.1f}")

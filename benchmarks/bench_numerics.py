@@ -58,7 +58,9 @@ def main() -> None:
         sys.exit("bench_numerics: --repeats and --train-subset must be >= 1")
     import torch
 
-    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
     times: dict[str, list[float]] = {name: [] for name in SETTINGS}
     with tempfile.TemporaryDirectory(prefix="bench-numerics-") as tmp:
         for repeat in range(args.repeats):

@@ -53,7 +53,7 @@ def peak_flops(dtype: torch.dtype, n: int = 2048, tries: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def engine_rate(arch: str, images: torch.Tensor, labels: torch.Tensor, mean, std, *, amp: bool,  # type: ignore[no-untyped-def]
+def engine_rate(arch: str, images: torch.Tensor, labels: torch.Tensor, mean, std, *, amp: bool,
                 compile_: bool, batch: int) -> float:
     device = torch.device("cpu")
     objective = Objective(build_model(arch, device, True))
@@ -82,7 +82,8 @@ def main() -> None:
     # without bf16 instructions a bf16 matmul is emulated, orders of magnitude slower: probed on 256x256 once
     peaks = {torch.float32: peak_flops(torch.float32),
              torch.bfloat16: peak_flops(torch.bfloat16) if bf16 else peak_flops(torch.bfloat16, 256, 1)}
-    print(f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    print(f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, torch "
+          f"{torch.__version__}; "
           f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here)'}")
     print(f"peak (best 2048x2048 matmul): fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peaks[torch.bfloat16] / 1e9:.1f} GFLOP/s{'' if bf16 else ' (emulated; 256x256)'}; "

@@ -32,7 +32,7 @@ QUICKSTART = ["run", "--methods", "baseline,label-smoothing", "--arch", "resnet8
 
 def timed(cmd: list[str] | str, **kwargs: object) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
     return time.perf_counter() - t0
 
 

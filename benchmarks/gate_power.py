@@ -54,7 +54,8 @@ PIPE, ENGINE, EVAL = "harness/data/pipeline.py", "harness/train/engine.py", "har
 MUTATIONS: tuple[Mutation, ...] = (
     one("crop-padding-off", "pipeline", "random crop without its 4-pixel padding", PIPE,
         "        pad: int = 4,\n", "        pad: int = 0,\n"),
-    one("flip-off", "pipeline", "no horizontal flips", PIPE, "        flip: bool = True,\n", "        flip: bool = False,\n"),
+    one("flip-off", "pipeline", "no horizontal flips", PIPE, "        flip: bool = True,\n",
+        "        flip: bool = False,\n"),
     one("mean-channels-reversed", "pipeline", "normalisation mean in BGR order",
         PIPE, "self.mean = torch.tensor(mean, device=device)", "self.mean = torch.tensor(mean[::-1], device=device)"),
     one("no-momentum", "optimiser", "SGD without the recipe's momentum", ENGINE,
@@ -62,11 +63,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     one("no-weight-decay", "optimiser", "SGD without the recipe's weight decay", ENGINE,
         "momentum=recipe.momentum, weight_decay=recipe.weight_decay,", "momentum=recipe.momentum,"),
     one("cosine-off-by-one", "schedule", "cosine reaches 0 one epoch early", ENGINE,
-        "span = max(1, recipe.epochs - recipe.warmup_epochs)", "span = max(1, recipe.epochs - recipe.warmup_epochs - 1)"),
+        "span = max(1, recipe.epochs - recipe.warmup_epochs)",
+        "span = max(1, recipe.epochs - recipe.warmup_epochs - 1)"),
     one("eval-in-train-mode", "evaluation", "evaluation with BatchNorm in training mode", EVAL,
         "    model.eval()\n    out = {}", "    model.train()\n    out = {}"),
     one("eval-on-train-split", "evaluation", "the 'test' stream reads the training images", PIPE,
-        "(ds.test_images, ds.test_labels) if split == \"test\"", "(ds.train_images, ds.train_labels) if split == \"test\""),
+        "(ds.test_images, ds.test_labels) if split == \"test\"",
+        "(ds.train_images, ds.train_labels) if split == \"test\""),
     one("kd-teacher-not-softened", "distillation", "KD's temperature applied to the student only",
         "harness/kits/distill.py", "p_t = F.softmax(teacher_logits / temperature, dim=1)",
         "p_t = F.softmax(teacher_logits, dim=1)"),
@@ -83,7 +86,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "plugins/methods/encodenet/autoencoder.py", "for level in model.levels[:split]:",
         "for level in model.levels[:split - 1]:"),
     Mutation("rename-local", "refactor", "a local variable of the training loop renamed", (
-        (ENGINE, "        result = step(epoch, b, images, labels)\n", "        outcome = step(epoch, b, images, labels)\n"),
+        (ENGINE, "        result = step(epoch, b, images, labels)\n",
+         "        outcome = step(epoch, b, images, labels)\n"),
         (ENGINE, "            tally.warm_up(began, result.n)\n", "            tally.warm_up(began, outcome.n)\n"),
         (ENGINE, "        tally.add(result)\n", "        tally.add(outcome)\n"),
     ), harmless=True),
@@ -99,7 +103,8 @@ MUTATIONS: tuple[Mutation, ...] = (
                  ("harness/run/prepare.py", "channels_last = True if req.channels_last is None",
                   "channels_last = False if req.channels_last is None"),), harmless=True),
     Mutation("docstring-edit", "refactor", "KD's loss docstring reworded", (
-        ("harness/kits/distill.py", '"""Hinton\'s KD term: T^2 * KL(softmax(t/T) || softmax(s/T)), the batch mean of the per-sample KL."""',
+        ("harness/kits/distill.py",
+         '"""Hinton\'s KD term: T^2 * KL(softmax(t/T) || softmax(s/T)), the batch mean of the per-sample KL."""',
          '"""The KD term of Hinton et al.: T^2 times the batch-mean KL from the softened teacher to the student."""'),
     ), harmless=True),
 )
@@ -218,7 +223,8 @@ def main() -> None:
         names = args.only.split(",")
         unknown = sorted(set(names) - {m.name for m in MUTATIONS})
         if unknown:
-            sys.exit(f"gate_power: unknown mutation(s) {', '.join(unknown)}; known: {', '.join(m.name for m in MUTATIONS)}")
+            sys.exit(f"gate_power: unknown mutation(s) {', '.join(unknown)}; known: "
+                     f"{', '.join(m.name for m in MUTATIONS)}")
         chosen = [m for m in MUTATIONS if m.name in names]
     if args.recheck and not (args.recheck / "runs" / "clean").is_dir():
         sys.exit(f"gate_power: --recheck {args.recheck}: no runs/clean in it; give a folder kept with --keep")
@@ -275,8 +281,10 @@ def render(rows: list[tuple[str, str, str, str, str, float]], details: list[str]
     bugs = [r for r in rows[1:] if not r[1].endswith("(must pass)")]
     refactors = [r for r in rows[1:] if r[1].endswith("(must pass)")]
     head = [f"gate_power.py, {started:%Y-%m-%d %H:%M} UTC, commit {commit}, platform {platform}",
-            f"gate: .ci/gate ({budget.strip()}) then bench check --reference smoke --table smoke --mode exact|statistical",
-            "artifact cache: " + ("fresh per run" if fresh else "shared (a mutation retrains the stages whose code it changed)"),
+            f"gate: .ci/gate ({budget.strip()}) then bench check --reference smoke --table smoke --mode "
+            "exact|statistical",
+            "artifact cache: " + ("fresh per run" if fresh else "shared (a mutation retrains the stages whose code it "
+                                  "changed)"),
             (f"bugs caught: exact {sum(r[2].startswith('caught') for r in bugs)}/{len(bugs)}, statistical "
              f"{sum(r[3].startswith('caught') for r in bugs)}/{len(bugs)}; harmless changes passed: exact "
              f"{sum(r[2] == 'passed' for r in refactors)}/{len(refactors)}, statistical "

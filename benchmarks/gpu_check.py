@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # gpucheck and bench_engine; the harness of this tree
@@ -59,7 +60,7 @@ PART_FUNCTIONS = {"environment": part_environment, "methods": part_methods, "eng
 class Parser(argparse.ArgumentParser):
     """argparse whose errors are one line and exit 2 (through :class:`BadInput`)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise BadInput(f"{message} (see --help)")
 
 

@@ -22,7 +22,7 @@ def docs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def docs_dir(tmp_path_factory: pytest.TempPathFactory, docs_cache: Path):  # type: ignore[no-untyped-def]
+def docs_dir(tmp_path_factory: pytest.TempPathFactory, docs_cache: Path):
     """A fresh working directory for one page, and the session's bench cache."""
     where = tmp_path_factory.mktemp("docs-page")
     before, cache = os.getcwd(), os.environ.get("BENCH_CACHE_DIR")

@@ -21,7 +21,7 @@ method      ``bench_register_methods``: a subclass of ``Method`` with ``Option``
             ``(TrainedStage, RunEnv) -> Report`` (``default_report``); ``Recipe`` (a stage's own budget);
             helpers ``count_params``, ``count_cost``, ``count_flops``, ``Normalizer``, ``EvalStream``,
             ``TrainStream``, distortions (``Distortion``, ``parse_distortion``, ``DistortedTrainStream``,
-            ``to_unit``), multi-exit models (``require_multi_exit``, ``exit_costs``), figures
+            ``to_unit``), multi-exit models (``require_multi_exit``, ``exit_costs``, ``MultiExitModel``), figures
             (``save_figure``, ``anytime_axes``)
 architecture ``bench_register_archs``: a factory ``(ArchSpec) -> nn.Module``, ideally a
             ``LevelClassifier`` (stem, levels, ``ClassifierHead``; ``LevelInfo``, ``AttentionSite``,
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
     from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
     from harness.models.cost import count_cost, count_flops  # noqa: F401  (the public names: see above)
-    from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401  (the public names: see above)
+    from harness.models.exits import MultiExitModel, exit_costs, require_multi_exit  # noqa: F401
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401  (the public names: see above)
     from harness.train.env import RunEnv  # noqa: F401  (the public names: see above)
     from harness.train.objective import Objective, StepOutput  # noqa: F401  (the public names: see above)

@@ -28,7 +28,7 @@ def main(src: str) -> None:
         for (split, cls), group in sorted(by_group.items()):
             group.sort(key=lambda m: int(Path(m.name).stem))
             for m in group[: PER_CLASS[split]]:
-                picked[f"{split}/{cls}/{Path(m.name).name}"] = tf.extractfile(m).read()  # type: ignore[union-attr]
+                picked[f"{split}/{cls}/{Path(m.name).name}"] = tf.extractfile(m).read()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(OUT, "w", compression=zipfile.ZIP_STORED) as zf:
         for name in sorted(picked):

@@ -73,7 +73,7 @@ def wandb_run(path: Path) -> dict:
     """{name, config, history: [row], summary, exit_code} of an offline run file ``run-<id>.wandb``."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    def key(item) -> str:  # type: ignore[no-untyped-def]
+    def key(item) -> str:
         return "/".join(item.nested_key) if item.nested_key else item.key
 
     run: dict = {"config": {}, "history": [], "summary": {}, "name": None, "exit_code": None}

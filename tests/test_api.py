@@ -85,28 +85,28 @@ class WrongKinds:
         self.kind, self.obj = kind, obj
 
     @hookimpl
-    def bench_register_methods(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_methods(self, register):
         register("good-one", GoodMethod)
         if self.kind == "methods":
             register("bad-one", self.obj)
 
     @hookimpl
-    def bench_register_archs(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_archs(self, register):
         if self.kind == "archs":
             register("bad-arch", self.obj)
 
     @hookimpl
-    def bench_register_recipes(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_recipes(self, register):
         if self.kind == "recipes":
             register("bad-recipe", self.obj)
 
     @hookimpl
-    def bench_register_executors(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_executors(self, register):
         if self.kind == "executors":
             register("bad-executor", self.obj)
 
     @hookimpl
-    def bench_register_loggers(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_loggers(self, register):
         if self.kind == "loggers":
             register("bad-logger", self.obj)
 
@@ -171,7 +171,7 @@ def test_listing_imports_no_plugin_code_and_no_torch() -> None:
 class LazyOnes:
     @staticmethod
     @hookimpl
-    def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    def bench_register_methods(register):
         register("lazy-good", f"{__name__}:GoodMethod", description="by reference")
         register("lazy-wrong", f"{__name__}:NotAMethod")
         register("lazy-missing", "no_such_package.module:Method")

@@ -114,7 +114,7 @@ def test_wavecnet_refuses_an_architecture_without_downsampling_sites() -> None:
 # ---- low-rank filters --------------------------------------------------------------------------------------
 
 
-def expected_lowrank_params(model: nn.Module, per_conv) -> int:  # type: ignore[no-untyped-def]
+def expected_lowrank_params(model: nn.Module, per_conv) -> int:
     total = count_params(model)
     for m in model.modules():
         if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):

@@ -83,7 +83,8 @@ def test_every_family_forward_shape_and_module_on_path(method: str, arch: str) -
     assert not torch.allclose(before, after), "perturbing the modules did not change the output"
 
 
-@pytest.mark.parametrize("module", [BAMModule(64), BAMModule(64, fusion="sum"), GAMModule(64), GAMModule(64, groups=4, shuffle=True)])
+@pytest.mark.parametrize("module", [BAMModule(64), BAMModule(64, fusion="sum"), GAMModule(64), GAMModule(64, groups=4,
+                                                                                                         shuffle=True)])
 def test_module_preserves_shape(module: torch.nn.Module) -> None:
     x = torch.randn(2, 64, 8, 8)
     assert module.eval()(x).shape == x.shape
@@ -132,7 +133,7 @@ def tiny_blocks(spec: ArchSpec, declare: bool) -> LevelClassifier:
 class SitesPlugin:
     @staticmethod
     @hookimpl
-    def bench_register_archs(register):  # type: ignore[no-untyped-def]
+    def bench_register_archs(register):
         register("declared-blocks", functools.partial(tiny_blocks, declare=True))
         register("undeclared-blocks", functools.partial(tiny_blocks, declare=False))
 

@@ -22,7 +22,8 @@ from harness.results.stats import shift_test
 def kd_records(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> list[dict]:
     """A two-stage run (teacher, then the distilled student), two epochs each, on 320 images."""
     out = tmp_path_factory.mktemp("kd")
-    return run_tiny(cache_dir, out, methods=["kd"], teacher="resnet14", overrides={"epochs": 2, "batch_size": 64}).records
+    return run_tiny(cache_dir, out, methods=["kd"], teacher="resnet14", overrides={"epochs": 2,
+                                                                                   "batch_size": 64}).records
 
 
 def write(folder: Path, records: list[dict]) -> Path:
@@ -165,15 +166,18 @@ def test_statistical_power_holds_by_simulation() -> None:
     base = shift_test(reference, [50.0])
     trials = 3000
     # fixed reference, fresh measured seed: rejection rate at the shift it claims to detect, and under no shift
-    hits = sum(shift_test(reference, [x]).failed for x in rng.normal(np.mean(reference) + mde, np.std(reference, ddof=1), trials))
+    hits = sum(shift_test(reference, [x]).failed for x in rng.normal(np.mean(reference) + mde, np.std(reference,
+                                                                                                      ddof=1), trials))
     nulls = sum(shift_test(list(rng.normal(50, 1, 8)), [x]).failed for x in rng.normal(50, 1, trials))
     assert base.df == 7 and abs(hits / trials - 0.80) < 0.04 and abs(nulls / trials - 0.05) < 0.015
 
 
 def test_old_means_only_reference_still_works_statistically(tmp_path: Path, kd_records: list[dict], capsys) -> None:
     csv = tmp_path / "old.csv"
-    csv.write_text("table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
-                   "t,cifar10-mini,resnet8,resnet14,kd,,top1,40.0,last,1,x\n")
+    csv.write_text(
+        "table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
+        "t,cifar10-mini,resnet8,resnet14,kd,,top1,40.0,last,1,x\n"
+    )
     folder = write(tmp_path / "two", _seeded(kd_records[0], [40.4, 39.8]))
     code, out = check(capsys, str(folder), "--reference", str(csv))
     assert out[0] == "old.csv has no per-seed values (means only): statistical mode against its means"
@@ -204,7 +208,9 @@ def test_saving_a_reference_and_junit(tmp_path: Path, kd_records: list[dict], ca
     folder = write(tmp_path / "a", kd_records)
     assert main(["check", str(folder), "--save-reference", str(tmp_path / "ref.txt")]) == 2
     assert "name the file FILE.json" in capsys.readouterr().err
-    two = write(tmp_path / "two", [*_seeded(kd_records[0], [40.0]), *_seeded(kd_records[0], [0, 41.0], cpu="Other")[1:]])
+    two = write(
+        tmp_path / "two", [*_seeded(kd_records[0], [40.0]), *_seeded(kd_records[0], [0, 41.0], cpu="Other")[1:]]
+    )
     assert main(["check", str(two), "--save-reference", str(tmp_path / "two.json")]) == 2
     assert "more than one platform (cpu" in capsys.readouterr().err
     ref = tmp_path / "ref.json"
@@ -235,8 +241,9 @@ def _noisy_seeds(record: dict, seeds: int, rng: np.random.Generator, scale: floa
     return out
 
 
-def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(tmp_path: Path, kd_records: list[dict],
-                                                                  capsys) -> None:
+def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(
+    tmp_path: Path, kd_records: list[dict], capsys
+) -> None:
     reference = _noisy_seeds(kd_records[0], 8, np.random.default_rng(1))
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "ref", reference)), "--save-reference", str(ref)]) == 0
@@ -260,8 +267,7 @@ def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(tmp_path: Path
     assert code == 0 and "curve" not in out[0] and "train loss" in out[0], out  # the old test: final numbers only
 
 
-def test_a_changed_schedule_fails_in_the_statistical_mode_too(tmp_path: Path, kd_records: list[dict],
-                                                             capsys) -> None:
+def test_a_changed_schedule_fails_in_the_statistical_mode_too(tmp_path: Path, kd_records: list[dict], capsys) -> None:
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     other = copy.deepcopy(kd_records)

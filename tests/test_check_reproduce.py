@@ -46,7 +46,9 @@ def one_record(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dic
 
 
 def test_table_marks_significance(one_record: dict) -> None:
-    recs = fake_records(one_record, {"baseline": [50.0, 50.2, 49.9], "se": [55.0, 55.3, 54.8], "kd": [50.1, 49.7, 50.4]})
+    recs = fake_records(
+        one_record, {"baseline": [50.0, 50.2, 49.9], "se": [55.0, 55.3, 54.8], "kd": [50.1, 49.7, 50.4]}
+    )
     rows = {r.method: r for r in aggregate(recs)}
     assert rows["se"].delta_text().endswith("*") and rows["se"].p_value < 0.05
     assert rows["kd"].delta_text().endswith("(n.s.)")

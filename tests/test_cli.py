@@ -34,7 +34,8 @@ RUN = ["run", "--dataset", "cifar10-mini", "--recipe", "smoke"]
     (["--methods", "baseline", "--arch", "resnet8", "--opt", "kd.temperature=2"], "not in --methods"),
     (["--methods", "baseline", "--arch", "resnet8", "--opt", "nonsense"], "METHOD.NAME=VALUE"),
     (["--methods", "baseline,baseline", "--arch", "resnet8"], "twice"),
-    (["--methods", "baseline", "--arch", "resnet8", "--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+    (["--methods", "baseline", "--arch", "resnet8", "--epochs", "0"],
+     "argument --epochs: must be an integer >= 1, got '0'"),
     (["--methods", "baseline", "--arch", "timm:not_a_model"], "unknown timm model 'not_a_model'"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path: Path, args: list[str], expected: str) -> None:

@@ -80,14 +80,14 @@ def test_numeric_cli_options_refuse_nan_inf_zero_negative(capsys, command: str, 
     template = getattr(kind, "template", "{}")
     for text in BAD_CANDIDATES:
         arg = f"{flag}={template.format(text)}"
-        if legal(getattr(kind, "kind", float), kind.constraint, text):  # type: ignore[attr-defined]
+        if legal(getattr(kind, "kind", float), kind.constraint, text):
             build_parser().parse_args([command, *required, arg])  # accepted: the constraint allows it
             continue
         assert main([command, *required, arg]) == 2, arg
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(err) == 1 and err[0].startswith("bench: error: argument ") and flag in err[0], (arg, err)
         if "invalid" not in err[0] and "comma-separated" not in err[0]:  # a number, refused by its range
-            assert kind.constraint.describe() in err[0], err[0]  # type: ignore[attr-defined]
+            assert kind.constraint.describe() in err[0], err[0]
 
 
 def test_check_tolerance_inf_is_refused(capsys) -> None:
@@ -108,10 +108,10 @@ def numeric_method_options() -> list[tuple[str, str, object]]:
 def test_every_builtin_numeric_method_option_declares_a_constraint_its_default_meets() -> None:
     options = numeric_method_options()
     assert len(options) > 30
-    undeclared = [f"{m}.{k}" for m, k, o in options if o.constraint is None]  # type: ignore[attr-defined]
+    undeclared = [f"{m}.{k}" for m, k, o in options if o.constraint is None]
     assert undeclared == []
     for method, key, option in options:
-        assert option.limits.allows(option.default), (method, key)  # type: ignore[attr-defined]
+        assert option.limits.allows(option.default), (method, key)
 
 
 @pytest.mark.parametrize("method, key, option", numeric_method_options(),
@@ -119,9 +119,9 @@ def test_every_builtin_numeric_method_option_declares_a_constraint_its_default_m
 def test_method_options_refuse_nan_inf_zero_negative(capsys, tmp_path, method: str, key: str,
                                                      option: object) -> None:
     cls = load_plugins(entry_points=False, warn=False).methods.resolve(method).obj
-    kind = type(option.default)  # type: ignore[attr-defined]
+    kind = type(option.default)
     for text in BAD_CANDIDATES:
-        if legal(kind, option.limits, text):  # type: ignore[attr-defined]
+        if legal(kind, option.limits, text):
             cls.parse_options(method, {key: text})
             continue
         with pytest.raises(UsageError) as info:
@@ -164,7 +164,7 @@ def test_a_method_whose_default_breaks_its_own_constraint_is_skipped(capsys) -> 
 
     class Plugin:
         @hookimpl
-        def bench_register_methods(self, register):  # type: ignore[no-untyped-def]
+        def bench_register_methods(self, register):
             register("broken", Broken)
 
     plugins = load_plugins(entry_points=False, extra=[("broken-plugin", Plugin())])
@@ -193,7 +193,7 @@ def test_every_registered_recipe_is_valid_and_a_plugins_bad_recipe_is_skipped(ca
 
     class Plugin:
         @hookimpl
-        def bench_register_recipes(self, register):  # type: ignore[no-untyped-def]
+        def bench_register_recipes(self, register):
             register("nan-lr", Recipe("nan-lr", epochs=3, batch_size=8, lr=math.nan, weight_decay=0.0))
 
     plugins = load_plugins(entry_points=False, extra=[("recipes-plugin", Plugin())])

@@ -24,7 +24,7 @@ def cifar_resnet20(classes: int) -> int:
     total = conv(3, 3, 16, 32)
     cin = 16
     for width, size in ((16, 32), (32, 16), (64, 8)):
-        for block in range(3):
+        for _ in range(3):
             total += conv(3, cin, width, size) + conv(3, width, width, size)
             if cin != width:
                 total += conv(1, cin, width, size)

@@ -21,7 +21,7 @@ from harness.train.engine import fit
 from harness.train.objective import StepOutput
 
 
-def tree_run(tmp_path: Path, cache: Path, out: str, **overrides):  # type: ignore[no-untyped-def]
+def tree_run(tmp_path: Path, cache: Path, out: str, **overrides):
     from test_data import make_tree
 
     tree = tmp_path / "tree"
@@ -107,7 +107,7 @@ class Stream:
     def __len__(self) -> int:
         return 3
 
-    def epoch(self, epoch: int):  # type: ignore[no-untyped-def]
+    def epoch(self, epoch: int):
         for _ in range(3):
             yield torch.zeros(2, 1), torch.zeros(2, dtype=torch.int64)
 
@@ -115,7 +115,7 @@ class Stream:
 RECIPE = Recipe("r", epochs=3, batch_size=2, lr=0.1, weight_decay=0.0)
 
 
-def train(objective: nn.Module, ckpt: Path, *, resume: bool, epochs: int = 3):  # type: ignore[no-untyped-def]
+def train(objective: nn.Module, ckpt: Path, *, resume: bool, epochs: int = 3):
     recipe = RECIPE if epochs == 3 else RECIPE.with_overrides(epochs=epochs)
     return fit(objective, Stream(), recipe, evaluate=dict, label="m/s", reporter=Reporter(),
                device=torch.device("cpu"), checkpoint=ckpt, resume=resume)

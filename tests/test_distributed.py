@@ -65,7 +65,7 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(64, 3, 32, 32, generator=g, dtype=torch.float64), torch.randint(0, 10, (64,), generator=g)
 
 
-def _rank(rank: int, port: int, queue) -> None:  # type: ignore[no-untyped-def]
+def _rank(rank: int, port: int, queue) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     world = World(rank, 2, rank, "gloo")

@@ -33,7 +33,7 @@ def test_same_seed_same_device_same_weights(tmp_path: Path, cache_dir: Path) -> 
     assert r1["curves"][0]["train_loss"] == r2["curves"][0]["train_loss"]
 
 
-def artifact_states_for(cache: Path, seed: int):  # type: ignore[no-untyped-def]
+def artifact_states_for(cache: Path, seed: int):
     for meta in (cache / "artifacts" / "baseline").glob("*.json"):
         ident = json.loads(meta.read_text())["identity"]
         run = ident["run"]
@@ -83,9 +83,11 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, cache_dir: Path
     (a,), (b,) = read_records(tmp_path / "out-clean"), read_records(tmp_path / "out-killed")
     assert b["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 1
     assert a["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 0
-    strip = lambda curves: [{k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"} for row in curves]
+    strip = lambda curves: [{k: v for k,
+                             v in row.items() if "seconds" not in k and k != "images_per_s"} for row in curves]
     assert strip(a["curves"]) == strip(b["curves"])
-    assert a["metrics"]["top1_last"] == b["metrics"]["top1_last"] and a["metrics"]["top1_selected"] == b["metrics"]["top1_selected"]
+    assert a["metrics"]["top1_last"] == b["metrics"]["top1_last"]
+    assert a["metrics"]["top1_selected"] == b["metrics"]["top1_selected"]
     sa, sb = artifact_states(tmp_path / "clean"), artifact_states(tmp_path / "killed")
     assert sa.keys() == sb.keys()
     for name in sa:

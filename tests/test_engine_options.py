@@ -46,7 +46,7 @@ def test_amp_on_a_cpu_without_bf16_is_one_line(cache_dir: Path, tmp_path: Path, 
 
 
 @pytest.fixture
-def fast_compile(monkeypatch):  # type: ignore[no-untyped-def]
+def fast_compile(monkeypatch):
     """torch.compile through dynamo with the eager backend: the same wrapping, tracing and guards as inductor,
     without its minutes of C++ compilation (the engine's plumbing is what is tested here)."""
     monkeypatch.setattr(engine, "compiled", lambda module, mode: module if mode is None else

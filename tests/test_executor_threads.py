@@ -67,7 +67,7 @@ class Spawned(Futures):
 
 class Naive:
     @hookimpl
-    def bench_register_executors(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_executors(self, register):
         register("threads", Threads, description="a thread pool in the driver")
         register("spawned", Spawned, description="a spawn process pool")
 

@@ -143,7 +143,7 @@ class Stream:
     def __len__(self) -> int:
         return self.batches
 
-    def epoch(self, epoch: int):  # type: ignore[no-untyped-def]
+    def epoch(self, epoch: int):
         for _ in range(self.batches):
             yield torch.zeros(2, 1), torch.zeros(2, dtype=torch.int64)
 
@@ -197,11 +197,12 @@ def test_out_under_or_at_a_file_is_refused_before_training(capsys, tmp_path: Pat
 def test_unwritable_out_is_refused_before_training(capsys, tmp_path: Path, monkeypatch) -> None:
     import harness.run.preflight as preflight
 
-    def denied(**kwargs):  # type: ignore[no-untyped-def]
+    def denied(**kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(preflight.tempfile, "mkstemp", denied)  # root ignores chmod: simulate the probe failing
-    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ro" / "runs")],
+    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out",
+                                   str(tmp_path / "ro" / "runs")],
                           code=2)
     assert f"--out {tmp_path / 'ro' / 'runs'}: cannot write in '{tmp_path}' (Permission denied)" in line
     assert not (tmp_path / "cache").exists()
@@ -346,7 +347,7 @@ def test_class_missing_from_test_is_warned_and_recorded(capsys, tmp_path: Path) 
 # ---- progress in logs: one unwrapped line per epoch, lines while decoding and loading --------------------
 
 
-def log_console():  # type: ignore[no-untyped-def]
+def log_console():
     import io
 
     from rich.console import Console
@@ -430,7 +431,7 @@ def test_loading_a_trained_artifact_says_so(tmp_path: Path, monkeypatch) -> None
 
 
 @pytest.fixture
-def fresh_plugins(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+def fresh_plugins(tmp_path: Path, monkeypatch):
     """A folder on sys.path for fake installed plugins, and a plugin set loaded anew by the next command."""
     import harness.plugins.manager as manager
 

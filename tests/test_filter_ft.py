@@ -19,7 +19,9 @@ from harness.plugins.manager import load_plugins
 from harness.train.artifacts import ArtifactStore
 from harness.train.engine import make_optimizer
 from plugins.methods.filter_ft.method import FilterFinetune, MaskedFinetune
-from plugins.methods.filter_ft.ranking import LayerEvidence, borda_points, conv_layers, evidence, top_filters, top_layers
+from plugins.methods.filter_ft.ranking import (
+    LayerEvidence, borda_points, conv_layers, evidence, top_filters, top_layers,
+)
 
 
 def resnet8() -> nn.Module:
@@ -70,7 +72,7 @@ def test_gradient_masks_leave_unselected_filters_unchanged() -> None:
         out.losses["ce"].backward()
         optimizer.step()
     after = model.state_dict()
-    for name, conv in convs.items():
+    for name in convs:
         w0, w1 = before[f"{name}.weight"], after[f"{name}.weight"]
         keep = masks[name]
         assert torch.equal(w0[~keep], w1[~keep]), name
@@ -86,7 +88,9 @@ def test_plan_options_and_budget() -> None:
     assert [s.label for s in plan.stages()] == ["baseline[resnet20]", "finetune"]
     ft = plan.deploy.recipe
     assert (ft.epochs, ft.lr, ft.weight_decay) == (3, pytest.approx(0.01), 0.0)
-    for opts, message in (({"distortion": "rain:1"}, "unknown distortion"), ({"fraction": 0.0}, r"filter-ft.fraction must be a finite number in \(0, 1\], got 0.0")):
+    for opts, message in (({"distortion": "rain:1"}, "unknown distortion"), ({"fraction": 0.0},
+                                                                             r"filter-ft.fraction must be a finite "
+                                                                             r"number in \(0, 1\], got 0.0")):
         with pytest.raises(UsageError, match=message):
             FilterFinetune("filter-ft", opts).plan(run)
 

@@ -102,7 +102,8 @@ def test_changing_one_image_retrains_the_baseline(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     write_tree(tree)
     cache = tmp_path / "cache"
-    kw = dict(dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None, overrides={"epochs": 1, "batch_size": 8})
+    kw = dict(dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None, overrides={"epochs": 1,
+                                                                                             "batch_size": 8})
     first = run_tiny(cache, tmp_path / "a", **kw).records[0]
     same = run_tiny(cache, tmp_path / "b", **kw).records[0]
     assert same["stages"]["baseline[resnet8]"]["origin"] == "cache"
@@ -124,7 +125,7 @@ def test_dataset_plugin_without_fingerprint_gets_one(tmp_path: Path, cache_dir: 
     class NoisePlugin:
         @staticmethod
         @hookimpl
-        def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+        def bench_register_datasets(register):
             register("noise", load)
 
     plugins = load_plugins(entry_points=False, extra=[("noise", NoisePlugin)], warn=False)
@@ -158,7 +159,8 @@ def test_one_digest_for_the_same_weights_trained_or_loaded(tmp_path: Path, cache
 def test_code_identity_follows_source_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "idmod_helper.py").write_text("def helper():\n    return 1\n")
-    (tmp_path / "idmod.py").write_text("import json\nimport torch\nfrom idmod_helper import helper\n\ndef factory():\n    return helper()\n")
+    (tmp_path / "idmod.py").write_text("import json\nimport torch\nfrom idmod_helper import helper\n\ndef factory():\n "
+                                       "   return helper()\n")
     import idmod
 
     before = code_identity(idmod.factory)
@@ -214,7 +216,8 @@ def test_kd_stage_identity_holds_computing_modules_only(cache_dir: Path, tmp_pat
         assert expected in modules
     for presenting in ("harness.core.progress", "harness.core.io", "harness.data.datasets", "harness.train.artifacts",
                        "harness.cli", "harness.results.tables", "harness.core.errors", "harness.run.loggers",
-                       "harness.run.runlog", "harness.train.bundles", "harness.train.sources", "harness.train.inventory"):
+                       "harness.run.runlog", "harness.train.bundles", "harness.train.sources",
+                       "harness.train.inventory"):
         assert presenting not in modules
     assert {"plugins.methods.kd", "plugins.archs.cifar_resnet"} <= set(identity["code"])
 
@@ -228,7 +231,7 @@ def test_a_presentation_edit_keeps_keys_and_a_computing_edit_changes_them(cache_
     key, _ = kd_stage_identity(cache_dir, tmp_path)
     real = identity_module._source_digest
 
-    def edited(*paths: str):  # type: ignore[no-untyped-def]
+    def edited(*paths: str):
         return lambda file: "edited" if file.endswith(paths) else real(file)
 
     monkeypatch.setattr(identity_module, "_source_digest", edited("core/progress.py", "cli/__init__.py",
@@ -306,7 +309,8 @@ def test_normalised_source_ignores_comments_docstrings_and_layout_not_code() -> 
     ''').encode()
     assert normalised_source(source) == normalised_source(reformatted)
     for changed in (source.replace(b"50", b"51"), source.replace(b"a + b", b"a - b"),
-                    source.replace(b"return a + b", b'"Not a docstring: a statement after the first."\n    return a + b'),
+                    source.replace(b"return a + b",
+                                   b'"Not a docstring: a statement after the first."\n    return a + b'),
                     source.replace(b"LIMIT", b"LIMITS")):
         assert normalised_source(changed) != normalised_source(source), changed
     assert normalised_source(b"x = 1") != normalised_source(b"x = 1.0") != normalised_source(b"x = True")
@@ -343,7 +347,8 @@ def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_
         copy.write_text(source.replace(old, new))
         monkeypatch.setattr(engine, "__file__", str(copy))
 
-    scratch("docstring.py", '"""The training engine: one loop', '"""The training engine (edited): one loop\n# a comment')
+    scratch("docstring.py", '"""The training engine: one loop',
+            '"""The training engine (edited): one loop\n# a comment')
     again = stage(run_tiny(cache, tmp_path / "b"))
     assert again["reused"] is True and again["artifact"] == first["artifact"]
     scratch("constant.py", "return (epoch + 1) / recipe.warmup_epochs", "return (epoch + 2) / recipe.warmup_epochs")
@@ -357,8 +362,11 @@ def test_a_decoded_cache_is_keyed_by_what_its_reader_reads(tmp_path: Path) -> No
     from harness.data.datasets import cached
 
     def load(folder: Path) -> torch.Tensor:
-        return cached(tmp_path / "cache" / "data.pt", lambda: {"x": torch.tensor(list((folder / "f").read_bytes()))},
-                      source=folder)["x"]
+        return cached(
+            tmp_path / "cache" / "data.pt",
+            lambda: {"x": torch.tensor(list((folder / "f").read_bytes()))},
+            source=folder,
+        )["x"]
 
     for name, content in (("one", b"\x01\x02"), ("two", b"\x03\x04")):
         (tmp_path / name / "data").mkdir(parents=True)
@@ -376,7 +384,7 @@ def test_cached_needs_the_source_and_refuses_a_build_that_reads_another(tmp_path
     data = tmp_path / "elsewhere.bin"
     data.write_bytes(b"\x01")
     with pytest.raises(TypeError, match="needs source="):
-        cached(tmp_path / "a.pt", lambda: {"x": torch.zeros(1)})  # type: ignore[call-arg]
+        cached(tmp_path / "a.pt", lambda: {"x": torch.zeros(1)})  # type: ignore[call-arg]  # the missing source= is the test
     with pytest.raises(ValueError, match=f"read '{data}', which its source= does not name"):
         cached(tmp_path / "b.pt", lambda: {"x": torch.tensor(list(data.read_bytes()))}, source=tmp_path / "declared")
     with pytest.raises(ValueError, match="declared: none"):

@@ -34,7 +34,7 @@ RUN = ["run", "--methods", "kd", "--teacher", "resnet14", "--arch", "resnet8", "
 TAGS = {"baseline[resnet14]": "baseline-resnet14", "kd/train": "kd-train"}  # stage label -> metric prefix
 
 
-def needs(library: str):  # type: ignore[no-untyped-def]
+def needs(library: str):
     return pytest.mark.skipif(library not in INSTALLED, reason=f"{library} is not installed (the optional logger "
                                                                 f"extra: pip install 'encodenet-bench[{library}]')")
 
@@ -183,7 +183,7 @@ class Stuck(Logger):
 class TestLoggers:
     @staticmethod
     @hookimpl
-    def bench_register_loggers(register):  # type: ignore[no-untyped-def]
+    def bench_register_loggers(register):
         register("boom", Boom)
         register("boom-at-start", BoomAtStart)
         register("stuck", Stuck)
@@ -191,7 +191,8 @@ class TestLoggers:
 
 def test_a_logger_that_raises_is_reported_once_and_the_run_finishes(capsys, tmp_path: Path, cache_dir: Path) -> None:
     plugins = load_plugins(entry_points=False, extra=[("test-loggers", TestLoggers)], warn=False)
-    outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=["baseline", "se"], loggers=["boom", "boom-at-start"],
+    outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=["baseline", "se"], loggers=["boom",
+                                                                                                  "boom-at-start"],
                        overrides={"epochs": 2, "batch_size": 64}, retrain=True)
     assert len(outcome.records) == 2 and all(p.exists() for p in outcome.paths)
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench: warning:")]
@@ -212,7 +213,8 @@ def test_a_stuck_logger_never_holds_the_training(capsys, tmp_path: Path, cache_d
     STUCK.clear()
     CALLED_FROM.clear()
     try:
-        outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, loggers=["stuck"], overrides={"epochs": 2, "batch_size": 64},
+        outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, loggers=["stuck"], overrides={"epochs": 2,
+                                                                                               "batch_size": 64},
                            retrain=True)
     finally:
         STUCK.set()

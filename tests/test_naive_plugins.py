@@ -60,7 +60,7 @@ def make_folder(root: Path, seed: int) -> Path:
 
 class Pets:
     @hookimpl
-    def bench_register_datasets(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_datasets(self, register):
         register("pets:", pets, description="PATH/<class>/*.png")
 
 
@@ -90,7 +90,7 @@ def test_a_dataset_unlike_its_declaration_stops_before_anything_runs(capsys, tmp
 
     class Declared:
         @hookimpl
-        def bench_register_datasets(self, register):  # type: ignore[no-untyped-def]
+        def bench_register_datasets(self, register):
             register("mypets", lambda request: pets(DatasetRequest("mypets", request.cache_dir, arg=str(folder))),
                      description="ten classes, it says", classes=10, in_chans=3, input_size=8)
 
@@ -104,7 +104,7 @@ def test_a_dataset_unlike_its_declaration_stops_before_anything_runs(capsys, tmp
 def test_a_declaration_that_is_no_count_is_refused_at_registration(capsys) -> None:
     class Declared:
         @hookimpl
-        def bench_register_datasets(self, register):  # type: ignore[no-untyped-def]
+        def bench_register_datasets(self, register):
             register("strpets", pets, description="a string", classes="2")
 
     assert bench_with([Declared()], ["list", "datasets"]) == 0
@@ -119,7 +119,7 @@ def ten_outputs(spec: ArchSpec) -> nn.Module:
 
 class Ten:
     @hookimpl
-    def bench_register_archs(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_archs(self, register):
         register("ten", ten_outputs, description="ten outputs")
 
 
@@ -156,7 +156,7 @@ class Eca(AttentionMethod):
 
 class EcaPlugin:
     @hookimpl
-    def bench_register_methods(self, register):  # type: ignore[no-untyped-def]
+    def bench_register_methods(self, register):
         register("eca", Eca, description="ECA in every block")
 
 
@@ -180,7 +180,7 @@ def test_a_recipe_registered_under_another_name_is_refused(capsys) -> None:
     """Registered as 'fast' but named 'quick', it recorded runs as recipe 'quick', which --recipe cannot find."""
     class Renamed:
         @hookimpl
-        def bench_register_recipes(self, register):  # type: ignore[no-untyped-def]
+        def bench_register_recipes(self, register):
             register("fast", Recipe("quick", epochs=1, batch_size=64, lr=0.05, weight_decay=5e-4))
 
     with plugins_loaded([Renamed()]) as plugins:

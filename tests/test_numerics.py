@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--epochs", "1", "--train-subset", "128",
         "--test-subset", "64", "--seeds", "0", "--no-latency", "--quiet"]
 PINS = tuple(numerics.PROFILES["portable"].pins)
-needs_avx2 = pytest.mark.skipif(numerics._native_isa() not in ("AVX2", "AVX512"), reason="the portable profile needs AVX2")
+needs_avx2 = pytest.mark.skipif(numerics._native_isa() not in ("AVX2", "AVX512"),
+                                reason="the portable profile needs AVX2")
 
 
 def bench(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -146,10 +147,13 @@ def test_the_mode_line_says_what_it_compared_and_why_it_falls_back() -> None:
 
     reference = fingerprint.of_record(_record(PORTABLE, "AMD EPYC"))
     mode, (line,) = choose_mode([_Check(_Ref(reference), [_record(PORTABLE, "Intel Xeon")])], Settings())
-    assert mode == "exact" and "both pinned: compared the numerics profile, the torch build and the thread count" in line
+    assert mode == "exact"
+    assert "both pinned: compared the numerics profile, the torch build and the thread count" in line
     mode, (line,) = choose_mode([_Check(_Ref(reference), [_record(NATIVE)])], Settings())
     assert mode == "statistical"
-    assert line.startswith("the reference was computed under numerics 'portable' and the records under 'native' "
-                           "(rerun with --numerics portable")
+    assert line.startswith(
+        "the reference was computed under numerics 'portable' and the records under 'native' "
+        "(rerun with --numerics portable"
+    )
     mode, (line,) = choose_mode([_Check(_Ref(reference), [_record(NATIVE), _record(PORTABLE)])], Settings())
     assert mode == "statistical" and line.startswith("the records mix numerics profiles (native, portable)")

@@ -78,7 +78,7 @@ class Recorder(Method):
 class RecorderPlugin:
     @staticmethod
     @hookimpl
-    def bench_register_methods(register):  # type: ignore[no-untyped-def]
+    def bench_register_methods(register):
         register("rec-a", Recorder)
         register("rec-b", Recorder)
 
@@ -86,5 +86,7 @@ class RecorderPlugin:
 def test_two_methods_in_one_run_see_identical_batches(cache_dir: Path, tmp_path: Path) -> None:
     plugins = load_plugins(entry_points=False, extra=[("recorder", RecorderPlugin)], warn=False)
     SEEN.clear()
-    run_tiny(cache_dir, tmp_path, plugins=plugins, methods=["rec-a", "rec-b"], overrides={"epochs": 2, "batch_size": 64})
+    run_tiny(
+        cache_dir, tmp_path, plugins=plugins, methods=["rec-a", "rec-b"], overrides={"epochs": 2, "batch_size": 64}
+    )
     assert len(SEEN["rec-a"]) == 2 * 5 and SEEN["rec-a"] == SEEN["rec-b"]

@@ -29,16 +29,16 @@ def counting(plugins: PluginSet, calls: Counter) -> PluginSet:
     """``plugins`` whose architecture factories count their calls by architecture."""
     resolve = plugins.resolve_arch
 
-    def resolve_counted(name: str):  # type: ignore[no-untyped-def]
+    def resolve_counted(name: str):
         factory, arg = resolve(name)
 
-        def build(spec):  # type: ignore[no-untyped-def]
+        def build(spec):
             calls[spec.name] += 1
             return factory(spec)
 
         return build, arg
 
-    plugins.resolve_arch = resolve_counted  # type: ignore[method-assign]
+    plugins.resolve_arch = resolve_counted  # type: ignore[method-assign]  # counting the calls
     return plugins
 
 
@@ -87,11 +87,13 @@ def test_a_cached_build_is_what_building_again_gives(tmp_path: Path) -> None:
         assert all(torch.equal(a, b) for a, b in zip(copy.state_dict().values(), fresh.state_dict().values()))
     torch.manual_seed(4)  # another random state: another model
     other = cached(spec)
-    assert builds.built == 2 and not torch.equal(other.state_dict()["stem.0.weight"], fresh.state_dict()["stem.0.weight"])
+    assert builds.built == 2 and not torch.equal(
+        other.state_dict()["stem.0.weight"], fresh.state_dict()["stem.0.weight"]
+    )
     assert code_identity(cached) == code_identity(factory)  # stage keys see the architecture's own factory
 
 
-def tiny_spec():  # type: ignore[no-untyped-def]
+def tiny_spec():
     from harness.models.levels import ArchSpec
 
     return ArchSpec("resnet8", 10)

@@ -26,7 +26,7 @@ def label_boxes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list]:
     boxes: list[list] = []
     save = plots._save
 
-    def record_then_save(fig, stem):  # type: ignore[no-untyped-def]
+    def record_then_save(fig, stem):
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         boxes.extend([Text.get_window_extent(t, renderer) for t in ax.texts] for ax in fig.axes)

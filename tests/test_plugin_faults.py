@@ -71,7 +71,8 @@ FAULTY = """
         register("float-images", dataset(train_images=images(20, torch.float32) / 255))
         register("int32-labels", dataset(train_labels=(torch.arange(20) % 2).int()))
         register("labels-out-of-range", dataset(test_labels=torch.arange(10) % 3))
-        register("nhwc", dataset(train_images=images(20).permute(0, 2, 3, 1), test_images=images(10).permute(0, 2, 3, 1)))
+        register("nhwc", dataset(train_images=images(20).permute(0, 2, 3, 1),
+                                 test_images=images(10).permute(0, 2, 3, 1)))
         register("one-mean", dataset(mean=(0.5,)))
         register("cast-01", dataset(train_images=(images(20, torch.float32) / 255).round().to(torch.uint8)))
         register("not-a-dataset", lambda request: {"train": None})
@@ -94,9 +95,12 @@ def run_args(tmp_path: Path, method: str, dataset: str = "cifar10-mini") -> list
 @pytest.mark.parametrize("method, code, expected", [
     ("plan-fails", 2, "plugin 'faulty' failed in method 'plan-fails'.plan(): ValueError: plan boom"),
     ("exits-in-plan", 2, "plugin 'faulty' failed in method 'exits-in-plan'.plan(): SystemExit: 3"),
-    ("init-fails", 2, "plugin 'faulty' failed in method 'init-fails' (its options or constructor): ValueError: init boom"),
-    ("objective-fails", 2, "method 'objective-fails' cannot be set up on resnet8 for cifar10-mini (3x32x32, 10 classes): "
-                           "plugin 'faulty' failed in stage objective-fails/train: objective(): ValueError: objective boom"),
+    ("init-fails", 2,
+     "plugin 'faulty' failed in method 'init-fails' (its options or constructor): ValueError: init boom"),
+    ("objective-fails", 2,
+     "method 'objective-fails' cannot be set up on resnet8 for cifar10-mini (3x32x32, 10 classes): "
+                           "plugin 'faulty' failed in stage objective-fails/train: objective(): ValueError: objective "
+                           "boom"),
     ("report-fails", 1, "report-fails (seed 0): plugin 'faulty' failed in method 'report-fails'.report(): "
                         "ValueError: report boom"),
 ])
@@ -126,7 +130,8 @@ def test_debug_shows_the_traceback_behind_the_line(capsys, faulty: Path, tmp_pat
     ("nhwc", "train_images have shape (20, 8, 8, 3), which looks like (N, H, W, C)"),
     ("one-mean", "mean has 1 value(s) for 3 channel(s); give one per channel"),
     ("cast-01", "train_images hold only the values 0 and 1: images in [0, 1] cast to uint8?"),
-    ("not-a-dataset", "dataset plugin 'faulty' (loader of 'not-a-dataset'): returned a dict, not a harness.api.ImageDataset"),
+    ("not-a-dataset",
+     "dataset plugin 'faulty' (loader of 'not-a-dataset'): returned a dict, not a harness.api.ImageDataset"),
 ])
 def test_a_dataset_plugins_output_is_validated(capsys, faulty: Path, tmp_path: Path, dataset: str,
                                                expected: str) -> None:
@@ -201,14 +206,14 @@ def test_an_executor_plugins_exception_names_it(faulty: Path) -> None:
     class Broken(Backend):
         name = "broken"
 
-        def submit(self, spec):  # type: ignore[no-untyped-def]
+        def submit(self, spec):
             raise OSError("cannot reach the queue")
 
-        def wait(self, handles):  # type: ignore[no-untyped-def]
+        def wait(self, handles):
             return []
 
     with pytest.raises(PluginFailed, match=r"plugin 'x' failed in executor 'broken'.submit\(\): OSError: cannot"):
-        GuardedBackend(Broken(), "x").submit(None)  # type: ignore[arg-type]
+        GuardedBackend(Broken(), "x").submit(None)  # type: ignore[arg-type]  # a wrong spec on purpose
 
 
 # ---- signals -----------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_broken_third_party_plugin_is_one_line_and_rest_works(site: Path, capsys
     fake_distribution(site, "bench-broken", "broken", "bench_broken_mod", "import does_not_exist_anywhere\n")
     plugins = load_plugins()
     err = capsys.readouterr().err.strip().splitlines()
-    line = [l for l in err if "broken" in l]
+    line = [text for text in err if "broken" in text]
     assert len(line) == 1
     assert "plugin 'broken' from package 'bench-broken'" in line[0] and "ModuleNotFoundError" in line[0]
     assert "baseline" in plugins.methods
@@ -92,7 +92,7 @@ def test_duplicate_name_fails_only_where_it_is_used(capsys: pytest.CaptureFixtur
     class Dup:
         @staticmethod
         @hookimpl
-        def bench_register_methods(register):  # type: ignore[no-untyped-def]
+        def bench_register_methods(register):
             register("baseline", AnotherBaseline)
             register("dup-only", AnotherBaseline)
 
@@ -115,7 +115,7 @@ def test_unknown_hook_skips_the_plugin_not_the_harness(capsys: pytest.CaptureFix
     class Typo:
         @staticmethod
         @hookimpl
-        def bench_register_methodz(register):  # type: ignore[no-untyped-def]
+        def bench_register_methodz(register):
             pass
 
     plugins = load_plugins(entry_points=False, extra=[("typo", Typo)])
@@ -128,7 +128,7 @@ def test_builtin_with_unknown_hook_is_a_bug_that_raises(monkeypatch: pytest.Monk
     import harness.plugins.manager as manager
 
     module = type(sys)("fake_builtin_typo")
-    module.bench_register_methodz = hookimpl(lambda register: None)  # type: ignore[attr-defined]
+    module.bench_register_methodz = hookimpl(lambda register: None)  # type: ignore[attr-defined]  # a hook added to a module object
     monkeypatch.setitem(sys.modules, "fake_builtin_typo", module)
     builtins = (*manager.builtin_plugins(), manager.Builtin("typo", module, "fake_builtin_typo"))
     monkeypatch.setattr(manager, "builtin_plugins", lambda: builtins)

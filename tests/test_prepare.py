@@ -17,6 +17,6 @@ def test_a_prepared_run_is_frozen_and_a_variant_is_a_copy(tmp_path: Path, cache_
     run = prepare(tiny_request(cache_dir, tmp_path), load_plugins(warn=False), Reporter())
     assert run.dataset is not None and run.plan.seeds == [0]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        run.dataset = None  # type: ignore[misc]
+        run.dataset = None  # type: ignore[misc]  # mutating a frozen run is the test
     other = dataclasses.replace(run, request=dataclasses.replace(run.request, study={"name": "s"}))
     assert other.request.study == {"name": "s"} and run.request.study is None

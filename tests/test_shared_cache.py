@@ -45,7 +45,7 @@ def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Pop
                                 stderr=err, env={**os.environ, **(env or {})})
 
 
-def wait_for(condition, what: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -111,7 +111,8 @@ BASE = '[[runs]]\narch = "resnet8"\nmethods = ["baseline"]\n'
     (BASE + "workers = 2\n", "[runs.1] workers: unknown key; 'workers' belongs in [execution]"),
     ("[defaults]\nlr = 0\n" + BASE, "[defaults] lr: expected a finite number > 0, got 0"),
     (BASE + "val_split = 1.0\n", "[runs.1] val_split: expected a finite number in [0, 1), got 1.0"),
-    ('[[runs]]\narch = ["resnet8", 3]\nmethods = ["baseline"]\n', '[runs.1] arch: expected a string (or a list of them: one run each), got 3'),
+    ('[[runs]]\narch = ["resnet8", 3]\nmethods = ["baseline"]\n',
+     '[runs.1] arch: expected a string (or a list of them: one run each), got 3'),
     (BASE + 'select = "best"\n', '[runs.1] select: expected one of "last", "val", "test", got "best"'),
     (BASE + "seeds = [0, 0]\n", "[runs.1] seeds: seed 0 is listed twice"),
     (BASE + 'eval_distort = ["fog:1"]\n', "[runs.1] eval_distort: unknown distortion 'fog'"),
@@ -322,7 +323,8 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
         r = json.loads(path.read_text())
         options = {k: v for k, v in r["method"]["options"].items() if r["method"].get("defaults", {}).get(k) != v}
         ds = r["dataset"]
-        found.append((r["arch"], r["method"]["name"], json.dumps(options, sort_keys=True), r["seed"], display_name(ds["name"]),
+        found.append((r["arch"], r["method"]["name"], json.dumps(options, sort_keys=True), r["seed"],
+                      display_name(ds["name"]),
                       r["recipe"]["name"], r["recipe"]["epochs"], ds.get("train_subset"), ds.get("test_subset"),
                       ds.get("val_split", 0.0), sorted(r["metrics"].get("top1_distorted") or {})))
         if (r.get("teacher") or {}).get("arch"):

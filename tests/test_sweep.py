@@ -120,7 +120,7 @@ def test_missing_extra_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
     assert err.count("\n") == 0 and 'pip install -e ".[ray]"' in err, err
 
 
-def wait_for(condition, what: str, timeout: float = 300.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, what: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -158,7 +158,7 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
                                  stdout=subprocess.DEVNULL, stderr=err)
     started = re.compile(r"job baseline\[resnet8\] seed 0: started on worker \d+ \(pid (\d+)\)")
     wait_for(lambda: started.search(log.read_text()), "seed 0's baseline job to start")
-    pid = int(started.search(log.read_text()).group(1))  # type: ignore[union-attr]
+    pid = int(started.search(log.read_text()).group(1))
     checkpoint = cache / "artifacts" / "baseline" / f"{baseline_key(cache, seed=0)}.ckpt"
     wait_for(checkpoint.exists, "seed 0's baseline to finish an epoch")
     os.kill(pid, signal.SIGKILL)
@@ -185,7 +185,7 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
     assert seed0["artifact"] == checkpoint.stem and seed0["resumed_from_epoch"] >= 1  # continued, not restarted
 
 
-def prepared_tiny(tmp_path: Path, cache_dir: Path, **overrides):  # type: ignore[no-untyped-def]
+def prepared_tiny(tmp_path: Path, cache_dir: Path, **overrides):
     """A prepared (validated, nothing trained) tiny run with a fresh artifact store."""
     from conftest import tiny_request
 
@@ -263,6 +263,6 @@ def test_a_worker_whose_job_failed_is_not_given_the_next_job(tmp_path: Path, cac
         second = pool.submit(replace(spec, resume=True))
         ((_, again),) = pool.wait([second])
         assert isinstance(again, str), again
-        assert second.process.pid != first.process.pid  # type: ignore[attr-defined]
+        assert second.process.pid != first.process.pid
     finally:
         pool.close()

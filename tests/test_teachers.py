@@ -217,7 +217,8 @@ def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(capsys,
                                                                           tmp_path: Path) -> None:
     clean = clean_cache(cache_dir, tmp_path / "clean")
     assert main(["artifacts", "import", str(trained["bundle"]), "--cache-dir", str(clean)]) == 0
-    kept = run_tiny(clean, tmp_path / "kept", methods=["kd"], teacher="resnet14").paths  # uses the teacher + its student
+    # uses the teacher + its student
+    kept = run_tiny(clean, tmp_path / "kept", methods=["kd"], teacher="resnet14").paths
     run_tiny(clean, tmp_path / "other", methods=["se"])  # an artifact that no kept record uses
     capsys.readouterr()
     code, out, _ = cli(capsys, "artifacts", "list", "--cache-dir", str(clean), "--records", str(tmp_path / "kept"),
@@ -231,10 +232,12 @@ def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(capsys,
     unused = [ref for ref, i in listed.items() if not i["used_by"]]
     assert len(listed) == 3 and len(unused) == 1 and unused[0].startswith("train/")  # the se student
 
-    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records", str(tmp_path / "kept"))
+    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records",
+                       str(tmp_path / "kept"))
     assert code == 0 and f"would remove {unused[0]}" in out and "Nothing was deleted: add --yes" in out
     assert (clean / "artifacts" / f"{unused[0]}.pt").exists()  # a dry run by default
-    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records", str(tmp_path / "kept"),
+    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records",
+                       str(tmp_path / "kept"),
                        "--yes")
     assert code == 0 and f"removed {unused[0]}" in out
     assert not (clean / "artifacts" / f"{unused[0]}.pt").exists()

@@ -15,7 +15,7 @@ from harness.run.prepare import prepare
 
 
 @pytest.fixture
-def fixed_rate(monkeypatch):  # type: ignore[no-untyped-def]
+def fixed_rate(monkeypatch):
     """A device rate of 1e11 FLOP/s, so that estimates are exact functions of the counted FLOPs."""
     monkeypatch.setattr(workload, "device_rate", lambda device_type, amp: 1e11)
 
@@ -112,11 +112,11 @@ def test_an_offline_dry_run_says_the_data_cannot_be_downloaded(capsys, tmp_path:
     from harness.api import DataUnavailableError, hookimpl
     from harness.testing import bench_with
 
-    def offline(request):  # type: ignore[no-untyped-def]
+    def offline(request):
         raise DataUnavailableError("web10: not in the cache and the download failed (URLError: no network)")
 
     @hookimpl
-    def bench_register_datasets(register):  # type: ignore[no-untyped-def]
+    def bench_register_datasets(register):
         register("web10", offline, description="downloaded on first use", classes=10, in_chans=3, input_size=32,
                  train_images=1_000, test_images=100, downloads=True)
 

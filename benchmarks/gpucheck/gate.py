@@ -17,7 +17,8 @@ def part_gate(check: Check, part: PartResult) -> None:
                      f"core); run .ci/gate itself")
         part.rows.append({"status": "skipped", "error": None})
         return
-    o = check.run(part, "gate", probes.pinned_gate, {"out": str(check.work / "gate"), "cache": str(check.work / "gate-cache")})
+    o = check.run(part, "gate", probes.pinned_gate, {"out": str(check.work / "gate"),
+                                                     "cache": str(check.work / "gate-cache")})
     value = o.value or {}
     mode = value.get("mode") or ""
     part.rows.append({"status": o.status, "seconds": o.seconds, "error": o.error,

@@ -31,7 +31,8 @@ DEVICE_PYTHON = "3.12"
 DEVICE_TAGS = ("py3", "py312", "cp312")
 IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "tomli-w": "tomli_w"}
 PROJECT = "encodenet-bench"
-WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?"
+                        r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
 
 
 def canonical(name: str) -> str:
@@ -44,7 +45,7 @@ def pyproject() -> dict[str, Any]:
     try:
         import tomllib
     except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib  # type: ignore[no-redef]  # Python 3.10: tomllib's source
 
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
@@ -108,7 +109,7 @@ def wheel_lines(wheeldir: Path, version: str) -> tuple[list[str], int]:
             lines.append(f"PROBLEM: {path.name}: tags {tags} do not install on Python {DEVICE_PYTHON}, x86-64 Linux")
         else:
             lines.append(f"ok       wheel {path.name}")
-    for name, have in found.items():
+    for have in found.values():
         lines.append(f"note     {', '.join(p.name for _, _, p in have)}: not needed by the project (it installs too)")
     return lines, problems
 

@@ -121,7 +121,8 @@ def bench(argv: list[str], deterministic: bool = False) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = main(argv)
-    ops = {str(w.message).split(" does not have")[0] for w in caught if "deterministic implementation" in str(w.message)}
+    ops = {str(w.message).split(" does not have")[0] for w in caught
+           if "deterministic implementation" in str(w.message)}
     return {"exit_code": code, "nondeterministic_ops": sorted(ops)}
 
 
@@ -165,8 +166,14 @@ def pinned_gate(out: str, cache: str) -> dict[str, Any]:
     import sys
 
     env = {**os.environ, "BENCH": f"{sys.executable} -m harness", "BENCH_CACHE_DIR": cache}
-    proc = subprocess.run(["bash", ".ci/gate", out], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(["bash", ".ci/gate", out], cwd=Path(__file__).resolve().parents[2], env=env,
+                          capture_output=True, text=True, check=False)
     lines = proc.stdout.splitlines()
     first = lambda prefix: next((line for line in lines if line.startswith(prefix)), None)  # noqa: E731
-    return {"exit_code": proc.returncode, "mode": first("platform"), "summary": lines[-1] if lines else None,
-            "first_fail": first("FAIL"), "stderr": (proc.stderr.strip().splitlines() or [None])[-1]}
+    return {
+        "exit_code": proc.returncode,
+        "mode": first("platform"),
+        "summary": lines[-1] if lines else None,
+        "first_fail": first("FAIL"),
+        "stderr": (proc.stderr.strip().splitlines() or [None])[-1],
+    }

@@ -29,7 +29,7 @@ INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 TERMINATED = 143  # SIGTERM: 128 + SIGTERM, what schedulers (Slurm) and shells expect
 
 
-def command_module(name: str):  # type: ignore[no-untyped-def]
+def command_module(name: str):
     return importlib.import_module(f"harness.cli.commands.{name}")
 
 

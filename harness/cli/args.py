@@ -7,7 +7,7 @@ command needs to run is imported when it runs.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness.core.constraints import NON_NEGATIVE, Constraint
 from harness.core.errors import UsageError
@@ -48,7 +48,7 @@ class Number:
 class Parser(argparse.ArgumentParser):
     """argparse with bench's one-line errors: ``bench: error: ...`` and exit 2, no usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} -h')")
 
 
@@ -93,7 +93,7 @@ def _recorded(base: type[argparse.Action]) -> type[argparse.Action]:
     """``base`` that also adds its destination to the namespace's ``given``: the options the command line set
     itself (a study file's values give way to these only), known from the one parse."""
 
-    class Recorded(base):  # type: ignore[valid-type,misc]  # a class made per argparse action class
+    class Recorded(base):  # type: ignore[valid-type,misc]  # a class made per argparse action class (a variable base)
         def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                      option_string: str | None = None) -> None:
             super().__call__(parser, namespace, values, option_string)

@@ -39,7 +39,7 @@ import os
 import sys
 import sysconfig
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ def _is_stdlib(module: types.ModuleType) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _distributions() -> dict[str, list[str]]:
+def _distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
@@ -374,14 +374,14 @@ def code_digest(*objects: Any) -> str:
     return config_key(code_identity(*objects))
 
 
-def source_digest(*modules: types.ModuleType) -> str:
+def source_digest(*modules: types.ModuleType | None) -> str:
     """One short digest of the source files of ``modules`` themselves (not what they import): for caches of
     what a module's code reads or decodes (a dataset loader's decoded tensors), which this code decides.
 
     The same modules give the same digest in any order or repetition (they are sorted by name): a caller may
     pass a set, whose order of module objects differs from process to process."""
-    named = {m.__name__: m for m in modules if getattr(m, "__file__", None)}
-    parts = [f"{name}={_source_digest(named[name].__file__)}" for name in sorted(named)]
+    files = {m.__name__: file for m in modules if m is not None and (file := getattr(m, "__file__", None))}
+    parts = [f"{name}={_source_digest(files[name])}" for name in sorted(files)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 

@@ -32,7 +32,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,10 +201,10 @@ def describe(settings: Mapping[str, Any] | None) -> str:
 # ---- applying a profile ----------------------------------------------------------------------------------
 
 
-def pin_environment(p: Profile, env: dict[str, str] | None = None, threads: int | None = None) -> dict[str, str]:
+def pin_environment(p: Profile, env: MutableMapping[str, str] | None = None,
+                    threads: int | None = None) -> MutableMapping[str, str]:
     """``env`` (default ``os.environ``) with the profile's pins and thread count set; returned for a child."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
-    assert env is not None
+    env = os.environ if env is None else env
     env.update(p.pins)
     count = threads or p.threads
     if p.pins and count:
@@ -241,13 +241,18 @@ def activate(name: str | None, threads: int | None = None, *, device: str = "cpu
     settings = measure()
     want = expected(p)
     if want is not None:
-        wrong = [f"{lib} runs {settings[lib]} (pinned {value})" for lib, value in want.items() if settings[lib] != value]
+        wrong = [f"{lib} runs {settings[lib]} (pinned {value})" for lib,
+                 value in want.items() if settings[lib] != value]
         if wrong:
             os.environ.clear()
             os.environ.update(before)  # this process keeps what it runs; its children are not told otherwise
             torch.set_num_threads(threads_before)
-            raise NotPinned(f"--numerics {p.name}: {'; '.join(wrong)}: the libraries started before the pins were "
-                            f"set; start a new process (bench does this itself)", p.name, threads)
+            raise NotPinned(
+                f"--numerics {p.name}: {'; '.join(wrong)}: the libraries started before the pins were "
+                f"set; start a new process (bench does this itself)",
+                p.name,
+                threads,
+            )
     return {"profile": p.name, **settings}
 
 

@@ -57,6 +57,10 @@ def _stderr_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
+def _ignored(n: int = 1) -> None:
+    """The ``advance`` of quiet progress."""
+
+
 @contextmanager
 def task(description: str, total: int, *, console: Console | None = None,
          every_s: float = 10.0) -> Iterator[Callable[[int], None]]:
@@ -65,13 +69,17 @@ def task(description: str, total: int, *, console: Console | None = None,
     A transient bar on a terminal; elsewhere one line at the start and one every ``every_s`` seconds."""
     console = console or _stderr_console()
     if _QUIET:
-        yield lambda n=1: None
+        yield _ignored
         return
     if console.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True) as bar:
             job = bar.add_task(escape(description), total=total)
-            yield lambda n=1: bar.advance(job, n)
+
+            def advance_bar(n: int = 1) -> None:
+                bar.advance(job, n)
+
+            yield advance_bar
         return
     t0 = last = time.perf_counter()
     done = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from harness.core.constraints import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, Constraint, at_least, between
 from harness.core.errors import UsageError
@@ -47,7 +48,7 @@ class Recipe:
 
     def with_overrides(self, **overrides: object) -> "Recipe":
         """A copy with CLI overrides applied; ``epochs`` rescales the milestones unless they are given."""
-        values = {k: v for k, v in overrides.items() if v is not None}
+        values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(values) - set(self.__dataclass_fields__)
         if unknown:
             raise UsageError(f"unknown recipe field(s) {sorted(unknown)}")

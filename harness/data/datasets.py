@@ -136,7 +136,8 @@ def cached(cache_file: Path, build: Callable[[], dict], *, source: Sources = _UN
         declared = ", ".join(f"'{s}'" for s in sources) or "none (source=None)"
         more = f" and {len(stray) - 1} more file(s)" if len(stray) > 1 else ""
         raise ValueError(f"cached(): build() read '{stray[0]}'{more}, which its source= does not name (declared: "
-                         f"{declared}); pass every file or folder it reads as source=, so that the cache is keyed by it")
+                         f"{declared}); pass every file or folder it reads as source=, so that the cache is keyed "
+                         f"by it")
     # keyed by the source as it is now: a build that fetched its data (a download) is found under the state it left
     atomic_torch_save(payload, named(data_cache_key(build, readers, sources)))
     return payload

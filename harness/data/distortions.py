@@ -145,7 +145,7 @@ class DistortedTrainStream(TrainStream):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, distortion: Distortion, batch_size: int,
                  seed: int, normalizer: Normalizer, device: torch.device, channels_last: bool = False) -> None:
-        super().__init__(images, labels, batch_size=batch_size, seed=seed, normalizer=_Unit(),  # type: ignore[arg-type]
+        super().__init__(images, labels, batch_size=batch_size, seed=seed, normalizer=_Unit(),
                          device=device, channels_last=channels_last)
         self.distortion = distortion
         self.final_normalizer = normalizer

@@ -12,7 +12,7 @@ padded once and kept on the device as uint8.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,7 +59,7 @@ class TrainStream:
         *,
         batch_size: int,
         seed: int,
-        normalizer: Normalizer,
+        normalizer: Callable[[torch.Tensor], torch.Tensor],
         device: torch.device,
         pad: int = 4,
         flip: bool = True,
@@ -105,7 +105,8 @@ class TrainStream:
         """Crop (offsets ``dy``, ``dx`` in the padded image) and flip each image, then normalise."""
         h, w = self.size
         rows = (dy[:, None] + self._rows[None, :])[:, None, :, None]
-        cols = torch.where(flip[:, None], dx[:, None] + (w - 1 - self._cols)[None, :], dx[:, None] + self._cols[None, :])
+        cols = torch.where(flip[:, None], dx[:, None] + (w - 1 - self._cols)[None, :], dx[:, None] + self._cols[None,
+                                                                                                                :])
         batch = self.padded[idx[:, None, None, None], self._chans[None, :, None, None], rows, cols[:, None, None, :]]
         x = self.normalizer(batch)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x

@@ -14,6 +14,7 @@ What a tree holds is listed here, and what could not be read is said, never drop
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import posixpath
 import tarfile
@@ -117,6 +118,10 @@ def _damaged(source: Path, exc: BaseException) -> DataUnavailableError:
                                 f"copy it again, or unpack it and pass the folder")
 
 
+def _given(data: bytes) -> bytes:
+    return data
+
+
 def read_archive(source: Path, listing: Listing) -> None:
     """Every member of a zip or tar archive (a tar is read once, in stream order, into memory)."""
     try:
@@ -125,7 +130,7 @@ def read_archive(source: Path, listing: Listing) -> None:
             for name in sorted(n for n in zf.namelist() if not n.endswith("/")):
                 clean = member_name(name, source)
                 if is_image_name(clean):
-                    listing.files.append((name, clean, lambda n=name: zf.read(n)))
+                    listing.files.append((name, clean, functools.partial(zf.read, name)))
                 else:
                     listing.skipped.append(name)
             return
@@ -145,15 +150,15 @@ def read_archive(source: Path, listing: Listing) -> None:
                     listing.skipped.append(m.name)
                     continue
                 try:
-                    data = tf.extractfile(m)
+                    member = tf.extractfile(m)
                 except KeyError:  # a link to a member that is not there
-                    data = None
-                if data is None:
+                    member = None
+                if member is None:
                     listing.broken.append(f"{m.name} (a link to '{m.linkname}', not in the archive)")
                     continue
-                found.append((m.name, clean, data.read()))
+                found.append((m.name, clean, member.read()))
         for name, clean, data in sorted(found, key=lambda f: f[1]):
-            listing.files.append((name, clean, lambda d=data: d))
+            listing.files.append((name, clean, functools.partial(_given, data)))
     except DataUnavailableError:
         raise
     except ARCHIVE_ERRORS as exc:

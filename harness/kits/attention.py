@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,18 +28,19 @@ INIT_OPTION = Option("official", "module init: official (the official code's) or
                      ("official", "pytorch"))
 
 
-def kaiming_conv_zero_bias(module: nn.Module, convs: list[nn.Module] | None = None) -> None:
+def kaiming_conv_zero_bias(module: nn.Module, convs: list[nn.Conv2d] | None = None) -> None:
     """The official BAM/CBAM code's init (Jongchan/attention-module, MODELS/model_resnet.py): weights of
     convolutions (``convs``, default all of them) kaiming normal with fan_out, every bias zero (convolutions,
     linear layers, BatchNorm); linear weights and BatchNorm gammas keep PyTorch's defaults."""
     for conv in convs if convs is not None else [m for m in module.modules() if isinstance(m, nn.Conv2d)]:
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     for m in module.modules():
-        if isinstance(getattr(m, "bias", None), torch.Tensor):
-            nn.init.zeros_(m.bias)
+        bias = getattr(m, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            nn.init.zeros_(bias)
 
 
-def insert_attention(model: LevelClassifier, make_module: Callable[[int], nn.Module], placement: str) -> dict:
+def insert_attention(model: LevelClassifier, make_module: Callable[[int], nn.Module], placement: str) -> dict[str, Any]:
     """Insert ``make_module(channels)`` at every site of ``placement``; returns what the record says of it."""
     before = count_params(model)
     sites = model.attention_sites(placement)

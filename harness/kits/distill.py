@@ -54,6 +54,8 @@ class DistillObjective(Objective, ABC):
     """Student + frozen teacher. Subclasses implement :meth:`distill` and may set ``ce_weight``."""
 
     ce_weight: float = 1.0
+    model: LevelClassifier
+    teacher: LevelClassifier
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier) -> None:
         super().__init__(student)

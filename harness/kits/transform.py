@@ -11,6 +11,7 @@ into the record's ``info.transform``). Where to change is the architecture's bus
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from torch import nn
 
@@ -24,7 +25,7 @@ class ArchTransformMethod(Method, ABC):
     """An architecture-rewriting method: ``transform`` a fresh model, then cross-entropy training."""
 
     @abstractmethod
-    def transform(self, model: nn.Module) -> dict:
+    def transform(self, model: nn.Module) -> dict[str, Any]:
         """Rewrite ``model`` in place (new modules may be initialised here: the run's seed is set) and return
         what the record should say about the change."""
 

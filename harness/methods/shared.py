@@ -96,6 +96,7 @@ def checkpoint_stage(path: Path, arch: str | None, store: ArtifactStore) -> Stag
         raise UsageError(f"--teacher-checkpoint {path} holds a {file_arch}, not the --teacher {arch}")
     arch = arch or file_arch
     if arch is None:
-        raise UsageError(f"--teacher-checkpoint {path} is a plain state dict: name its architecture with --teacher ARCH")
+        raise UsageError(f"--teacher-checkpoint {path} is a plain state dict: name its architecture with "
+                         f"--teacher ARCH")
     return Stage("checkpoint", partial(_load_checkpoint, path=weights, arch=arch), arch=arch, trains=False,
                  config={"file": file_digest(weights)})

@@ -15,7 +15,7 @@ a model through ``forward``, i.e. its last exit only.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
@@ -31,10 +31,22 @@ class MultiExit(Protocol):
     def forward_exits(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]: ...
 
 
-def require_multi_exit(model: nn.Module, method: str) -> nn.Module:
+if TYPE_CHECKING:
+    class MultiExitModel(nn.Module):
+        """A module with :class:`MultiExit`'s members, as type checkers see what :func:`require_multi_exit`
+        returns (at run time: any ``nn.Module``)."""
+
+        num_exits: int
+
+        def forward_exits(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]: ...
+else:
+    MultiExitModel = nn.Module
+
+
+def require_multi_exit(model: nn.Module, method: str) -> MultiExitModel:
     """``model`` when it has several exits, else a one-line refusal naming the method."""
     if isinstance(model, MultiExit) and model.num_exits >= 1:
-        return model
+        return cast(MultiExitModel, model)
     raise UsageError(f"method '{method}' needs a multi-exit architecture (forward_exits, e.g. msdnet); "
                      f"'{getattr(model, 'arch_name', type(model).__name__)}' has a single classifier")
 
@@ -49,9 +61,12 @@ class FirstExits(nn.Module):
         self.upto = upto
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_exits(x, upto=self.upto)[-1]
+        model = self.model
+        assert isinstance(model, MultiExit)
+        return model.forward_exits(x, upto=self.upto)[-1]
 
 
 def exit_costs(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> list[ModelCost]:
     """Cumulative MACs and FLOPs of reaching each exit (earlier classifiers included), at batch 1."""
+    assert isinstance(model, MultiExit), "a multi-exit model (require_multi_exit)"
     return [count_cost(FirstExits(model, k), input_shape, device) for k in range(1, model.num_exits + 1)]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -85,8 +86,24 @@ class ClassifierHead(nn.Module):
         return self.fc(self.embed(feat))
 
 
+if TYPE_CHECKING:
+    class Head(nn.Module):
+        """What type checkers know of a level classifier's head: :class:`ClassifierHead`'s members, which an
+        adapter's head (timm's) has too (at run time: any ``nn.Module``)."""
+
+        embed_dim: int
+
+        def embed(self, feat: torch.Tensor) -> torch.Tensor: ...
+else:
+    Head = nn.Module
+
+
 class LevelClassifier(nn.Module):
     """An image classifier split into a stem, an ordered list of levels and a head."""
+
+    stem: nn.Module
+    levels: nn.ModuleList
+    head: Head
 
     def __init__(
         self,
@@ -101,7 +118,7 @@ class LevelClassifier(nn.Module):
         super().__init__()
         self.stem = stem
         self.levels = nn.ModuleList(levels)
-        self.head = head
+        self.head = cast(Head, head)  # ClassifierHead or an adapter's head with the same members
         self.arch_name = spec.name
         self.family = family
         names = list(level_names) if level_names else [f"level{i + 1}" for i in range(len(self.levels))]
@@ -112,7 +129,7 @@ class LevelClassifier(nn.Module):
 
     def declare_block_sites(self, sites: Sequence[tuple[str, int]]) -> None:
         """The architecture's own places for per-block attention modules: (dotted path, channels)."""
-        for path, channels in sites:
+        for path, _ in sites:
             self._parent_and_leaf(path)  # fails now for a path that does not exist
         self.block_sites = [AttentionSite(path, channels) for path, channels in sites]
 

@@ -30,7 +30,8 @@ def _takes(option: Any) -> str:
 def _same_kind(base: Any, new: Any) -> bool:
     """Whether ``new`` takes what ``base`` takes (type, choices, limits; the default and help may differ)."""
     return (type(base.default) is type(new.default)
-            and (None if base.choices is None else set(base.choices)) == (None if new.choices is None else set(new.choices))
+            and (None if base.choices is None else set(base.choices))
+            == (None if new.choices is None else set(new.choices))
             and base.limits == new.limits)
 
 
@@ -53,6 +54,6 @@ def complete_options(cls: type) -> str | None:
             merged[name] = option
             owner.setdefault(name, klass)
     if list(merged.items()) != list(dict(getattr(cls, "options", {})).items()):
-        cls.options = merged  # type: ignore[attr-defined]
+        cls.options = merged  # type: ignore[attr-defined]  # cls: any class here (a method class, checked later)
     return None
 

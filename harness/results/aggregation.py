@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Any
 
 from harness.results.grouping import (
     Group, budget, canonical, comparability_key, data_settings, engine_settings, protocol_settings, qualify,
@@ -220,7 +221,8 @@ def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
                 dup = Duplicate(group, method, var, teacher, seed, record_file(rec), ignored)
                 duplicates.append(dup)
                 row.duplicates.append(dup)
-            value = rec["metrics"].get(key_name)
+            metrics: Mapping[str, Any] = rec["metrics"]
+            value = metrics.get(key_name)
             if value is None:
                 left_out.append(f"{record_file(rec)} (no {key_name})")
                 continue

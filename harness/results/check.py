@@ -34,7 +34,9 @@ import csv
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -326,7 +328,7 @@ def schedule_differences(c: CheckRow) -> list[str]:
     return []
 
 
-def _stage_curves(trace: dict) -> dict[str, list[dict]]:
+def _stage_curves(trace: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {str(stage.get("label")): list(stage.get("curves") or []) for stage in trace.get("stages") or []}
 
 
@@ -405,13 +407,14 @@ def _series(stages: dict[str, list[dict]], how: str) -> dict[str, float]:
         columns = [k for k in dict.fromkeys(k for row in rows for k in row)
                    if k not in NOT_MEASURED and not k.startswith(EVALUATION_COLUMNS)]
         for column in columns:
-            values = [(row.get("epoch"), row.get(column)) for row in rows]
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for _, v in values):
+            epochs = [row.get("epoch") for row in rows]
+            values = [v for row in rows if isinstance(v := row.get(column), (int, float)) and math.isfinite(v)]
+            if len(values) < len(rows):
                 continue
             if how == "mean":
-                out[f"{label} {column} (mean of {len(values)} epochs)"] = math.fsum(v for _, v in values) / len(values)
+                out[f"{label} {column} (mean of {len(values)} epochs)"] = math.fsum(values) / len(values)
             else:
-                out.update({f"{label} {column} at epoch {epoch}": float(v) for epoch, v in values})
+                out.update({f"{label} {column} at epoch {epoch}": float(v) for epoch, v in zip(epochs, values)})
     return out
 
 

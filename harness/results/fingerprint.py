@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import platform as _platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def of_stages(platforms: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[st
     return {MIXED: by_label}
 
 
-def of_record(record: dict[str, Any]) -> dict[str, Any]:
+def of_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record's platform fingerprint: one value per field of :data:`FIELDS` (``unknown`` where unknown),
     or ``{MIXED: ...}`` when its stages were computed on more than one platform. The CUDA fields count only
     for runs on CUDA (a CPU run is the same whatever CUDA build torch has)."""
@@ -130,14 +130,14 @@ def of_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def portable_pair(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def portable_pair(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Both fingerprints ran under the ``portable`` numerics profile with the same measured settings: then the
     CPU model does not decide the bits."""
     na, nb = a.get("numerics"), b.get("numerics")
     return isinstance(na, dict) and na == nb and na.get("profile") == "portable"
 
 
-def differences(reference: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def differences(reference: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """``["cpu 'AMD EPYC' vs 'Intel Xeon'", ...]``: the fields that differ, or are unknown on either side. The
     CPU model is not compared between two runs of the portable profile with the same library settings."""
     mixed = [side for side, p in (("the reference", reference), ("the records", now)) if MIXED in p]
@@ -160,7 +160,7 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def describe(p: dict[str, Any]) -> str:
+def describe(p: Mapping[str, Any]) -> str:
     """``cpu portable (ATen AVX2, ...), 1 thread(s), torch 2.14.1`` or ``cpu AMD EPYC, native (...)``."""
     if MIXED in p:
         return f"{len(p[MIXED])} stages on more than one platform"
@@ -178,7 +178,7 @@ def describe(p: dict[str, Any]) -> str:
     return text + f", amp {'on' if p.get('amp') else 'off'}"
 
 
-def profiles(fingerprints: Iterable[dict[str, Any]]) -> set[str]:
+def profiles(fingerprints: Iterable[Mapping[str, Any]]) -> set[str]:
     """The numerics profiles a set of fingerprints ran under (``unknown`` for records that do not say)."""
     names = set()
     for p in fingerprints:

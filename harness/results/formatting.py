@@ -5,6 +5,7 @@ tables.render` lays them out).
 
 from __future__ import annotations
 
+import operator
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def table_columns(rows: list[Row]) -> list[Column]:
     each distortion some row was measured under."""
     cols = columns()
     at = [c.key for c in cols].index(DISTORTED_AFTER) + 1
-    cols[at:at] = [Column(name, distorted_header(name), lambda r, name=name: r.distorted_text(name))
+    cols[at:at] = [Column(name, distorted_header(name), operator.methodcaller("distorted_text", name))
                    for name in distortion_names(rows)]
     return cols
 

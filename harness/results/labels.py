@@ -8,6 +8,7 @@ before it, so no two placed labels overlap.
 
 from __future__ import annotations
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
@@ -26,7 +27,7 @@ def separate(fig: Figure, labels: list[Annotation]) -> list[Annotation]:
     """The labels after moving overlapping ones up (a moved label is a new annotation, with a leader line);
     call it once the figure's layout is final (after ``tight_layout``)."""
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's canvas (the one plots use) has it
     boxes = {id(label): Text.get_window_extent(label, renderer) for label in labels}  # the text, not a leader
     placed: list[Bbox] = []
     out: list[Annotation] = []
@@ -46,7 +47,7 @@ def separate(fig: Figure, labels: list[Annotation]) -> list[Annotation]:
 def _moved(label: Annotation, points: float) -> Annotation:
     """``label`` raised by ``points``, with a leader line to its point (the old annotation is removed)."""
     ax = label.axes
-    assert ax is not None
+    assert isinstance(ax, Axes)
     dx, dy = label.xyann
     moved = ax.annotate(label.get_text(), label.xy, xytext=(dx, dy + points), textcoords="offset points",
                         fontsize=label.get_fontsize(), arrowprops=LEADER, annotation_clip=False)

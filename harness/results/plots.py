@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
 from harness.results.labels import separate  # noqa: E402
@@ -31,7 +34,7 @@ from harness.results.aggregation import Row, collect, distortion_names  # noqa: 
 from harness.results.grouping import comparability_key, group_id, variant  # noqa: E402
 
 
-def _save(fig, stem: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+def _save(fig: Figure, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for p in paths:
@@ -47,7 +50,7 @@ def _is_baseline(row: Row) -> bool:
     return row.method == "baseline" and not row.variant and not row.teacher_arch
 
 
-def _panel(ax, rows: list[Row], attr: str, scale: float, label: str, metric: str) -> list[Annotation]:  # type: ignore[no-untyped-def]
+def _panel(ax: Axes, rows: list[Row], attr: str, scale: float, label: str, metric: str) -> list[Annotation]:
     """Top-1 against one cost; the baseline as a star with dashed guides through it: points above the
     horizontal guide are better at their size, points left of the vertical one are smaller. Returns the
     points' labels (:func:`harness.results.labels.separate` moves them apart once the layout is final)."""
@@ -143,7 +146,7 @@ def curves(records: list[Record], out: Path) -> list[Path]:
     return written
 
 
-def save_figure(fig, path: Path) -> None:  # type: ignore[no-untyped-def]
+def save_figure(fig: Figure, path: Path) -> None:
     """One PNG (a method's own figure beside its record)."""
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
@@ -153,7 +156,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def anytime_axes(ax, infos: list[dict], label: str) -> None:  # type: ignore[no-untyped-def]
+def anytime_axes(ax: Axes, infos: list[dict[str, Any]], label: str) -> None:
     """Draw the ``info.anytime`` of one or more seeds of a run (averaged): test accuracy against MACs (M) of
     every exit, and the budgeted-batch curve (average MACs actually spent on the test set)."""
     exits = [[e["test_acc"] for e in info["exits"]] for info in infos]
@@ -195,7 +198,7 @@ def anytime(records: list[Record], out: Path, metric: str = "last") -> list[Path
         archs = sorted({row.group.arch for row in points})
         for row in sorted(points, key=lambda r: (r.group.arch, not _is_baseline(r), r.name)):
             # one marker per architecture, labels in the legend: many runs share a few MACs values
-            ax.errorbar(row.macs / 1e6, row.mean, yerr=row.std, fmt=POINT_MARKERS[archs.index(row.group.arch) %
+            ax.errorbar((row.macs or 0) / 1e6, row.mean, yerr=row.std, fmt=POINT_MARKERS[archs.index(row.group.arch) %
                         len(POINT_MARKERS)], markersize=7 if _is_baseline(row) else 5, capsize=3,
                         mfc="black" if _is_baseline(row) else None, label=f"{row.group.arch} {row.name}")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

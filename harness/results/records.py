@@ -24,12 +24,12 @@ import platform
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import torch
 
@@ -76,6 +76,7 @@ class EngineEntry(TypedDict, total=False):
     amp: bool
     channels_last: bool
     compile: str  # the torch.compile mode; absent for an eager run
+    numerics: str  # the pinning numerics profile; absent for a native run
 
 
 class ProtocolEntry(TypedDict):
@@ -210,7 +211,11 @@ class Measure:
 
 
 def _metric(name: str) -> Callable[[Record], float | None]:
-    return lambda r: (r.get("metrics") or {}).get(name)  # type: ignore[return-value]
+    def get(r: Record) -> float | None:
+        metrics: Mapping[str, Any] = r.get("metrics") or {}
+        return metrics.get(name)
+
+    return get
 
 
 def train_compute(record: Record) -> float | None:
@@ -244,9 +249,13 @@ class RecordError(UsageError):
     """A file that looks like a record but cannot be read as one (missing fields, newer schema)."""
 
 
-def migrate(data: dict[str, Any], where: str | None = None) -> Record:
+def migrate(data: Mapping[str, Any], where: str | None = None) -> Record:
     """A record of any known schema, upgraded to :data:`SCHEMA` (a copy; the file is not rewritten); a
     RecordError naming the record for a schema newer than this bench reads (never read as the current one)."""
+    return cast(Record, _migrated(data, where))  # its fields are checked by read_record
+
+
+def _migrated(data: Mapping[str, Any], where: str | None) -> dict[str, Any]:
     record: dict[str, Any] = dict(data)
     schema = record.get("schema")
     if isinstance(schema, int) and schema > SCHEMA:
@@ -263,7 +272,7 @@ def migrate(data: dict[str, Any], where: str | None = None) -> Record:
         if not isinstance(record.get("protocol"), dict):
             record["protocol"] = {"select": config.get("select", "last")}
         record["schema"] = 2
-    return record  # type: ignore[return-value]
+    return record
 
 
 def read_record(data: Any, where: str) -> Record:
@@ -271,25 +280,27 @@ def read_record(data: Any, where: str) -> Record:
     the problem for a newer schema or a missing field."""
     if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
         raise RecordError(f"{where}: not a bench record (no 'schema' field)")
-    record = migrate(data, where)
+    record = _migrated(data, where)
     missing = [k for k in REQUIRED if k not in record]
     if record.get("status") == "ok":
         missing += [k for k in OK_FIELDS if k not in record]
     missing += [f"{part}.{k}" for part, fields in NESTED.items() if isinstance(record.get(part), dict)
-                for k in fields if k not in record[part]]  # type: ignore[literal-required]
+                for k in fields if k not in record[part]]
     if missing:
         raise RecordError(f"{where}: record is missing field(s) {', '.join(missing)}")
-    wrong = [f"{k} ({type(record[k]).__name__}, not {_type_name(kind)})"  # type: ignore[literal-required]
-             for k, kind in TYPES.items() if k in record and not isinstance(record[k], kind)]  # type: ignore[literal-required]
+    wrong = [f"{k} ({type(record[k]).__name__}, not {_type_name(kind)})"
+             for k, kind in TYPES.items() if k in record and not isinstance(record[k], kind)]
     if record["status"] not in STATUSES:
         wrong.append(f"status {record['status']!r} (not one of {', '.join(STATUSES)})")
-    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
     wrong += [f"metrics.{k} ({metrics[k]!r}, not a number)" for k in NUMERIC_METRICS
               if metrics.get(k) is not None and (isinstance(metrics[k], bool) or
                                                  not isinstance(metrics[k], (int, float)))]
     if wrong:
         raise RecordError(f"{where}: record has field(s) of the wrong type: {', '.join(wrong)}")
-    return record
+    return cast(Record, record)
 
 
 def read_record_file(path: Path, where: str | None = None) -> Record:

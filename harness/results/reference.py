@@ -108,7 +108,7 @@ def load_csv(path: Source) -> list[RefValue]:
         (row,) = list(csv.reader([line]))
         if len(row) != len(COLUMNS):
             raise UsageError(f"{where}: expected {len(COLUMNS)} fields, found {len(row)}")
-        rec = dict(zip(COLUMNS, (c.strip() for c in row)))
+        rec: dict[str, Any] = dict(zip(COLUMNS, (c.strip() for c in row)))
         try:
             value = float(rec["value"])
         except ValueError:

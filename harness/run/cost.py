@@ -1,8 +1,8 @@
 """What each method's deployed model costs, without training: parameters, MACs (and FLOPs), latency.
 
 Every method's plan is walked as a dry run (nothing trained or loaded) on an untrained network of the
-given class count and input shape, and its deployed stage's model is measured, so the parameter and FLOP columns of a paper's table can be
-reproduced in seconds (``bench cost``; ``bench reproduce TABLE --no-train``).
+given class count and input shape, and its deployed stage's model is measured, so the parameter and FLOP columns of a
+paper's table can be reproduced in seconds (``bench cost``; ``bench reproduce TABLE --no-train``).
 """
 
 from __future__ import annotations
@@ -69,8 +69,11 @@ class CostRow:
     reference_params_m: float | None = None
 
 
+CPU = torch.device("cpu")
+
+
 def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_classes: int, *, in_chans: int = 3,
-                  size: int = 32, device: torch.device = torch.device("cpu"), latency: bool = False,
+                  size: int = 32, device: torch.device = CPU, latency: bool = False,
                   teacher: str | None = None) -> list[CostRow]:
     """Each method's deployed model (seed 0's plan, resolved dry on untrained networks), measured."""
     recipe = Recipe("none", 1, 2, 0.1, 0.0)
@@ -82,7 +85,8 @@ def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_clas
     shape = (in_chans, size, size)
     for entry in RunPlan.build(methods, [0], lambda seed: info,
                                plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin):
-        where = f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, {in_chans}x{size}x{size} input)"
+        where = (f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, "
+                 f"{in_chans}x{size}x{size} input)")
         try:
             model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
             check_logits(model, shape, num_classes, device, f"{where}: its model")

@@ -70,14 +70,14 @@ class ArchBuilds:
         return model
 
 
-class CachedFactory(functools.partial):  # type: ignore[type-arg]
+class CachedFactory(functools.partial):
     """An architecture's factory whose builds go through :class:`ArchBuilds`. A partial of the factory itself
     (no arguments added; a factory that is a partial is flattened into this one), so that code identity sees
     the factory's own code."""
 
     builds: ArchBuilds
 
-    def __call__(self, spec: ArchSpec) -> nn.Module:  # type: ignore[override]
+    def __call__(self, spec: ArchSpec) -> nn.Module:
         return self.builds.build(super().__call__, spec)  # (a partial's own call: its arguments, then spec)
 
 

@@ -34,6 +34,7 @@ from harness.run.limits import check_request, check_sizes
 from harness.run.planning import Planning
 from harness.run.preflight import check_run_dirs
 from harness.run.request import RunRequest
+from harness.run.spec.kinds import Settings
 from harness.run.spec.options import BY_NAME
 from harness.results.fingerprint import computing_platform
 from harness.train.artifacts import ArtifactStore, meta_beside
@@ -44,8 +45,16 @@ from harness.train.env import SELECTIONS, RunEnv
 from harness.train.executor import StageRunner
 from harness.train.stage import Stage
 
+
+
+def _settings(name: str) -> Settings:
+    kind = BY_NAME[name].kind
+    assert isinstance(kind, Settings)
+    return kind
+
+
 #: ``--opt`` / ``[runs.options]``: method options, a table per method
-OPTIONS_KIND = BY_NAME["options"].kind
+OPTIONS_KIND = _settings("options")
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,8 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
-def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> tuple[Stage | None, dict | None]:
+def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> tuple[Stage | None,
+                                                                                              dict | None]:
     """The run's teacher stage (``--teacher-checkpoint``, ``--teacher ARCH``'s baseline, or ``default``'s), and
     where a shared teacher came from (``--teacher-checkpoint`` a bundle, a URL or a Hub repository: fetched, its
     digest verified and imported into the store first)."""

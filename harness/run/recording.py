@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from harness.core.errors import warn
 from harness.core.identity import config_key
@@ -17,7 +18,8 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, LoadReport, Record, StageEntry, TeacherEntry, device_info, load_records, now_iso,
+    SCHEMA, DatasetEntry, EngineEntry, LoadReport, Metrics, Record, StageEntry, StudyEntry, TeacherEntry,
+    device_info, load_records, now_iso,
     record_path, record_stem, versions,
 )
 from harness.results.fingerprint import of_stages
@@ -42,13 +44,13 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "schema": SCHEMA,
         "status": status,
         "created": now_iso(),
-        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,  # type: ignore[typeddict-item]
+        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
                    "defaults": {k: o.default for k, o in method.options.items()}},
         "arch": req.arch,
-        "dataset": env.dataset.describe(),  # type: ignore[typeddict-item]
+        "dataset": cast(DatasetEntry, env.dataset.describe()),
         "seed": env.seed,
         "recipe": run.recipe.as_dict(),
-        "engine": env.engine(),  # type: ignore[typeddict-item]
+        "engine": cast(EngineEntry, env.engine()),
         "protocol": {"select": req.select},
         "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
                    "seeds_in_run": req.seeds, "methods_in_run": req.methods},
@@ -56,7 +58,7 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "device": device_info(run.device),
     }
     if req.study is not None:
-        record["study"] = req.study  # type: ignore[typeddict-item]
+        record["study"] = cast(StudyEntry, req.study)
     return record
 
 
@@ -89,7 +91,7 @@ def teacher_source(run: PreparedRun, t: TrainedStage) -> dict | None:
 def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
     """What a record says of each stage (upstream first), with its per-epoch history: the curves an exact
     check replays (:mod:`harness.results.replay`) for every stage, not only the deployed one."""
-    return {node.label: {**node.entry(), "curves": node.history} for node in stages}  # type: ignore[misc]
+    return {node.label: cast(StageEntry, {**node.entry(), "curves": node.history}) for node in stages}
 
 
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
@@ -99,7 +101,7 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
         **record_base(run, method, env, "ok"),
         "run_key": deployed.key,
         "teacher": teacher_entry(run, deployed),
-        "metrics": measure(env, deployed, report, run),  # type: ignore[typeddict-item]
+        "metrics": cast(Metrics, measure(env, deployed, report, run)),
         "curves": deployed.history,
         "stages": stage_entries(deployed.walk()),
         "platform": of_stages((node.label, node.platform) for node in deployed.walk()),
@@ -115,11 +117,11 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
     (:func:`failure_key`), so that a later success of the same run removes it."""
     record = record_base(run, method, env, "failed")
     req = run.request
-    record.update(
-        teacher={"arch": (run.teacher.arch if run.teacher else req.teacher) or "",
-                 "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
-        error=error, stages=stage_entries(finished), wall_seconds=wall,
-    )
+    record.update({
+        "teacher": {"arch": (run.teacher.arch if run.teacher else req.teacher) or "",
+                    "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
+        "error": error, "stages": stage_entries(finished), "wall_seconds": wall,
+    })
     record["failure_key"] = failure_key(record)
     return record
 
@@ -127,7 +129,7 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
 def failure_key(record: Record) -> str:
     """What a run is, for its failed record's name: everything the record says but when, where and with whom."""
     config = {k: v for k, v in record["config"].items() if k not in ("seeds_in_run", "methods_in_run")}
-    return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}  # type: ignore[literal-required]
+    return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}
                       | {"config": config})
 
 

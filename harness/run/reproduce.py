@@ -2,9 +2,9 @@
 
 Tables are study files (``harness/studies/*.toml``, read by :mod:`harness.cli.study`): each run of one is a
 setting of the table (dataset, architecture, teacher, methods, recipe). Trained stages are reused from the
-artifact cache and finished (method, seed) runs from the records in ``--out``, so an interrupted reproduction continues where it stopped. Each
-setting's table shows our measured mean ± std beside the reported value and their difference, and each
-method's training compute relative to the baseline's; a dataset or budget other than the paper's is stated
+artifact cache and finished (method, seed) runs from the records in ``--out``, so an interrupted reproduction continues
+where it stopped. Each setting's table shows our measured mean ± std beside the reported value and their difference, and
+each method's training compute relative to the baseline's; a dataset or budget other than the paper's is stated
 in the title and the caption. Tables 2 and 3 show ``baseline-matched`` (the baseline continued for the
 image-epochs EncodeNet spends after it) beside EncodeNet, so that its gain is not read as extra training.
 
@@ -27,6 +27,7 @@ from harness.results.stats import summarize
 from harness.results.aggregation import aggregate
 from harness.results.formatting import fmt_compute
 from harness.results.grouping import budget
+from harness.results.records import Record
 from harness.run.prepare import PreparedRun
 from harness.run.sweep.estimate import critical_path, hours, wall_seconds
 from harness.run.workload import PlannedStage, estimated_seconds, long_plan_advice, plan_work
@@ -169,13 +170,16 @@ def protocol_text(spec: TableSpec, metric: str, refs: list[RefValue]) -> str:
     return text
 
 
-def render(p: Reproduction, records_by_setting: list[list[dict]], console: Console, metric: str | None = None) -> list[str]:
+def render(
+    p: Reproduction, records_by_setting: list[list[Record]], console: Console, metric: str | None = None
+) -> list[str]:
     """Print each setting as the paper lays it out, top-1 by ``metric`` (the table's protocol by default);
     returns the markdown of each (for --export)."""
     metric = metric or p.spec.metric
     refs = reference_for(p.spec)
     markdown = []
     for (setting, run), records in zip(p.runs, records_by_setting):
+        assert run.dataset is not None  # loaded: the runs were trained or their records read
         rows = aggregate(records, metric)
         ours = f"{run.dataset.name} ({run.dataset.source}), {budget(records[0]) if records else run.recipe.name}"
         paper_recipe = setting.recipe
@@ -188,8 +192,10 @@ def render(p: Reproduction, records_by_setting: list[list[dict]], console: Conso
                    "train compute (x baseline)"]
         body = []
         for r in rows:
-            ref = next((v for v in refs if v.metric == "top1" and v.dataset == setting.dataset and v.arch == setting.arch
-                        and v.method == r.method and (v.teacher or None) == (setting.teacher if v.teacher else None)), None)
+            ref = next((v for v in refs if v.metric == "top1" and v.dataset == setting.dataset
+                        and v.arch == setting.arch and v.method == r.method
+                        and (v.teacher or None) == (setting.teacher if v.teacher else None)),
+                        None)
             s = summarize(r.values)
             body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
                          str(s.n), f"{ref.value:.2f}" if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",

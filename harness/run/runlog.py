@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class RunLogs(Reporter):
         self._step, self._seen = 0, set()
         self._submit(self._start, context)
 
-    def end(self, record: dict[str, Any], path: Path | None, trained: Iterable[tuple[str, list[dict]]] = ()) -> None:
+    def end(self, record: Mapping[str, Any], path: Path | None, trained: Iterable[tuple[str, list[dict]]] = ()) -> None:
         """The run ended with ``record`` (written to ``path``). ``trained``: (label, history) of every stage
         trained for it; epochs not seen live are sent now, then the record."""
         if self._active is None:
@@ -165,7 +165,8 @@ class RunLogs(Reporter):
 
 def run_context(*, name: str, method: dict[str, Any], arch: str, dataset: str, seed: int, recipe: dict[str, Any],
                 teacher: str | None, out: Path) -> RunContext:
-    """The :class:`RunContext` of one (method, seed): ``method`` is ``Method.config()``, ``recipe`` ``Recipe.as_dict()``."""
+    """The :class:`RunContext` of one (method, seed): ``method`` is ``Method.config()``, ``recipe``
+    ``Recipe.as_dict()``."""
     now = datetime.now(timezone.utc)
     options = dict(method.get("options") or {})
     params: dict[str, str | int | float | bool] = {"method": method["name"], "arch": arch, "dataset": dataset,

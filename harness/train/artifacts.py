@@ -6,9 +6,9 @@ runs (which read the digest without loading the weights). Writes are atomic. Eve
 when it is loaded (:meth:`ArtifactStore.load`): one that cannot be read, is no bench artifact, does not fit
 the objective it is loaded into, or whose weights' digest differs from the one stored beside it raises
 :class:`DamagedArtifact`; the runner then warns once, moves it aside (``<key>.pt.damaged``, see
-:meth:`ArtifactStore.set_aside`) and trains the stage again: a damaged artifact is never served. A stage is trained under its lock (``<stage>/<key>.lock``, see
-:meth:`ArtifactStore.lock`), so that processes sharing a store train it once; its checkpoint
-(``<stage>/<key>.ckpt``) lives only until the artifact is saved.
+:meth:`ArtifactStore.set_aside`) and trains the stage again: a damaged artifact is never served. A stage is trained
+under its lock (``<stage>/<key>.lock``, see :meth:`ArtifactStore.lock`), so that processes sharing a store train it
+once; its checkpoint (``<stage>/<key>.ckpt``) lives only until the artifact is saved.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def meta_beside(weights: Path, where: str) -> dict[str, Any] | None:
     try:
         data = json.loads(meta.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{where}: its artifact meta {meta.name} is not readable JSON ({type(exc).__name__}: "
-                         f"{str(exc)[:80]})") from None
+        raise UsageError(
+            f"{where}: its artifact meta {meta.name} is not readable JSON ({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
     if not isinstance(data, dict):
         raise UsageError(f"{where}: its artifact meta {meta.name} is not a JSON object")
     return data
@@ -59,8 +60,7 @@ def mismatch(expected: dict[str, Any], stored: Any) -> str | None:
     missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or extra:
         first = (missing or extra)[0]
-        return (f"its weights do not fit: {len(missing)} missing and {len(extra)} unexpected tensor(s) "
-                f"(e.g. '{first}')")
+        return f"its weights do not fit: {len(missing)} missing and {len(extra)} unexpected tensor(s) (e.g. '{first}')"
     for name, tensor in expected.items():
         if isinstance(tensor, torch.Tensor) and tuple(stored[name].shape) != tuple(tensor.shape):
             return (f"its weights do not fit: '{name}' is {tuple(stored[name].shape)} where "
@@ -147,7 +147,7 @@ class ArtifactStore:
 class _Lock(FileLock):
     """A FileLock whose lock file cannot be created (a full disk, no permission) is one StorageError line."""
 
-    def acquire(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def,override]
+    def acquire(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().acquire(*args, **kwargs)
         except Timeout:

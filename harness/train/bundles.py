@@ -117,7 +117,8 @@ def export_stage(store: ArtifactStore, stage: str, key: str, out: Path, *, recor
     state = payload["objective"]
     bad = [name for name, value in state.items() if not isinstance(value, torch.Tensor)]
     if bad:
-        raise UsageError(f"{where}: its state holds non-tensor entries ({', '.join(bad[:3])}); a bundle carries tensors only")
+        raise UsageError(f"{where}: its state holds non-tensor entries ({', '.join(bad[:3])}); a bundle carries "
+                         "tensors only")
     tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state.items()}  # no shared storage
     weights = save_safetensors(tensors, metadata={"format": FORMAT, "stage": stage, "key": key})
     manifest = {
@@ -223,7 +224,8 @@ def import_bundle(store: ArtifactStore, path: Path, *, name: str | None = None, 
             raise UsageError(f"the cache already holds {stage}/{key} with other weights (digest "
                              f"{present.get('digest')}, the bundle's {m['digest']}); keep it, or import with --replace")
         record = m.get("record") or {}
-        imported = {"bundle": origin or str(Path(path).resolve()), "sha256": bundle.sha256, "imported": _now(), "exported": m.get("exported"),
+        imported = {"bundle": origin or str(Path(path).resolve()), "sha256": bundle.sha256, "imported": _now(),
+                    "exported": m.get("exported"),
                     "dataset": (record.get("dataset") or {}).get("name"), "record_key": record.get("run_key")}
         payload = {"objective": bundle.state, "history": m.get("history", []), "seconds": m.get("seconds", 0.0),
                    "info": m.get("info", {}), "outputs": m.get("outputs", {})}

@@ -79,18 +79,22 @@ def resume_state(checkpoint: Path | None, objective: nn.Module, optimizer: torch
     try:
         state = torch.load(checkpoint, weights_only=False, map_location=device)
     except Exception as exc:
-        return _unusable(checkpoint, f"unreadable ({one_line(exc)})", label)
+        _unusable(checkpoint, f"unreadable ({one_line(exc)})", label)
+        return None
     fields = ("objective", "optimizer", "history", "epoch", "seconds", "rng_cpu", "digest")
     if not isinstance(state, dict) or any(f not in state for f in fields):
-        return _unusable(checkpoint, f"not a bench checkpoint (it needs {', '.join(fields)})", label)
+        _unusable(checkpoint, f"not a bench checkpoint (it needs {', '.join(fields)})", label)
+        return None
     stored = state.pop("digest")
     if state_digest(state) != stored:
-        return _unusable(checkpoint, "its content's digest is not the one stored in it (damaged)", label)
+        _unusable(checkpoint, "its content's digest is not the one stored in it (damaged)", label)
+        return None
     problem = mismatch(objective.state_dict(), state["objective"])
     if problem is None and not (isinstance(state["epoch"], int) and 0 < state["epoch"] <= recipe.epochs):
         problem = f"its epoch {state['epoch']!r} is not within the stage's {recipe.epochs} epochs"
     if problem:
-        return _unusable(checkpoint, problem, label)
+        _unusable(checkpoint, problem, label)
+        return None
     before = {k: v.detach().clone() for k, v in objective.state_dict().items()}
     fresh = optimizer.state_dict()
     try:
@@ -102,7 +106,8 @@ def resume_state(checkpoint: Path | None, objective: nn.Module, optimizer: torch
     except Exception as exc:  # nothing of it is kept: the stage starts from its initial weights
         objective.load_state_dict(before)
         optimizer.load_state_dict(fresh)
-        return _unusable(checkpoint, f"it does not fit ({one_line(exc)})", label)
+        _unusable(checkpoint, f"it does not fit ({one_line(exc)})", label)
+        return None
     return state
 
 

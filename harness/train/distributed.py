@@ -93,9 +93,9 @@ class World:
 
     def from_main(self, compute: Callable[[], T]) -> T:
         """``compute()`` on rank 0, its (picklable) result on every rank."""
-        box = [compute() if self.is_main else None]
+        box: list[Any] = [compute() if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
-        return box[0]  # type: ignore[return-value]
+        return box[0]  # rank 0's result, on every rank
 
     @contextmanager
     def global_batch_norm(self, module: nn.Module) -> Iterator[None]:
@@ -180,7 +180,7 @@ class _GlobalBatchNorm:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bn: Any = self
         if not (bn.training and dist.is_initialized() and dist.get_world_size() > 1):
-            return super().forward(x)  # type: ignore[misc]
+            return super().forward(x)  # type: ignore[misc]  # a mixin: the BatchNorm class after it has forward
         bn._check_input_dim(x)
         with torch.no_grad():
             mean, var, total = _global_moments(x)

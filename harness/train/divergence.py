@@ -49,6 +49,7 @@ class DivergenceGuard:
             self.bad_terms = torch.zeros_like(terms)
         newly = ~torch.isfinite(total.detach()) & (self.bad_batch < 0)
         self.bad_batch = torch.where(newly, torch.full_like(self.bad_batch, b), self.bad_batch)
+        assert self.bad_terms is not None  # set with bad_batch
         self.bad_terms = torch.where(newly, terms, self.bad_terms)
         if (b + 1) % self.CHECK_EVERY == 0:
             self.flush(epoch)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -44,7 +44,8 @@ def cpu_has_bf16() -> bool:
 def compiled(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """``module`` compiled (``torch.compile``, ``mode``), or itself when ``mode`` is None. The compiled wrapper
     shares the module's parameters and is only called: weights, checkpoints and artifacts use the module."""
-    return module if mode is None else torch.compile(module, mode=mode, dynamic=False)
+    # torch.compile of a module is a module (an OptimizedModule); its type hints say only a callable
+    return module if mode is None else cast(torch.nn.Module, torch.compile(module, mode=mode, dynamic=False))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -24,6 +24,8 @@ from harness.data.datasets import ImageDataset
 from harness.data.pipeline import DataStreams, EvalStream, Normalizer, TrainStream
 from harness.models.levels import ArchSpec
 from harness.train import engine, evaluation
+
+M = TypeVar("M", bound=nn.Module)
 
 if TYPE_CHECKING:
     from harness.train.distributed import World
@@ -111,7 +113,7 @@ class RunEnv:
         ds = self.dataset
         return ArchSpec(name=name, num_classes=ds.num_classes, in_chans=ds.in_chans, input_size=ds.input_size, arg=arg)
 
-    def place(self, module: nn.Module) -> nn.Module:
+    def place(self, module: M) -> M:
         module = module.to(self.device)
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 

@@ -212,14 +212,16 @@ class StageRunner:
         if world is not None:  # rank 0 evaluates, every rank gets its numbers
             evaluate = partial(world.from_main, evaluate)
         with plugin_code(f"stage {work.label}: data()"):
-            data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
+            data = (stage.data(work.ctx) if stage.data is not None
+                    else TrainData(self.env.train_stream(recipe.batch_size)))
         with plugin_code(f"stage {work.label}: params()"):
             params = stage.params(objective) if stage.params else None
         with plugin_code(f"stage {work.label}: training (the objective's forward or its losses)"):
             fitted = fit(
                 objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
                 device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
-                resume=self.resume, amp=self.env.amp, select=(lambda row: row[select_metric]) if select_metric else None,
+                resume=self.resume, amp=self.env.amp,
+                select=(lambda row: row[select_metric]) if select_metric else None,
                 state_to_keep=objective.state_dict, world=world, forward=step, warmup_batches=1 if mode else 0,
             )
         info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",

@@ -10,16 +10,19 @@ trained or saved right now is skipped), and nothing else (checkpoints of interru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from filelock import Timeout
 
 from harness.core.errors import UsageError
 from harness.train.artifacts import ArtifactStore, meta_beside
+
+if TYPE_CHECKING:
+    from harness.results.records import Record
 
 
 @dataclass
@@ -55,7 +58,8 @@ def artifacts(store: ArtifactStore) -> list[ArtifactInfo]:
         imported = meta.get("imported")
         found.append(ArtifactInfo(
             stage=stage, key=key, label=str(meta.get("label") or stage), arch=meta.get("arch"),
-            bytes=store.path(stage, key).stat().st_size, classes=len(dataset["classes"]) if "classes" in dataset else None,
+            bytes=store.path(stage, key).stat().st_size,
+            classes=len(dataset["classes"]) if "classes" in dataset else None,
             fingerprint=dataset.get("fingerprint"), imported=imported,
             dataset=(imported or {}).get("dataset"),
         ))
@@ -75,7 +79,7 @@ def final_accuracy(store: ArtifactStore, stage: str, key: str) -> float | None:
 # ---- records that use artifacts ----------------------------------------------------------------------
 
 
-def used_keys(record: dict, store: ArtifactStore) -> set[str]:
+def used_keys(record: Mapping[str, Any], store: ArtifactStore) -> set[str]:
     """The artifact keys a record names (see the module docstring)."""
     keys = {entry.get("artifact") for entry in (record.get("stages") or {}).values()}
     teacher = record.get("teacher") or {}
@@ -91,7 +95,7 @@ def used_keys(record: dict, store: ArtifactStore) -> set[str]:
     return {k for k in keys if isinstance(k, str) and k}
 
 
-def records_in(paths: Iterable[Path]) -> list[dict]:
+def records_in(paths: Iterable[Path]) -> list[Record]:
     """Every record (ok and failed) under ``paths`` (files or folders, searched recursively)."""
     from harness.results.records import load_records
 
@@ -102,7 +106,7 @@ def records_in(paths: Iterable[Path]) -> list[dict]:
     return load_records(paths, failed=True)
 
 
-def attach_records(found: list[ArtifactInfo], records: list[dict], store: ArtifactStore) -> None:
+def attach_records(found: list[ArtifactInfo], records: list[Record], store: ArtifactStore) -> None:
     """Fill ``used_by`` and, where a record trained on it, ``dataset`` of each artifact."""
     by_key = {info.key: info for info in found}
     for record in records:
@@ -158,8 +162,9 @@ def find(store: ArtifactStore, ref: str) -> tuple[str, str]:
     if path.suffix == ".pt" and path.exists():
         data = meta_beside(path, ref)
         if data is None:
-            raise UsageError(f"{ref}: no artifact meta ({path.with_suffix('.json').name}) beside it; not a bench "
-                             f"artifact")
+            raise UsageError(
+                f"{ref}: no artifact meta ({path.with_suffix('.json').name}) beside it; not a bench artifact"
+            )
         return str(data.get("stage") or path.parent.name), path.stem
     stage, _, key = ref.rpartition("/")
     if len(key) < 6:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from harness.models.levels import count_params
+
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Objective(nn.Module):
         self._frozen: list[nn.Module] = []
         self._frozen_extras: list[nn.Module] = []
 
-    def freeze(self, module: nn.Module, *, extra: bool = False) -> nn.Module:
+    def freeze(self, module: M, *, extra: bool = False) -> M:
         """Keep ``module`` out of training: no gradients, BatchNorm statistics fixed (eval mode).
 
         ``extra=True`` marks a frozen training-time module (FT's paraphraser) that still counts as an

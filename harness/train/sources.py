@@ -123,7 +123,8 @@ def _download(source: Source, cache_dir: Path, option: str) -> Path:
     if target.exists() and sha256_file(target) == source.sha256:
         return target  # downloaded before: no network needed
     if switch(OFFLINE_ENV):
-        raise UsageError(f"{option} {source.text}: not downloaded ({OFFLINE_ENV} is set); {_offline_hint(source, option)}")
+        raise UsageError(f"{option} {source.text}: not downloaded ({OFFLINE_ENV} is set); "
+                         f"{_offline_hint(source, option)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".part")
     try:

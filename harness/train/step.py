@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -80,7 +80,7 @@ class Step:
         with torch.no_grad():
             mine = (out.logits.argmax(1) == labels).sum() if out.logits is not None else None
         losses, hits, n = self.world.reduce_step(self.trainable, out.losses, n, mine)
-        self.guard.batch(epoch, b, losses, sum(losses.values()))
+        self.guard.batch(epoch, b, losses, cast(torch.Tensor, sum(losses.values())))  # (never empty)
         return StepResult(losses, out.logits, labels, n, hits)
 
 

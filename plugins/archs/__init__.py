@@ -1,1 +1,2 @@
-"""Built-in architecture plugins: implementations; ``builtin.py`` declares what each registers (and the variant tables)."""
+"""Built-in architecture plugins: implementations; ``builtin.py`` declares what each registers (and the variant
+tables)."""

@@ -58,20 +58,21 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(inplace=True),
     )
-    levels, cin = [], widths[0]
+    levels: list[list[BasicBlock]] = []
+    cin = widths[0]
     for i, planes in enumerate(widths[1:]):
         blocks = []
         for j in range(n):
             blocks.append(BasicBlock(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
             cin = planes
-        levels.append(nn.Sequential(*blocks))
+        levels.append(blocks)
     model = LevelClassifier(
-        stem, levels, ClassifierHead(cin, spec.num_classes), spec=spec,
+        stem, [nn.Sequential(*blocks) for blocks in levels], ClassifierHead(cin, spec.num_classes), spec=spec,
         level_names=["layer1", "layer2", "layer3"], family="cifar_resnet",
     )
     model.declare_block_sites([(f"levels.{i}.{j}.attn", block.out_channels)
-                               for i, level in enumerate(model.levels) for j, block in enumerate(level)])
-    model.declare_downsampling_sites([f"levels.{i}.{j}.{conv}" for i, level in enumerate(model.levels)
+                               for i, level in enumerate(levels) for j, block in enumerate(level)])
+    model.declare_downsampling_sites([f"levels.{i}.{j}.{conv}" for i, level in enumerate(levels)
                                       for j, block in enumerate(level) if block.conv1.stride != (1, 1)
                                       for conv in ("conv1", "downsample.0")])
     for m in model.modules():

@@ -37,12 +37,13 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> LevelClassifier:
         level_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
     )
     model.declare_block_sites([("stem", config[0][-1])] + [(f"levels.{i}", config[i + 1][-1]) for i in range(4)])
-    model.declare_downsampling_sites([f"levels.{i}.0" for i, level in enumerate(model.levels)
+    model.declare_downsampling_sites([f"levels.{i}.0" for i, level in enumerate(levels)
                                       if isinstance(level[0], nn.MaxPool2d)])
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
             nn.init.normal_(m.weight, 0, math.sqrt(2.0 / n))
+            assert m.bias is not None  # every convolution here has one
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)

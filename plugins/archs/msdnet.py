@@ -10,15 +10,16 @@ by a transition (1x1 convolution halving the channels). A classifier (two stride
 channels, pooling, linear) sits on the coarsest scale after every block.
 
 Configuration: the paper's text this project had is a summary without the CIFAR settings, so the defaults
-are those of the authors' PyTorch code (kalviny/MSDNet-PyTorch, README) for CIFAR-100 *anytime prediction*: 7 blocks, 4 layers in the first and 2 in each further block ("even"), 16
-initial channels, growth 6, bottleneck factors 1-2-4, transition reduction 0.5. Their *budgeted batch*
-network is ``msdnet:blocks=5,step=1,base=1,stepmode=lin`` (block b has ``step*b + 1`` layers). Options:
-``msdnet:blocks=N,step=N,base=N,stepmode=even|lin,channels=N,growth=N``.
+are those of the authors' PyTorch code (kalviny/MSDNet-PyTorch, README) for CIFAR-100 *anytime prediction*: 7 blocks, 4
+layers in the first and 2 in each further block ("even"), 16 initial channels, growth 6, bottleneck factors 1-2-4,
+transition reduction 0.5. Their *budgeted batch* network is ``msdnet:blocks=5,step=1,base=1,stepmode=lin`` (block b has
+``step*b + 1`` layers). Options: ``msdnet:blocks=N,step=N,base=N,stepmode=even|lin,channels=N,growth=N``.
 
 Deviations: the classifier's final ``AvgPool2d(2)`` is an adaptive average pool (identical at 32x32, valid
 for other sizes); the first layer's convolution takes ``spec.in_chans`` channels; only "max" pruning with
-a 1x1 transition is built (the authors' CIFAR setting); ``lin`` is the authors' ``lin_grow``. The network is trained as the paper does by the ``anytime`` method (weighted sum of
-the exits' cross-entropies); ``forward`` alone (e.g. ``baseline``) gives the last exit only.
+a 1x1 transition is built (the authors' CIFAR setting); ``lin`` is the authors' ``lin_grow``. The network is trained as
+the paper does by the ``anytime`` method (weighted sum of the exits' cross-entropies); ``forward`` alone (e.g.
+``baseline``) gives the last exit only.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class ScaleUnit(nn.Module):
                  finer_bottleneck: int = 1) -> None:
         super().__init__()
         split = finer_in is not None
-        self.from_finer = bottleneck_conv(finer_in, new // 2, 2, finer_bottleneck) if split else None
+        self.from_finer = bottleneck_conv(finer_in, new // 2, 2, finer_bottleneck) if finer_in is not None else None
         self.from_same = bottleneck_conv(same_in, new // 2 if split else new, 1, same_bottleneck)
 
     def forward(self, same: torch.Tensor, finer: torch.Tensor | None) -> torch.Tensor:

@@ -20,11 +20,13 @@ no level interface (its features are token sequences): methods that need levels 
 from __future__ import annotations
 
 from functools import partial
+from typing import cast
 
 from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock
 from torch import nn
 
 from harness.api import ArchSpec, UsageError, parse_arch_options, positive
+from plugins.archs.timm_adapter import named
 
 DEFAULTS = {"depth": 12, "dim": 384, "patch": 4, "mlp_ratio": 4.0, "init_values": 0.0}  # 0: by depth, as timm
 
@@ -42,6 +44,6 @@ def resmlp(spec: ArchSpec) -> nn.Module:
     init = opts["init_values"] or layerscale_init(opts["depth"])
     model = MlpMixer(num_classes=spec.num_classes, img_size=spec.input_size, in_chans=spec.in_chans,
                      patch_size=opts["patch"], num_blocks=opts["depth"], embed_dim=opts["dim"],
-                     mlp_ratio=opts["mlp_ratio"], block_layer=partial(ResBlock, init_values=init), norm_layer=Affine)
-    model.arch_name = spec.name
-    return model
+                     mlp_ratio=opts["mlp_ratio"], norm_layer=Affine,
+                     block_layer=cast(type[nn.Module], partial(ResBlock, init_values=init)))  # called like a class
+    return named(model, spec.name)

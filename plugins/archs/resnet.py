@@ -17,21 +17,25 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from harness.api import ArchSpec
+from harness.api import ArchSpec, LevelClassifier
 from plugins.archs.timm_adapter import adapt_timm
 
 
 def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
     model = timm.create_model(variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans,
                               zero_init_last=False)
-    model.conv1 = nn.Conv2d(spec.in_chans, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    stem = model.get_submodule("conv1")
+    assert isinstance(stem, nn.Conv2d)
+    model.conv1 = conv1 = nn.Conv2d(spec.in_chans, stem.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
     leveled = adapt_timm(model, spec, family="resnet")
+    assert isinstance(leveled, LevelClassifier)  # a timm ResNet always splits into levels
     leveled.declare_block_sites([(f"levels.{i}.{j}.se", last_bn(block).num_features)
-                                for i, level in enumerate(leveled.levels) for j, block in enumerate(level)])
+                                for i, level in enumerate(leveled.levels) for j, block in enumerate(level.children())])
     leveled.declare_downsampling_sites([f"levels.{i}.{j}.{name}" for i, level in enumerate(leveled.levels)
-                                       for j, block in enumerate(level) for name, conv in strided_convs(block)])
+                                       for j, block in enumerate(level.children())
+                                       for name, conv in strided_convs(block)])
     return leveled
 
 
@@ -42,4 +46,6 @@ def strided_convs(block: nn.Module) -> list[tuple[str, nn.Conv2d]]:
 
 def last_bn(block: nn.Module) -> nn.BatchNorm2d:
     """The block's last BatchNorm on the residual path (``bn3`` of a bottleneck, ``bn2`` of a basic block)."""
-    return block.bn3 if hasattr(block, "bn3") else block.bn2
+    bn = block.get_submodule("bn3" if hasattr(block, "bn3") else "bn2")
+    assert isinstance(bn, nn.BatchNorm2d)
+    return bn

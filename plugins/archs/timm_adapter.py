@@ -10,6 +10,7 @@ then refuse it with a clear error).
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,10 +24,12 @@ HEAD_CHILDREN = {"global_pool", "fc", "head", "classifier", "head_drop", "fc_nor
 class TimmHead(nn.Module):
     """The part of a timm model after its levels: its feature tail (for example ``norm_pre``) and ``forward_head``."""
 
+    _timm: Any  # the timm model, whose members differ from model to model
+
     def __init__(self, model: nn.Module, tail: list[tuple[str, nn.Module]], head: list[tuple[str, nn.Module]]):
         super().__init__()
         self.tail = nn.Sequential(*(m for _, m in tail))
-        self.parts = nn.ModuleDict(head)  # registered so parameters are counted and moved with the wrapper
+        self.parts = nn.ModuleDict(dict(head))  # registered so parameters are counted and moved with the wrapper
         object.__setattr__(self, "_timm", model)  # not registered: its modules are the ones above
 
     @property
@@ -71,13 +74,19 @@ def level_split(model: nn.Module) -> tuple[list, list, list, list] | None:
     return stem, levels, tail, head
 
 
+def named(model: nn.Module, name: str) -> nn.Module:
+    """``model`` with ``arch_name`` set (the name messages use; a LevelClassifier sets its own). A plain
+    attribute: ``object.__setattr__``, as ``nn.Module.__setattr__`` is typed for tensors and modules only."""
+    object.__setattr__(model, "arch_name", name)
+    return model
+
+
 def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
     """Wrap ``model`` as a LevelClassifier when its layout allows, else return it unchanged."""
     split = level_split(model)
     if split is None:
-        warnings.warn(f"{spec.name}: no level layout found; methods that need levels cannot use it")
-        model.arch_name = spec.name
-        return model
+        warnings.warn(f"{spec.name}: no level layout found; methods that need levels cannot use it", stacklevel=2)
+        return named(model, spec.name)
     stem, levels, tail, head = split
     x = torch.randn(2, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
     try:
@@ -94,8 +103,7 @@ def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
     model.train()
     if not same:
         warnings.warn(f"{spec.name}: the model's children do not split into stem/levels/head; "
-                      "using it without the level interface")
-        model.arch_name = spec.name
-        return model
+                      "using it without the level interface", stacklevel=2)
+        return named(model, spec.name)
     leveled.train()
     return leveled

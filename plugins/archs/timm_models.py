@@ -6,6 +6,8 @@ keeps timm's own stem: on 32x32 inputs ImageNet stems downsample early, as the u
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 from torch import nn
 
@@ -17,7 +19,7 @@ def timm_model(spec: ArchSpec) -> nn.Module:
     name = spec.arg or ""
     if name not in timm.list_models():
         raise unknown_name("timm model", name, timm.list_models())
-    kwargs = {"pretrained": False, "num_classes": spec.num_classes, "in_chans": spec.in_chans}
+    kwargs: dict[str, Any] = {"pretrained": False, "num_classes": spec.num_classes, "in_chans": spec.in_chans}
     try:
         model = timm.create_model(name, img_size=spec.input_size, **kwargs)
     except TypeError:  # models without an img_size argument (convolutional ones)

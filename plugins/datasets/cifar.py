@@ -8,6 +8,7 @@ substitute. Normalisation uses the usual per-channel statistics of each training
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,14 +21,14 @@ STATS = {
 FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
-def _torchvision_split(name: str, root: Path, train: bool, download: bool):  # type: ignore[no-untyped-def]
+def _torchvision_split(name: str, root: Path, train: bool, download: bool):
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     return cls(str(root), train=train, download=download)
 
 
-def _find(name: str, request: DatasetRequest) -> tuple[object, object]:
+def _find(name: str, request: DatasetRequest) -> tuple[Any, Any]:
     roots = [r for r in (request.data_dir, request.cache_dir / "torchvision") if r is not None]
     corrupt = []
     for root in roots:
@@ -62,7 +63,7 @@ def load_cifar(request: DatasetRequest, name: str) -> ImageDataset:
     def build() -> dict:
         train, test = _find(name, request)
 
-        def tensors(split) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[no-untyped-def]
+        def tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
             images = torch.from_numpy(split.data).permute(0, 3, 1, 2).contiguous()
             return images, torch.tensor(split.targets, dtype=torch.int64)
 

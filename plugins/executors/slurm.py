@@ -65,7 +65,8 @@ class SlurmJobs(Backend):
         self.executor = submitit.AutoExecutor(folder=Path(options.folder) / "%j",
                                               cluster="local" if self.local else "slurm")
         params: dict[str, Any] = {"timeout_min": 7 * 24 * 60, "nodes": 1, "tasks_per_node": 1,
-                                  "cpus_per_task": self.threads, "gpus_per_node": 1 if wants_cuda(options.device) else 0,
+                                  "cpus_per_task": self.threads,
+                                  "gpus_per_node": 1 if wants_cuda(options.device) else 0,
                                   "name": "bench-stage"}
         params.update({k: checked_value(k, v) for k, v in options.slurm.items()})
         try:
@@ -92,15 +93,16 @@ class SlurmJobs(Backend):
         return f"{'local ' if self.local else ''}slurm job {getattr(handle, 'job_id', '?')}"
 
     def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, JobResult | str]]:
+        jobs: list[Any] = list(handles)  # submitit Jobs (untyped)
         while True:
-            done = [job for job in handles if job.done()]  # type: ignore[attr-defined]
+            done = [job for job in jobs if job.done()]
             if done:
                 break
             time.sleep(POLL_S)
         ended: list[tuple[Hashable, JobResult | str]] = []
         for job in done:
             try:
-                ended.append((job, job.result()))  # type: ignore[attr-defined]
+                ended.append((job, job.result()))
             except Exception as exc:  # submitit's errors carry the job's traceback: its last line says what
                 lines = [line for line in str(exc).strip().splitlines() if line.strip()]
                 ended.append((job, f"{self.where(job)}: {lines[-1].strip() if lines else type(exc).__name__}"))

@@ -36,7 +36,7 @@ def parse_reference_options(text: str) -> dict[str, str]:
     bad = [p for p in pairs if "=" not in p]
     if bad:
         raise UsageError(f"option baseline-matched.reference_opts: expected NAME=VALUE;NAME=VALUE, got {bad[0]!r}")
-    return dict(tuple(s.strip() for s in p.split("=", 1)) for p in pairs)  # type: ignore[misc]
+    return {name.strip(): value.strip() for name, value in (p.split("=", 1) for p in pairs)}
 
 
 class BaselineMatched(Method):

@@ -34,7 +34,8 @@ class CBAM(AttentionMethod):
                           spatial_kernel_size=self.opts["kernel_size"], mlp_bias=self.opts["mlp_bias"])
 
     def init_official(self, module: nn.Module) -> None:
-        spatial = module.spatial.conv  # timm's ConvNormAct: conv, bn
-        kaiming_conv_zero_bias(module, convs=[spatial.conv])
-        nn.init.zeros_(spatial.bn.weight)
-        spatial.bn.momentum = 0.01
+        conv, bn = module.get_submodule("spatial.conv.conv"), module.get_submodule("spatial.conv.bn")  # ConvNormAct
+        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+        kaiming_conv_zero_bias(module, convs=[conv])
+        nn.init.zeros_(bn.weight)
+        bn.momentum = 0.01

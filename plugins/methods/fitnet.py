@@ -66,6 +66,9 @@ class FitNetObjective(DistillObjective):
 class HintObjective(Objective):
     """Stage 1 of the two-stage form: the student's layers up to the hint learn the teacher's hint."""
 
+    model: LevelClassifier
+    teacher: LevelClassifier
+
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, hint: int) -> None:
         super().__init__(student)
         self.teacher = self.freeze(teacher)
@@ -81,10 +84,13 @@ class HintObjective(Objective):
 
 class FitNet(DistillMethod):
     options = {
-        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)", constraint=NON_NEGATIVE_INT),
+        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)",
+                             constraint=NON_NEGATIVE_INT),
         "weight": Option(100.0, "weight of the hint MSE (single-stage form)", constraint=NON_NEGATIVE),
-        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2), constraint=COUNT),
-        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT),
+        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2),
+                         constraint=COUNT),
+        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled",
+                              constraint=NON_NEGATIVE_INT),
         "temperature": Option(4.0, "KD temperature of the second stage (stages=2)", constraint=POSITIVE),
     }
 
@@ -106,18 +112,22 @@ class FitNet(DistillMethod):
 
     def kd_objective(self, ctx: StageContext) -> Objective:
         """Stage 2: KD on the whole student, starting from the hint stage's student."""
-        student = copy.deepcopy(ctx.inputs["hint"].model)
+        student = copy.deepcopy(require_levels(ctx.inputs["hint"].model, self.name))
         teacher = require_levels(ctx.model_of("teacher"), self.name + " (teacher)")
         return KDObjective(student, teacher, temperature=self.opts["temperature"])
 
 
 def hinted_parameters(objective: Objective) -> list[nn.Parameter]:
     """What the hint stage trains: the student's layers up to the hint, and the regressor."""
+    assert isinstance(objective, HintObjective)
     layers = [objective.model.stem, *objective.model.levels[: objective.hint]]
     return [p for m in layers for p in m.parameters()] + list(objective.regressor.parameters())
 
 
 def hint_report(deployed: TrainedStage, env: RunEnv) -> Report:
     hint = deployed.inputs["hint"]
-    return Report(info={**deployed.info, "hint_epochs": len(hint.history)},
-                  extra_params=sum(p.numel() for p in hint.objective.regressor.parameters()))
+    assert isinstance(hint.objective, HintObjective)
+    return Report(
+        info={**deployed.info, "hint_epochs": len(hint.history)},
+        extra_params=sum(p.numel() for p in hint.objective.regressor.parameters()),
+    )

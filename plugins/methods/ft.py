@@ -95,9 +95,9 @@ class ParaphraserObjective(Objective):
 
 def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if a.shape[-1] > b.shape[-1]:
-        a = F.adaptive_avg_pool2d(a, b.shape[-2:])
+        a = F.adaptive_avg_pool2d(a, (b.shape[-2], b.shape[-1]))
     elif b.shape[-1] > a.shape[-1]:
-        b = F.adaptive_avg_pool2d(b, a.shape[-2:])
+        b = F.adaptive_avg_pool2d(b, (a.shape[-2], a.shape[-1]))
     return a, b
 
 
@@ -130,7 +130,8 @@ class FT(DistillMethod):
         "translator_bn": Option(False, "BatchNorm in the translator (False: the FT authors' code)"),
         "paraphraser_loss": Option("l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)",
                                    tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled", constraint=NON_NEGATIVE_INT),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled",
+                                     constraint=NON_NEGATIVE_INT),
         "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.1 (the FT authors' code)", constraint=NON_NEGATIVE),
     }
     form = "flattened"
@@ -173,7 +174,9 @@ class FT(DistillMethod):
                            self.opts["translator_bn"])
 
     def objective(self, ctx: StageContext) -> Objective:
-        return self.make_objective(*self.student_and_teacher(ctx), ctx.inputs["paraphraser"].model)
+        paraphraser = ctx.inputs["paraphraser"].model
+        assert isinstance(paraphraser, Paraphraser)
+        return self.make_objective(*self.student_and_teacher(ctx), paraphraser)
 
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
         p = deployed.inputs["paraphraser"]
@@ -181,7 +184,8 @@ class FT(DistillMethod):
                        "lr": (p.stage.recipe or env.recipe).lr, "loss": self.opts["paraphraser_loss"],
                        "final_test_reconstruction": p.final("test_reconstruction")}
         return Report(info={**deployed.info, "factor_form": self.form, "beta": self.opts["beta"],
-                            "translator_bn": self.opts["translator_bn"], "paraphraser": paraphraser}, extra_params=deployed.objective.extra_params())
+                            "translator_bn": self.opts["translator_bn"], "paraphraser": paraphraser},
+                            extra_params=deployed.objective.extra_params())
 
 
 class FTChannelMean(FT):
@@ -191,8 +195,10 @@ class FTChannelMean(FT):
         "translator_bn": Option(True, "BatchNorm in the translator (True: RepDistiller)"),
         "paraphraser_loss": Option("mse", "reconstruction loss of the paraphraser (mse: RepDistiller)",
                                    tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT),
-        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr", constraint=NON_NEGATIVE),
+        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled",
+                                     constraint=NON_NEGATIVE_INT),
+        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr",
+                                 constraint=NON_NEGATIVE),
     }
     form = "channel-mean"
     paraphraser_ratio = 30 / 240

@@ -24,6 +24,8 @@ per network which layers to replace and how many basis filters each gets (here o
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -53,7 +55,8 @@ def _init(first: list[nn.Conv2d], last: nn.Conv2d) -> None:
 
 def _parts(conv: nn.Conv2d) -> tuple[int, tuple[int, int], tuple[int, int], tuple[int, int]]:
     k = conv.kernel_size[0]
-    return k, conv.stride, conv.padding, conv.dilation  # type: ignore[return-value]
+    pair = tuple[int, int]  # what a Conv2d holds (a padding that is a string is not eligible)
+    return k, cast(pair, conv.stride), cast(pair, conv.padding), cast(pair, conv.dilation)
 
 
 def sequential_pair(conv: nn.Conv2d, m: int, mid: str) -> nn.Sequential:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from harness.api import Recipe, declared_plugin
 
 RECIPES = (
-    Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1, notes="CRD benchmark (RepDistiller) CIFAR recipe"),
+    Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1,
+           notes="CRD benchmark (RepDistiller) CIFAR recipe"),
     Recipe("attention", epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(60, 120, 160),
            gamma=0.2, notes="common CIFAR-100 recipe for attention modules on ResNet-50"),
     Recipe("encodenet", epochs=300, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine",

@@ -21,18 +21,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     def with_cache(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--cache-dir", type=Path,
-                       help="the cache whose artifacts/ to use (default $BENCH_CACHE_DIR, else ~/.cache/encodenet-bench)")
+                       help="the cache whose artifacts/ to use (default $BENCH_CACHE_DIR, else "
+                            "~/.cache/encodenet-bench)")
         return p
 
     exp = with_cache(cmds.add_parser("export", help="write a trained stage as a bundle (safetensors weights, identity, "
                                                     "record, sha256)"))
     exp.add_argument("ref", metavar="STAGE_OR_RECORD",
-                     help="a record (.json: its deployed stage, or --stage), an artifact (.pt), STAGE/KEY or a key prefix")
+                     help="a record (.json: its deployed stage, or --stage), an artifact (.pt), STAGE/KEY or a key "
+                          "prefix")
     exp.add_argument("-o", "--output", type=Path, required=True, help="the bundle file to write (e.g. teacher.zip)")
     exp.add_argument("--stage", metavar="LABEL", help="with a record: export this stage of it, e.g. baseline[resnet20] "
                                                       "(its teacher)")
     exp.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    imp = with_cache(cmds.add_parser("import", help="verify a bundle's digest and add its stage to the cache under its key"))
+    imp = with_cache(cmds.add_parser("import",
+                                     help="verify a bundle's digest and add its stage to the cache under its key"))
     imp.add_argument("source", metavar="FILE",
                      help="a bundle file, or file:// / https://...#sha256=HEX, or hf-hub:ORG/NAME[/FILE][@REV]")
     imp.add_argument("--replace", action="store_true",
@@ -78,7 +81,8 @@ def export(args: argparse.Namespace, store: "ArtifactStore", console: "Console")
     console.print(f"exported {stage}/{key} ({bundle.manifest.get('arch') or bundle.manifest.get('label')}"
                   f"{f', test top-1 {acc:.2f}%' if acc is not None else ''}) to {args.output}", highlight=False)
     console.print(f"weights sha256 {bundle.sha256} ({bundle.manifest['weights']['bytes']:,} bytes), digest "
-                  f"{bundle.manifest['digest']}; bundle file sha256 {bundles.sha256_file(args.output)}", highlight=False)
+                  f"{bundle.manifest['digest']}; bundle file sha256 {bundles.sha256_file(args.output)}",
+                  highlight=False)
     return 0
 
 
@@ -88,7 +92,8 @@ def import_(args: argparse.Namespace, store: "ArtifactStore", console: "Console"
     source = sources.parse_source(args.source, "bench artifacts import")
     path = sources.fetch(source, args.cache_dir, "bench artifacts import")
     if not bundles.is_bundle(path):
-        raise UsageError(f"bench artifacts import {args.source}: not a bench bundle (make one with bench artifacts export)")
+        raise UsageError(f"bench artifacts import {args.source}: not a bench bundle (make one with bench artifacts "
+                         "export)")
     origin = str(Path(args.source).resolve()) if source.kind == "path" else args.source
     done = bundles.import_bundle(store, path, name=args.source, origin=origin, replace=args.replace)
     b = done.bundle

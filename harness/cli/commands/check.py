@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
                           "(Bonferroni; default 0.05)")
     chk.add_argument("--curves", choices=CURVE_TESTS, default="mean",
-                     help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves are "
+                     help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves "
+                          "are "
                           "tested: mean (default: one test per curve on its mean over the epochs), epochs (one "
                           "test per epoch), off (the final top-1 and losses only)")
     chk.add_argument("--metric", choices=METRIC_CHOICES,
@@ -96,7 +97,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     print(f"checked: top-1 of the {metric} epoch ({METRICS[metric]}), {check.mode} mode")
     if check.summary():
         print(check.summary())
-    print(f"{len(check.rows) - check.failed} passed, {check.failed} failed")  # alone on its line, as CI summaries are read
+    # alone on its line, as CI summaries are read
+    print(f"{len(check.rows) - check.failed} passed, {check.failed} failed")
     if args.junit:
         atomic_write_text(args.junit, junit(check, "bench check"))
     return 1 if check.failed else 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.core.recipes import Recipe
     from harness.plugins.registry import Entry
 
 KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")  # harness.plugins.manager.KINDS
@@ -26,11 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="show these entries in full (a method's options, an architecture's default teacher)")
 
 
-def _recipe_text(recipe: object) -> str:
-    r = recipe
-    sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")  # type: ignore[attr-defined]
-    return (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"  # type: ignore[attr-defined]
-            + (f" — {r.notes}" if r.notes else ""))  # type: ignore[attr-defined]
+def _recipe_text(r: Recipe) -> str:
+    sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")
+    return (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"
+            + (f" — {r.notes}" if r.notes else ""))
 
 
 def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
@@ -52,13 +52,16 @@ def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
         import importlib.util
 
         module, extra = entry.obj.requires
-        state = "installed" if importlib.util.find_spec(module) else f'not installed: pip install "encodenet-bench[{extra}]"'
+        state = (
+            "installed"
+            if importlib.util.find_spec(module)
+            else f'not installed: pip install "encodenet-bench[{extra}]"'
+        )
         rows.append(("needs", f"{module} ({state})"))
     return rows
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
-    import importlib.util
 
     from rich.table import Table
 
@@ -84,11 +87,11 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     conflicts = registry.conflicts()
     for entry in registry.entries():
         owner = f"{', '.join(conflicts[entry.name])} (conflict)" if entry.name in conflicts else entry.plugin
-        row = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
+        cells = [entry.name + ("<name>" if entry.prefix else ""), owner, entry.description]
         if args.kind == "archs":
-            row.append(str(entry.meta.get("default_teacher") or "-"))
+            cells.append(str(entry.meta.get("default_teacher") or "-"))
         if args.kind == "recipes":
-            row[2] = _recipe_text(entry.obj)
-        table.add_row(*row)
+            cells[2] = _recipe_text(entry.obj)
+        table.add_row(*cells)
     console.print(table)
     return 0

@@ -17,7 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                         "multi-exit runs, accuracy under distortion, training curves (PNG and SVG)")
     plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
     plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
-    plot.add_argument("--metric", choices=METRIC_CHOICES, default="last", help="top-1 of the last (default), best or --select'ed epoch")
+    plot.add_argument(
+        "--metric",
+        choices=METRIC_CHOICES,
+        default="last",
+        help="top-1 of the last (default), best or --select'ed epoch",
+    )
     plot.add_argument("--no-curves", dest="curves", action="store_false", help="skip the per-run training curves")
 
 

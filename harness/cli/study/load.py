@@ -250,7 +250,8 @@ def expand(flat: dict[KeyPath, Any], where: str) -> list[tuple[str, dict[KeyPath
 
 
 def fmt(value: Any) -> str:
-    return ",".join(map(fmt, value)) if isinstance(value, list) else show(value) if isinstance(value, bool) else str(value)
+    return ",".join(map(fmt, value)) if isinstance(value, list) else show(value) if isinstance(value,
+                                                                                               bool) else str(value)
 
 
 def convert(key: Key, value: Any, base: Path, check: Checker, where: str) -> Value:
@@ -288,7 +289,8 @@ def check_options_used(check: Checker, where: str, table: dict[str, Any], runs: 
     for method in (table.get("options") or {}):
         if method not in trained:
             raise check.fail(f"{where[:-1]}.options]", f"{method}: method '{method}' is in none of the runs it "
-                                                       f"applies to (they train {', '.join(sorted(trained)) or 'nothing'})")
+                                                       "applies to (they train "
+                                                       f"{', '.join(sorted(trained)) or 'nothing'})")
 
 
 def load(source: str | Path, *, label: str | None = None, file_id: str | None = None) -> Study:
@@ -328,7 +330,7 @@ def override(study: Study, cli: argparse.Namespace | None) -> None:
     """Apply the options the command line gave (``cli.given``) to every run, then drop repeated runs and check
     that every run has its required keys. ``--opt`` and ``--slurm-opt`` add to the file's tables (a later
     setting wins); an ``--opt`` applies to the runs that train its method."""
-    given = getattr(cli, "given", frozenset()) if cli is not None else frozenset()
+    given: frozenset[str] = getattr(cli, "given", frozenset()) if cli is not None else frozenset()
     added: dict[str, dict[str, str]] = {}
     for key in schema().values():
         target = dest(key)
@@ -350,8 +352,9 @@ def override(study: Study, cli: argparse.Namespace | None) -> None:
         runs = [r for r in study.runs if method in (r.values.get("methods") or [])]
         if not runs:
             first = next(iter(values))
-            raise UsageError(f"--opt {method}.{first}={values[first]}: method '{method}' is in none of the runs of "
-                             f"{study.label}")
+            raise UsageError(
+                f"--opt {method}.{first}={values[first]}: method '{method}' is in none of the runs of {study.label}"
+            )
         for run in runs:
             run.values["options"] = {**run.values["options"], method: {**run.values["options"].get(method, {}),
                                                                         **values}}

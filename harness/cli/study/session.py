@@ -76,7 +76,7 @@ def preview(study: Study, prepared: list[tuple[StudyRun | None, "PreparedRun"]],
     header(study, console, len(prepared))
     run_lines(prepared, console)
     if resolved_copy:
-        document = resolved.resolved(study, prepared)  # type: ignore[arg-type]
+        document = resolved.resolved(study, [(run, p) for run, p in prepared if run is not None])  # (all of them)
         key = resolved.digest(document)
         console.print(resolved.dumps(document, study, key), markup=False, highlight=False, soft_wrap=True)
     reproduce.dry_run([(p.request.teacher, p) for _, p in prepared], console, throughput=args.throughput,

@@ -37,9 +37,17 @@ def csv_list(text: str) -> list[str]:
 
 class Kind(ABC):
     """The values of an option: :meth:`ok` checks a typed value, :meth:`convert` makes it the run's value,
-    :meth:`parse` reads the option's command-line text; ``what`` names them in messages and the docs."""
+    :meth:`parse` reads the option's command-line text; ``what`` names them in messages and the docs;
+    ``annotation`` is the type of the run's values, as Python source (the typed declaration of
+    :class:`~harness.run.request.RunRequest` that type checkers read is generated from it)."""
 
-    what = "a value"
+    @property
+    def what(self) -> str:
+        return "a value"
+
+    @property
+    def annotation(self) -> str:
+        return "Any"
 
     @abstractmethod
     def ok(self, value: Any) -> bool:
@@ -74,8 +82,12 @@ class Integer(Kind):
     constraint: Constraint
 
     @property
-    def what(self) -> str:  # type: ignore[override]  # a property where the base has a class attribute
+    def what(self) -> str:
         return self.constraint.describe()
+
+    @property
+    def annotation(self) -> str:
+        return "int"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and self.constraint.allows(value)
@@ -103,8 +115,12 @@ class Number(Kind):
     constraint: Constraint
 
     @property
-    def what(self) -> str:  # type: ignore[override]
+    def what(self) -> str:
         return self.constraint.describe()
+
+    @property
+    def annotation(self) -> str:
+        return "float"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.constraint.allows(value)
@@ -130,8 +146,12 @@ class Text(Kind):
     choices: tuple[str, ...] = ()
 
     @property
-    def what(self) -> str:  # type: ignore[override]
+    def what(self) -> str:
         return f"one of {', '.join(show(c) for c in self.choices)}" if self.choices else "a string"
+
+    @property
+    def annotation(self) -> str:
+        return "str"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, str) and (not self.choices or value in self.choices)
@@ -140,7 +160,13 @@ class Text(Kind):
 class Switch(Kind):
     """On or off."""
 
-    what = "true or false"
+    @property
+    def what(self) -> str:
+        return "true or false"
+
+    @property
+    def annotation(self) -> str:
+        return "bool"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, bool)
@@ -152,7 +178,14 @@ class PathValue(Kind):
     (``https://...``, ``file://...``, ``hf-hub:...``) is taken as written."""
 
     sources: bool = False
-    what = "a path (a string)"
+
+    @property
+    def what(self) -> str:
+        return "a path (a string)"
+
+    @property
+    def annotation(self) -> str:
+        return "Path | str" if self.sources else "Path"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, str) and bool(value)
@@ -183,8 +216,12 @@ class Items(Kind):
     name: str = "items"  # how a command-line error names the list ("seeds", "milestones")
 
     @property
-    def what(self) -> str:  # type: ignore[override]
+    def what(self) -> str:
         return f"a {'non-empty ' if self.nonempty else ''}list of {self.plural}"
+
+    @property
+    def annotation(self) -> str:
+        return f"tuple[{self.of.annotation}, ...]" if self.as_tuple else f"list[{self.of.annotation}]"
 
     def ok(self, value: Any) -> bool:
         return (isinstance(value, list) and (bool(value) or not self.nonempty) and all(self.of.ok(v) for v in value)
@@ -228,8 +265,12 @@ class Distortions(Kind):
     prefix: str = ""
 
     @property
-    def what(self) -> str:  # type: ignore[override]
+    def what(self) -> str:
         return "a list of numbers >= 0" if self.prefix else "a list of KIND:LEVEL strings"
+
+    @property
+    def annotation(self) -> str:
+        return "list[Distortion]"
 
     def ok(self, value: Any) -> bool:
         if not isinstance(value, list):
@@ -265,7 +306,14 @@ class Settings(Kind):
     text: a method option parses it by its own type (``Option.accept``), a typed value it checks."""
 
     depth: int = 1
-    what = "a table"
+
+    @property
+    def what(self) -> str:
+        return "a table"
+
+    @property
+    def annotation(self) -> str:
+        return "dict[str, dict[str, Any]]" if self.depth == 2 else "dict[str, Any]"
 
     def ok(self, value: Any) -> bool:
         return isinstance(value, dict)

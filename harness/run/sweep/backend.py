@@ -13,7 +13,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from harness.core.errors import plugin_code
 from harness.run.request import RunRequest
@@ -88,7 +88,7 @@ def wants_cuda(device: str) -> bool:
 class Backend(ABC):
     """Starts stage jobs somewhere and reports how they ended. ``capacity``: jobs in flight at most."""
 
-    name: ClassVar[str] = ""
+    name: str = ""  # a class attribute of each executor (GuardedBackend takes the one it wraps)
     capacity: int = 1
 
     @abstractmethod

@@ -8,6 +8,7 @@ reported ``trained`` by its first consumer (``shared`` by the next ones), a stag
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from harness.core import numerics
@@ -48,7 +49,7 @@ def sweep(runs: list[PreparedRun], plugins: PluginSet, executor: str, options: E
     result = run_graph(graph, backend, retries=options.retries, reporter=reporter)
     swept = result.trained_keys()
     execution = backend.describe() | {"sweep_seconds": round(result.seconds, 3)}
-    outcomes = [execute(run, reporter, runner=lambda env, run=run: StoreRunner(env, run.store, swept=swept),
+    outcomes = [execute(run, reporter, runner=functools.partial(StoreRunner, store=run.store, swept=swept),
                         execution=execution) for run in runs]
     failures = [f"job {graph.jobs[job_id].label}: {error}" for job_id, error in result.failures.items()]
     return SweepRun(outcomes, failures)

@@ -2,9 +2,10 @@
 
 Executors are plugins (``bench_register_executors``) that register a
 :class:`~harness.run.sweep.backend.Backend` class: something that starts a job (a pool process, a Ray task, a
-Slurm job), waits for some to finish and says how each ended. Dependencies, retries and failure reports are the same for all of them and live here: a job is
-submitted when every job it needs has finished, a failed one is submitted again (resuming from its
-checkpoint) up to ``retries`` times, and a job that still fails is reported with the jobs that needed it.
+Slurm job), waits for some to finish and says how each ended. Dependencies, retries and failure reports are the same for
+all of them and live here: a job is submitted when every job it needs has finished, a failed one is submitted again
+(resuming from its checkpoint) up to ``retries`` times, and a job that still fails is reported with the jobs that needed
+it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def run_graph(graph: JobGraph, backend: Backend, *, retries: int, reporter: Repo
     done = {job.id for job in graph.jobs.values() if job.cached}
     attempts: dict[str, int] = {}
     running: dict[Hashable, str] = {}
-    reporter.note(f"sweep: {len(pending)} stage job(s) to train on {backend.name} "
-                  f"({len(done)} already in the artifact store)")
+    reporter.note(
+        f"sweep: {len(pending)} stage job(s) to train on {backend.name} ({len(done)} already in the artifact store)"
+    )
     try:
         while pending or running:
             for job in [j for j in pending.values() if all(n in done or n not in graph.jobs for n in j.needs)]:
@@ -58,8 +60,9 @@ def run_graph(graph: JobGraph, backend: Backend, *, retries: int, reporter: Repo
                     done.add(job.id)
                     outcome.results[job.id] = result
                     threads = f", {result.threads} thread{'s' if result.threads > 1 else ''}" if result.threads else ""
-                    reporter.note(f"job {job.label}: {result.origin} in {result.seconds:.1f}s on {result.worker}"
-                                  f"{threads}")
+                    reporter.note(
+                        f"job {job.label}: {result.origin} in {result.seconds:.1f}s on {result.worker}{threads}"
+                    )
                 elif attempts[job.id] <= retries:
                     reporter.note(f"job {job.label} failed: {result}; retrying")
                     pending[job.id] = job

@@ -23,12 +23,11 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    COUNT, NON_NEGATIVE, EvalStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, StageContext, StepOutput, TrainedStage,
-    UsageError, exit_costs, require_multi_exit,
+    COUNT, NON_NEGATIVE, EvalStream, Method, MultiExitModel, Objective, Option, Plan, Report, RunEnv, RunInfo,
+    StageContext, StepOutput, TrainedStage, UsageError, exit_costs, require_multi_exit,
 )
 from plugins.methods.anytime.budget import ExitLogits, budgeted_curve, budgets_between
 
@@ -44,15 +43,18 @@ def parse_weights(raw: str, exits: int) -> list[float]:
     except ValueError:
         raise UsageError(f"option anytime.weights: expected 'uniform' or numbers, got {raw!r}") from None
     if len(weights) != exits or not all(NON_NEGATIVE.allows(w) for w in weights) or not any(weights):
-        raise UsageError(f"option anytime.weights: give {exits} finite non-negative weights (one per exit), "
-                         f"got {raw!r}")
+        raise UsageError(
+            f"option anytime.weights: give {exits} finite non-negative weights (one per exit), got {raw!r}"
+        )
     return weights
 
 
 class MultiExitObjective(Objective):
     """The weighted sum of every exit's cross-entropy (one loss term per exit); logits of the last exit."""
 
-    def __init__(self, model: nn.Module, weights: list[float]) -> None:
+    model: MultiExitModel
+
+    def __init__(self, model: MultiExitModel, weights: list[float]) -> None:
         super().__init__(model)
         self.weights = weights
 
@@ -68,7 +70,8 @@ class Anytime(Method):
         "weights": Option("uniform", "loss weight per exit: uniform or w1,w2,... (one per exit)"),
         "thresholds": Option("auto", "held-out split for the budgeted thresholds: auto (val if --val-split, "
                                      "else train), val, train", ("auto", "val", "train")),
-        "budgets": Option(10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's", constraint=COUNT),
+        "budgets": Option(10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's",
+                          constraint=COUNT),
     }
 
     def objective(self, ctx: StageContext) -> Objective:
@@ -83,7 +86,7 @@ class Anytime(Method):
 
 
 @torch.no_grad()
-def exit_logits(model: nn.Module, stream: EvalStream, env: RunEnv) -> ExitLogits:
+def exit_logits(model: MultiExitModel, stream: EvalStream, env: RunEnv) -> ExitLogits:
     model.eval()
     per_exit: list[list[torch.Tensor]] = []
     labels = []
@@ -109,7 +112,7 @@ def held_out_stream(env: RunEnv, thresholds: str) -> tuple[str, EvalStream]:
 
 
 def anytime_report(deployed: TrainedStage, env: RunEnv, *, thresholds: str, budgets: int) -> Report:
-    model = deployed.model
+    model = require_multi_exit(deployed.model, "anytime")
     ds = env.dataset
     costs = exit_costs(model, (ds.in_chans, ds.input_size, ds.input_size), env.device)
     test_stream = env.eval_stream("test")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -99,11 +100,13 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def _narrow_conv(conv: nn.Conv2d, cin: int, cout: int) -> nn.Conv2d:
-    new = nn.Conv2d(cin, cout, conv.kernel_size, stride=conv.stride, padding=conv.padding,  # type: ignore[arg-type]
-                    dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None)
+    geometry: dict[str, Any] = {"kernel_size": conv.kernel_size, "stride": conv.stride, "padding": conv.padding,
+                                "dilation": conv.dilation, "groups": conv.groups}
+    new = nn.Conv2d(cin, cout, **geometry, bias=conv.bias is not None)
     with torch.no_grad():
         new.weight.copy_(conv.weight[:cout, :cin])
         if conv.bias is not None:
+            assert new.bias is not None
             new.bias.copy_(conv.bias[:cout])
     return new
 
@@ -141,7 +144,9 @@ def narrowed(model: LevelClassifier, layers: list[FusedLayer], widths: list[int]
         else:
             raise UsageError(f"DCFF cannot narrow '{path}' ({type(module).__name__})")
     for layer, w in zip(layers, widths):
-        _set(compact, layer.bn, _narrow_bn(model.get_submodule(layer.bn), w))
+        bn = model.get_submodule(layer.bn)
+        assert isinstance(bn, nn.BatchNorm2d)
+        _set(compact, layer.bn, _narrow_bn(bn, w))
     _refresh_level_info(compact)
     compact.block_sites = []  # the declared attention sites name full-width channel counts
     return compact

@@ -37,6 +37,7 @@ Deviations from the paper and the authors' code:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,6 +55,9 @@ from plugins.methods.dcff.fusion import TemperatureSchedule, fusion_matrix
 class FilterBank(nn.Module):
     """The full-width filters of one fused layer (input channels at the compact width of the layer before),
     and the fusion of the current epoch: ``fusion`` (kept x full) and the kept filters' indices."""
+
+    fusion: torch.Tensor  # buffers
+    kept: torch.Tensor
 
     def __init__(self, conv: nn.Conv2d, in_channels: int, keep: int) -> None:
         super().__init__()
@@ -78,8 +82,16 @@ class FilterBank(nn.Module):
         return out
 
 
+def _conv(model: nn.Module, path: str) -> nn.Conv2d:
+    conv = model.get_submodule(path)
+    assert isinstance(conv, nn.Conv2d)
+    return conv
+
+
 class FusionObjective(Objective):
     """Cross-entropy of the compact model run with its fused filters (see the module docstring)."""
+
+    step: torch.Tensor  # a buffer
 
     def __init__(self, model: nn.Module, full: nn.Module, layers: list[FusedLayer], widths: list[int],
                  schedule: TemperatureSchedule, batches_per_epoch: int) -> None:
@@ -88,7 +100,7 @@ class FusionObjective(Objective):
         self.schedule = schedule
         self.batches_per_epoch = max(1, batches_per_epoch)
         self.banks = nn.ModuleList(
-            FilterBank(full.get_submodule(layer.conv), model.get_submodule(layer.conv).in_channels, w)
+            FilterBank(_conv(full, layer.conv), _conv(model, layer.conv).in_channels, w)
             for layer, w in zip(layers, widths))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # training batches done
         self._step: int | None = None  # its value, read once (no device sync per batch)
@@ -98,13 +110,17 @@ class FusionObjective(Objective):
         self.refresh(0)
         self.sync()
 
+    def filter_banks(self) -> list[FilterBank]:
+        """The banks, typed (an ``nn.ModuleList`` holds modules of any class)."""
+        return [bank for bank in self.banks if isinstance(bank, FilterBank)]
+
     def refresh(self, epoch: int) -> None:
         temperature = self.schedule.at(epoch)
-        for bank in self.banks:
+        for bank in self.filter_banks():
             bank.refresh(temperature)
 
     def fused_parameters(self) -> dict[str, torch.Tensor]:
-        return {f"{layer.conv}.{name}": value for layer, bank in zip(self.layers, self.banks)
+        return {f"{layer.conv}.{name}": value for layer, bank in zip(self.layers, self.filter_banks())
                 for name, value in bank.fused().items()}
 
     @torch.no_grad()
@@ -119,7 +135,7 @@ class FusionObjective(Objective):
             self.sync()
         return self
 
-    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):  # type: ignore[no-untyped-def, override]
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         self._step = None
         return super().load_state_dict(state_dict, strict, assign)
 
@@ -164,7 +180,11 @@ class DCFF(Method):
         objective = deployed.objective
         assert isinstance(objective, FusionObjective)
         layers = [{"conv": layer.conv, "full": layer.width, "kept": int(bank.kept.numel()),
-                   "kept_filters": bank.kept.tolist()} for layer, bank in zip(objective.layers, objective.banks)]
-        info = {**deployed.info, "fused_layers": layers,
-                "temperature_last_epoch": objective.schedule.at(max(0, len(deployed.history) - 1))}
+                   "kept_filters": bank.kept.tolist()} for layer, bank in zip(objective.layers,
+                                                                              objective.filter_banks())]
+        info = {
+            **deployed.info,
+            "fused_layers": layers,
+            "temperature_last_epoch": objective.schedule.at(max(0, len(deployed.history) - 1)),
+        }
         return Report(info=info, extra_params=objective.extra_params())

@@ -42,6 +42,8 @@ class Encoder(nn.Module):
     encoder included, and trains its classification part.
     """
 
+    classifier: LevelClassifier
+
     def __init__(self, model: LevelClassifier, split: int) -> None:
         super().__init__()
         self.stem = model.stem

@@ -4,7 +4,8 @@ Per class, k-means (scikit-learn, explicit ``n_init`` and ``random_state``: sinc
 default runs k-means once) for k = 1..k_max; the number of clusters is the elbow of the inertia curve found
 by ``kneed``'s Kneedle (convex, decreasing). When no elbow is found (a nearly straight curve) k = 1 is
 kept and the record says so. Like any elbow rule it finds the coarsest clear structure: when clusters
-themselves form groups, it returns the number of groups (the elbow curves are drawn in fig3_elbow). ``k`` fixes the number instead. The paper found k = 3 on CIFAR-10.
+themselves form groups, it returns the number of groups (the elbow curves are drawn in fig3_elbow). ``k`` fixes the
+number instead. The paper found k = 3 on CIFAR-10.
 
 The representative of a (class, cluster) is its member with the lowest entropy of the baseline's softmax;
 ``correct_only`` restricts the choice to members the baseline classifies correctly (falling back to all
@@ -45,7 +46,8 @@ def elbow(ks: list[int], inertias: list[float]) -> int | None:
     return int(knee) if knee is not None else None
 
 
-def cluster_class(features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_init: int) -> tuple[int, list[float], bool, np.ndarray]:
+def cluster_class(features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_init: int) -> tuple[int, list[float],
+                                                                                                   bool, np.ndarray]:
     n = len(features)
     if fixed_k:
         k = min(fixed_k, n)
@@ -92,8 +94,12 @@ def representatives(groups: list[ClassClusters], entropies: np.ndarray, correct:
     return Representatives(target_of=target_of, groups=chosen)
 
 
-def one_per_class(labels: np.ndarray, entropies: np.ndarray, correct: np.ndarray, correct_only: bool) -> Representatives:
+def one_per_class(
+    labels: np.ndarray, entropies: np.ndarray, correct: np.ndarray, correct_only: bool
+) -> Representatives:
     """The ablation without clustering: every image maps to its class's lowest-entropy image."""
-    groups = [ClassClusters(int(c), 1, [], True, np.zeros((labels == c).sum(), dtype=int), np.flatnonzero(labels == c))
-              for c in np.unique(labels)]
+    groups = [
+        ClassClusters(int(c), 1, [], True, np.zeros((labels == c).sum(), dtype=int), np.flatnonzero(labels == c))
+        for c in np.unique(labels)
+    ]
     return representatives(groups, entropies, correct, correct_only)

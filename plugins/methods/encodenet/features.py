@@ -52,7 +52,7 @@ def vgg16_extractor(weights: Path) -> nn.Module:
 
 
 @torch.no_grad()
-def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -> np.ndarray:  # type: ignore[no-untyped-def]
+def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -> np.ndarray:
     out = []
     for i in range(0, len(images), batch):
         out.append(fn(images[i:i + batch].to(device)).float().cpu())
@@ -60,7 +60,7 @@ def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -
 
 
 def clustering_features(images: torch.Tensor, baseline: LevelClassifier, mean: tuple, std: tuple, *, choice: str,
-                        vgg16_weights: str, device: torch.device, note,  # type: ignore[no-untyped-def]
+                        vgg16_weights: str, device: torch.device, note,
                         encoder_features: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """(features, description) for uint8 ``images`` according to ``choice`` (auto, vgg16, encoder, pixels).
     ``encoder_features``: the baseline's pooled embeddings when the caller already computed them."""

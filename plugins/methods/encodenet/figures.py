@@ -23,11 +23,11 @@ def to_image(x: torch.Tensor) -> np.ndarray:
     x = x.detach().float().cpu()
     if x.max() > 1.5:
         x = x / 255
-    x = x.clamp(0, 1).permute(1, 2, 0).numpy()
-    return x[:, :, 0] if x.shape[2] == 1 else x
+    image = x.clamp(0, 1).permute(1, 2, 0).numpy()
+    return image[:, :, 0] if image.shape[2] == 1 else image
 
 
-def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps, classes: list[str],  # type: ignore[no-untyped-def]
+def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps, classes: list[str],
              members_shown: int = 3, max_classes: int = 10) -> None:
     by_class: dict[int, list[dict]] = {}
     for g in reps.groups:
@@ -59,7 +59,7 @@ def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps,
     plt.close(fig)
 
 
-def elbow(path: Path, groups, classes: list[str]) -> None:  # type: ignore[no-untyped-def]
+def elbow(path: Path, groups, classes: list[str]) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for cc in groups:
         if not cc.inertias:
@@ -76,7 +76,7 @@ def elbow(path: Path, groups, classes: list[str]) -> None:  # type: ignore[no-un
     plt.close(fig)
 
 
-def entropy(path: Path, entropies: np.ndarray, reps) -> None:  # type: ignore[no-untyped-def]
+def entropy(path: Path, entropies: np.ndarray, reps) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(entropies, bins=60, color="0.6")
     for g in reps.groups:

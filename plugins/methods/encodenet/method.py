@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from harness.api import (
-    at_least, COUNT, NON_NEGATIVE_INT, LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    at_least, COUNT, NON_NEGATIVE_INT, LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv,
+    RunInfo, Stage, StageContext,
     TrainData, TrainedStage, UsageError, count_flops, count_params, require_levels,
 )
 from plugins.methods.encodenet import clustering, figures
@@ -107,8 +108,10 @@ def copy_head(dst: LevelClassifier, src: LevelClassifier, split: int) -> None:
 
 class EncodeNet(Method):
     options = {
-        "split": SplitOption(-1, "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
-                             "last; classifier = all levels (only the classification layers are retrained)", constraint=SPLIT),
+        "split": SplitOption(-1,
+                             "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
+                             "last; classifier = all levels (only the classification layers are retrained)",
+                             constraint=SPLIT),
         "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
                            "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
         "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
@@ -118,10 +121,12 @@ class EncodeNet(Method):
         "n_init": Option(10, "k-means restarts", constraint=COUNT),
         "correct_only": Option(False, "representatives only among images the baseline classifies correctly"),
         "target": Option("cluster", "autoencoder target: cluster (representative of the image's cluster), "
-                         "class (one per class, no clustering), input (the image itself)", ("cluster", "class", "input")),
+                         "class (one per class, no clustering), input (the image itself)", ("cluster", "class",
+                                                                                            "input")),
         "encoder_init": Option("baseline", "initial encoder weights", ("baseline", "random")),
         "head_init": Option("baseline", "initial weights of the trained classification part", ("baseline", "random")),
-        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run", constraint=NON_NEGATIVE_INT),
+        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run",
+                            constraint=NON_NEGATIVE_INT),
         "ae_augment": Option("same", "crop/flip of autoencoder batches: same for input and target, or none",
                              ("same", "none")),
         "figures": Option(True, "draw the paper's figures beside the record"),
@@ -180,7 +185,8 @@ class EncodeNet(Method):
                                augment=self.opts["ae_augment"] == "same")
         return TrainData(stream, info=info, outputs={**outputs, "reps": reps})
 
-    def select_targets(self, ctx: StageContext, baseline: LevelClassifier) -> tuple[clustering.Representatives, dict, dict]:
+    def select_targets(self, ctx: StageContext, baseline: LevelClassifier) -> tuple[clustering.Representatives, dict,
+                                                                                    dict]:
         """Features, clustering and representatives (or the ablations' simpler targets)."""
         ds = ctx.dataset
         labels = ds.train_labels.numpy()
@@ -220,9 +226,11 @@ class EncodeNet(Method):
 
     def head_objective(self, ctx: StageContext) -> Objective:
         autoencoder = ctx.inputs["autoencoder"].model
+        assert isinstance(autoencoder, ConvertingAutoencoder)
         split = autoencoder.encoder.split
         classifier = copy.deepcopy(autoencoder.encoder.classifier)  # the trained encoder; the rest is loaded below
-        copy_head(classifier, require_levels(ctx.model_of("baseline"), self.name) if self.opts["head_init"] == "baseline"
+        copy_head(classifier, require_levels(ctx.model_of("baseline"),
+                                             self.name) if self.opts["head_init"] == "baseline"
                   else require_levels(ctx.build_arch(seed_offset=2), self.name), split)
         return FrozenEncoderObjective(classifier, split, frozen=self.frozen)
 
@@ -232,9 +240,11 @@ class EncodeNet(Method):
         ae = deployed.inputs["autoencoder"]
         base = ae.inputs["baseline"]
         classifier, autoencoder = deployed.model, ae.model
+        assert isinstance(classifier, LevelClassifier) and isinstance(autoencoder, ConvertingAutoencoder)
         split = autoencoder.encoder.split
         info = {
-            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"], "encoder_levels": classifier.feature_names[: split + 1],
+            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"],
+            "encoder_levels": classifier.feature_names[: split + 1],
             "frozen_encoder": self.frozen, "baseline_artifact": base.key, "autoencoder_artifact": ae.key,
             "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
             "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
@@ -264,7 +274,8 @@ class EncodeNet(Method):
             "flops_relative_to_baseline": (baseline_flops + sum(extra.values())) / baseline_flops,
             "seconds_relative_to_baseline": seconds / max(1e-9, base.seconds),
             "stage_training_flops": {"baseline": baseline_flops, **extra},
-            "image_epochs": {"baseline": n * len(base.history), "after_baseline": n * (len(ae.history) + len(head.history))},
+            "image_epochs": {"baseline": n * len(base.history),
+                             "after_baseline": n * (len(ae.history) + len(head.history))},
             "note": "stage seconds are those of the run that trained each stage (reused artifacts keep their time)",
         }
 

@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 from harness.api import (
-    COUNT, FRACTION, POSITIVE, DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext,
+    COUNT, FRACTION, POSITIVE, DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage,
+    StageContext,
     TrainData, TrainedStage, count_params, parse_distortion, to_unit,
 )
 from plugins.methods.filter_ft.ranking import conv_layers, evidence, top_filters, top_layers
@@ -70,7 +71,7 @@ class MaskedFinetune(Objective):
         return {path: getattr(self.masks, f"layer{i}") for i, path in enumerate(self.paths)}
 
 
-def _masking(mask: torch.Tensor, dims: int):  # type: ignore[no-untyped-def]
+def _masking(mask: torch.Tensor, dims: int):
     keep = mask.to(torch.float32).view(-1, *([1] * (dims - 1)))
     return lambda grad: grad * keep.to(grad.dtype)
 
@@ -121,7 +122,8 @@ class FilterFinetune(Method):
 
     def data(self, ctx: StageContext) -> TrainData:
         ds = ctx.dataset
-        stream = DistortedTrainStream(ds.train_images, ds.train_labels, distortion=parse_distortion(self.opts["distortion"]),
+        stream = DistortedTrainStream(ds.train_images, ds.train_labels,
+                                      distortion=parse_distortion(self.opts["distortion"]),
                                       batch_size=ctx.recipe.batch_size, seed=ctx.seed, normalizer=ctx.normalizer,
                                       device=ctx.device, channels_last=ctx.channels_last)
         return TrainData(stream, info={"trained_on": f"training images under {self.opts['distortion']}"})
@@ -132,8 +134,8 @@ class FilterFinetune(Method):
         convs = conv_layers(objective.model)
         selected = objective.selected()
         per_layer = {path: [int(mask.sum()), int(mask.numel())] for path, mask in selected.items()}
-        tuned = sum(int(mask.sum()) * convs[path].weight[0].numel() + (int(mask.sum()) if convs[path].bias is not None else 0)
-                    for path, mask in selected.items())
+        tuned = sum(int(mask.sum()) * convs[path].weight[0].numel()
+                    + (int(mask.sum()) if convs[path].bias is not None else 0) for path, mask in selected.items())
         info = {
             **deployed.info, "baseline_artifact": deployed.inputs["baseline"].key,
             "distortion": self.opts["distortion"], "select": self.opts["select"],

@@ -37,7 +37,8 @@ def borda_points(distances: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evidence(model: nn.Module, clean: torch.Tensor, distorted: torch.Tensor, batch_size: int = 100) -> dict[str, LayerEvidence]:
+def evidence(model: nn.Module, clean: torch.Tensor, distorted: torch.Tensor, batch_size: int = 100) -> dict[str,
+                                                                                                            LayerEvidence]:
     """Borda scores and relative distances of every conv's filters, from normalised clean and distorted images
     (the same images, same order)."""
     convs = conv_layers(model)

@@ -43,6 +43,8 @@ def lowpass_filter(wavelet: str) -> tuple[float, ...]:
 class WaveletLowpass(nn.Module):
     """LL sub-band of a one-level 2-D DWT (periodization): (B, C, H, W) -> (B, C, ceil(H/2), ceil(W/2))."""
 
+    kernel: torch.Tensor  # a buffer
+
     def __init__(self, wavelet: str = "haar") -> None:
         super().__init__()
         self.wavelet = wavelet
