@@ -104,8 +104,10 @@ MUTATIONS: tuple[Mutation, ...] = (
                   "channels_last = False if req.channels_last is None"),), harmless=True),
     Mutation("docstring-edit", "refactor", "KD's loss docstring reworded", (
         ("harness/kits/distill.py",
-         '"""Hinton\'s KD term: T^2 * KL(softmax(t/T) || softmax(s/T)), the batch mean of the per-sample KL."""',
-         '"""The KD term of Hinton et al.: T^2 times the batch-mean KL from the softened teacher to the student."""'),
+         '"""Hinton\'s KD term: T^2 * KL(softmax(t/T) || softmax(s/T)), '
+         'the batch mean of the per-sample KL."""',
+         '"""The KD term of Hinton et al.: T^2 times the batch-mean KL '
+         'from the softened teacher to the student."""'),
     ), harmless=True),
 )
 

@@ -67,8 +67,8 @@ timm = declared_plugin("archs", [
 ])
 msdnet = declared_plugin("archs", [
     ("msdnet", "plugins.archs.msdnet:msdnet",
-     "MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime configuration of "
-     "the authors' code); train with --methods anytime"),
+     "MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
+     "configuration of the authors' code); train with --methods anytime"),
     ("msdnet:", "plugins.archs.msdnet:msdnet",
      "MSDNet with options blocks=,step=,base=,stepmode=even|lin,channels=,growth= (budgeted config: "
      "msdnet:blocks=5,step=1,base=1,stepmode=lin)"),
