@@ -5,6 +5,12 @@ any extra trainable modules (regressors, translators). Its forward computes both
 the level interface, the student's cross-entropy, and the method's own terms (``distill``). Feature shapes
 come from ``level_info``, never from per-pair tables. A :class:`DistillMethod` gives
 ``make_objective(student, teacher)``; its plan is one ``train`` stage that needs the run's teacher stage.
+
+The CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC) share the pieces at the end: which
+features are compared (:func:`level_pairs`, :func:`pooled`), RepDistiller's spatial match
+(:func:`match_size`), RepDistiller's three loss weights as options (:func:`weight_options`) and the total
+loss they weigh (:class:`WeightedDistillObjective`), and a term summed over paired levels
+(:class:`LevelwiseObjective`, :class:`LevelwiseMethod`).
 """
 
 from __future__ import annotations
@@ -164,8 +170,8 @@ def level_pairs(student: LevelClassifier, teacher: LevelClassifier, what: str, l
             raise UsageError(
                 f"{what}: student {student.arch_name} has {n_s} levels ({listing(student)}) and teacher "
                 f"{teacher.arch_name} has {n_t} ({listing(teacher)}); choose the pairs with --opt "
-                f"{what}.levels=1,...,{min(n_s, n_t)} (feature indices in both; RepDistiller pairs the first "
-                f"{min(n_s, n_t)})")
+                f"{what}.levels={','.join(map(str, range(1, min(n_s, n_t) + 1)))} (feature indices in both; "
+                f"RepDistiller would pair the first {min(n_s, n_t)})")
         return list(range(1, n_s + 1))
     try:
         indices = [int(part) for part in levels.split(",")]

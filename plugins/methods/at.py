@@ -1,10 +1,10 @@
 """``at``: attention transfer (Zagoruyko & Komodakis, ICLR 2017) as run in the CRD benchmark (RepDistiller).
 
-At every level's output (RepDistiller's ``feat[1:-1]``: our features 1..L, see ``level_pairs``) each
-network's attention map is the channel mean of the p-th power of the features, flattened and L2-normalised
-per sample; the term is the mean squared difference of the two maps, summed over the levels. When the two
-maps differ in size the larger is average-pooled to the smaller (RepDistiller's ``at_loss``); channel counts
-need not match. loss = CE + 1000 * sum_levels mean (Q_s/|Q_s| - Q_t/|Q_t|)^2, p = 2
+At every level's post-ReLU output (RepDistiller's ``feat[1:-1]`` with ``preact=False``: our features 1..L, see
+``level_pairs``) each network's attention map is the channel mean of the p-th power of the features, flattened
+and L2-normalised per sample; the term is the mean squared difference of the two maps, summed over the levels.
+When the two maps differ in size the larger is average-pooled to the smaller (RepDistiller's ``at_loss``);
+channel counts need not match. loss = CE + 1000 * sum_levels mean (Q_s/|Q_s| - Q_t/|Q_t|)^2, p = 2
 (``scripts/run_cifar_distill.sh``: ``-a 0 -b 1000``; ``Attention(p=2)``).
 
 Paper and code: Eq. 2 of the paper writes beta/2 times the p-norm of the difference of the normalised maps;

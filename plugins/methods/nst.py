@@ -1,12 +1,12 @@
 """``nst``: neuron selectivity transfer (Huang & Wang, 2017) as run in the CRD benchmark (RepDistiller).
 
-At every level's output (RepDistiller's ``feat[1:-1]``: our features 1..L, see ``level_pairs``) each
-channel's map is flattened and L2-normalised over its positions; the term is the squared MMD between the
-two sets of channel vectors with the polynomial kernel k(x, y) = (x . y)^2 (d = 2, c = 0):
-mean k(t, t) + mean k(s, s) - 2 mean k(s, t), the means over all pairs of channels and the batch, summed
-over the levels. Unequal map sizes: the larger is average-pooled to the smaller (RepDistiller's
-``nst_loss``); channel counts need not match. loss = CE + 50 * sum_levels MMD^2
-(``scripts/run_cifar_distill.sh``: ``-a 0 -b 50``; RepDistiller's ``full_loss = True``).
+At every level's post-ReLU output (RepDistiller's ``feat[1:-1]`` with ``preact=False``: our features 1..L, see
+``level_pairs``) each channel's map is flattened and L2-normalised over its positions; the term is the squared
+MMD between the two sets of channel vectors with the polynomial kernel k(x, y) = (x . y)^2 (d = 2, c = 0):
+mean k(t, t) + mean k(s, s) - 2 mean k(s, t), the means over all pairs of channels and the batch, summed over
+the levels. Unequal map sizes: the larger is average-pooled to the smaller (RepDistiller's ``nst_loss``);
+channel counts need not match. loss = CE + 50 * sum_levels MMD^2 (``scripts/run_cifar_distill.sh``: ``-a 0 -b
+50``; RepDistiller's ``full_loss = True``).
 
 Implementation: RepDistiller's ``poly_kernel`` broadcasts an (N, C_s, C_t, H*W) product before summing; we
 take the same sums as a batched matrix product (the same value, to float rounding, in a fraction of the

@@ -1,10 +1,9 @@
 """``sp``: similarity-preserving distillation (Tung & Mori, ICCV 2019) as run in the CRD benchmark.
 
-On the last level's output (RepDistiller's ``feat[-2]``: our last feature), flattened per sample: each
-network's b x b Gram matrix of the batch, each row L2-normalised; the term is the squared Frobenius
-distance of the two, divided by b^2. Any shapes work (only the batch's similarities are compared).
-loss = CE + 3000 * SP (``scripts/run_cifar_distill.sh``: ``-a 0 -b 3000``).
-"""
+On the last level's post-ReLU output (RepDistiller's ``feat[-2]``, ``preact=False``: our last feature),
+flattened per sample: each network's b x b Gram matrix of the batch, each row L2-normalised; the term is the
+squared Frobenius distance of the two, divided by b^2. Any shapes work (only the batch's similarities are
+compared). loss = CE + 3000 * SP (``scripts/run_cifar_distill.sh``: ``-a 0 -b 3000``). """
 
 from __future__ import annotations
 

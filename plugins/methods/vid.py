@@ -1,13 +1,14 @@
 """``vid``: variational information distillation (Ahn et al., CVPR 2019) as run in the CRD benchmark.
 
-At every level's output (RepDistiller's ``feat[1:-1]``: our features 1..L, see ``level_pairs``) a regressor
-predicts the teacher's map from the student's: three bias-free 1x1 convs, C_s -> C_t -> C_t -> C_t with
-ReLUs between (RepDistiller's ``VIDLoss(s, t, t)``: the middle width is the teacher's channel count), PyTorch's
-default initialisation. Each teacher channel has a learned variance log(1 + exp(a_c)) + eps, a_c initialised so
-that it starts at ``init_pred_var`` = 5 (a_c = log(exp(5 - eps) - 1), eps = 1e-5). The term is the Gaussian
-negative log-likelihood without its constant, 0.5 * ((mu - t)^2 / var + log var), averaged over the batch,
-channels and positions, and summed over the levels; unequal map sizes are matched by pooling the larger
-(RepDistiller). loss = CE + 1 * sum_levels NLL (``scripts/run_cifar_distill.sh``: ``-a 0 -b 1``).
+At every level's post-ReLU output (RepDistiller's ``feat[1:-1]`` with ``preact=False``: our features 1..L, see
+``level_pairs``) a regressor predicts the teacher's map from the student's: three bias-free 1x1 convs, C_s ->
+C_t -> C_t -> C_t with ReLUs between (RepDistiller's ``VIDLoss(s, t, t)``: the middle width is the teacher's
+channel count), PyTorch's default initialisation. Each teacher channel has a learned variance log(1 +
+exp(a_c)) + eps, a_c initialised so that it starts at ``init_pred_var`` = 5 (a_c = log(exp(5 - eps) - 1), eps
+= 1e-5). The term is the Gaussian negative log-likelihood without its constant, 0.5 * ((mu - t)^2 / var + log
+var), averaged over the batch, channels and positions, and summed over the levels; unequal map sizes are
+matched by pooling the larger (RepDistiller). loss = CE + 1 * sum_levels NLL
+(``scripts/run_cifar_distill.sh``: ``-a 0 -b 1``).
 
 The regressors and variances are trained with the student (RepDistiller puts them in the optimiser, with
 weight decay) and count as training-time extra parameters. The variance is computed as RepDistiller writes it,
