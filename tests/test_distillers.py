@@ -152,7 +152,8 @@ def test_kd_weight_adds_hintons_term_and_levels_choose_features() -> None:
     student, teacher = net("resnet8"), net("resnet14")
     s, t = outputs(student, teacher)
     labels = torch.arange(6) % 10
-    objective = method("at", kd_weight=0.9, temperature=2.0, ce_weight=0.1, levels="2,3").make_objective(student, teacher)
+    at_method = method("at", kd_weight=0.9, temperature=2.0, ce_weight=0.1, levels="2,3")
+    objective = at_method.make_objective(student, teacher)
     losses = objective.loss_terms(s, t, labels)
     assert losses["kd"].item() == pytest.approx(0.9 * kd_loss(s.logits, t.logits, 2.0).item(), rel=1e-6)
     assert losses["at"].item() == pytest.approx(1000 * (at_loss(s.feats[2], t.feats[2])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TypedDict, cast
 
 import torch
 from torch.nn import functional as F
@@ -199,9 +199,9 @@ def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     """RepDistiller's spatial match (AT, NST, VID; FT): the larger of two maps adaptive-average-pooled to the
     other's size, the smaller unchanged."""
     if a.shape[-1] > b.shape[-1]:
-        a = F.adaptive_avg_pool2d(a, b.shape[-2:])
+        a = F.adaptive_avg_pool2d(a, (b.shape[-2], b.shape[-1]))
     elif b.shape[-1] > a.shape[-1]:
-        b = F.adaptive_avg_pool2d(b, a.shape[-2:])
+        b = F.adaptive_avg_pool2d(b, (a.shape[-2], a.shape[-1]))
     return a, b
 
 
@@ -232,7 +232,7 @@ class WeightedDistillObjective(DistillObjective, ABC):
     term: ClassVar[str]
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, weight: float, ce_weight: float = 1.0,
-                 kd_weight: float = 0.0, temperature: float = 4.0, info: dict | None = None) -> None:
+                 kd_weight: float = 0.0, temperature: float = 4.0, info: dict[str, Any] | None = None) -> None:
         super().__init__(student, teacher)
         self.weight, self.ce_weight, self.kd_weight, self.temperature = weight, ce_weight, kd_weight, temperature
         self.info.update(info or {})
@@ -248,12 +248,22 @@ class WeightedDistillObjective(DistillObjective, ABC):
         return losses
 
 
+class Weights(TypedDict):
+    """The weights of :func:`weight_options`, as keyword arguments of a :class:`WeightedDistillObjective`."""
+
+    weight: float
+    ce_weight: float
+    kd_weight: float
+    temperature: float
+
+
 class WeightedDistillMethod(DistillMethod, ABC):
     """A method with :func:`weight_options`; :meth:`weights` gives them as keyword arguments of a
     :class:`WeightedDistillObjective`."""
 
-    def weights(self) -> dict[str, float]:
-        return {key: self.opts[key] for key in ("weight", "ce_weight", "kd_weight", "temperature")}
+    def weights(self) -> Weights:
+        return Weights(weight=self.opts["weight"], ce_weight=self.opts["ce_weight"], kd_weight=self.opts["kd_weight"],
+                       temperature=self.opts["temperature"])
 
 
 LEVELS_OPTION = Option(ALL_LEVELS, "compared features: 'all' levels (RepDistiller feat[1:-1]) or indices, e.g. 1,2,3")
@@ -272,7 +282,7 @@ class LevelwiseObjective(WeightedDistillObjective, ABC):
         """The term at the ``k``-th pair (student feature ``f_s``, teacher feature ``f_t``)."""
 
     def feature_loss(self, s: Outputs, t: Outputs) -> torch.Tensor:
-        return sum(self.pair_loss(k, s.feats[i], t.feats[i]) for k, i in enumerate(self.levels))
+        return cast(torch.Tensor, sum(self.pair_loss(k, s.feats[i], t.feats[i]) for k, i in enumerate(self.levels)))
 
 
 class LevelwiseMethod(WeightedDistillMethod, ABC):

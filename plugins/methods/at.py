@@ -47,7 +47,8 @@ class ATObjective(LevelwiseObjective):
 class AT(LevelwiseMethod):
     options = {
         **weight_options(1000.0, "scripts/run_cifar_distill.sh"),
-        "p": Option(2.0, "power of the features in the attention map (RepDistiller Attention(p=2))", constraint=POSITIVE),
+        "p": Option(2.0, "power of the features in the attention map (RepDistiller Attention(p=2))",
+                    constraint=POSITIVE),
         "levels": LEVELS_OPTION,
     }
 

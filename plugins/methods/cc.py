@@ -15,11 +15,18 @@ pairs), as in RepDistiller.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from harness.api import COUNT, LevelClassifier, Objective, Option
-from harness.kits.distill import Outputs, WeightedDistillMethod, WeightedDistillObjective, pooled, weight_options
+from harness.kits.distill import (
+    Outputs, WeightedDistillMethod, WeightedDistillObjective, Weights, pooled, weight_options,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def cc_loss(e_s: torch.Tensor, e_t: torch.Tensor) -> torch.Tensor:
@@ -31,7 +38,7 @@ class CCObjective(WeightedDistillObjective):
     term = "cc"
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, feat_dim: int = 128,
-                 **weights: float) -> None:
+                 **weights: Unpack[Weights]) -> None:
         super().__init__(student, teacher, **weights)
         self.embed_s = nn.Linear(student.head.embed_dim, feat_dim)
         self.embed_t = nn.Linear(teacher.head.embed_dim, feat_dim)

@@ -66,7 +66,8 @@ class VIDObjective(LevelwiseObjective):
 class VID(LevelwiseMethod):
     options = {
         **weight_options(1.0, "scripts/run_cifar_distill.sh"),
-        "init_pred_var": Option(5.0, "initial variance of every teacher channel (RepDistiller VIDLoss)", constraint=POSITIVE),
+        "init_pred_var": Option(5.0, "initial variance of every teacher channel (RepDistiller VIDLoss)",
+                                constraint=POSITIVE),
         "eps": Option(1e-5, "variance floor added to log(1 + exp(a)) (RepDistiller VIDLoss)", constraint=POSITIVE),
         "levels": LEVELS_OPTION,
     }

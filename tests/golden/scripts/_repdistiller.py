@@ -26,7 +26,8 @@ class Reference:
     """A RepDistiller checkout made importable, and where the fixture goes."""
 
     def __init__(self, name: str, file: str) -> None:
-        parser = argparse.ArgumentParser(description=f"golden values of {file} (RepDistiller) -> tests/golden/{name}.json")
+        parser = argparse.ArgumentParser(description=f"golden values of {file} (RepDistiller) -> "
+                                         f"tests/golden/{name}.json")
         parser.add_argument("checkout", type=Path, help="a git clone of HobbitLong/RepDistiller")
         parser.add_argument("--out", type=Path, default=SCRIPTS.parent / f"{name}.json")
         args = parser.parse_args()
