@@ -65,7 +65,8 @@ nst = declared_plugin("methods", [
 ])
 vid = declared_plugin("methods", [
     ("vid", "plugins.methods.vid:VID",
-     "variational information distillation: CE + Gaussian NLL of 1x1-conv regressors at every level (CRD benchmark)"),
+     "variational information distillation: CE + Gaussian NLL of 1x1-conv regressors at every level "
+     "(CRD benchmark)"),
 ])
 encodenet = declared_plugin("methods", [
     ("encodenet", "plugins.methods.encodenet.method:EncodeNet",
