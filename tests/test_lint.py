@@ -88,10 +88,8 @@ def test_type_ignores_are_few_and_each_says_why() -> None:
     files = tracked.stdout.split() if tracked.returncode == 0 else [
         str(p.relative_to(ROOT)) for d in ("harness", "plugins", "tests", "benchmarks", "scripts", "docs")
         for p in (ROOT / d).rglob("*.py")]
-    ignores = [(f, line) for f in files if (ROOT / f).is_file()
-               for line in (ROOT / f).read_text(encoding="utf-8").splitlines() if "type: ignore" in line]
-    ignores = [(f, line) for f, line in ignores if not line.lstrip().startswith(("#", '"', "'"))
-               and "ignores = [" not in line and '"type: ignore"' not in line]
+    ignores = [(f, line) for f in files if (ROOT / f).is_file() and f != "tests/test_lint.py"
+               for line in (ROOT / f).read_text(encoding="utf-8").splitlines() if "# type: ignore" in line]
     assert len(ignores) <= 15, ignores
     bare = [(f, line.strip()) for f, line in ignores if not re.search(r"# type: ignore\[[\w,\s-]+\]\s+#\s*\S", line)]
     assert bare == [], "a type: ignore names its codes and says why after them"
