@@ -25,7 +25,8 @@ recipe, data, selection; :func:`harness.results.replay.setup`), and a reference 
 
 ``--metric`` selects which top-1 of the records is checked (``top1_last`` or ``top1_best``; by default the
 reference rows' ``protocol``, else last); checking one protocol against reference rows measured with the
-other (e.g. ``--metric last`` against Table 4's best-epoch numbers) is refused with one line.
+other (e.g. ``--metric last`` against Table 4's best-epoch numbers) is refused with one line; a reference that
+mixes the two (the CRD table) is checked one protocol at a time (:func:`protocol_rows`).
 """
 
 from __future__ import annotations
@@ -138,12 +139,13 @@ EPOCH_PROTOCOLS = ("last", "best")
 
 def check_metric(reference: list[RefValue], metric: str | None) -> str:
     """The metric to check: ``metric``, or the top-1 rows' protocol when they share one (else ``last``). A
-    last/best metric that contradicts a row's last/best protocol is a UsageError."""
+    last/best metric that contradicts a row's last/best protocol is a UsageError, unless the reference mixes
+    the two protocols (:func:`protocol_rows` then keeps the rows of the checked one)."""
     protocols = sorted({v.protocol for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS})
     if metric is None:
         return protocols[0] if len(protocols) == 1 else "last"
     other = next((v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS
-                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None)
+                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None) if len(protocols) < 2 else None
     if other is not None:
         raise UsageError(f"--metric {metric} checks the {metric}-epoch top-1, but the reference row "
                          f"{other.where} ({other.method}) was measured at the {other.protocol} epoch "
@@ -159,6 +161,16 @@ def seed_values(record: Record) -> dict[str, float]:
     values = {key: metrics.get(key) for key in (*TOP1.values(), METRICS["selected"])}
     values.update({key: last.get(key) for key in LOSSES})
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+
+
+def protocol_rows(reference: list[RefValue], metric: str) -> tuple[list[RefValue], list[RefValue]]:
+    """(the rows checked with ``metric``, the top-1 rows left out): a reference that mixes last- and best-epoch
+    top-1 rows (the CRD table: RepDistiller's rows are last-epoch, mdistiller's DKD rows best-epoch) is checked
+    one protocol at a time, so that no row is compared with the other protocol's top-1."""
+    if metric not in EPOCH_PROTOCOLS:
+        return reference, []
+    other = [v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS and v.protocol != metric]
+    return [v for v in reference if all(v is not o for o in other)], other
 
 
 # ---- pairing records with reference rows ----------------------------------------------------------------
@@ -194,6 +206,7 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
             settings: Settings = Settings()) -> Check:
     """Check ``records`` against ``reference`` (see the module docstring); ``metric`` as :func:`check_metric`."""
     metric = check_metric(reference, metric)
+    reference, _ = protocol_rows(reference, metric)
     rows = pair(records, reference, metric, settings.dataset_as)
     mode, notes = choose_mode(rows, settings)
     check = Check(rows, mode, notes, alpha=settings.alpha)

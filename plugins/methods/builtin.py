@@ -31,6 +31,10 @@ gam = declared_plugin("methods", [
 kd = declared_plugin("methods", [
     ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"),
 ])
+dkd = declared_plugin("methods", [
+    ("dkd", "plugins.methods.dkd:DKD",
+     "decoupled KD: CE + alpha TCKD + beta NCKD, T=4, 20-epoch warm-up, mdistiller's per-pair beta"),
+])
 rkd = declared_plugin("methods", [
     ("rkd", "plugins.methods.rkd:RKD", "relational KD: distance (25) and angle (50) terms on the pooled embedding"),
 ])

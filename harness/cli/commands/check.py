@@ -64,6 +64,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         check_metric,
         compare,
         junit,
+        protocol_rows,
         save_reference,
     )
     from harness.results.records import readable_records
@@ -83,6 +84,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
     reference = resolve(args.reference, args.table)
     metric = check_metric(reference, args.metric)
+    reference, other = protocol_rows(reference, metric)
+    if other:
+        protocol = other[0].protocol
+        print(f"{len(other)} reference row(s) measured at the {protocol} epoch not checked here "
+              f"({', '.join(sorted({v.method for v in other}))}): --metric {protocol} checks them")
     records = readable_records(args.paths, metric=metric)  # records without the checked top-1 are named too
     settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
                         dataset_as=args.dataset_as, curves=args.curves)
