@@ -42,3 +42,18 @@ def test_a_reproduced_table_marks_the_rows_of_the_other_protocol() -> None:
     assert reported_text(dkd, "last") == f"{dkd.value:.2f} (best ep.)" and reported_text(kd, "last") == f"{kd.value:.2f}"
     assert reported_text(dkd, "best") == f"{dkd.value:.2f}"
     assert "reported values marked (best ep.) are best-epoch numbers" in protocol_text(spec, "last", crd)
+
+
+def test_an_option_added_since_the_reference_at_its_default_is_the_references_setup() -> None:
+    from harness.cli.commands.check import option_defaults
+    from harness.results.check import Settings, added_options
+
+    settings = Settings(option_defaults=option_defaults)
+    reference = {"method": {"name": "kd", "options": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0}}}
+    now = {"method": {"name": "kd", "options": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0,
+                                                "logit_std": False, "ls_temperature": 2.0, "ls_weight": 9.0}}}
+    assert added_options(reference, now, settings) == ["logit_std", "ls_temperature", "ls_weight"]
+    now["method"]["options"]["logit_std"] = True  # not the default: another experiment than the reference's
+    assert added_options(reference, now, settings) == ["ls_temperature", "ls_weight"]
+    assert added_options(reference, now, Settings()) == []  # without the registry every new option differs
+    assert option_defaults("no-such-method") == {}

@@ -35,8 +35,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from harness.core.errors import UsageError
@@ -83,6 +85,11 @@ class Settings:
     tolerance: float | None = None
     dataset_as: str | None = None
     curves: str = "mean"  # how the two-sided statistical mode tests every stage's curves: CURVE_TESTS
+    #: The declared defaults of a method's options, by method name (``bench check`` gives the registry's):
+    #: an option that a reference's setup lacks is taken as its setup when a record has it at its default
+    #: (an option added since, whose default keeps the method as it was; the exact mode then replays it bit
+    #: for bit). None: every option a reference lacks is a setup difference.
+    option_defaults: Callable[[str], Mapping[str, Any]] | None = None
 
 
 @dataclass
@@ -211,11 +218,12 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
     mode, notes = choose_mode(rows, settings)
     check = Check(rows, mode, notes, alpha=settings.alpha)
     pending: list[CheckRow] = []
+    added: set[str] = set()
     for c in rows:
         c.mode = mode
         if c.row is None:
             continue
-        differs = setup_differences(c, settings)
+        differs = setup_differences(c, settings, added)
         if differs:
             c.text = (f"setup differs from the reference's: {differs[0]}" +
                       (f" (and {len(differs) - 1} more)" if len(differs) > 1 else "") +
@@ -235,6 +243,9 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
                        f"training schedule differs from the reference's: {schedule[0]}")
         else:
             pending.append(c)
+    if added:
+        check.notes.append(f"options added since the reference, at their defaults, taken as its setup: "
+                           f"{', '.join(sorted(added))}")
     seen: set[tuple[float, ...]] = set()  # curve series tested already, shared by the rows
     planned = [(c, statistical_plan(c, metric, settings, seen)) for c in pending]
     check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
@@ -286,12 +297,33 @@ def profile_mix(measured: list[dict]) -> str | None:
 describe_platform = fingerprint.describe
 
 
-def setup_differences(c: CheckRow, settings: Settings) -> list[str]:
+def added_options(reference: Mapping[str, Any], now: dict[str, Any], settings: Settings) -> list[str]:
+    """The options of ``now``'s method (a record's setup) that ``reference`` (a reference row's setup) lacks and
+    that are at their declared default (:attr:`Settings.option_defaults`): options added to the method since
+    the reference was saved, which leave it as it was."""
+    if settings.option_defaults is None or (reference.get("method") or {}).get("name") != now["method"]["name"]:
+        return []
+    before = (reference.get("method") or {}).get("options") or {}
+    declared = settings.option_defaults(now["method"]["name"])
+    return [k for k, v in now["method"]["options"].items()
+            if k not in before and k in declared and replay.same(v, declared[k])]
+
+
+def setup_differences(c: CheckRow, settings: Settings, added: set[str] | None = None) -> list[str]:
+    """Every setting of the row's records that differs from the reference row's; options added since the
+    reference at their defaults (:func:`added_options`) are left out and named in ``added``."""
     if c.ref.setup is None or c.row is None:
         return []
     skip = ("data",) if settings.dataset_as else ()
     for record in c.row.records:
-        differs = replay.setup_differences(dict(c.ref.setup), replay.setup(record), skip=skip)
+        now = replay.setup(record)
+        new = added_options(c.ref.setup, now, settings)
+        if new:
+            now["method"] = {**now["method"], "options": {k: v for k, v in now["method"]["options"].items()
+                                                          if k not in new}}
+            if added is not None:
+                added.update(f"{now['method']['name']}.{k}" for k in new)
+        differs = replay.setup_differences(dict(c.ref.setup), now, skip=skip)
         if differs:
             return differs
     return []
