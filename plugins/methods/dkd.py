@@ -25,7 +25,8 @@ do; a positive ``warmup`` is taken as given. The current epoch reaches the loss 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch.nn import functional as F

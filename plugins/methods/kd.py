@@ -11,7 +11,8 @@ in place of ``temperature`` and ``kd_weight``; the CE (weight 0.1) keeps the raw
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.api import NON_NEGATIVE, POSITIVE, LevelClassifier, Objective, Option
 from harness.kits.distill import LOGIT_STD_OPTIONS, DistillMethod, KDObjective, check_logit_std
