@@ -150,7 +150,8 @@ def test_dkd_pair_beta() -> None:
 
 @pytest.mark.parametrize("method, opts, message", [
     (DKD, {"beta": 4.0}, "beta=4.0 is set while pair_beta=true"),
-    (DKD, {"logit_std": True, "temperature": 3.0}, "temperature=3.0 is not used with logit_std=true.*dkd.ls_temperature"),
+    (DKD, {"logit_std": True, "temperature": 3.0},
+     "temperature=3.0 is not used with logit_std=true.*dkd.ls_temperature"),
     (KD, {"logit_std": True, "kd_weight": 1.0}, "kd_weight=1.0 is not used with logit_std=true.*kd.ls_weight"),
     (KD, {"ls_temperature": 3.0}, "ls_temperature only applies with logit_std=true"),
 ])

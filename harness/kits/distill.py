@@ -73,7 +73,8 @@ def check_logit_std(method: Method, replaced: Mapping[str, str]) -> None:
     an ``ls_`` option set while it is off, is an error saying what to set instead."""
     opts, options = method.opts, type(method).options
     changed = [k for k in (*replaced, "ls_temperature", "ls_weight") if opts[k] != options[k].default]
-    ignored = [k for k in changed if k in replaced] if opts["logit_std"] else [k for k in changed if k.startswith("ls_")]
+    ignored = ([k for k in changed if k in replaced] if opts["logit_std"]
+               else [k for k in changed if k.startswith("ls_")])
     if ignored and opts["logit_std"]:
         raise UsageError(f"{method.name}: {', '.join(f'{k}={opts[k]}' for k in ignored)} is not used with "
                          f"logit_std=true (the authors' code replaces it); set "

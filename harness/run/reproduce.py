@@ -206,7 +206,8 @@ def render(p: Reproduction, records_by_setting: list[list[Record]], console: Con
                         None)
             s = summarize(r.values)
             body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
-                         str(s.n), reported_text(ref, metric) if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
+                         str(s.n), reported_text(ref, metric) if ref else "-",
+                         f"{s.mean - ref.value:+.2f}" if ref else "-",
                          f"{r.params / 1e6:.2f}M" if r.params else "-", fmt_compute(r.measured("train_compute"))])
         sources = sorted({v.source for v in refs if v.dataset == setting.dataset and v.arch == setting.arch})
         caption = (f"Measured: {ours}; {protocol_text(p.spec, metric, refs)}; mean ± std over seeds; train "

@@ -2,10 +2,11 @@
 
 An *objective* is an ``nn.Module`` whose ``forward(images, labels)`` returns a :class:`StepOutput` (logits
 and named losses). :func:`fit` is a loop over named parts: the learning rate of the epoch (:func:`lr_factor`),
-the objective's notice that the epoch begins (:func:`start_epoch`, for losses that depend on it), the epoch's steps (:func:`train_epoch`, each a :class:`~harness.train.step.Step`: AMP, distributed, the
-divergence guard of :mod:`harness.train.divergence`), the epoch's evaluation (:func:`evaluate_epoch`) and its
-checkpoint (:mod:`harness.train.checkpoints`), so that an interrupted stage resumes exactly where it stopped.
-Nothing in the loop serves tests: they inject faults from outside (a stream or a step that fails).
+the objective's notice that the epoch begins (:func:`start_epoch`, for losses that depend on it), the epoch's steps
+(:func:`train_epoch`, each a :class:`~harness.train.step.Step`: AMP, distributed, the divergence guard of
+:mod:`harness.train.divergence`), the epoch's evaluation (:func:`evaluate_epoch`) and its checkpoint
+(:mod:`harness.train.checkpoints`), so that an interrupted stage resumes exactly where it stopped. Nothing in the loop
+serves tests: they inject faults from outside (a stream or a step that fails).
 """
 
 from __future__ import annotations

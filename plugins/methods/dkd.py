@@ -73,6 +73,8 @@ class DKDObjective(DistillObjective):
     the 0-based epoch the engine announces (:meth:`start_epoch`); before the first announcement, that of the
     first epoch."""
 
+    ramp: torch.Tensor  # a buffer
+
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, alpha: float, beta: float,
                  temperature: float, ce_weight: float, warmup: int, logit_std: bool = False) -> None:
         super().__init__(student, teacher)

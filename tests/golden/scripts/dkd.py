@@ -110,7 +110,8 @@ def main() -> None:
     header = {
         "repository": "https://github.com/megvii-research/mdistiller",
         "commit": commit,
-        "file": "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, configs/cifar100/dkd/*.yaml",
+        "file": "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, "
+                "configs/cifar100/dkd/*.yaml",
         "script": "tests/golden/scripts/dkd.py",
         "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/dkd.py <mdistiller checkout> "
                    "--out tests/golden/dkd.json",
