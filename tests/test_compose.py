@@ -103,3 +103,17 @@ def test_tiny_real_runs_of_the_new_methods(tmp_path, cache_dir) -> None:  # type
     assert {s["stage"] for s in stages} == {"baseline", "train"}
     assert kdse["info"]["rewrites"]["se"]["modules"] == 3
     assert outcome is not None
+
+
+def test_study_files_accept_composed_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.cli.study.load import load
+
+    study = tmp_path / "s.toml"
+    study.write_text('[defaults]\ndataset = "cifar10-mini"\nrecipe = "smoke"\n\n[[runs]]\narch = "resnet8"\n'
+                     'teacher = "resnet14"\nmethods = ["kd+se", "attn:eca"]\n[runs.options]\nkd.temperature = 2\n'
+                     '"kd+se"."se.reduction" = 8\n"attn:eca".kernel_size = 5\n')
+    (run,) = load(study).runs
+    assert run.values["methods"] == ["kd+se", "attn:eca"]
+    kdse, eca = build_methods(PLUGINS, run.values["methods"], run.values["options"])
+    assert kdse.components[0].opts["temperature"] == 2.0 and kdse.components[1].opts["reduction"] == 8
+    assert eca.opts["kernel_size"] == 5
