@@ -117,3 +117,11 @@ def test_study_files_accept_composed_names(tmp_path) -> None:  # type: ignore[no
     kdse, eca = build_methods(PLUGINS, run.values["methods"], run.values["options"])
     assert kdse.components[0].opts["temperature"] == 2.0 and kdse.components[1].opts["reduction"] == 8
     assert eca.opts["kernel_size"] == 5
+
+
+def test_every_registered_distiller_composes_with_an_attention_method() -> None:
+    """The role comes from the kit: every method that uses a teacher is an objective and composes with se."""
+    distillers = [e.name for e in PLUGINS.methods.entries() if not e.prefix and e.obj.uses_teacher]
+    assert "kd" in distillers and len(distillers) >= 4
+    for name in distillers:
+        assert PLUGINS.methods.resolve(f"{name}+se").obj.uses_teacher, name
