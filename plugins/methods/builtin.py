@@ -29,7 +29,12 @@ gam = declared_plugin("methods", [
      "GAM with group convolutions (groups=4) and channel shuffle (the paper's 'gc' variant)"),
 ])
 kd = declared_plugin("methods", [
-    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"),
+    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark); "
+                                    "logit_std=true: logit standardisation (Sun et al. 2024)"),
+])
+dkd = declared_plugin("methods", [
+    ("dkd", "plugins.methods.dkd:DKD",
+     "decoupled KD: CE + alpha TCKD + beta NCKD, T=4, 20-epoch warm-up, mdistiller's per-pair beta"),
 ])
 rkd = declared_plugin("methods", [
     ("rkd", "plugins.methods.rkd:RKD", "relational KD: distance (25) and angle (50) terms on the pooled embedding"),
@@ -43,6 +48,29 @@ ft = declared_plugin("methods", [
      "factor transfer, the paper's flattened factor loss with the authors' CIFAR settings (beta 500)"),
     ("ft-crd", "plugins.methods.ft:FTChannelMean",
      "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"),
+])
+at = declared_plugin("methods", [
+    ("at", "plugins.methods.at:AT", "attention transfer: CE + 1000 * attention-map MSE at every level (CRD benchmark)"),
+])
+sp = declared_plugin("methods", [
+    ("sp", "plugins.methods.sp:SP",
+     "similarity-preserving KD: CE + 3000 * batch-similarity distance on the last level (CRD benchmark)"),
+])
+cc = declared_plugin("methods", [
+    ("cc", "plugins.methods.cc:CC",
+     "correlation congruence, RepDistiller's form: CE + 0.02 * CC on 128-d linear embeddings (CRD benchmark)"),
+])
+pkt = declared_plugin("methods", [
+    ("pkt", "plugins.methods.pkt:PKT",
+     "probabilistic KT: CE + 30000 * cosine-similarity distribution divergence on the embedding (CRD benchmark)"),
+])
+nst = declared_plugin("methods", [
+    ("nst", "plugins.methods.nst:NST",
+     "neuron selectivity transfer: CE + 50 * polynomial-kernel MMD at every level (CRD benchmark)"),
+])
+vid = declared_plugin("methods", [
+    ("vid", "plugins.methods.vid:VID",
+     "variational information distillation: CE + Gaussian NLL of 1x1-conv regressors at every level (CRD benchmark)"),
 ])
 encodenet = declared_plugin("methods", [
     ("encodenet", "plugins.methods.encodenet.method:EncodeNet",
