@@ -21,7 +21,6 @@ from harness.results.records import (
     record_path, record_stem, versions,
 )
 from harness.results.fingerprint import of_stages
-from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
 from harness.train.env import RunEnv
 from harness.train.stage import TrainedStage
@@ -94,6 +93,8 @@ def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
 
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
                  wall: float) -> Record:
+    from harness.run.measure import measure  # here: its distortions import torchvision, which planning never needs
+
     assert deployed.key is not None
     return {
         **record_base(run, method, env, "ok"),
