@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from harness.core.errors import plugin_code
+from harness.core.errors import UsageError, plugin_code
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.data.pipeline import Normalizer, TrainStream
+from harness.models.whitening import whiten
 from harness.train.env import ArchFactory, RunEnv
 from harness.train.objective import Objective
 
@@ -195,7 +196,23 @@ class StageContext:
             model = factory(spec)
         self.built.append({"arch": name, "seed_offset": seed_offset})
         self._factories.append(factory)
-        return self.env.place(model)
+        model = self.env.place(model)
+        if self.env.recipe.whiten:
+            self._whiten(name, model)
+        return model
+
+    def _whiten(self, name: str, model: nn.Module) -> None:
+        """The recipe's ``whiten``: the architecture's whitening layer set from the first ``whiten`` training
+        images of the run (normalised), and frozen. What it is computed from is in the stage key already: the
+        run's data fingerprint (the training tensors after subset and split) and the recipe."""
+        recipe = self.env.recipe
+        path = getattr(model, "whitening_layer", None)
+        if path is None:
+            raise UsageError(f"recipe '{recipe.name}' whitens the first layer (whiten={recipe.whiten}), but "
+                             f"architecture '{name}' declares no whitening layer; use an architecture that does "
+                             f"(airbench94, airbench:...) or a recipe without it")
+        images = self.dataset.train_images[:recipe.whiten]
+        whiten(model.get_submodule(path), self.normalizer(images.to(self.device)))
 
     def place(self, module: nn.Module) -> nn.Module:
         return self.env.place(module)
@@ -207,7 +224,7 @@ class StageContext:
         return self.env.evaluate_objective(objective, split)
 
     def train_stream(self, batch_size: int | None = None) -> TrainStream:
-        return self.env.train_stream(batch_size or self.recipe.batch_size)
+        return self.env.train_stream(batch_size or self.recipe.batch_size, self.recipe)
 
     def stream_of(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
                   augment: bool = True) -> TrainStream:
