@@ -49,7 +49,9 @@ FAST_LIMITS: dict[str, Constraint] = {
 
 @dataclass(frozen=True)
 class Recipe:
-    """SGD with momentum and weight decay, and a multistep or cosine learning-rate schedule.
+    """SGD with momentum and weight decay, and a multistep, cosine, constant or per-step (``airbench``)
+    learning-rate schedule; and the fast-track pieces (:data:`FAST_DEFAULTS`: label smoothing, BatchNorm
+    learning-rate scale, weight averaging, augmentation, whitening), off unless a recipe sets them.
 
     ``milestones`` are epochs for the recipe's own ``epochs``; when ``epochs`` is overridden they are scaled
     proportionally (``resolved()`` does this and the resolved values are what is recorded).
