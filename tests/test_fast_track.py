@@ -225,3 +225,34 @@ def test_tta_records_never_share_a_table_with_plain_ones(cache_dir: Path, tmp_pa
     assert len(collect([tta, plain]).groups) == 2
     with pytest.raises(UsageError, match="--tta mirror evaluates the last epoch only"):
         prepare(fast_request(cache_dir, tmp_path, tta="mirror", select="test"), load_plugins(warn=False), Reporter())
+
+
+def test_a_killed_fast_run_resumes_to_identical_weights(tmp_path: Path, cache_dir: Path) -> None:
+    """Lookahead and the per-step schedule keep no state outside the checkpoint: a run killed in its second
+    epoch and resumed ends with the weights (digest), curves and top-1 of an uninterrupted one. Batch 48 of 320
+    images: 7 steps an epoch, so Lookahead's every-5-steps updates fall inside epochs, not at their ends."""
+    from test_engine import bench
+
+    from conftest import kill_at
+
+    run = ["run", "--methods", "baseline", "--arch", "airbench94", "--recipe", "fast", "--dataset", "cifar10-mini",
+           "--epochs", "3", "--batch-size", "48", "--whiten", "64", "--train-subset", "320", "--test-subset", "100",
+           "--tta", "mirror", "--device", "cpu", "--no-latency", "--quiet", "--seeds", "1", "--threads", "2"]
+    (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
+    for name in ("clean", "killed"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
+    clean = bench([*run, "--cache-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "out-clean")])
+    assert clean.returncode == 0, clean.stderr
+    killed = bench([*run, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")],
+                   env=kill_at("2:3"))
+    assert killed.returncode != 0 and not list(tmp_path.glob("out-killed/*.json"))
+    resumed = bench([*run, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed"), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    (a,), (b,) = read_records(tmp_path / "out-clean"), read_records(tmp_path / "out-killed")
+    sa, sb = a["stages"]["baseline[airbench94]"], b["stages"]["baseline[airbench94]"]
+    assert (sa["resumed_from_epoch"], sb["resumed_from_epoch"]) == (0, 1)
+    assert sa["digest"] == sb["digest"]
+    strip = lambda curves: [{k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"}  # noqa: E731
+                            for row in curves]
+    assert strip(a["curves"]) == strip(b["curves"]) and a["metrics"]["top1_last"] == b["metrics"]["top1_last"]
