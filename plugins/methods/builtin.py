@@ -19,6 +19,21 @@ se = declared_plugin("methods", [
 cbam = declared_plugin("methods", [
     ("cbam", "plugins.methods.cbam:CBAM", "CBAM channel + spatial gates in every residual block (timm CbamModule)"),
 ])
+eca = declared_plugin("methods", [
+    ("eca", "plugins.methods.eca:ECA",
+     "ECA: 1-D convolution across channels, kernel adapted to C (gamma 2, b 1), in every residual block "
+     "(timm EcaModule)"),
+])
+gc = declared_plugin("methods", [
+    ("gc", "plugins.methods.gc:GC",
+     "GCNet global context block: attention pooling, C/16 bottleneck with LayerNorm, added to every position "
+     "(timm GlobalContext, the official init)"),
+])
+timm_attention = declared_plugin("methods", [
+    ("attn:", "plugins.methods.timm_attention:TimmAttention",
+     "any attention type of timm's create_attn (attn:eca, attn:gc, attn:cbam, ...) at the architecture's "
+     "attention sites, timm's defaults as options"),
+], name="timm-attention")
 bam = declared_plugin("methods", [
     ("bam", "plugins.methods.bam:BAM", "BAM channel + dilated spatial attention between levels"),
 ])
@@ -29,7 +44,12 @@ gam = declared_plugin("methods", [
      "GAM with group convolutions (groups=4) and channel shuffle (the paper's 'gc' variant)"),
 ])
 kd = declared_plugin("methods", [
-    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"),
+    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark); "
+                                    "logit_std=true: logit standardisation (Sun et al. 2024)"),
+])
+dkd = declared_plugin("methods", [
+    ("dkd", "plugins.methods.dkd:DKD",
+     "decoupled KD: CE + alpha TCKD + beta NCKD, T=4, 20-epoch warm-up, mdistiller's per-pair beta"),
 ])
 rkd = declared_plugin("methods", [
     ("rkd", "plugins.methods.rkd:RKD", "relational KD: distance (25) and angle (50) terms on the pooled embedding"),
