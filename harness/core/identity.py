@@ -58,10 +58,12 @@ COMPUTES = frozenset({
     "harness.core.recipes",  # the schedule (lr factors) and budgets
     "harness.data.pipeline", "harness.data.distortions",  # batches, augmentation, normalisation, distortions
     "harness.models.levels", "harness.models.exits", "harness.models.arch_options",  # model interfaces
+    "harness.models.whitening", "harness.train.averaging",  # the fast track's whitening and weight averaging
     "harness.train.engine", "harness.train.objective", "harness.train.evaluation", "harness.train.env",
     "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
     "harness.train.step", "harness.train.checkpoints", "harness.train.divergence",  # the engine's parts
     "harness.methods.contract", "harness.methods.shared",  # the method contract, the shared stages
+    "harness.methods.compose",  # composed methods (kd+se)
     "harness.kits.attention", "harness.kits.distill", "harness.kits.transform",  # the plugin kits
 })
 #: Harness modules that present, orchestrate or do I/O without changing what a stage produces. Facades

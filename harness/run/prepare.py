@@ -22,7 +22,9 @@ from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
 from harness.data.validate import check_declared, check_loaded
+from harness.methods.compose import component_options
 from harness.methods.contract import Method, RunInfo
+from harness.plugins.methods import with_components
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.results.records import read_record_file
@@ -90,15 +92,20 @@ class PreparedRun:
         assert self.dataset is not None
         return replace(self.env_of(self.dataset, seed), reporter=reporter)
 
-    def env_of(self, dataset: ImageDataset, seed: int) -> RunEnv:
+    def env_of(self, dataset: ImageDataset, seed: int, *, platform: bool = True) -> RunEnv:
         """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in), with
-        the platform its stages are computed on (measured in this process: a worker measures its own)."""
+        the platform its stages are computed on (measured in this process: a worker measures its own).
+        ``platform=False``: without it (a dry resolution, which computes and records no stage, so that
+        planning does not import what only the platform names, such as torchvision)."""
         env = RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                     channels_last=self.channels_last, select=self.request.select, world=self.world,
+                     channels_last=self.channels_last, select=self.request.select, tta=self.request.tta,
+                     world=self.world,
                      compile=self.request.compile, numerics=numerics.profile(self.request.numerics).identity())
         measured = self.numerics or numerics.activate(self.request.numerics, self.request.threads,
                                                       device=self.device.type)
+        if not platform:
+            return env
         env.platform = computing_platform(self.device, measured, env.engine(),
                                           self.world.size if self.world is not None else 1)
         return env
@@ -109,7 +116,7 @@ class PreparedRun:
         :meth:`release_planning`, every caller gets the same runner (:mod:`harness.run.planning`)."""
         ds = dataset if dataset is not None else self.dataset
         assert ds is not None
-        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed), self.store)
+        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed, platform=False), self.store)
 
     def plan_dataset(self) -> ImageDataset | None:
         """What the plans are resolved on: the run's dataset; without it on disk, a stand-in of the shape its
@@ -146,7 +153,7 @@ def resolve_device(name: str) -> torch.device:
 def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
     """The run's method options by method: ``given`` as a request holds them (a table ``{"kd": {"temperature":
     2}}``, typed from a study file or text from ``--opt``) or as ``METHOD.NAME=VALUE`` items; the method must
-    be in the run."""
+    be in the run, or a component of a composed method in it (``kd`` of ``kd+se``)."""
     table: dict[str, dict[str, Any]] = {}
     if isinstance(given, dict):
         table = {method: dict(values) for method, values in given.items()}
@@ -154,8 +161,9 @@ def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[s
         for item in given:
             path, value = OPTIONS_KIND.item(item, "--opt")
             table = OPTIONS_KIND.merge(table, path, value)
+    in_run = with_components(methods)
     for method, values in table.items():
-        if method not in methods:
+        if method not in in_run:
             first = next(iter(values), "NAME")
             hint = did_you_mean(method, methods)
             raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})"
@@ -172,13 +180,14 @@ def build_methods(plugins: PluginSet, names: list[str],
     options = method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
-        for key in options.get(name, {}):
+        given = component_options(name, options)  # a component's own options apply inside compositions
+        for key in given:
             if key not in entry.obj.options:
                 valid = ", ".join(sorted(entry.obj.options)) or "none"
                 raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
                                  f"its options: {valid}")
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
-            methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
+            methods.append(entry.obj(name, entry.obj.parse_options(name, given)))
     return methods
 
 
@@ -260,6 +269,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         raise UsageError(f"--select must be one of {', '.join(SELECTIONS)}")
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
+    if req.tta != "none" and req.select != "last":
+        raise UsageError(f"--tta {req.tta} evaluates the last epoch only, so --select {req.select} would compare "
+                         f"epochs evaluated differently: use --select last with --tta")
     methods = build_methods(plugins, req.methods, req.options)
     loggers = resolve_loggers(plugins.loggers, req.loggers)  # an unknown name or a missing extra: now
     plugins.archs.resolve(req.arch)

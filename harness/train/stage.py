@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
 
-from harness.core.errors import plugin_code
+from harness.core.errors import UsageError, plugin_code
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.data.pipeline import Normalizer, TrainStream
-from harness.train.env import ArchFactory, RunEnv
+from harness.models.whitening import whiten
+from harness.train.env import RunEnv
 from harness.train.objective import Objective
 
 EVALUATIONS = ("accuracy", "losses", "none")
@@ -51,6 +52,18 @@ class TrainData:
     outputs: dict = field(default_factory=dict)
 
 
+class ArchRewrite(Protocol):
+    """What rewrites the run's architecture in a composed method's stages (an architecture-role method:
+    :class:`harness.methods.contract.ArchitectureMethod`): its name, its config, and ``rewrite(model)``,
+    which changes a freshly built model in place and says what it changed."""
+
+    name: str
+
+    def config(self) -> dict: ...
+
+    def rewrite(self, model: nn.Module) -> dict: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
     """One trained (or loaded) step of a method's plan.
@@ -74,6 +87,7 @@ class Stage:
     params: Callable[[Objective], list[nn.Parameter]] | None = None
     evaluate: str = "accuracy"
     trains: bool = True
+    rewrites: tuple[ArchRewrite, ...] = ()
 
     def __post_init__(self) -> None:
         if self.evaluate not in EVALUATIONS:
@@ -145,13 +159,17 @@ class TrainedStage:
 class StageContext:
     """Handed to a stage's factories (objective, data). Read-only view of the run plus the stage's inputs."""
 
-    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str) -> None:
-        """``inputs``: the trained stages this stage needs, by name."""
+    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str,
+                 rewrites: tuple[ArchRewrite, ...] = ()) -> None:
+        """``inputs``: the trained stages this stage needs, by name; ``rewrites``: the stage's (see
+        :class:`Stage`)."""
         self.env = env
         self.inputs = inputs
         self.stage_name = stage_name
+        self.rewrites = rewrites
         self.built: list[dict[str, Any]] = []  # every architecture built, for the stage key
-        self._factories: list[ArchFactory] = []
+        self.rewritten: dict[str, dict[str, Any]] = {}  # what each rewrite changed (the last model built)
+        self._factories: list[Callable[..., Any]] = []
 
     @property
     def dataset(self) -> ImageDataset:
@@ -193,9 +211,40 @@ class StageContext:
         torch.manual_seed(self.seed + seed_offset)
         with plugin_code(f"architecture '{name}' (its factory)", arch=name):
             model = factory(spec)
-        self.built.append({"arch": name, "seed_offset": seed_offset})
+        built: dict[str, Any] = {"arch": name, "seed_offset": seed_offset}
         self._factories.append(factory)
-        return self.env.place(model)
+        if self.rewrites and name == self.env.arch:
+            model = self.env.place(model)
+            for rewrite in self.rewrites:
+                self.rewritten[rewrite.name] = rewrite.rewrite(model)
+                self._factories.append(rewrite.rewrite)
+            built["rewrites"] = [rewrite.config() for rewrite in self.rewrites]
+        self.built.append(built)
+        model = self.env.place(model)
+        if self.env.recipe.whiten:
+            self._whiten(name, model)
+        return model
+
+    def _whiten(self, name: str, model: nn.Module) -> None:
+        """The recipe's ``whiten``: the architecture's whitening layer set from the first ``whiten`` training
+        images of the run (normalised), and frozen. What it is computed from is in the stage key already: the
+        run's data fingerprint (the training tensors after subset and split) and the recipe."""
+        recipe = self.env.recipe
+        path = getattr(model, "whitening_layer", None)
+        if path is None:
+            raise UsageError(f"recipe '{recipe.name}' whitens the first layer (whiten={recipe.whiten}), but "
+                             f"architecture '{name}' declares no whitening layer; use an architecture that does "
+                             f"(airbench94, airbench:...) or a recipe without it")
+        layer = model.get_submodule(path)
+        if not isinstance(layer, nn.Conv2d):
+            raise UsageError(f"recipe '{recipe.name}' whitens the first layer of '{name}', which a method's rewrite "
+                             f"replaced ({type(layer).__name__} at {path}); use --whiten 0 with this method")
+        images = self.dataset.train_images[:recipe.whiten]
+        whiten(layer, self.normalizer(images.to(self.device)))
+
+    def rewrite_info(self) -> dict[str, Any]:
+        """What the stage's rewrites changed, for its objective's ``info`` (empty without rewrites)."""
+        return {"rewrites": dict(self.rewritten)} if self.rewritten else {}
 
     def place(self, module: nn.Module) -> nn.Module:
         return self.env.place(module)
@@ -207,7 +256,7 @@ class StageContext:
         return self.env.evaluate_objective(objective, split)
 
     def train_stream(self, batch_size: int | None = None) -> TrainStream:
-        return self.env.train_stream(batch_size or self.recipe.batch_size)
+        return self.env.train_stream(batch_size or self.recipe.batch_size, self.recipe)
 
     def stream_of(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
                   augment: bool = True) -> TrainStream:
@@ -217,5 +266,5 @@ class StageContext:
                            device=self.device, pad=4 if augment else 0, flip=augment,
                            channels_last=self.channels_last)
 
-    def factories(self) -> list[ArchFactory]:
+    def factories(self) -> list[Callable[..., Any]]:
         return list(self._factories)
