@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import pytest
 
 from conftest import read_records, run_tiny, tiny_request

@@ -186,7 +186,8 @@ def test_lookahead_moves_slow_weights_and_ends_on_them() -> None:
 def test_alternating_flip_and_reflection_padding() -> None:
     images = torch.randint(0, 255, (40, 3, 8, 8), dtype=torch.uint8)
     stream = TrainStream(images, torch.zeros(40, dtype=torch.long), batch_size=8, seed=3,
-                         normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu")), device=torch.device("cpu"),
+                         normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu")),
+                         device=torch.device("cpu"),
                          pad=2, flip="alternating", pad_mode="reflect")
     f0, f1, f2 = (stream.plan(e).flip for e in range(3))
     assert torch.equal(f1, ~f0) and torch.equal(f2, f0) and 0 < int(f0.sum()) < 40

@@ -129,7 +129,8 @@ def test_gc_is_the_official_block_and_starts_as_the_identity() -> None:
     with torch.no_grad():
         assert torch.equal(model.eval()(x), plain(x))
     timm_init, _ = built("resnet20", "gc", init="pytorch")
-    assert not all(torch.all(m.mlp_add.fc2.bias == 0) for m in timm_init.modules() if type(m).__name__ == "GlobalContext")
+    assert not all(torch.all(m.mlp_add.fc2.bias == 0) for m in timm_init.modules()
+                   if type(m).__name__ == "GlobalContext")
 
 
 def test_gc_fusion_options() -> None:

@@ -77,7 +77,7 @@ class AttentionMethod(ArchitectureMethod, ABC):
         """The attention sites of this instance's placement (``block`` or ``level``)."""
         return frozenset({f"{self.placement()} attention sites"})
 
-    def rewrite(self, model: nn.Module) -> dict:
+    def rewrite(self, model: nn.Module) -> dict[str, Any]:
         """The modules inserted into ``model``; where they went and how many parameters they add is what the
         record says (the objective's ``info``)."""
         return insert_attention(require_levels(model, self.name), self.build_module, self.placement())

@@ -29,7 +29,7 @@ class ArchTransformMethod(ArchitectureMethod, ABC):
         """Rewrite ``model`` in place (new modules may be initialised here: the run's seed is set) and return
         what the record should say about the change."""
 
-    def rewrite(self, model: nn.Module) -> dict:
+    def rewrite(self, model: nn.Module) -> dict[str, Any]:
         """:meth:`transform`; what changed (with the parameter counts before and after) is the record's
         ``info["transform"]``."""
         before = count_params(model)

@@ -56,11 +56,13 @@ def check_sites(name: str, rewrites: Sequence[ArchitectureMethod]) -> None:
             whole = next((m for m, s in ((first, a), (second, b)) if ANY_SITE in s), None)
             if whole is not None:
                 raise UsageError(f"method '{name}': '{whole.name}' rewrites the whole architecture (it declares no "
-                                 f"sites), so it composes with an objective only, not with '{(second if whole is first else first).name}'")
+                                 "sites), so it composes with an objective only, not with "
+                                 f"'{(second if whole is first else first).name}'")
             shared = sorted(a & b)
             if shared:
                 raise UsageError(f"method '{name}': '{first.name}' and '{second.name}' both rewrite the {shared[0]}; "
-                                 f"compose rewrites of different sites (e.g. --opt {name}.{second.name}.placement=level)")
+                                 "compose rewrites of different sites (e.g. --opt "
+                                 f"{name}.{second.name}.placement=level)")
 
 
 def compose(name: str, parts: Sequence[tuple[str, type[Method]]]) -> type[Method]:

@@ -74,7 +74,7 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int) -> None:
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool: nn.Module = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_features, num_classes)
 
     @property

@@ -292,7 +292,8 @@ def load_plugins(
             _skip(infos[name], error, warn)
 
     registries = {kind: (MethodRegistry if kind == "methods" else Registry)(
-                      KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()), ENTRY_CHECKS.get(kind)) for kind in KINDS}
+                      KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()),
+                      ENTRY_CHECKS.get(kind)) for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

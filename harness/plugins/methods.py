@@ -9,6 +9,8 @@ imports torch until such a name is resolved.
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.core.errors import PluginError, UsageError
 from harness.plugins.registry import Entry, Registry, Resolved
 
@@ -29,7 +31,7 @@ def with_components(names: list[str]) -> list[str]:
 class MethodRegistry(Registry):
     """A :class:`Registry` of methods that also resolves prefix variants and compositions."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._made: dict[str, Resolved] = {}
 

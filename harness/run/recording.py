@@ -18,7 +18,8 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, DatasetEntry, EngineEntry, LoadReport, Metrics, Record, StageEntry, StudyEntry, TeacherEntry,
+    SCHEMA, DatasetEntry, EngineEntry, LoadReport, Metrics, ProtocolEntry, Record, StageEntry, StudyEntry,
+    TeacherEntry,
     device_info, load_records, now_iso,
     record_path, record_stem, versions,
 )
@@ -59,7 +60,7 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "seed": env.seed,
         "recipe": run.recipe.as_dict(),
         "engine": cast(EngineEntry, env.engine()),
-        "protocol": protocol(req),
+        "protocol": cast(ProtocolEntry, protocol(req)),
         "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
                    "seeds_in_run": req.seeds, "methods_in_run": req.methods},
         "versions": versions(),

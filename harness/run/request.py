@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         train_subset: int | None = _from_the_specification()
         test_subset: int | None = _from_the_specification()
         select: str = _from_the_specification()
+        tta: str = _from_the_specification()
         eval_distortions: list[Distortion] = _from_the_specification()
         options: dict[str, dict[str, Any]] = _from_the_specification()
         device: str = _from_the_specification()

@@ -117,7 +117,7 @@ def make_optimizer(params: Iterable, recipe: Recipe, scaled: Iterable = ()) -> t
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                                nesterov=recipe.nesterov)
     scale = recipe.norm_lr_scale  # the unscaled group first: history rows show its learning rate
-    groups = [{"params": [p for p in params if id(p) not in marked]},
+    groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in marked]},
               {"params": [p for p in params if id(p) in marked], "lr": recipe.lr * scale,
                "weight_decay": recipe.weight_decay / scale}]
     return torch.optim.SGD([g for g in groups if g["params"]], lr=recipe.lr, momentum=recipe.momentum,

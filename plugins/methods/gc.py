@@ -42,11 +42,13 @@ class GC(AttentionMethod):
                                rd_channels=max(1, int(channels / self.opts["reduction"])))
         for mlp in (module.mlp_add, module.mlp_scale):
             if mlp is not None:
-                mlp.norm.eps = 1e-5
+                norm = mlp.get_submodule("norm")
+                assert isinstance(norm, nn.LayerNorm)  # timm's LayerNorm2d
+                norm.eps = 1e-5
         return module
 
     def init_official(self, module: nn.Module) -> None:
-        nn.init.zeros_(module.conv_attn.bias)  # timm already draws its weight kaiming normal (fan_in)
-        if module.mlp_add is not None:
-            nn.init.zeros_(module.mlp_add.fc2.weight)
-            nn.init.zeros_(module.mlp_add.fc2.bias)
+        nn.init.zeros_(module.get_parameter("conv_attn.bias"))  # timm draws its weight kaiming normal (fan_in)
+        if getattr(module, "mlp_add", None) is not None:
+            nn.init.zeros_(module.get_parameter("mlp_add.fc2.weight"))
+            nn.init.zeros_(module.get_parameter("mlp_add.fc2.bias"))

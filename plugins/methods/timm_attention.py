@@ -63,12 +63,13 @@ def type_options(attn_type: str) -> dict[str, Option]:
     options: dict[str, Option] = {}
     for p in params:
         default = fixed.get(p.name, p.default)
-        if p.name in NOT_OPTIONS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or type(default) not in (bool, int, float, str):
+        if (p.name in NOT_OPTIONS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                or type(default) not in (bool, int, float, str)):
             continue
         if type(default) is int and p.annotation in (float, "float"):
             default = float(default)
         where = "create_attn's" if p.name in fixed else "timm's default"
-        extra = {"constraint": {int: NON_NEGATIVE_INT, float: NON_NEGATIVE}[type(default)]} \
+        extra: dict[str, Any] = {"constraint": {int: NON_NEGATIVE_INT, float: NON_NEGATIVE}[type(default)]} \
             if type(default) in (int, float) else {}
         options[p.name] = Option(default, f"{made.func.__name__ if hasattr(made, 'func') else made.__name__} "
                                           f"argument {p.name} ({where})", **extra)

@@ -180,7 +180,8 @@ OPTIONS: tuple[RunOption, ...] = (
               field="eval_distortions", metavar="KIND:LEVEL,..."),
     RunOption("options", Settings(depth=2), "a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench "
               "list methods' shows them; kd's also applies inside kd+se, whose own are kd+se.kd.temperature=2; a "
-              "study file: `[runs.options]` `kd.temperature = 2`, a list value: one run each)", "--opt", default={}, group="methods", style="repeat", metavar="METHOD.NAME=VALUE",
+              "study file: `[runs.options]` `kd.temperature = 2`, a list value: one run each)", "--opt", default={},
+              group="methods", style="repeat", metavar="METHOD.NAME=VALUE",
               none="each method's defaults (`bench list methods`)"),
     # how it computes
     RunOption("device", Text(), "cpu, cuda or auto", "--device", default="auto", scope="execution", group=EXECUTION),
