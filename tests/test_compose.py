@@ -41,7 +41,7 @@ def test_rewrites_of_different_sites_compose() -> None:
 
 def test_a_distiller_built_on_the_kit_composes_without_declaring_anything() -> None:
     class Mine(DistillMethod):
-        def make_objective(self, student, teacher):  # type: ignore[no-untyped-def]
+        def make_objective(self, student, teacher):
             return KDObjective(student, teacher)
 
     se = PLUGINS.methods.resolve("se").obj
@@ -65,7 +65,7 @@ def test_component_options_apply_inside_compositions() -> None:
         build_methods(PLUGINS, ["kd+se"], ["kd+se.se.temperature=1"])
 
 
-def test_stage_keys_come_from_the_components(tmp_path, cache_dir) -> None:  # type: ignore[no-untyped-def]
+def test_stage_keys_come_from_the_components(tmp_path, cache_dir) -> None:
     """kd+se trains neither kd's nor se's stage; it shares the teacher; se+kd is the same training."""
     run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd", "se", "kd+se", "se+kd"], teacher="resnet14"),
                   PLUGINS, Reporter())
@@ -90,7 +90,7 @@ def test_a_composition_costs_what_its_architecture_costs() -> None:
     assert rows["eca+wavecnet"] != rows["eca"]
 
 
-def test_tiny_real_runs_of_the_new_methods(tmp_path, cache_dir) -> None:  # type: ignore[no-untyped-def]
+def test_tiny_real_runs_of_the_new_methods(tmp_path, cache_dir) -> None:
     """eca, attn:gc and kd+se train (1 epoch, 320 images); one record each, kd+se's as its own row."""
     outcome = run_tiny(cache_dir, tmp_path, methods=["eca", "attn:gc", "kd+se"], teacher="resnet14")
     records = {r["method"]["name"]: r for r in read_records(tmp_path)}
@@ -104,7 +104,7 @@ def test_tiny_real_runs_of_the_new_methods(tmp_path, cache_dir) -> None:  # type
     assert outcome is not None
 
 
-def test_study_files_accept_composed_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_study_files_accept_composed_names(tmp_path) -> None:
     from harness.cli.study.load import load
 
     study = tmp_path / "s.toml"

@@ -19,7 +19,7 @@ from harness.testing import bench_with
 PLUGINS = load_plugins(entry_points=False, warn=False)
 
 
-def method(name: str, **opts: object):  # type: ignore[no-untyped-def]
+def method(name: str, **opts: object):
     cls = PLUGINS.methods.resolve(name).obj
     return cls(name, cls.parse_options(name, opts))
 
