@@ -97,9 +97,10 @@ def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Ste
     evaluation)."""
     objective.train()
     tally = EpochTally(step.device, time.perf_counter())
-    for b, (images, labels) in enumerate(stream.epoch(epoch)):
+    batches = stream.epoch(epoch, indexed=True) if getattr(objective, "takes_indices", False) else stream.epoch(epoch)
+    for b, batch in enumerate(batches):
         began = time.perf_counter()
-        result = step(epoch, b, images, labels)
+        result = step(epoch, b, *batch)
         if step.warming_up():  # a compiled step's first calls compile it: timed apart from the throughput
             tally.warm_up(began, result.n)
         tally.add(result)
