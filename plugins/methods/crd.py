@@ -31,7 +31,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from harness.api import (
     COUNT, NON_NEGATIVE, POSITIVE, UNIT_OPEN, LevelClassifier, Objective, Option, StageContext, StepOutput,

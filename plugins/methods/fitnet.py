@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from harness.api import (
     COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, UsageError, require_levels,
+    TrainedStage, require_levels,
 )
 from harness.kits.distill import (
     ConvRegressor, DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe,
