@@ -103,3 +103,13 @@ def test_crd_memory_has_one_row_per_training_image_and_the_paper_defaults() -> N
     assert objective.crd.memory.memory_s.shape == (100, 128) and objective.crd.embed_t.linear.in_features == 256
     with pytest.raises(UsageError, match="single class"):
         method.make_objective(student, teacher, torch.zeros(10, dtype=torch.long))
+
+
+def test_checkpoint_keeps_the_banks_and_z_so_a_resumed_stage_continues_them() -> None:
+    method = PLUGINS.methods.resolve("crd").obj("crd")
+    net = PLUGINS.archs.resolve("resnet8").obj
+    objective = method.make_objective(net(ArchSpec("resnet8", 10)), net(ArchSpec("resnet8", 10)), torch.arange(50) % 10)
+    keys = set(objective.state_dict())
+    assert {"crd.memory.memory_s", "crd.memory.memory_t", "crd.memory.z"} <= keys
+    assert not any("train_labels" in k for k in keys)  # derived from the dataset, not state
+    assert objective.extra_params() == 2 * (64 + 1) * 128  # the two embeddings: training-time extras

@@ -59,11 +59,12 @@ class ABInitObjective(Objective):
         self.margin = margin
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        s = [c(f) for c, f in zip(self.connectors, preact_levels(self.model, images))]
+        s = preact_levels(self.model, images)
         with torch.no_grad():
             t = preact_levels(self.teacher, images)
-        with torch.autocast(images.device.type, enabled=False):
-            losses = ab_losses([f.float() for f in s], [f.float() for f in t], self.margin)
+        with torch.autocast(images.device.type, enabled=False):  # connectors and loss in fp32, as the distill kit's
+            s = [c(f.float()) for c, f in zip(self.connectors, s)]
+            losses = ab_losses(s, [f.float() for f in t], self.margin)
         return StepOutput(losses={"ab": sum(losses)})
 
 
