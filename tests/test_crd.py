@@ -11,6 +11,7 @@ import torch
 from conftest import run_tiny
 from golden import load
 from harness.core.errors import UsageError
+from harness.data.distortions import DistortedTrainStream, Distortion
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.models.levels import ArchSpec
 from harness.plugins.manager import load_plugins
@@ -68,6 +69,10 @@ def test_indexed_epoch_gives_the_same_batches_and_their_positions() -> None:
         assert torch.equal(x, xi) and torch.equal(y, yi) and torch.equal(idx, yi)
     seen = torch.cat([idx for _, _, idx in stream.epoch(0, indexed=True)])
     assert sorted(seen.tolist()) == list(range(50))
+    noisy = DistortedTrainStream(images, labels, distortion=Distortion("noise", 0.1), batch_size=16, seed=3,
+                                 normalizer=stream.normalizer, device=torch.device("cpu"))
+    for (x, y), (xi, yi, idx) in zip(noisy.epoch(1), noisy.epoch(1, indexed=True)):
+        assert torch.equal(x, xi) and torch.equal(idx, yi)
 
 
 def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(tmp_path: Path, cache_dir: Path,
