@@ -98,9 +98,9 @@ def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(tmp_p
 
 def test_crd_memory_has_one_row_per_training_image_and_the_paper_defaults() -> None:
     method = PLUGINS.methods.resolve("crd").obj("crd")
-    assert {k: method.opts[k] for k in ("feat_dim", "nce_k", "nce_t", "nce_m", "ce_weight", "crd_weight",
+    assert {k: method.opts[k] for k in ("feat_dim", "nce_k", "nce_t", "nce_m", "ce_weight", "weight",
                                         "kd_weight")} == {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07,
-                                                          "nce_m": 0.5, "ce_weight": 1.0, "crd_weight": 0.8,
+                                                          "nce_m": 0.5, "ce_weight": 1.0, "weight": 0.8,
                                                           "kd_weight": 0.0}
     arch = PLUGINS.archs.resolve("resnet8").obj
     student, teacher = arch(ArchSpec("resnet8", 10)), PLUGINS.archs.resolve("resnet32x4").obj(ArchSpec("resnet32x4", 10))

@@ -10,6 +10,12 @@ Also shared by several distillers: :class:`ConvRegressor` (RepDistiller's ``Conv
 connectors), :func:`preact_levels` (each level's output before its final ReLU: AB) and
 :class:`StudentInitMethod`, the plan of the methods whose distillation is a pre-training ("init") stage of the
 student's feature layers followed by plain cross-entropy (AB and FSP in RepDistiller's ``train_student.py``).
+
+The CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC) share the pieces at the end: which
+features are compared (:func:`level_pairs`, :func:`pooled`), RepDistiller's spatial match
+(:func:`match_size`), RepDistiller's three loss weights as options (:func:`weight_options`) and the total
+loss they weigh (:class:`WeightedDistillObjective`), and a term summed over paired levels
+(:class:`LevelwiseObjective`, :class:`LevelwiseMethod`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
-from harness.core.constraints import NON_NEGATIVE_INT
+from harness.core.constraints import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE
 from harness.methods.contract import Method, Option, Plan, Report, RunInfo
 from harness.models.levels import LevelClassifier, require_levels
 from harness.train.env import RunEnv
@@ -264,3 +270,144 @@ def init_report(deployed: TrainedStage, env: RunEnv) -> Report:
     losses = {k: v for k, v in (init.history[-1] if init.history else {}).items() if k.startswith("test_")}
     return Report(info={**deployed.info, "init_epochs": len(init.history), "init_final": losses},
                   extra_params=init.objective.extra_params())
+
+
+# ---- shared by the CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC; FT's factor loss) ----
+#
+# Features, in RepDistiller's terms: its ``model(x, is_feat=True)`` list is ``[f0, f1, ..., fL, pooled]``, the
+# stem output, every level's (post-ReLU) output, and the pooled vector before the classifier. Our
+# ``forward_levels`` is ``[f0, ..., fL]`` with the same indices (``Outputs.feats``), and RepDistiller's last
+# entry is ``head.embed(feats[-1])`` (:func:`pooled`). Its ``preact=True`` list (pre-ReLU level outputs) is used
+# by AB only, none of the methods here.
+
+ALL_LEVELS = "all"
+
+
+def _shape(model: LevelClassifier, index: int) -> str:
+    info = model.level_info[index]
+    return f"{info.name} {info.channels}x{info.size}x{info.size}"
+
+
+def level_pairs(student: LevelClassifier, teacher: LevelClassifier, what: str, levels: str = ALL_LEVELS) -> list[int]:
+    """The feature indices at which ``what`` compares student and teacher, checked before any training.
+
+    ``all``: RepDistiller's ``feat[1:-1]``, every level's output (features 1..L). RepDistiller zips the two
+    networks' lists, so when their level counts differ it silently drops the deeper network's last levels;
+    we refuse such a pair with one line naming both networks' levels, and the user chooses the pairs with an
+    explicit list. A comma list (``1,2,3``): those feature indices, in both networks (0 is the stem output)."""
+    n_s, n_t = student.num_levels, teacher.num_levels
+    if levels.strip() == ALL_LEVELS:
+        if n_s != n_t:
+            def listing(model: LevelClassifier) -> str:
+                return ", ".join(_shape(model, i) for i in range(1, model.num_levels + 1))
+            raise UsageError(
+                f"{what}: student {student.arch_name} has {n_s} levels ({listing(student)}) and teacher "
+                f"{teacher.arch_name} has {n_t} ({listing(teacher)}); choose the pairs with --opt "
+                f"{what}.levels={','.join(map(str, range(1, min(n_s, n_t) + 1)))} (feature indices in both; "
+                f"RepDistiller would pair the first {min(n_s, n_t)})")
+        return list(range(1, n_s + 1))
+    try:
+        indices = [int(part) for part in levels.split(",")]
+    except ValueError:
+        raise UsageError(f"option {what}.levels: expected 'all' or comma-separated feature indices such as "
+                         f"1,2,3, got {levels!r}") from None
+    if len(set(indices)) != len(indices):
+        raise UsageError(f"option {what}.levels: {levels!r} names a feature twice")
+    for index in indices:
+        for model in (student, teacher):
+            if not 0 <= index <= model.num_levels:
+                raise UsageError(f"{model.arch_name} has features 0..{model.num_levels} (stem, then each level); "
+                                 f"{what}.levels asks for {index}")
+    return indices
+
+
+def describe_pairs(student: LevelClassifier, teacher: LevelClassifier, indices: list[int]) -> list[str]:
+    """For the record: each compared pair as ``student feature CxHxW <- teacher feature CxHxW``."""
+    return [f"{_shape(student, i)} <- {_shape(teacher, i)}" for i in indices]
+
+
+def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RepDistiller's spatial match (AT, NST, VID; FT): the larger of two maps adaptive-average-pooled to the
+    other's size, the smaller unchanged."""
+    if a.shape[-1] > b.shape[-1]:
+        a = F.adaptive_avg_pool2d(a, b.shape[-2:])
+    elif b.shape[-1] > a.shape[-1]:
+        b = F.adaptive_avg_pool2d(b, a.shape[-2:])
+    return a, b
+
+
+def pooled(model: LevelClassifier, out: Outputs) -> torch.Tensor:
+    """RepDistiller's last ``is_feat`` entry: the globally pooled, flattened last-level map (``head.embed``)."""
+    return model.head.embed(out.feats[-1])
+
+
+def weight_options(weight: float, source: str) -> dict[str, Option]:
+    """The three loss weights of RepDistiller's ``train_student.py`` as options: ``weight`` (``-b``, the
+    method's own term; its CRD-benchmark value and where it comes from), ``ce_weight`` (``-r``, default 1)
+    and ``kd_weight`` (``-a``, Hinton's KD added to the method; 0 in the CRD table), with the KD
+    ``temperature`` (``--kd_T``)."""
+    return {
+        "weight": Option(weight, f"weight of the method's term (RepDistiller -b; {source})", constraint=NON_NEGATIVE),
+        "ce_weight": Option(1.0, "weight of the cross-entropy (RepDistiller -r, default 1)", constraint=NON_NEGATIVE),
+        "kd_weight": Option(0.0, "weight of Hinton's T^2 KL added to the method (RepDistiller -a; 0 in the CRD "
+                                 "table)", constraint=NON_NEGATIVE),
+        "temperature": Option(4.0, "KD temperature when kd_weight > 0 (RepDistiller --kd_T)", constraint=POSITIVE),
+    }
+
+
+class WeightedDistillObjective(DistillObjective, ABC):
+    """RepDistiller's total loss (``helper/loops.py`` ``train_distill``): ``-r`` CE + ``-a`` KD + ``-b`` times
+    the method's term. Subclasses name the term (``term``) and implement :meth:`feature_loss`; ``info`` goes
+    into the record (e.g. the compared feature pairs)."""
+
+    term: ClassVar[str]
+
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, weight: float, ce_weight: float = 1.0,
+                 kd_weight: float = 0.0, temperature: float = 4.0, info: dict | None = None) -> None:
+        super().__init__(student, teacher)
+        self.weight, self.ce_weight, self.kd_weight, self.temperature = weight, ce_weight, kd_weight, temperature
+        self.info.update(info or {})
+
+    @abstractmethod
+    def feature_loss(self, s: Outputs, t: Outputs) -> torch.Tensor:
+        """The method's unweighted term (RepDistiller's ``loss_kd``)."""
+
+    def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = {self.term: self.weight * self.feature_loss(s, t)}
+        if self.kd_weight:
+            losses["kd"] = self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)
+        return losses
+
+
+class WeightedDistillMethod(DistillMethod, ABC):
+    """A method with :func:`weight_options`; :meth:`weights` gives them as keyword arguments of a
+    :class:`WeightedDistillObjective`."""
+
+    def weights(self) -> dict[str, float]:
+        return {key: self.opts[key] for key in ("weight", "ce_weight", "kd_weight", "temperature")}
+
+
+LEVELS_OPTION = Option(ALL_LEVELS, "compared features: 'all' levels (RepDistiller feat[1:-1]) or indices, e.g. 1,2,3")
+
+
+class LevelwiseObjective(WeightedDistillObjective, ABC):
+    """A term summed over paired features (AT, NST, VID: RepDistiller's ``sum(loss_group)``); the record's
+    ``info.pairs`` says which features were paired, with their shapes."""
+
+    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, levels: list[int], **weights: float) -> None:
+        super().__init__(student, teacher, info={"pairs": describe_pairs(student, teacher, levels)}, **weights)
+        self.levels = levels
+
+    @abstractmethod
+    def pair_loss(self, k: int, f_s: torch.Tensor, f_t: torch.Tensor) -> torch.Tensor:
+        """The term at the ``k``-th pair (student feature ``f_s``, teacher feature ``f_t``)."""
+
+    def feature_loss(self, s: Outputs, t: Outputs) -> torch.Tensor:
+        return sum(self.pair_loss(k, s.feats[i], t.feats[i]) for k, i in enumerate(self.levels))
+
+
+class LevelwiseMethod(WeightedDistillMethod, ABC):
+    """A :class:`WeightedDistillMethod` with a ``levels`` option (:data:`LEVELS_OPTION`)."""
+
+    def levels(self, student: LevelClassifier, teacher: LevelClassifier) -> list[int]:
+        return level_pairs(student, teacher, self.name, self.opts["levels"])

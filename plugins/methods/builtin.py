@@ -44,6 +44,29 @@ ft = declared_plugin("methods", [
     ("ft-crd", "plugins.methods.ft:FTChannelMean",
      "factor transfer, RepDistiller's channel-mean factor variant (beta 200)"),
 ])
+at = declared_plugin("methods", [
+    ("at", "plugins.methods.at:AT", "attention transfer: CE + 1000 * attention-map MSE at every level (CRD benchmark)"),
+])
+sp = declared_plugin("methods", [
+    ("sp", "plugins.methods.sp:SP",
+     "similarity-preserving KD: CE + 3000 * batch-similarity distance on the last level (CRD benchmark)"),
+])
+cc = declared_plugin("methods", [
+    ("cc", "plugins.methods.cc:CC",
+     "correlation congruence, RepDistiller's form: CE + 0.02 * CC on 128-d linear embeddings (CRD benchmark)"),
+])
+pkt = declared_plugin("methods", [
+    ("pkt", "plugins.methods.pkt:PKT",
+     "probabilistic KT: CE + 30000 * cosine-similarity distribution divergence on the embedding (CRD benchmark)"),
+])
+nst = declared_plugin("methods", [
+    ("nst", "plugins.methods.nst:NST",
+     "neuron selectivity transfer: CE + 50 * polynomial-kernel MMD at every level (CRD benchmark)"),
+])
+vid = declared_plugin("methods", [
+    ("vid", "plugins.methods.vid:VID",
+     "variational information distillation: CE + Gaussian NLL of 1x1-conv regressors at every level (CRD benchmark)"),
+])
 crd = declared_plugin("methods", [
     ("crd", "plugins.methods.crd:CRD",
      "contrastive representation distillation: NCE with a memory bank of 16384 negatives (CRD, RepDistiller)"),

@@ -10,7 +10,7 @@ uniformly, without replacement unless a class has fewer than ``nce_k`` negatives
 ``nce_t``) (0.07), divided by a constant Z = mean score x N fixed on the first batch, feed the NCE loss of the
 paper's Eq. 18 (noise 1/N, N = training images) on both sides (teacher as anchor over the student bank and
 vice versa), summed. After the scores, each bank's rows of the batch move to ``nce_m`` (0.5) x row +
-(1 - ``nce_m``) x embedding, renormalised. loss = ``ce_weight`` x CE + ``crd_weight`` x NCE (+ ``kd_weight``
+(1 - ``nce_m``) x embedding, renormalised. loss = ``ce_weight`` x CE + ``weight`` x NCE (+ ``kd_weight``
 x KD, 0 by default: RepDistiller's README command ``-a 0 -b 0.8``; ``--opt crd.kd_weight=1`` is the paper's
 CRD+KD). Defaults: RepDistiller ``train_student.py`` (feat_dim, nce_k, nce_t, nce_m) and its README (weights).
 
@@ -36,7 +36,7 @@ from harness.api import (
     COUNT, NON_NEGATIVE, POSITIVE, UNIT_OPEN, LevelClassifier, Objective, Option, StageContext, StepOutput,
     UsageError,
 )
-from harness.kits.distill import DistillMethod, DistillObjective, Outputs, kd_loss
+from harness.kits.distill import Outputs, WeightedDistillMethod, WeightedDistillObjective, pooled, weight_options
 
 EPS = 1e-7  # RepDistiller crd/criterion.py
 
@@ -134,50 +134,44 @@ class NegativeSampler(nn.Module):
         return torch.cat([index[:, None], drawn], 1)
 
 
-class CRDObjective(DistillObjective):
-    """CE, CRD's NCE on the pooled embeddings and (``kd_weight`` > 0) KD; ``forward`` takes sample indices."""
+class CRDObjective(WeightedDistillObjective):
+    """RepDistiller's total loss with CRD's NCE on the pooled embeddings as the method's term; ``forward`` takes
+    sample indices."""
 
+    term = "crd"
     takes_indices = True
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, train_labels: torch.Tensor, *,
-                 feat_dim: int, nce_k: int, nce_t: float, nce_m: float, ce_weight: float, crd_weight: float,
-                 kd_weight: float, temperature: float) -> None:
-        super().__init__(student, teacher)
+                 feat_dim: int, nce_k: int, nce_t: float, nce_m: float, **weights: float) -> None:
+        super().__init__(student, teacher, **weights)
         self.crd = CRDHead(student.head.embed_dim, teacher.head.embed_dim, feat_dim, len(train_labels), nce_t, nce_m)
         self.sampler = NegativeSampler(train_labels, nce_k)
-        self.ce_weight, self.crd_weight, self.kd_weight, self.temperature = ce_weight, crd_weight, kd_weight, temperature
         self._index: torch.Tensor | None = None
+        self._labels: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor,  # type: ignore[override]
                 indices: torch.Tensor | None = None) -> StepOutput:
         if indices is None:
             raise RuntimeError("crd: the objective needs each image's index in the training set (takes_indices)")
-        self._index = indices
+        self._index, self._labels = indices, labels
         try:
             return super().forward(images, labels)
         finally:
-            self._index = None
+            self._index = self._labels = None
 
-    def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        assert self._index is not None
-        f_s, f_t = self.model.head.embed(s.feats[-1]), self.teacher.head.embed(t.feats[-1]).detach()
-        losses = {"crd": self.crd_weight * self.crd(f_s, f_t, self._index, self.sampler(labels, self._index))}
-        if self.kd_weight:
-            losses["kd"] = self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)
-        return losses
+    def feature_loss(self, s: Outputs, t: Outputs) -> torch.Tensor:
+        assert self._index is not None and self._labels is not None
+        f_s, f_t = pooled(self.model, s), pooled(self.teacher, t).detach()
+        return self.crd(f_s, f_t, self._index, self.sampler(self._labels, self._index))
 
 
-class CRD(DistillMethod):
+class CRD(WeightedDistillMethod):
     options = {
         "feat_dim": Option(128, "dimension of the embedding both networks are projected to", constraint=COUNT),
         "nce_k": Option(16384, "negatives per image (drawn from other classes)", constraint=COUNT),
         "nce_t": Option(0.07, "temperature of the scores", constraint=POSITIVE),
         "nce_m": Option(0.5, "momentum of the memory-bank update", constraint=UNIT_OPEN),
-        "ce_weight": Option(1.0, "weight of the cross-entropy (RepDistiller -r)", constraint=NON_NEGATIVE),
-        "crd_weight": Option(0.8, "weight of the contrastive loss (RepDistiller -b)", constraint=NON_NEGATIVE),
-        "kd_weight": Option(0.0, "weight of Hinton's KD term (RepDistiller -a; 1 = the paper's CRD+KD)",
-                            constraint=NON_NEGATIVE),
-        "temperature": Option(4.0, "KD temperature (with kd_weight > 0)", constraint=POSITIVE),
+        **weight_options(0.8, "0.8: the README's crd command; kd_weight=1 is the paper's CRD+KD"),
     }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier,
@@ -188,8 +182,7 @@ class CRD(DistillMethod):
                              "another class); train on a dataset with at least two classes")
         o = self.opts
         return CRDObjective(student, teacher, labels, feat_dim=o["feat_dim"], nce_k=o["nce_k"], nce_t=o["nce_t"],
-                            nce_m=o["nce_m"], ce_weight=o["ce_weight"], crd_weight=o["crd_weight"],
-                            kd_weight=o["kd_weight"], temperature=o["temperature"])
+                            nce_m=o["nce_m"], **self.weights())
 
     def objective(self, ctx: StageContext) -> Objective:
         """The memory banks have one row per training image of the run (``ctx.dataset.train_labels``)."""

@@ -44,7 +44,7 @@ from harness.api import (
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
     TrainedStage, require_levels,
 )
-from harness.kits.distill import DistillMethod, DistillObjective, Outputs, prestage_recipe
+from harness.kits.distill import DistillMethod, DistillObjective, Outputs, match_size, prestage_recipe
 
 #: Students whose FT/FitNet pre-stage runs at lr 0.01 in RepDistiller (the CIFAR ResNets); others use the run's lr.
 LOW_LR_STUDENTS = frozenset({"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
@@ -91,14 +91,6 @@ class ParaphraserObjective(Objective):
             feat = self.teacher.forward_features(images)
         _, rec = self.model(feat)
         return StepOutput(losses={"reconstruction": self.loss(rec, feat)})
-
-
-def match_size(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if a.shape[-1] > b.shape[-1]:
-        a = F.adaptive_avg_pool2d(a, b.shape[-2:])
-    elif b.shape[-1] > a.shape[-1]:
-        b = F.adaptive_avg_pool2d(b, a.shape[-2:])
-    return a, b
 
 
 def factor_loss(f_s: torch.Tensor, f_t: torch.Tensor, form: str) -> torch.Tensor:

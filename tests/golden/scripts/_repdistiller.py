@@ -1,0 +1,82 @@
+"""Shared by the RepDistiller golden scripts: the command line, the reference checkout on ``sys.path``, the
+fixture header, and seeded inputs. It imports nothing of the harness: the values are the reference's alone.
+
+Usage of a script: ``python tests/golden/scripts/NAME.py CHECKOUT --out tests/golden/NAME.json``, CHECKOUT a
+git clone of github.com/HobbitLong/RepDistiller (its HEAD commit goes into the header).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS.parent.parent))  # tests/, for the fixture format
+from golden import dump  # noqa: E402
+
+REPOSITORY = "https://github.com/HobbitLong/RepDistiller"
+
+
+class Reference:
+    """A RepDistiller checkout made importable, and where the fixture goes."""
+
+    def __init__(self, name: str, file: str) -> None:
+        parser = argparse.ArgumentParser(description=f"golden values of {file} (RepDistiller) -> tests/golden/{name}.json")
+        parser.add_argument("checkout", type=Path, help="a git clone of HobbitLong/RepDistiller")
+        parser.add_argument("--out", type=Path, default=SCRIPTS.parent / f"{name}.json")
+        args = parser.parse_args()
+        self.name, self.file, self.out = name, file, args.out
+        self.checkout = args.checkout.resolve()
+        self.commit = subprocess.run(["git", "-C", str(self.checkout), "rev-parse", "HEAD"], check=True,
+                                     capture_output=True, text=True).stdout.strip()
+        sys.path.insert(0, str(self.checkout))
+
+    def write(self, inputs: dict[str, Any], expected: dict[str, Any], params: dict[str, Any] | None = None) -> None:
+        header = {
+            "repository": REPOSITORY,
+            "commit": self.commit,
+            "file": self.file,
+            "script": f"tests/golden/scripts/{self.name}.py",
+            "command": f"python tests/golden/scripts/{self.name}.py <RepDistiller clone at {self.commit[:7]}> "
+                       f"--out tests/golden/{self.name}.json",
+            "torch": torch.__version__,
+        }
+        dump(self.out, header, inputs, expected, params)
+        print(f"wrote {self.out} (RepDistiller {self.commit[:7]}, {self.file})")
+
+
+def features(seed: int, *shapes: tuple[int, ...]) -> list[torch.Tensor]:
+    """Post-ReLU-like feature maps (about half zeros), seeded, as leaf tensors that collect gradients."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.relu(torch.randn(shape, generator=g)).requires_grad_() for shape in shapes]
+
+
+def parameters(seed: int, module: torch.nn.Module, scale: float = 0.3) -> dict[str, torch.Tensor]:
+    """Overwrite every parameter of ``module`` with seeded values (scale * N(0, 1)); returns them by name."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(scale * torch.randn(p.shape, generator=g))
+    return {k: p.detach().clone() for k, p in module.named_parameters()}
+
+
+def gradients(loss: torch.Tensor, named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``grad.<name>`` of ``loss`` for every named leaf tensor or parameter."""
+    grads = torch.autograd.grad(loss, list(named.values()))
+    return {f"grad.{k}": g for k, g in zip(named, grads)}
+
+
+#: (student shape, teacher shape) of the three level pairs fed to AT, NST and VID: equal sizes, a larger
+#: student map (pooled to the teacher's), a larger teacher map (pooled to the student's); channels differ
+LEVEL_PAIRS = [((2, 4, 8, 8), (2, 8, 8, 8)), ((2, 8, 8, 8), (2, 16, 4, 4)), ((2, 16, 2, 2), (2, 16, 4, 4))]
+
+
+def level_inputs(seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    s = features(seed, *(pair[0] for pair in LEVEL_PAIRS))
+    t = [f.detach() for f in features(seed + 1, *(pair[1] for pair in LEVEL_PAIRS))]
+    return s, t
