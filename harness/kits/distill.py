@@ -5,6 +5,8 @@ any extra trainable modules (regressors, translators). Its forward computes both
 the level interface, the student's cross-entropy, and the method's own terms (``distill``). Feature shapes
 come from ``level_info``, never from per-pair tables. A :class:`DistillMethod` gives
 ``make_objective(student, teacher)``; its plan is one ``train`` stage that needs the run's teacher stage.
+Logit standardisation (Sun et al., CVPR 2024) is shared by the logit distillers: :func:`standardize_logits`,
+its options :data:`LOGIT_STD_OPTIONS` and their check :func:`check_logit_std`.
 
 Also shared by several distillers: :class:`ConvRegressor` (RepDistiller's ``ConvReg``: FitNet's regressor, AB's
 connectors), :func:`preact_levels` (each level's output before its final ReLU: AB) and
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,9 +33,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
+from harness.core.constraints import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
-from harness.core.constraints import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE
 from harness.methods.contract import Method, Option, Plan, Report, RunInfo
 from harness.models.levels import LevelClassifier, require_levels
 from harness.train.env import RunEnv
@@ -45,6 +48,47 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     log_p_s = F.log_softmax(student_logits / temperature, dim=1)
     p_t = F.softmax(teacher_logits / temperature, dim=1)
     return F.kl_div(log_p_s, p_t, reduction="batchmean") * temperature**2
+
+
+def standardize_logits(logits: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Logit standardisation (Sun et al., CVPR 2024): each row's Z-score, ``(z - mean(z)) / (eps + std(z))``.
+
+    As the authors' code (``normalize`` in their ``mdistiller/distillers/KD.py`` and ``DKD.py``): ``std`` is
+    torch's default sample standard deviation (divided by K - 1 for K classes) and ``eps = 1e-7`` is added to
+    it, so a constant row becomes all zeros (we follow the code; with 100 classes the sample and population
+    estimates differ by 0.5%). The base temperature is applied by the caller, after
+    this (the loss divides the standardised logits by it, as the authors' ``kd_loss``/``dkd_loss`` do)."""
+    return (logits - logits.mean(dim=-1, keepdim=True)) / (eps + logits.std(dim=-1, keepdim=True))
+
+
+#: The options of logit standardisation, shared by the logit distillers that offer it (``kd``, ``dkd``). Their
+#: defaults are the authors' README command (``--logit-stand --base-temp 2 --kd-weight 9``, which their
+#: ``tools/train.py`` turns into the temperature and the distillation weights).
+LOGIT_STD_OPTIONS: dict[str, Option] = {
+    "logit_std": Option(False, "logit standardisation (Sun et al., CVPR 2024): Z-score both networks' logits "
+                               "before the temperature; the temperature becomes ls_temperature and the "
+                               "distillation weight ls_weight"),
+    "ls_temperature": Option(2.0, "base temperature under logit_std (the authors' --base-temp)", constraint=POSITIVE),
+    "ls_weight": Option(9.0, "distillation weight under logit_std (the authors' --kd-weight): KD's KL weight; DKD's "
+                                   "alpha and beta are multiplied by it", constraint=NON_NEGATIVE),
+}
+
+
+def check_logit_std(method: Method, replaced: Mapping[str, str]) -> None:
+    """Refuse, before anything is prepared, settings that logit standardisation would silently ignore:
+    ``replaced`` maps each option that ``logit_std=true`` replaces to the ``ls_`` option that replaces it
+    (``{"temperature": "ls_temperature"}``); one of them set away from its default while logit_std is on, or
+    an ``ls_`` option set while it is off, is an error saying what to set instead."""
+    opts, options = method.opts, type(method).options
+    changed = [k for k in (*replaced, "ls_temperature", "ls_weight") if opts[k] != options[k].default]
+    ignored = [k for k in changed if k in replaced] if opts["logit_std"] else [k for k in changed if k.startswith("ls_")]
+    if ignored and opts["logit_std"]:
+        raise UsageError(f"{method.name}: {', '.join(f'{k}={opts[k]}' for k in ignored)} is not used with "
+                         f"logit_std=true (the authors' code replaces it); set "
+                         f"{', '.join(f'{method.name}.{replaced[k]}' for k in ignored)} instead")
+    if ignored:
+        raise UsageError(f"{method.name}: {', '.join(ignored)} only applies with logit_std=true; add "
+                         f"--opt {method.name}.logit_std=true or drop it")
 
 
 @dataclass
@@ -96,14 +140,21 @@ class DistillObjective(Objective, ABC):
 
 
 class KDObjective(DistillObjective):
-    """``ce_weight * CE + kd_weight * T^2 * KL`` (Hinton et al.; CRD benchmark weights 0.1 and 0.9, T = 4)."""
+    """``ce_weight * CE + kd_weight * T^2 * KL`` (Hinton et al.; CRD benchmark weights 0.1 and 0.9, T = 4).
+
+    ``logit_std``: the KL term on both networks' standardised logits (:func:`standardize_logits`; the CE
+    keeps the raw logits), as the logit standardisation authors' ``kd_loss``."""
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, temperature: float = 4.0,
-                 ce_weight: float = 0.1, kd_weight: float = 0.9) -> None:
+                 ce_weight: float = 0.1, kd_weight: float = 0.9, logit_std: bool = False) -> None:
         super().__init__(student, teacher)
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
+        self.logit_std = logit_std
 
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.logit_std:
+            return {"kd": self.kd_weight * kd_loss(standardize_logits(s.logits), standardize_logits(t.logits),
+                                                   self.temperature)}
         return {"kd": self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)}
 
 

@@ -25,7 +25,8 @@ recipe, data, selection; :func:`harness.results.replay.setup`), and a reference 
 
 ``--metric`` selects which top-1 of the records is checked (``top1_last`` or ``top1_best``; by default the
 reference rows' ``protocol``, else last); checking one protocol against reference rows measured with the
-other (e.g. ``--metric last`` against Table 4's best-epoch numbers) is refused with one line.
+other (e.g. ``--metric last`` against Table 4's best-epoch numbers) is refused with one line; a reference that
+mixes the two (the CRD table) is checked one protocol at a time (:func:`protocol_rows`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from harness.core.errors import UsageError
@@ -82,6 +85,11 @@ class Settings:
     tolerance: float | None = None
     dataset_as: str | None = None
     curves: str = "mean"  # how the two-sided statistical mode tests every stage's curves: CURVE_TESTS
+    #: The declared defaults of a method's options, by method name (``bench check`` gives the registry's):
+    #: an option that a reference's setup lacks is taken as its setup when a record has it at its default
+    #: (an option added since, whose default keeps the method as it was; the exact mode then replays it bit
+    #: for bit). None: every option a reference lacks is a setup difference.
+    option_defaults: Callable[[str], Mapping[str, Any]] | None = None
 
 
 @dataclass
@@ -138,12 +146,13 @@ EPOCH_PROTOCOLS = ("last", "best")
 
 def check_metric(reference: list[RefValue], metric: str | None) -> str:
     """The metric to check: ``metric``, or the top-1 rows' protocol when they share one (else ``last``). A
-    last/best metric that contradicts a row's last/best protocol is a UsageError."""
+    last/best metric that contradicts a row's last/best protocol is a UsageError, unless the reference mixes
+    the two protocols (:func:`protocol_rows` then keeps the rows of the checked one)."""
     protocols = sorted({v.protocol for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS})
     if metric is None:
         return protocols[0] if len(protocols) == 1 else "last"
     other = next((v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS
-                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None)
+                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None) if len(protocols) < 2 else None
     if other is not None:
         raise UsageError(f"--metric {metric} checks the {metric}-epoch top-1, but the reference row "
                          f"{other.where} ({other.method}) was measured at the {other.protocol} epoch "
@@ -159,6 +168,16 @@ def seed_values(record: Record) -> dict[str, float]:
     values = {key: metrics.get(key) for key in (*TOP1.values(), METRICS["selected"])}
     values.update({key: last.get(key) for key in LOSSES})
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+
+
+def protocol_rows(reference: list[RefValue], metric: str) -> tuple[list[RefValue], list[RefValue]]:
+    """(the rows checked with ``metric``, the top-1 rows left out): a reference that mixes last- and best-epoch
+    top-1 rows (the CRD table: RepDistiller's rows are last-epoch, mdistiller's DKD rows best-epoch) is checked
+    one protocol at a time, so that no row is compared with the other protocol's top-1."""
+    if metric not in EPOCH_PROTOCOLS:
+        return reference, []
+    other = [v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS and v.protocol != metric]
+    return [v for v in reference if all(v is not o for o in other)], other
 
 
 # ---- pairing records with reference rows ----------------------------------------------------------------
@@ -194,15 +213,17 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
             settings: Settings = Settings()) -> Check:
     """Check ``records`` against ``reference`` (see the module docstring); ``metric`` as :func:`check_metric`."""
     metric = check_metric(reference, metric)
+    reference, _ = protocol_rows(reference, metric)
     rows = pair(records, reference, metric, settings.dataset_as)
     mode, notes = choose_mode(rows, settings)
     check = Check(rows, mode, notes, alpha=settings.alpha)
     pending: list[CheckRow] = []
+    added: set[str] = set()
     for c in rows:
         c.mode = mode
         if c.row is None:
             continue
-        differs = setup_differences(c, settings)
+        differs = setup_differences(c, settings, added)
         if differs:
             c.text = (f"setup differs from the reference's: {differs[0]}" +
                       (f" (and {len(differs) - 1} more)" if len(differs) > 1 else "") +
@@ -222,6 +243,9 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
                        f"training schedule differs from the reference's: {schedule[0]}")
         else:
             pending.append(c)
+    if added:
+        check.notes.append(f"options added since the reference, at their defaults, taken as its setup: "
+                           f"{', '.join(sorted(added))}")
     seen: set[tuple[float, ...]] = set()  # curve series tested already, shared by the rows
     planned = [(c, statistical_plan(c, metric, settings, seen)) for c in pending]
     check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
@@ -273,12 +297,33 @@ def profile_mix(measured: list[dict]) -> str | None:
 describe_platform = fingerprint.describe
 
 
-def setup_differences(c: CheckRow, settings: Settings) -> list[str]:
+def added_options(reference: Mapping[str, Any], now: dict[str, Any], settings: Settings) -> list[str]:
+    """The options of ``now``'s method (a record's setup) that ``reference`` (a reference row's setup) lacks and
+    that are at their declared default (:attr:`Settings.option_defaults`): options added to the method since
+    the reference was saved, which leave it as it was."""
+    if settings.option_defaults is None or (reference.get("method") or {}).get("name") != now["method"]["name"]:
+        return []
+    before = (reference.get("method") or {}).get("options") or {}
+    declared = settings.option_defaults(now["method"]["name"])
+    return [k for k, v in now["method"]["options"].items()
+            if k not in before and k in declared and replay.same(v, declared[k])]
+
+
+def setup_differences(c: CheckRow, settings: Settings, added: set[str] | None = None) -> list[str]:
+    """Every setting of the row's records that differs from the reference row's; options added since the
+    reference at their defaults (:func:`added_options`) are left out and named in ``added``."""
     if c.ref.setup is None or c.row is None:
         return []
     skip = ("data",) if settings.dataset_as else ()
     for record in c.row.records:
-        differs = replay.setup_differences(dict(c.ref.setup), replay.setup(record), skip=skip)
+        now = replay.setup(record)
+        new = added_options(c.ref.setup, now, settings)
+        if new:
+            now["method"] = {**now["method"], "options": {k: v for k, v in now["method"]["options"].items()
+                                                          if k not in new}}
+            if added is not None:
+                added.update(f"{now['method']['name']}.{k}" for k in new)
+        differs = replay.setup_differences(dict(c.ref.setup), now, skip=skip)
         if differs:
             return differs
     return []

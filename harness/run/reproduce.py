@@ -163,10 +163,19 @@ def protocol_text(spec: TableSpec, metric: str, refs: list[RefValue]) -> str:
     """What the caption says of the top-1 protocol: ours, why, and whether the reported numbers share it."""
     text = f"top-1 = {metric} epoch" + (f" ({spec.protocol_note})" if metric == spec.metric and spec.protocol_note
                                         else "")
-    theirs = sorted({v.protocol for v in refs if v.metric == "top1" and v.protocol in ("last", "best")} - {metric})
-    if theirs:
+    protocols = {v.protocol for v in refs if v.metric == "top1" and v.protocol in ("last", "best")}
+    theirs = sorted(protocols - {metric})
+    if theirs and metric in protocols:  # a table of two sources (the CRD table's DKD rows come from mdistiller)
+        text += f"; NOTE: reported values marked ({theirs[0]} ep.) are {theirs[0]}-epoch numbers, another protocol"
+    elif theirs:
         text += f"; NOTE: the reported values are {'/'.join(theirs)}-epoch numbers, another protocol"
     return text
+
+
+def reported_text(ref: RefValue, metric: str) -> str:
+    """A reported top-1 as the table shows it: marked with its protocol when that is not the measured one."""
+    return f"{ref.value:.2f}" + (f" ({ref.protocol} ep.)" if ref.protocol in ("last", "best") and ref.protocol != metric
+                                 else "")
 
 
 def render(p: Reproduction, records_by_setting: list[list[dict]], console: Console, metric: str | None = None) -> list[str]:
@@ -192,7 +201,7 @@ def render(p: Reproduction, records_by_setting: list[list[dict]], console: Conso
                         and v.method == r.method and (v.teacher or None) == (setting.teacher if v.teacher else None)), None)
             s = summarize(r.values)
             body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
-                         str(s.n), f"{ref.value:.2f}" if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
+                         str(s.n), reported_text(ref, metric) if ref else "-", f"{s.mean - ref.value:+.2f}" if ref else "-",
                          f"{r.params / 1e6:.2f}M" if r.params else "-", fmt_compute(r.measured("train_compute"))])
         sources = sorted({v.source for v in refs if v.dataset == setting.dataset and v.arch == setting.arch})
         caption = (f"Measured: {ours}; {protocol_text(p.spec, metric, refs)}; mean ± std over seeds; train "

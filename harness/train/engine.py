@@ -2,7 +2,7 @@
 
 An *objective* is an ``nn.Module`` whose ``forward(images, labels)`` returns a :class:`StepOutput` (logits
 and named losses). :func:`fit` is a loop over named parts: the learning rate of the epoch (:func:`lr_factor`),
-the epoch's steps (:func:`train_epoch`, each a :class:`~harness.train.step.Step`: AMP, distributed, the
+the objective's notice that the epoch begins (:func:`start_epoch`, for losses that depend on it), the epoch's steps (:func:`train_epoch`, each a :class:`~harness.train.step.Step`: AMP, distributed, the
 divergence guard of :mod:`harness.train.divergence`), the epoch's evaluation (:func:`evaluate_epoch`) and its
 checkpoint (:mod:`harness.train.checkpoints`), so that an interrupted stage resumes exactly where it stopped.
 Nothing in the loop serves tests: they inject faults from outside (a stream or a step that fails).
@@ -91,6 +91,14 @@ def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], recipe: Reci
         group["lr"] = base * factor
 
 
+def start_epoch(objective: nn.Module, epoch: int, epochs: int) -> None:
+    """Tell the objective that 0-based ``epoch`` of ``epochs`` begins (:meth:`Objective.start_epoch
+    <harness.train.objective.Objective.start_epoch>`); a plain module without the method is left alone."""
+    hook = getattr(objective, "start_epoch", None)
+    if hook is not None:
+        hook(epoch, epochs)
+
+
 def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Step,
                 reporter: Reporter) -> dict[str, Any]:
     """Train 0-based ``epoch``: every batch of ``stream`` through ``step``; the epoch's history row (before its
@@ -165,6 +173,7 @@ def fit(
     reporter.start_stage(label, recipe.epochs, len(stream), completed=progress.epoch)
     for epoch in range(progress.epoch, recipe.epochs):
         set_lr(optimizer, base_lrs, recipe, epoch)
+        start_epoch(objective, epoch, recipe.epochs)
         began = time.perf_counter()
         row = train_epoch(objective, stream, epoch, step, reporter)
         evaluate_epoch(objective, row, epoch, evaluate, guard)

@@ -81,6 +81,14 @@ class Objective(nn.Module):
                 if m is not self.model and (all(m is not f for f in self._frozen)
                                             or any(m is f for f in self._frozen_extras))]
 
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the engine before the first batch of every epoch it trains: 0-based ``epoch`` of the
+        stage's ``epochs`` (also the first epoch after a resume, so nothing needs counting batches). An objective
+        whose loss depends on training progress (DKD's warm-up, mdistiller's ``epoch`` argument) keeps what
+        it needs here; the default does nothing, so no other objective's training changes. Keep the state it
+        sets in tensors (buffers) rather than Python numbers if the forward is to be compiled once
+        (``--compile``): a changed Python number in a compiled forward recompiles it."""
+
     def extra_params(self) -> int:
         return sum(count_params(m) for m in self.extra_modules())
 

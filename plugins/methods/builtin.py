@@ -29,7 +29,12 @@ gam = declared_plugin("methods", [
      "GAM with group convolutions (groups=4) and channel shuffle (the paper's 'gc' variant)"),
 ])
 kd = declared_plugin("methods", [
-    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark)"),
+    ("kd", "plugins.methods.kd:KD", "Hinton knowledge distillation: 0.1 CE + 0.9 T^2 KL, T=4 (CRD benchmark); "
+                                    "logit_std=true: logit standardisation (Sun et al. 2024)"),
+])
+dkd = declared_plugin("methods", [
+    ("dkd", "plugins.methods.dkd:DKD",
+     "decoupled KD: CE + alpha TCKD + beta NCKD, T=4, 20-epoch warm-up, mdistiller's per-pair beta"),
 ])
 rkd = declared_plugin("methods", [
     ("rkd", "plugins.methods.rkd:RKD", "relational KD: distance (25) and angle (50) terms on the pooled embedding"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.args import METRIC_CHOICES, Number
 from harness.core.constraints import between
-from harness.core.errors import UsageError
+from harness.core.errors import BenchError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -57,6 +57,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "and per-epoch curves and the platform (exact mode there); FILE.csv only the means")
 
 
+def option_defaults(method: str) -> dict[str, Any]:
+    """The declared defaults of a registered method's options (none for a method no plugin registers now)."""
+    from harness.plugins.manager import get_plugins
+
+    try:
+        entry = get_plugins().methods.resolve(method).entry
+    except BenchError:
+        return {}
+    return {k: o.default for k, o in entry.obj.options.items()}
+
+
 def main(args: argparse.Namespace, console: Console) -> int:
     from harness.core.io import atomic_write_text
     from harness.results.check import (
@@ -64,6 +75,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         check_metric,
         compare,
         junit,
+        protocol_rows,
         save_reference,
     )
     from harness.results.records import readable_records
@@ -83,9 +95,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("bench check needs --reference FILE (or --save-reference FILE)")
     reference = resolve(args.reference, args.table)
     metric = check_metric(reference, args.metric)
+    reference, other = protocol_rows(reference, metric)
+    if other:
+        protocol = other[0].protocol
+        print(f"{len(other)} reference row(s) measured at the {protocol} epoch not checked here "
+              f"({', '.join(sorted({v.method for v in other}))}): --metric {protocol} checks them")
     records = readable_records(args.paths, metric=metric)  # records without the checked top-1 are named too
     settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
-                        dataset_as=args.dataset_as, curves=args.curves)
+                        dataset_as=args.dataset_as, curves=args.curves, option_defaults=option_defaults)
     check = compare(records, reference, metric=metric, settings=settings)
     if not check.rows:
         raise UsageError(f"{args.reference} has no top-1 rows to check")
