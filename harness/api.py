@@ -15,7 +15,9 @@ all         ``hookimpl``, ``Register`` (the hooks' callback type), ``declared_pl
             limits of numbers: ``Constraint``, ``at_least``, ``above``, ``between`` and the common ones
             (``POSITIVE``, ``NON_NEGATIVE``, ``COUNT``, ``NON_NEGATIVE_INT``, ``FRACTION``, ``UNIT_OPEN``,
             ``FINITE``, ``INTEGER``): ``Option(0.5, "...", constraint=FRACTION)`` or ``minimum=/maximum=``
-method      ``bench_register_methods``: a subclass of ``Method`` with ``Option`` s; its ``plan(run:
+method      ``bench_register_methods``: a subclass of ``Method`` with ``Option`` s and its ``role``
+            (``objective``, or ``architecture``: ``ArchitectureMethod`` with its ``sites``, ``ANY_SITE`` by
+            default), so that it composes (``kd+se``); its ``plan(run:
             RunInfo) -> Plan`` of ``Stage`` s, whose factories get a ``StageContext`` and return an
             ``Objective`` (``forward -> StepOutput``), optionally with ``TrainData``; a report
             ``(TrainedStage, RunEnv) -> Report`` (``default_report``); ``Recipe`` (a stage's own budget);
@@ -64,7 +66,9 @@ if TYPE_CHECKING:
     from harness.core.recipes import Recipe  # noqa: F401  (the public names: see above)
     from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
     from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
-    from harness.methods.contract import Method, Option, Plan, Report, RunInfo, default_report  # noqa: F401
+    from harness.methods.contract import (  # noqa: F401  (the public names: see above)
+        ANY_SITE, ArchitectureMethod, Method, Option, Plan, Report, RunInfo, default_report,
+    )
     from harness.models.cost import count_cost, count_flops  # noqa: F401  (the public names: see above)
     from harness.models.exits import exit_costs, require_multi_exit  # noqa: F401  (the public names: see above)
     from harness.results.plots import anytime_axes, save_figure  # noqa: F401  (the public names: see above)

@@ -157,18 +157,18 @@ class Eca(AttentionMethod):
 class EcaPlugin:
     @hookimpl
     def bench_register_methods(self, register):  # type: ignore[no-untyped-def]
-        register("eca", Eca, description="ECA in every block")
+        register("my-eca", Eca, description="ECA in every block (a built-in eca exists: its own name)")
 
 
 @pytest.mark.parametrize("opt, code, expected", [
-    ("eca.placement=level", 0, None),  # the kit's option is still there
-    ("eca.k_size=5", 0, None),
-    ("eca.ksize=5", 2, "method 'eca' has no option 'ksize'; did you mean 'k_size'?"),
-    ("eca.k_size=0", 2, "option eca.k_size must be an integer >= 1, got 0"),
+    ("my-eca.placement=level", 0, None),  # the kit's option is still there
+    ("my-eca.k_size=5", 0, None),
+    ("my-eca.ksize=5", 2, "method 'my-eca' has no option 'ksize'; did you mean 'k_size'?"),
+    ("my-eca.k_size=0", 2, "option my-eca.k_size must be an integer >= 1, got 0"),
 ])
 def test_an_attention_method_keeps_the_kits_options_beside_its_own(capsys, opt: str, code: int,
                                                                    expected: str | None) -> None:
-    args = ["cost", "--methods", "eca", "--arch", "resnet8", "--opt", opt]
+    args = ["cost", "--methods", "my-eca", "--arch", "resnet8", "--opt", opt]
     if expected is None:
         assert bench_with([EcaPlugin()], args) == 0
     else:

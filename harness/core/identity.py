@@ -62,6 +62,7 @@ COMPUTES = frozenset({
     "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
     "harness.train.step", "harness.train.checkpoints", "harness.train.divergence",  # the engine's parts
     "harness.methods.contract", "harness.methods.shared",  # the method contract, the shared stages
+    "harness.methods.compose",  # composed methods (kd+se)
     "harness.kits.attention", "harness.kits.distill", "harness.kits.transform",  # the plugin kits
 })
 #: Harness modules that present, orchestrate or do I/O without changing what a stage produces. Facades

@@ -16,10 +16,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness.methods.contract import Method, Option
+from harness.methods.contract import ArchitectureMethod, Option
 from harness.models.levels import LevelClassifier, count_params, require_levels
-from harness.train.stage import StageContext
-from harness.train.objective import Objective
 
 PLACEMENTS = ("auto", "block", "level")
 #: ``official``: the initialisation of the module's official code (the method's ``init_official``);
@@ -49,9 +47,10 @@ def insert_attention(model: LevelClassifier, make_module: Callable[[int], nn.Mod
             "module_params": count_params(model) - before}
 
 
-class AttentionMethod(Method, ABC):
+class AttentionMethod(ArchitectureMethod, ABC):
     """An architecture-modifying method: ``make_module(channels)`` at every site of the method's placement,
-    then plain cross-entropy training like the baseline."""
+    then plain cross-entropy training like the baseline (its role: ``architecture``, on the attention sites
+    of its placement, so ``kd+se`` distils into an SE-equipped student)."""
 
     default_placement: ClassVar[str] = "block"
     options = {"placement": Option("auto", "where modules go: auto (the method's own), block, level", PLACEMENTS,
@@ -74,9 +73,11 @@ class AttentionMethod(Method, ABC):
         chosen = self.opts.get("placement", "auto")
         return self.default_placement if chosen == "auto" else chosen
 
-    def objective(self, ctx: StageContext) -> Objective:
-        """The run's architecture with the modules inserted; where they went and how many parameters they
-        add is the objective's ``info`` (hence the stage's and the record's)."""
-        model = require_levels(ctx.build_arch(), self.name)
-        inserted = insert_attention(model, self.build_module, self.placement())
-        return Objective(ctx.place(model), info=inserted)
+    def rewrite_sites(self) -> frozenset[str]:
+        """The attention sites of this instance's placement (``block`` or ``level``)."""
+        return frozenset({f"{self.placement()} attention sites"})
+
+    def rewrite(self, model: nn.Module) -> dict:
+        """The modules inserted into ``model``; where they went and how many parameters they add is what the
+        record says (the objective's ``info``)."""
+        return insert_attention(require_levels(model, self.name), self.build_module, self.placement())

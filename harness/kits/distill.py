@@ -165,6 +165,7 @@ class DistillMethod(Method, ABC):
     networks before any training, so such a pair is refused up front)."""
 
     uses_teacher: ClassVar[bool] = True
+    role: ClassVar[str | None] = "objective"  # every distiller composes with architecture rewrites (kd+se)
     options: ClassVar[dict[str, Option]] = {}
 
     @abstractmethod

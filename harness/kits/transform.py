@@ -14,25 +14,23 @@ from abc import ABC, abstractmethod
 
 from torch import nn
 
-from harness.methods.contract import Method
+from harness.methods.contract import ArchitectureMethod
 from harness.models.levels import count_params
-from harness.train.stage import StageContext
-from harness.train.objective import Objective
 
 
-class ArchTransformMethod(Method, ABC):
-    """An architecture-rewriting method: ``transform`` a fresh model, then cross-entropy training."""
+class ArchTransformMethod(ArchitectureMethod, ABC):
+    """An architecture-rewriting method: ``transform`` a fresh model, then cross-entropy training. ``sites``
+    names what it rewrites (e.g. ``("downsampling layers",)``), so that it composes with other rewrites; left
+    at its default it composes with an objective only."""
 
     @abstractmethod
     def transform(self, model: nn.Module) -> dict:
         """Rewrite ``model`` in place (new modules may be initialised here: the run's seed is set) and return
         what the record should say about the change."""
 
-    def objective(self, ctx: StageContext) -> Objective:
-        """The rewritten model; what changed (with the parameter counts before and after) is the objective's
-        ``info["transform"]``, hence the record's."""
-        model = ctx.build_arch()
+    def rewrite(self, model: nn.Module) -> dict:
+        """:meth:`transform`; what changed (with the parameter counts before and after) is the record's
+        ``info["transform"]``."""
         before = count_params(model)
         info = self.transform(model)
-        return Objective(ctx.place(model),
-                         info={"transform": {**info, "params_before": before, "params_after": count_params(model)}})
+        return {"transform": {**info, "params_before": before, "params_after": count_params(model)}}

@@ -11,6 +11,14 @@ cost tables and validation walk the same plan. The three kinds stay small:
 * an attention method gives a module factory (:class:`harness.kits.attention.AttentionMethod`);
 * a pipeline overrides :meth:`Method.plan` and declares several stages
   (:class:`~harness.train.stage.Stage`), e.g. on ``run.baseline()`` or ``run.teacher``.
+
+A method's ``role`` says what it changes, so that methods compose (``--methods kd+se``,
+:mod:`harness.methods.compose`) without the core knowing any of them: ``objective`` (it changes how the run's
+architecture is trained; every stage of its plan that trains the student builds it with ``ctx.build_arch()``:
+the distillation kit's methods), ``architecture`` (it rewrites the architecture and trains it with plain
+cross-entropy: :class:`ArchitectureMethod`, the attention and transform kits; it names the ``sites`` it
+rewrites) or None (a pipeline of its own, which composes with nothing). A composition joins at most one
+objective with architecture rewrites of disjoint sites.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
+
+from torch import nn
 
 from harness.core.constraints import FINITE, INTEGER, Constraint
 from harness.core.errors import UsageError
@@ -181,6 +191,8 @@ class Method:
     summary: ClassVar[str] = ""
     options: ClassVar[Mapping[str, Option]] = {}
     uses_teacher: ClassVar[bool] = False
+    #: what the method changes, for composition (see the module's docstring): "objective", "architecture" or None
+    role: ClassVar[str | None] = None
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         """``options``: parsed values (see :meth:`parse_options`); each is checked against its Option's choices
@@ -216,3 +228,38 @@ class Method:
     def objective(self, ctx: StageContext) -> Objective:
         """The training objective around a fresh model of the run's architecture (plain cross-entropy)."""
         return Objective(ctx.build_arch())
+
+    @classmethod
+    def variant(cls, arg: str) -> type[Method]:
+        """The method class a prefix registration (``attn:``) gives for ``attn:<arg>``: by default the class
+        itself; a class whose options depend on the argument returns a subclass declaring them, and raises
+        UsageError for an argument it does not know."""
+        return cls
+
+
+#: a site every architecture rewrite touches (its default): such a method composes with an objective only
+ANY_SITE = "*"
+
+
+class ArchitectureMethod(Method):
+    """A method that rewrites the run's architecture (:meth:`rewrite`) and trains it with plain cross-entropy
+    under the run's recipe. ``sites`` names what it rewrites (its default, :data:`ANY_SITE`, is all of it);
+    two rewrites compose when their sites are disjoint (:meth:`rewrite_sites` may depend on the options)."""
+
+    role: ClassVar[str | None] = "architecture"
+    sites: ClassVar[tuple[str, ...]] = (ANY_SITE,)
+
+    def rewrite(self, model: nn.Module) -> dict:
+        """Change a freshly built ``model`` in place (new modules may be initialised here: the run's seed is
+        set) and return what the record should say about the change."""
+        raise NotImplementedError
+
+    def rewrite_sites(self) -> frozenset[str]:
+        """The sites this instance rewrites (its class's ``sites`` by default)."""
+        return frozenset(self.sites)
+
+    def objective(self, ctx: StageContext) -> Objective:
+        """The run's architecture, rewritten; what changed is the objective's ``info``, hence the record's."""
+        model = ctx.build_arch()
+        info = self.rewrite(model)
+        return Objective(ctx.place(model), info=info)

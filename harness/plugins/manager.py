@@ -29,6 +29,7 @@ from harness.core.environ import names
 from harness.plugins.declared import DeclaredPlugin
 from harness.plugins.entry_checks import DATASET_DECLARATION, ENTRY_CHECKS
 from harness.plugins.options import complete_options
+from harness.plugins.methods import MethodRegistry
 from harness.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "bench"
@@ -290,8 +291,8 @@ def load_plugins(
             pm.unregister(exc.plugin)
             _skip(infos[name], error, warn)
 
-    registries = {kind: Registry(KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()), ENTRY_CHECKS.get(kind))
-                  for kind in KINDS}
+    registries = {kind: (MethodRegistry if kind == "methods" else Registry)(
+                      KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()), ENTRY_CHECKS.get(kind)) for kind in KINDS}
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

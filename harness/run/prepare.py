@@ -22,7 +22,9 @@ from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
 from harness.data.datasets import DatasetRequest, ImageDataset, prepare as prepare_dataset
 from harness.data.validate import check_declared, check_loaded
+from harness.methods.compose import component_options
 from harness.methods.contract import Method, RunInfo
+from harness.plugins.methods import with_components
 from harness.methods.shared import baseline_stage, checkpoint_stage
 from harness.plugins.manager import PluginSet
 from harness.results.records import read_record_file
@@ -137,7 +139,7 @@ def resolve_device(name: str) -> torch.device:
 def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
     """The run's method options by method: ``given`` as a request holds them (a table ``{"kd": {"temperature":
     2}}``, typed from a study file or text from ``--opt``) or as ``METHOD.NAME=VALUE`` items; the method must
-    be in the run."""
+    be in the run, or a component of a composed method in it (``kd`` of ``kd+se``)."""
     table: dict[str, dict[str, Any]] = {}
     if isinstance(given, dict):
         table = {method: dict(values) for method, values in given.items()}
@@ -145,8 +147,9 @@ def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[s
         for item in given:
             path, value = OPTIONS_KIND.item(item, "--opt")
             table = OPTIONS_KIND.merge(table, path, value)
+    in_run = with_components(methods)
     for method, values in table.items():
-        if method not in methods:
+        if method not in in_run:
             first = next(iter(values), "NAME")
             hint = did_you_mean(method, methods)
             raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})"
@@ -163,13 +166,14 @@ def build_methods(plugins: PluginSet, names: list[str],
     options = method_options(raw_options, names)
     methods = []
     for name, entry in entries.items():
-        for key in options.get(name, {}):
+        given = component_options(name, options)  # a component's own options apply inside compositions
+        for key in given:
             if key not in entry.obj.options:
                 valid = ", ".join(sorted(entry.obj.options)) or "none"
                 raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
                                  f"its options: {valid}")
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
-            methods.append(entry.obj(name, entry.obj.parse_options(name, options.get(name, {}))))
+            methods.append(entry.obj(name, entry.obj.parse_options(name, given)))
     return methods
 
 

@@ -83,10 +83,11 @@ class StageRunner:
     def resolve(self, stage: Stage, owner: str = "") -> TrainedStage:
         """The trained (or loaded) stage; its inputs first."""
         inputs = {name: self.resolve(up, owner) for name, up in stage.needs.items()}
-        ctx = StageContext(self.env, inputs, stage.name)
+        ctx = StageContext(self.env, inputs, stage.name, stage.rewrites)
         label = stage.label if stage.arch or not owner else f"{owner}/{stage.name}"
         with plugin_code(f"stage {label}: objective()"):  # the plugin is named by the caller (it knows the method)
             objective = self.env.place(stage.objective(ctx))
+        objective.info.update(ctx.rewrite_info())
         identity = self.identity(stage, ctx, objective, inputs)
         key = config_key(identity) if identity is not None else None
         plan_key = key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from harness.core.errors import plugin_code
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.data.pipeline import Normalizer, TrainStream
-from harness.train.env import ArchFactory, RunEnv
+from harness.train.env import RunEnv
 from harness.train.objective import Objective
 
 EVALUATIONS = ("accuracy", "losses", "none")
@@ -51,6 +51,18 @@ class TrainData:
     outputs: dict = field(default_factory=dict)
 
 
+class ArchRewrite(Protocol):
+    """What rewrites the run's architecture in a composed method's stages (an architecture-role method:
+    :class:`harness.methods.contract.ArchitectureMethod`): its name, its config, and ``rewrite(model)``,
+    which changes a freshly built model in place and says what it changed."""
+
+    name: str
+
+    def config(self) -> dict: ...
+
+    def rewrite(self, model: nn.Module) -> dict: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
     """One trained (or loaded) step of a method's plan.
@@ -74,6 +86,7 @@ class Stage:
     params: Callable[[Objective], list[nn.Parameter]] | None = None
     evaluate: str = "accuracy"
     trains: bool = True
+    rewrites: tuple[ArchRewrite, ...] = ()
 
     def __post_init__(self) -> None:
         if self.evaluate not in EVALUATIONS:
@@ -145,13 +158,17 @@ class TrainedStage:
 class StageContext:
     """Handed to a stage's factories (objective, data). Read-only view of the run plus the stage's inputs."""
 
-    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str) -> None:
-        """``inputs``: the trained stages this stage needs, by name."""
+    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str,
+                 rewrites: tuple[ArchRewrite, ...] = ()) -> None:
+        """``inputs``: the trained stages this stage needs, by name; ``rewrites``: the stage's (see
+        :class:`Stage`)."""
         self.env = env
         self.inputs = inputs
         self.stage_name = stage_name
+        self.rewrites = rewrites
         self.built: list[dict[str, Any]] = []  # every architecture built, for the stage key
-        self._factories: list[ArchFactory] = []
+        self.rewritten: dict[str, dict[str, Any]] = {}  # what each rewrite changed (the last model built)
+        self._factories: list[Callable[..., Any]] = []
 
     @property
     def dataset(self) -> ImageDataset:
@@ -193,9 +210,20 @@ class StageContext:
         torch.manual_seed(self.seed + seed_offset)
         with plugin_code(f"architecture '{name}' (its factory)", arch=name):
             model = factory(spec)
-        self.built.append({"arch": name, "seed_offset": seed_offset})
+        built: dict[str, Any] = {"arch": name, "seed_offset": seed_offset}
         self._factories.append(factory)
+        if self.rewrites and name == self.env.arch:
+            model = self.env.place(model)
+            for rewrite in self.rewrites:
+                self.rewritten[rewrite.name] = rewrite.rewrite(model)
+                self._factories.append(rewrite.rewrite)
+            built["rewrites"] = [rewrite.config() for rewrite in self.rewrites]
+        self.built.append(built)
         return self.env.place(model)
+
+    def rewrite_info(self) -> dict[str, Any]:
+        """What the stage's rewrites changed, for its objective's ``info`` (empty without rewrites)."""
+        return {"rewrites": dict(self.rewritten)} if self.rewritten else {}
 
     def place(self, module: nn.Module) -> nn.Module:
         return self.env.place(module)
@@ -217,5 +245,5 @@ class StageContext:
                            device=self.device, pad=4 if augment else 0, flip=augment,
                            channels_last=self.channels_last)
 
-    def factories(self) -> list[ArchFactory]:
+    def factories(self) -> list[Callable[..., Any]]:
         return list(self._factories)

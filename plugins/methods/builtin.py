@@ -19,6 +19,21 @@ se = declared_plugin("methods", [
 cbam = declared_plugin("methods", [
     ("cbam", "plugins.methods.cbam:CBAM", "CBAM channel + spatial gates in every residual block (timm CbamModule)"),
 ])
+eca = declared_plugin("methods", [
+    ("eca", "plugins.methods.eca:ECA",
+     "ECA: 1-D convolution across channels, kernel adapted to C (gamma 2, b 1), in every residual block "
+     "(timm EcaModule)"),
+])
+gc = declared_plugin("methods", [
+    ("gc", "plugins.methods.gc:GC",
+     "GCNet global context block: attention pooling, C/16 bottleneck with LayerNorm, added to every position "
+     "(timm GlobalContext, the official init)"),
+])
+timm_attention = declared_plugin("methods", [
+    ("attn:", "plugins.methods.timm_attention:TimmAttention",
+     "any attention type of timm's create_attn (attn:eca, attn:gc, attn:cbam, ...) at the architecture's "
+     "attention sites, timm's defaults as options"),
+], name="timm-attention")
 bam = declared_plugin("methods", [
     ("bam", "plugins.methods.bam:BAM", "BAM channel + dilated spatial attention between levels"),
 ])

@@ -89,6 +89,7 @@ def eligible(conv: nn.Module) -> bool:
 
 
 class LowRank(ArchTransformMethod):
+    sites = ("kxk convolutions",)
     options = {
         "variant": Option("sequential", "sequential (1xk then kx1) or basis (1xk and kx1 basis filters + 1x1 "
                                         "combination)", VARIANTS),

@@ -44,6 +44,10 @@ def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
                   + (f" ({o.constraint.short()})" if o.constraint else ""))
                  for k, o in options.items()] or [("options", "none")]
         rows.append(("uses a teacher", "yes" if entry.obj.uses_teacher else "no"))
+        parts = getattr(entry.obj, "parts", ())
+        role = getattr(entry.obj, "role", None)
+        rows.append(("role", ", ".join(f"{name}: {cls.role}" for name, cls in parts) if parts else
+                     f"{role} (composes with '+')" if role else "none: a pipeline of its own (composes with nothing)"))
     if kind == "archs" and entry.meta.get("default_teacher"):
         rows.append(("default teacher", f"{entry.meta['default_teacher']} ({entry.meta.get('teacher_source')})"))
     if kind == "recipes":

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cli.args import default_cache, run_request
 from harness.cli.study.schema import CLI_ONLY, KEYS, TABLES, Key, keys_of
 from harness.core.errors import UsageError
+from harness.plugins.methods import with_components
 from harness.run.spec.kinds import SCALAR, Items, PathValue, Settings, show
 from harness.run.spec.options import BY_NAME as OPTIONS_BY_NAME
 from harness.run.spec.options import defaults as option_defaults
@@ -280,11 +281,12 @@ def run_values(point: dict[KeyPath, Any], base: Path, check: Checker, where: str
 
 def for_methods(options: dict[str, Any], methods: list[str] | None) -> dict[str, Any]:
     """The method options of the methods a run trains (a [defaults] option applies where its method runs)."""
-    return {method: dict(values) for method, values in options.items() if methods is None or method in methods}
+    applies = None if methods is None else with_components(methods)
+    return {method: dict(values) for method, values in options.items() if applies is None or method in applies}
 
 
 def check_options_used(check: Checker, where: str, table: dict[str, Any], runs: list[StudyRun]) -> None:
-    trained = {m for run in runs for m in run.declared.get("methods") or []}
+    trained = set(with_components([m for run in runs for m in run.declared.get("methods") or []]))
     for method in (table.get("options") or {}):
         if method not in trained:
             raise check.fail(f"{where[:-1]}.options]", f"{method}: method '{method}' is in none of the runs it "
@@ -347,7 +349,7 @@ def override(study: Study, cli: argparse.Namespace | None) -> None:
     for run in study.runs:
         run.values["options"] = for_methods(run.values.get("options") or {}, run.values.get("methods"))
     for method, values in added.items():
-        runs = [r for r in study.runs if method in (r.values.get("methods") or [])]
+        runs = [r for r in study.runs if method in with_components(r.values.get("methods") or [])]
         if not runs:
             first = next(iter(values))
             raise UsageError(f"--opt {method}.{first}={values[first]}: method '{method}' is in none of the runs of "

@@ -112,8 +112,9 @@ LOGGERS, EXECUTORS = "metrics loggers (see the docs: Loggers)", "executors (see 
 OPTIONS: tuple[RunOption, ...] = (
     # what is trained
     RunOption("methods", Items(Text(), "method names", nonempty=True, name="methods"),
-              "comma-separated method names, e.g. baseline,kd (a study file: a list, or a list of such lists: one "
-              "run per method set)", "--methods", group=TARGET, none="required"),
+              "comma-separated method names, e.g. baseline,kd; kd+se composes methods (an objective with "
+              "architecture rewrites), attn:eca is any of timm's attention types (a study file: a list, or a list "
+              "of such lists: one run per method set)", "--methods", group=TARGET, none="required"),
     RunOption("arch", Text(), "architecture, e.g. resnet20, vgg8, resnet50, timm:convnext_atto", "--arch",
               group=TARGET, none="required"),
     RunOption("teacher", Text(), "teacher architecture for distillation methods (trained once, reused)",
@@ -164,8 +165,8 @@ OPTIONS: tuple[RunOption, ...] = (
               "blur:SIGMA (pixels), e.g. noise:0.1,blur:1.0", "--eval-distort", default=[], group=DISTORTION,
               field="eval_distortions", metavar="KIND:LEVEL,..."),
     RunOption("options", Settings(depth=2), "a method option, e.g. --opt kd.temperature=2 (repeatable; 'bench "
-              "list methods' shows them; a study file: `[runs.options]` `kd.temperature = 2`, a list value: one run "
-              "each)", "--opt", default={}, group="methods", style="repeat", metavar="METHOD.NAME=VALUE",
+              "list methods' shows them; kd's also applies inside kd+se, whose own are kd+se.kd.temperature=2; a "
+              "study file: `[runs.options]` `kd.temperature = 2`, a list value: one run each)", "--opt", default={}, group="methods", style="repeat", metavar="METHOD.NAME=VALUE",
               none="each method's defaults (`bench list methods`)"),
     # how it computes
     RunOption("device", Text(), "cpu, cuda or auto", "--device", default="auto", scope="execution", group=EXECUTION),

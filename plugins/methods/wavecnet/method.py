@@ -47,6 +47,7 @@ def wavelet_downsampling(site: nn.Module, wavelet: str, path: str) -> nn.Module:
 
 
 class WaveCNet(ArchTransformMethod):
+    sites = ("downsampling layers",)
     options = {"wavelet": Option("haar", "wavelet: haar, or any PyWavelets discrete wavelet (db2, sym4, bior2.2 "
                                          "= Cohen ch2.2, ...)")}
 
