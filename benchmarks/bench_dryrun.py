@@ -13,12 +13,14 @@ The commands (``--dry-run`` added to each):
   recipe crd: 80,000,000 image-epochs), with ``--no-download`` so that neither side downloads CIFAR-10 (a
   dry run plans it on its declared size either way);
 - ``readme``: the README's first comparison (ResNet-50 on 500 bundled images, one epoch);
+- ``small``: a CPU user's plan (ResNet-8, baseline, KD and FitNet with a ResNet-20 teacher, on the bundled
+  images), whose dry run imports no timm, torchvision, scipy, sklearn or matplotlib since issue 32's item 2;
 - ``paper``: the headline at the paper's budget (CIFAR-100, seeds 0-2; not run unless named with ``--only``).
 
 Run it alone on the machine: another process sharing the cores makes the figures meaningless (the ratio
 less so).
 
-Usage: python benchmarks/bench_dryrun.py [--base REV] [--repeats 3] [--only headline|readme|paper]
+Usage: python benchmarks/bench_dryrun.py [--base REV] [--repeats 3] [--only headline|readme|small|paper]
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ COMMANDS = {
     "headline": HEADLINE,
     "readme": ["--methods", "encodenet,kd,cbam", "--arch", "resnet50", "--dataset", "cifar10-mini", "--recipe",
                "smoke", "--epochs", "1", "--train-subset", "500", "--test-subset", "200"],
+    "small": ["--methods", "baseline,kd,fitnet", "--arch", "resnet8", "--teacher", "resnet20", "--dataset",
+              "cifar10-mini"],
     "paper": [*HEADLINE, "--dataset", "cifar100", "--seeds", "0,1,2"],
 }
-DEFAULT = ("headline", "readme")
+DEFAULT = ("headline", "readme", "small")
 TOTAL = re.compile(r"([\d,]+) image-epochs of training")
 
 

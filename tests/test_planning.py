@@ -132,3 +132,35 @@ class ValueBranch(nn.Module):
         if y.device.type != "meta":
             self.real_passes += 1
         return y
+
+
+#: What a dry run of small architectures needs none of: EncodeNet's clustering and plots (sklearn, kneed,
+#: matplotlib), statistics (scipy), timm and torchvision (the distortion protocols, the platform's versions).
+NOT_IMPORTED = ("sklearn", "scipy", "matplotlib", "kneed", "timm", "torchvision")
+PROBE = """
+import sys
+from harness.cli import main
+code = main(sys.argv[1:])
+print("IMPORTED:", " ".join(m for m in {names!r} if m in sys.modules))
+sys.exit(code)
+"""
+
+
+def test_a_dry_run_imports_only_what_planning_needs(tmp_path: Path, cache_dir: Path) -> None:
+    """A regression guard for the dry run's cost (issue 32): the table, the estimate and the stage graph of
+    methods and architectures that use none of them import no statistics, plotting, clustering, timm or
+    torchvision (each costs seconds on a 2-core machine; a module-level import in a presentation or
+    orchestration module brings them back). Checked in a fresh process, whose modules are its own.
+    (torch._dynamo is not checked: torch's FLOP counter, which costs the plan, imports it when it runs.)"""
+    import subprocess
+    import sys
+
+    args = ["run", "--methods", "baseline,kd,fitnet", "--arch", "resnet8", "--teacher", "resnet20",
+            "--dataset", "cifar10-mini", "--train-subset", "320", "--test-subset", "100", "--dry-run",
+            "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-c", PROBE.format(names=NOT_IMPORTED), *args], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[1], timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "stage graph: 4 stage jobs" in " ".join(done.stdout.split())  # it planned: baseline, teacher, kd, fitnet
+    imported = done.stdout.split("IMPORTED:")[-1].split()
+    assert imported == [], f"a dry run imported {imported}"

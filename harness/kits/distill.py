@@ -128,7 +128,7 @@ class DistillObjective(Objective, ABC):
         never run in bf16/fp16 under mixed precision (issue 11: RKD's distance loss was off by 7%)."""
         with torch.autocast(s.logits.device.type, enabled=False):
             s, t = as_fp32(s), as_fp32(t)
-            losses = {"ce": self.ce_weight * F.cross_entropy(s.logits, labels)} if self.ce_weight else {}
+            losses = {"ce": self.ce_weight * self.ce(s.logits, labels)} if self.ce_weight else {}
             losses.update(self.distill(s, t, labels))
         return losses
 

@@ -25,9 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
-import torchvision
 
 from harness.core.numerics import describe as describe_numerics
 
@@ -79,6 +77,9 @@ def computing_platform(device: torch.device, numerics: dict[str, Any], engine: d
                        world_size: int = 1) -> dict[str, Any]:
     """The platform this process computes a stage on: every field of :data:`FIELDS` but ``workers`` (how a
     run was spread over processes is the record's, not a stage's)."""
+    import timm  # here, not at the top: planning (which measures no platform) does not import them
+    import torchvision
+
     on_cuda = device.type == "cuda"
     machine = probe(device)
     return {

@@ -5,10 +5,17 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-
-from scipy import stats
+from types import ModuleType
 
 ALPHA = 0.05
+
+
+def _scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported when a statistic is first computed: a command that computes none (a dry run)
+    does not pay for importing it."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ def summarize(values: list[float]) -> Summary:
     if n < 2:
         return Summary(n, mean, 0.0, None)
     std = statistics.stdev(values)
-    return Summary(n, mean, std, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n))
+    return Summary(n, mean, std, float(_scipy_stats().t.ppf(0.975, n - 1)) * std / math.sqrt(n))
 
 
 def welch_p(a: list[float], b: list[float]) -> float | None:
@@ -35,7 +42,7 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
         return None
     if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
         return None
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return float(_scipy_stats().ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def significant(p: float | None) -> bool:
@@ -74,7 +81,7 @@ class ShiftTest:
     def critical(self) -> float:
         """The largest |t| (or drop, for ``down``) that passes."""
         tail = self.alpha / 2 if self.direction == "both" else self.alpha
-        return float(stats.t.ppf(1 - tail, self.df))
+        return float(_scipy_stats().t.ppf(1 - tail, self.df))
 
     @property
     def p(self) -> float | None:
@@ -82,8 +89,8 @@ class ShiftTest:
             return None
         t = self.delta / self.scale
         if self.direction == "both":
-            return float(2 * stats.t.sf(abs(t), self.df))
-        return float(stats.t.cdf(t, self.df))
+            return float(2 * _scipy_stats().t.sf(abs(t), self.df))
+        return float(_scipy_stats().t.cdf(t, self.df))
 
     @property
     def failed(self) -> bool:
@@ -100,13 +107,15 @@ class ShiftTest:
         if self.scale is None:
             return None
         if self.tolerance is not None:
-            return self.tolerance + float(stats.t.ppf(power, self.df)) * self.scale
+            return self.tolerance + float(_scipy_stats().t.ppf(power, self.df)) * self.scale
         return noncentrality(power, self.df, self.critical, two_sided=self.direction == "both") * self.scale
 
 
 def noncentrality(power: float, df: int, critical: float, *, two_sided: bool) -> float:
     """The noncentrality at which a t-test with this ``critical`` value rejects with probability ``power``."""
     from scipy.optimize import brentq
+
+    stats = _scipy_stats()
 
     def rejects(nc: float) -> float:
         far = float(stats.nct.cdf(-critical, df, nc)) if two_sided else 0.0

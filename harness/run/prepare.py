@@ -83,15 +83,20 @@ class PreparedRun:
         assert self.dataset is not None
         return replace(self.env_of(self.dataset, seed), reporter=reporter)
 
-    def env_of(self, dataset: ImageDataset, seed: int) -> RunEnv:
+    def env_of(self, dataset: ImageDataset, seed: int, *, platform: bool = True) -> RunEnv:
         """The run's environment for ``seed`` on ``dataset`` (the run's own, or a shape-only stand-in), with
-        the platform its stages are computed on (measured in this process: a worker measures its own)."""
+        the platform its stages are computed on (measured in this process: a worker measures its own).
+        ``platform=False``: without it (a dry resolution, which computes and records no stage, so that
+        planning does not import what only the platform names, such as torchvision)."""
         env = RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                     channels_last=self.channels_last, select=self.request.select, world=self.world,
+                     channels_last=self.channels_last, select=self.request.select, tta=self.request.tta,
+                     world=self.world,
                      compile=self.request.compile, numerics=numerics.profile(self.request.numerics).identity())
         measured = self.numerics or numerics.activate(self.request.numerics, self.request.threads,
                                                       device=self.device.type)
+        if not platform:
+            return env
         env.platform = computing_platform(self.device, measured, env.engine(),
                                           self.world.size if self.world is not None else 1)
         return env
@@ -102,7 +107,7 @@ class PreparedRun:
         :meth:`release_planning`, every caller gets the same runner (:mod:`harness.run.planning`)."""
         ds = dataset if dataset is not None else self.dataset
         assert ds is not None
-        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed), self.store)
+        return self.planning.runner(seed, ds, lambda: self.env_of(ds, seed, platform=False), self.store)
 
     def plan_dataset(self) -> ImageDataset | None:
         """What the plans are resolved on: the run's dataset; without it on disk, a stand-in of the shape its
@@ -254,6 +259,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         raise UsageError(f"--select must be one of {', '.join(SELECTIONS)}")
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
+    if req.tta != "none" and req.select != "last":
+        raise UsageError(f"--tta {req.tta} evaluates the last epoch only, so --select {req.select} would compare "
+                         f"epochs evaluated differently: use --select last with --tta")
     methods = build_methods(plugins, req.methods, req.options)
     loggers = resolve_loggers(plugins.loggers, req.loggers)  # an unknown name or a missing extra: now
     plugins.archs.resolve(req.arch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from harness.core.errors import warn
 from harness.core.identity import config_key
@@ -21,7 +22,6 @@ from harness.results.records import (
     record_path, record_stem, versions,
 )
 from harness.results.fingerprint import of_stages
-from harness.run.measure import measure
 from harness.run.prepare import PreparedRun
 from harness.train.env import RunEnv
 from harness.train.stage import TrainedStage
@@ -33,6 +33,15 @@ def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
         if "teacher" in node.inputs:
             return node.inputs["teacher"]
     return None
+
+
+def protocol(req: Any) -> dict[str, Any]:
+    """How the reported numbers were obtained: ``select`` (which epoch's weights) and, only where it is on,
+    ``tta`` (the test-time augmentation of the last epoch's evaluation): tables never mix the two."""
+    out: dict[str, Any] = {"select": req.select}
+    if req.tta != "none":
+        out["tta"] = req.tta
+    return out
 
 
 def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> Record:
@@ -49,7 +58,7 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "seed": env.seed,
         "recipe": run.recipe.as_dict(),
         "engine": env.engine(),  # type: ignore[typeddict-item]
-        "protocol": {"select": req.select},
+        "protocol": protocol(req),
         "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
                    "seeds_in_run": req.seeds, "methods_in_run": req.methods},
         "versions": versions(),
@@ -94,6 +103,8 @@ def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
 
 def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
                  wall: float) -> Record:
+    from harness.run.measure import measure  # here: its distortions import torchvision, which planning never needs
+
     assert deployed.key is not None
     return {
         **record_base(run, method, env, "ok"),
