@@ -109,13 +109,22 @@ class TrainStream:
             flips = torch.zeros(self.n, dtype=torch.bool)
         return EpochPlan(order=order, dy=offsets[0], dx=offsets[1], flip=flips)
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on."""
+    def epoch(self, epoch: int, start_batch: int = 0, *,
+              indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on.
+
+        ``indexed=True`` yields (images, labels, indices) instead: ``indices`` (int64, on the device) are the
+        batch's positions in the training set (``0 .. n-1``, the order of the dataset's training tensors), what
+        a method keyed by sample needs (CRD's memory bank). The batches themselves are the same either way:
+        the indices are the epoch's permutation, drawn anyway. The engine asks for them only for an objective
+        that declares ``takes_indices`` (:class:`harness.train.objective.Objective`)."""
         plan = self.plan(epoch)
         order, dy, dx, flip = (t.to(self.device, non_blocking=True) for t in (plan.order, plan.dy, plan.dx, plan.flip))
         for b in range(start_batch, len(self)):
             sl = slice(b * self.batch_size, min(self.n, (b + 1) * self.batch_size))
-            yield self.augment(order[sl], dy[sl], dx[sl], flip[sl]), self.labels[order[sl]]
+            idx = order[sl]
+            batch = self.augment(idx, dy[sl], dx[sl], flip[sl]), self.labels[idx]
+            yield (*batch, idx) if indexed else batch
 
     def augment(self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         """Crop (offsets ``dy``, ``dx`` in the padded image) and flip each image, then normalise."""

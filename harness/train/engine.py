@@ -155,11 +155,12 @@ def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Ste
     evaluation). ``hooks``: what a recipe does around each step (a per-step schedule, weight averaging)."""
     objective.train()
     tally = EpochTally(step.device, time.perf_counter())
-    for b, (images, labels) in enumerate(stream.epoch(epoch)):
+    batches = stream.epoch(epoch, indexed=True) if getattr(objective, "takes_indices", False) else stream.epoch(epoch)
+    for b, batch in enumerate(batches):
         began = time.perf_counter()
         if hooks is not None:
             hooks.before(epoch, b)
-        result = step(epoch, b, images, labels)
+        result = step(epoch, b, *batch)
         if hooks is not None:
             hooks.after(epoch, b)
         if step.warming_up():  # a compiled step's first calls compile it: timed apart from the throughput

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -39,6 +39,14 @@ class Objective(nn.Module):
     """
 
     label_smoothing: float = 0.0
+
+    #: Whether :meth:`forward` takes a third argument, ``indices``: each training image's position in the
+    #: training set (int64, ``0 .. n-1``), for methods keyed by sample (CRD's memory bank). The engine then
+    #: draws the epoch's batches with their indices (:meth:`harness.data.pipeline.TrainStream.epoch`,
+    #: ``indexed=True``: the same batches); every other objective is called as ``forward(images, labels)``,
+    #: as always. Evaluation (``evaluate="losses"``) calls ``forward(images, labels)`` on the test set, so an
+    #: objective that takes indices trains a classifier (``evaluate="accuracy"``) or accepts ``indices=None``.
+    takes_indices: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, *, info: Mapping[str, Any] | None = None) -> None:
         """``info``: what building the objective found out or decided (where attention modules went, what a
