@@ -71,7 +71,7 @@ def test_indexed_epoch_gives_the_same_batches_and_their_positions() -> None:
     assert sorted(seen.tolist()) == list(range(50))
     noisy = DistortedTrainStream(images, labels, distortion=Distortion("noise", 0.1), batch_size=16, seed=3,
                                  normalizer=stream.normalizer, device=torch.device("cpu"))
-    for (x, y), (xi, yi, idx) in zip(noisy.epoch(1), noisy.epoch(1, indexed=True)):
+    for (x, _), (xi, yi, idx) in zip(noisy.epoch(1), noisy.epoch(1, indexed=True)):
         assert torch.equal(x, xi) and torch.equal(idx, yi)
 
 
@@ -82,7 +82,7 @@ def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(tmp_p
     seen: list[torch.Tensor] = []
     forward = crd.CRDObjective.forward
 
-    def spy(self, images, labels, indices=None):  # type: ignore[no-untyped-def]
+    def spy(self, images, labels, indices=None):
         seen.append(indices.clone())
         assert torch.equal(self.sampler.train_labels[indices], labels)  # the indices name these very images
         return forward(self, images, labels, indices)
@@ -103,7 +103,8 @@ def test_crd_memory_has_one_row_per_training_image_and_the_paper_defaults() -> N
                                                           "nce_m": 0.5, "ce_weight": 1.0, "weight": 0.8,
                                                           "kd_weight": 0.0}
     arch = PLUGINS.archs.resolve("resnet8").obj
-    student, teacher = arch(ArchSpec("resnet8", 10)), PLUGINS.archs.resolve("resnet32x4").obj(ArchSpec("resnet32x4", 10))
+    student = arch(ArchSpec("resnet8", 10))
+    teacher = PLUGINS.archs.resolve("resnet32x4").obj(ArchSpec("resnet32x4", 10))
     objective = method.make_objective(student, teacher, torch.arange(100) % 10)
     assert objective.crd.memory.memory_s.shape == (100, 128) and objective.crd.embed_t.linear.in_features == 256
     with pytest.raises(UsageError, match="single class"):

@@ -237,7 +237,8 @@ class _ReluInputs(TorchFunctionMode):
         super().__init__()
         self.last: torch.Tensor | None = None
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         if func in self.FUNCS:
             inplace = func in (torch.relu_, torch.Tensor.relu_) or bool(kwargs.get("inplace")) or \
@@ -286,6 +287,7 @@ def feature_parameters(objective: Objective) -> list[nn.Parameter]:
     """What a student-init stage trains: the student's stem and levels (not its head), and the objective's
     extra modules (RepDistiller's ``init_trainable_list``: ``get_feat_modules()`` and e.g. AB's connectors)."""
     model = objective.model
+    assert isinstance(model, LevelClassifier)
     modules = [model.stem, *model.levels, *objective.extra_modules()]
     return [p for m in modules for p in m.parameters()]
 

@@ -57,7 +57,7 @@ class Step:
         positions in the training set) are passed on to the forward only when given: for an objective that
         ``takes_indices``."""
         batch = labels.shape[0]
-        extra = () if indices is None else (indices,)
+        extra: tuple[torch.Tensor, ...] = () if indices is None else (indices,)
         if self.world is not None:
             images, labels, *shard = self.world.shard(images, labels, *extra)
             extra = tuple(shard)

@@ -18,6 +18,8 @@ theirs; a level whose output is not a ReLU's is refused before training.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -45,6 +47,9 @@ def connector(s_channels: int, s_size: int, t_channels: int, t_size: int) -> nn.
 class ABInitObjective(Objective):
     """The init stage: connected student pre-activations learn the teacher's activation boundaries."""
 
+    model: LevelClassifier
+    teacher: LevelClassifier
+
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, margin: float) -> None:
         require_preact(student, "ab (init stage), the student")
         require_preact(teacher, "ab (init stage), the teacher")
@@ -65,7 +70,7 @@ class ABInitObjective(Objective):
         with torch.autocast(images.device.type, enabled=False):  # connectors and loss in fp32, as the distill kit's
             s = [c(f.float()) for c, f in zip(self.connectors, s)]
             losses = ab_losses(s, [f.float() for f in t], self.margin)
-        return StepOutput(losses={"ab": sum(losses)})
+        return StepOutput(losses={"ab": cast(torch.Tensor, sum(losses))})
 
 
 class AB(StudentInitMethod):

@@ -28,15 +28,21 @@ rank updates its own banks with its shard of the batch (RepDistiller trains on o
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from harness.api import (
-    COUNT, NON_NEGATIVE, POSITIVE, UNIT_OPEN, LevelClassifier, Objective, Option, StageContext, StepOutput,
+    COUNT, POSITIVE, UNIT_OPEN, LevelClassifier, Objective, Option, StageContext, StepOutput,
     UsageError,
 )
-from harness.kits.distill import Outputs, WeightedDistillMethod, WeightedDistillObjective, pooled, weight_options
+from harness.kits.distill import (
+    Outputs, WeightedDistillMethod, WeightedDistillObjective, Weights, pooled, weight_options,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 EPS = 1e-7  # RepDistiller crd/criterion.py
 
@@ -66,6 +72,10 @@ def nce_loss(scores: torch.Tensor, n_data: int) -> torch.Tensor:
 
 class ContrastMemory(nn.Module):
     """The two memory banks (one row per training image) and the normalisation constants Z (-1: not yet set)."""
+
+    memory_s: torch.Tensor  # buffers
+    memory_t: torch.Tensor
+    z: torch.Tensor
 
     def __init__(self, feat_dim: int, n_data: int, temperature: float, momentum: float) -> None:
         super().__init__()
@@ -118,6 +128,8 @@ class NegativeSampler(nn.Module):
     """For each image: its own index, then ``k`` indices of training images of other classes, drawn uniformly,
     without replacement unless its class has fewer than ``k`` negatives (RepDistiller's ``exact`` mode)."""
 
+    train_labels: torch.Tensor  # a buffer
+
     def __init__(self, train_labels: torch.Tensor, k: int) -> None:
         super().__init__()
         self.k = k
@@ -142,14 +154,14 @@ class CRDObjective(WeightedDistillObjective):
     takes_indices = True
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier, train_labels: torch.Tensor, *,
-                 feat_dim: int, nce_k: int, nce_t: float, nce_m: float, **weights: float) -> None:
+                 feat_dim: int, nce_k: int, nce_t: float, nce_m: float, **weights: Unpack[Weights]) -> None:
         super().__init__(student, teacher, **weights)
         self.crd = CRDHead(student.head.embed_dim, teacher.head.embed_dim, feat_dim, len(train_labels), nce_t, nce_m)
         self.sampler = NegativeSampler(train_labels, nce_k)
         self._index: torch.Tensor | None = None
         self._labels: torch.Tensor | None = None
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor,  # type: ignore[override]
+    def forward(self, images: torch.Tensor, labels: torch.Tensor,
                 indices: torch.Tensor | None = None) -> StepOutput:
         if indices is None:
             raise RuntimeError("crd: the objective needs each image's index in the training set (takes_indices)")

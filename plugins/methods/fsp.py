@@ -15,6 +15,8 @@ weighting of the matrices are not RepDistiller's; we follow RepDistiller.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch.nn import functional as F
 
@@ -27,9 +29,9 @@ def fsp_matrices(feats: list[torch.Tensor]) -> list[torch.Tensor]:
     out = []
     for bottom, top in zip(feats, feats[1:]):
         if bottom.shape[2] > top.shape[2]:
-            bottom = F.adaptive_avg_pool2d(bottom, top.shape[2:])
+            bottom = F.adaptive_avg_pool2d(bottom, (top.shape[2], top.shape[3]))
         elif bottom.shape[2] < top.shape[2]:
-            top = F.adaptive_avg_pool2d(top, bottom.shape[2:])
+            top = F.adaptive_avg_pool2d(top, (bottom.shape[2], bottom.shape[3]))
         b, t = bottom.flatten(2), top.flatten(2)
         out.append(torch.bmm(t, b.transpose(1, 2)) / b.shape[2])
     return out
@@ -42,6 +44,9 @@ def fsp_losses(s_feats: list[torch.Tensor], t_feats: list[torch.Tensor]) -> list
 
 class FSPInitObjective(Objective):
     """The init stage: the student's features learn the teacher's FSP matrices (no classification)."""
+
+    model: LevelClassifier
+    teacher: LevelClassifier
 
     def __init__(self, student: LevelClassifier, teacher: LevelClassifier) -> None:
         s_c = [i.channels for i in student.level_info]
@@ -59,7 +64,7 @@ class FSPInitObjective(Objective):
             t = self.teacher.forward_levels(images)
         with torch.autocast(images.device.type, enabled=False):
             losses = fsp_losses([f.float() for f in s], [f.float() for f in t])
-        return StepOutput(losses={"fsp": sum(losses)})
+        return StepOutput(losses={"fsp": cast(torch.Tensor, sum(losses))})
 
 
 class FSP(StudentInitMethod):

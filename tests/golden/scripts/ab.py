@@ -45,14 +45,15 @@ def main() -> None:
     connector = Connector(S_SHAPES, T_SHAPES).train()
     with torch.no_grad():
         for name, p in connector.named_parameters():
-            inputs[f"connectors.{name}"] = torch.randn(p.shape, generator=g) * 0.3 + (1.0 if name.endswith("bn.weight") else 0.0)
+            inputs[f"connectors.{name}"] = (torch.randn(p.shape, generator=g) * 0.3
+                                            + (1.0 if name.endswith("bn.weight") else 0.0))
             p.copy_(inputs[f"connectors.{name}"])
     g_s = [inputs[f"s{i}"].clone().requires_grad_(True) for i in range(len(S_SHAPES))]
     g_t = [inputs[f"t{i}"] for i in range(len(T_SHAPES))]
     losses = ABLoss(len(g_s), margin=MARGIN)(connector(g_s), g_t)
     total = sum(losses)
     total.backward()
-    expected = {f"loss{i}": l.detach() for i, l in enumerate(losses)}
+    expected = {f"loss{i}": loss.detach() for i, loss in enumerate(losses)}
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
     expected.update({f"grad.connectors.{name}": p.grad for name, p in connector.named_parameters()})

@@ -44,7 +44,7 @@ def main() -> None:
     losses = fsp(g_s, g_t)
     total = sum(losses)
     total.backward()
-    expected = {f"loss{i}": l.detach() for i, l in enumerate(losses)}
+    expected = {f"loss{i}": loss.detach() for i, loss in enumerate(losses)}
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
     header = {"repository": "github.com/HobbitLong/RepDistiller", "commit": commit,
