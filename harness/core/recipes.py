@@ -19,12 +19,39 @@ RECIPE_LIMITS: dict[str, Constraint] = {
 }
 #: each of ``milestones``
 MILESTONE = COUNT
-SCHEDULES = ("multistep", "cosine", "constant")
+SCHEDULES = ("multistep", "cosine", "constant", "airbench")
+#: The fast-track fields (issue 33): each defaults to what every other recipe does, and a field at its default is
+#: left out of :meth:`Recipe.as_dict`, so that the records and stage keys of those recipes are what they were.
+#: ``label_smoothing``: of every cross-entropy on labels (Szegedy et al. 2016); ``norm_lr_scale``: BatchNorm
+#: parameters train at this multiple of the learning rate and this fraction of the weight decay (airbench's
+#: ``bias_scaler``); ``averaging``: ``lookahead`` (Zhang et al. 2019, airbench's schedule) or none;
+#: ``translate``: the padding of the random crop (pixels); ``pad_mode``: ``zeros`` (RandomCrop(padding=)) or
+#: ``reflect`` (airbench); ``flip``: ``random`` per image and epoch, ``alternating`` (airbench: a random flip
+#: per image drawn once, every image flipped back on odd epochs) or ``none``; ``whiten``: how many training
+#: images the frozen patch-whitening first layer is computed from (0: not whitened).
+FAST_DEFAULTS: dict[str, object] = {"label_smoothing": 0.0, "norm_lr_scale": 1.0, "averaging": "none", "translate": 4,
+                                    "pad_mode": "zeros", "flip": "random", "whiten": 0}
+AVERAGING = ("none", "lookahead")
+PAD_MODES = ("zeros", "reflect")
+FLIPS = ("random", "alternating", "none")
+#: test-time augmentation: not a recipe field but the run's evaluation option (``--tta``), which the records'
+#: protocol holds; defined here, with the recipe's choices, for the command line
+TTA_LEVELS = ("none", "mirror", "mirror-translate")
+CHOICES = {"averaging": AVERAGING, "pad_mode": PAD_MODES, "flip": FLIPS}
+#: the numeric fast-track fields and the values each takes
+FAST_LIMITS: dict[str, Constraint] = {
+    "label_smoothing": between(0, 1, exclusive_maximum=True),
+    "norm_lr_scale": POSITIVE,
+    "translate": NON_NEGATIVE_INT,
+    "whiten": NON_NEGATIVE_INT,
+}
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """SGD with momentum and weight decay, and a multistep or cosine learning-rate schedule.
+    """SGD with momentum and weight decay, and a multistep, cosine, constant or per-step (``airbench``)
+    learning-rate schedule; and the fast-track pieces (:data:`FAST_DEFAULTS`: label smoothing, BatchNorm
+    learning-rate scale, weight averaging, augmentation, whitening), off unless a recipe sets them.
 
     ``milestones`` are epochs for the recipe's own ``epochs``; when ``epochs`` is overridden they are scaled
     proportionally (``resolved()`` does this and the resolved values are what is recorded).
@@ -43,6 +70,13 @@ class Recipe:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    norm_lr_scale: float = 1.0
+    averaging: str = "none"
+    translate: int = 4
+    pad_mode: str = "zeros"
+    flip: str = "random"
+    whiten: int = 0
     notes: str = ""
 
     def with_overrides(self, **overrides: object) -> "Recipe":
@@ -86,11 +120,25 @@ class Recipe:
             if isinstance(m, bool) or not isinstance(m, int) or not MILESTONE.allows(m) or m > self.epochs:
                 raise UsageError(f"recipe '{self.name}': milestones {list(self.milestones)} must be integers in "
                                  f"1..{self.epochs}")
+        for name, limit in FAST_LIMITS.items():
+            value = getattr(self, name)
+            if limit.integer and (isinstance(value, bool) or not isinstance(value, int)):
+                raise UsageError(f"recipe '{self.name}': {name} must be {limit.describe()}, got {value!r}")
+            limit.check(value, f"recipe '{self.name}': {name}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UsageError(f"recipe '{self.name}': {name} must be {', '.join(allowed)}, got "
+                                 f"{getattr(self, name)!r}")
         if self.warmup_epochs > self.epochs:
             raise UsageError(f"recipe '{self.name}': warmup_epochs {self.warmup_epochs} exceeds the {self.epochs} "
                              f"epochs")
 
     def as_dict(self) -> dict:
+        """Every field, but the fast-track fields (:data:`FAST_DEFAULTS`) only where they differ from their
+        defaults: a recipe that uses none of them keeps the records and stage keys it always had."""
         d = asdict(self)
         d["milestones"] = list(self.milestones)
+        for name, default in FAST_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
         return d

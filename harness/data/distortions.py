@@ -150,8 +150,9 @@ class DistortedTrainStream(TrainStream):
         self.distortion = distortion
         self.final_normalizer = normalizer
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for b, (raw, labels) in enumerate(super().epoch(epoch, start_batch), start=start_batch):
+    def epoch(self, epoch: int, start_batch: int = 0, *,
+              indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+        for b, (raw, labels, *index) in enumerate(super().epoch(epoch, start_batch, indexed=indexed), start=start_batch):
             g = self.distortion.generator(self.seed, f"train-epoch{epoch}", b)
             x = self.final_normalizer(self.distortion.apply(raw / 255, g) * 255)
-            yield (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), labels
+            yield (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x), labels, *index

@@ -7,7 +7,9 @@ makes a resumed run see the batches an uninterrupted one would).
 
 Augmentation is the CIFAR standard (random crop with zero padding, horizontal flip), done per image with
 one gather over the whole batch: no per-sample PIL work and no DataLoader workers. The training set is
-padded once and kept on the device as uint8.
+padded once and kept on the device as uint8. A recipe may ask for airbench's variants instead: reflection
+padding, and the alternating flip (each image's flip drawn once, from the seed alone; on odd epochs every
+image is flipped the other way, so that each image is seen both ways in every two epochs).
 """
 
 from __future__ import annotations
@@ -62,9 +64,12 @@ class TrainStream:
         normalizer: Normalizer,
         device: torch.device,
         pad: int = 4,
-        flip: bool = True,
+        flip: bool | str = True,
         channels_last: bool = False,
+        pad_mode: str = "zeros",
     ) -> None:
+        """``flip``: True or ``random`` (per image and epoch), ``alternating`` (see the module), False or
+        ``none``; ``pad_mode``: ``zeros`` or ``reflect``."""
         self.n = int(labels.numel())
         self.batch_size = batch_size
         self.seed = seed
@@ -74,7 +79,13 @@ class TrainStream:
         self.device = device
         self.normalizer = normalizer
         self.channels_last = channels_last
-        self.padded = F.pad(images, (pad, pad, pad, pad)).to(device)  # zero padding, as RandomCrop(padding=4)
+        self.flip_mode = ("random" if flip else "none") if isinstance(flip, bool) else flip
+        if self.flip_mode not in ("random", "alternating", "none"):
+            raise ValueError(f"flip must be random, alternating or none, got {flip!r}")
+        if pad_mode == "zeros":  # as RandomCrop(padding=4)
+            self.padded = F.pad(images, (pad, pad, pad, pad)).to(device)
+        else:
+            self.padded = F.pad(images, (pad, pad, pad, pad), mode=pad_mode).to(device)
         self.labels = labels.to(device)
         h, w = self.size
         self._rows = torch.arange(h, device=device)
@@ -90,16 +101,30 @@ class TrainStream:
         g = epoch_generator(self.seed, epoch)
         order = torch.randperm(self.n, generator=g)
         offsets = torch.randint(0, 2 * self.pad + 1, (2, self.n), generator=g)
-        flips = torch.rand(self.n, generator=g) < 0.5 if self.flip else torch.zeros(self.n, dtype=torch.bool)
+        if self.flip_mode == "alternating":
+            flips = (torch.rand(self.n, generator=epoch_generator(self.seed, 0, stream=1)) < 0.5) ^ bool(epoch % 2)
+        elif self.flip_mode == "random":
+            flips = torch.rand(self.n, generator=g) < 0.5
+        else:
+            flips = torch.zeros(self.n, dtype=torch.bool)
         return EpochPlan(order=order, dy=offsets[0], dx=offsets[1], flip=flips)
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on."""
+    def epoch(self, epoch: int, start_batch: int = 0, *,
+              indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on.
+
+        ``indexed=True`` yields (images, labels, indices) instead: ``indices`` (int64, on the device) are the
+        batch's positions in the training set (``0 .. n-1``, the order of the dataset's training tensors), what
+        a method keyed by sample needs (CRD's memory bank). The batches themselves are the same either way:
+        the indices are the epoch's permutation, drawn anyway. The engine asks for them only for an objective
+        that declares ``takes_indices`` (:class:`harness.train.objective.Objective`)."""
         plan = self.plan(epoch)
         order, dy, dx, flip = (t.to(self.device, non_blocking=True) for t in (plan.order, plan.dy, plan.dx, plan.flip))
         for b in range(start_batch, len(self)):
             sl = slice(b * self.batch_size, min(self.n, (b + 1) * self.batch_size))
-            yield self.augment(order[sl], dy[sl], dx[sl], flip[sl]), self.labels[order[sl]]
+            idx = order[sl]
+            batch = self.augment(idx, dy[sl], dx[sl], flip[sl]), self.labels[idx]
+            yield (*batch, idx) if indexed else batch
 
     def augment(self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         """Crop (offsets ``dy``, ``dx`` in the padded image) and flip each image, then normalise."""
@@ -145,16 +170,19 @@ class DataStreams:
         self.channels_last = channels_last
         self.eval_batch_size = eval_batch_size
         self.normalizer = Normalizer(dataset.mean, dataset.std, device)
-        self._train: dict[int, TrainStream] = {}
+        self._train: dict[tuple, TrainStream] = {}
         self._eval: dict[str, EvalStream | None] = {}
 
-    def train(self, batch_size: int) -> TrainStream:
-        if batch_size not in self._train:
+    def train(self, batch_size: int, *, pad: int = 4, flip: str = "random", pad_mode: str = "zeros") -> TrainStream:
+        """The training stream of ``batch_size`` with the recipe's augmentation (default: the CIFAR standard)."""
+        key = (batch_size, pad, flip, pad_mode)
+        if key not in self._train:
             ds = self.dataset
-            self._train[batch_size] = TrainStream(ds.train_images, ds.train_labels, batch_size=batch_size,
-                                                  seed=self.seed, normalizer=self.normalizer, device=self.device,
-                                                  channels_last=self.channels_last)
-        return self._train[batch_size]
+            self._train[key] = TrainStream(ds.train_images, ds.train_labels, batch_size=batch_size, seed=self.seed,
+                                           normalizer=self.normalizer, device=self.device, pad=pad,
+                                           flip=True if flip == "random" else flip,
+                                           channels_last=self.channels_last, pad_mode=pad_mode)
+        return self._train[key]
 
     def eval(self, split: str) -> EvalStream | None:
         """The ``test`` or ``val`` stream (None when the run has no validation split)."""

@@ -8,6 +8,11 @@ come from ``level_info``, never from per-pair tables. A :class:`DistillMethod` g
 Logit standardisation (Sun et al., CVPR 2024) is shared by the logit distillers: :func:`standardize_logits`,
 its options :data:`LOGIT_STD_OPTIONS` and their check :func:`check_logit_std`.
 
+Also shared by several distillers: :class:`ConvRegressor` (RepDistiller's ``ConvReg``: FitNet's regressor, AB's
+connectors), :func:`preact_levels` (each level's output before its final ReLU: AB) and
+:class:`StudentInitMethod`, the plan of the methods whose distillation is a pre-training ("init") stage of the
+student's feature layers followed by plain cross-entropy (AB and FSP in RepDistiller's ``train_student.py``).
+
 The CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC) share the pieces at the end: which
 features are compared (:func:`level_pairs`, :func:`pooled`), RepDistiller's spatial match
 (:func:`match_size`), RepDistiller's three loss weights as options (:func:`weight_options`) and the total
@@ -17,22 +22,25 @@ loss they weigh (:class:`WeightedDistillObjective`), and a term summed over pair
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
+from torch import nn
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
-from harness.core.constraints import NON_NEGATIVE, POSITIVE
+from harness.core.constraints import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE
 from harness.core.errors import UsageError
 from harness.core.recipes import Recipe
-from harness.methods.contract import Method, Option, Plan, RunInfo
+from harness.methods.contract import Method, Option, Plan, Report, RunInfo
 from harness.models.levels import LevelClassifier, require_levels
-from harness.train.stage import StageContext
+from harness.train.env import RunEnv
 from harness.train.objective import Objective, StepOutput
-from harness.train.stage import Stage
+from harness.train.stage import Stage, StageContext, TrainedStage
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -120,7 +128,7 @@ class DistillObjective(Objective, ABC):
         never run in bf16/fp16 under mixed precision (issue 11: RKD's distance loss was off by 7%)."""
         with torch.autocast(s.logits.device.type, enabled=False):
             s, t = as_fp32(s), as_fp32(t)
-            losses = {"ce": self.ce_weight * F.cross_entropy(s.logits, labels)} if self.ce_weight else {}
+            losses = {"ce": self.ce_weight * self.ce(s.logits, labels)} if self.ce_weight else {}
             losses.update(self.distill(s, t, labels))
         return losses
 
@@ -189,6 +197,131 @@ def prestage_recipe(recipe: Recipe, requested: int, ratio: float = 30 / 240, **o
     RepDistiller's ``init_epochs``)."""
     epochs = requested if requested > 0 else recipe.scaled(ratio)
     return recipe.with_overrides(epochs=epochs, schedule="constant", milestones=(), **overrides)
+
+
+class ConvRegressor(nn.Module):
+    """Maps a (s_C, s_H, s_H) map to (t_C, t_H, t_H) (RepDistiller's ``ConvReg``): a 3x3 stride-2 conv when the
+    student's map is twice the teacher's, a 4x4 stride-2 transposed conv when it is half, otherwise a conv of
+    kernel 1 + s_H - t_H; then BN, and ReLU unless ``relu=False`` (AB's connectors). ``what`` names the method
+    in the error for a pair it cannot bridge."""
+
+    def __init__(self, s_channels: int, s_size: int, t_channels: int, t_size: int, *, relu: bool = True,
+                 what: str = "fitnet") -> None:
+        super().__init__()
+        if s_size == 2 * t_size:
+            self.conv: nn.Module = nn.Conv2d(s_channels, t_channels, kernel_size=3, stride=2, padding=1)
+        elif 2 * s_size == t_size:
+            self.conv = nn.ConvTranspose2d(s_channels, t_channels, kernel_size=4, stride=2, padding=1)
+        elif s_size >= t_size:
+            self.conv = nn.Conv2d(s_channels, t_channels, kernel_size=1 + s_size - t_size)
+        else:
+            raise UsageError(f"{what}: the student's map is {s_size}x{s_size} and the teacher's {t_size}x{t_size}; "
+                             f"the regressor bridges 2x, 1x, 0.5x and any larger student map, not this pair")
+        self.bn = nn.BatchNorm2d(t_channels)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        return F.relu(x) if self.relu else x
+
+
+class _ReluInputs(TorchFunctionMode):
+    """While active, keeps the input of the last ReLU called (a copy when the ReLU works in place)."""
+
+    FUNCS = (F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: torch.Tensor | None = None
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func in self.FUNCS:
+            inplace = func in (torch.relu_, torch.Tensor.relu_) or bool(kwargs.get("inplace")) or \
+                (func is F.relu and len(args) > 1 and bool(args[1]))
+            self.last = args[0].clone() if inplace else args[0]
+        return func(*args, **kwargs)
+
+
+def preact_levels(model: LevelClassifier, images: torch.Tensor) -> list[torch.Tensor]:
+    """Each level's output before its final ReLU (RepDistiller's ``preact=True`` features ``feat[1:-1]``): the
+    input of the last ReLU the level calls (``F.relu`` or ``nn.ReLU``, in place or not), found by watching the
+    torch calls while the level runs, so no architecture needs a hook for it. The levels run as in
+    ``forward_levels``; :func:`require_preact` checks once that every level ends with that ReLU."""
+    feats, x = [], model.stem(images)
+    for level in model.levels:
+        with _ReluInputs() as seen:
+            x = level(x)
+        feats.append(seen.last if seen.last is not None else x)
+    return feats
+
+
+def require_preact(model: LevelClassifier, what: str) -> None:
+    """A UsageError unless every level's output is exactly the ReLU of what :func:`preact_levels` returns
+    (checked on a seeded random batch, in eval mode, before any training)."""
+    stem = model.level_info[0]
+    size = stem.size * stem.reduction
+    in_chans = next(p for p in model.stem.parameters() if p.dim() == 4).shape[1]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.randn(2, in_chans, size, size, generator=torch.Generator().manual_seed(0))
+            x = x.to(next(model.parameters()).device)
+            pre = preact_levels(model, x)
+            post = model.forward_levels(x)[1:]
+        bad = [i + 1 for i, (p, o) in enumerate(zip(pre, post)) if not torch.equal(F.relu(p), o)]
+    finally:
+        model.train(was_training)
+    if bad:
+        raise UsageError(f"{what}: level(s) {', '.join(map(str, bad))} of {model.arch_name} do not end with a ReLU, "
+                         f"so they have no pre-activation output to distil; use an architecture whose levels do "
+                         f"(the CIFAR ResNets, VGGs)")
+
+
+def feature_parameters(objective: Objective) -> list[nn.Parameter]:
+    """What a student-init stage trains: the student's stem and levels (not its head), and the objective's
+    extra modules (RepDistiller's ``init_trainable_list``: ``get_feat_modules()`` and e.g. AB's connectors)."""
+    model = objective.model
+    modules = [model.stem, *model.levels, *objective.extra_modules()]
+    return [p for m in modules for p in m.parameters()]
+
+
+class StudentInitMethod(DistillMethod, ABC):
+    """A distiller whose transfer is a pre-training stage (RepDistiller's ``init``: AB, FSP).
+
+    Stage ``init`` trains the student's stem and levels (and the objective's extra modules) on the objective of
+    :meth:`make_objective` against the frozen teacher, for ``init_epochs`` (by default 30 at the CRD budget of
+    240, RepDistiller's ``--init_epochs``, scaled) at the run's learning rate, constant, with the run's
+    momentum and weight decay. Stage ``train`` then trains the whole student from those weights with
+    cross-entropy alone: RepDistiller's main loop sets these methods' distillation term to 0, so its ``-b``
+    weight multiplies nothing. The init stage is a stage of its own: cached, and shared by every run with the
+    same teacher, student, settings and recipe."""
+
+    options: ClassVar[dict[str, Option]] = {
+        "init_epochs": Option(0, "epochs of the init stage; 0 = 30 at a 240-epoch budget, scaled",
+                              constraint=NON_NEGATIVE_INT),
+    }
+
+    def plan(self, run: RunInfo) -> Plan:
+        init = Stage("init", self.objective, config=self.config(), needs={"teacher": run.teacher(self.name)},
+                     recipe=prestage_recipe(run.recipe, self.opts["init_epochs"]), evaluate="losses",
+                     params=feature_parameters)
+        return Plan(Stage("train", self.ce_objective, config=self.config(), needs={"init": init}),
+                    report=init_report)
+
+    def ce_objective(self, ctx: StageContext) -> Objective:
+        """Stage ``train``: cross-entropy on the whole student, from the init stage's student."""
+        return Objective(copy.deepcopy(ctx.inputs["init"].model))
+
+
+def init_report(deployed: TrainedStage, env: RunEnv) -> Report:
+    """The deployed stage's info with the init stage's epochs and final test loss; the init stage's extra
+    modules (connectors) as training-time extra parameters."""
+    init = deployed.inputs["init"]
+    losses = {k: v for k, v in (init.history[-1] if init.history else {}).items() if k.startswith("test_")}
+    return Report(info={**deployed.info, "init_epochs": len(init.history), "init_final": losses},
+                  extra_params=init.objective.extra_params())
 
 
 # ---- shared by the CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC; FT's factor loss) ----

@@ -17,6 +17,8 @@ layout of a particular architecture:
   architecture (``declare_block_sites``: in a residual block after its last BN, before the add, or after each
   conv level of a plain network), ``level`` sites (after every level but the last) follow from the levels;
   ``insert(site, module)`` puts a module there;
+* ``whitening_layer`` (None unless declared, ``declare_whitening_layer``): the path of a first convolution
+  that a recipe may set to a frozen patch-whitening of the training data (:mod:`harness.models.whitening`);
 * ``downsampling_sites()`` says where the resolution is halved: the architecture declares the paths of its
   pooling layers and strided convolutions (``declare_downsampling_sites``), so that a method can replace
   them (wavelet downsampling) without knowing the architecture; ``replace(path, module)`` swaps one.
@@ -111,6 +113,7 @@ class LevelClassifier(nn.Module):
         self.level_info = self._probe(spec)
         self.block_sites: list[AttentionSite] = []
         self.downsampling_paths: list[str] = []
+        self.whitening_layer: str | None = None
 
     def declare_block_sites(self, sites: Sequence[tuple[str, int]]) -> None:
         """The architecture's own places for per-block attention modules: (dotted path, channels)."""
@@ -124,6 +127,14 @@ class LevelClassifier(nn.Module):
         for path in paths:
             self._parent_and_leaf(path)  # fails now for a path that does not exist
         self.downsampling_paths = list(paths)
+
+    def declare_whitening_layer(self, path: str) -> None:
+        """The dotted path of the first convolution, which a recipe's ``whiten`` sets to the patch-whitening of
+        the training images and freezes (its output channels: twice its input patch size)."""
+        parent, leaf = self._parent_and_leaf(path)
+        if not isinstance(getattr(parent, leaf), nn.Conv2d):
+            raise UsageError(f"architecture '{self.arch_name}': the whitening layer '{path}' is not a Conv2d")
+        self.whitening_layer = path
 
     def downsampling_sites(self) -> list[str]:
         if not self.downsampling_paths:

@@ -1,6 +1,6 @@
 """Aggregation over seeds: within a group (:mod:`harness.results.grouping`) a :class:`Row` is one method (with
 its non-default options and its teacher's architecture) over seeds, with its Δ and Welch's p against the
-group's baseline; a second record of the same row and seed is a :class:`Duplicate`: the newest (by
+group's baseline (or another method's row: ``bench table --against kd``); a second record of the same row and seed is a :class:`Duplicate`: the newest (by
 ``created``) is kept and the others are reported. Records whose ``status`` is not ``"ok"`` (failed runs, see
 :func:`~harness.results.records.load_records`) are never aggregated, only counted; an ok record without the
 top-1 read is left out and named (:attr:`Aggregation.left_out`).
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from harness.core.errors import UsageError
 from harness.results.grouping import (
     Group, budget, canonical, comparability_key, data_settings, engine_settings, protocol_settings, qualify,
     recipe_settings, variant,
@@ -55,7 +56,7 @@ class Row:
     per_seed: dict[str, list[float]] = field(default_factory=dict)  # MEASURES' values, one per seed that has one
     noisy_timing: bool = False  # a seed's batch-1 timings spread more than their median
     delta: float | None = None
-    p_value: float | None = None  # Welch's t-test against the baseline of the same group
+    p_value: float | None = None  # Welch's t-test against the reference row of the same group (collect's against)
     params_x_baseline: float | None = None  # deployed size relative to the baseline of the same group
     macs_x_baseline: float | None = None
     distorted: dict[str, list[float]] = field(default_factory=dict)  # distortion -> top-1 per seed (--eval-noise)
@@ -178,8 +179,31 @@ def record_file(record: Record) -> str:
     return PurePath(path).name if path else f"run {str(record.get('run_key', '?'))[:8]}"
 
 
-def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
-    """Group records by :func:`comparability_key`, drop duplicates, aggregate each method over seeds."""
+def reference_row(r: Row, candidates: list[Row]) -> Row | None:
+    """The row ``r`` is compared with among ``candidates`` (the reference method's rows without options in
+    r's group): the one with r's teacher, else the one without a teacher, else the only one; None where
+    several teachers' rows are candidates and none is r's (no guess)."""
+    by_teacher = {c.teacher_arch: c for c in candidates}
+    if r.teacher_arch in by_teacher:
+        return by_teacher[r.teacher_arch]
+    if None in by_teacher:
+        return by_teacher[None]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def check_against(rows: list[Row], against: str | None) -> None:
+    """A UsageError naming the methods present when ``against`` (a method named on purpose, as ``--against``)
+    has no row without options in any group; None (the baseline where there is one) never fails."""
+    if against is None or not rows or any(r.method == against and not r.variant for r in rows):
+        return
+    methods = ", ".join(sorted({r.method for r in rows if not r.variant}))
+    raise UsageError(f"--against {against}: no table has a {against} row (without options); methods: {methods}")
+
+
+def collect(records: Iterable[Record], metric: str = "last", against: str | None = None) -> Aggregation:
+    """Group records by :func:`comparability_key`, drop duplicates, aggregate each method over seeds, and give
+    each row its Δ and Welch's p against the row of method ``against`` in its group (:func:`reference_row`;
+    None: the baseline, where there is one; a named method that no group has is a UsageError)."""
     key_name = METRICS[metric]
     not_ok: list[Record] = []
     buckets: dict[tuple, dict[tuple, list[Record]]] = {}  # group key -> (method, variant, teacher, seed) -> records
@@ -226,19 +250,26 @@ def collect(records: Iterable[Record], metric: str = "last") -> Aggregation:
                 continue
             row.add(seed, value, rec)
     out = [r for r in rows.values() if r.values]
+    check_against(out, against)
+    reference = against or "baseline"
     base = {r.group.key: r for r in out if r.method == "baseline" and not r.variant and not r.teacher_arch}
+    candidates: dict[tuple, list[Row]] = {}
     for r in out:
-        b = base.get(r.group.key)
-        if b is not None and r is not b:
-            r.delta = r.mean - b.mean
-            r.p_value = welch_p(r.values, b.values)
+        if r.method == reference and not r.variant:
+            candidates.setdefault(r.group.key, []).append(r)
+    for r in out:
+        ref = reference_row(r, candidates.get(r.group.key, []))
+        if ref is not None and r is not ref:
+            r.delta = r.mean - ref.mean
+            r.p_value = welch_p(r.values, ref.values)
+        b = base.get(r.group.key)  # sizes stay relative to the baseline: they are about the deployed model
         if b is not None:
             r.params_x_baseline = _ratio(r.params, b.params)
             r.macs_x_baseline = _ratio(r.macs, b.macs)
-    order = {"baseline": 0}
     ordered_groups = sorted({r.group.key: r.group for r in out}.values(),
                             key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id))
     position = {g.key: i for i, g in enumerate(ordered_groups)}
+    order = {reference: 0}  # the reference rows first
     out.sort(key=lambda r: (position[r.group.key], order.get(r.method, 1), r.method, r.variant, r.teacher_arch or ""))
     return Aggregation(ordered_groups, out, duplicates, not_ok, left_out)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from harness.core.errors import UsageError
@@ -78,10 +78,12 @@ _LAYOUT: tuple[str | Column, ...] = (
 TEACHER = Column("teacher", "teacher", lambda r: r.teacher or "")
 
 
-def columns() -> list[Column]:
-    """Every column in order: the layout, then any measure it does not place, then the teacher."""
+def columns(against: str = "baseline") -> list[Column]:
+    """Every column in order: the layout, then any measure it does not place, then the teacher; the Δ column's
+    header names the reference method ``against`` (``Δ vs kd``; its key stays ``delta``)."""
     placed = {c for c in _LAYOUT if isinstance(c, str)} | {"teacher_acc"}  # teacher_acc is in the teacher cell
     layout = [_measure_column(_BY_NAME[c], c in COMPACT_MEASURES) if isinstance(c, str) else c for c in _LAYOUT]
+    layout = [replace(c, header=f"Δ vs {against}") if c.key == "delta" else c for c in layout]
     return layout + [_measure_column(m) for m in MEASURES if m.name not in placed] + [TEACHER]
 
 
@@ -93,10 +95,10 @@ def distorted_header(name: str) -> str:
     return f"top-1 {name} (%)"
 
 
-def table_columns(rows: list[Row]) -> list[Column]:
+def table_columns(rows: list[Row], against: str = "baseline") -> list[Column]:
     """The columns of these rows: every column, with one ``top-1 noise:0.1 (%)`` column (key ``noise:0.1``) for
     each distortion some row was measured under."""
-    cols = columns()
+    cols = columns(against)
     at = [c.key for c in cols].index(DISTORTED_AFTER) + 1
     cols[at:at] = [Column(name, distorted_header(name), lambda r, name=name: r.distorted_text(name))
                    for name in distortion_names(rows)]
@@ -107,10 +109,11 @@ def column_keys(rows: list[Row]) -> list[str]:
     return [c.key for c in table_columns(rows) if c.key not in GROUP_COLUMNS]
 
 
-def select_columns(rows: list[Row], keys: list[str] | None = None, *, compact: bool = False) -> list[Column]:
+def select_columns(rows: list[Row], keys: list[str] | None = None, *, compact: bool = False,
+                   against: str = "baseline") -> list[Column]:
     """The columns a table of ``rows`` shows: ``keys`` (in that order; an unknown key is a UsageError naming
     the known ones), else the compact set (``compact``), else all; the teacher only where a row has one."""
-    cols = [c for c in table_columns(rows) if c.key not in GROUP_COLUMNS]
+    cols = [c for c in table_columns(rows, against) if c.key not in GROUP_COLUMNS]
     if keys:
         by_key = {c.key: c for c in cols}
         unknown = [k for k in keys if k not in by_key]
@@ -129,11 +132,17 @@ def table_rows(rows: list[Row], cols: list[Column] | None = None) -> tuple[list[
     return [c.header for c in cols], [[c.cell(r) for c in cols] for r in rows]
 
 
-def caption(metric: str) -> str:
+def reference_text(against: str) -> str:
+    """How captions name the rows Δ is measured against: ``the baseline``, or the method (``kd``)."""
+    return "the baseline" if against == "baseline" else against
+
+
+def caption(metric: str, against: str = "baseline") -> str:
     protocol = {"last": "last epoch", "best": "best epoch (max test accuracy over epochs)",
                 "selected": "epoch chosen by --select"}[metric]
     return (f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
-            f"half-width; Δ marked * when Welch's t-test against the baseline of the same table gives p < {ALPHA}, "
+            f"half-width; Δ marked * when Welch's t-test against {reference_text(against)} of the same table "
+            f"{_teacher_rule(against)}gives p < {ALPHA}, "
             f"(n.s.) when not (needs 2+ seeds each). Params, MACs (multiply-accumulates, as papers quote "
             f"cost), FLOPs (2 per multiply-add) and latency are means over seeds (latency ± std). Train compute = "
             f"training FLOPs of every stage the method trains, baseline included, relative to the baseline's "
@@ -195,14 +204,24 @@ def _number(x: float | None) -> float | int | None:
     return int(x) if x is not None and float(x).is_integer() else x
 
 
-def export_row(r: Row, metric: str) -> dict[str, object]:
+def comparison_keys(against: str) -> tuple[str, str]:
+    """The export keys of Δ and Welch's p: ``delta_vs_baseline`` and ``p_welch`` against the baseline (as
+    always), ``delta_vs_kd`` and ``p_welch_vs_kd`` against kd: a reader of the baseline keys never gets another
+    reference's numbers under them."""
+    return ("delta_vs_baseline", "p_welch") if against == "baseline" else (f"delta_vs_{against}",
+                                                                           f"p_welch_vs_{against}")
+
+
+def export_row(r: Row, metric: str, against: str = "baseline") -> dict[str, object]:
     """One row of the CSV and JSON exports: numbers, one per column (top-1 mean, std and n apart; parameter
-    counts as integers; MACs and FLOPs as plain numbers); JSON adds the per-seed lists."""
+    counts as integers; MACs and FLOPs as plain numbers); JSON adds the per-seed lists. Δ and p are under
+    the keys of :func:`comparison_keys`."""
+    delta_key, p_key = comparison_keys(against)
     row: dict[str, object] = {
         "group": r.group.id, "dataset": r.group.dataset, "source": "; ".join(strip_paths(s) for s in r.group.sources),
         "arch": r.group.arch, "budget": r.group.budget, "method": r.method, "variant": r.variant,
         "teacher_arch": r.teacher_arch, "metric": METRICS[metric], "mean": r.mean, "std": r.std, "ci95": r.ci95,
-        "n": len(r.values), "delta_vs_baseline": r.delta, "p_welch": r.p_value,
+        "n": len(r.values), delta_key: r.delta, p_key: r.p_value,
     }
     row.update({k: _number(v) if isinstance(v, (int, float)) else v for k, v in measures_json(r).items()
                 if not k.endswith("_values")})
@@ -215,10 +234,19 @@ def export_row(r: Row, metric: str) -> dict[str, object]:
     return row
 
 
-def compact_caption(metric: str) -> str:
+def _teacher_rule(against: str) -> str:
+    """For a reference other than the baseline: which of its rows a row is compared with."""
+    if against == "baseline":
+        return ""
+    return (f"(the {against} row without options and with the row's teacher, else the one without a teacher or "
+            f"the only one; none where several teachers' rows leave it ambiguous) ")
+
+
+def compact_caption(metric: str, against: str = "baseline") -> str:
     """The compact table's caption: what its columns mean, and where the others are."""
     protocol = {"last": "last epoch", "best": "best epoch", "selected": "epoch chosen by --select"}[metric]
-    return (f"top-1 = {protocol}, mean ± std over seeds; Δ against the baseline of the same table, * when Welch's "
+    return (f"top-1 = {protocol}, mean ± std over seeds; Δ against {reference_text(against)} of the same table, "
+            f"* when Welch's "
             f"t-test gives p < {ALPHA}, (n.s.) when not; MACs = multiply-accumulates of one forward pass. --wide shows "
             f"every column (95% CI, seeds, extra params, FLOPs, size and latency, train compute, distortions, "
             f"teacher), --columns KEY,... chooses them; markdown and CSV keep them all.")

@@ -78,8 +78,9 @@ class EngineEntry(TypedDict, total=False):
     compile: str  # the torch.compile mode; absent for an eager run
 
 
-class ProtocolEntry(TypedDict):
-    select: str  # which epoch's weights were deployed: last, val or test
+class ProtocolEntry(TypedDict, total=False):
+    select: str  # which epoch's weights were deployed: last, val or test (always written)
+    tta: str  # test-time augmentation of the last epoch's evaluation: written only where it is on (--tta)
 
 
 class TeacherEntry(TypedDict, total=False):

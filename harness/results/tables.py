@@ -29,32 +29,34 @@ FORMATS = ("rich", "markdown", "csv", "json")
 
 
 def render(records: list[Record], fmt: str = "rich", metric: str = "last", console: Console | None = None, *,
-           columns: list[str] | None = None, wide: bool = False) -> str:
+           columns: list[str] | None = None, wide: bool = False, against: str | None = None) -> str:
     """Render records as one table per comparable group; ``rich`` prints to ``console`` and returns '', others
     return text. The rich table shows the compact column set unless ``wide`` or ``columns`` (keys of
     :func:`column_keys`) say otherwise; markdown shows every column (or ``columns``); CSV and JSON export
-    every number, one column each."""
-    agg = collect(records, metric)
+    every number, one column each. Δ and p compare each row with the baseline of its table, or with the row
+    of method ``against`` (:func:`~harness.results.aggregation.collect`; a method no table has: UsageError)."""
+    agg = collect(records, metric, against)
     rows = agg.rows
+    reference = against or "baseline"
     if fmt == "json":
         return json.dumps([{
-            **export_row(r, metric), "setting": group_json(r.group), "values": r.values, "seeds": r.seeds,
+            **export_row(r, metric, reference), "setting": group_json(r.group), "values": r.values, "seeds": r.seeds,
             "top1_distorted": {name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
                                for name, v in r.distorted.items()},
             "latency_ms_batch1_values": r.per_seed.get("latency", []),
             "teacher": r.teacher, "duplicates_ignored": [d.text() for d in r.duplicates],
         } for r in rows], indent=2)
     if fmt == "csv":
-        exported = [export_row(r, metric) for r in rows]
+        exported = [export_row(r, metric, reference) for r in rows]
         header = list(dict.fromkeys(k for row in exported for k in row))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=header, restval="")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in exported)
         return buf.getvalue()
-    cols = select_columns(rows, columns, compact=fmt == "rich" and not wide)
+    cols = select_columns(rows, columns, compact=fmt == "rich" and not wide, against=reference)
     headers, body = table_rows(rows, cols)
-    footer = [t for t in (caption(metric), not_ok_text(agg.not_ok), left_out_text(agg.left_out)) if t]
+    footer = [t for t in (caption(metric, reference), not_ok_text(agg.not_ok), left_out_text(agg.left_out)) if t]
     if fmt == "markdown":
         parts = []
         for g in agg.groups:
@@ -72,7 +74,7 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
         if dups:
             console.print(f"[yellow]{escape(dups)}[/yellow]")
     if fmt == "rich" and not wide and not columns:
-        footer[0] = compact_caption(metric)
+        footer[0] = compact_caption(metric, reference)
     for text in footer:
         console.print(f"[dim]{escape(text)}[/dim]", highlight=False)
     return ""

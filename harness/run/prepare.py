@@ -90,7 +90,8 @@ class PreparedRun:
         planning does not import what only the platform names, such as torchvision)."""
         env = RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
                      reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                     channels_last=self.channels_last, select=self.request.select, world=self.world,
+                     channels_last=self.channels_last, select=self.request.select, tta=self.request.tta,
+                     world=self.world,
                      compile=self.request.compile, numerics=numerics.profile(self.request.numerics).identity())
         measured = self.numerics or numerics.activate(self.request.numerics, self.request.threads,
                                                       device=self.device.type)
@@ -258,6 +259,9 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         raise UsageError(f"--select must be one of {', '.join(SELECTIONS)}")
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
+    if req.tta != "none" and req.select != "last":
+        raise UsageError(f"--tta {req.tta} evaluates the last epoch only, so --select {req.select} would compare "
+                         f"epochs evaluated differently: use --select last with --tta")
     methods = build_methods(plugins, req.methods, req.options)
     loggers = resolve_loggers(plugins.loggers, req.loggers)  # an unknown name or a missing extra: now
     plugins.archs.resolve(req.arch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from harness.core.errors import warn
 from harness.core.identity import config_key
@@ -34,6 +35,15 @@ def teacher_of(deployed: TrainedStage) -> TrainedStage | None:
     return None
 
 
+def protocol(req: Any) -> dict[str, Any]:
+    """How the reported numbers were obtained: ``select`` (which epoch's weights) and, only where it is on,
+    ``tta`` (the test-time augmentation of the last epoch's evaluation): tables never mix the two."""
+    out: dict[str, Any] = {"select": req.select}
+    if req.tta != "none":
+        out["tta"] = req.tta
+    return out
+
+
 def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> Record:
     """What every record of a (method, seed) says, whether the run succeeded or failed."""
     req = run.request
@@ -48,7 +58,7 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "seed": env.seed,
         "recipe": run.recipe.as_dict(),
         "engine": env.engine(),  # type: ignore[typeddict-item]
-        "protocol": {"select": req.select},
+        "protocol": protocol(req),
         "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
                    "seeds_in_run": req.seeds, "methods_in_run": req.methods},
         "versions": versions(),

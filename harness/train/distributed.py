@@ -65,9 +65,9 @@ class World:
     def describe(self) -> dict[str, Any]:
         return {"world_size": self.size, "backend": self.backend}
 
-    def shard(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's contiguous part of a global batch."""
-        return images.tensor_split(self.size)[self.rank], labels.tensor_split(self.size)[self.rank]
+    def shard(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """This rank's contiguous part of a global batch: of each tensor (images, labels, sample indices)."""
+        return tuple(t.tensor_split(self.size)[self.rank] for t in tensors)
 
     def reduce_step(self, params: list[nn.Parameter], losses: dict[str, torch.Tensor], n: int,
                     correct: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, int]:

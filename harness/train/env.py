@@ -51,6 +51,8 @@ class RunEnv:
     amp: bool = False
     channels_last: bool = False
     select: str = "last"
+    #: test-time augmentation of the last epoch's evaluation (``harness.train.evaluation.TTA_LEVELS``)
+    tta: str = "none"
     eval_batch_size: int = 512
     world: "World | None" = None  # several ranks training this run together (torchrun)
     compile: str | None = None  # torch.compile mode of the training step and evaluation; None: eager
@@ -73,6 +75,8 @@ class RunEnv:
         }
         if self.world is not None:  # sharded batches, global BatchNorm: equal to one process up to rounding only
             identity["world_size"] = self.world.size
+        if self.tta != "none":  # only when set: the keys of runs without it are those they always were
+            identity["tta"] = self.tta
         return identity
 
     def engine(self) -> dict[str, Any]:
@@ -100,8 +104,10 @@ class RunEnv:
     def normalizer(self) -> Normalizer:
         return self.streams.normalizer
 
-    def train_stream(self, batch_size: int) -> TrainStream:
-        return self.streams.train(batch_size)
+    def train_stream(self, batch_size: int, recipe: Recipe | None = None) -> TrainStream:
+        """The training stream of ``batch_size``, augmented as ``recipe`` (the run's by default) says."""
+        r = recipe or self.recipe
+        return self.streams.train(batch_size, pad=r.translate, flip=r.flip, pad_mode=r.pad_mode)
 
     def eval_stream(self, split: str) -> EvalStream | None:
         return self.streams.eval(split)
@@ -115,10 +121,17 @@ class RunEnv:
         module = module.to(self.device)
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Top-1 accuracy (%) and mean cross-entropy on the validation split (if any) and the test set."""
+    def evaluate(self, model: nn.Module, *, final: bool = False) -> dict[str, float]:
+        """Top-1 accuracy (%) and mean cross-entropy on the validation split (if any) and the test set.
+
+        ``final`` (the last epoch's evaluation) with test-time augmentation (``tta``): the numbers under it,
+        with those of the plain evaluation beside them (``test_acc_plain``, ...) and ``tta`` naming it."""
         streams = {split: s for split in ("val", "test") if (s := self.eval_stream(split)) is not None}
-        return evaluation.accuracy(model, streams, device_type=self.device.type, amp=self.amp)
+        plain = evaluation.accuracy(model, streams, device_type=self.device.type, amp=self.amp)
+        if not final or self.tta == "none":
+            return plain
+        out = evaluation.accuracy(model, streams, device_type=self.device.type, amp=self.amp, tta=self.tta)
+        return {**out, **{f"{k}_plain": v for k, v in plain.items()}}
 
     def evaluate_objective(self, objective: "Objective", split: str = "test") -> dict[str, float]:
         """Mean of each of ``objective``'s losses over the test (or validation) set: for stages that are

@@ -212,8 +212,13 @@ class StageRunner:
         }[stage.evaluate]
         if world is not None:  # rank 0 evaluates, every rank gets its numbers
             evaluate = partial(world.from_main, evaluate)
+        evaluate_last = (lambda: self.env.evaluate(model, final=True)) if stage.evaluate == "accuracy" else None
+        if world is not None and evaluate_last is not None:
+            evaluate_last = partial(world.from_main, evaluate_last)
+        objective.label_smoothing = recipe.label_smoothing  # of the objective's cross-entropy on labels
         with plugin_code(f"stage {work.label}: data()"):
-            data = stage.data(work.ctx) if stage.data is not None else TrainData(self.env.train_stream(recipe.batch_size))
+            data = stage.data(work.ctx) if stage.data is not None else TrainData(
+                self.env.train_stream(recipe.batch_size, recipe))
         with plugin_code(f"stage {work.label}: params()"):
             params = stage.params(objective) if stage.params else None
         with plugin_code(f"stage {work.label}: training (the objective's forward or its losses)"):
@@ -222,6 +227,7 @@ class StageRunner:
                 device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
                 resume=self.resume, amp=self.env.amp, select=(lambda row: row[select_metric]) if select_metric else None,
                 state_to_keep=objective.state_dict, world=world, forward=step, warmup_batches=1 if mode else 0,
+                evaluate_last=evaluate_last if self.env.tta != "none" else None,
             )
         info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",
                                 "resumed_from_epoch": fitted.resumed_from_epoch}

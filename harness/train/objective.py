@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -31,7 +31,20 @@ class Objective(nn.Module):
 
     ``model`` is the deployed model; any other trainable submodule is a training-time extra (counted
     separately in the record). ``frozen`` modules (teachers) are kept in eval mode and out of the optimiser.
+    ``label_smoothing`` (set by the executor from the stage's recipe) is that of :meth:`ce`, the cross-entropy
+    on labels of this objective and of the distillation kit; an objective that calls ``F.cross_entropy``
+    itself trains without it.
     """
+
+    label_smoothing: float = 0.0
+
+    #: Whether :meth:`forward` takes a third argument, ``indices``: each training image's position in the
+    #: training set (int64, ``0 .. n-1``), for methods keyed by sample (CRD's memory bank). The engine then
+    #: draws the epoch's batches with their indices (:meth:`harness.data.pipeline.TrainStream.epoch`,
+    #: ``indexed=True``: the same batches); every other objective is called as ``forward(images, labels)``,
+    #: as always. Evaluation (``evaluate="losses"``) calls ``forward(images, labels)`` on the test set, so an
+    #: objective that takes indices trains a classifier (``evaluate="accuracy"``) or accepts ``indices=None``.
+    takes_indices: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, *, info: Mapping[str, Any] | None = None) -> None:
         """``info``: what building the objective found out or decided (where attention modules went, what a
@@ -84,6 +97,12 @@ class Objective(nn.Module):
     def extra_params(self) -> int:
         return sum(count_params(m) for m in self.extra_modules())
 
+    def ce(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy on labels, with the recipe's label smoothing (none unless the recipe sets it)."""
+        if self.label_smoothing:
+            return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits, labels)
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         logits = self.model(images)
-        return StepOutput(losses={"ce": F.cross_entropy(logits, labels)}, logits=logits)
+        return StepOutput(losses={"ce": self.ce(logits, labels)}, logits=logits)

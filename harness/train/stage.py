@@ -15,10 +15,11 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import nn
 
-from harness.core.errors import plugin_code
+from harness.core.errors import UsageError, plugin_code
 from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.data.pipeline import Normalizer, TrainStream
+from harness.models.whitening import whiten
 from harness.train.env import RunEnv
 from harness.train.objective import Objective
 
@@ -219,7 +220,27 @@ class StageContext:
                 self._factories.append(rewrite.rewrite)
             built["rewrites"] = [rewrite.config() for rewrite in self.rewrites]
         self.built.append(built)
-        return self.env.place(model)
+        model = self.env.place(model)
+        if self.env.recipe.whiten:
+            self._whiten(name, model)
+        return model
+
+    def _whiten(self, name: str, model: nn.Module) -> None:
+        """The recipe's ``whiten``: the architecture's whitening layer set from the first ``whiten`` training
+        images of the run (normalised), and frozen. What it is computed from is in the stage key already: the
+        run's data fingerprint (the training tensors after subset and split) and the recipe."""
+        recipe = self.env.recipe
+        path = getattr(model, "whitening_layer", None)
+        if path is None:
+            raise UsageError(f"recipe '{recipe.name}' whitens the first layer (whiten={recipe.whiten}), but "
+                             f"architecture '{name}' declares no whitening layer; use an architecture that does "
+                             f"(airbench94, airbench:...) or a recipe without it")
+        layer = model.get_submodule(path)
+        if not isinstance(layer, nn.Conv2d):
+            raise UsageError(f"recipe '{recipe.name}' whitens the first layer of '{name}', which a method's rewrite "
+                             f"replaced ({type(layer).__name__} at {path}); use --whiten 0 with this method")
+        images = self.dataset.train_images[:recipe.whiten]
+        whiten(layer, self.normalizer(images.to(self.device)))
 
     def rewrite_info(self) -> dict[str, Any]:
         """What the stage's rewrites changed, for its objective's ``info`` (empty without rewrites)."""
@@ -235,7 +256,7 @@ class StageContext:
         return self.env.evaluate_objective(objective, split)
 
     def train_stream(self, batch_size: int | None = None) -> TrainStream:
-        return self.env.train_stream(batch_size or self.recipe.batch_size)
+        return self.env.train_stream(batch_size or self.recipe.batch_size, self.recipe)
 
     def stream_of(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
                   augment: bool = True) -> TrainStream:

@@ -51,13 +51,18 @@ class Step:
         self.warmup_left -= 1
         return True
 
-    def __call__(self, epoch: int, b: int, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
-        """Batch ``b`` (0-based) of 0-based ``epoch``: forward, check, backward, step."""
+    def __call__(self, epoch: int, b: int, images: torch.Tensor, labels: torch.Tensor,
+                 indices: torch.Tensor | None = None) -> StepResult:
+        """Batch ``b`` (0-based) of 0-based ``epoch``: forward, check, backward, step. ``indices`` (the batch's
+        positions in the training set) are passed on to the forward only when given: for an objective that
+        ``takes_indices``."""
         batch = labels.shape[0]
+        extra = () if indices is None else (indices,)
         if self.world is not None:
-            images, labels = self.world.shard(images, labels)
+            images, labels, *shard = self.world.shard(images, labels, *extra)
+            extra = tuple(shard)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.forward(images, labels)
+            out = self.forward(images, labels, *extra)
         loss = sum(out.losses.values())
         if self.world is None:
             self.guard.batch(epoch, b, out.losses, loss)

@@ -27,6 +27,8 @@ CIFAR_VGGS: dict[str, list[list[int]]] = {
     "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
 }
 TIMM_RESNETS = (18, 34, 50, 101)  # timm's ResNets with the CIFAR stem
+#: airbench94 (Keller Jordan) and a twice-as-wide variant: name -> widths of the three conv groups
+AIRBENCH: dict[str, tuple[int, int, int]] = {"airbench94": (64, 256, 256), "airbench94x2": (128, 512, 512)}
 
 #: student -> (default teacher, where the pair comes from); ``--teacher`` overrides it
 DEFAULT_TEACHERS: dict[str, tuple[str, str]] = {
@@ -35,6 +37,8 @@ DEFAULT_TEACHERS: dict[str, tuple[str, str]] = {
     "resnet56": ("resnet110", "CRD benchmark (RepDistiller) pair resnet110 -> resnet56"),
     "resnet8x4": ("resnet32x4", "CRD benchmark (RepDistiller) pair resnet32x4 -> resnet8x4"),
     "vgg8": ("vgg16", "EncodeNet paper Table 4 pair vgg16 -> vgg8 (the CRD benchmark's is vgg13)"),
+    "airbench94": ("airbench94x2", "our choice for the fast track (issue 33): every width doubled; airbench "
+                                   "itself has no teacher"),
     **{f"resnet{a}": (f"resnet{b}", "the next larger ResNet of the family")
        for a, b in zip(TIMM_RESNETS, TIMM_RESNETS[1:])},
 }
@@ -79,4 +83,11 @@ resmlp = declared_plugin("archs", [
      "the paper's augmentation and distillation are out of scope"),
     ("resmlp:", "plugins.archs.resmlp:resmlp",
      "ResMLP with options depth=,dim=,patch=,mlp_ratio=,init_values= (e.g. resmlp:depth=12,dim=192)"),
+])
+airbench = declared_plugin("archs", [
+    *[(name, lazy("plugins.archs.airbench:airbench", widths=widths),
+       f"airbench94 network (Keller Jordan), conv-group widths {list(widths)}; train with --recipe fast",
+       _teacher(name)) for name, widths in AIRBENCH.items()],
+    ("airbench:", "plugins.archs.airbench:airbench",
+     "airbench94 network with options block1=,block2=,block3= (the conv groups' widths, default 64,256,256)"),
 ])

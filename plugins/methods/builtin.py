@@ -87,6 +87,19 @@ vid = declared_plugin("methods", [
     ("vid", "plugins.methods.vid:VID",
      "variational information distillation: CE + Gaussian NLL of 1x1-conv regressors at every level (CRD benchmark)"),
 ])
+crd = declared_plugin("methods", [
+    ("crd", "plugins.methods.crd:CRD",
+     "contrastive representation distillation: NCE with a memory bank of 16384 negatives (CRD, RepDistiller)"),
+])
+fsp = declared_plugin("methods", [
+    ("fsp", "plugins.methods.fsp:FSP",
+     "flow of solution procedure: FSP-matrix pre-training of the student's levels, then cross-entropy"),
+])
+ab = declared_plugin("methods", [
+    ("ab", "plugins.methods.ab:AB",
+     "activation boundaries: pre-training of the student's levels on the teacher's pre-ReLU signs, then "
+     "cross-entropy"),
+])
 encodenet = declared_plugin("methods", [
     ("encodenet", "plugins.methods.encodenet.method:EncodeNet",
      "EncodeNet: intraclass clusters, entropy-selected representatives, converting AE, frozen encoder"),

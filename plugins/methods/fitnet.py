@@ -22,29 +22,11 @@ from torch.nn import functional as F
 from harness.api import (
     COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
     LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, UsageError, require_levels,
+    TrainedStage, require_levels,
 )
-from harness.kits.distill import DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe
-
-
-class ConvRegressor(nn.Module):
-    """Maps a (s_C, s_H, s_H) map to (t_C, t_H, t_H): conv chosen by the size ratio, then BN + ReLU."""
-
-    def __init__(self, s_channels: int, s_size: int, t_channels: int, t_size: int) -> None:
-        super().__init__()
-        if s_size == 2 * t_size:
-            self.conv: nn.Module = nn.Conv2d(s_channels, t_channels, kernel_size=3, stride=2, padding=1)
-        elif 2 * s_size == t_size:
-            self.conv = nn.ConvTranspose2d(s_channels, t_channels, kernel_size=4, stride=2, padding=1)
-        elif s_size >= t_size:
-            self.conv = nn.Conv2d(s_channels, t_channels, kernel_size=1 + s_size - t_size)
-        else:
-            raise UsageError(f"fitnet: the student's hint is {s_size}x{s_size} and the teacher's {t_size}x{t_size}; "
-                             f"the regressor bridges 2x, 1x, 0.5x and any larger student map, not this pair")
-        self.bn = nn.BatchNorm2d(t_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+from harness.kits.distill import (
+    ConvRegressor, DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe,
+)
 
 
 def make_regressor(student: LevelClassifier, teacher: LevelClassifier, hint: int) -> ConvRegressor:

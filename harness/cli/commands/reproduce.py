@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("reproduce", help="run what a paper table needs and print it beside the reported numbers")
-    rep.add_argument("table", help="table2, table3, table4, table5 (EncodeNet paper), smoke (CI), or a study file "
+    rep.add_argument("table", help="table2, table3, table4, table5 (EncodeNet paper), crd (the CRD benchmark, "
+                                   "RepDistiller), smoke (CI), or a study file "
                                    "with a [study] reference (e.g. an edited copy: bench study copy table2 FILE)")
     rep.add_argument("--paper-dataset", help="only the table's settings on this dataset (e.g. cifar10 for table2)")
     rep.add_argument("--no-train", action="store_true", help="only the parameter/FLOP columns, from untrained models")

@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="these columns, in this order (terminal and markdown): method, top1, ci95, delta, p, seeds, "
                           "params, extra_params, macs, flops, size, latency, train_compute, teacher, or a distortion "
                           "such as noise:0.1")
+    tab.add_argument("--against", metavar="METHOD",
+                     help="the row Δ and p (Welch) compare every other row of the same table with: this method "
+                          "without options, with the row's teacher where it has several (default: baseline; "
+                          "size ratios stay against the baseline)")
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -38,7 +42,8 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
     records = readable_records(args.paths, failed=True, metric=args.metric)  # failed runs are counted, never aggregated
-    text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide)
+    text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide,
+                  against=args.against)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.export:
@@ -46,6 +51,6 @@ def main(args: argparse.Namespace, console: "Console") -> int:
 
         for fmt, suffix in (("markdown", ".md"), ("csv", ".csv")):
             path = args.export.with_name(args.export.name + suffix)
-            atomic_write_text(path, render(records, fmt, args.metric))
+            atomic_write_text(path, render(records, fmt, args.metric, against=args.against))
             console.print(f"wrote {path}")
     return 0

@@ -14,7 +14,7 @@ device) is written but not digested. The digest is presentation: records carry i
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import harness
 from harness.cli.study.load import Study, StudyRun, schema, tomllib
 from harness.core.identity import config_key
 from harness.core.io import atomic_write_text
+from harness.core.recipes import FAST_DEFAULTS
 from harness.run.prepare import PreparedRun
 from harness.run.spec.kinds import PathValue
 from harness.run.spec.options import RECIPE_OPTIONS
@@ -45,10 +46,19 @@ def as_toml(name: str, value: Any) -> Any:
     return plain(value if isinstance(kind, PathValue) else kind.toml(value))
 
 
+def recipe_values(prepared: PreparedRun) -> dict[str, Any]:
+    """The recipe overrides' resolved values; a fast-track field (``FAST_DEFAULTS``) only where the run's recipe
+    or the named one differs from its default, so that the copies of other studies are what they were."""
+    recipe = asdict(prepared.recipe)
+    named = prepared.plugins.recipes.resolve(prepared.request.recipe).obj
+    return {name: plain(recipe[name]) for name in RECIPE_OPTIONS
+            if name not in FAST_DEFAULTS or FAST_DEFAULTS[name] != recipe[name]
+            or FAST_DEFAULTS[name] != getattr(named, name)}
+
+
 def run_table(run: StudyRun, prepared: PreparedRun) -> dict[str, Any]:
     table = {name: as_toml(name, value) for name, value in run.values.items() if name != "options"}
-    recipe = prepared.recipe.as_dict()
-    table.update({name: recipe[name] for name in RECIPE_OPTIONS})
+    table.update(recipe_values(prepared))
     table["amp"], table["channels_last"] = prepared.amp, prepared.channels_last
     if table.get("teacher") is None and prepared.teacher is not None and prepared.teacher.arch:
         table["teacher"] = prepared.teacher.arch  # the architecture's default teacher, named

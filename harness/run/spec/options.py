@@ -19,7 +19,8 @@ from typing import Any
 
 from harness.core.constraints import COUNT, POSITIVE, between
 from harness.core.numerics import PROFILES
-from harness.core.recipes import MILESTONE, RECIPE_LIMITS, SCHEDULES
+from harness.core.recipes import (AVERAGING, FAST_LIMITS, FLIPS, MILESTONE, PAD_MODES, RECIPE_LIMITS, SCHEDULES,
+                                   TTA_LEVELS)
 from harness.run.spec.kinds import (
     Distortions, Integer, Items, Kind, Number, PathValue, Settings, Switch, Text,
 )
@@ -99,7 +100,7 @@ class RunOption:
 
 
 def _recipe(name: str, help: str, flag: str) -> RunOption:
-    limit = RECIPE_LIMITS[name]
+    limit = {**RECIPE_LIMITS, **FAST_LIMITS}[name]
     kind = Integer(limit) if limit.integer else Number(limit)
     return RunOption(name, kind, help, flag, group="recipe overrides", field=OVERRIDES, none=RECIPE)
 
@@ -134,7 +135,7 @@ OPTIONS: tuple[RunOption, ...] = (
               default=True, scope="execution", style="off"),
     RunOption("seeds", Items(Integer(SEED), "distinct integers", nonempty=True, distinct=True, name="seeds"),
               "comma-separated seeds: one run of every method per seed", "--seeds", default=[0]),
-    RunOption("recipe", Text(), "named recipe: crd, attention, encodenet, smoke (bench list recipes)",
+    RunOption("recipe", Text(), "named recipe: crd, attention, encodenet, smoke, fast (bench list recipes)",
               "--recipe", default="crd"),
     _recipe("epochs", "epochs (multistep milestones are scaled to match)", "--epochs"),
     _recipe("batch_size", "images per training step", "--batch-size"),
@@ -147,6 +148,16 @@ OPTIONS: tuple[RunOption, ...] = (
               "comma-separated epochs of the multistep schedule", "--milestones", group="recipe overrides",
               field=OVERRIDES, none=RECIPE),
     _recipe("gamma", "multistep decay factor", "--gamma"),
+    _recipe("label_smoothing", "label smoothing of the cross-entropy on labels (fast: 0.2)", "--label-smoothing"),
+    RunOption("averaging", Text(AVERAGING), "weight averaging (fast: lookahead, airbench's)", "--averaging",
+              group="recipe overrides", field=OVERRIDES, none=RECIPE),
+    _recipe("translate", "random-crop padding in pixels (CIFAR standard 4; fast: 2)", "--translate"),
+    RunOption("flip", Text(FLIPS), "horizontal flip: random per image and epoch, alternating (airbench) or none",
+              "--flip", group="recipe overrides", field=OVERRIDES, none=RECIPE),
+    RunOption("pad_mode", Text(PAD_MODES), "padding of the random crop (fast: reflect)", "--pad-mode",
+              group="recipe overrides", field=OVERRIDES, none=RECIPE),
+    _recipe("whiten", "set the first layer to the frozen patch-whitening of this many training images (0: off; "
+            "fast: 5000; the architecture must declare a whitening layer)", "--whiten"),
     # the data of the run
     RunOption("val_split", Number(between(0, 1, exclusive_maximum=True)),
               "hold out this fraction of training data for validation", "--val-split", default=0.0, group=DATA),
@@ -158,6 +169,9 @@ OPTIONS: tuple[RunOption, ...] = (
               "weights kept for downstream stages and deployment: last epoch (default), best validation epoch "
               "(needs --val-split), or best test epoch (only when you explicitly want test selection)", "--select",
               default="last", group=DATA),
+    RunOption("tta", Text(TTA_LEVELS), "test-time augmentation of the last epoch's evaluation: none, mirror, or "
+              "mirror-translate (airbench94's six views); recorded in the protocol, so its records are never in "
+              "a table with plain ones", "--tta", default="none", group=DATA),
     RunOption("eval_noise", Distortions("noise"), "also measure top-1 on the test set with additive Gaussian noise "
               "of these standard deviations, in [0, 1] pixel units, e.g. 0.05,0.1,0.2", "--eval-noise", default=[],
               group=DISTORTION, field="eval_distortions", metavar="SIGMAS"),
