@@ -149,3 +149,31 @@ def test_bad_split_and_missing_vgg_weights_refused(tmp_path: Path, cache_dir: Pa
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
     with pytest.raises(UsageError, match="needs ImageNet VGG16 weights"):
         run_tiny(cache_dir, tmp_path, methods=["encodenet"], options=["encodenet.features=vgg16"])
+
+
+def test_a_missing_clustering_or_plotting_library_is_named_before_training(tmp_path: Path, cache_dir: Path,
+                                                                           monkeypatch) -> None:
+    """scikit-learn, kneed and matplotlib are imported where they are used; planning checks that they are
+    installed (a one-line error before anything trains) and using one that is missing says the same."""
+    import importlib.util
+    import sys
+
+    from conftest import tiny_request
+    from harness.core.progress import Reporter
+    from harness.run.prepare import prepare
+    from plugins.methods.encodenet import clustering, figures
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "kneed" else found(name, *a))
+    def plan(**overrides) -> None:
+        prepare(tiny_request(cache_dir, tmp_path, **overrides), PLUGINS, Reporter())  # plans; trains nothing
+
+    with pytest.raises(UsageError, match="method 'encodenet' .target=cluster. needs kneed, which is not installed"):
+        plan(methods=["encodenet"])
+    plan(methods=["encodenet-input"])  # no clustering: kneed is not needed
+    monkeypatch.setitem(sys.modules, "kneed", None)  # not importable
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(UsageError, match="EncodeNet's elbow method needs kneed"):
+        clustering.elbow([1, 2, 3, 4], [10.0, 3.0, 2.0, 1.5])
+    with pytest.raises(UsageError, match="EncodeNet's figures needs matplotlib"):
+        figures.pyplot()

@@ -170,6 +170,39 @@ def test_code_identity_follows_source_edits(tmp_path: Path, monkeypatch: pytest.
     assert after["idmod_helper"] != before["idmod_helper"] and after["idmod"] == before["idmod"]
 
 
+LAZY_PROBE = """
+import importlib.metadata, json, sys
+from harness.core.identity import code_identity
+from plugins.methods.encodenet.method import EncodeNet
+identity = code_identity(EncodeNet)
+loaded = [m for m in ("sklearn", "kneed", "matplotlib", "scipy") if m in sys.modules]
+import kneed, matplotlib, sklearn
+print(json.dumps({"identity": identity, "loaded": loaded, "reported": {
+    "sklearn": "scikit-learn==" + sklearn.__version__, "kneed": "kneed==" + kneed.__version__,
+    "matplotlib": "matplotlib==" + matplotlib.__version__}}))
+"""
+
+
+def test_packages_imported_when_used_keep_their_versions_in_the_identity(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module that imports a package only in the function using it names it in ``IMPORTED_WHEN_USED``: its
+    version is in the identity as if imported at the top, and reading it imports nothing. EncodeNet's
+    scikit-learn, kneed and matplotlib (checked in a fresh process: none is imported, and the versions are
+    those the packages report once imported)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "idlazy.py").write_text("IMPORTED_WHEN_USED = ('kneed',)\n\ndef factory():\n    import kneed\n")
+    (tmp_path / "idplain.py").write_text("def factory():\n    import kneed\n")
+    import idlazy
+    import idplain
+
+    assert "kneed" in code_identity(idlazy.factory) and "kneed" not in code_identity(idplain.factory)
+    done = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True, cwd=REPO, check=True)
+    probe = json.loads(done.stdout)
+    assert probe["loaded"] == []
+    for package, version in probe["reported"].items():
+        assert probe["identity"][package] == version
+
+
 # ---- which code enters a key ------------------------------------------------------------------------------
 
 

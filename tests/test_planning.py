@@ -139,6 +139,9 @@ class ValueBranch(nn.Module):
 #: What a dry run of small architectures needs none of: EncodeNet's clustering and plots (sklearn, kneed,
 #: matplotlib), statistics (scipy), timm and torchvision (the distortion protocols, the platform's versions).
 NOT_IMPORTED = ("sklearn", "scipy", "matplotlib", "kneed", "timm", "torchvision")
+#: What planning EncodeNet needs none of (scikit-learn and kneed cluster, matplotlib draws; kneed imports
+#: scipy.signal and matplotlib.pyplot): the headline's methods, whose CBAM is timm's module (timm imports torchvision)
+NOT_IMPORTED_BY_ENCODENET = ("sklearn", "scipy", "matplotlib", "kneed")
 PROBE = """
 import sys
 from harness.cli import main
@@ -148,21 +151,27 @@ sys.exit(code)
 """
 
 
-def test_a_dry_run_imports_only_what_planning_needs(tmp_path: Path, cache_dir: Path) -> None:
+@pytest.mark.parametrize("methods, jobs, not_imported", [
+    ("baseline,kd,fitnet", 4, NOT_IMPORTED),  # baseline, teacher, kd, fitnet
+    ("encodenet,kd,cbam", 6, NOT_IMPORTED_BY_ENCODENET),  # the headline's methods: baseline, autoencoder, head,
+])                                                        # teacher, kd, cbam
+def test_a_dry_run_imports_only_what_planning_needs(tmp_path: Path, cache_dir: Path, methods: str, jobs: int,
+                                                    not_imported: tuple[str, ...]) -> None:
     """A regression guard for the dry run's cost (issue 32): the table, the estimate and the stage graph of
     methods and architectures that use none of them import no statistics, plotting, clustering, timm or
     torchvision (each costs seconds on a 2-core machine; a module-level import in a presentation or
-    orchestration module brings them back). Checked in a fresh process, whose modules are its own.
-    (torch._dynamo is not checked: torch's FLOP counter, which costs the plan, imports it when it runs.)"""
+    orchestration module, or in EncodeNet's clustering and figures, brings them back). Checked in a fresh
+    process, whose modules are its own. (torch._dynamo is not checked: torch's FLOP counter, which costs the
+    plan, imports it when it runs.)"""
     import subprocess
     import sys
 
-    args = ["run", "--methods", "baseline,kd,fitnet", "--arch", "resnet8", "--teacher", "resnet20",
+    args = ["run", "--methods", methods, "--arch", "resnet8", "--teacher", "resnet20",
             "--dataset", "cifar10-mini", "--train-subset", "320", "--test-subset", "100", "--dry-run",
             "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out")]
-    done = subprocess.run([sys.executable, "-c", PROBE.format(names=NOT_IMPORTED), *args], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", PROBE.format(names=not_imported), *args], capture_output=True,
                           text=True, cwd=Path(__file__).resolve().parents[1], timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "stage graph: 4 stage jobs" in " ".join(done.stdout.split())  # it planned: baseline, teacher, kd, fitnet
+    assert f"stage graph: {jobs} stage jobs" in " ".join(done.stdout.split())  # it planned every stage
     imported = done.stdout.split("IMPORTED:")[-1].split()
     assert imported == [], f"a dry run imported {imported}"

@@ -13,7 +13,10 @@ Build systems that never serve a stale artifact derive a step's key from everyth
 * :func:`code_identity` names the code that computed a result: the normalised source (:func:`normalised_source`)
   of every module that computes and is reachable from the given objects (functions, classes, bound methods,
   ``nn.Module`` trees), and the versions of the numerical stack whose source is not hashed. A method whose code
-  was changed gets a new identity, hence a retrain; an edited comment, docstring or layout does not.
+  was changed gets a new identity, hence a retrain; an edited comment, docstring or layout does not. A module
+  that imports a package only inside the functions that use it (so that planning does not pay for importing
+  it) names the package in a module-level tuple :data:`IMPORTED_WHEN_USED`; its version enters the identity
+  as if the module imported it at the top, and nothing is imported to read it.
 
 Which harness modules compute is decided here, explicitly (:data:`COMPUTES`): the engine, the data pipeline,
 model and method code and the kits. Presentation (progress, tables, plots, the CLI), orchestration and I/O
@@ -50,6 +53,11 @@ KEY_LENGTH = 20
 #: Packages whose version stands for their code (their source is large and does not change in place).
 STACK = ("torch", "torchvision", "timm", "numpy", "scipy", "sklearn", "PIL", "kneed", "matplotlib", "pluggy",
          "rich", "tabulate")
+
+#: The name of a module-level tuple of packages (top-level import names) that the module imports only inside
+#: the functions using them: :func:`code_identity` records their versions (read from the installed
+#: distributions' metadata, without importing them) as it does for a package imported at the top.
+IMPORTED_WHEN_USED = "IMPORTED_WHEN_USED"
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
@@ -339,8 +347,10 @@ def harness_role(name: str) -> str | None:
 def code_identity(*objects: Any) -> dict[str, str]:
     """What code ``objects`` run: ``{module: source digest}`` for every computing module reachable from them
     through their definitions and their modules' imports, and ``{package: "dist==version"}`` for the
-    numerical stack and for the distribution each hashed top-level package belongs to. Standard-library
-    modules and the harness's presentation modules (:data:`PRESENTS`) are left out, and not followed.
+    numerical stack and for the distribution each hashed top-level package belongs to, or a hashed module names
+    in :data:`IMPORTED_WHEN_USED` (a package it imports later, in the functions that use it: its version only,
+    as for the stack). Standard-library modules and the harness's presentation modules (:data:`PRESENTS`) are
+    left out, and not followed.
     """
     seen: set[str] = set()
     todo = [name for obj in objects for name in _modules_of(obj)]
@@ -368,6 +378,9 @@ def code_identity(*objects: Any) -> dict[str, str]:
         if top not in out:
             out[f"dist:{top}"] = _version_of(top)
         todo.extend(_imports_of(module))
+        for package in getattr(module, IMPORTED_WHEN_USED, ()):
+            used = _top(package)
+            out[used if used in STACK else f"dist:{used}"] = _version_of(used)
     return dict(sorted(out.items()))
 
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from kneed import KneeLocator
-from sklearn.cluster import KMeans
+
+from plugins.methods.encodenet.libraries import CLUSTERING, load
+
+#: imported in the functions below; their versions enter the code identity (harness.core.identity)
+IMPORTED_WHEN_USED = CLUSTERING
 
 
 @dataclass
@@ -42,12 +45,14 @@ class Representatives:
 def elbow(ks: list[int], inertias: list[float]) -> int | None:
     if len(ks) < 3:
         return None
+    KneeLocator = load("kneed", "EncodeNet's elbow method").KneeLocator
     knee = KneeLocator(ks, inertias, curve="convex", direction="decreasing").knee
     return int(knee) if knee is not None else None
 
 
 def cluster_class(features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_init: int) -> tuple[int, list[float],
                                                                                                    bool, np.ndarray]:
+    KMeans = load("sklearn.cluster", "EncodeNet's intraclass clustering").KMeans
     n = len(features)
     if fixed_k:
         k = min(fixed_k, n)

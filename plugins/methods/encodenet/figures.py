@@ -3,19 +3,28 @@
 fig2_clusters: each class's clusters, the representative first (framed) then members (paper Fig. 2);
 fig3_elbow: the k-means inertia curves with the chosen k (Fig. 3); fig4_entropy: the baseline's entropy
 over the training set with the representatives marked (Fig. 4); fig5_converted: test inputs and what the
-converting autoencoder makes of them, beside their class representative (Fig. 5).
+converting autoencoder makes of them, beside their class representative (Fig. 5). matplotlib is imported when
+a figure is drawn (:mod:`.libraries`), not when the plugin is planned.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from plugins.methods.encodenet.libraries import FIGURES, load
+
+#: imported in the functions below; its version enters the code identity (harness.core.identity)
+IMPORTED_WHEN_USED = FIGURES
+
+
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
+    load("matplotlib", "EncodeNet's figures").use("Agg")
+    return load("matplotlib.pyplot", "EncodeNet's figures")
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
@@ -29,6 +38,7 @@ def to_image(x: torch.Tensor) -> np.ndarray:
 
 def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps, classes: list[str],
              members_shown: int = 3, max_classes: int = 10) -> None:
+    plt = pyplot()
     by_class: dict[int, list[dict]] = {}
     for g in reps.groups:
         by_class.setdefault(g["label"], []).append(g)
@@ -60,6 +70,7 @@ def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps,
 
 
 def elbow(path: Path, groups, classes: list[str]) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for cc in groups:
         if not cc.inertias:
@@ -77,6 +88,7 @@ def elbow(path: Path, groups, classes: list[str]) -> None:
 
 
 def entropy(path: Path, entropies: np.ndarray, reps) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(entropies, bins=60, color="0.6")
     for g in reps.groups:
@@ -89,6 +101,7 @@ def entropy(path: Path, entropies: np.ndarray, reps) -> None:
 
 
 def converted(path: Path, inputs: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor | None) -> None:
+    plt = pyplot()
     rows = 3 if targets is not None else 2
     n = len(inputs)
     fig, axes = plt.subplots(rows, n, figsize=(n * 0.9, rows * 1.0), squeeze=False)

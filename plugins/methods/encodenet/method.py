@@ -53,7 +53,7 @@ from harness.api import (
     RunInfo, Stage, StageContext,
     TrainData, TrainedStage, UsageError, count_flops, count_params, require_levels,
 )
-from plugins.methods.encodenet import clustering, figures
+from plugins.methods.encodenet import clustering, figures, libraries
 from plugins.methods.encodenet.autoencoder import (
     ConversionObjective,
     ConvertingAutoencoder,
@@ -136,6 +136,10 @@ class EncodeNet(Method):
     def plan(self, run: RunInfo) -> Plan:
         if self.opts["features"] == "vgg16":
             require_vgg16_weights(self.opts["vgg16_weights"])
+        if self.opts["target"] == "cluster":
+            libraries.require(libraries.CLUSTERING, f"method '{self.name}' (target=cluster)")
+        if self.opts["figures"]:
+            libraries.require(libraries.FIGURES, f"method '{self.name}' (figures=true)")
         baseline = run.baseline()
         ae_epochs = self.opts["ae_epochs"] or run.recipe.scaled(AE_RATIO)
         ae = Stage("autoencoder", self.autoencoder_objective, config=self.autoencoder_config(),
