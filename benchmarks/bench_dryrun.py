@@ -40,10 +40,32 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = ["--methods", "encodenet,kd,cbam", "--arch", "resnet50", "--no-download"]
 COMMANDS = {
     "headline": HEADLINE,
-    "readme": ["--methods", "encodenet,kd,cbam", "--arch", "resnet50", "--dataset", "cifar10-mini", "--recipe",
-               "smoke", "--epochs", "1", "--train-subset", "500", "--test-subset", "200"],
-    "small": ["--methods", "baseline,kd,fitnet", "--arch", "resnet8", "--teacher", "resnet20", "--dataset",
-              "cifar10-mini"],
+    "readme": [
+        "--methods",
+        "encodenet,kd,cbam",
+        "--arch",
+        "resnet50",
+        "--dataset",
+        "cifar10-mini",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "500",
+        "--test-subset",
+        "200",
+    ],
+    "small": [
+        "--methods",
+        "baseline,kd,fitnet",
+        "--arch",
+        "resnet8",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "cifar10-mini",
+    ],
     "paper": [*HEADLINE, "--dataset", "cifar100", "--seeds", "0,1,2"],
 }
 DEFAULT = ("headline", "readme", "small")
@@ -61,8 +83,18 @@ def export(rev: str, into: Path) -> Path:
 def dry_run(tree: Path, args: list[str], scratch: Path) -> tuple[float, str]:
     """(wall seconds, the image-epochs total it printed) of ``bench run ARGS --dry-run`` with ``tree``'s code."""
     env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"}
-    cmd = [sys.executable, "-m", "harness", "run", *args, "--dry-run", "--cache-dir", str(scratch / "cache"),
-           "--out", str(scratch / "runs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        *args,
+        "--dry-run",
+        "--cache-dir",
+        str(scratch / "cache"),
+        "--out",
+        str(scratch / "runs"),
+    ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0

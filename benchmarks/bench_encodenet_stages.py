@@ -55,8 +55,9 @@ def main() -> None:
     norm = Normalizer(ds.mean, ds.std, device)
     print(f"{args.arch} on {n:,} training images ({ds.source}), device {device}, {torch.get_num_threads()} threads")
 
-    stream = TrainStream(ds.train_images, ds.train_labels, batch_size=128, seed=0, normalizer=norm, device=device,
-                         channels_last=True)
+    stream = TrainStream(
+        ds.train_images, ds.train_labels, batch_size=128, seed=0, normalizer=norm, device=device, channels_last=True
+    )
     recipe = Recipe("bench", epochs=1, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="constant")
     t0 = time.perf_counter()
     fit(Objective(model), stream, recipe, evaluate=dict, label="baseline", reporter=Reporter(), device=device)
@@ -64,9 +65,17 @@ def main() -> None:
 
     t0 = time.perf_counter()
     _, embeddings = predict(model, ds.train_images, norm, device)
-    feats, described = clustering_features(ds.train_images, model, ds.mean, ds.std, choice="encoder",
-                                           vgg16_weights="", device=device, note=print,
-                                           encoder_features=embeddings.numpy())
+    feats, described = clustering_features(
+        ds.train_images,
+        model,
+        ds.mean,
+        ds.std,
+        choice="encoder",
+        vgg16_weights="",
+        device=device,
+        note=print,
+        encoder_features=embeddings.numpy(),
+    )
     pass_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -75,10 +84,11 @@ def main() -> None:
 
     print(f"baseline epoch        {epoch:8.1f} s")
     print(f"entropies + features  {pass_s:8.1f} s   ratio {pass_s / epoch:.3f}   (one pass; {described})")
-    print(f"clustering (k=1..{args.k_max}) {clustering_s:8.1f} s   ratio {clustering_s / epoch:.3f}   "
-          f"(k per class: {[g.k for g in groups]})")
-    print(f"RATIO (entropies + features + clustering) / one baseline epoch: "
-          f"{(pass_s + clustering_s) / epoch:.3f}")
+    print(
+        f"clustering (k=1..{args.k_max}) {clustering_s:8.1f} s   ratio {clustering_s / epoch:.3f}   "
+        f"(k per class: {[g.k for g in groups]})"
+    )
+    print(f"RATIO (entropies + features + clustering) / one baseline epoch: {(pass_s + clustering_s) / epoch:.3f}")
 
 
 if __name__ == "__main__":

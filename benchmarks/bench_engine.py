@@ -66,16 +66,33 @@ def engine_timer(args, images, labels, mean, std, device) -> Callable[[int], flo
     objective = Objective(model)
     step = compiled(objective, "default" if getattr(args, "compile", False) else None)  # the engine's --compile
     norm = Normalizer(mean, std, device)
-    stream = TrainStream(images, labels, batch_size=args.batch_size, seed=0, normalizer=norm, device=device,
-                         channels_last=args.channels_last)
+    stream = TrainStream(
+        images,
+        labels,
+        batch_size=args.batch_size,
+        seed=0,
+        normalizer=norm,
+        device=device,
+        channels_last=args.channels_last,
+    )
 
     def timed(epochs: int = 1) -> float:
-        recipe = Recipe("bench", epochs=epochs, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4,
-                        schedule="constant")
+        recipe = Recipe(
+            "bench", epochs=epochs, batch_size=args.batch_size, lr=0.05, weight_decay=5e-4, schedule="constant"
+        )
         sync(device)
         t0 = time.perf_counter()
-        fit(objective, stream, recipe, evaluate=dict, label="engine", reporter=Reporter(), device=device,
-            amp=args.amp, forward=step)
+        fit(
+            objective,
+            stream,
+            recipe,
+            evaluate=dict,
+            label="engine",
+            reporter=Reporter(),
+            device=device,
+            amp=args.amp,
+            forward=step,
+        )
         sync(device)
         return len(labels) * epochs / (time.perf_counter() - t0)
 
@@ -101,7 +118,7 @@ def bare_timer(args, images, labels, mean, std, device) -> Callable[[int], float
         for _ in range(epochs):
             for i in range(0, len(labels) - 1, args.batch_size):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-                    loss = F.cross_entropy(step_model(x_all[i:i + args.batch_size]), y_all[i:i + args.batch_size])
+                    loss = F.cross_entropy(step_model(x_all[i : i + args.batch_size]), y_all[i : i + args.batch_size])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -129,10 +146,14 @@ class PILDataset(torch.utils.data.Dataset):
 
         self.arrays = images.permute(0, 2, 3, 1).numpy()
         self.labels = labels.tolist()
-        self.transform = transforms.Compose([
-            transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ])
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(mean, std),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -142,16 +163,22 @@ class PILDataset(torch.utils.data.Dataset):
 
 
 def time_pil_loader(images, labels, mean, std, batch: int, workers: int) -> float:
-    loader = torch.utils.data.DataLoader(PILDataset(images, labels, mean, std), batch_size=batch, shuffle=True,
-                                         num_workers=workers, persistent_workers=False)
+    loader = torch.utils.data.DataLoader(
+        PILDataset(images, labels, mean, std),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=False,
+    )
     t0 = time.perf_counter()
     n = sum(len(y) for _, y in loader)
     return n / (time.perf_counter() - t0)
 
 
 def time_stream(images, labels, mean, std, batch: int, device: torch.device) -> float:
-    stream = TrainStream(images, labels, batch_size=batch, seed=0, normalizer=Normalizer(mean, std, device),
-                         device=device)
+    stream = TrainStream(
+        images, labels, batch_size=batch, seed=0, normalizer=Normalizer(mean, std, device), device=device
+    )
     sync(device)
     t0 = time.perf_counter()
     n = sum(len(y) for _, y in stream.epoch(0))
@@ -172,8 +199,10 @@ GPU_SUITE = (("resnet20", 64), ("resnet20", 128), ("resnet56", 128), ("vgg8", 64
 
 def gpu_suite(args, images, labels, mean, std, device) -> None:
     """Engine / bare loop for every (arch, batch) of GPU_SUITE, eager and (with --compile) compiled."""
-    print(f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast, channels_last, "
-          f"{len(labels)} images per timed epoch, {args.repeats} repeats (median)")
+    print(
+        f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}, bf16 autocast, channels_last, "
+        f"{len(labels)} images per timed epoch, {args.repeats} repeats (median)"
+    )
     modes = (False, True) if args.compile else (False,)
     for arch, batch in GPU_SUITE:
         for compile_on in modes:
@@ -181,8 +210,10 @@ def gpu_suite(args, images, labels, mean, std, device) -> None:
             engine_t, bare_t = (timer(run, images, labels, mean, std, device) for timer in (engine_timer, bare_timer))
             engine_t(), bare_t()  # warm-up (and compilation): the timed epochs reuse the compiled step
             engine, bare = median_pair(engine_t, bare_t, args.repeats)
-            print(f"{arch:9s} batch {batch:4d} {'compiled' if compiled else 'eager   '}  engine {engine:9.0f} img/s  "
-                  f"bare {bare:9.0f} img/s  RATIO engine / bare {engine / bare:.3f}")
+            print(
+                f"{arch:9s} batch {batch:4d} {'compiled' if compiled else 'eager   '}  engine {engine:9.0f} img/s  "
+                f"bare {bare:9.0f} img/s  RATIO engine / bare {engine / bare:.3f}"
+            )
 
 
 def _concurrent_run(args, start, queue) -> None:
@@ -223,8 +254,10 @@ def concurrent(args) -> None:
     for k in args.concurrent:
         rate = concurrent_rate(args, k)
         base = base or rate
-        print(f"{k} concurrent run(s) of {args.arch} batch {args.batch_size}: {rate:9.0f} img/s in all  "
-              f"RATIO vs 1 run {rate / base:.2f}")
+        print(
+            f"{k} concurrent run(s) of {args.arch} batch {args.batch_size}: {rate:9.0f} img/s in all  "
+            f"RATIO vs 1 run {rate / base:.2f}"
+        )
 
 
 def main() -> None:
@@ -239,8 +272,12 @@ def main() -> None:
     p.add_argument("--contiguous", action="store_true", help="NCHW instead of the harness default channels_last")
     p.add_argument("--gpu", action="store_true", help="the GPU suite (implies --device cuda)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd engine and bare loop")
-    p.add_argument("--concurrent", type=lambda t: [int(k) for k in t.split(",")], default=None,
-                   help="with --gpu: aggregate img/s of K concurrent runs on the GPU, e.g. 1,2,4")
+    p.add_argument(
+        "--concurrent",
+        type=lambda t: [int(k) for k in t.split(",")],
+        default=None,
+        help="with --gpu: aggregate img/s of K concurrent runs on the GPU, e.g. 1,2,4",
+    )
     p.add_argument("--epochs-each", type=int, default=3, help="epochs of each concurrent run")
     args = p.parse_args()
     if args.gpu:
@@ -257,16 +294,22 @@ def main() -> None:
             args.compile = False
             concurrent(args)
         return
-    print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, arch {args.arch}, "
-          f"{len(labels)} images, batch {args.batch_size}, {args.repeats} repeats (median)")
+    print(
+        f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, arch {args.arch}, "
+        f"{len(labels)} images, batch {args.batch_size}, {args.repeats} repeats (median)"
+    )
 
     time_engine(args, images[:256], labels[:256], mean, std, device)  # warm-up (allocator, kernels)
-    engine, bare = median_pair(lambda: time_engine(args, images, labels, mean, std, device),
-                               lambda: time_bare_loop(args, images, labels, mean, std, device), args.repeats)
+    engine, bare = median_pair(
+        lambda: time_engine(args, images, labels, mean, std, device),
+        lambda: time_bare_loop(args, images, labels, mean, std, device),
+        args.repeats,
+    )
     print(f"training   engine {engine:9.0f} img/s   bare loop {bare:9.0f} img/s")
 
-    stream = statistics.median(time_stream(images, labels, mean, std, args.batch_size,
-                                           device) for _ in range(args.repeats))
+    stream = statistics.median(
+        time_stream(images, labels, mean, std, args.batch_size, device) for _ in range(args.repeats)
+    )
     pil0 = statistics.median(
         time_pil_loader(images, labels, mean, std, args.batch_size, 0) for _ in range(args.repeats)
     )

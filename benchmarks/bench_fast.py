@@ -66,8 +66,18 @@ def configs(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def common(args: argparse.Namespace) -> list[str]:
-    flags = ["--methods", "baseline", "--dataset", args.dataset, "--threads", str(args.threads), "--no-latency",
-             "--quiet", "--cache-dir", str(args.cache_dir)]
+    flags = [
+        "--methods",
+        "baseline",
+        "--dataset",
+        args.dataset,
+        "--threads",
+        str(args.threads),
+        "--no-latency",
+        "--quiet",
+        "--cache-dir",
+        str(args.cache_dir),
+    ]
     if args.train_subset:
         flags += ["--train-subset", str(args.train_subset)]
     if args.test_subset:
@@ -113,18 +123,24 @@ def summary(runs: list[Run]) -> str:
     def spread(values: list[float]) -> str:
         return f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
-    lines = [f"{'configuration':<24} {'seed':>4} {'top-1':>7} {'no TTA':>7} {'wall s':>8} {'CPU min':>8} "
-             f"{'top-1/CPU-min':>13}"]
+    lines = [
+        f"{'configuration':<24} {'seed':>4} {'top-1':>7} {'no TTA':>7} {'wall s':>8} {'CPU min':>8} "
+        f"{'top-1/CPU-min':>13}"
+    ]
     for r in runs:
         plain = f"{r.top1_plain:7.2f}" if r.top1_plain is not None else f"{'-':>7}"
-        lines.append(f"{r.config:<24} {r.seed:>4} {r.top1:7.2f} {plain} {r.wall_s:8.1f} {r.cpu_s / 60:8.2f} "
-                     f"{r.per_cpu_minute:13.2f}")
+        lines.append(
+            f"{r.config:<24} {r.seed:>4} {r.top1:7.2f} {plain} {r.wall_s:8.1f} {r.cpu_s / 60:8.2f} "
+            f"{r.per_cpu_minute:13.2f}"
+        )
     lines.append("")
     for name in dict.fromkeys(r.config for r in runs):
         mine = [r for r in runs if r.config == name]
-        lines.append(f"{name}: top-1 {spread([r.top1 for r in mine])} over {len(mine)} seed(s), wall "
-                     f"{spread([r.wall_s for r in mine])} s per run, top-1 per CPU-minute "
-                     f"{spread([r.per_cpu_minute for r in mine])}")
+        lines.append(
+            f"{name}: top-1 {spread([r.top1 for r in mine])} over {len(mine)} seed(s), wall "
+            f"{spread([r.wall_s for r in mine])} s per run, top-1 per CPU-minute "
+            f"{spread([r.per_cpu_minute for r in mine])}"
+        )
     return "\n".join(lines)
 
 
@@ -140,22 +156,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dataset", default=DATASET)
     parser.add_argument("--skip-crd", action="store_true", help="the fast track only")
-    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-fast-cache",
-                        help="decoded data (and the runs' artifacts, retrained every time)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "bench-fast-cache",
+        help="decoded data (and the runs' artifacts, retrained every time)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"bench_fast: {os.cpu_count()} CPU(s), {args.threads} torch thread(s), dataset {args.dataset}"
-          + (f", train subset {args.train_subset}" if args.train_subset else "")
-          + (f", test subset {args.test_subset}" if args.test_subset else "") + (", bf16" if args.amp else ", fp32"),
-          flush=True)
+    print(
+        f"bench_fast: {os.cpu_count()} CPU(s), {args.threads} torch thread(s), dataset {args.dataset}"
+        + (f", train subset {args.train_subset}" if args.train_subset else "")
+        + (f", test subset {args.test_subset}" if args.test_subset else "")
+        + (", bf16" if args.amp else ", fp32"),
+        flush=True,
+    )
     decode_once(args)
     runs = []
     for seed in seeds:
         for name, flags in configs(args).items():
             runs.append(one_run(name, flags, seed, args))
             r = runs[-1]
-            print(f"  {name}, seed {seed}: top-1 {r.top1:.2f}, {r.wall_s:.1f} s wall, {r.cpu_s / 60:.2f} CPU-min",
-                  flush=True)
+            print(
+                f"  {name}, seed {seed}: top-1 {r.top1:.2f}, {r.wall_s:.1f} s wall, {r.cpu_s / 60:.2f} CPU-min",
+                flush=True,
+            )
     print(summary(runs))
 
 

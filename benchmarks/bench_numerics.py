@@ -37,8 +37,22 @@ def reproduce(extra: list[str], train_subset: int, scratch: Path) -> float:
     """One ``bench reproduce smoke`` with a fresh cache; its wall time in seconds."""
     cache = Path(tempfile.mkdtemp(prefix="cache-", dir=scratch))
     out = Path(tempfile.mkdtemp(prefix="runs-", dir=scratch))
-    command = [sys.executable, "-m", "harness", "reproduce", "smoke", "--train-subset", str(train_subset),
-               "--seeds", "0", "--no-latency", "--quiet", "--out", str(out), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "harness",
+        "reproduce",
+        "smoke",
+        "--train-subset",
+        str(train_subset),
+        "--seeds",
+        "0",
+        "--no-latency",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
     env = {**os.environ, "BENCH_CACHE_DIR": str(cache)}
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)

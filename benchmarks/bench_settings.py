@@ -38,8 +38,12 @@ from harness.models.cost import count_cost  # noqa: E402
 from harness.train.engine import compiled, cpu_has_bf16, fit  # noqa: E402
 from harness.train.objective import Objective  # noqa: E402
 
-SETTINGS = (("eager fp32", False, False), ("bf16 autocast", True, False), ("compiled", False, True),
-            ("compiled + bf16", True, True))
+SETTINGS = (
+    ("eager fp32", False, False),
+    ("bf16 autocast", True, False),
+    ("compiled", False, True),
+    ("compiled + bf16", True, True),
+)
 
 
 def peak_flops(dtype: torch.dtype, n: int = 2048, tries: int = 5) -> float:
@@ -53,19 +57,45 @@ def peak_flops(dtype: torch.dtype, n: int = 2048, tries: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def engine_rate(arch: str, images: torch.Tensor, labels: torch.Tensor, mean, std, *, amp: bool,
-                compile_: bool, batch: int) -> float:
+def engine_rate(
+    arch: str, images: torch.Tensor, labels: torch.Tensor, mean, std, *, amp: bool, compile_: bool, batch: int
+) -> float:
     device = torch.device("cpu")
     objective = Objective(build_model(arch, device, True))
-    stream = TrainStream(images, labels, batch_size=batch, seed=0, normalizer=Normalizer(mean, std, device),
-                         device=device, channels_last=True)
+    stream = TrainStream(
+        images,
+        labels,
+        batch_size=batch,
+        seed=0,
+        normalizer=Normalizer(mean, std, device),
+        device=device,
+        channels_last=True,
+    )
     recipe = Recipe("bench", epochs=1, batch_size=batch, lr=0.05, weight_decay=5e-4, schedule="constant")
     step = compiled(objective, "default" if compile_ else None)
-    fit(objective, stream, recipe, evaluate=dict, label="warm-up", reporter=Reporter(), device=device, amp=amp,
-        forward=step)  # the warm-up epoch (a compiled step compiles here)
+    fit(
+        objective,
+        stream,
+        recipe,
+        evaluate=dict,
+        label="warm-up",
+        reporter=Reporter(),
+        device=device,
+        amp=amp,
+        forward=step,
+    )  # the warm-up epoch (a compiled step compiles here)
     t0 = time.perf_counter()
-    fit(objective, stream, recipe, evaluate=dict, label="timed", reporter=Reporter(), device=device, amp=amp,
-        forward=step)
+    fit(
+        objective,
+        stream,
+        recipe,
+        evaluate=dict,
+        label="timed",
+        reporter=Reporter(),
+        device=device,
+        amp=amp,
+        forward=step,
+    )
     return len(labels) / (time.perf_counter() - t0)
 
 
@@ -80,15 +110,21 @@ def main() -> None:
     images, labels, mean, std = load_images(Path(tempfile.mkdtemp()), args.images)
     bf16 = cpu_has_bf16()
     # without bf16 instructions a bf16 matmul is emulated, orders of magnitude slower: probed on 256x256 once
-    peaks = {torch.float32: peak_flops(torch.float32),
-             torch.bfloat16: peak_flops(torch.bfloat16) if bf16 else peak_flops(torch.bfloat16, 256, 1)}
-    print(f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, torch "
-          f"{torch.__version__}; "
-          f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here)'}")
-    print(f"peak (best 2048x2048 matmul): fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
-          f"bf16 {peaks[torch.bfloat16] / 1e9:.1f} GFLOP/s{'' if bf16 else ' (emulated; 256x256)'}; "
-          f"{len(labels)} images per timed epoch, batch {args.batch_size}, channels_last, median of {args.repeats}",
-          flush=True)
+    peaks = {
+        torch.float32: peak_flops(torch.float32),
+        torch.bfloat16: peak_flops(torch.bfloat16) if bf16 else peak_flops(torch.bfloat16, 256, 1),
+    }
+    print(
+        f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}; "
+        f"bf16 instructions: {'yes' if bf16 else 'no (bench run refuses --amp here)'}"
+    )
+    print(
+        f"peak (best 2048x2048 matmul): fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
+        f"bf16 {peaks[torch.bfloat16] / 1e9:.1f} GFLOP/s{'' if bf16 else ' (emulated; 256x256)'}; "
+        f"{len(labels)} images per timed epoch, batch {args.batch_size}, channels_last, median of {args.repeats}",
+        flush=True,
+    )
     settings = [s for s in SETTINGS if bf16 or args.bf16_anyway or not s[1]]
     if len(settings) < len(SETTINGS):
         print("bf16 rows skipped: this CPU would emulate them (--bf16-anyway times them regardless)", flush=True)
@@ -96,19 +132,26 @@ def main() -> None:
         fwd = count_cost(build_model(arch, torch.device("cpu"), False), (3, 32, 32), torch.device("cpu")).flops
         rates: dict[str, float] = {}
         for name, amp, compile_ in settings:
-            engine_rate(arch, images[:512], labels[:512], mean, std, amp=amp, compile_=compile_,
-                        batch=args.batch_size)  # compilation and caches, outside the timing
-            rates[name] = statistics.median(engine_rate(arch, images, labels, mean, std, amp=amp, compile_=compile_,
-                                                        batch=args.batch_size) for _ in range(args.repeats))
+            engine_rate(
+                arch, images[:512], labels[:512], mean, std, amp=amp, compile_=compile_, batch=args.batch_size
+            )  # compilation and caches, outside the timing
+            rates[name] = statistics.median(
+                engine_rate(arch, images, labels, mean, std, amp=amp, compile_=compile_, batch=args.batch_size)
+                for _ in range(args.repeats)
+            )
         bare = argparse.Namespace(arch=arch, batch_size=args.batch_size, channels_last=True, amp=False, compile=False)
         device = torch.device("cpu")
         time_bare_loop(bare, images[:512], labels[:512], mean, std, device)
-        rates["bare loop fp32"] = statistics.median(time_bare_loop(bare, images, labels, mean, std, device)
-                                                    for _ in range(args.repeats))
+        rates["bare loop fp32"] = statistics.median(
+            time_bare_loop(bare, images, labels, mean, std, device) for _ in range(args.repeats)
+        )
         for name, rate in rates.items():
             peak = peaks[torch.bfloat16 if "bf16" in name else torch.float32]
-            print(f"{arch:9s} {name:16s} {rate:8.0f} img/s  RATIO vs eager fp32 {rate / rates['eager fp32']:.2f}  "
-                  f"FRACTION of peak {rate * 3 * fwd / peak:.2f}", flush=True)
+            print(
+                f"{arch:9s} {name:16s} {rate:8.0f} img/s  RATIO vs eager fp32 {rate / rates['eager fp32']:.2f}  "
+                f"FRACTION of peak {rate * 3 * fwd / peak:.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

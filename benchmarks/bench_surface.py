@@ -26,8 +26,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ["run", "--methods", "baseline,label-smoothing", "--arch", "resnet8", "--dataset", "cifar10-mini",
-              "--recipe", "smoke", "--seeds", "0,1"]
+QUICKSTART = [
+    "run",
+    "--methods",
+    "baseline,label-smoothing",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--seeds",
+    "0,1",
+]
 
 
 def timed(cmd: list[str] | str, **kwargs: object) -> float:
@@ -55,8 +66,9 @@ def main() -> None:
         quick = timed([*bench, *QUICKSTART, "--out", str(scratch / "runs")], env=env, cwd=scratch)
         print(f"{'quickstart':20s} {minutes(quick)} (fresh cache: decode + 4 trainings of 3 epochs x 5,000 images)")
         if not args.skip_tests:
-            tests = timed([str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=ROOT)
+            tests = timed(
+                [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT
+            )
             print(f"{'tests':20s} {minutes(tests)} (python -m pytest -q)")
         if not args.skip_setup:
             clone = scratch / "clone"

@@ -24,11 +24,38 @@ def sweep_seconds(workers: int, args: argparse.Namespace, datasets: Path, thread
         cache = Path(tmp) / "cache"
         cache.mkdir()
         (cache / "datasets").symlink_to(datasets, target_is_directory=True)
-        cmd = [sys.executable, "-m", "harness", "run", "--methods", "baseline", "--arch", args.arch,
-               "--dataset", "cifar10-mini", "--recipe", "smoke", "--epochs", str(args.epochs), "--seeds", args.seeds,
-               "--train-subset", str(args.images), "--device", "cpu", "--no-latency", "--quiet",
-               "--cache-dir", str(cache), "--out", str(Path(tmp) / "runs"), "--workers", str(workers),
-               "--threads", str(max(1, threads // workers))]
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--methods",
+            "baseline",
+            "--arch",
+            args.arch,
+            "--dataset",
+            "cifar10-mini",
+            "--recipe",
+            "smoke",
+            "--epochs",
+            str(args.epochs),
+            "--seeds",
+            args.seeds,
+            "--train-subset",
+            str(args.images),
+            "--device",
+            "cpu",
+            "--no-latency",
+            "--quiet",
+            "--cache-dir",
+            str(cache),
+            "--out",
+            str(Path(tmp) / "runs"),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(max(1, threads // workers)),
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - t0
@@ -41,8 +68,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--images", type=int, default=5000, help="training images (cifar10-mini has 5,000)")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="cores for each side")
-    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "encodenet-bench",
-                   help="where the decoded dataset is cached")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "encodenet-bench",
+        help="where the decoded dataset is cached",
+    )
     p.add_argument("--quick", action="store_true", help="a tiny setting that only checks the script runs")
     args = p.parse_args()
     if args.quick:

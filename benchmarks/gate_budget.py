@@ -36,48 +36,90 @@ from harness.results.stats import shift_test  # noqa: E402  (after the path set-
 
 def run_budget(images: int, epochs: int, seeds: int, threads: int, keep: Path | None, methods: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="gate-budget-") as tmp:
-        out = (keep / f"{images}x{epochs}{'-' + methods.replace(',', '-') if methods else ''}") if keep \
+        out = (
+            (keep / f"{images}x{epochs}{'-' + methods.replace(',', '-') if methods else ''}")
+            if keep
             else Path(tmp) / "runs"
-        what = ["reproduce", "smoke"] if not methods else \
-            ["run", "--methods", methods, "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke"]
-        cmd = [sys.executable, "-m", "harness", *what, "--train-subset", str(images),
-               "--epochs", str(epochs), "--seeds", ",".join(map(str, range(seeds))), "--threads", str(threads),
-               "--quiet", "--no-latency", "--cache-dir", str(Path(tmp) / "cache"), "--out", str(out)]
+        )
+        what = (
+            ["reproduce", "smoke"]
+            if not methods
+            else ["run", "--methods", methods, "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke"]
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            *what,
+            "--train-subset",
+            str(images),
+            "--epochs",
+            str(epochs),
+            "--seeds",
+            ",".join(map(str, range(seeds))),
+            "--threads",
+            str(threads),
+            "--quiet",
+            "--no-latency",
+            "--cache-dir",
+            str(Path(tmp) / "cache"),
+            "--out",
+            str(out),
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"images": images, "epochs": epochs, "seeds": seeds, "wall": wall / seeds, "cpu": cpu / seeds,
-            "records": records, "methods": methods or "the smoke table"}
+    return {
+        "images": images,
+        "epochs": epochs,
+        "seeds": seeds,
+        "wall": wall / seeds,
+        "cpu": cpu / seeds,
+        "records": records,
+        "methods": methods or "the smoke table",
+    }
 
 
 def spread(records: list[dict], method: str, get) -> list[float]:
     return [get(r) for r in sorted(records, key=lambda r: r["seed"]) if r["method"]["name"] == method]
 
 
-MEASURES = {"top-1": lambda r: r["metrics"]["top1_last"], "train loss": lambda r: r["curves"][-1]["train_loss"],
-            "test loss": lambda r: r["curves"][-1]["test_loss"]}
+MEASURES = {
+    "top-1": lambda r: r["metrics"]["top1_last"],
+    "train loss": lambda r: r["curves"][-1]["train_loss"],
+    "test loss": lambda r: r["curves"][-1]["test_loss"],
+}
 
 
 def report(results: list[dict], threads: int, pairs: list[tuple[int, int]]) -> str:
-    lines = [(f"gate_budget.py, {date.today().isoformat()}, {platform.machine()} "
-              f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end), --threads {threads}")]
+    lines = [
+        (
+            f"gate_budget.py, {date.today().isoformat()}, {platform.machine()} "
+            f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end), --threads {threads}"
+        )
+    ]
     tests = 4 * 3  # the smoke gate's statistical tests: 4 rows x (top-1, train loss, test loss)
-    lines.append(f"'detects': the smallest top-1 shift failed with 80% probability, alpha 0.05 / {tests} per test "
-                 f"(the smoke gate's 4 rows x 3 numbers), a reference of N seeds and K seeds measured, at the "
-                 f"spread measured here")
+    lines.append(
+        f"'detects': the smallest top-1 shift failed with 80% probability, alpha 0.05 / {tests} per test "
+        f"(the smoke gate's 4 rows x 3 numbers), a reference of N seeds and K seeds measured, at the "
+        f"spread measured here"
+    )
     for res in results:
-        lines.append(f"\n== {res['images']} training images x {res['epochs']} epochs, {res['seeds']} seeds: "
-                     f"{res['wall']:.0f} s wall, {res['cpu']:.0f} s CPU per seed ({res['methods']}, every stage)")
-        header = ["method"] + [f"{m} mean ± sd" for m in MEASURES] + \
-                 [f"top-1 detects (N={n}, K={k})" for n, k in pairs]
+        lines.append(
+            f"\n== {res['images']} training images x {res['epochs']} epochs, {res['seeds']} seeds: "
+            f"{res['wall']:.0f} s wall, {res['cpu']:.0f} s CPU per seed ({res['methods']}, every stage)"
+        )
+        header = ["method"] + [f"{m} mean ± sd" for m in MEASURES] + [f"top-1 detects (N={n}, K={k})" for n, k in pairs]
         rows = []
-        for method in [m for m in ("baseline", "se", "kd", "encodenet")
-                       if any(r["method"]["name"] == m for r in res["records"])]:
+        for method in [
+            m for m in ("baseline", "se", "kd", "encodenet") if any(r["method"]["name"] == m for r in res["records"])
+        ]:
             cells = [method]
             for get in MEASURES.values():
                 values = spread(res["records"], method, get)

@@ -52,9 +52,15 @@ from gpucheck.parts import part_concurrent, part_determinism, part_engine, part_
 from gpucheck.plan import FULL, PARTS, TINY  # noqa: E402
 from gpucheck.report import summary_markdown, write_outputs  # noqa: E402
 
-PART_FUNCTIONS = {"environment": part_environment, "methods": part_methods, "engine": part_engine,
-                  "concurrent": part_concurrent, "determinism": part_determinism, "gate": part_gate,
-                  "cifar10": part_cifar10}
+PART_FUNCTIONS = {
+    "environment": part_environment,
+    "methods": part_methods,
+    "engine": part_engine,
+    "concurrent": part_concurrent,
+    "determinism": part_determinism,
+    "gate": part_gate,
+    "cifar10": part_cifar10,
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,24 +74,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line, checked: bad input raises BadInput."""
     p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where to train (default cuda)")
-    p.add_argument("--tiny", action="store_true", help="a toy budget (a few minutes on 2 CPU cores): proves the "
-                                                       "script, measures nothing worth quoting")
+    p.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a toy budget (a few minutes on 2 CPU cores): proves the script, measures nothing worth quoting",
+    )
     p.add_argument("--out", type=Path, help="folder for summary.md, results.json, log.txt")
-    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (default: all; a "
-                                                            "rerun: the ones that failed)")
-    p.add_argument("--total-s", type=float, help="seconds for the whole check (default 470; --tiny 600): part f "
-                                                 "gets what the others leave")
-    p.add_argument("--data", type=Path, help="part f's JPEG CIFAR-10 tarball (default: .data/cifar10-jpg.tar.gz, "
-                                             "else ../shared/data/cifar10-jpg.tar.gz)")
-    p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("BENCH_CACHE_DIR") or
-                                                         Path.home() / ".cache" / "encodenet-bench"),
-                   help="where decoded datasets are cached (trained stages never are: each check trains afresh)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="part c's compile rows (default: on; off with --tiny)")
+    p.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated parts to run (default: all; a rerun: the ones that failed)",
+    )
+    p.add_argument(
+        "--total-s",
+        type=float,
+        help="seconds for the whole check (default 470; --tiny 600): part f gets what the others leave",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="part f's JPEG CIFAR-10 tarball (default: .data/cifar10-jpg.tar.gz, "
+        "else ../shared/data/cifar10-jpg.tar.gz)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "encodenet-bench"),
+        help="where decoded datasets are cached (trained stages never are: each check trains afresh)",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="part c's compile rows (default: on; off with --tiny)",
+    )
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (records, artifacts, logs)")
-    p.add_argument("--check-install", type=Path, metavar="WHEELDIR",
-                   help="the dry run: the carried wheels in WHEELDIR, their install with --no-deps, the data; "
-                        "trains nothing")
+    p.add_argument(
+        "--check-install",
+        type=Path,
+        metavar="WHEELDIR",
+        help="the dry run: the carried wheels in WHEELDIR, their install with --no-deps, the data; trains nothing",
+    )
     p.add_argument("--list-wheels", action="store_true", help="print the wheels a GPU machine lacks, pinned")
     args = p.parse_args(argv)
     unknown = sorted(set(args.parts.split(",")) - set(PARTS))
@@ -109,8 +138,10 @@ def require_cuda(check: Check) -> None:
         raise BadInput(f"--device cuda: torch cannot be imported to look for CUDA: {o.error}")
     if not o.value["available"]:
         build = f"built for CUDA {o.value['cuda_build']}" if o.value["cuda_build"] else "a CPU-only build"
-        raise BadInput(f"--device cuda: no CUDA device is available (torch {o.value['torch']}, {build}); run on a "
-                       f"GPU machine or use --device cpu")
+        raise BadInput(
+            f"--device cuda: no CUDA device is available (torch {o.value['torch']}, {build}); run on a "
+            f"GPU machine or use --device cpu"
+        )
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -126,8 +157,10 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             check.cpu_bf16 = bool(check.runner.run("cpu bf16", probes.cpu_bf16, {}, 300).value)
         args.out.mkdir(parents=True, exist_ok=True)
-        check.say(f"gpu_check: {args.device}, {scale.name} scale ({check.remaining():.0f} s at most), out "
-                  f"{args.out}, work {work}")
+        check.say(
+            f"gpu_check: {args.device}, {scale.name} scale ({check.remaining():.0f} s at most), out "
+            f"{args.out}, work {work}"
+        )
         for name in args.parts.split(","):
             run_part(check, name, PART_FUNCTIONS[name])
             write_outputs(check, args.out)

@@ -54,20 +54,38 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # every kind
     from harness.core.constraints import (  # noqa: F401  (the public names: see above)
-        COUNT, FINITE, FRACTION, INTEGER, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, UNIT_OPEN, Constraint, above,
-        at_least, between,
+        COUNT,
+        FINITE,
+        FRACTION,
+        INTEGER,
+        NON_NEGATIVE,
+        NON_NEGATIVE_INT,
+        POSITIVE,
+        UNIT_OPEN,
+        Constraint,
+        above,
+        at_least,
+        between,
     )
     from harness.core.errors import BenchError, DataUnavailableError, PluginError, UsageError, unknown_name  # noqa: F401
     from harness.core.extras import import_extra  # noqa: F401  (the public names: see above)
     from harness.plugins.declared import declared_plugin  # noqa: F401  (the public names: see above)
     from harness.plugins.hookspecs import Register, hookimpl  # noqa: F401  (the public names: see above)
     from harness.plugins.registry import lazy  # noqa: F401  (the public names: see above)
+
     # methods
     from harness.core.recipes import Recipe  # noqa: F401  (the public names: see above)
     from harness.data.distortions import DistortedTrainStream, Distortion, parse_distortion, to_unit  # noqa: F401
     from harness.data.pipeline import EvalStream, Normalizer, TrainStream  # noqa: F401
     from harness.methods.contract import (  # noqa: F401  (the public names: see above)
-        ANY_SITE, ArchitectureMethod, Method, Option, Plan, Report, RunInfo, default_report,
+        ANY_SITE,
+        ArchitectureMethod,
+        Method,
+        Option,
+        Plan,
+        Report,
+        RunInfo,
+        default_report,
     )
     from harness.models.cost import count_cost, count_flops  # noqa: F401  (the public names: see above)
     from harness.models.exits import MultiExitModel, exit_costs, require_multi_exit  # noqa: F401
@@ -75,19 +93,34 @@ if TYPE_CHECKING:
     from harness.train.env import RunEnv  # noqa: F401  (the public names: see above)
     from harness.train.objective import Objective, StepOutput  # noqa: F401  (the public names: see above)
     from harness.train.stage import Stage, StageContext, TrainData, TrainedStage  # noqa: F401
+
     # architectures
     from harness.models.arch_limits import parse_arch_options  # noqa: F401  (the public names: see above)
     from harness.models.arch_options import positive  # noqa: F401  (the public names: see above)
     from harness.models.levels import (  # noqa: F401  (the public names: see above)
-        ArchSpec, AttentionSite, ClassifierHead, LevelClassifier, LevelInfo, count_params, require_levels,
+        ArchSpec,
+        AttentionSite,
+        ClassifierHead,
+        LevelClassifier,
+        LevelInfo,
+        count_params,
+        require_levels,
     )
+
     # datasets
     from harness.data.datasets import DatasetRequest, ImageDataset, cached, load_imagefolder, path_stem  # noqa: F401
+
     # executors
     from harness.run.sweep.backend import (  # noqa: F401  (the public names: see above)
-        Backend, ExecutorOptions, JobResult, JobSpec, job_threads, wants_cuda,
+        Backend,
+        ExecutorOptions,
+        JobResult,
+        JobSpec,
+        job_threads,
+        wants_cuda,
     )
     from harness.run.sweep.worker import run_job  # noqa: F401  (the public names: see above)
+
     # loggers
     from harness.run.loggers import EpochRow, Logger, RunContext, RunResult, metric_name, scalars  # noqa: F401
 
@@ -95,10 +128,17 @@ if TYPE_CHECKING:
 def _declared() -> dict[str, str]:
     """public name -> the module that defines it, read from this file's ``if TYPE_CHECKING:`` imports."""
     tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
-                 and node.test.id == "TYPE_CHECKING")
-    return {alias.asname or alias.name: str(node.module) for node in block.body
-            if isinstance(node, ast.ImportFrom) for alias in node.names}
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+    )
+    return {
+        alias.asname or alias.name: str(node.module)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
 
 
 _EXPORTS: dict[str, str] = _declared()

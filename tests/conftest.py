@@ -39,9 +39,18 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_request(cache_dir: Path, out: Path, **overrides) -> RunRequest:
     base = dict(
-        methods=["baseline"], arch="resnet8", dataset="cifar10-mini", seeds=[0], recipe="smoke",
-        overrides={"epochs": 1, "batch_size": 64}, cache_dir=cache_dir, out=out, train_subset=320,
-        test_subset=100, latency=False, device="cpu",
+        methods=["baseline"],
+        arch="resnet8",
+        dataset="cifar10-mini",
+        seeds=[0],
+        recipe="smoke",
+        overrides={"epochs": 1, "batch_size": 64},
+        cache_dir=cache_dir,
+        out=out,
+        train_subset=320,
+        test_subset=100,
+        latency=False,
+        device="cpu",
     )
     base.update(overrides)
     return RunRequest(**base)

@@ -21,8 +21,10 @@ def tensorboard_scalars(logdir: Path) -> dict[str, dict[int, float]]:
 
     acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "tensors": 0})
     acc.Reload()
-    return {tag: {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)}
-            for tag in acc.Tags()["tensors"]}
+    return {
+        tag: {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)}
+        for tag in acc.Tags()["tensors"]
+    }
 
 
 def mlflow_runs(tracking_uri: str, experiment: str = "encodenet-bench") -> dict[str, dict]:
@@ -35,10 +37,16 @@ def mlflow_runs(tracking_uri: str, experiment: str = "encodenet-bench") -> dict[
         client = MlflowClient(tracking_uri)
         exp = client.get_experiment_by_name(experiment)
         for run in client.search_runs([exp.experiment_id]):
-            metrics = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
-                       for key in run.data.metrics}
-            out[run.info.run_name] = {"params": run.data.params, "tags": run.data.tags, "status": run.info.status,
-                                      "metrics": metrics}
+            metrics = {
+                key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
+                for key in run.data.metrics
+            }
+            out[run.info.run_name] = {
+                "params": run.data.params,
+                "tags": run.data.tags,
+                "status": run.info.status,
+                "metrics": metrics,
+            }
     return out
 
 
@@ -61,7 +69,7 @@ def _wandb_payloads(path: Path) -> Iterator[bytes]:
         if kind == 0 and length == 0:
             pos += left
             continue
-        payload = data[pos + _CHUNK.size: pos + _CHUNK.size + length]
+        payload = data[pos + _CHUNK.size : pos + _CHUNK.size + length]
         assert zlib.crc32(payload, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF == crc, f"bad crc at {pos}"
         pos += _CHUNK.size + length
         parts = payload if kind in (1, 2) else parts + payload

@@ -32,8 +32,12 @@ def harness_imports(path: Path) -> list[tuple[int, str]]:
 def test_plugins_import_only_the_public_api() -> None:
     files = sorted((ROOT / "plugins").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
     assert len(files) > 30
-    private = [f"{f.relative_to(ROOT)}:{line}: {module}" for f in files for line, module in harness_imports(f)
-               if not (module in PUBLIC or module.startswith("harness.kits."))]
+    private = [
+        f"{f.relative_to(ROOT)}:{line}: {module}"
+        for f in files
+        for line, module in harness_imports(f)
+        if not (module in PUBLIC or module.startswith("harness.kits."))
+    ]
     assert private == [], "plugins must import from harness.api or harness.kits only:\n" + "\n".join(private)
 
 
@@ -111,14 +115,17 @@ class WrongKinds:
             register("bad-logger", self.obj)
 
 
-@pytest.mark.parametrize("kind, obj, expected", [
-    ("methods", NotAMethod, "not a subclass of harness.api.Method"),
-    ("methods", GoodMethod("an-instance"), "not a subclass of harness.api.Method"),
-    ("archs", 42, "not callable"),
-    ("recipes", {"epochs": 3}, "not a harness.api.Recipe"),
-    ("executors", GoodMethod, "not a subclass of harness.api.Backend"),
-    ("loggers", GoodMethod, "not a subclass of harness.api.Logger"),
-])
+@pytest.mark.parametrize(
+    "kind, obj, expected",
+    [
+        ("methods", NotAMethod, "not a subclass of harness.api.Method"),
+        ("methods", GoodMethod("an-instance"), "not a subclass of harness.api.Method"),
+        ("archs", 42, "not callable"),
+        ("recipes", {"epochs": 3}, "not a harness.api.Recipe"),
+        ("executors", GoodMethod, "not a subclass of harness.api.Backend"),
+        ("loggers", GoodMethod, "not a subclass of harness.api.Logger"),
+    ],
+)
 def test_registration_checks_the_kind_of_object(capsys, kind: str, obj: object, expected: str) -> None:
     plugins = load_plugins(entry_points=False, extra=[("wrong", WrongKinds(kind, obj))])
     err = capsys.readouterr().err.strip().splitlines()
@@ -136,11 +143,13 @@ def test_registration_completes_no_builtin_methods_options() -> None:
     import subprocess
     import sys
 
-    code = ("from harness.plugins.manager import load_plugins; from harness.plugins.options import complete_options\n"
-            "for e in load_plugins(warn=False).methods.entries():\n"
-            "    cls = e._target.load() if e.lazy else e.obj; before = list(cls.options.items())\n"
-            "    assert complete_options(cls) is None and list(cls.options.items()) == before, e.name\n"
-            "print('ok')")
+    code = (
+        "from harness.plugins.manager import load_plugins; from harness.plugins.options import complete_options\n"
+        "for e in load_plugins(warn=False).methods.entries():\n"
+        "    cls = e._target.load() if e.lazy else e.obj; before = list(cls.options.items())\n"
+        "    assert complete_options(cls) is None and list(cls.options.items()) == before, e.name\n"
+        "print('ok')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "ok", done.stderr
 
@@ -161,9 +170,11 @@ def test_listing_imports_no_plugin_code_and_no_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from harness.cli import main; main(['list', 'methods']); main(['list', 'archs']); "
-            "heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('plugins.methods.', "
-            "'plugins.archs.', 'timm')) and not m.endswith('.builtin')); print('HEAVY', heavy)")
+    code = (
+        "import sys; from harness.cli import main; main(['list', 'methods']); main(['list', 'archs']); "
+        "heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('plugins.methods.', "
+        "'plugins.archs.', 'timm')) and not m.endswith('.builtin')); print('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out and "label-smoothing" in out and "resnet101" in out
 
@@ -182,12 +193,18 @@ def test_a_reference_is_checked_when_used() -> None:
 
     plugins = load_plugins(entry_points=False, warn=False, extra=[("lazy", LazyOnes)])
     assert plugins.methods.resolve("lazy-good").obj is GoodMethod
-    with pytest.raises(PluginError, match=f"^plugin 'lazy' registered method 'lazy-wrong' as '{__name__}:NotAMethod', "
-                                          "not a subclass of harness.api.Method$"):
+    with pytest.raises(
+        PluginError,
+        match=f"^plugin 'lazy' registered method 'lazy-wrong' as '{__name__}:NotAMethod', "
+        "not a subclass of harness.api.Method$",
+    ):
         plugins.methods.resolve("lazy-wrong").obj  # noqa: B018
-    with pytest.raises(PluginError, match="^plugin 'lazy' registered method 'lazy-missing' as "
-                                          "'no_such_package.module:Method', which cannot be imported: "
-                                          "ModuleNotFoundError"):
+    with pytest.raises(
+        PluginError,
+        match="^plugin 'lazy' registered method 'lazy-missing' as "
+        "'no_such_package.module:Method', which cannot be imported: "
+        "ModuleNotFoundError",
+    ):
         plugins.methods.resolve("lazy-missing").obj  # noqa: B018
 
 
@@ -195,8 +212,16 @@ def test_every_record_field_is_documented() -> None:
     from harness.results import records
 
     text = (ROOT / "docs" / "records.md").read_text()
-    for schema in (records.Record, records.MethodEntry, records.DatasetEntry, records.EngineEntry,
-                   records.ProtocolEntry, records.TeacherEntry, records.StageEntry, records.Metrics):
+    for schema in (
+        records.Record,
+        records.MethodEntry,
+        records.DatasetEntry,
+        records.EngineEntry,
+        records.ProtocolEntry,
+        records.TeacherEntry,
+        records.StageEntry,
+        records.Metrics,
+    ):
         missing = [f for f in schema.__annotations__ if not f.startswith("_") and f"`{f}`" not in text]
         assert missing == [], f"{schema.__name__}: fields not in docs/records.md: {missing}"
 
@@ -208,8 +233,13 @@ def test_every_command_line_option_is_documented() -> None:
 
     text = (ROOT / "docs" / "commands.md").read_text()
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [f"bench {name} {opt}" for name, parser in sub.choices.items() for action in parser._actions
-               for opt in action.option_strings if opt.startswith("--") and opt != "--help" and f"`{opt}`" not in text]
+    missing = [
+        f"bench {name} {opt}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and opt != "--help" and f"`{opt}`" not in text
+    ]
     assert missing == [], f"options missing from docs/commands.md: {missing}"
 
 
@@ -222,4 +252,3 @@ def test_the_run_option_tables_of_the_docs_are_the_specifications() -> None:
     page = (ROOT / "docs" / "commands.md").read_text()
     assert sorted(m[2] for m in markdown.BLOCK.finditer(page)) == ["reproduce", "run"]
     assert markdown.regenerate(page) == page, "regenerate: python -m harness.run.spec.markdown docs/commands.md"
-

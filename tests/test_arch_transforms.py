@@ -35,8 +35,13 @@ def arch(name: str, classes: int = 10) -> nn.Module:
 def resmlp_params(depth: int, dim: int, patch: int, classes: int, size: int = 32, ratio: int = 4) -> int:
     tokens = (size // patch) ** 2
     stem = 3 * patch * patch * dim + dim
-    block = 2 * (2 * dim) + (tokens * tokens + tokens) + (dim * ratio * dim + ratio * dim) + (ratio * dim * dim + dim) \
-        + 2 * dim  # two affines, token-mixing linear, channel MLP, two LayerScales
+    block = (
+        2 * (2 * dim)
+        + (tokens * tokens + tokens)
+        + (dim * ratio * dim + ratio * dim)
+        + (ratio * dim * dim + dim)
+        + 2 * dim
+    )  # two affines, token-mixing linear, channel MLP, two LayerScales
     return stem + depth * block + 2 * dim + dim * classes + classes  # final affine, classifier
 
 
@@ -81,7 +86,7 @@ def test_lowpass_equals_pywavelets_periodization(wavelet: str, size: int) -> Non
 
 def test_haar_needs_no_library_and_others_say_what_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pywt", None)  # PyWavelets not installed
-    assert lowpass_filter("haar") == pytest.approx((2 ** -0.5, 2 ** -0.5))
+    assert lowpass_filter("haar") == pytest.approx((2**-0.5, 2**-0.5))
     with pytest.raises(UsageError, match=r"encodenet-bench\[wavelets\]"):
         lowpass_filter("db2")
 
@@ -90,8 +95,12 @@ def test_wavecnet_replaces_the_declared_sites() -> None:
     model = arch("resnet8")
     before, macs_before = count_params(model), count_cost(model, (3, 32, 32), CPU).macs
     info = WaveCNet("wavecnet").transform(model)
-    assert info["sites"] == ["levels.1.0.conv1", "levels.1.0.downsample.0", "levels.2.0.conv1",
-                             "levels.2.0.downsample.0"]
+    assert info["sites"] == [
+        "levels.1.0.conv1",
+        "levels.1.0.downsample.0",
+        "levels.2.0.conv1",
+        "levels.2.0.downsample.0",
+    ]
     block = model.levels[1][0]
     assert isinstance(block.conv1[1], WaveletLowpass) and block.conv1[0].stride == (1, 1)
     assert isinstance(block.downsample[0][0], WaveletLowpass)  # 1x1 shortcut: DWT first, the cheaper order
@@ -105,8 +114,12 @@ def test_wavecnet_replaces_the_declared_sites() -> None:
 
 def test_wavecnet_refuses_an_architecture_without_downsampling_sites() -> None:
     stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
-    model = LevelClassifier(stem, [nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1))], ClassifierHead(8, 10),
-                             spec=ArchSpec("plain", 10))
+    model = LevelClassifier(
+        stem,
+        [nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1))],
+        ClassifierHead(8, 10),
+        spec=ArchSpec("plain", 10),
+    )
     with pytest.raises(UsageError, match="'plain' declares no downsampling sites"):
         WaveCNet("wavecnet").transform(model)
 
@@ -119,8 +132,12 @@ def expected_lowrank_params(model: nn.Module, per_conv) -> int:
     for m in model.modules():
         if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):
             bias = m.out_channels if m.bias is not None else 0
-            total += per_conv(m.in_channels, m.out_channels, min(m.in_channels, m.out_channels)) + bias \
-                - m.weight.numel() - bias
+            total += (
+                per_conv(m.in_channels, m.out_channels, min(m.in_channels, m.out_channels))
+                + bias
+                - m.weight.numel()
+                - bias
+            )
     return total
 
 
@@ -162,9 +179,13 @@ def test_transform_methods_train_and_record_their_changes(cache_dir, tmp_path) -
 
 def test_list_shows_the_systems_with_their_sources(capsys) -> None:
     plugins = load_plugins(warn=False)
-    for kind, name, source in (("archs", "msdnet", "Huang et al"), ("archs", "resmlp", "Touvron et al"),
-                               ("methods", "anytime", "Huang et al"), ("methods", "wavecnet", "Li et al"),
-                               ("methods", "lowrank", "Ioannou et al")):
+    for kind, name, source in (
+        ("archs", "msdnet", "Huang et al"),
+        ("archs", "resmlp", "Touvron et al"),
+        ("methods", "anytime", "Huang et al"),
+        ("methods", "wavecnet", "Li et al"),
+        ("methods", "lowrank", "Ioannou et al"),
+    ):
         assert source in plugins.registry(kind).resolve(name).entry.description
         assert main(["list", kind]) == 0
         assert name in capsys.readouterr().out

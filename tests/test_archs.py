@@ -11,9 +11,15 @@ from harness.plugins.manager import load_plugins
 
 # methods-reference.md (RepDistiller layouts): weights, biases and BN affine; no running statistics.
 REFERENCE = {
-    "resnet8": (78_042, 83_892), "resnet20": (272_474, 278_324), "resnet32": (466_906, 472_756),
-    "resnet56": (855_770, 861_620), "resnet110": (1_730_714, 1_736_564), "resnet8x4": (1_210_410, 1_233_540),
-    "resnet32x4": (7_410_730, 7_433_860), "vgg8": (3_918_858, 3_965_028), "vgg13": (9_416_010, 9_462_180),
+    "resnet8": (78_042, 83_892),
+    "resnet20": (272_474, 278_324),
+    "resnet32": (466_906, 472_756),
+    "resnet56": (855_770, 861_620),
+    "resnet110": (1_730_714, 1_736_564),
+    "resnet8x4": (1_210_410, 1_233_540),
+    "resnet32x4": (7_410_730, 7_433_860),
+    "vgg8": (3_918_858, 3_965_028),
+    "vgg13": (9_416_010, 9_462_180),
 }
 
 PLUGINS = load_plugins(entry_points=False, warn=False)
@@ -35,8 +41,9 @@ def test_resnet50_cifar_stem_param_count() -> None:
     assert count_params(timm.create_model("resnet50", num_classes=100)) == 23_712_932
 
 
-@pytest.mark.parametrize("name", ["resnet8", "resnet8x4", "vgg8", "vgg11", "resnet18", "timm:resnet18",
-                                  "timm:convnext_atto"])
+@pytest.mark.parametrize(
+    "name", ["resnet8", "resnet8x4", "vgg8", "vgg11", "resnet18", "timm:resnet18", "timm:convnext_atto"]
+)
 def test_stage_interface_reproduces_forward(name: str) -> None:
     model = build(name, 10).eval()
     assert isinstance(model, LevelClassifier)

@@ -73,8 +73,12 @@ def test_every_family_forward_shape_and_module_on_path(method: str, arch: str) -
     with torch.no_grad():
         before = model(x)
         assert before.shape == (2, 10)
-        inserted = [m for m in model.modules() if type(m).__module__.startswith(("timm.layers", "plugins.methods"))
-                    and type(m).__name__ in ("SEModule", "CbamModule", "BAMModule", "GAMModule")]
+        inserted = [
+            m
+            for m in model.modules()
+            if type(m).__module__.startswith(("timm.layers", "plugins.methods"))
+            and type(m).__name__ in ("SEModule", "CbamModule", "BAMModule", "GAMModule")
+        ]
         assert inserted, "no module was inserted"
         for module in inserted:
             for p in module.parameters():
@@ -83,8 +87,9 @@ def test_every_family_forward_shape_and_module_on_path(method: str, arch: str) -
     assert not torch.allclose(before, after), "perturbing the modules did not change the output"
 
 
-@pytest.mark.parametrize("module", [BAMModule(64), BAMModule(64, fusion="sum"), GAMModule(64), GAMModule(64, groups=4,
-                                                                                                         shuffle=True)])
+@pytest.mark.parametrize(
+    "module", [BAMModule(64), BAMModule(64, fusion="sum"), GAMModule(64), GAMModule(64, groups=4, shuffle=True)]
+)
 def test_module_preserves_shape(module: torch.nn.Module) -> None:
     x = torch.randn(2, 64, 8, 8)
     assert module.eval()(x).shape == x.shape
@@ -96,8 +101,10 @@ def test_placements() -> None:
     assert sum(1 for m in with_method("se", "resnet20", 10).modules() if type(m).__name__ == "SEModule") == 9
     vgg = with_method("se", "vgg8", 10)
     assert sum(1 for m in vgg.modules() if type(m).__name__ == "SEModule") == 5  # after each conv level
-    assert sum(1 for m in with_method("se", "resnet20", 10, placement="level").modules()
-               if type(m).__name__ == "SEModule") == 2
+    assert (
+        sum(1 for m in with_method("se", "resnet20", 10, placement="level").modules() if type(m).__name__ == "SEModule")
+        == 2
+    )
 
 
 def test_architecture_without_stages_is_refused(tmp_path: Path, cache_dir: Path) -> None:
@@ -141,8 +148,9 @@ class SitesPlugin:
 @pytest.mark.parametrize("method", ["se", "cbam"])
 def test_declared_sites_decide_placement_not_class_names(method: str, tmp_path: Path, cache_dir: Path) -> None:
     plugins = load_plugins(entry_points=False, extra=[("sites", SitesPlugin)], warn=False)
-    record = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=[method], arch="declared-blocks",
-                      overrides={"epochs": 1}).records[0]
+    record = run_tiny(
+        cache_dir, tmp_path, plugins=plugins, methods=[method], arch="declared-blocks", overrides={"epochs": 1}
+    ).records[0]
     assert record["info"]["sites"] == ["levels.0.0.gate", "levels.0.1.gate", "levels.1.0.gate"]
     assert record["info"]["module_params"] > 0
     with pytest.raises(UsageError, match="'undeclared-blocks' declares no block sites"):
@@ -152,8 +160,9 @@ def test_declared_sites_decide_placement_not_class_names(method: str, tmp_path: 
 def test_option_validation_and_record(tmp_path: Path, cache_dir: Path) -> None:
     with pytest.raises(UsageError, match="not one of product, sum"):
         run_tiny(cache_dir, tmp_path, methods=["bam"], options=["bam.fusion=mean"])
-    outcome = run_tiny(cache_dir, tmp_path, methods=["baseline", "se"], options=["se.reduction=4"], latency=True,
-                       latency_batch=4)
+    outcome = run_tiny(
+        cache_dir, tmp_path, methods=["baseline", "se"], options=["se.reduction=4"], latency=True, latency_batch=4
+    )
     base, se = outcome.records
     assert se["method"]["options"]["reduction"] == 4
     assert se["info"]["placement"] == "block" and se["info"]["modules"] == 3

@@ -22,8 +22,9 @@ from harness.results.stats import shift_test
 def kd_records(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> list[dict]:
     """A two-stage run (teacher, then the distilled student), two epochs each, on 320 images."""
     out = tmp_path_factory.mktemp("kd")
-    return run_tiny(cache_dir, out, methods=["kd"], teacher="resnet14", overrides={"epochs": 2,
-                                                                                   "batch_size": 64}).records
+    return run_tiny(
+        cache_dir, out, methods=["kd"], teacher="resnet14", overrides={"epochs": 2, "batch_size": 64}
+    ).records
 
 
 def write(folder: Path, records: list[dict]) -> Path:
@@ -40,7 +41,8 @@ def check(capsys, *args: str) -> tuple[int, list[str]]:
 
 
 def test_exact_mode_passes_a_rerun_and_fails_on_one_ulp_naming_the_first_divergence(
-        tmp_path: Path, cache_dir: Path, kd_records: list[dict], capsys) -> None:
+    tmp_path: Path, cache_dir: Path, kd_records: list[dict], capsys
+) -> None:
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     saved = json.loads(ref.read_text())
@@ -49,8 +51,14 @@ def test_exact_mode_passes_a_rerun_and_fails_on_one_ulp_naming_the_first_diverge
     assert [s["label"] for s in row["seeds"][0]["trace"]["stages"]] == ["baseline[resnet14]", "train"]
 
     # the same run again, trained from scratch in this process: bit for bit the reference
-    again = run_tiny(cache_dir, tmp_path / "b", methods=["kd"], teacher="resnet14",
-                     overrides={"epochs": 2, "batch_size": 64}, retrain=True).records
+    again = run_tiny(
+        cache_dir,
+        tmp_path / "b",
+        methods=["kd"],
+        teacher="resnet14",
+        overrides={"epochs": 2, "batch_size": 64},
+        retrain=True,
+    ).records
     code, out = check(capsys, str(tmp_path / "b"), "--reference", str(ref))
     assert code == 0 and out[0].startswith("platform matches the reference's") and "exact mode" in out[0]
     assert out[1].startswith("PASS") and "exact: seed(s) 0 identical to the reference (2 stage(s), 4 epoch(s)" in out[1]
@@ -66,13 +74,16 @@ def test_exact_mode_passes_a_rerun_and_fails_on_one_ulp_naming_the_first_diverge
         code, out = check(capsys, str(write(tmp_path / f"ulp{direction}", changed)), "--reference", str(ref))
         assert code == 1
         fail = next(line for line in out if line.startswith("FAIL"))
-        assert (f"first divergence at seed 0, stage baseline[resnet14], epoch 2, train_loss: reference {before!r} "
-                f"vs now {teacher['train_loss']!r}") in fail
+        assert (
+            f"first divergence at seed 0, stage baseline[resnet14], epoch 2, train_loss: reference {before!r} "
+            f"vs now {teacher['train_loss']!r}"
+        ) in fail
         assert out[-1] == "0 passed, 1 failed"
 
 
-def test_exact_mode_compares_weights_and_metrics_and_ignores_timings(tmp_path: Path, kd_records: list[dict],
-                                                                      capsys) -> None:
+def test_exact_mode_compares_weights_and_metrics_and_ignores_timings(
+    tmp_path: Path, kd_records: list[dict], capsys
+) -> None:
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     timed = copy.deepcopy(kd_records)
@@ -92,8 +103,9 @@ def test_exact_mode_compares_weights_and_metrics_and_ignores_timings(tmp_path: P
     assert code == 1 and "seed 0, macs: reference" in out[1]
 
 
-def test_another_platform_falls_back_to_statistics_with_one_line(tmp_path: Path, kd_records: list[dict],
-                                                                  capsys) -> None:
+def test_another_platform_falls_back_to_statistics_with_one_line(
+    tmp_path: Path, kd_records: list[dict], capsys
+) -> None:
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "a", kd_records)), "--save-reference", str(ref)]) == 0
     elsewhere = copy.deepcopy(kd_records)
@@ -104,8 +116,10 @@ def test_another_platform_falls_back_to_statistics_with_one_line(tmp_path: Path,
     code, out = check(capsys, str(write(tmp_path / "b", elsewhere)), "--reference", str(ref))
     platform = json.loads(ref.read_text())["platform"]
     assert [line for line in out if "platform" in line] == [out[0]]
-    assert out[0].startswith(f"platform differs from the reference's (cpu {platform['cpu']!r} vs 'Some Other CPU'; "
-                             f"threads {platform['threads']} vs 16)")
+    assert out[0].startswith(
+        f"platform differs from the reference's (cpu {platform['cpu']!r} vs 'Some Other CPU'; "
+        f"threads {platform['threads']} vs 16)"
+    )
     assert out[0].endswith("statistical mode, not exact")
     assert code == 0 and out[1].startswith("PASS") and "top-1" in out[1] and "exact" not in out[1]
     assert "checked: top-1 of the last epoch (top1_last), statistical mode" in out
@@ -122,8 +136,9 @@ def _seeded(record: dict, top1: list[float], *, cpu: str | None = None) -> list[
     return out
 
 
-def test_statistical_mode_is_two_sided_and_reports_what_it_detects(tmp_path: Path, kd_records: list[dict],
-                                                                   capsys) -> None:
+def test_statistical_mode_is_two_sided_and_reports_what_it_detects(
+    tmp_path: Path, kd_records: list[dict], capsys
+) -> None:
     student = kd_records[0]
     reference = [40.0, 41.2, 39.1, 40.6, 39.8, 40.9]
     ref = tmp_path / "ref.json"
@@ -166,8 +181,10 @@ def test_statistical_power_holds_by_simulation() -> None:
     base = shift_test(reference, [50.0])
     trials = 3000
     # fixed reference, fresh measured seed: rejection rate at the shift it claims to detect, and under no shift
-    hits = sum(shift_test(reference, [x]).failed for x in rng.normal(np.mean(reference) + mde, np.std(reference,
-                                                                                                      ddof=1), trials))
+    hits = sum(
+        shift_test(reference, [x]).failed
+        for x in rng.normal(np.mean(reference) + mde, np.std(reference, ddof=1), trials)
+    )
     nulls = sum(shift_test(list(rng.normal(50, 1, 8)), [x]).failed for x in rng.normal(50, 1, trials))
     assert base.df == 7 and abs(hits / trials - 0.80) < 0.04 and abs(nulls / trials - 0.05) < 0.015
 

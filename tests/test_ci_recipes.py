@@ -28,8 +28,12 @@ def bench_commands(path: Path) -> list[list[str]]:
         found = re.match(r"^(?:\$bench|bench) (.*)$", line)
         if not found:
             continue
-        rest = (found.group(1).replace('"${budget[@]}"', flags).replace("$BUDGET", flags)
-                .replace('"$@"', "--junit report.xml"))
+        rest = (
+            found.group(1)
+            .replace('"${budget[@]}"', flags)
+            .replace("$BUDGET", flags)
+            .replace('"$@"', "--junit report.xml")
+        )
         rest = re.sub(r'"?\$\{?(\w+)\}?"?', "x", rest)
         commands.append(shlex.split(rest))
     return commands

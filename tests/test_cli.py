@@ -24,28 +24,50 @@ def fails(capsys: pytest.CaptureFixture, args: list[str], cache: Path) -> str:
 RUN = ["run", "--dataset", "cifar10-mini", "--recipe", "smoke"]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--methods", "basline", "--arch", "resnet8"], "unknown method 'basline'. Did you mean 'baseline'?"),
-    (["--methods", "baseline", "--arch", "resnet21"], "unknown architecture 'resnet21'. Did you mean"),
-    (["--methods", "baseline", "--arch", "resnet8", "--recipe", "crdd"], "unknown recipe 'crdd'. Did you mean 'crd'?"),
-    (["--methods", "baseline", "--arch", "resnet8", "--teacher", "resnet20"], "none of the methods"),
-    (["--methods", "baseline", "--arch", "resnet8", "--select", "val"], "--val-split"),
-    (["--methods", "baseline", "--arch", "resnet8", "--opt", "baseline.x=1"], "has no option 'x'"),
-    (["--methods", "baseline", "--arch", "resnet8", "--opt", "kd.temperature=2"], "not in --methods"),
-    (["--methods", "baseline", "--arch", "resnet8", "--opt", "nonsense"], "METHOD.NAME=VALUE"),
-    (["--methods", "baseline,baseline", "--arch", "resnet8"], "twice"),
-    (["--methods", "baseline", "--arch", "resnet8", "--epochs", "0"],
-     "argument --epochs: must be an integer >= 1, got '0'"),
-    (["--methods", "baseline", "--arch", "timm:not_a_model"], "unknown timm model 'not_a_model'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--methods", "basline", "--arch", "resnet8"], "unknown method 'basline'. Did you mean 'baseline'?"),
+        (["--methods", "baseline", "--arch", "resnet21"], "unknown architecture 'resnet21'. Did you mean"),
+        (
+            ["--methods", "baseline", "--arch", "resnet8", "--recipe", "crdd"],
+            "unknown recipe 'crdd'. Did you mean 'crd'?",
+        ),
+        (["--methods", "baseline", "--arch", "resnet8", "--teacher", "resnet20"], "none of the methods"),
+        (["--methods", "baseline", "--arch", "resnet8", "--select", "val"], "--val-split"),
+        (["--methods", "baseline", "--arch", "resnet8", "--opt", "baseline.x=1"], "has no option 'x'"),
+        (["--methods", "baseline", "--arch", "resnet8", "--opt", "kd.temperature=2"], "not in --methods"),
+        (["--methods", "baseline", "--arch", "resnet8", "--opt", "nonsense"], "METHOD.NAME=VALUE"),
+        (["--methods", "baseline,baseline", "--arch", "resnet8"], "twice"),
+        (
+            ["--methods", "baseline", "--arch", "resnet8", "--epochs", "0"],
+            "argument --epochs: must be an integer >= 1, got '0'",
+        ),
+        (["--methods", "baseline", "--arch", "timm:not_a_model"], "unknown timm model 'not_a_model'"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path: Path, args: list[str], expected: str) -> None:
     assert expected in fails(capsys, [*RUN, *args], tmp_path)
     assert not (tmp_path / "artifacts").exists()  # nothing trained
 
 
 def test_missing_cifar_says_what_to_do(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    err = fails(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar100",
-                         "--data-dir", str(tmp_path / "nowhere"), "--no-download"], tmp_path)
+    err = fails(
+        capsys,
+        [
+            "run",
+            "--methods",
+            "baseline",
+            "--arch",
+            "resnet8",
+            "--dataset",
+            "cifar100",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--no-download",
+        ],
+        tmp_path,
+    )
     assert "cifar100" in err and "--data-dir" in err
     assert "cifar10-mini" in err and "imagefolder:PATH" in err  # the offline choices
 
@@ -64,21 +86,40 @@ def test_offline_download_failure_names_the_offline_datasets(capsys, tmp_path: P
 def test_scaled_milestones_that_coincide_are_reported(capsys, tmp_path: Path) -> None:
     from harness.cli import main as bench
 
-    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "crd",
-            "--dry-run", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        "cifar10-mini",
+        "--recipe",
+        "crd",
+        "--dry-run",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert bench([*args, "--epochs", "3"]) == 0
     warning = [line for line in capsys.readouterr().err.splitlines() if "milestones" in line]
-    assert warning == ["bench: warning: --epochs 3 scales recipe crd's milestones [150, 180, 210] to [2, 2, 3], "
-                       "which coincide: epochs 1-2 lr 0.05, epoch 3 lr 0.0005; give --milestones (or --schedule "
-                       "cosine) to choose"]
+    assert warning == [
+        "bench: warning: --epochs 3 scales recipe crd's milestones [150, 180, 210] to [2, 2, 3], "
+        "which coincide: epochs 1-2 lr 0.05, epoch 3 lr 0.0005; give --milestones (or --schedule "
+        "cosine) to choose"
+    ]
     assert bench([*args, "--epochs", "24"]) == 0  # [15, 18, 21]: distinct, no warning
     assert bench([*args, "--epochs", "3", "--milestones", "1,2"]) == 0
     assert "milestones" not in capsys.readouterr().err
 
 
 def test_missing_imagefolder(capsys, tmp_path: Path) -> None:
-    err = fails(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset",
-                         f"imagefolder:{tmp_path / 'none'}"], tmp_path)
+    err = fails(
+        capsys,
+        ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{tmp_path / 'none'}"],
+        tmp_path,
+    )
     assert "no dataset at" in err
 
 

@@ -18,15 +18,19 @@ PLUGINS = load_plugins(entry_points=False, warn=False)
 DRY = ["--arch", "resnet8", "--teacher", "resnet14", "--dataset", "cifar10-mini", "--recipe", "smoke", "--dry-run"]
 
 
-@pytest.mark.parametrize("methods, why", [
-    ("kd+rkd", "'kd' and 'rkd' both change the training objective"),
-    ("se+cbam", "'se' and 'cbam' both rewrite the block attention sites"),
-    ("encodenet+kd", "'encodenet' declares no role"),
-    ("kd+kd", "lists 'kd' twice"),
-    ("kd+", "joins two or more method names"),
-])
-def test_compositions_that_cannot_work_are_one_line_before_training(methods: str, why: str,
-                                                                      capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "methods, why",
+    [
+        ("kd+rkd", "'kd' and 'rkd' both change the training objective"),
+        ("se+cbam", "'se' and 'cbam' both rewrite the block attention sites"),
+        ("encodenet+kd", "'encodenet' declares no role"),
+        ("kd+kd", "lists 'kd' twice"),
+        ("kd+", "joins two or more method names"),
+    ],
+)
+def test_compositions_that_cannot_work_are_one_line_before_training(
+    methods: str, why: str, capsys: pytest.CaptureFixture
+) -> None:
     assert bench_with([], ["run", "--methods", methods, *DRY]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and why in err, err
@@ -67,8 +71,11 @@ def test_component_options_apply_inside_compositions() -> None:
 
 def test_stage_keys_come_from_the_components(tmp_path, cache_dir) -> None:
     """kd+se trains neither kd's nor se's stage; it shares the teacher; se+kd is the same training."""
-    run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd", "se", "kd+se", "se+kd"], teacher="resnet14"),
-                  PLUGINS, Reporter())
+    run = prepare(
+        tiny_request(cache_dir, tmp_path, methods=["kd", "se", "kd+se", "se+kd"], teacher="resnet14"),
+        PLUGINS,
+        Reporter(),
+    )
     runner = run.dry_runner(0)
     keys = {}
     for entry in run.plan.of_seed(0):
@@ -108,9 +115,11 @@ def test_study_files_accept_composed_names(tmp_path) -> None:
     from harness.cli.study.load import load
 
     study = tmp_path / "s.toml"
-    study.write_text('[defaults]\ndataset = "cifar10-mini"\nrecipe = "smoke"\n\n[[runs]]\narch = "resnet8"\n'
-                     'teacher = "resnet14"\nmethods = ["kd+se", "attn:eca"]\n[runs.options]\nkd.temperature = 2\n'
-                     '"kd+se"."se.reduction" = 8\n"attn:eca".kernel_size = 5\n')
+    study.write_text(
+        '[defaults]\ndataset = "cifar10-mini"\nrecipe = "smoke"\n\n[[runs]]\narch = "resnet8"\n'
+        'teacher = "resnet14"\nmethods = ["kd+se", "attn:eca"]\n[runs.options]\nkd.temperature = 2\n'
+        '"kd+se"."se.reduction" = 8\n"attn:eca".kernel_size = 5\n'
+    )
     (run,) = load(study).runs
     assert run.values["methods"] == ["kd+se", "attn:eca"]
     kdse, eca = build_methods(PLUGINS, run.values["methods"], run.values["options"])

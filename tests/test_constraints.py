@@ -62,21 +62,48 @@ def legal(kind: type | None, constraint: Constraint, text: str) -> bool:
 
 def test_every_numeric_cli_option_declares_its_limits() -> None:
     """No option parses a bare int or float (which would take NaN, inf, 0 and negatives without a word)."""
-    bare = [f"{name} {action.option_strings[0] if action.option_strings else action.dest}"
-            for name, parser in commands() for action in parser._actions if action.type in (int, float)]
+    bare = [
+        f"{name} {action.option_strings[0] if action.option_strings else action.dest}"
+        for name, parser in commands()
+        for action in parser._actions
+        if action.type in (int, float)
+    ]
     assert bare == []
     flags = {flag for _, flag, _, _ in numeric_cli_options()}
     # the property below covers the options the issue names (and every other one it finds)
-    assert {"--lr", "--momentum", "--weight-decay", "--gamma", "--epochs", "--batch-size", "--milestones",
-            "--threads", "--latency-batch", "--train-subset", "--test-subset", "--val-split", "--workers",
-            "--retries", "--per-gpu", "--throughput", "--tolerance", "--classes", "--in-chans", "--input-size",
-            "--eval-noise", "--eval-distort", "--seeds"} <= flags
+    assert {
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--gamma",
+        "--epochs",
+        "--batch-size",
+        "--milestones",
+        "--threads",
+        "--latency-batch",
+        "--train-subset",
+        "--test-subset",
+        "--val-split",
+        "--workers",
+        "--retries",
+        "--per-gpu",
+        "--throughput",
+        "--tolerance",
+        "--classes",
+        "--in-chans",
+        "--input-size",
+        "--eval-noise",
+        "--eval-distort",
+        "--seeds",
+    } <= flags
 
 
-@pytest.mark.parametrize("command, flag, kind, required", numeric_cli_options(),
-                         ids=[f"{c} {f}" for c, f, _, _ in numeric_cli_options()])
-def test_numeric_cli_options_refuse_nan_inf_zero_negative(capsys, command: str, flag: str, kind: object,
-                                                          required: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command, flag, kind, required", numeric_cli_options(), ids=[f"{c} {f}" for c, f, _, _ in numeric_cli_options()]
+)
+def test_numeric_cli_options_refuse_nan_inf_zero_negative(
+    capsys, command: str, flag: str, kind: object, required: list[str]
+) -> None:
     template = getattr(kind, "template", "{}")
     for text in BAD_CANDIDATES:
         arg = f"{flag}={template.format(text)}"
@@ -101,8 +128,12 @@ def test_check_tolerance_inf_is_refused(capsys) -> None:
 
 def numeric_method_options() -> list[tuple[str, str, object]]:
     plugins = load_plugins(entry_points=False, warn=False)  # the built-in methods (installed ones are their own)
-    return [(entry.name, key, option) for entry in plugins.methods.entries()
-            for key, option in entry.obj.options.items() if option.numeric]
+    return [
+        (entry.name, key, option)
+        for entry in plugins.methods.entries()
+        for key, option in entry.obj.options.items()
+        if option.numeric
+    ]
 
 
 def test_every_builtin_numeric_method_option_declares_a_constraint_its_default_meets() -> None:
@@ -114,10 +145,10 @@ def test_every_builtin_numeric_method_option_declares_a_constraint_its_default_m
         assert option.limits.allows(option.default), (method, key)
 
 
-@pytest.mark.parametrize("method, key, option", numeric_method_options(),
-                         ids=[f"{m}.{k}" for m, k, _ in numeric_method_options()])
-def test_method_options_refuse_nan_inf_zero_negative(capsys, tmp_path, method: str, key: str,
-                                                     option: object) -> None:
+@pytest.mark.parametrize(
+    "method, key, option", numeric_method_options(), ids=[f"{m}.{k}" for m, k, _ in numeric_method_options()]
+)
+def test_method_options_refuse_nan_inf_zero_negative(capsys, tmp_path, method: str, key: str, option: object) -> None:
     cls = load_plugins(entry_points=False, warn=False).methods.resolve(method).obj
     kind = type(option.default)
     for text in BAD_CANDIDATES:
@@ -128,8 +159,22 @@ def test_method_options_refuse_nan_inf_zero_negative(capsys, tmp_path, method: s
             cls.parse_options(method, {key: text})
         assert f"{method}.{key}" in str(info.value)
     # and through the command line: one line, exit 2, before any data is read
-    args = ["run", "--methods", method, "--arch", "resnet8", "--opt", f"{method}.{key}=nan", "--dataset",
-            "cifar10-mini", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--quiet"]
+    args = [
+        "run",
+        "--methods",
+        method,
+        "--arch",
+        "resnet8",
+        "--opt",
+        f"{method}.{key}=nan",
+        "--dataset",
+        "cifar10-mini",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
     assert main(args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench: error: ")]
     assert len(err) == 1 and f"option {method}.{key}" in err[0] and "nan" in err[0], err
@@ -176,9 +221,21 @@ def test_a_method_whose_default_breaks_its_own_constraint_is_skipped(capsys) -> 
 # ---- recipes ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field, value", [("lr", math.nan), ("lr", 0.0), ("momentum", 1.0), ("momentum", -0.1),
-                                          ("weight_decay", math.inf), ("gamma", 0.0), ("epochs", 0),
-                                          ("batch_size", 1), ("warmup_epochs", -1), ("epochs", 2.5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lr", math.nan),
+        ("lr", 0.0),
+        ("momentum", 1.0),
+        ("momentum", -0.1),
+        ("weight_decay", math.inf),
+        ("gamma", 0.0),
+        ("epochs", 0),
+        ("batch_size", 1),
+        ("warmup_epochs", -1),
+        ("epochs", 2.5),
+    ],
+)
 def test_recipes_refuse_values_outside_their_limits(field: str, value: float) -> None:
     base = Recipe("r", epochs=10, batch_size=8, lr=0.1, weight_decay=0.0)
     with pytest.raises(UsageError, match=f"recipe 'r': {field} must be"):

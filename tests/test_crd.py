@@ -63,20 +63,34 @@ def test_indexed_epoch_gives_the_same_batches_and_their_positions() -> None:
     torch.manual_seed(0)
     images = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
     labels = torch.arange(50)  # label = position, so the indices can be checked against the labels
-    stream = TrainStream(images, labels, batch_size=16, seed=3, normalizer=Normalizer((0.5,) * 3, (0.25,) * 3,
-                         torch.device("cpu")), device=torch.device("cpu"))
+    stream = TrainStream(
+        images,
+        labels,
+        batch_size=16,
+        seed=3,
+        normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu")),
+        device=torch.device("cpu"),
+    )
     for (x, y), (xi, yi, idx) in zip(stream.epoch(2), stream.epoch(2, indexed=True)):
         assert torch.equal(x, xi) and torch.equal(y, yi) and torch.equal(idx, yi)
     seen = torch.cat([idx for _, _, idx in stream.epoch(0, indexed=True)])
     assert sorted(seen.tolist()) == list(range(50))
-    noisy = DistortedTrainStream(images, labels, distortion=Distortion("noise", 0.1), batch_size=16, seed=3,
-                                 normalizer=stream.normalizer, device=torch.device("cpu"))
+    noisy = DistortedTrainStream(
+        images,
+        labels,
+        distortion=Distortion("noise", 0.1),
+        batch_size=16,
+        seed=3,
+        normalizer=stream.normalizer,
+        device=torch.device("cpu"),
+    )
     for (x, _), (xi, yi, idx) in zip(noisy.epoch(1), noisy.epoch(1, indexed=True)):
         assert torch.equal(x, xi) and torch.equal(idx, yi)
 
 
-def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(tmp_path: Path, cache_dir: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from plugins.methods import crd
 
     seen: list[torch.Tensor] = []
@@ -98,10 +112,15 @@ def test_crd_objective_is_handed_every_training_image_index_once_per_epoch(tmp_p
 
 def test_crd_memory_has_one_row_per_training_image_and_the_paper_defaults() -> None:
     method = PLUGINS.methods.resolve("crd").obj("crd")
-    assert {k: method.opts[k] for k in ("feat_dim", "nce_k", "nce_t", "nce_m", "ce_weight", "weight",
-                                        "kd_weight")} == {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07,
-                                                          "nce_m": 0.5, "ce_weight": 1.0, "weight": 0.8,
-                                                          "kd_weight": 0.0}
+    assert {k: method.opts[k] for k in ("feat_dim", "nce_k", "nce_t", "nce_m", "ce_weight", "weight", "kd_weight")} == {
+        "feat_dim": 128,
+        "nce_k": 16384,
+        "nce_t": 0.07,
+        "nce_m": 0.5,
+        "ce_weight": 1.0,
+        "weight": 0.8,
+        "kd_weight": 0.0,
+    }
     arch = PLUGINS.archs.resolve("resnet8").obj
     student = arch(ArchSpec("resnet8", 10))
     teacher = PLUGINS.archs.resolve("resnet32x4").obj(ArchSpec("resnet32x4", 10))

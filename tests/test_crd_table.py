@@ -23,8 +23,10 @@ def test_reference_holds_every_readme_number_last_epoch() -> None:
     pairs = {(v.arch, v.teacher) for v in rows}
     assert len(pairs) == 13
     for arch, teacher in pairs:  # the vanilla rows of every pair
-        assert {v.metric for v in rows if (v.arch, v.teacher, v.method) == (arch, teacher, "baseline")} == \
-            {"top1", "teacher_top1"}
+        assert {v.metric for v in rows if (v.arch, v.teacher, v.method) == (arch, teacher, "baseline")} == {
+            "top1",
+            "teacher_top1",
+        }
     value = {(v.arch, v.teacher, v.method): v.value for v in rows if v.metric == "top1"}
     assert value[("resnet8x4", "resnet32x4", "crd")] == 75.51 and value[("vgg8", "vgg13", "fsp")] == 70.23
     assert ("wrn_40_1", "wrn_40_2", "fsp") not in value  # N/A in the README
@@ -47,7 +49,7 @@ def test_reproduce_crd_plans_the_methods_of_this_branch(tmp_path: Path, capsys: 
     text = STUDY.read_text()
     kept = [m for m in tomllib.loads(text)["defaults"]["methods"] if m in methods]
     head, _, _ = text.partition("[[runs]]")
-    head = head.replace(head[head.index("methods = ["):].splitlines()[0], f"methods = {kept!r}".replace("'", '"'))
+    head = head.replace(head[head.index("methods = [") :].splitlines()[0], f"methods = {kept!r}".replace("'", '"'))
     copy = tmp_path / "crd.toml"
     copy.write_text(head + '[[runs]]\narch = "resnet20"\nteacher = "resnet56"\n')
     assert main(["reproduce", str(copy), "--dry-run", "--no-download", "--seeds", "0"]) == 0

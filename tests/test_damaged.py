@@ -27,8 +27,15 @@ def tree_run(tmp_path: Path, cache: Path, out: str, **overrides):
     tree = tmp_path / "tree"
     if not tree.exists():
         make_tree(tree)
-    return run_tiny(cache, tmp_path / out, dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None,
-                    overrides={"epochs": 1, "batch_size": 8}, **overrides)
+    return run_tiny(
+        cache,
+        tmp_path / out,
+        dataset=f"imagefolder:{tree}",
+        train_subset=None,
+        test_subset=None,
+        overrides={"epochs": 1, "batch_size": 8},
+        **overrides,
+    )
 
 
 def warnings_of(capsys: pytest.CaptureFixture) -> list[str]:
@@ -40,10 +47,11 @@ def flip_weight_bytes(path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
     raw = bytearray(path.read_bytes())
-    name_len, extra_len = (int.from_bytes(raw[info.header_offset + o:info.header_offset + o + 2], "little")
-                           for o in (26, 28))
+    name_len, extra_len = (
+        int.from_bytes(raw[info.header_offset + o : info.header_offset + o + 2], "little") for o in (26, 28)
+    )
     start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
-    raw[start:start + 4] = bytes(b ^ 0xFF for b in raw[start:start + 4])
+    raw[start : start + 4] = bytes(b ^ 0xFF for b in raw[start : start + 4])
     path.write_bytes(bytes(raw))
 
 
@@ -117,8 +125,17 @@ RECIPE = Recipe("r", epochs=3, batch_size=2, lr=0.1, weight_decay=0.0)
 
 def train(objective: nn.Module, ckpt: Path, *, resume: bool, epochs: int = 3):
     recipe = RECIPE if epochs == 3 else RECIPE.with_overrides(epochs=epochs)
-    return fit(objective, Stream(), recipe, evaluate=dict, label="m/s", reporter=Reporter(),
-               device=torch.device("cpu"), checkpoint=ckpt, resume=resume)
+    return fit(
+        objective,
+        Stream(),
+        recipe,
+        evaluate=dict,
+        label="m/s",
+        reporter=Reporter(),
+        device=torch.device("cpu"),
+        checkpoint=ckpt,
+        resume=resume,
+    )
 
 
 def damage(kind: str, ckpt: Path) -> None:

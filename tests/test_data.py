@@ -27,8 +27,14 @@ def make_tree(root: Path, classes: int = 3, per_split: dict | None = None, size:
 
 def test_grayscale_28px_imagefolder_trains_end_to_end(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
-    outcome = run_tiny(tmp_path / "cache", tmp_path / "out", dataset=f"imagefolder:{tree}", train_subset=None,
-                       test_subset=None, overrides={"epochs": 2, "batch_size": 8})
+    outcome = run_tiny(
+        tmp_path / "cache",
+        tmp_path / "out",
+        dataset=f"imagefolder:{tree}",
+        train_subset=None,
+        test_subset=None,
+        overrides={"epochs": 2, "batch_size": 8},
+    )
     (record,) = outcome.records
     assert record["dataset"]["input"] == [1, 28, 28] and record["dataset"]["num_classes"] == 3
     assert record["metrics"]["params_deployed"] < 78_042  # 1 input channel, 3 classes

@@ -59,8 +59,10 @@ def test_rkd_angles_by_hand() -> None:
     assert angle_loss(e * 7, e).item() == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("s_size, t_size, kind", [(32, 16, torch.nn.Conv2d), (16, 16, torch.nn.Conv2d),
-                                                   (8, 16, torch.nn.ConvTranspose2d), (8, 4, torch.nn.Conv2d)])
+@pytest.mark.parametrize(
+    "s_size, t_size, kind",
+    [(32, 16, torch.nn.Conv2d), (16, 16, torch.nn.Conv2d), (8, 16, torch.nn.ConvTranspose2d), (8, 4, torch.nn.Conv2d)],
+)
 def test_fitnet_regressor_shapes(s_size: int, t_size: int, kind: type) -> None:
     reg = ConvRegressor(16, s_size, 32, t_size)
     assert type(reg.conv) is kind
@@ -87,8 +89,7 @@ def objectives() -> dict[str, torch.nn.Module]:
         "kd": lambda s, t: KDObjective(s, t),
         "rkd": lambda s, t: RKDObjective(s, t, 25.0, 50.0),
         "fitnet": lambda s, t: FitNetObjective(s, t, 2, 100.0),
-        "ft": lambda s, t: FTObjective(s, t, Paraphraser(t.level_info[-1].channels), 0.5, 500.0, "flattened",
-                                           False),
+        "ft": lambda s, t: FTObjective(s, t, Paraphraser(t.level_info[-1].channels), 0.5, 500.0, "flattened", False),
     }
     return {name: f(net("resnet8"), net("resnet14")) for name, f in make.items()}
 
@@ -150,8 +151,14 @@ def test_kd_without_teacher_and_bad_pairs_are_refused(tmp_path: Path, cache_dir:
     with pytest.raises(UsageError, match="resnet8 has 4 features; fitnet.hint_layer asks for index 4"):
         run_tiny(cache_dir, tmp_path, methods=["fitnet"], teacher="vgg8", options=["fitnet.hint_layer=4"])
     with pytest.raises(UsageError, match="regressor bridges"):  # student map 8x8, teacher's 32x32
-        run_tiny(cache_dir, tmp_path, methods=["fitnet"], teacher="vgg8", options=["fitnet.hint_layer=0"],
-                 arch="timm:convnext_atto")
+        run_tiny(
+            cache_dir,
+            tmp_path,
+            methods=["fitnet"],
+            teacher="vgg8",
+            options=["fitnet.hint_layer=0"],
+            arch="timm:convnext_atto",
+        )
 
 
 def test_ft_defaults_follow_the_authors_cifar_code_and_ft_crd_repdistiller() -> None:
@@ -173,13 +180,19 @@ def test_ft_defaults_follow_the_authors_cifar_code_and_ft_crd_repdistiller() -> 
     with torch.no_grad():
         feat = teacher.forward_features(x)  # the frozen teacher, in eval mode
     assert para(x, torch.zeros(2)).losses["reconstruction"].item() == pytest.approx(
-        F.l1_loss(para.model(feat)[1], feat).item(), rel=1e-5)
+        F.l1_loss(para.model(feat)[1], feat).item(), rel=1e-5
+    )
 
 
 def test_two_stage_fitnet_and_shared_paraphraser(tmp_path: Path, cache_dir: Path) -> None:
     # ft with ft-crd's paraphraser settings (MSE, lr 0.01 for resnet8) shares its paraphraser
-    outcome = run_tiny(cache_dir, tmp_path, methods=["fitnet", "ft", "ft-crd"], teacher="resnet14",
-                       options=["fitnet.stages=2", "ft.paraphraser_loss=mse", "ft.paraphraser_lr=0.01"])
+    outcome = run_tiny(
+        cache_dir,
+        tmp_path,
+        methods=["fitnet", "ft", "ft-crd"],
+        teacher="resnet14",
+        options=["fitnet.stages=2", "ft.paraphraser_loss=mse", "ft.paraphraser_lr=0.01"],
+    )
     fitnet, ft, ft_crd = outcome.records
     assert set(fitnet["stages"]) >= {"hint", "train"} and fitnet["info"]["hint_epochs"] == 1
     assert fitnet["stages"]["hint"]["epochs"] == 1 and fitnet["stages"]["hint"]["reused"] is False

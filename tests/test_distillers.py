@@ -39,8 +39,9 @@ def method(name: str, **options: object):
 def close(actual: torch.Tensor, expected: torch.Tensor) -> None:
     """Equal to float32 rounding: relative 1e-5, and an absolute floor of 1e-6 of the largest expected value
     (so that small entries of a gradient are not compared below the precision of its large ones)."""
-    torch.testing.assert_close(actual.reshape(expected.shape), expected, rtol=1e-5,
-                               atol=1e-6 * float(expected.abs().max()))
+    torch.testing.assert_close(
+        actual.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max())
+    )
 
 
 def level_fixture(name: str) -> tuple[object, list[torch.Tensor], list[torch.Tensor]]:
@@ -57,6 +58,7 @@ def check_grads(g, loss: torch.Tensor, named: dict[str, torch.Tensor]) -> None:
 
 
 # ---- golden: our losses against RepDistiller's, run outside the project (tests/golden/scripts) ----
+
 
 def test_at_equals_repdistiller() -> None:
     g, s, t = level_fixture("at")
@@ -89,27 +91,35 @@ def test_cc_equals_repdistiller_with_its_embeddings() -> None:
     embed_s = type(objective.embed_s)(s.shape[1], g.params["feat_dim"])
     embed_t = type(objective.embed_t)(t.shape[1], g.params["feat_dim"])
     for prefix, module in (("embed_s.linear.", embed_s), ("embed_t.linear.", embed_t)):  # LinearEmbed.linear
-        module.load_state_dict({k[len(prefix):]: v for k, v in g.inputs.items() if k.startswith(prefix)})
+        module.load_state_dict({k[len(prefix) :]: v for k, v in g.inputs.items() if k.startswith(prefix)})
     loss = cc_loss(embed_s(s), embed_t(t))
-    named = {"s": s, **{f"embed_s.linear.{k}": p for k, p in embed_s.named_parameters()},
-             **{f"embed_t.linear.{k}": p for k, p in embed_t.named_parameters()}}
+    named = {
+        "s": s,
+        **{f"embed_s.linear.{k}": p for k, p in embed_s.named_parameters()},
+        **{f"embed_t.linear.{k}": p for k, p in embed_t.named_parameters()},
+    }
     check_grads(g, loss, named)
 
 
 def test_vid_equals_repdistiller_with_its_parameters() -> None:
     g, s, t = level_fixture("vid")
-    modules = [VIDRegressor(a.shape[1], b.shape[1], b.shape[1], g.params["init_pred_var"], g.params["eps"])
-               for a, b in zip(s, t)]
+    modules = [
+        VIDRegressor(a.shape[1], b.shape[1], b.shape[1], g.params["init_pred_var"], g.params["eps"])
+        for a, b in zip(s, t)
+    ]
     for k, module in enumerate(modules):  # our initial variances are RepDistiller's, to 2 ulp
         torch.testing.assert_close(module.log_scale.detach(), g.expected[f"init.{k}.log_scale"], rtol=2e-7, atol=0)
         module.load_state_dict({name: g.inputs[f"{k}.{name}"] for name, _ in module.named_parameters()})
     loss = sum(m(a, b) for m, a, b in zip(modules, s, t))
-    named = {**{f"s{i}": f for i, f in enumerate(s)},
-             **{f"{k}.{name}": p for k, m in enumerate(modules) for name, p in m.named_parameters()}}
+    named = {
+        **{f"s{i}": f for i, f in enumerate(s)},
+        **{f"{k}.{name}": p for k, m in enumerate(modules) for name, p in m.named_parameters()},
+    }
     check_grads(g, loss, named)
 
 
 # ---- the objectives: which features, which weights, which trainable extras ----
+
 
 def outputs(student: torch.nn.Module, teacher: torch.nn.Module) -> tuple[Outputs, Outputs]:
     torch.manual_seed(3)
@@ -140,12 +150,15 @@ def test_objectives_compare_repdistillers_features_with_its_weights() -> None:
     cc = method("cc").make_objective(student, teacher)
     assert (cc.embed_s.in_features, cc.embed_s.out_features, cc.embed_t.in_features) == (64, 128, 64)
     assert cc.loss_terms(s, t, labels)["cc"].item() == pytest.approx(
-        0.02 * cc_loss(cc.embed_s(es), cc.embed_t(et)).item(), rel=1e-6)
+        0.02 * cc_loss(cc.embed_s(es), cc.embed_t(et)).item(), rel=1e-6
+    )
     vid = method("vid").make_objective(student, teacher)
-    assert [(m.regressor[0].in_channels, m.regressor[0].out_channels, m.regressor[4].out_channels)
-            for m in vid.regressors] == [(16, 16, 16), (32, 32, 32), (64, 64, 64)]  # VIDLoss(s, t, t)
+    assert [
+        (m.regressor[0].in_channels, m.regressor[0].out_channels, m.regressor[4].out_channels) for m in vid.regressors
+    ] == [(16, 16, 16), (32, 32, 32), (64, 64, 64)]  # VIDLoss(s, t, t)
     assert vid.loss_terms(s, t, labels)["vid"].item() == pytest.approx(
-        sum(m(s.feats[i], t.feats[i]) for m, i in zip(vid.regressors, (1, 2, 3))).item(), rel=1e-6)
+        sum(m(s.feats[i], t.feats[i]) for m, i in zip(vid.regressors, (1, 2, 3))).item(), rel=1e-6
+    )
 
 
 def test_kd_weight_adds_hintons_term_and_levels_choose_features() -> None:
@@ -156,8 +169,9 @@ def test_kd_weight_adds_hintons_term_and_levels_choose_features() -> None:
     objective = at_method.make_objective(student, teacher)
     losses = objective.loss_terms(s, t, labels)
     assert losses["kd"].item() == pytest.approx(0.9 * kd_loss(s.logits, t.logits, 2.0).item(), rel=1e-6)
-    assert losses["at"].item() == pytest.approx(1000 * (at_loss(s.feats[2], t.feats[2])
-                                                        + at_loss(s.feats[3], t.feats[3])).item(), rel=1e-6)
+    assert losses["at"].item() == pytest.approx(
+        1000 * (at_loss(s.feats[2], t.feats[2]) + at_loss(s.feats[3], t.feats[3])).item(), rel=1e-6
+    )
     assert objective.info["pairs"] == ["layer2 32x16x16 <- layer2 32x16x16", "layer3 64x8x8 <- layer3 64x8x8"]
 
 
@@ -177,6 +191,7 @@ def test_gradients_reach_student_and_extras_teacher_stays_frozen(name: str) -> N
 
 # ---- runs and refusals ----
 
+
 def test_each_distiller_completes_a_tiny_run(tmp_path: Path, cache_dir: Path) -> None:
     outcome = run_tiny(cache_dir, tmp_path, methods=METHODS, teacher="resnet14")
     by_method = {r["method"]["name"]: r for r in outcome.records}
@@ -193,9 +208,12 @@ def test_each_distiller_completes_a_tiny_run(tmp_path: Path, cache_dir: Path) ->
 
 def test_level_pairs_refuse_unequal_level_counts_and_bad_indices() -> None:
     student, teacher = net("resnet8"), net("vgg8")  # 3 levels, 4 levels
-    with pytest.raises(UsageError, match=r"at: student resnet8 has 3 levels \(layer1 16x32x32, layer2 32x16x16, "
-                                         r"layer3 64x8x8\) and teacher vgg8 has 4 \(block1 128x16x16, .*"
-                                         r"--opt at.levels=1,2,3 "):
+    with pytest.raises(
+        UsageError,
+        match=r"at: student resnet8 has 3 levels \(layer1 16x32x32, layer2 32x16x16, "
+        r"layer3 64x8x8\) and teacher vgg8 has 4 \(block1 128x16x16, .*"
+        r"--opt at.levels=1,2,3 ",
+    ):
         method("at").make_objective(student, teacher)
     assert level_pairs(student, teacher, "at", "1,2,3") == [1, 2, 3]  # what RepDistiller's zip pairs
     with pytest.raises(UsageError, match="resnet8 has features 0..3 .*nst.levels asks for 4"):
@@ -208,9 +226,28 @@ def test_level_pairs_refuse_unequal_level_counts_and_bad_indices() -> None:
 
 @pytest.mark.parametrize("name", ["at", "nst", "vid"])
 def test_unbridgeable_pair_is_one_line_exit_2_before_training(capsys, tmp_path: Path, name: str) -> None:
-    code = main(["run", "--dataset", "cifar10-mini", "--recipe", "smoke", "--methods", name, "--arch", "resnet8",
-                 "--teacher", "vgg8", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "out"),
-                 "--device", "cpu", "--quiet"])
+    code = main(
+        [
+            "run",
+            "--dataset",
+            "cifar10-mini",
+            "--recipe",
+            "smoke",
+            "--methods",
+            name,
+            "--arch",
+            "resnet8",
+            "--teacher",
+            "vgg8",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"bench: error: {name}: student resnet8 has 3 levels") and "vgg8 has 4" in err

@@ -12,8 +12,13 @@ from torch import nn
 
 from conftest import run_tiny
 from harness.core.errors import UsageError
-from harness.data.distortions import (DistortedTrainStream, Distortion, distorted_accuracy, noise_levels,
-                                      parse_distortions)
+from harness.data.distortions import (
+    DistortedTrainStream,
+    Distortion,
+    distorted_accuracy,
+    noise_levels,
+    parse_distortions,
+)
 from harness.data.pipeline import Normalizer, TrainStream
 from harness.cli import main
 
@@ -23,8 +28,13 @@ CPU = torch.device("cpu")
 def test_specs_parse_and_bad_ones_are_one_line_errors() -> None:
     assert [d.name for d in parse_distortions("noise:0.10, blur:1,noise:0.1")] == ["noise:0.1", "blur:1"]
     assert [d.name for d in noise_levels("0.05,0.2")] == ["noise:0.05", "noise:0.2"]
-    for bad, message in (("snow:1", "unknown distortion 'snow'"), ("noise", "expected KIND:LEVEL"),
-                         ("noise:x", "is not a number"), ("noise:-1", "finite number >= 0"), (",", "no distortion")):
+    for bad, message in (
+        ("snow:1", "unknown distortion 'snow'"),
+        ("noise", "expected KIND:LEVEL"),
+        ("noise:x", "is not a number"),
+        ("noise:-1", "finite number >= 0"),
+        (",", "no distortion"),
+    ):
         with pytest.raises(UsageError, match=message):
             parse_distortions(bad)
 
@@ -66,8 +76,9 @@ def test_distorted_train_stream_keeps_the_runs_batches_and_distorts_them() -> No
     labels = torch.arange(20) % 10
     norm = Normalizer((0.5,) * 3, (0.25,) * 3, CPU)
     plain = TrainStream(images, labels, batch_size=8, seed=3, normalizer=norm, device=CPU)
-    noisy = DistortedTrainStream(images, labels, distortion=Distortion("noise", 0.1), batch_size=8, seed=3,
-                                 normalizer=norm, device=CPU)
+    noisy = DistortedTrainStream(
+        images, labels, distortion=Distortion("noise", 0.1), batch_size=8, seed=3, normalizer=norm, device=CPU
+    )
     for (x, y), (xn, yn), (xn2, _) in zip(plain.epoch(1), noisy.epoch(1), noisy.epoch(1)):
         assert torch.equal(y, yn) and torch.equal(xn, xn2)  # same order; the same noise when replayed
         assert 0.05 < float((xn - x).std() * 0.25) < 0.12  # noise of sigma 0.1 in pixel units, after normalising
@@ -77,8 +88,13 @@ def test_distorted_train_stream_keeps_the_runs_batches_and_distorts_them() -> No
 
 def test_eval_noise_is_recorded_for_every_method_and_shown(tmp_path: Path, cache_dir: Path, capsys) -> None:
     out = tmp_path / "runs"
-    outcome = run_tiny(cache_dir, out, methods=["baseline", "kd"], teacher="resnet8",
-                       eval_distortions=noise_levels("0.05,0.5") + parse_distortions("blur:1"))
+    outcome = run_tiny(
+        cache_dir,
+        out,
+        methods=["baseline", "kd"],
+        teacher="resnet8",
+        eval_distortions=noise_levels("0.05,0.5") + parse_distortions("blur:1"),
+    )
     for rec in outcome.records:
         measured = rec["metrics"]["top1_distorted"]
         assert set(measured) == {"noise:0.05", "noise:0.5", "blur:1"}
@@ -88,8 +104,10 @@ def test_eval_noise_is_recorded_for_every_method_and_shown(tmp_path: Path, cache
     assert again.records[0]["metrics"]["top1_distorted"] == {k: first[k] for k in ("noise:0.05", "noise:0.5")}
     assert main(["table", str(out), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["method"]: sorted(r["top1_distorted"]) for r in rows} == \
-        {"baseline": ["blur:1", "noise:0.05", "noise:0.5"], "kd": ["blur:1", "noise:0.05", "noise:0.5"]}
+    assert {r["method"]: sorted(r["top1_distorted"]) for r in rows} == {
+        "baseline": ["blur:1", "noise:0.05", "noise:0.5"],
+        "kd": ["blur:1", "noise:0.05", "noise:0.5"],
+    }
     assert main(["table", str(out), "--format", "csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert {"top1_noise:0.05_mean", "top1_blur:1_std", "params_x_baseline", "macs_x_baseline"} <= set(header)
@@ -108,13 +126,33 @@ def test_eval_noise_resumes_records_without_it(tmp_path: Path, cache_dir: Path) 
     assert outcome.records[0]["stages"]["baseline[resnet8]"]["origin"] == "cache"
 
 
-@pytest.mark.parametrize("flag, value, expected", [
-    ("--eval-noise", "0.1,abc", "argument --eval-noise: distortion 'noise:abc': level 'abc' is not a number"),
-    ("--eval-distort", "fog:1", "argument --eval-distort: unknown distortion 'fog'"),
-])
-def test_bad_eval_distortions_are_refused_before_training(capsys, tmp_path: Path, flag: str, value: str,
-                                                          expected: str) -> None:
-    code = main(["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", flag, value,
-                 "--out", str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--quiet"])
+@pytest.mark.parametrize(
+    "flag, value, expected",
+    [
+        ("--eval-noise", "0.1,abc", "argument --eval-noise: distortion 'noise:abc': level 'abc' is not a number"),
+        ("--eval-distort", "fog:1", "argument --eval-distort: unknown distortion 'fog'"),
+    ],
+)
+def test_bad_eval_distortions_are_refused_before_training(
+    capsys, tmp_path: Path, flag: str, value: str, expected: str
+) -> None:
+    code = main(
+        [
+            "run",
+            "--methods",
+            "baseline",
+            "--arch",
+            "resnet8",
+            "--dataset",
+            "cifar10-mini",
+            flag,
+            value,
+            "--out",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1

@@ -20,9 +20,30 @@ from harness.train.distributed import World
 from test_shared_cache import shared_cache
 
 # one SGD step on one global batch of 64 images: float rounding has not been amplified by training yet
-TINY = ["--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--epochs", "1",
-        "--seeds", "0", "--train-subset", "64", "--test-subset", "100", "--device", "cpu", "--no-latency",
-        "--threads", "1", "--quiet"]
+TINY = [
+    "--methods",
+    "baseline",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "1",
+    "--seeds",
+    "0",
+    "--train-subset",
+    "64",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--threads",
+    "1",
+    "--quiet",
+]
 
 
 def only_record(out: Path) -> dict:
@@ -38,9 +59,28 @@ def weights(cache: Path, record: dict) -> dict[str, torch.Tensor]:
 def test_two_cpu_ranks_under_torchrun_match_one_process(tmp_path: Path, cache_dir: Path) -> None:
     cache = shared_cache(tmp_path, cache_dir)
     assert main(["run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / "one")]) == 0
-    ranks = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                            "-m", "harness", "run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / "two")],
-                           capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ranks = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "harness",
+            "run",
+            *TINY,
+            "--cache-dir",
+            str(cache),
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert ranks.returncode == 0, ranks.stderr[-3000:]
     one, two = only_record(tmp_path / "one"), only_record(tmp_path / "two")
     assert one["execution"]["executor"] == "in-process"
@@ -119,8 +159,11 @@ def test_a_trailing_batch_some_rank_gets_nothing_of_is_refused_before_training(t
     from harness.run.torchrun import check_world_batches
     from harness.run.prepare import prepare
 
-    run = prepare(tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", train_subset=66),
-                  load_plugins(warn=False), Reporter())
+    run = prepare(
+        tiny_request(shared_cache(tmp_path, cache_dir), tmp_path / "runs", train_subset=66),
+        load_plugins(warn=False),
+        Reporter(),
+    )
     assert run.recipe.batch_size == 64
     check_world_batches(run, 2)
     with pytest.raises(UsageError, match="world size 3"):

@@ -26,9 +26,18 @@ from plugins.methods.encodenet.clustering import (
 PLUGINS = load_plugins(entry_points=False, warn=False)
 
 
-@pytest.mark.parametrize("arch, chans, size", [("resnet8", 3, 32), ("resnet8x4", 3, 32), ("vgg8", 3, 32),
-                                               ("resnet18", 3, 32), ("timm:convnext_atto", 3, 32),
-                                               ("vgg8", 1, 28), ("resnet8", 1, 28)])
+@pytest.mark.parametrize(
+    "arch, chans, size",
+    [
+        ("resnet8", 3, 32),
+        ("resnet8x4", 3, 32),
+        ("vgg8", 3, 32),
+        ("resnet18", 3, 32),
+        ("timm:convnext_atto", 3, 32),
+        ("vgg8", 1, 28),
+        ("resnet8", 1, 28),
+    ],
+)
 def test_decoder_reconstructs_input_shape_for_every_split(arch: str, chans: int, size: int) -> None:
     resolved = PLUGINS.archs.resolve(arch)
     model = resolved.obj(ArchSpec(arch, 10, chans, size, arg=resolved.arg)).eval()
@@ -69,15 +78,18 @@ def test_representatives_are_argmin_entropy_members() -> None:
         pool = members[correct[members]]
         assert g["representative"] == pool[np.argmin(entropies[pool])]
     per_class = one_per_class(labels, entropies, correct, False)
-    assert [g["representative"] for g in per_class.groups] == [int(np.argmin(entropies[:50])),
-                                                               50 + int(np.argmin(entropies[50:]))]
+    assert [g["representative"] for g in per_class.groups] == [
+        int(np.argmin(entropies[:50])),
+        50 + int(np.argmin(entropies[50:])),
+    ]
 
 
 @pytest.mark.parametrize("centers", [3, 4, 5, 6])
 def test_elbow_finds_the_number_of_blobs(centers: int) -> None:
     # well-separated blobs (8-d); on 2-d blobs whose centres happen to group, any elbow rule finds the groups
-    x, _ = make_blobs(n_samples=100 * centers, centers=centers, n_features=8, cluster_std=1.0, center_box=(-20, 20),
-                      random_state=1)
+    x, _ = make_blobs(
+        n_samples=100 * centers, centers=centers, n_features=8, cluster_std=1.0, center_box=(-20, 20), random_state=1
+    )
     k, inertias, found, assignment = cluster_class(x, k_max=10, fixed_k=0, seed=0, n_init=10)
     assert found and k == centers
     assert len(inertias) == 10 and len(set(assignment)) == centers
@@ -91,12 +103,13 @@ def test_fixed_k_and_per_class() -> None:
 
 
 def state_of(payload: dict, prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in payload["objective"].items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in payload["objective"].items() if k.startswith(prefix)}
 
 
 def test_encodenet_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
-    outcome = run_tiny(cache_dir, tmp_path, methods=["baseline", "encodenet"], train_subset=400,
-                       options=["encodenet.k_max=4"])
+    outcome = run_tiny(
+        cache_dir, tmp_path, methods=["baseline", "encodenet"], train_subset=400, options=["encodenet.k_max=4"]
+    )
     base, enc = outcome.records
     assert enc["metrics"]["params_deployed"] == base["metrics"]["params_deployed"] == 78_042
     assert enc["stages"]["baseline[resnet8]"]["reused"] is True  # trained once, by the baseline method
@@ -117,24 +130,34 @@ def test_encodenet_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
     ae = torch.load(store / "autoencoder" / f"{info['autoencoder_artifact']}.pt", weights_only=False)
     head = torch.load(store / "head" / f"{enc['stages']['head']['artifact']}.pt", weights_only=False)
     encoder = state_of(ae, "model.encoder.")
-    after = {**{f"stem.{k}": v for k, v in state_of(head, "model.stem.").items()},
-             **{f"levels.{k}": v for k, v in state_of(head, "model.levels.").items() if int(k.split(".")[0]) < 2}}
+    after = {
+        **{f"stem.{k}": v for k, v in state_of(head, "model.stem.").items()},
+        **{f"levels.{k}": v for k, v in state_of(head, "model.levels.").items() if int(k.split(".")[0]) < 2},
+    }
     assert encoder.keys() == after.keys() and any("running_mean" in k for k in encoder)
     for k in encoder:
         assert torch.equal(encoder[k], after[k]), k
     # ... while the classification part did train
-    base_state = torch.load(store / "baseline" / f"{base['stages']['baseline[resnet8]']['artifact']}.pt",
-                            weights_only=False)
+    base_state = torch.load(
+        store / "baseline" / f"{base['stages']['baseline[resnet8]']['artifact']}.pt", weights_only=False
+    )
     assert not torch.equal(state_of(head, "model.head.")["fc.weight"], state_of(base_state, "model.head.")["fc.weight"])
 
 
 def test_ablations_and_finetune(tmp_path: Path, cache_dir: Path) -> None:
-    outcome = run_tiny(cache_dir, tmp_path, methods=["encodenet-input", "encodenet-class", "encodenet-finetune"],
-                       train_subset=400, options=["encodenet-finetune.k=2", "encodenet-finetune.figures=false"])
+    outcome = run_tiny(
+        cache_dir,
+        tmp_path,
+        methods=["encodenet-input", "encodenet-class", "encodenet-finetune"],
+        train_subset=400,
+        options=["encodenet-finetune.k=2", "encodenet-finetune.figures=false"],
+    )
     by_method = {r["method"]["name"]: r for r in outcome.records}
     inp, cls, fine = by_method["encodenet-input"], by_method["encodenet-class"], by_method["encodenet-finetune"]
-    assert by_method["baseline"]["stages"]["baseline[resnet8]"]["artifact"] == \
-        fine["stages"]["baseline[resnet8]"]["artifact"]  # the shared baseline gets its own row
+    assert (
+        by_method["baseline"]["stages"]["baseline[resnet8]"]["artifact"]
+        == fine["stages"]["baseline[resnet8]"]["artifact"]
+    )  # the shared baseline gets its own row
     assert inp["info"]["target"] == "input" and "representatives" not in inp["info"]
     assert cls["info"]["target"] == "class" and len(cls["info"]["representatives"]) == 10
     assert fine["info"]["frozen_encoder"] is False and set(fine["info"]["k_per_class"].values()) == {2}
@@ -151,8 +174,9 @@ def test_bad_split_and_missing_vgg_weights_refused(tmp_path: Path, cache_dir: Pa
         run_tiny(cache_dir, tmp_path, methods=["encodenet"], options=["encodenet.features=vgg16"])
 
 
-def test_a_missing_clustering_or_plotting_library_is_named_before_training(tmp_path: Path, cache_dir: Path,
-                                                                           monkeypatch) -> None:
+def test_a_missing_clustering_or_plotting_library_is_named_before_training(
+    tmp_path: Path, cache_dir: Path, monkeypatch
+) -> None:
     """scikit-learn, kneed and matplotlib are imported where they are used; planning checks that they are
     installed (a one-line error before anything trains) and using one that is missing says the same."""
     import importlib.util
@@ -165,6 +189,7 @@ def test_a_missing_clustering_or_plotting_library_is_named_before_training(tmp_p
 
     found = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "kneed" else found(name, *a))
+
     def plan(**overrides) -> None:
         prepare(tiny_request(cache_dir, tmp_path, **overrides), PLUGINS, Reporter())  # plans; trains nothing
 

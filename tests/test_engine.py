@@ -55,13 +55,36 @@ def test_baseline_trained_once_and_reused_across_invocations(tmp_path: Path) -> 
 
 
 def bench(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
 
 
-RUN = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
-       "--epochs", "3", "--train-subset", "320", "--test-subset", "100", "--device", "cpu", "--no-latency",
-       "--quiet", "--seeds", "1", "--threads", "2"]
+RUN = [
+    "run",
+    "--methods",
+    "baseline",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "3",
+    "--train-subset",
+    "320",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--quiet",
+    "--seeds",
+    "1",
+    "--threads",
+    "2",
+]
 
 
 def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, cache_dir: Path) -> None:
@@ -72,8 +95,9 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, cache_dir: Path
         (tmp_path / name / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
     clean = bench([*RUN, "--cache-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "out-clean")])
     assert clean.returncode == 0, clean.stderr
-    killed = bench([*RUN, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")],
-                   env=kill_at("2:3"))  # SIGKILL in the middle of epoch 2
+    killed = bench(
+        [*RUN, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")], env=kill_at("2:3")
+    )  # SIGKILL in the middle of epoch 2
     assert killed.returncode == -signal.SIGKILL
     assert not list(tmp_path.glob("out-killed/*.json"))  # no record of the killed run
     (ckpt,) = (tmp_path / "killed" / "artifacts" / "baseline").glob("*.ckpt")
@@ -83,8 +107,9 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path: Path, cache_dir: Path
     (a,), (b,) = read_records(tmp_path / "out-clean"), read_records(tmp_path / "out-killed")
     assert b["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 1
     assert a["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 0
-    strip = lambda curves: [{k: v for k,
-                             v in row.items() if "seconds" not in k and k != "images_per_s"} for row in curves]
+    strip = lambda curves: [
+        {k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"} for row in curves
+    ]
     assert strip(a["curves"]) == strip(b["curves"])
     assert a["metrics"]["top1_last"] == b["metrics"]["top1_last"]
     assert a["metrics"]["top1_selected"] == b["metrics"]["top1_selected"]
@@ -104,8 +129,9 @@ def test_multistep_and_cosine_schedules() -> None:
     assert lr_factor(cos, 0) == 1 and lr_factor(cos, 5) == pytest.approx(0.5)
 
 
-def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, cache_dir: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stage_finished_while_waiting_is_loaded_not_retrained(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process that did not find the artifact, then (under the stage's lock) finds it, loads it: it trains
     nothing, writes nothing, and its record says so."""
     from harness.core.identity import weights_digest as state_digest
@@ -121,8 +147,11 @@ def test_stage_finished_while_waiting_is_loaded_not_retrained(tmp_path: Path, ca
 
     # the other process: at its start the artifact is missing, once it holds the lock it is there
     real_load, calls, saves = ArtifactStore.load, [], []
-    monkeypatch.setattr(ArtifactStore, "load", lambda self, stage, key, **kw: (calls.append(key), None)[1]
-                        if not calls else real_load(self, stage, key, **kw))
+    monkeypatch.setattr(
+        ArtifactStore,
+        "load",
+        lambda self, stage, key, **kw: (calls.append(key), None)[1] if not calls else real_load(self, stage, key, **kw),
+    )
     monkeypatch.setattr(ArtifactStore, "save", lambda self, *a, **k: saves.append(a))
     second = run_tiny(cache, tmp_path / "b", threads=1).records[0]
     stage = second["stages"]["baseline[resnet8]"]

@@ -26,8 +26,10 @@ def deploy_key(cache_dir: Path, tmp_path: Path, **overrides: object) -> str:
 def test_compiled_and_eager_stages_have_different_keys(cache_dir: Path, tmp_path: Path) -> None:
     eager = deploy_key(cache_dir, tmp_path)
     assert deploy_key(cache_dir, tmp_path, compile="default") != eager
-    assert deploy_key(cache_dir, tmp_path, compile="max-autotune") not in (eager, deploy_key(cache_dir, tmp_path,
-                                                                                              compile="default"))
+    assert deploy_key(cache_dir, tmp_path, compile="max-autotune") not in (
+        eager,
+        deploy_key(cache_dir, tmp_path, compile="default"),
+    )
     run = prepare(tiny_request(cache_dir, tmp_path), load_plugins(warn=False), Reporter())
     assert "compile" not in run.env(0, Reporter()).engine()  # eager keys are the ones they always were
     with pytest.raises(UsageError, match="--compile turbo: the modes are default, reduce-overhead"):
@@ -49,12 +51,14 @@ def test_amp_on_a_cpu_without_bf16_is_one_line(cache_dir: Path, tmp_path: Path, 
 def fast_compile(monkeypatch):
     """torch.compile through dynamo with the eager backend: the same wrapping, tracing and guards as inductor,
     without its minutes of C++ compilation (the engine's plumbing is what is tested here)."""
-    monkeypatch.setattr(engine, "compiled", lambda module, mode: module if mode is None else
-                        torch.compile(module, backend="eager", dynamic=False))
+    monkeypatch.setattr(
+        engine,
+        "compiled",
+        lambda module, mode: module if mode is None else torch.compile(module, backend="eager", dynamic=False),
+    )
 
 
-def test_a_compiled_run_resumes_from_its_checkpoint(cache_dir: Path, tmp_path: Path, monkeypatch,
-                                                     fast_compile) -> None:
+def test_a_compiled_run_resumes_from_its_checkpoint(cache_dir: Path, tmp_path: Path, monkeypatch, fast_compile) -> None:
     import harness.train.executor as executor
 
     monkeypatch.setattr(executor, "compiled", engine.compiled)
@@ -75,10 +79,11 @@ def test_a_compiled_run_resumes_from_its_checkpoint(cache_dir: Path, tmp_path: P
     killed = prepare(tiny_request(tmp_path / "cache", tmp_path / "out", **request), plugins, Reporter())
     with pytest.raises(KeyboardInterrupt):
         execute(killed, Interrupted())
-    resumed = prepare(tiny_request(tmp_path / "cache", tmp_path / "out", resume=True, **request), plugins,
-                      Reporter())
+    resumed = prepare(tiny_request(tmp_path / "cache", tmp_path / "out", resume=True, **request), plugins, Reporter())
     (record,) = execute(resumed, Reporter()).records
     assert record["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 1
-    strip = lambda curves: [{k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"}  # noqa: E731
-                            for row in curves]
+    strip = lambda curves: [
+        {k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"}  # noqa: E731
+        for row in curves
+    ]
     assert strip(record["curves"]) == strip(clean["curves"])  # compiled and resumed: the same numbers

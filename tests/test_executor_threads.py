@@ -20,9 +20,28 @@ from harness.run.sweep.backend import cpu_count
 from harness.testing import bench_with
 from test_shared_cache import shared_cache
 
-TINY = ["--methods", "baseline", "--seeds", "0,1", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe",
-        "smoke", "--epochs", "1", "--train-subset", "200", "--test-subset", "100", "--device", "cpu",
-        "--no-latency", "--quiet"]
+TINY = [
+    "--methods",
+    "baseline",
+    "--seeds",
+    "0,1",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "200",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--quiet",
+]
 
 
 class Futures(Backend):
@@ -43,8 +62,10 @@ class Futures(Backend):
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, JobResult | str]]:
         done, _ = wait(handles, return_when=FIRST_COMPLETED)
-        ended = [(f, f.result() if f.exception() is None else f"{type(f.exception()).__name__}: {f.exception()}")
-                 for f in done]
+        ended = [
+            (f, f.result() if f.exception() is None else f"{type(f.exception()).__name__}: {f.exception()}")
+            for f in done
+        ]
         type(self).results += [r for _, r in ended if isinstance(r, JobResult)]
         return ended
 
@@ -80,8 +101,10 @@ def top1(out: Path) -> dict[int, float]:
 def sweep(tmp_path: Path, cache_dir: Path, name: str, *extra: str) -> dict[int, float]:
     (tmp_path / name).mkdir()
     cache = shared_cache(tmp_path / name, cache_dir)
-    assert bench_with([Naive()], ["run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / name / "runs"),
-                                  *extra]) == 0
+    assert (
+        bench_with([Naive()], ["run", *TINY, "--cache-dir", str(cache), "--out", str(tmp_path / name / "runs"), *extra])
+        == 0
+    )
     return top1(tmp_path / name / "runs")
 
 
@@ -89,8 +112,7 @@ def fresh_default_threads() -> int:
     """torch's thread count in a new process that sets none."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     code = "import torch; print(torch.get_num_threads())"
-    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                              check=True).stdout)
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
 
 
 def test_a_naive_process_pool_gets_each_job_its_share_of_the_cpus(tmp_path: Path, cache_dir: Path) -> None:
@@ -130,21 +152,32 @@ def test_a_job_in_the_drivers_process_leaves_its_threads_as_they_were(monkeypatc
 def test_a_worker_applies_the_share_before_torch_is_loaded() -> None:
     """A new worker reads its JobSpec and sets the thread variables before importing torch, so the pools of
     the numerical libraries start at the job's size."""
-    code = ("import sys, os, pickle\n"
-            "from harness.run.sweep import worker\n"
-            "spec = pickle.loads(sys.stdin.buffer.read())\n"
-            "assert 'torch' not in sys.modules, 'reading a JobSpec imported torch'\n"
-            "with worker.job_threads(spec.threads):\n"
-            "    import torch\n"
-            "    print(os.environ['OMP_NUM_THREADS'], torch.get_num_threads())\n")
+    code = (
+        "import sys, os, pickle\n"
+        "from harness.run.sweep import worker\n"
+        "spec = pickle.loads(sys.stdin.buffer.read())\n"
+        "assert 'torch' not in sys.modules, 'reading a JobSpec imported torch'\n"
+        "with worker.job_threads(spec.threads):\n"
+        "    import torch\n"
+        "    print(os.environ['OMP_NUM_THREADS'], torch.get_num_threads())\n"
+    )
     from harness.run.request import RunRequest
     import pickle
 
-    spec = JobSpec(RunRequest(methods=["baseline"], arch="resnet8", dataset="cifar10-mini"), 0, "baseline", 0,
-                   "baseline seed 0", threads=1)
+    spec = JobSpec(
+        RunRequest(methods=["baseline"], arch="resnet8", dataset="cifar10-mini"),
+        0,
+        "baseline",
+        0,
+        "baseline seed 0",
+        threads=1,
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(spec), capture_output=True, env=env,
-                         check=True).stdout.decode().split()
+    out = (
+        subprocess.run([sys.executable, "-c", code], input=pickle.dumps(spec), capture_output=True, env=env, check=True)
+        .stdout.decode()
+        .split()
+    )
     assert out == ["1", "1"]
 
 

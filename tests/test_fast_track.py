@@ -32,8 +32,9 @@ FAST = {"epochs": 1, "batch_size": 64, "whiten": 64}  # the fast recipe at a tes
 
 
 def fast_request(cache_dir: Path, out: Path, **overrides: object):
-    return tiny_request(cache_dir, out, **{"arch": "airbench94", "recipe": "fast", "overrides": dict(FAST),
-                                           **overrides})
+    return tiny_request(
+        cache_dir, out, **{"arch": "airbench94", "recipe": "fast", "overrides": dict(FAST), **overrides}
+    )
 
 
 def deployed(cache_dir: Path, out: Path, method: str = "baseline", **overrides: object):
@@ -50,7 +51,11 @@ def test_airbench94_has_the_reference_layout_and_levels() -> None:
     # 1,972,792 parameters: airbench94's make_net (legacy/airbench94.py), counted by running it outside the project
     assert sum(p.numel() for p in net.parameters()) == 1_972_792
     assert [(i.name, i.channels, i.size) for i in net.level_info] == [
-        ("stem", 24, 31), ("block1", 64, 15), ("block2", 256, 7), ("block3", 256, 3)]
+        ("stem", 24, 31),
+        ("block1", 64, 15),
+        ("block2", 256, 7),
+        ("block3", 256, 3),
+    ]
     assert net.whitening_layer == "stem.0" and net.get_submodule("stem.0").kernel_size == (2, 2)
     assert [s.path for s in net.attention_sites("block")] == ["levels.0.attn", "levels.1.attn", "levels.2.attn"]
     assert net.downsampling_sites() == ["levels.0.pool", "levels.1.pool", "levels.2.pool"]
@@ -101,20 +106,41 @@ def test_the_fast_recipe_whitens_from_the_runs_training_images(cache_dir: Path, 
     assert torch.allclose(layer.weight, whitening_weights(normalise(ds.train_images[:64]), (2, 2)))
     assert not layer.weight.requires_grad and layer.bias.requires_grad
     # what it is computed from is in the stage key: other training data, another image count, no whitening
-    keys = {stage.key, deployed(cache_dir, tmp_path, train_subset=300)[1].key,
-            deployed(cache_dir, tmp_path, overrides={**FAST, "whiten": 32})[1].key,
-            deployed(cache_dir, tmp_path, overrides={**FAST, "whiten": 0})[1].key}
+    keys = {
+        stage.key,
+        deployed(cache_dir, tmp_path, train_subset=300)[1].key,
+        deployed(cache_dir, tmp_path, overrides={**FAST, "whiten": 32})[1].key,
+        deployed(cache_dir, tmp_path, overrides={**FAST, "whiten": 0})[1].key,
+    }
     assert None not in keys and len(keys) == 4
     _, other = deployed(cache_dir, tmp_path, train_subset=300)
     assert not torch.equal(other.model.get_submodule("stem.0").weight, layer.weight)
 
 
-def test_the_fast_recipe_on_an_architecture_without_whitening_is_refused(cache_dir: Path, tmp_path: Path,
-                                                                        capsys) -> None:
+def test_the_fast_recipe_on_an_architecture_without_whitening_is_refused(
+    cache_dir: Path, tmp_path: Path, capsys
+) -> None:
     with pytest.raises(UsageError, match="declares no whitening layer"):
         prepare(fast_request(cache_dir, tmp_path, arch="resnet8"), load_plugins(warn=False), Reporter())
-    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--recipe", "fast", "--dataset", "cifar10-mini",
-            "--train-subset", "100", "--test-subset", "50", "--cache-dir", str(cache_dir), "--out", str(tmp_path)]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--recipe",
+        "fast",
+        "--dataset",
+        "cifar10-mini",
+        "--train-subset",
+        "100",
+        "--test-subset",
+        "50",
+        "--cache-dir",
+        str(cache_dir),
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "architecture 'resnet8' declares no whitening layer" in err[0]
@@ -126,18 +152,41 @@ def test_the_fast_recipe_on_an_architecture_without_whitening_is_refused(cache_d
 
 def test_recipe_options_validate() -> None:
     fast = next(r for r in RECIPES if r.name == "fast")
-    assert (fast.label_smoothing, fast.averaging, fast.translate, fast.flip, fast.pad_mode, fast.whiten,
-            fast.nesterov, fast.batch_size, fast.schedule) == (0.2, "lookahead", 2, "alternating", "reflect", 5000,
-                                                               True, 1024, "airbench")
-    for bad in ({"label_smoothing": 1.0}, {"label_smoothing": -0.1}, {"averaging": "ema"}, {"flip": "vertical"},
-                {"pad_mode": "circular"}, {"translate": -1}, {"whiten": 2.5}, {"norm_lr_scale": 0.0},
-                {"schedule": "triangle"}):
+    assert (
+        fast.label_smoothing,
+        fast.averaging,
+        fast.translate,
+        fast.flip,
+        fast.pad_mode,
+        fast.whiten,
+        fast.nesterov,
+        fast.batch_size,
+        fast.schedule,
+    ) == (0.2, "lookahead", 2, "alternating", "reflect", 5000, True, 1024, "airbench")
+    for bad in (
+        {"label_smoothing": 1.0},
+        {"label_smoothing": -0.1},
+        {"averaging": "ema"},
+        {"flip": "vertical"},
+        {"pad_mode": "circular"},
+        {"translate": -1},
+        {"whiten": 2.5},
+        {"norm_lr_scale": 0.0},
+        {"schedule": "triangle"},
+    ):
         with pytest.raises(UsageError):
             fast.with_overrides(**bad)
-    for flag, value in (("--label-smoothing", "1"), ("--averaging", "ema"), ("--flip", "up"), ("--tta", "all"),
-                        ("--whiten", "-3")):
-        assert main(["run", "--methods", "baseline", "--arch", "airbench94", "--recipe", "fast", flag, value,
-                     "--dry-run"]) == 2
+    for flag, value in (
+        ("--label-smoothing", "1"),
+        ("--averaging", "ema"),
+        ("--flip", "up"),
+        ("--tta", "all"),
+        ("--whiten", "-3"),
+    ):
+        assert (
+            main(["run", "--methods", "baseline", "--arch", "airbench94", "--recipe", "fast", flag, value, "--dry-run"])
+            == 2
+        )
 
 
 def test_other_recipes_keep_their_records_and_keys() -> None:
@@ -175,7 +224,7 @@ def test_lookahead_moves_slow_weights_and_ends_on_them() -> None:
     look.step(4)  # not a multiple of 5: nothing happens
     assert torch.equal(net.weight, start + 1)
     look.step(5)
-    decay = 0.95 ** 5 * 0.5 ** 3
+    decay = 0.95**5 * 0.5**3
     assert torch.allclose(net.weight, start + (1 - decay)) and torch.allclose(look.slow["weight"], net.weight)
     with torch.no_grad():
         net.weight.add_(1.0)
@@ -185,16 +234,30 @@ def test_lookahead_moves_slow_weights_and_ends_on_them() -> None:
 
 def test_alternating_flip_and_reflection_padding() -> None:
     images = torch.randint(0, 255, (40, 3, 8, 8), dtype=torch.uint8)
-    stream = TrainStream(images, torch.zeros(40, dtype=torch.long), batch_size=8, seed=3,
-                         normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu")),
-                         device=torch.device("cpu"),
-                         pad=2, flip="alternating", pad_mode="reflect")
+    stream = TrainStream(
+        images,
+        torch.zeros(40, dtype=torch.long),
+        batch_size=8,
+        seed=3,
+        normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu")),
+        device=torch.device("cpu"),
+        pad=2,
+        flip="alternating",
+        pad_mode="reflect",
+    )
     f0, f1, f2 = (stream.plan(e).flip for e in range(3))
     assert torch.equal(f1, ~f0) and torch.equal(f2, f0) and 0 < int(f0.sum()) < 40
     assert torch.equal(stream.padded[:, :, 0, 2:-2], images[:, :, 2])  # reflected, not zeros
     with pytest.raises(ValueError):
-        TrainStream(images, torch.zeros(40, dtype=torch.long), batch_size=8, seed=3, normalizer=stream.normalizer,
-                    device=torch.device("cpu"), flip="sometimes")
+        TrainStream(
+            images,
+            torch.zeros(40, dtype=torch.long),
+            batch_size=8,
+            seed=3,
+            normalizer=stream.normalizer,
+            device=torch.device("cpu"),
+            flip="sometimes",
+        )
 
 
 # ---- test-time augmentation --------------------------------------------------------------------------------
@@ -214,8 +277,11 @@ def test_tta_views() -> None:
 def test_tta_records_never_share_a_table_with_plain_ones(cache_dir: Path, tmp_path: Path) -> None:
     """A tiny real run of the fast track with and without TTA: the last epoch of the TTA run holds both numbers,
     its record's protocol says tta, and the two records are two groups."""
-    run_tiny(cache_dir, tmp_path / "tta", **{**dict(arch="airbench94", recipe="fast", overrides=dict(FAST)),
-                                               "tta": "mirror-translate"})
+    run_tiny(
+        cache_dir,
+        tmp_path / "tta",
+        **{**dict(arch="airbench94", recipe="fast", overrides=dict(FAST)), "tta": "mirror-translate"},
+    )
     run_tiny(cache_dir, tmp_path / "plain", arch="airbench94", recipe="fast", overrides=dict(FAST))
     (tta,), (plain,) = read_records(tmp_path / "tta"), read_records(tmp_path / "plain")
     assert tta["protocol"] == {"select": "last", "tta": "mirror-translate"} and plain["protocol"] == {"select": "last"}
@@ -236,17 +302,46 @@ def test_a_killed_fast_run_resumes_to_identical_weights(tmp_path: Path, cache_di
 
     from conftest import kill_at
 
-    run = ["run", "--methods", "baseline", "--arch", "airbench94", "--recipe", "fast", "--dataset", "cifar10-mini",
-           "--epochs", "3", "--batch-size", "48", "--whiten", "64", "--train-subset", "320", "--test-subset", "100",
-           "--tta", "mirror", "--device", "cpu", "--no-latency", "--quiet", "--seeds", "1", "--threads", "2"]
+    run = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "airbench94",
+        "--recipe",
+        "fast",
+        "--dataset",
+        "cifar10-mini",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "48",
+        "--whiten",
+        "64",
+        "--train-subset",
+        "320",
+        "--test-subset",
+        "100",
+        "--tta",
+        "mirror",
+        "--device",
+        "cpu",
+        "--no-latency",
+        "--quiet",
+        "--seeds",
+        "1",
+        "--threads",
+        "2",
+    ]
     (cache_dir / "datasets").mkdir(parents=True, exist_ok=True)
     for name in ("clean", "killed"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "datasets").symlink_to(cache_dir / "datasets", target_is_directory=True)
     clean = bench([*run, "--cache-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "out-clean")])
     assert clean.returncode == 0, clean.stderr
-    killed = bench([*run, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")],
-                   env=kill_at("2:3"))
+    killed = bench(
+        [*run, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed")], env=kill_at("2:3")
+    )
     assert killed.returncode != 0 and not list(tmp_path.glob("out-killed/*.json"))
     resumed = bench([*run, "--cache-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "out-killed"), "--resume"])
     assert resumed.returncode == 0, resumed.stderr
@@ -254,6 +349,8 @@ def test_a_killed_fast_run_resumes_to_identical_weights(tmp_path: Path, cache_di
     sa, sb = a["stages"]["baseline[airbench94]"], b["stages"]["baseline[airbench94]"]
     assert (sa["resumed_from_epoch"], sb["resumed_from_epoch"]) == (0, 1)
     assert sa["digest"] == sb["digest"]
-    strip = lambda curves: [{k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"}  # noqa: E731
-                            for row in curves]
+    strip = lambda curves: [
+        {k: v for k, v in row.items() if "seconds" not in k and k != "images_per_s"}  # noqa: E731
+        for row in curves
+    ]
     assert strip(a["curves"]) == strip(b["curves"]) and a["metrics"]["top1_last"] == b["metrics"]["top1_last"]

@@ -29,17 +29,36 @@ def one_line_error(capsys: pytest.CaptureFixture, args: list[str], code: int) ->
     return other[0]
 
 
-TINY = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
-        "--epochs", "1", "--train-subset", "320", "--test-subset", "100", "--device", "cpu", "--no-latency",
-        "--quiet"]
+TINY = [
+    "run",
+    "--methods",
+    "baseline",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "320",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--quiet",
+]
 
 
 # ---- a diverging run stops at the first non-finite loss ---------------------------------------------
 
 
 def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir: Path) -> None:
-    line = one_line_error(capsys, [*TINY, "--lr", "1e9", "--cache-dir", str(cache_dir),
-                                   "--out", str(tmp_path / "out")], code=1)
+    line = one_line_error(
+        capsys, [*TINY, "--lr", "1e9", "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out")], code=1
+    )
     assert "baseline[resnet8]: loss 'ce' is nan at epoch 1, batch" in line
     assert "lower --lr (now 1e9)" in line
     assert not list((tmp_path / "out").glob("*.json"))  # no record with a NaN loss
@@ -48,8 +67,9 @@ def test_huge_lr_stops_at_first_nonfinite_loss(capsys, tmp_path: Path, cache_dir
     assert line == f"bench: error: baseline (seed 0): {failed['error']}"
 
 
-def test_failed_run_is_recorded_apart_counted_by_table_never_checked(capsys, tmp_path: Path, cache_dir: Path,
-                                                                       monkeypatch) -> None:
+def test_failed_run_is_recorded_apart_counted_by_table_never_checked(
+    capsys, tmp_path: Path, cache_dir: Path, monkeypatch
+) -> None:
     """A failed (method, seed) leaves a record under <out>/failed/ (status, error line, the stages that did
     finish, no metrics); `bench table` counts it, `bench check` never sees it; a later success removes it."""
     import harness.run.recording as runner
@@ -115,8 +135,10 @@ def test_nonfinite_evaluation_loss_stops_the_stage(tmp_path: Path, cache_dir: Pa
     stage = Stage("nan-eval", lambda ctx: NanWhenEvaluated(), evaluate="losses")
     with pytest.raises(TrainingDiverged) as info:
         StageRunner(prepared.env(0, Reporter()), store).resolve(stage, "m")
-    assert str(info.value) == ("m/nan-eval: loss 'test_recon' is nan in the evaluation after epoch 1; the run "
-                               "diverged: lower --lr (now 0.05) or check the method's loss")
+    assert str(info.value) == (
+        "m/nan-eval: loss 'test_recon' is nan in the evaluation after epoch 1; the run "
+        "diverged: lower --lr (now 0.05) or check the method's loss"
+    )
     assert not list(store.root.rglob("*.pt")) and not list(store.root.rglob("*.ckpt"))
     (lock,) = store.root.rglob("*.lock")
     store.lock("nan-eval", lock.stem).acquire(timeout=0)  # released
@@ -152,12 +174,22 @@ def test_fit_names_label_epoch_batch_and_loss(tmp_path: Path) -> None:
     recipe = Recipe("r", epochs=3, batch_size=2, lr=0.01, weight_decay=0)
     ckpt = tmp_path / "stage.ckpt"
     with pytest.raises(TrainingDiverged) as info:
-        fit(TwoLosses(bad_at=10 + 3), Stream(10), recipe, evaluate=dict, label="resnet8/kd", reporter=Reporter(),
-            device=torch.device("cpu"), checkpoint=ckpt)
+        fit(
+            TwoLosses(bad_at=10 + 3),
+            Stream(10),
+            recipe,
+            evaluate=dict,
+            label="resnet8/kd",
+            reporter=Reporter(),
+            device=torch.device("cpu"),
+            checkpoint=ckpt,
+        )
     exc = info.value
     assert (exc.label, exc.epoch, exc.batch, exc.loss) == ("resnet8/kd", 2, 3, "kd") and exc.exit_code == 1
-    assert str(exc) == ("resnet8/kd: loss 'kd' is inf at epoch 2, batch 3/10; the run diverged: lower --lr "
-                        "(now 0.01) or check the method's loss")
+    assert str(exc) == (
+        "resnet8/kd: loss 'kd' is inf at epoch 2, batch 3/10; the run diverged: lower --lr "
+        "(now 0.01) or check the method's loss"
+    )
     assert torch.load(ckpt, weights_only=False)["epoch"] == 1  # the last good epoch's checkpoint is kept
 
 
@@ -182,10 +214,13 @@ def test_deferred_check_used_on_cuda_reports_the_first_bad_batch() -> None:
 # ---- where results go is checked before any training --------------------------------------------------
 
 
-@pytest.mark.parametrize("out, expected", [
-    ("a-file", "'{tmp}/a-file' is a file, not a folder; give a folder path"),
-    ("a-file/runs", "'{tmp}/a-file' is a file, so no folder can be made under it"),
-])
+@pytest.mark.parametrize(
+    "out, expected",
+    [
+        ("a-file", "'{tmp}/a-file' is a file, not a folder; give a folder path"),
+        ("a-file/runs", "'{tmp}/a-file' is a file, so no folder can be made under it"),
+    ],
+)
 def test_out_under_or_at_a_file_is_refused_before_training(capsys, tmp_path: Path, out: str, expected: str) -> None:
     (tmp_path / "a-file").write_text("keep me")
     line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / out)], code=2)
@@ -201,9 +236,9 @@ def test_unwritable_out_is_refused_before_training(capsys, tmp_path: Path, monke
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(preflight.tempfile, "mkstemp", denied)  # root ignores chmod: simulate the probe failing
-    line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out",
-                                   str(tmp_path / "ro" / "runs")],
-                          code=2)
+    line = one_line_error(
+        capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "ro" / "runs")], code=2
+    )
     assert f"--out {tmp_path / 'ro' / 'runs'}: cannot write in '{tmp_path}' (Permission denied)" in line
     assert not (tmp_path / "cache").exists()
 
@@ -223,11 +258,13 @@ def test_read_only_out_folder_is_refused(capsys, tmp_path: Path) -> None:
 def test_export_and_report_targets_are_checked(capsys, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     records = str(Path(__file__).parent)  # any folder: the target is checked first
-    for args in (["table", records, "--export", str(tmp_path / "a-file" / "t")],
-                 ["plot", records, "--out", str(tmp_path / "a-file")],
-                 ["check", records, "--junit", str(tmp_path)],
-                 ["check", records, "--save-reference", str(tmp_path / "a-file" / "ref.csv")],
-                 ["reproduce", "smoke", "--dry-run", "--export", str(tmp_path / "a-file" / "e")]):
+    for args in (
+        ["table", records, "--export", str(tmp_path / "a-file" / "t")],
+        ["plot", records, "--out", str(tmp_path / "a-file")],
+        ["check", records, "--junit", str(tmp_path)],
+        ["check", records, "--save-reference", str(tmp_path / "a-file" / "ref.csv")],
+        ["reproduce", "smoke", "--dry-run", "--export", str(tmp_path / "a-file" / "e")],
+    ):
         line = one_line_error(capsys, args, code=2)
         assert ("is a file" in line or "is a folder" in line) and args[-2] in line, line
 
@@ -235,14 +272,20 @@ def test_export_and_report_targets_are_checked(capsys, tmp_path: Path) -> None:
 # ---- bad command lines: one line, exit 2 ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,0"], "seed 0 is listed twice in '0,0'"),
-    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "1,2,1,2"], "seed 1, 2 is listed twice"),
-    (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,x"], "comma-separated integers"),
-    (["run", "--arch", "resnet8"], "required: --methods, or a study file: bench run STUDY.toml (see 'bench run -h')"),
-    (["lst"], "invalid choice: 'lst'"),
-    (["run", "--methods", "baseline", "--arch", "resnet8", "--epochs", "two"], "--epochs: invalid int value"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,0"], "seed 0 is listed twice in '0,0'"),
+        (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "1,2,1,2"], "seed 1, 2 is listed twice"),
+        (["run", "--methods", "baseline", "--arch", "resnet8", "--seeds", "0,x"], "comma-separated integers"),
+        (
+            ["run", "--arch", "resnet8"],
+            "required: --methods, or a study file: bench run STUDY.toml (see 'bench run -h')",
+        ),
+        (["lst"], "invalid choice: 'lst'"),
+        (["run", "--methods", "baseline", "--arch", "resnet8", "--epochs", "two"], "--epochs: invalid int value"),
+    ],
+)
 def test_command_line_errors_are_one_line(capsys, args: list[str], expected: str) -> None:
     line = one_line_error(capsys, args, code=2)
     assert expected in line
@@ -256,11 +299,29 @@ def test_no_download_is_honoured_without_data_dir(capsys, tmp_path: Path, monkey
 
     tried = []
     real = cifar._torchvision_split
-    monkeypatch.setattr(cifar, "_torchvision_split",
-                        lambda name, root, train, download: tried.append(download) or real(name, root, train, False))
+    monkeypatch.setattr(
+        cifar,
+        "_torchvision_split",
+        lambda name, root, train, download: tried.append(download) or real(name, root, train, False),
+    )
     (tmp_path / "cache" / "torchvision" / "cifar-10-batches-py").mkdir(parents=True)  # an empty, broken copy
-    line = one_line_error(capsys, ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10",
-                                   "--no-download", "--cache-dir", str(tmp_path / "cache"), "--quiet"], code=2)
+    line = one_line_error(
+        capsys,
+        [
+            "run",
+            "--methods",
+            "baseline",
+            "--arch",
+            "resnet8",
+            "--dataset",
+            "cifar10",
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ],
+        code=2,
+    )
     assert True not in tried  # never a download attempt
     assert f"cifar10: not found in '{tmp_path}/cache/torchvision/cifar-10-batches-py' (incomplete or corrupt" in line
     assert "--no-download was given" in line and "--data-dir" in line
@@ -270,18 +331,42 @@ def test_no_download_is_honoured_without_data_dir(capsys, tmp_path: Path, monkey
 
 
 def tree_args(tmp_path: Path, source: Path) -> list[str]:
-    return ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{source}", "--recipe",
-            "smoke", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--no-latency", "--quiet",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    return [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        f"imagefolder:{source}",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--no-latency",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
 
 
-@pytest.mark.parametrize("archive, content, error", [
-    (None, b"not an image at all", "UnidentifiedImageError: cannot identify image file"),
-    ("zip", b"\xff\xd8\xff\xe0 truncated JPEG", "OSError"),
-    ("gztar", b"not an image at all", "UnidentifiedImageError"),
-])
-def test_corrupt_image_is_named_before_training(capsys, tmp_path: Path, archive: str | None, content: bytes,
-                                                error: str) -> None:
+@pytest.mark.parametrize(
+    "archive, content, error",
+    [
+        (None, b"not an image at all", "UnidentifiedImageError: cannot identify image file"),
+        ("zip", b"\xff\xd8\xff\xe0 truncated JPEG", "OSError"),
+        ("gztar", b"not an image at all", "UnidentifiedImageError"),
+    ],
+)
+def test_corrupt_image_is_named_before_training(
+    capsys, tmp_path: Path, archive: str | None, content: bytes, error: str
+) -> None:
     import shutil
 
     from test_data import make_tree
@@ -337,8 +422,10 @@ def test_class_missing_from_test_is_warned_and_recorded(capsys, tmp_path: Path) 
     assert main([*tree_args(tmp_path, tree), "--test-subset", "8"]) == 0
     err = capsys.readouterr().err
     warning = [line for line in err.splitlines() if "warning" in line]
-    assert warning == ["bench: warning: imagefolder:tree: test/ has no images of 1 of the 4 classes in train/ "
-                       "(class3); test accuracy covers the other 3 only"]
+    assert warning == [
+        "bench: warning: imagefolder:tree: test/ has no images of 1 of the 4 classes in train/ "
+        "(class3); test accuracy covers the other 3 only"
+    ]
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
     assert record["dataset"]["missing_test_classes"] == ["class3"]
     assert record["dataset"]["test"] == 8  # the subset is spread over the classes that are there
@@ -364,13 +451,24 @@ def test_epoch_lines_in_a_log_are_one_unwrapped_line_each() -> None:
     for epoch in (1, 2):
         for seen in (8, 16, 24):
             reporter.advance_batch(seen, {"ce": torch.tensor(2.0 * seen)}, torch.tensor(seen // 2))
-        reporter.end_epoch({"epoch": epoch, "lr": 0.1, "train_loss": 2.0, "train_acc": 50.0, "test_acc": 41.5,
-                            "test_loss": 1.9, "images_per_s": 1234.0})
+        reporter.end_epoch(
+            {
+                "epoch": epoch,
+                "lr": 0.1,
+                "train_loss": 2.0,
+                "train_acc": 50.0,
+                "test_acc": 41.5,
+                "test_loss": 1.9,
+                "images_per_s": 1234.0,
+            }
+        )
     reporter.note("a note that is certainly longer than the forty columns of this console")
     reporter.end_stage()
     lines = console.file.getvalue().splitlines()
-    assert lines[0] == ("resnet8/kd [a-long-label] epoch 1/2  lr 0.1  loss 2.0000 acc  50.0%  test_acc 41.50  "
-                        "test_loss 1.90  1234 img/s")
+    assert lines[0] == (
+        "resnet8/kd [a-long-label] epoch 1/2  lr 0.1  loss 2.0000 acc  50.0%  test_acc 41.50  "
+        "test_loss 1.90  1234 img/s"
+    )
     assert len(lines) == 3 and lines[1].startswith("resnet8/kd [a-long-label] epoch 2/2") and "longer" in lines[2]
 
 
@@ -420,8 +518,12 @@ def test_loading_a_trained_artifact_says_so(tmp_path: Path, monkeypatch) -> None
     from harness.core.identity import weights_digest
 
     weights = {"w": torch.zeros(3)}
-    store.save("baseline", "0123456789abcdef", {"objective": weights, "history": [], "seconds": 0.0},
-               {"digest": weights_digest(weights)})
+    store.save(
+        "baseline",
+        "0123456789abcdef",
+        {"objective": weights, "history": [], "seconds": 0.0},
+        {"digest": weights_digest(weights)},
+    )
     assert store.load("baseline", "0123456789abcdef")["objective"]["w"].shape == (3,)
     path = tmp_path / "baseline" / "0123456789abcdef.pt"
     assert console.file.getvalue() == f"loading trained artifact baseline/0123456789ab {path} (0 MB)\n"
@@ -443,11 +545,16 @@ def fresh_plugins(tmp_path: Path, monkeypatch):
     manager._CACHE = None
 
 
-@pytest.mark.parametrize("source, where", [
-    ("import sys\nsys.exit(3)\n", "failed to load: SystemExit: 3 (the plugin exits the process)"),
-    ("from harness import hookimpl\n@hookimpl\ndef bench_register_methods(register):\n    raise SystemExit\n",
-     "failed in bench_register_methods: SystemExit (the plugin exits the process)"),
-])
+@pytest.mark.parametrize(
+    "source, where",
+    [
+        ("import sys\nsys.exit(3)\n", "failed to load: SystemExit: 3 (the plugin exits the process)"),
+        (
+            "from harness import hookimpl\n@hookimpl\ndef bench_register_methods(register):\n    raise SystemExit\n",
+            "failed in bench_register_methods: SystemExit (the plugin exits the process)",
+        ),
+    ],
+)
 def test_plugin_calling_sys_exit_is_named_and_skipped(capsys, fresh_plugins: Path, source: str, where: str) -> None:
     from test_plugins import fake_distribution
 
@@ -455,21 +562,29 @@ def test_plugin_calling_sys_exit_is_named_and_skipped(capsys, fresh_plugins: Pat
     assert main(["list", "methods"]) == 0
     captured = capsys.readouterr()
     assert "baseline" in captured.out
-    assert captured.err.strip() == (f"bench: warning: plugin 'quitter' from package 'bench-quitter' {where} "
-                                    f"(skipped; set BENCH_DISABLE_PLUGINS=quitter to silence)")
+    assert captured.err.strip() == (
+        f"bench: warning: plugin 'quitter' from package 'bench-quitter' {where} "
+        f"(skipped; set BENCH_DISABLE_PLUGINS=quitter to silence)"
+    )
 
 
 def test_conflicting_plugins_break_only_the_conflicting_name(capsys, fresh_plugins: Path, tmp_path: Path) -> None:
     from test_plugins import fake_distribution
 
-    fake_distribution(fresh_plugins, "bench-rival", "rival", "bench_rival_mod", """
+    fake_distribution(
+        fresh_plugins,
+        "bench-rival",
+        "rival",
+        "bench_rival_mod",
+        """
         from harness.api import Method, hookimpl
         class RivalBaseline(Method):
             pass
         @hookimpl
         def bench_register_methods(register):
             register("baseline", RivalBaseline, description="another baseline")
-    """)
+    """,
+    )
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     (rival,) = [line for line in out.splitlines() if line.startswith("│ rival ")]
@@ -478,8 +593,10 @@ def test_conflicting_plugins_break_only_the_conflicting_name(capsys, fresh_plugi
     assert main(["table", str(tmp_path / "no-records")]) == 2  # runs (and says there is nothing to show)
     assert "no such file or folder" in capsys.readouterr().err
     line = one_line_error(capsys, [*TINY, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o")], 2)
-    assert line == ("bench: error: method 'baseline' is registered by both plugin 'baseline' and plugin 'rival'; "
-                    "disable one with BENCH_DISABLE_PLUGINS=rival")
+    assert line == (
+        "bench: error: method 'baseline' is registered by both plugin 'baseline' and plugin 'rival'; "
+        "disable one with BENCH_DISABLE_PLUGINS=rival"
+    )
 
 
 # ---- files get the user's umask, not mkstemp's 0600 -------------------------------------------------------
@@ -490,9 +607,11 @@ def test_written_files_follow_the_umask(tmp_path: Path, mask: int) -> None:
     import subprocess
     import sys
 
-    script = ("import os, sys; from pathlib import Path; os.umask(int(sys.argv[2], 8)); "
-              "from harness.core.io import atomic_write_json, atomic_torch_save; "
-              "atomic_write_json(Path(sys.argv[1]) / 'r.json', {}); atomic_torch_save({}, Path(sys.argv[1]) / 'a.pt')")
+    script = (
+        "import os, sys; from pathlib import Path; os.umask(int(sys.argv[2], 8)); "
+        "from harness.core.io import atomic_write_json, atomic_torch_save; "
+        "atomic_write_json(Path(sys.argv[1]) / 'r.json', {}); atomic_torch_save({}, Path(sys.argv[1]) / 'a.pt')"
+    )
     subprocess.run([sys.executable, "-c", script, str(tmp_path), oct(mask)], check=True)
     for name in ("r.json", "a.pt"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name

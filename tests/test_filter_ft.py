@@ -20,7 +20,12 @@ from harness.train.artifacts import ArtifactStore
 from harness.train.engine import make_optimizer
 from plugins.methods.filter_ft.method import FilterFinetune, MaskedFinetune
 from plugins.methods.filter_ft.ranking import (
-    LayerEvidence, borda_points, conv_layers, evidence, top_filters, top_layers,
+    LayerEvidence,
+    borda_points,
+    conv_layers,
+    evidence,
+    top_filters,
+    top_layers,
 )
 
 
@@ -36,8 +41,10 @@ def test_borda_count_gives_each_image_a_ranking_vote() -> None:
 
 
 def test_selection_per_layer_and_whole_layers_at_the_same_budget() -> None:
-    found = {"a": LayerEvidence(torch.tensor([5, 1, 9, 3]), relative=0.2),
-             "b": LayerEvidence(torch.tensor([2, 8, 4, 6, 0, 1, 3, 7]), relative=0.9)}
+    found = {
+        "a": LayerEvidence(torch.tensor([5, 1, 9, 3]), relative=0.2),
+        "b": LayerEvidence(torch.tensor([2, 8, 4, 6, 0, 1, 3, 7]), relative=0.9),
+    }
     filters = top_filters(found, 0.25)
     assert filters["a"].tolist() == [False, False, True, False] and filters["b"].nonzero().flatten().tolist() == [1, 7]
     layers = top_layers(found, 0.25)  # 3 of 12 filters: the most affected layer, whole
@@ -88,18 +95,32 @@ def test_plan_options_and_budget() -> None:
     assert [s.label for s in plan.stages()] == ["baseline[resnet20]", "finetune"]
     ft = plan.deploy.recipe
     assert (ft.epochs, ft.lr, ft.weight_decay) == (3, pytest.approx(0.01), 0.0)
-    for opts, message in (({"distortion": "rain:1"}, "unknown distortion"), ({"fraction": 0.0},
-                                                                             r"filter-ft.fraction must be a finite "
-                                                                             r"number in \(0, 1\], got 0.0")):
+    for opts, message in (
+        ({"distortion": "rain:1"}, "unknown distortion"),
+        (
+            {"fraction": 0.0},
+            r"filter-ft.fraction must be a finite "
+            r"number in \(0, 1\], got 0.0",
+        ),
+    ):
         with pytest.raises(UsageError, match=message):
             FilterFinetune("filter-ft", opts).plan(run)
 
 
 @pytest.mark.parametrize("select", ["filters", "layers"])
 def test_tiny_run_fine_tunes_only_the_selection(tmp_path: Path, cache_dir: Path, select: str) -> None:
-    outcome = run_tiny(cache_dir, tmp_path, methods=["filter-ft"],
-                       options=[f"filter-ft.select={select}", "filter-ft.epochs_ratio=1", "filter-ft.lr_scale=1",
-                                "filter-ft.rank_images=64", "filter-ft.distortion=noise:0.2"])
+    outcome = run_tiny(
+        cache_dir,
+        tmp_path,
+        methods=["filter-ft"],
+        options=[
+            f"filter-ft.select={select}",
+            "filter-ft.epochs_ratio=1",
+            "filter-ft.lr_scale=1",
+            "filter-ft.rank_images=64",
+            "filter-ft.distortion=noise:0.2",
+        ],
+    )
     by = {r["method"]["name"]: r for r in outcome.records}
     ft, base = by["filter-ft"], by["baseline"]  # the shared baseline gets its own row
     assert set(ft["metrics"]["top1_distorted"]) == {"noise:0.2"}  # clean top-1 and the distortion's, recorded

@@ -85,9 +85,14 @@ def test_init_stage_plan_follows_repdistiller() -> None:
 
 def test_init_stage_trains_the_feature_layers_and_connectors_not_the_head() -> None:
     objective = PLUGINS.methods.resolve("ab").obj("ab").make_objective(net("resnet8"), net("resnet32x4"))
-    init = PLUGINS.methods.resolve("ab").obj("ab").plan(RunInfo(
-        arch="resnet8", recipe=Recipe("r", 240, 64, 0.05, 5e-4), teacher_stage=baseline_stage("resnet32x4"))
-    ).deploy.needs["init"]
+    init = (
+        PLUGINS.methods.resolve("ab")
+        .obj("ab")
+        .plan(
+            RunInfo(arch="resnet8", recipe=Recipe("r", 240, 64, 0.05, 5e-4), teacher_stage=baseline_stage("resnet32x4"))
+        )
+        .deploy.needs["init"]
+    )
     trained = {id(p) for p in init.params(objective)}
     assert not any(id(p) in trained for p in objective.model.head.parameters())
     assert all(id(p) in trained for p in [*objective.model.levels.parameters(), *objective.connectors.parameters()])

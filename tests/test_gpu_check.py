@@ -65,12 +65,15 @@ def test_tiny_check_runs_every_part_and_every_builtin_method(tmp_path: Path, cac
     assert "===== " in (tmp_path / "log.txt").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--parts", "engine,nope", "--out", "x"], "--parts: unknown part(s) nope"),
-    (["--device", "cpu"], "give --out DIR"),
-    (["--check-install", "no-such-folder"], "--check-install no-such-folder: no such folder"),
-    (["--total-s", "0", "--out", "x"], "--total-s 0: must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--parts", "engine,nope", "--out", "x"], "--parts: unknown part(s) nope"),
+        (["--device", "cpu"], "give --out DIR"),
+        (["--check-install", "no-such-folder"], "--check-install no-such-folder: no such folder"),
+        (["--total-s", "0", "--out", "x"], "--total-s 0: must be positive"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     done = gpu_check(*args)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
@@ -132,7 +135,8 @@ def test_dry_run_names_the_wheels_a_gpu_machine_lacks(tmp_path: Path, gpucheck: 
     name, version = wanted[0].split("==")
     (tmp_path / f"{name.replace('-', '_')}-0.0.1-py3-none-any.whl").touch()  # a second version
     (tmp_path / f"{PROJECT.replace('-', '_')}-{harness.__version__}-py3-none-any.whl").rename(
-        tmp_path / f"{PROJECT.replace('-', '_')}-{harness.__version__}-cp311-cp311-win_amd64.whl")
+        tmp_path / f"{PROJECT.replace('-', '_')}-{harness.__version__}-cp311-cp311-win_amd64.whl"
+    )
     lines, problems = wheel_lines(tmp_path, harness.__version__)
     assert problems == 2, lines
     assert any(f"{canonical(name)}: 2 wheels" in line for line in lines)

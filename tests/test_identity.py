@@ -57,17 +57,40 @@ def install_plugin(site: Path, source: str) -> None:
 
 def bench(args: list[str], site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+    )
 
 
 def test_edited_third_party_method_retrains_and_records_truthfully(tmp_path: Path, cache_dir: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     install_plugin(site, PLUGIN)
-    args = ["run", "--methods", "baseline,scaled-ce", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe",
-            "smoke", "--epochs", "1", "--train-subset", "320", "--test-subset", "100", "--no-latency", "--quiet",
-            "--device", "cpu", "--threads", "2", "--cache-dir", str(cache_dir)]
+    args = [
+        "run",
+        "--methods",
+        "baseline,scaled-ce",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        "cifar10-mini",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "320",
+        "--test-subset",
+        "100",
+        "--no-latency",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--threads",
+        "2",
+        "--cache-dir",
+        str(cache_dir),
+    ]
     first = bench([*args, "--out", str(tmp_path / "a")], site)
     assert first.returncode == 0, first.stderr
     install_plugin(site, PLUGIN.replace("SCALE = 1.0", "SCALE = 0.0"))  # the loss edited to 0 * loss
@@ -76,8 +99,9 @@ def test_edited_third_party_method_retrains_and_records_truthfully(tmp_path: Pat
     assert "scaled-ce/train: reusing" not in second.stderr + second.stdout
 
     def records(folder: str) -> dict[str, dict]:
-        return {r["method"]["name"]: r for r in map(lambda p: json.loads(p.read_text()),
-                                                    (tmp_path / folder).glob("*.json"))}
+        return {
+            r["method"]["name"]: r for r in map(lambda p: json.loads(p.read_text()), (tmp_path / folder).glob("*.json"))
+        }
 
     a, b = records("a"), records("b")
     assert b["scaled-ce"]["stages"]["train"]["origin"] == "trained"
@@ -102,8 +126,9 @@ def test_changing_one_image_retrains_the_baseline(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     write_tree(tree)
     cache = tmp_path / "cache"
-    kw = dict(dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None, overrides={"epochs": 1,
-                                                                                             "batch_size": 8})
+    kw = dict(
+        dataset=f"imagefolder:{tree}", train_subset=None, test_subset=None, overrides={"epochs": 1, "batch_size": 8}
+    )
     first = run_tiny(cache, tmp_path / "a", **kw).records[0]
     same = run_tiny(cache, tmp_path / "b", **kw).records[0]
     assert same["stages"]["baseline[resnet8]"]["origin"] == "cache"
@@ -119,8 +144,17 @@ def test_dataset_plugin_without_fingerprint_gets_one(tmp_path: Path, cache_dir: 
         g = torch.Generator().manual_seed(0)
         x = torch.randint(0, 255, (64, 3, 8, 8), dtype=torch.uint8, generator=g)
         y = torch.arange(64) % 2
-        return ImageDataset(name="noise", train_images=x, train_labels=y, test_images=x[:16], test_labels=y[:16],
-                            classes=["a", "b"], mean=(0.5,) * 3, std=(0.25,) * 3, source="random noise")
+        return ImageDataset(
+            name="noise",
+            train_images=x,
+            train_labels=y,
+            test_images=x[:16],
+            test_labels=y[:16],
+            classes=["a", "b"],
+            mean=(0.5,) * 3,
+            std=(0.25,) * 3,
+            source="random noise",
+        )
 
     class NoisePlugin:
         @staticmethod
@@ -129,8 +163,15 @@ def test_dataset_plugin_without_fingerprint_gets_one(tmp_path: Path, cache_dir: 
             register("noise", load)
 
     plugins = load_plugins(entry_points=False, extra=[("noise", NoisePlugin)], warn=False)
-    record = run_tiny(cache_dir, tmp_path, plugins=plugins, dataset="noise", train_subset=None, test_subset=None,
-                      overrides={"epochs": 1, "batch_size": 16}).records[0]
+    record = run_tiny(
+        cache_dir,
+        tmp_path,
+        plugins=plugins,
+        dataset="noise",
+        train_subset=None,
+        test_subset=None,
+        overrides={"epochs": 1, "batch_size": 16},
+    ).records[0]
     assert len(record["dataset"]["fingerprint"]) == 32
 
 
@@ -139,8 +180,20 @@ def test_reproduce_dry_run_needs_no_dataset(tmp_path: Path) -> None:
 
     empty = tmp_path / "no-data"
     empty.mkdir()
-    code = main(["reproduce", "table2", "--dry-run", "--no-download", "--data-dir", str(empty),
-                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "reproduce",
+            "table2",
+            "--dry-run",
+            "--no-download",
+            "--data-dir",
+            str(empty),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
 
 
@@ -159,8 +212,9 @@ def test_one_digest_for_the_same_weights_trained_or_loaded(tmp_path: Path, cache
 def test_code_identity_follows_source_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "idmod_helper.py").write_text("def helper():\n    return 1\n")
-    (tmp_path / "idmod.py").write_text("import json\nimport torch\nfrom idmod_helper import helper\n\ndef factory():\n "
-                                       "   return helper()\n")
+    (tmp_path / "idmod.py").write_text(
+        "import json\nimport torch\nfrom idmod_helper import helper\n\ndef factory():\n    return helper()\n"
+    )
     import idmod
 
     before = code_identity(idmod.factory)
@@ -183,8 +237,9 @@ print(json.dumps({"identity": identity, "loaded": loaded, "reported": {
 """
 
 
-def test_packages_imported_when_used_keep_their_versions_in_the_identity(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packages_imported_when_used_keep_their_versions_in_the_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A module that imports a package only in the function using it names it in ``IMPORTED_WHEN_USED``: its
     version is in the identity as if imported at the top, and reading it imports nothing. EncodeNet's
     scikit-learn, kneed and matplotlib (checked in a fresh process: none is imported, and the versions are
@@ -214,8 +269,11 @@ def kd_stage_identity(cache_dir: Path, tmp_path: Path) -> tuple[str, dict]:
     from harness.run.prepare import prepare
     from harness.train.stage import StageContext
 
-    run = prepare(tiny_request(cache_dir, tmp_path / "out", methods=["kd"], teacher="resnet14"),
-                  load_plugins(warn=False), Reporter())
+    run = prepare(
+        tiny_request(cache_dir, tmp_path / "out", methods=["kd"], teacher="resnet14"),
+        load_plugins(warn=False),
+        Reporter(),
+    )
     entry = run.plan.find(0, "kd")
     runner = run.dry_runner(0)
     node = runner.resolve(entry.plan.deploy, "kd")
@@ -232,8 +290,10 @@ def harness_modules(identity: dict) -> set[str]:
 def test_every_harness_module_either_computes_or_presents() -> None:
     from harness.core.identity import harness_role
 
-    names = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-                   for p in (REPO / "harness").rglob("*.py"))
+    names = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "harness").rglob("*.py")
+    )
     assert {harness_role(n) for n in names} == {"compute", "present"}  # a KeyError names an undecided module
     with pytest.raises(KeyError, match="neither COMPUTES nor PRESENTS"):
         harness_role("harness.core.something_new")
@@ -247,16 +307,27 @@ def test_kd_stage_identity_holds_computing_modules_only(cache_dir: Path, tmp_pat
     assert modules <= COMPUTES, modules - COMPUTES
     for expected in ("harness.kits.distill", "harness.train.engine", "harness.data.pipeline", "harness.train.executor"):
         assert expected in modules
-    for presenting in ("harness.core.progress", "harness.core.io", "harness.data.datasets", "harness.train.artifacts",
-                       "harness.cli", "harness.results.tables", "harness.core.errors", "harness.run.loggers",
-                       "harness.run.runlog", "harness.train.bundles", "harness.train.sources",
-                       "harness.train.inventory"):
+    for presenting in (
+        "harness.core.progress",
+        "harness.core.io",
+        "harness.data.datasets",
+        "harness.train.artifacts",
+        "harness.cli",
+        "harness.results.tables",
+        "harness.core.errors",
+        "harness.run.loggers",
+        "harness.run.runlog",
+        "harness.train.bundles",
+        "harness.train.sources",
+        "harness.train.inventory",
+    ):
         assert presenting not in modules
     assert {"plugins.methods.kd", "plugins.archs.cifar_resnet"} <= set(identity["code"])
 
 
-def test_a_presentation_edit_keeps_keys_and_a_computing_edit_changes_them(cache_dir: Path, tmp_path: Path,
-                                                                          monkeypatch) -> None:
+def test_a_presentation_edit_keeps_keys_and_a_computing_edit_changes_them(
+    cache_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
     """Edits simulated through the source digests: a changed progress bar or CLI keeps the stage key, a
     changed distillation kit or training engine changes it."""
     import harness.core.identity as identity_module
@@ -267,8 +338,11 @@ def test_a_presentation_edit_keeps_keys_and_a_computing_edit_changes_them(cache_
     def edited(*paths: str):
         return lambda file: "edited" if file.endswith(paths) else real(file)
 
-    monkeypatch.setattr(identity_module, "_source_digest", edited("core/progress.py", "cli/__init__.py",
-                                                                  "results/tables.py", "core/io.py"))
+    monkeypatch.setattr(
+        identity_module,
+        "_source_digest",
+        edited("core/progress.py", "cli/__init__.py", "results/tables.py", "core/io.py"),
+    )
     assert kd_stage_identity(cache_dir, tmp_path)[0] == key
     for computing in ("kits/distill.py", "train/engine.py", "data/pipeline.py", "methods/kd.py"):
         monkeypatch.setattr(identity_module, "_source_digest", edited(computing))
@@ -290,8 +364,9 @@ def test_a_changed_reader_decodes_again(tmp_path: Path, monkeypatch) -> None:
     cached(tmp_path / "d.pt", build, source=None)
     assert len(calls) == 1
     real = identity_module._source_digest
-    monkeypatch.setattr(identity_module, "_source_digest",
-                        lambda file: "edited" if file.endswith("data/datasets.py") else real(file))
+    monkeypatch.setattr(
+        identity_module, "_source_digest", lambda file: "edited" if file.endswith("data/datasets.py") else real(file)
+    )
     cached(tmp_path / "d.pt", build, source=None)
     assert len(calls) == 2 and len(list(tmp_path.glob("d-*.pt"))) == 2
 
@@ -341,10 +416,12 @@ def test_normalised_source_ignores_comments_docstrings_and_layout_not_code() -> 
                 pass
     ''').encode()
     assert normalised_source(source) == normalised_source(reformatted)
-    for changed in (source.replace(b"50", b"51"), source.replace(b"a + b", b"a - b"),
-                    source.replace(b"return a + b",
-                                   b'"Not a docstring: a statement after the first."\n    return a + b'),
-                    source.replace(b"LIMIT", b"LIMITS")):
+    for changed in (
+        source.replace(b"50", b"51"),
+        source.replace(b"a + b", b"a - b"),
+        source.replace(b"return a + b", b'"Not a docstring: a statement after the first."\n    return a + b'),
+        source.replace(b"LIMIT", b"LIMITS"),
+    ):
         assert normalised_source(changed) != normalised_source(source), changed
     assert normalised_source(b"x = 1") != normalised_source(b"x = 1.0") != normalised_source(b"x = True")
     assert normalised_source(b"def (:") == b"def (:"  # a file that does not parse: hashed as it is
@@ -352,15 +429,27 @@ def test_normalised_source_ignores_comments_docstrings_and_layout_not_code() -> 
 
 def test_a_source_digest_is_the_same_in_every_process() -> None:
     """No hash seed, set order or memory address enters a digest: two processes with different hash seeds agree."""
-    code = ("import harness.train.engine as e, harness.core.identity as i; "
-            "print(i._source_digest(e.__file__), i.code_digest(e.fit))")
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    code = (
+        "import harness.train.engine as e, harness.core.identity as i; "
+        "print(i._source_digest(e.__file__), i.code_digest(e.fit))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(outs) == 1 and outs.pop().strip()
 
 
 def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_retrains(
-        tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The engine's source is read from a scratch copy (its module's ``__file__``): an edited docstring and
     comment reuse the cached stage, a changed constant trains it again."""
     import harness.train.engine as engine
@@ -380,8 +469,9 @@ def test_a_docstring_edit_in_the_engine_reuses_the_stage_and_a_changed_constant_
         copy.write_text(source.replace(old, new))
         monkeypatch.setattr(engine, "__file__", str(copy))
 
-    scratch("docstring.py", '"""The training engine: one loop',
-            '"""The training engine (edited): one loop\n# a comment')
+    scratch(
+        "docstring.py", '"""The training engine: one loop', '"""The training engine (edited): one loop\n# a comment'
+    )
     again = stage(run_tiny(cache, tmp_path / "b"))
     assert again["reused"] is True and again["artifact"] == first["artifact"]
     scratch("constant.py", "return (epoch + 1) / recipe.warmup_epochs", "return (epoch + 2) / recipe.warmup_epochs")

@@ -36,9 +36,18 @@ def test_strict_modules_exist_and_cover_the_plugin_api() -> None:
     named = {m.removesuffix(".*") for m in modules}
     assert STRICT <= named and "harness.kits.*" in modules, modules
     # every flag of --strict that has a per-module form (mypy --help: "Strict mode" enables them)
-    flags = {"strict_equality", "check_untyped_defs", "disallow_any_generics", "disallow_subclassing_any",
-             "disallow_untyped_calls", "disallow_untyped_defs", "disallow_incomplete_defs",
-             "disallow_untyped_decorators", "warn_return_any", "extra_checks"}
+    flags = {
+        "strict_equality",
+        "check_untyped_defs",
+        "disallow_any_generics",
+        "disallow_subclassing_any",
+        "disallow_untyped_calls",
+        "disallow_untyped_defs",
+        "disallow_incomplete_defs",
+        "disallow_untyped_decorators",
+        "warn_return_any",
+        "extra_checks",
+    }
     assert flags <= {k for k, v in strict[0].items() if v is True}
     no_reexport = [o for o in MYPY["overrides"] if o.get("implicit_reexport") is False]
     assert set(no_reexport[0]["module"]) == set(modules) - {"harness.api"}
@@ -53,8 +62,9 @@ def test_the_typed_declaration_of_run_request_is_current() -> None:
     assert request.regenerate(source) == source, "regenerate: python -m harness.run.request"
     made = dataclasses.fields(request.RunRequest)
     assert [f.name for f in made] == list(request.field_types())
-    defaults = {f.name for f in made if f.default is not dataclasses.MISSING
-                or f.default_factory is not dataclasses.MISSING}
+    defaults = {
+        f.name for f in made if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
     assert defaults == set(request.field_types()) - set(request.REQUIRED)
     declared = re.findall(r"^        (\w+): (.+?)( = _from_the_specification\(\))?$", request.declaration(), re.M)
     assert {name for name, _, default in declared if default} == defaults
@@ -68,8 +78,22 @@ def test_the_declared_types_hold_for_a_request_from_the_command_line() -> None:
     from harness.cli.args import run_parser, run_request
     from harness.run.request import field_types
 
-    args = run_parser().parse_args(["--methods", "kd,baseline", "--arch", "resnet8", "--epochs", "2",
-                                    "--eval-noise", "0.1", "--opt", "kd.temperature=2", "--threads", "1"])
+    args = run_parser().parse_args(
+        [
+            "--methods",
+            "kd,baseline",
+            "--arch",
+            "resnet8",
+            "--epochs",
+            "2",
+            "--eval-noise",
+            "0.1",
+            "--opt",
+            "kd.temperature=2",
+            "--threads",
+            "1",
+        ]
+    )
     req = run_request(args)
     simple = {"str": str, "int": int, "float": float, "bool": bool, "Path": PurePath}
     for name, kind in field_types().items():
@@ -85,11 +109,22 @@ def test_the_declared_types_hold_for_a_request_from_the_command_line() -> None:
 
 def test_type_ignores_are_few_and_each_says_why() -> None:
     tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True)
-    files = tracked.stdout.split() if tracked.returncode == 0 else [
-        str(p.relative_to(ROOT)) for d in ("harness", "plugins", "tests", "benchmarks", "scripts", "docs")
-        for p in (ROOT / d).rglob("*.py")]
-    ignores = [(f, line) for f in files if (ROOT / f).is_file() and f != "tests/test_lint.py"
-               for line in (ROOT / f).read_text(encoding="utf-8").splitlines() if "# type: ignore" in line]
+    files = (
+        tracked.stdout.split()
+        if tracked.returncode == 0
+        else [
+            str(p.relative_to(ROOT))
+            for d in ("harness", "plugins", "tests", "benchmarks", "scripts", "docs")
+            for p in (ROOT / d).rglob("*.py")
+        ]
+    )
+    ignores = [
+        (f, line)
+        for f in files
+        if (ROOT / f).is_file() and f != "tests/test_lint.py"
+        for line in (ROOT / f).read_text(encoding="utf-8").splitlines()
+        if "# type: ignore" in line
+    ]
     assert len(ignores) <= 15, ignores
     bare = [(f, line.strip()) for f, line in ignores if not re.search(r"# type: ignore\[[\w,\s-]+\]\s+#\s*\S", line)]
     assert bare == [], "a type: ignore names its codes and says why after them"

@@ -26,24 +26,47 @@ from plugins.loggers.jsonl import read_jsonl
 
 LIBRARIES = ("tensorboard", "mlflow", "wandb", "trackio")
 INSTALLED = [name for name in LIBRARIES if importlib.util.find_spec(name) is not None]
-RUN = ["run", "--methods", "kd", "--teacher", "resnet14", "--arch", "resnet8", "--dataset", "cifar10-mini",
-       "--recipe", "smoke", "--epochs", "2", "--train-subset", "320", "--test-subset", "100", "--device", "cpu",
-       "--no-latency", "--quiet"]
+RUN = [
+    "run",
+    "--methods",
+    "kd",
+    "--teacher",
+    "resnet14",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "2",
+    "--train-subset",
+    "320",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--quiet",
+]
 
 
 TAGS = {"baseline[resnet14]": "baseline-resnet14", "kd/train": "kd-train"}  # stage label -> metric prefix
 
 
 def needs(library: str):
-    return pytest.mark.skipif(library not in INSTALLED, reason=f"{library} is not installed (the optional logger "
-                                                                f"extra: pip install 'encodenet-bench[{library}]')")
+    return pytest.mark.skipif(
+        library not in INSTALLED,
+        reason=f"{library} is not installed (the optional logger extra: pip install 'encodenet-bench[{library}]')",
+    )
 
 
 def bench(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """The CLI in a fresh process (the loggers' stores are chosen by environment variables read at import)."""
     environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=environ, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=900
+    )
 
 
 # ---- one run with every installed logger, read back with each library --------------------------------
@@ -54,8 +77,12 @@ def logged(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict:
     """A KD run logged by every installed logger: its teacher (resnet14) and student stages train in it, two
     epochs each (the shared baseline of resnet8 is its own entry and record)."""
     root = tmp_path_factory.mktemp("logged")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "TRACKIO_DIR": str(root / "trackio"),
-           "WANDB_CACHE_DIR": str(root / "wandb-cache"), "WANDB_CONFIG_DIR": str(root / "wandb-config")}
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+        "TRACKIO_DIR": str(root / "trackio"),
+        "WANDB_CACHE_DIR": str(root / "wandb-cache"),
+        "WANDB_CONFIG_DIR": str(root / "wandb-config"),
+    }
     args = [*RUN, "--cache-dir", str(cache_dir), "--out", str(root / "out"), "--retrain"]
     if INSTALLED:
         args += ["--log", ",".join(INSTALLED)]
@@ -65,18 +92,32 @@ def logged(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict:
     record = json.loads(record_file.read_text())
     lines = read_jsonl(root / "out" / "logs" / f"{record_file.stem}.jsonl")
     epochs = [line for line in lines if line["event"] == "epoch"]
-    return {"root": root, "out": root / "out", "record": record, "record_file": record_file, "lines": lines,
-            "name": record_file.stem.rsplit("__", 1)[0],
-            "epochs": epochs, "stderr": done.stderr, "stdout": done.stdout}
+    return {
+        "root": root,
+        "out": root / "out",
+        "record": record,
+        "record_file": record_file,
+        "lines": lines,
+        "name": record_file.stem.rsplit("__", 1)[0],
+        "epochs": epochs,
+        "stderr": done.stderr,
+        "stdout": done.stdout,
+    }
 
 
 def test_jsonl_holds_every_epoch_of_every_stage_and_the_record(logged: dict) -> None:
     record, lines, epochs = logged["record"], logged["lines"], logged["epochs"]
     assert [line["event"] for line in lines] == ["start"] + ["epoch"] * 4 + ["end"]
-    assert {(e["stage"], e["epoch"]) for e in epochs} == {("baseline[resnet14]", 1), ("baseline[resnet14]", 2),
-                                                          ("kd/train", 1), ("kd/train", 2)}
-    assert all(e["method"] == "kd" and e["arch"] == "resnet8" and e["dataset"] == "cifar10-mini" and e["seed"] == 0
-               for e in epochs)
+    assert {(e["stage"], e["epoch"]) for e in epochs} == {
+        ("baseline[resnet14]", 1),
+        ("baseline[resnet14]", 2),
+        ("kd/train", 1),
+        ("kd/train", 2),
+    }
+    assert all(
+        e["method"] == "kd" and e["arch"] == "resnet8" and e["dataset"] == "cifar10-mini" and e["seed"] == 0
+        for e in epochs
+    )
     student = [e for e in epochs if e["stage"] == "kd/train"]
     assert [e["test_acc"] for e in student] == [row["test_acc"] for row in record["curves"]]
     teacher = [e for e in epochs if e["stage"] == "baseline[resnet14]"]
@@ -146,8 +187,17 @@ def test_trackio_local_store_read_back(logged: dict) -> None:
 
 
 def test_a_killed_run_still_has_its_curve(tmp_path: Path, cache_dir: Path) -> None:
-    args = [*RUN[:1], "--methods", "baseline", *RUN[5:], "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out"),
-            "--retrain"]
+    args = [
+        *RUN[:1],
+        "--methods",
+        "baseline",
+        *RUN[5:],
+        "--cache-dir",
+        str(cache_dir),
+        "--out",
+        str(tmp_path / "out"),
+        "--retrain",
+    ]
     done = bench(args, tmp_path, **kill_at("2:1", str(REPO)))  # SIGKILL at epoch 2, batch 1
     assert done.returncode == -9, done.stderr[-2000:]
     assert not list((tmp_path / "out").glob("*.json"))  # no record
@@ -191,9 +241,15 @@ class TestLoggers:
 
 def test_a_logger_that_raises_is_reported_once_and_the_run_finishes(capsys, tmp_path: Path, cache_dir: Path) -> None:
     plugins = load_plugins(entry_points=False, extra=[("test-loggers", TestLoggers)], warn=False)
-    outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, methods=["baseline", "se"], loggers=["boom",
-                                                                                                  "boom-at-start"],
-                       overrides={"epochs": 2, "batch_size": 64}, retrain=True)
+    outcome = run_tiny(
+        cache_dir,
+        tmp_path,
+        plugins=plugins,
+        methods=["baseline", "se"],
+        loggers=["boom", "boom-at-start"],
+        overrides={"epochs": 2, "batch_size": 64},
+        retrain=True,
+    )
     assert len(outcome.records) == 2 and all(p.exists() for p in outcome.paths)
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench: warning:")]
     assert sorted(warnings) == [
@@ -213,17 +269,24 @@ def test_a_stuck_logger_never_holds_the_training(capsys, tmp_path: Path, cache_d
     STUCK.clear()
     CALLED_FROM.clear()
     try:
-        outcome = run_tiny(cache_dir, tmp_path, plugins=plugins, loggers=["stuck"], overrides={"epochs": 2,
-                                                                                               "batch_size": 64},
-                           retrain=True)
+        outcome = run_tiny(
+            cache_dir,
+            tmp_path,
+            plugins=plugins,
+            loggers=["stuck"],
+            overrides={"epochs": 2, "batch_size": 64},
+            retrain=True,
+        )
     finally:
         STUCK.set()
     (record,) = outcome.records
     assert len(record["curves"]) == 2  # both epochs trained while the logger was stuck in the first
     assert CALLED_FROM == ["bench-loggers"]  # loggers run on their own thread
     err = capsys.readouterr().err
-    assert "bench: warning: the loggers were still writing after 0 s" in err or \
-           "bench: warning: the loggers were still writing after 1 s" in err
+    assert (
+        "bench: warning: the loggers were still writing after 0 s" in err
+        or "bench: warning: the loggers were still writing after 1 s" in err
+    )
 
 
 def test_unknown_logger_is_one_line_before_training(capsys, tmp_path: Path, cache_dir: Path) -> None:
@@ -231,8 +294,11 @@ def test_unknown_logger_is_one_line_before_training(capsys, tmp_path: Path, cach
 
     args = [*RUN, "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out"), "--log", "tensorbord"]
     assert main(args) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()
-           and not line.startswith("bench: warning: plugin ")]  # an installed third-party plugin may warn
+    err = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.strip() and not line.startswith("bench: warning: plugin ")
+    ]  # an installed third-party plugin may warn
     assert len(err) == 1 and err[0].startswith("bench: error: unknown logger 'tensorbord'. Did you mean 'tensorboard'?")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.json*"))
 
@@ -262,15 +328,28 @@ def test_epochs_not_trained_here_are_replayed_once_at_the_end() -> None:
             results.append(result)
 
     logs = runlog.RunLogs(Reporter(), LoggerSet((("rec", Recorder),)))
-    logs.begin(runlog.run_context(name="n", method={"name": "kd", "options": {}}, arch="a", dataset="d", seed=0,
-                                  recipe={"name": "smoke"}, teacher=None, out=Path("out")))
+    logs.begin(
+        runlog.run_context(
+            name="n",
+            method={"name": "kd", "options": {}},
+            arch="a",
+            dataset="d",
+            seed=0,
+            recipe={"name": "smoke"},
+            teacher=None,
+            out=Path("out"),
+        )
+    )
     logs.start_stage("kd/train", 3, 10, completed=1)  # resumed after epoch 1
     history = [{"epoch": 1, "test_acc": 10.0}, {"epoch": 2, "test_acc": 20.0}, {"epoch": 3, "test_acc": 30.0}]
     for row in history[1:]:
         logs.end_epoch({"lr": 0.1, "train_loss": 1.0, "train_acc": 5.0, "images_per_s": 1.0, **row})
     teacher = [{"epoch": 1, "test_acc": 50.0}]  # trained by a sweep's worker
-    logs.end({"status": "ok", "metrics": {"top1_last": 30.0}}, Path("out/r.json"),
-             [("baseline[a]", teacher), ("kd/train", history)])
+    logs.end(
+        {"status": "ok", "metrics": {"top1_last": 30.0}},
+        Path("out/r.json"),
+        [("baseline[a]", teacher), ("kd/train", history)],
+    )
     logs.close()
     assert got == [("kd/train", 2, False), ("kd/train", 3, False), ("baseline[a]", 1, True), ("kd/train", 1, True)]
     assert results[0].metrics == {"top1_last": 30.0}
@@ -287,14 +366,22 @@ def test_run_names_carry_non_default_options(tmp_path: Path, cache_dir: Path) ->
     plugins = load_plugins(warn=False)
     names = {}
     for opts in ([], ["kd.temperature=2"], ["kd.temperature=8"], ["kd.temperature=2", "kd.kd_weight=0.5"]):
-        run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14", options=opts), plugins,
-                      Reporter(), need_data=False)
+        run = prepare(
+            tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14", options=opts),
+            plugins,
+            Reporter(),
+            need_data=False,
+        )
         names[tuple(opts)] = record_name(run, run.methods[0], run.env(0, Reporter()))
     default = run.methods[0].options["temperature"].default
     assert names[()] == "cifar10-mini__resnet8__kd__smoke__seed0"
     assert names[("kd.temperature=2",)] == "cifar10-mini__resnet8__kd+temperature=2.0__smoke__seed0" != names[()]
     assert names[("kd.temperature=8",)] == "cifar10-mini__resnet8__kd+temperature=8.0__smoke__seed0"
     assert "+kd_weight=0.5+temperature=2.0__" in names[("kd.temperature=2", "kd.kd_weight=0.5")]
-    run = prepare(tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14",
-                               options=[f"kd.temperature={default}"]), plugins, Reporter(), need_data=False)
+    run = prepare(
+        tiny_request(cache_dir, tmp_path, methods=["kd"], teacher="resnet14", options=[f"kd.temperature={default}"]),
+        plugins,
+        Reporter(),
+        need_data=False,
+    )
     assert record_name(run, run.methods[0], run.env(0, Reporter())) == names[()]

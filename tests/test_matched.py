@@ -26,8 +26,16 @@ from plugins.methods.encodenet.method import EncodeNet
 
 
 def recipe(epochs: int, milestones: tuple[int, ...] = (150, 225)) -> Recipe:
-    return Recipe(name="r", epochs=epochs, batch_size=128, lr=0.1, weight_decay=1e-4, momentum=0.9,
-                  schedule="multistep", milestones=milestones)
+    return Recipe(
+        name="r",
+        epochs=epochs,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=1e-4,
+        momentum=0.9,
+        schedule="multistep",
+        milestones=milestones,
+    )
 
 
 @pytest.mark.parametrize("opts, reference_epochs", [({}, 500 + 300), ({"reference_opts": "ae_epochs=7"}, 7 + 300)])
@@ -47,16 +55,24 @@ def test_control_plans_encodenets_post_baseline_epochs(opts: dict, reference_epo
 
 
 def test_control_spends_the_pipelines_image_epochs(tmp_path: Path, cache_dir: Path) -> None:
-    outcome = run_tiny(cache_dir, tmp_path, methods=["baseline", "encodenet", "baseline-matched"], train_subset=400,
-                       options=["encodenet.k_max=2", "encodenet.figures=false"])
+    outcome = run_tiny(
+        cache_dir,
+        tmp_path,
+        methods=["baseline", "encodenet", "baseline-matched"],
+        train_subset=400,
+        options=["encodenet.k_max=2", "encodenet.figures=false"],
+    )
     by = {r["method"]["name"]: r for r in outcome.records}
     base, enc, ctl = by["baseline"], by["encodenet"], by["baseline-matched"]
     n = enc["dataset"]["train"]
     enc_after = enc["stages"]["autoencoder"]["epochs"] + enc["stages"]["head"]["epochs"]
     assert ctl["stages"]["matched"]["epochs"] == enc_after == 3  # 2 autoencoder + 1 head epochs at 1 run epoch
     assert ctl["info"]["matched_image_epochs"] == n * enc_after
-    assert ctl["info"]["compute"]["image_epochs"] == enc["info"]["compute"]["image_epochs"] == \
-        {"baseline": n * 1, "after_baseline": n * enc_after}
+    assert (
+        ctl["info"]["compute"]["image_epochs"]
+        == enc["info"]["compute"]["image_epochs"]
+        == {"baseline": n * 1, "after_baseline": n * enc_after}
+    )
     assert ctl["info"]["matched_stages"] == {"autoencoder": 2, "head": 1} and ctl["info"]["matches"] == "encodenet"
     assert ctl["stages"]["matched"]["needs"]["baseline"] == base["stages"]["baseline[resnet8]"]["artifact"]
     assert ctl["info"]["compute"]["flops_relative_to_baseline"] == pytest.approx(4.0)
@@ -81,17 +97,37 @@ def test_split_classifier_trains_only_the_classification_layers(tmp_path: Path, 
     with pytest.raises(UsageError, match="expected an integer or 'classifier'"):
         EncodeNet.parse_options("encodenet", {"split": "last"})
     # end to end: only the classifier trains, the deployed model is the baseline's
-    (enc,) = [r for r in run_tiny(cache_dir, tmp_path, methods=["encodenet"], train_subset=400,
-                                  options=["encodenet.split=classifier", "encodenet.k_max=2",
-                                           "encodenet.figures=false"]).records if r["method"]["name"] == "encodenet"]
+    (enc,) = [
+        r
+        for r in run_tiny(
+            cache_dir,
+            tmp_path,
+            methods=["encodenet"],
+            train_subset=400,
+            options=["encodenet.split=classifier", "encodenet.k_max=2", "encodenet.figures=false"],
+        ).records
+        if r["method"]["name"] == "encodenet"
+    ]
     assert enc["info"]["split"] == 3 and enc["info"]["split_option"] == "classifier"
     assert enc["info"]["trainable_params"] == 64 * 10 + 10  # resnet8's fc on cifar10-mini
     assert enc["method"]["options"]["split"] == "classifier"
 
 
 def ref(value: float, protocol: str) -> RefValue:
-    return RefValue(table="t", dataset="cifar10-mini", arch="resnet8", teacher="", method="baseline", variant="",
-                    metric="top1", value=value, protocol=protocol, runs="1", source="x", where="t.csv:2")
+    return RefValue(
+        table="t",
+        dataset="cifar10-mini",
+        arch="resnet8",
+        teacher="",
+        method="baseline",
+        variant="",
+        metric="top1",
+        value=value,
+        protocol=protocol,
+        runs="1",
+        source="x",
+        where="t.csv:2",
+    )
 
 
 def test_metric_selects_the_checked_number(tmp_path: Path, cache_dir: Path, capsys) -> None:
@@ -116,8 +152,10 @@ def test_metric_selects_the_checked_number(tmp_path: Path, cache_dir: Path, caps
     for i, r in enumerate(recs):
         (folder / f"r{i}.json").write_text(json.dumps(r))
     csv = tmp_path / "ref.csv"
-    csv.write_text("table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
-                   "t,cifar10-mini,resnet8,,baseline,,top1,45,best,1,x\n")
+    csv.write_text(
+        "table,dataset,arch,teacher,method,variant,metric,value,protocol,runs,source\n"
+        "t,cifar10-mini,resnet8,,baseline,,top1,45,best,1,x\n"
+    )
     assert main(["check", str(folder), "--reference", str(csv), "--direction", "down"]) == 0
     assert "checked: top-1 of the best epoch (top1_best)" in capsys.readouterr().out
     assert main(["check", str(folder), "--reference", str(csv), "--metric", "last"]) == 2
@@ -132,8 +170,9 @@ def test_table4_defaults_to_the_papers_best_epoch_protocol() -> None:
     spec = tables["table4"]
     assert spec.metric == "best" and "mdistiller" in spec.protocol_note
     assert {v.protocol for v in table_values("table4")} == {"best"}
-    assert all(s.methods[:2] == ("baseline", "baseline-matched") for t in ("table2", "table3")
-               for s in tables[t].settings)
+    assert all(
+        s.methods[:2] == ("baseline", "baseline-matched") for t in ("table2", "table3") for s in tables[t].settings
+    )
     assert "baseline-matched" not in tables["smoke"].settings[0].methods
     refs = table_values("table4")
     assert "best epoch (the paper's protocol" in reproduce.protocol_text(spec, "best", refs)

@@ -16,8 +16,13 @@ from harness.plugins.manager import load_plugins
 from harness.results.plots import anytime
 from harness.run.prepare import prepare
 from plugins.archs.msdnet import layers_per_block, msdnet, scales_of_layer
-from plugins.methods.anytime.budget import (ExitLogits, apply_thresholds, budgeted_curve, exit_distribution,
-                                            find_thresholds)
+from plugins.methods.anytime.budget import (
+    ExitLogits,
+    apply_thresholds,
+    budgeted_curve,
+    exit_distribution,
+    find_thresholds,
+)
 from plugins.methods.anytime.method import MultiExitObjective, parse_weights
 
 TINY = "msdnet:blocks=2,base=1,step=1,channels=4,growth=2"
@@ -76,10 +81,15 @@ def test_exits_shapes_and_cumulative_costs() -> None:
 
 
 def test_bad_architecture_options_are_one_line_errors() -> None:
-    for name, message in (("msdnet:blocks=x", "expected an int"), ("msdnet:depth=3", "has no option 'depth'"),
-                          ("msdnet:blokcs=3", "did you mean 'blocks'"), ("msdnet:blocks", "options are KEY=VALUE"),
-                          ("msdnet:stepmode=odd", "not one of even, lin"), ("msdnet:growth=3", "must be even"),
-                          ("msdnet:channels=-4", "msdnet.channels must be an integer > 0, got -4")):
+    for name, message in (
+        ("msdnet:blocks=x", "expected an int"),
+        ("msdnet:depth=3", "has no option 'depth'"),
+        ("msdnet:blokcs=3", "did you mean 'blocks'"),
+        ("msdnet:blocks", "options are KEY=VALUE"),
+        ("msdnet:stepmode=odd", "not one of even, lin"),
+        ("msdnet:growth=3", "must be even"),
+        ("msdnet:channels=-4", "msdnet.channels must be an integer > 0, got -4"),
+    ):
         with pytest.raises(UsageError, match=message):
             build(name)
 
@@ -149,5 +159,8 @@ def test_anytime_refuses_single_exit_archs_and_val_thresholds_without_split(cach
     with pytest.raises(UsageError, match="needs a multi-exit architecture"):
         prepare(tiny_request(cache_dir, tmp_path, methods=["anytime"]), plugins, Reporter())
     with pytest.raises(UsageError, match="needs a validation split"):
-        prepare(tiny_request(cache_dir, tmp_path, methods=["anytime"], arch=TINY,
-                             options=["anytime.thresholds=val"]), plugins, Reporter())
+        prepare(
+            tiny_request(cache_dir, tmp_path, methods=["anytime"], arch=TINY, options=["anytime.thresholds=val"]),
+            plugins,
+            Reporter(),
+        )

@@ -19,7 +19,13 @@ from PIL import Image
 from torch import nn
 
 from harness.api import (
-    ArchSpec, DatasetRequest, ImageDataset, Option, Recipe, cached, hookimpl,
+    ArchSpec,
+    DatasetRequest,
+    ImageDataset,
+    Option,
+    Recipe,
+    cached,
+    hookimpl,
 )
 from harness.kits.attention import AttentionMethod
 from harness.testing import bench_with, plugins_loaded
@@ -37,15 +43,25 @@ def pets(request: DatasetRequest) -> ImageDataset:
         classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
         files = [(f, c) for c, name in enumerate(classes) for f in sorted((folder / name).glob("*.png"))]
         images = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f, _ in files]))
-        return {"images": images.permute(0, 3, 1, 2).contiguous(), "labels": torch.tensor([c for _, c in files]),
-                "classes": classes}
+        return {
+            "images": images.permute(0, 3, 1, 2).contiguous(),
+            "labels": torch.tensor([c for _, c in files]),
+            "classes": classes,
+        }
 
     data = cached(request.cache_dir / "datasets" / f"pets-{folder.name}.pt", build, source=folder)
     test = torch.arange(len(data["labels"])) % 4 == 0
-    return ImageDataset(name=f"pets-{folder.name}", train_images=data["images"][~test],
-                        train_labels=data["labels"][~test], test_images=data["images"][test],
-                        test_labels=data["labels"][test], classes=data["classes"], mean=(0.5,) * 3,
-                        std=(0.25,) * 3, source=f"pets in {folder}")
+    return ImageDataset(
+        name=f"pets-{folder.name}",
+        train_images=data["images"][~test],
+        train_labels=data["labels"][~test],
+        test_images=data["images"][test],
+        test_labels=data["labels"][test],
+        classes=data["classes"],
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        source=f"pets in {folder}",
+    )
 
 
 def make_folder(root: Path, seed: int) -> Path:
@@ -91,11 +107,31 @@ def test_a_dataset_unlike_its_declaration_stops_before_anything_runs(capsys, tmp
     class Declared:
         @hookimpl
         def bench_register_datasets(self, register):
-            register("mypets", lambda request: pets(DatasetRequest("mypets", request.cache_dir, arg=str(folder))),
-                     description="ten classes, it says", classes=10, in_chans=3, input_size=8)
+            register(
+                "mypets",
+                lambda request: pets(DatasetRequest("mypets", request.cache_dir, arg=str(folder))),
+                description="ten classes, it says",
+                classes=10,
+                in_chans=3,
+                input_size=8,
+            )
 
-    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "mypets", "--recipe", "smoke",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--dry-run"]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        "mypets",
+        "--recipe",
+        "smoke",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        "--dry-run",
+    ]
     with plugins_loaded([Declared()]):
         line = one_line_error(capsys, args, code=2)
     assert "declared dataset 'mypets' with classes=10 (loaded: 2)" in line
@@ -114,7 +150,7 @@ def test_a_declaration_that_is_no_count_is_refused_at_registration(capsys) -> No
 
 def ten_outputs(spec: ArchSpec) -> nn.Module:
     """The classic mistake: ten classes, whatever the dataset."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(spec.in_chans * spec.input_size ** 2, 10))
+    return nn.Sequential(nn.Flatten(), nn.Linear(spec.in_chans * spec.input_size**2, 10))
 
 
 class Ten:
@@ -126,9 +162,25 @@ class Ten:
 def test_an_architecture_ignoring_the_class_count_is_refused_before_training(capsys, tmp_path: Path) -> None:
     """On a 2-class dataset it trained with exit 0 and recorded a plausible accuracy."""
     folder = make_folder(tmp_path / "pets", 1)
-    args = ["run", "--methods", "baseline", "--arch", "ten", "--dataset", f"pets:{folder}", "--recipe", "smoke",
-            "--epochs", "1", "--no-latency", "--quiet", "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(tmp_path / "out")]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "ten",
+        "--dataset",
+        f"pets:{folder}",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--no-latency",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     with plugins_loaded([Ten(), Pets()]):
         line = one_line_error(capsys, args, code=2)
     assert "stage baseline[ten]: its model returns logits of shape (1, 10) for one 3x8x8 image, not (1, 2)" in line
@@ -160,14 +212,18 @@ class EcaPlugin:
         register("my-eca", Eca, description="ECA in every block (a built-in eca exists: its own name)")
 
 
-@pytest.mark.parametrize("opt, code, expected", [
-    ("my-eca.placement=level", 0, None),  # the kit's option is still there
-    ("my-eca.k_size=5", 0, None),
-    ("my-eca.ksize=5", 2, "method 'my-eca' has no option 'ksize'; did you mean 'k_size'?"),
-    ("my-eca.k_size=0", 2, "option my-eca.k_size must be an integer >= 1, got 0"),
-])
-def test_an_attention_method_keeps_the_kits_options_beside_its_own(capsys, opt: str, code: int,
-                                                                   expected: str | None) -> None:
+@pytest.mark.parametrize(
+    "opt, code, expected",
+    [
+        ("my-eca.placement=level", 0, None),  # the kit's option is still there
+        ("my-eca.k_size=5", 0, None),
+        ("my-eca.ksize=5", 2, "method 'my-eca' has no option 'ksize'; did you mean 'k_size'?"),
+        ("my-eca.k_size=0", 2, "option my-eca.k_size must be an integer >= 1, got 0"),
+    ],
+)
+def test_an_attention_method_keeps_the_kits_options_beside_its_own(
+    capsys, opt: str, code: int, expected: str | None
+) -> None:
     args = ["cost", "--methods", "my-eca", "--arch", "resnet8", "--opt", opt]
     if expected is None:
         assert bench_with([EcaPlugin()], args) == 0
@@ -178,6 +234,7 @@ def test_an_attention_method_keeps_the_kits_options_beside_its_own(capsys, opt: 
 
 def test_a_recipe_registered_under_another_name_is_refused(capsys) -> None:
     """Registered as 'fast' but named 'quick', it recorded runs as recipe 'quick', which --recipe cannot find."""
+
     class Renamed:
         @hookimpl
         def bench_register_recipes(self, register):

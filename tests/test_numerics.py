@@ -23,18 +23,41 @@ from harness.results import fingerprint
 from harness.results.check import choose_mode
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--epochs", "1", "--train-subset", "128",
-        "--test-subset", "64", "--seeds", "0", "--no-latency", "--quiet"]
+TINY = [
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "128",
+    "--test-subset",
+    "64",
+    "--seeds",
+    "0",
+    "--no-latency",
+    "--quiet",
+]
 PINS = tuple(numerics.PROFILES["portable"].pins)
-needs_avx2 = pytest.mark.skipif(numerics._native_isa() not in ("AVX2", "AVX512"),
-                                reason="the portable profile needs AVX2")
+needs_avx2 = pytest.mark.skipif(
+    numerics._native_isa() not in ("AVX2", "AVX512"), reason="the portable profile needs AVX2"
+)
 
 
 def bench(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``bench ARGS`` in a new process, with none of the profile's pins in its environment unless ``env`` sets them."""
     clean = {k: v for k, v in os.environ.items() if k not in PINS and k != numerics.RESTARTED}
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**clean, "BENCH_CACHE_DIR": str(cache), **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**clean, "BENCH_CACHE_DIR": str(cache), **(env or {})},
+        timeout=600,
+    )
 
 
 def records(folder: Path) -> list[dict]:
@@ -57,20 +80,35 @@ def test_a_portable_run_records_what_each_library_runs_and_a_cache_never_mixes_p
     cache = tmp_path / "cache"
     native = bench("run", "--methods", "baseline", *TINY, "--out", str(tmp_path / "native"), cache=cache)
     assert native.returncode == 0, native.stderr
-    pinned = bench("run", "--methods", "baseline", *TINY, "--numerics", "portable", "--out", str(tmp_path / "pinned"),
-                   cache=cache)
+    pinned = bench(
+        "run", "--methods", "baseline", *TINY, "--numerics", "portable", "--out", str(tmp_path / "pinned"), cache=cache
+    )
     assert pinned.returncode == 0, pinned.stderr
     (n,), (p,) = records(tmp_path / "native"), records(tmp_path / "pinned")
-    assert p["platform"]["numerics"] == {"profile": "portable", "aten": "AVX2", "onednn": "AVX2", "mkl": "AVX2",
-                                         "mkl_cnr": "COMPATIBLE"}
+    assert p["platform"]["numerics"] == {
+        "profile": "portable",
+        "aten": "AVX2",
+        "onednn": "AVX2",
+        "mkl": "AVX2",
+        "mkl_cnr": "COMPATIBLE",
+    }
     assert p["platform"]["threads"] == 1 and p["engine"]["numerics"]["profile"] == "portable"
     assert n["platform"]["numerics"]["profile"] == "native" and "numerics" not in n["engine"]
     assert p["run_key"] != n["run_key"]
     (stage,) = p["stages"].values()
     assert stage["origin"] == "trained" and stage["platform"] == p["platform"]
     # a partial pin (ATen alone) is recorded as what it is, never as the portable profile
-    partial = bench("run", "--methods", "baseline", *TINY, "--out", str(tmp_path / "partial"), "--retrain",
-                    cache=cache, env={"ATEN_CPU_CAPABILITY": "avx2"})
+    partial = bench(
+        "run",
+        "--methods",
+        "baseline",
+        *TINY,
+        "--out",
+        str(tmp_path / "partial"),
+        "--retrain",
+        cache=cache,
+        env={"ATEN_CPU_CAPABILITY": "avx2"},
+    )
     assert partial.returncode == 0, partial.stderr
     (q,) = records(tmp_path / "partial")
     assert q["platform"]["numerics"]["aten"] == "AVX2" and q["platform"]["numerics"]["profile"] == "native"
@@ -83,7 +121,7 @@ def test_a_reused_stage_keeps_the_platform_that_computed_it(tmp_path: Path, cach
     """A native stage another machine put into a shared cache is reported as computed there, not here."""
     cache = tmp_path / "cache"
     first = run_tiny(cache, tmp_path / "a", methods=["baseline"]).records[0]
-    (label, stage), = first["stages"].items()
+    ((label, stage),) = first["stages"].items()
     artifact = cache / "artifacts" / stage["stage"] / f"{stage['artifact']}.pt"
     payload = torch.load(artifact, weights_only=False)
     elsewhere = copy.deepcopy(payload["platform"])
@@ -98,10 +136,26 @@ def test_a_reused_stage_keeps_the_platform_that_computed_it(tmp_path: Path, cach
 
 def _record(numbers: dict, cpu: str = "AMD EPYC") -> dict:
     platform = {name: None for name, _, _ in fingerprint.FIELDS if name != "workers"}
-    platform.update(device="cpu", numerics=numbers, cpu=cpu, threads=1, torch="2", engine=2, amp=False,
-                    channels_last=True, world_size=1, torchvision="0", timm="1", python="3")
-    return {"engine": {"device": "cpu"}, "execution": {"workers": 1}, "platform": platform,
-            "stages": {"s": {"platform": platform}}}
+    platform.update(
+        device="cpu",
+        numerics=numbers,
+        cpu=cpu,
+        threads=1,
+        torch="2",
+        engine=2,
+        amp=False,
+        channels_last=True,
+        world_size=1,
+        torchvision="0",
+        timm="1",
+        python="3",
+    )
+    return {
+        "engine": {"device": "cpu"},
+        "execution": {"workers": 1},
+        "platform": platform,
+        "stages": {"s": {"platform": platform}},
+    }
 
 
 PORTABLE = {"profile": "portable", "aten": "AVX2", "onednn": "AVX2", "mkl": "AVX2", "mkl_cnr": "COMPATIBLE"}

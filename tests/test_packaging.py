@@ -61,8 +61,14 @@ def test_bundled_dataset_studies_and_typing_marker_are_installed() -> None:
 
 
 def test_python_dash_m_harness_is_bench(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "harness", "--version"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert out.strip() == version_line()
 
 
@@ -81,8 +87,13 @@ def built_distributions(tmp_path: Path) -> tuple[Path, Path]:
             shutil.copy(REPO / name, src / name)
         for package in ("harness", "plugins"):
             shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)],
-                       capture_output=True, text=True, timeout=300, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
     return sdist, wheel
@@ -99,8 +110,15 @@ def test_sdist_and_wheel_carry_the_package_data_and_nothing_of_the_repository(tm
         in_wheel = zf.namelist()
     for names, extra in ((in_sdist, ["pyproject.toml", "README.md", "constraints.txt"]), (in_wheel, [])):
         assert not [n for n in needed + extra if n not in names]
-        assert not [n for n in names if n.split("/")[0] in ("results", "tests", "examples", "benchmarks", "scripts",
-                                                            "build", "dist", ".cache", ".venv")]
+        assert not [
+            n
+            for n in names
+            if n.split("/")[0]
+            in ("results", "tests", "examples", "benchmarks", "scripts", "build", "dist", ".cache", ".venv")
+        ]
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert {n.split("/")[0] for n in in_wheel} == {"harness", "plugins",
-                                                   f"encodenet_bench-{harness.__version__}.dist-info"}
+    assert {n.split("/")[0] for n in in_wheel} == {
+        "harness",
+        "plugins",
+        f"encodenet_bench-{harness.__version__}.dist-info",
+    }

@@ -18,8 +18,9 @@ CPU = torch.device("cpu")
 
 
 def stream(images: torch.Tensor, labels: torch.Tensor, seed: int = 0, batch: int = 16) -> TrainStream:
-    return TrainStream(images, labels, batch_size=batch, seed=seed, normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, CPU),
-                       device=CPU)
+    return TrainStream(
+        images, labels, batch_size=batch, seed=seed, normalizer=Normalizer((0.5,) * 3, (0.25,) * 3, CPU), device=CPU
+    )
 
 
 def data(n: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +36,7 @@ def test_augmentation_is_per_image_crop_and_flip() -> None:
     for i in range(16):
         j = int(plan.order[i])
         dy, dx = int(plan.dy[i]), int(plan.dx[i])
-        ref = F.pad(images[j], (4, 4, 4, 4))[:, dy:dy + 32, dx:dx + 32]
+        ref = F.pad(images[j], (4, 4, 4, 4))[:, dy : dy + 32, dx : dx + 32]
         if plan.flip[i]:
             ref = ref.flip(-1)
         torch.testing.assert_close(batch[i], (ref.float() - 127.5) / (0.25 * 255))
@@ -70,8 +71,11 @@ class Recorder(Method):
 
     def objective(self, ctx: StageContext) -> Objective:
         stream = ctx.train_stream()
-        SEEN[self.name] = [hashlib.sha1(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
-                           for e in range(ctx.recipe.epochs) for x, y in stream.epoch(e)]
+        SEEN[self.name] = [
+            hashlib.sha1(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
+            for e in range(ctx.recipe.epochs)
+            for x, y in stream.epoch(e)
+        ]
         return Objective(ctx.build_arch())
 
 

@@ -49,8 +49,19 @@ def test_a_dry_run_builds_each_architecture_once_per_seed(tmp_path: Path, cache_
     calls: Counter = Counter()
     plugins = counting(load_plugins(warn=False), calls)
     where = {} if on_disk else {"dataset": "cifar100", "download": False, "train_subset": None, "test_subset": None}
-    run = prepare(tiny_request(cache_dir if on_disk else tmp_path / "cache", tmp_path / "out", methods=METHODS,
-                               teacher="resnet14", seeds=[0, 1], **where), plugins, Reporter(), need_data=False)
+    run = prepare(
+        tiny_request(
+            cache_dir if on_disk else tmp_path / "cache",
+            tmp_path / "out",
+            methods=METHODS,
+            teacher="resnet14",
+            seeds=[0, 1],
+            **where,
+        ),
+        plugins,
+        Reporter(),
+        need_data=False,
+    )
     assert (run.dataset is not None) == on_disk
     out = io.StringIO()
     reproduce.dry_run([(None, run)], Console(file=out, width=200))
@@ -60,8 +71,9 @@ def test_a_dry_run_builds_each_architecture_once_per_seed(tmp_path: Path, cache_
 
 
 def test_planned_resolutions_have_the_keys_of_plain_ones(tmp_path: Path, cache_dir: Path) -> None:
-    run = prepare(tiny_request(cache_dir, tmp_path, methods=METHODS, teacher="resnet14"), load_plugins(warn=False),
-                  Reporter())
+    run = prepare(
+        tiny_request(cache_dir, tmp_path, methods=METHODS, teacher="resnet14"), load_plugins(warn=False), Reporter()
+    )
     plain = StageRunner(run.env(0, Reporter()), run.store, dry=True)
     planned = run.dry_runner(0)
     for entry in run.plan.of_seed(0):
@@ -151,12 +163,16 @@ sys.exit(code)
 """
 
 
-@pytest.mark.parametrize("methods, jobs, not_imported", [
-    ("baseline,kd,fitnet", 4, NOT_IMPORTED),  # baseline, teacher, kd, fitnet
-    ("encodenet,kd,cbam", 6, NOT_IMPORTED_BY_ENCODENET),  # the headline's methods: baseline, autoencoder, head,
-])                                                        # teacher, kd, cbam
-def test_a_dry_run_imports_only_what_planning_needs(tmp_path: Path, cache_dir: Path, methods: str, jobs: int,
-                                                    not_imported: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "methods, jobs, not_imported",
+    [
+        ("baseline,kd,fitnet", 4, NOT_IMPORTED),  # baseline, teacher, kd, fitnet
+        ("encodenet,kd,cbam", 6, NOT_IMPORTED_BY_ENCODENET),  # the headline's methods: baseline, autoencoder, head,
+    ],
+)  # teacher, kd, cbam
+def test_a_dry_run_imports_only_what_planning_needs(
+    tmp_path: Path, cache_dir: Path, methods: str, jobs: int, not_imported: tuple[str, ...]
+) -> None:
     """A regression guard for the dry run's cost (issue 32): the table, the estimate and the stage graph of
     methods and architectures that use none of them import no statistics, plotting, clustering, timm or
     torchvision (each costs seconds on a 2-core machine; a module-level import in a presentation or
@@ -166,11 +182,33 @@ def test_a_dry_run_imports_only_what_planning_needs(tmp_path: Path, cache_dir: P
     import subprocess
     import sys
 
-    args = ["run", "--methods", methods, "--arch", "resnet8", "--teacher", "resnet20",
-            "--dataset", "cifar10-mini", "--train-subset", "320", "--test-subset", "100", "--dry-run",
-            "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out")]
-    done = subprocess.run([sys.executable, "-c", PROBE.format(names=not_imported), *args], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[1], timeout=600)
+    args = [
+        "run",
+        "--methods",
+        methods,
+        "--arch",
+        "resnet8",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "cifar10-mini",
+        "--train-subset",
+        "320",
+        "--test-subset",
+        "100",
+        "--dry-run",
+        "--cache-dir",
+        str(cache_dir),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(names=not_imported), *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert f"stage graph: {jobs} stage jobs" in " ".join(done.stdout.split())  # it planned every stage
     imported = done.stdout.split("IMPORTED:")[-1].split()

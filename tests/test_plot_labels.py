@@ -12,8 +12,11 @@ from test_tables import TWELVE, record
 
 def crowded() -> list[dict]:
     """Twelve methods of one size, four at each of three accuracies: their labels start on top of one another."""
-    return [record(method, seed, 70.0 + 0.5 * (i % 3) + 0.01 * seed, metrics__macs=1_304_195_584)
-            for i, method in enumerate(TWELVE) for seed in range(2)]
+    return [
+        record(method, seed, 70.0 + 0.5 * (i % 3) + 0.01 * seed, metrics__macs=1_304_195_584)
+        for i, method in enumerate(TWELVE)
+        for seed in range(2)
+    ]
 
 
 def label_boxes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list]:

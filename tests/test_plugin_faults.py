@@ -92,20 +92,33 @@ def run_args(tmp_path: Path, method: str, dataset: str = "cifar10-mini") -> list
     return args
 
 
-@pytest.mark.parametrize("method, code, expected", [
-    ("plan-fails", 2, "plugin 'faulty' failed in method 'plan-fails'.plan(): ValueError: plan boom"),
-    ("exits-in-plan", 2, "plugin 'faulty' failed in method 'exits-in-plan'.plan(): SystemExit: 3"),
-    ("init-fails", 2,
-     "plugin 'faulty' failed in method 'init-fails' (its options or constructor): ValueError: init boom"),
-    ("objective-fails", 2,
-     "method 'objective-fails' cannot be set up on resnet8 for cifar10-mini (3x32x32, 10 classes): "
-                           "plugin 'faulty' failed in stage objective-fails/train: objective(): ValueError: objective "
-                           "boom"),
-    ("report-fails", 1, "report-fails (seed 0): plugin 'faulty' failed in method 'report-fails'.report(): "
-                        "ValueError: report boom"),
-])
-def test_a_plugins_exception_is_one_line_naming_plugin_and_call(capsys, faulty: Path, tmp_path: Path, method: str,
-                                                                code: int, expected: str) -> None:
+@pytest.mark.parametrize(
+    "method, code, expected",
+    [
+        ("plan-fails", 2, "plugin 'faulty' failed in method 'plan-fails'.plan(): ValueError: plan boom"),
+        ("exits-in-plan", 2, "plugin 'faulty' failed in method 'exits-in-plan'.plan(): SystemExit: 3"),
+        (
+            "init-fails",
+            2,
+            "plugin 'faulty' failed in method 'init-fails' (its options or constructor): ValueError: init boom",
+        ),
+        (
+            "objective-fails",
+            2,
+            "method 'objective-fails' cannot be set up on resnet8 for cifar10-mini (3x32x32, 10 classes): "
+            "plugin 'faulty' failed in stage objective-fails/train: objective(): ValueError: objective "
+            "boom",
+        ),
+        (
+            "report-fails",
+            1,
+            "report-fails (seed 0): plugin 'faulty' failed in method 'report-fails'.report(): ValueError: report boom",
+        ),
+    ],
+)
+def test_a_plugins_exception_is_one_line_naming_plugin_and_call(
+    capsys, faulty: Path, tmp_path: Path, method: str, code: int, expected: str
+) -> None:
     line = one_line_error(capsys, run_args(tmp_path, method), code=code)
     assert line == f"bench: error: {expected}"
 
@@ -122,19 +135,25 @@ def test_debug_shows_the_traceback_behind_the_line(capsys, faulty: Path, tmp_pat
     assert main(run_args(tmp_path, "plan-fails")) == 2 and "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("dataset, expected", [
-    ("raises", "plugin 'faulty' failed in the loader of dataset 'raises': RuntimeError: loader boom"),
-    ("float-images", "dataset plugin 'faulty' (loader of 'float-images'): train_images are torch.float32 in ["),
-    ("int32-labels", "train_labels are torch.int32; bench expects int64 class indices: return labels.long()"),
-    ("labels-out-of-range", "test_labels lie in [0, 2]; with 2 classes they must lie in [0, 1]"),
-    ("nhwc", "train_images have shape (20, 8, 8, 3), which looks like (N, H, W, C)"),
-    ("one-mean", "mean has 1 value(s) for 3 channel(s); give one per channel"),
-    ("cast-01", "train_images hold only the values 0 and 1: images in [0, 1] cast to uint8?"),
-    ("not-a-dataset",
-     "dataset plugin 'faulty' (loader of 'not-a-dataset'): returned a dict, not a harness.api.ImageDataset"),
-])
-def test_a_dataset_plugins_output_is_validated(capsys, faulty: Path, tmp_path: Path, dataset: str,
-                                               expected: str) -> None:
+@pytest.mark.parametrize(
+    "dataset, expected",
+    [
+        ("raises", "plugin 'faulty' failed in the loader of dataset 'raises': RuntimeError: loader boom"),
+        ("float-images", "dataset plugin 'faulty' (loader of 'float-images'): train_images are torch.float32 in ["),
+        ("int32-labels", "train_labels are torch.int32; bench expects int64 class indices: return labels.long()"),
+        ("labels-out-of-range", "test_labels lie in [0, 2]; with 2 classes they must lie in [0, 1]"),
+        ("nhwc", "train_images have shape (20, 8, 8, 3), which looks like (N, H, W, C)"),
+        ("one-mean", "mean has 1 value(s) for 3 channel(s); give one per channel"),
+        ("cast-01", "train_images hold only the values 0 and 1: images in [0, 1] cast to uint8?"),
+        (
+            "not-a-dataset",
+            "dataset plugin 'faulty' (loader of 'not-a-dataset'): returned a dict, not a harness.api.ImageDataset",
+        ),
+    ],
+)
+def test_a_dataset_plugins_output_is_validated(
+    capsys, faulty: Path, tmp_path: Path, dataset: str, expected: str
+) -> None:
     line = one_line_error(capsys, run_args(tmp_path, "baseline", dataset), code=2)
     assert expected in line
     assert not (tmp_path / "cache" / "artifacts").exists()  # refused before anything trains
@@ -160,16 +179,31 @@ def test_dry_run_validates_the_executor_like_a_real_run(capsys, tmp_path: Path) 
     assert line.startswith("bench: error: unknown executor 'nope'.")
     line = one_line_error(capsys, [*base, "--executor", "ray", "--ray-address", "not an address"], code=2)
     assert "--ray-address not an address: expected HOST:PORT" in line
-    line = one_line_error(capsys, [*base, "--executor", "slurm", "--slurm-local", "--slurm-opt", "timeout_min=0"],
-                          code=2)
+    line = one_line_error(
+        capsys, [*base, "--executor", "slurm", "--slurm-local", "--slurm-opt", "timeout_min=0"], code=2
+    )
     assert "--slurm-opt timeout_min must be an integer >= 1, got 0" in line
 
 
 def test_a_dry_run_without_the_data_validates_on_the_declared_shape(capsys, tmp_path: Path) -> None:
     """cifar10 is not on disk here: the plan's models are still built (on a stand-in of its declared shape),
     so what a real run would refuse before training is refused by the dry run too."""
-    base = ["run", "--methods", "baseline", "--dataset", "cifar10", "--no-download", "--recipe", "smoke",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--dry-run", "--quiet"]
+    base = [
+        "run",
+        "--methods",
+        "baseline",
+        "--dataset",
+        "cifar10",
+        "--no-download",
+        "--recipe",
+        "smoke",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        "--dry-run",
+        "--quiet",
+    ]
     line = one_line_error(capsys, [*base, "--arch", "msdnet:blocks=0"], code=2)
     assert "architecture option msdnet.blocks must be an integer > 0, got 0" in line
     assert main([*base, "--arch", "resnet8"]) == 0
@@ -223,18 +257,41 @@ def test_sigterm_keeps_the_checkpoint_says_so_and_exits_143(tmp_path: Path) -> N
     from test_data import make_tree
 
     tree = make_tree(tmp_path / "tree")
-    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{tree}", "--recipe",
-            "smoke", "--epochs", "3", "--batch-size", "8", "--device", "cpu", "--no-latency", "--quiet",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        f"imagefolder:{tree}",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--no-latency",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     env = {**os.environ, **kill_at("2:1:TERM")}  # SIGTERM in the middle of epoch 2
     done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
     assert done.returncode == 143, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == ("bench: terminated (SIGTERM); finished stages and the last "
-                                                    "epoch's checkpoints are kept, rerun with --resume to continue")
+    assert done.stderr.strip().splitlines()[-1] == (
+        "bench: terminated (SIGTERM); finished stages and the last "
+        "epoch's checkpoints are kept, rerun with --resume to continue"
+    )
     assert "Traceback" not in done.stderr
     (ckpt,) = (tmp_path / "cache" / "artifacts").rglob("*.ckpt")  # epoch 1's
-    resumed = subprocess.run([sys.executable, "-m", "harness", *args[:-1], str(tmp_path / "out"), "--resume"],
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "harness", *args[:-1], str(tmp_path / "out"), "--resume"], capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
     assert record["stages"]["baseline[resnet8]"]["resumed_from_epoch"] == 1 and not ckpt.exists()

@@ -34,8 +34,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_builtins_register_everything() -> None:
     plugins = load_plugins(entry_points=False, warn=False)
     assert "baseline" in plugins.methods
-    assert {"resnet20", "vgg8", "resnet50", "timm:resnet18"} <= {n for n in ["resnet20", "vgg8", "resnet50",
-                                                                            "timm:resnet18"] if n in plugins.archs}
+    assert {"resnet20", "vgg8", "resnet50", "timm:resnet18"} <= {
+        n for n in ["resnet20", "vgg8", "resnet50", "timm:resnet18"] if n in plugins.archs
+    }
     assert {"crd", "attention", "encodenet", "smoke"} <= {e.name for e in plugins.recipes.entries()}
     assert all(p.source == "builtin" for p in plugins.plugins)
 
@@ -52,7 +53,12 @@ def test_broken_third_party_plugin_is_one_line_and_rest_works(site: Path, capsys
 
 
 def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytest.CaptureFixture) -> None:
-    fake_distribution(site, "bench-half", "half", "bench_half_mod", """
+    fake_distribution(
+        site,
+        "bench-half",
+        "half",
+        "bench_half_mod",
+        """
         from harness.api import Method, hookimpl
         class Half(Method):
             pass
@@ -60,15 +66,23 @@ def test_plugin_failing_during_registration_is_skipped(site: Path, capsys: pytes
         def bench_register_methods(register):
             register("half-method", Half)
             raise RuntimeError("boom")
-    """)
+    """,
+    )
     plugins = load_plugins()
     assert "half-method" not in plugins.methods
-    assert "plugin 'half' from package 'bench-half' failed in bench_register_methods: RuntimeError: boom" in \
-        capsys.readouterr().err
+    assert (
+        "plugin 'half' from package 'bench-half' failed in bench_register_methods: RuntimeError: boom"
+        in capsys.readouterr().err
+    )
 
 
 def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
-    fake_distribution(site, "bench-good", "good", "bench_good_mod", """
+    fake_distribution(
+        site,
+        "bench-good",
+        "good",
+        "bench_good_mod",
+        """
         from harness import hookimpl
         from harness.api import Method
         class Good(Method):
@@ -76,7 +90,8 @@ def test_third_party_plugin_registers_through_entry_point(site: Path) -> None:
         @hookimpl
         def bench_register_methods(register):
             register("good-method", Good, description="ok")
-    """)
+    """,
+    )
     plugins = load_plugins(warn=False)
     entry = plugins.methods.resolve("good-method").entry
     assert entry.plugin == "good"
@@ -99,9 +114,13 @@ def test_duplicate_name_fails_only_where_it_is_used(capsys: pytest.CaptureFixtur
     plugins = load_plugins(entry_points=False, extra=[("dup", Dup)])  # loading works
     assert capsys.readouterr().err.strip() == (
         "bench: warning: method 'baseline' is registered by both plugin 'baseline' and plugin 'dup'; disable one "
-        "with BENCH_DISABLE_PLUGINS=dup (until then 'baseline' cannot be used)")
-    with pytest.raises(PluginError, match="^method 'baseline' is registered by both plugin 'baseline' and plugin "
-                                          "'dup'; disable one with BENCH_DISABLE_PLUGINS=dup$"):
+        "with BENCH_DISABLE_PLUGINS=dup (until then 'baseline' cannot be used)"
+    )
+    with pytest.raises(
+        PluginError,
+        match="^method 'baseline' is registered by both plugin 'baseline' and plugin "
+        "'dup'; disable one with BENCH_DISABLE_PLUGINS=dup$",
+    ):
         plugins.methods.resolve("baseline")
     assert plugins.methods.resolve("dup-only").entry.plugin == "dup" and "kd" in plugins.methods
     assert "baseline" in plugins.methods  # a known name, though unusable until one plugin is disabled
@@ -146,13 +165,15 @@ def fake_builtins(root: Path) -> str:
         (folder / "__init__.py").write_text("")
     (package / "loose.py").write_text("raise AssertionError('only builtin modules are imported')\n")
     (package / "notes" / "other.py").write_text("raise AssertionError('only builtin modules are imported')\n")
-    (package / "methods" / "builtin.py").write_text(textwrap.dedent("""
+    (package / "methods" / "builtin.py").write_text(
+        textwrap.dedent("""
         from harness.api import declared_plugin
 
         second = declared_plugin("methods", [("two", "fake_builtins.methods.impl:Two", "second")], name="second-one")
         first = declared_plugin("methods", [("one", "fake_builtins.methods.impl:One", "first")])
         NOT_A_PLUGIN = {"name": "x"}
-    """))
+    """)
+    )
     return package.name
 
 
@@ -167,8 +188,10 @@ def test_builtin_plugins_are_discovered_from_their_declarations(site: Path, monk
         plugins = load_plugins(entry_points=False, warn=False, disable=set())
     finally:
         manager.builtin_plugins.cache_clear()
-    assert [(b.name, b.module) for b in found] == [("second-one", "fake_builtins.methods.builtin:second"),
-                                                  ("first", "fake_builtins.methods.builtin:first")]
+    assert [(b.name, b.module) for b in found] == [
+        ("second-one", "fake_builtins.methods.builtin:second"),
+        ("first", "fake_builtins.methods.builtin:first"),
+    ]
     assert [e.name for e in plugins.methods.entries()] == ["two", "one"]
     assert {p.name: p.source for p in plugins.plugins} == {"second-one": "builtin", "first": "builtin"}
 

@@ -39,13 +39,19 @@ def fresh_shell(script: str, where: Path, cache: Path) -> subprocess.CompletedPr
     """``script`` in a new bash (``set -e``) in ``where``, whose ``.venv`` is the set-up's: a PATH without the
     virtual environment, no VIRTUAL_ENV, the test session's bench cache (the bundled dataset decoded once)."""
     (where / ".venv").symlink_to(VENV, target_is_directory=True)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(where)), "LANG": "C.UTF-8",
-           "BENCH_CACHE_DIR": str(cache), "COLUMNS": "160"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", str(where)),
+        "LANG": "C.UTF-8",
+        "BENCH_CACHE_DIR": str(cache),
+        "COLUMNS": "160",
+    }
     return subprocess.run(["bash", "-e", "-c", script], cwd=where, env=env, capture_output=True, text=True)
 
 
-needs_venv = pytest.mark.skipif(not (VENV / "bin" / "bench").exists(),
-                                reason="no .venv/bin/bench: the README's set-up command makes it")
+needs_venv = pytest.mark.skipif(
+    not (VENV / "bin" / "bench").exists(), reason="no .venv/bin/bench: the README's set-up command makes it"
+)
 
 
 def test_the_readme_has_the_set_up_and_the_first_comparison() -> None:
@@ -73,8 +79,10 @@ def test_the_first_comparison_runs_in_a_fresh_shell(tmp_path: Path, cache_dir: P
 
 @needs_venv
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("BENCH_README_FULL") != "1",
-                    reason="trains ResNet-50 and ResNet-101 for minutes on a CPU: BENCH_README_FULL=1 runs it")
+@pytest.mark.skipif(
+    os.environ.get("BENCH_README_FULL") != "1",
+    reason="trains ResNet-50 and ResNet-101 for minutes on a CPU: BENCH_README_FULL=1 runs it",
+)
 def test_the_first_comparison_as_typed(tmp_path: Path, cache_dir: Path) -> None:
     done = fresh_shell(blocks()[1], tmp_path, cache_dir)
     assert done.returncode == 0, done.stderr

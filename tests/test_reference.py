@@ -19,13 +19,16 @@ def test_committed_reference_files_load() -> None:
     assert t5[("gam", "params_millions")] == 149.47 and t5[("baseline", "params")] == 23_705_252
 
 
-@pytest.mark.parametrize("row, message", [
-    ("table5,cifar100,resnet50,,se,,top1,abc,last,1,paper", "value 'abc' is not a number"),
-    ("table5,cifar100,resnet50,,se,,accuracy,1,last,1,paper", "metric 'accuracy'"),
-    ("table5,cifar100,resnet50,,se,,top1,1,first,1,paper", "protocol 'first'"),
-    ("table5,cifar100,resnet50,,se,,top1,1,last", "expected 11 fields, found 9"),
-    ("table5,cifar100,,,se,,top1,1,last,1,paper", "'arch' is empty"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("table5,cifar100,resnet50,,se,,top1,abc,last,1,paper", "value 'abc' is not a number"),
+        ("table5,cifar100,resnet50,,se,,accuracy,1,last,1,paper", "metric 'accuracy'"),
+        ("table5,cifar100,resnet50,,se,,top1,1,first,1,paper", "protocol 'first'"),
+        ("table5,cifar100,resnet50,,se,,top1,1,last", "expected 11 fields, found 9"),
+        ("table5,cifar100,,,se,,top1,1,last,1,paper", "'arch' is empty"),
+    ],
+)
 def test_malformed_row_names_file_and_line(tmp_path: Path, row: str, message: str) -> None:
     (tmp_path / "bad.csv").write_text(f"# comment\n{','.join(COLUMNS)}\n{row}\n")
     with pytest.raises(UsageError, match=f"bad.csv:3: {message}"):
@@ -33,8 +36,12 @@ def test_malformed_row_names_file_and_line(tmp_path: Path, row: str, message: st
 
 
 def test_cost_command_prints_table5_params(capsys) -> None:
-    assert main(["cost", "--methods", "baseline,se,cbam", "--arch", "resnet50", "--classes", "100",
-                 "--reference", "table5"]) == 0
+    assert (
+        main(
+            ["cost", "--methods", "baseline,se,cbam", "--arch", "resnet50", "--classes", "100", "--reference", "table5"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for count in ("23,705,252", "26,220,196", "26,237,844"):
         assert count in out
@@ -54,11 +61,14 @@ def test_reference_resolves_a_file_a_bundled_name_or_a_table_id(tmp_path: Path) 
         resolve("smoke", table="table5")
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("results/reference/smoke.csv", "no such file; the bundled reference is named 'smoke'"),
-    ("elsewhere/mine.csv", "no such file, and no bundled reference of that name"),
-    ("table9", "no reference table 'table9' in the bundled reference data; known: crd, .*smoke, table2"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("results/reference/smoke.csv", "no such file; the bundled reference is named 'smoke'"),
+        ("elsewhere/mine.csv", "no such file, and no bundled reference of that name"),
+        ("table9", "no reference table 'table9' in the bundled reference data; known: crd, .*smoke, table2"),
+    ],
+)
 def test_missing_reference_is_an_error_naming_it(spec: str, message: str) -> None:
     from harness.results.reference import resolve
 
@@ -78,8 +88,13 @@ def test_reproduce_refuses_a_missing_reference_instead_of_dropping_columns(tmp_p
 def test_cost_takes_its_classes_from_the_dataset_and_keeps_one_unit_per_column(capsys) -> None:
     from harness.run.cost import significant
 
-    assert [significant(x) for x in (12.51, 0.01251, 1304.2, 72.77, 0.078042)] == \
-        ["12.5", "0.0125", "1,304", "72.8", "0.0780"]
+    assert [significant(x) for x in (12.51, 0.01251, 1304.2, 72.77, 0.078042)] == [
+        "12.5",
+        "0.0125",
+        "1,304",
+        "72.8",
+        "0.0780",
+    ]
     assert main(["cost", "--methods", "baseline", "--arch", "resnet8"]) == 0
     out = capsys.readouterr().out
     assert "resnet8, 10 classes, 3x32x32 input (from cifar10)" in out and "78,042" in out  # bench run's default

@@ -15,8 +15,12 @@ from harness.run.reproduce import TableSpec, protocol_text, reported_text
 def test_the_crd_table_holds_mdistillers_dkd_rows_at_the_best_epoch() -> None:
     crd = table_values("crd")
     dkd = {(v.arch, v.teacher): v for v in crd if v.method == "dkd"}
-    assert {k: v.value for k, v in dkd.items()} == {("resnet20", "resnet56"): 71.97, ("resnet32", "resnet110"): 74.11,
-                                                    ("resnet8x4", "resnet32x4"): 76.32, ("vgg8", "vgg13"): 74.68}
+    assert {k: v.value for k, v in dkd.items()} == {
+        ("resnet20", "resnet56"): 71.97,
+        ("resnet32", "resnet110"): 74.11,
+        ("resnet8x4", "resnet32x4"): 76.32,
+        ("vgg8", "vgg13"): 74.68,
+    }
     assert {v.protocol for v in dkd.values()} == {"best"} and {v.source for v in dkd.values()} == {"mdistiller README"}
     assert all(v.where.startswith("crd_dkd.csv:") for v in dkd.values())  # their own file
     assert {v.protocol for v in crd if v.method != "dkd" and v.metric == "top1"} == {"last"}
@@ -51,8 +55,19 @@ def test_an_option_added_since_the_reference_at_its_default_is_the_references_se
 
     settings = Settings(option_defaults=option_defaults)
     reference = {"method": {"name": "kd", "options": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0}}}
-    now = {"method": {"name": "kd", "options": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0,
-                                                "logit_std": False, "ls_temperature": 2.0, "ls_weight": 9.0}}}
+    now = {
+        "method": {
+            "name": "kd",
+            "options": {
+                "ce_weight": 0.1,
+                "kd_weight": 0.9,
+                "temperature": 4.0,
+                "logit_std": False,
+                "ls_temperature": 2.0,
+                "ls_weight": 9.0,
+            },
+        }
+    }
     assert added_options(reference, now, settings) == ["logit_std", "ls_temperature", "ls_weight"]
     now["method"]["options"]["logit_std"] = True  # not the default: another experiment than the reference's
     assert added_options(reference, now, settings) == ["ls_temperature", "ls_weight"]

@@ -38,8 +38,10 @@ def test_rerun_without_resume_names_the_checkpoint_epoch(capsys, tmp_path: Path,
     capsys.readouterr()
     run_tiny(cache, tmp_path / "out")
     err = capsys.readouterr().err
-    assert ("bench: warning: baseline[resnet8]: a checkpoint of epoch 2 exists; --resume continues from it "
-            "(without it this run trains the stage from epoch 1") in err
+    assert (
+        "bench: warning: baseline[resnet8]: a checkpoint of epoch 2 exists; --resume continues from it "
+        "(without it this run trains the stage from epoch 1"
+    ) in err
     assert not checkpoint.exists()  # trained from epoch 1 to the end: the artifact replaced it
 
 

@@ -24,9 +24,28 @@ from harness.run.prepare import prepare
 from harness.train.artifacts import ArtifactStore
 from harness.train.executor import StageRunner
 
-RUN = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
-       "--epochs", "3", "--train-subset", "320", "--test-subset", "100", "--device", "cpu", "--no-latency",
-       "--threads", "1"]  # not --quiet: the notes say who waited
+RUN = [
+    "run",
+    "--methods",
+    "baseline",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "3",
+    "--train-subset",
+    "320",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--threads",
+    "1",
+]  # not --quiet: the notes say who waited
 WAITING = "another run is training this stage; waiting for it"
 
 
@@ -41,8 +60,12 @@ def shared_cache(tmp_path: Path, cache_dir: Path) -> Path:
 
 def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     with log.open("w") as err:
-        return subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=subprocess.DEVNULL,
-                                stderr=err, env={**os.environ, **(env or {})})
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, **(env or {})},
+        )
 
 
 def wait_for(condition, what: str, timeout: float = 120.0) -> None:
@@ -64,8 +87,9 @@ def held_elsewhere(lock: FileLock) -> bool:
 def stage_keys(argv: list[str]) -> list[str]:
     """The key of the deployed stage of each seed of a `bench run` command line (a dry resolution)."""
     args = build_parser().parse_args(argv)
-    req = request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
-                            teacher_checkpoint=args.teacher_checkpoint)
+    req = request_from_args(
+        args, methods=args.methods, arch=args.arch, teacher=args.teacher, teacher_checkpoint=args.teacher_checkpoint
+    )
     run = prepare(req, load_plugins(warn=False), Reporter())
     keys = []
     for seed in req.seeds:

@@ -31,15 +31,16 @@ def test_channel_count_is_the_majoritys_and_the_others_are_named(tmp_path: Path,
     images = sorted((tree / "train").rglob("*.png")) + sorted((tree / "test").rglob("*.png"))
     minority = "RGB" if majority == "L" else "L"
     odd = images[:3]  # the first ones in sort order: a decision from the first image would follow them
-    for path in (odd if majority == "L" else images[3:]):
+    for path in odd if majority == "L" else images[3:]:
         recolour(path, "RGB")
     notices: list[str] = []
     ds = load_imagefolder(tree, "t", tmp_path / "cache", notice=notices.append)
     assert ds.in_chans == (1 if majority == "L" else 3)
     kind = {"L": "grayscale", "RGB": "RGB"}
     (note,) = [n for n in notices if "converted" in n]
-    assert note.startswith(f"note: t: 3 of 51 images are {kind[minority]}, the others {kind[majority]}: "
-                           f"converted to {kind[majority]} (")
+    assert note.startswith(
+        f"note: t: 3 of 51 images are {kind[minority]}, the others {kind[majority]}: converted to {kind[majority]} ("
+    )
     assert odd[0].relative_to(tree).as_posix() in note
     if majority == "RGB":  # grayscale replicated: the three channels of a converted image are equal
         first = np.asarray(Image.open(odd[0]))
@@ -66,11 +67,15 @@ def bad_records(folder: Path, good: dict) -> dict[str, str]:
         "newer.json": ({**good, "schema": 99}, "record schema 99 is newer than this bench reads"),
         "no-metrics.json": ({k: v for k, v in good.items() if k != "metrics"}, "missing field(s) metrics"),
         "no-method-name.json": ({**good, "method": {"options": {}}}, "missing field(s) method.name"),
-        "no-recipe-epochs.json": ({**good, "recipe": {"name": "x"}},
-                                  "missing field(s) recipe.epochs, recipe.batch_size"),
+        "no-recipe-epochs.json": (
+            {**good, "recipe": {"name": "x"}},
+            "missing field(s) recipe.epochs, recipe.batch_size",
+        ),
         "metrics-list.json": ({**good, "metrics": [1, 2]}, "metrics (list, not dict)"),
-        "top1-text.json": ({**good, "metrics": {**good["metrics"], "top1_last": "high"}},
-                           "metrics.top1_last ('high', not a number)"),
+        "top1-text.json": (
+            {**good, "metrics": {**good["metrics"], "top1_last": "high"}},
+            "metrics.top1_last ('high', not a number)",
+        ),
     }
     for name, (data, _) in cases.items():
         (folder / name).write_text(json.dumps(data))
@@ -86,19 +91,23 @@ def check_warning(err: str, folder: Path, expected: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("command", ["table", "check", "plot"])
-def test_every_command_that_reads_records_names_and_counts_what_it_left_out(capsys, tmp_path: Path,
-                                                                            good_record: dict, command: str) -> None:
+def test_every_command_that_reads_records_names_and_counts_what_it_left_out(
+    capsys, tmp_path: Path, good_record: dict, command: str
+) -> None:
     folder = tmp_path / "runs"
     expected = bad_records(folder, good_record)
-    args = {"table": ["table", str(folder)],
-            "check": ["check", str(folder), "--save-reference", str(tmp_path / "ref.csv")],
-            "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves"]}[command]
+    args = {
+        "table": ["table", str(folder)],
+        "check": ["check", str(folder), "--save-reference", str(tmp_path / "ref.csv")],
+        "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves"],
+    }[command]
     assert main(args) == 0
     check_warning(capsys.readouterr().err, folder, expected)
 
 
-def test_a_resumed_run_names_the_records_it_cannot_reuse(capsys, tmp_path: Path, good_record: dict,
-                                                         cache_dir: Path) -> None:
+def test_a_resumed_run_names_the_records_it_cannot_reuse(
+    capsys, tmp_path: Path, good_record: dict, cache_dir: Path
+) -> None:
     """--resume (and bench reproduce) reuse finished records: the ones it cannot read are named, once."""
     from conftest import run_tiny
 
@@ -126,13 +135,16 @@ def without_best(folder: Path, good: dict) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("command", ["table", "check", "plot"])
-def test_a_record_without_the_top1_a_command_reads_is_named(capsys, tmp_path: Path, good_record: dict,
-                                                            command: str) -> None:
+def test_a_record_without_the_top1_a_command_reads_is_named(
+    capsys, tmp_path: Path, good_record: dict, command: str
+) -> None:
     folder = tmp_path / "runs"
     expected = without_best(folder, good_record)
-    args = {"table": ["table", str(folder), "--metric", "best"],
-            "check": ["check", str(folder), "--save-reference", str(tmp_path / "ref.csv"), "--metric", "best"],
-            "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves", "--metric", "best"]}[command]
+    args = {
+        "table": ["table", str(folder), "--metric", "best"],
+        "check": ["check", str(folder), "--save-reference", str(tmp_path / "ref.csv"), "--metric", "best"],
+        "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves", "--metric", "best"],
+    }[command]
     assert main(args) == 0
     check_warning(capsys.readouterr().err, folder, expected)
     assert main([*args[:-2], "--metric", "last"]) == 0  # the record has its last-epoch top-1: read, no warning
@@ -143,8 +155,10 @@ def test_a_table_rendered_in_code_names_the_records_it_could_not_aggregate(good_
     from harness.results.tables import render
 
     metrics = {k: v for k, v in good_record["metrics"].items() if k != "top1_best"}
-    records = [{**good_record, "_path": "/x/good.json"},
-               {**good_record, "seed": good_record["seed"] + 1, "metrics": metrics, "_path": "/x/no-best.json"}]
+    records = [
+        {**good_record, "_path": "/x/good.json"},
+        {**good_record, "seed": good_record["seed"] + 1, "metrics": metrics, "_path": "/x/no-best.json"},
+    ]
     text = render(records, "markdown", "best")
     assert "1 record(s) left out (no top-1 to aggregate): no-best.json (no top1_best)" in text
     assert "left out" not in render(records, "markdown", "last")
@@ -155,9 +169,11 @@ def test_nothing_readable_left_is_exit_2(capsys, tmp_path: Path, good_record: di
     folder = tmp_path / "runs"
     expected = bad_records(folder, good_record)
     (folder / "good.json").unlink()
-    args = {"table": ["table", str(folder)],
-            "check": ["check", str(folder), "--reference", "smoke"],
-            "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves"]}[command]
+    args = {
+        "table": ["table", str(folder)],
+        "check": ["check", str(folder), "--reference", "smoke"],
+        "plot": ["plot", str(folder), "--out", str(tmp_path / "plots"), "--no-curves"],
+    }[command]
     assert main(args) == 2
     err = capsys.readouterr().err
     check_warning(err, folder, expected)
@@ -174,28 +190,60 @@ def test_a_newer_record_handed_to_the_tables_in_code_is_refused(good_record: dic
     assert aggregate([good_record])  # the same record at its own schema is read
 
 
-def test_a_teacher_record_of_a_newer_schema_is_named(capsys, tmp_path: Path, good_record: dict,
-                                                     cache_dir: Path) -> None:
+def test_a_teacher_record_of_a_newer_schema_is_named(
+    capsys, tmp_path: Path, good_record: dict, cache_dir: Path
+) -> None:
     record = tmp_path / "teacher.json"
     record.write_text(json.dumps({**good_record, "schema": 99}))
-    args = ["run", "--methods", "kd", "--arch", "resnet8", "--teacher-checkpoint", str(record), "--dataset",
-            "cifar10-mini", "--recipe", "smoke", "--cache-dir", str(cache_dir), "--out", str(tmp_path / "out"),
-            "--dry-run"]
+    args = [
+        "run",
+        "--methods",
+        "kd",
+        "--arch",
+        "resnet8",
+        "--teacher-checkpoint",
+        str(record),
+        "--dataset",
+        "cifar10-mini",
+        "--recipe",
+        "smoke",
+        "--cache-dir",
+        str(cache_dir),
+        "--out",
+        str(tmp_path / "out"),
+        "--dry-run",
+    ]
     assert main(args) == 2
-    assert (f"bench: error: --teacher-checkpoint {record}: record schema 99 is newer than this bench reads"
-            in capsys.readouterr().err)
+    assert (
+        f"bench: error: --teacher-checkpoint {record}: record schema 99 is newer than this bench reads"
+        in capsys.readouterr().err
+    )
 
 
 # ---- sizes that cannot train are refused before training, with the smallest that can ----------------------
 
 
-RUN = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke",
-       "--epochs", "1", "--no-latency", "--dry-run"]
+RUN = [
+    "run",
+    "--methods",
+    "baseline",
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--epochs",
+    "1",
+    "--no-latency",
+    "--dry-run",
+]
 
 
 @pytest.mark.parametrize("subset, val_split", [(1, None), (3, 0.5), (10, 0.01)])
-def test_a_training_subset_that_cannot_train_names_the_smallest_that_can(capsys, tmp_path: Path, cache_dir: Path,
-                                                                        subset: int, val_split: float | None) -> None:
+def test_a_training_subset_that_cannot_train_names_the_smallest_that_can(
+    capsys, tmp_path: Path, cache_dir: Path, subset: int, val_split: float | None
+) -> None:
     from types import SimpleNamespace
 
     from harness.run.limits import check_sizes
@@ -230,9 +278,26 @@ def test_a_dataset_whose_validation_split_holds_out_nothing_is_refused(capsys, t
     from harness.run.limits import check_sizes
 
     tree = make_tree(tmp_path / "tree")  # 39 training images
-    args = ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{tree}", "--recipe",
-            "smoke", "--epochs", "1", "--no-latency", "--val-split", "0.01", "--cache-dir", str(tmp_path / "c"),
-            "--out", str(tmp_path / "out")]
+    args = [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        f"imagefolder:{tree}",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--no-latency",
+        "--val-split",
+        "0.01",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 2
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench: error: ")]
     assert "--val-split 0.01 of 39 training images holds out none; use --val-split " in line
@@ -246,8 +311,11 @@ def test_a_dataset_of_one_training_image_is_refused() -> None:
 
     from harness.run.limits import check_sizes
 
-    with pytest.raises(UsageError, match="dataset one: 1 training image.s. cannot train: a batch needs at least 2; "
-                                         "it needs at least 2 training images"):
+    with pytest.raises(
+        UsageError,
+        match="dataset one: 1 training image.s. cannot train: a batch needs at least 2; "
+        "it needs at least 2 training images",
+    ):
         check_sizes(SimpleNamespace(train_subset=None, val_split=None), 1, "one")
 
 
@@ -268,10 +336,22 @@ def test_unknown_names_in_bench_disable_plugins_are_named(monkeypatch: pytest.Mo
     assert "bench: warning" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value, on", [("1", True), (" Yes", True), ("on", True), ("0", False), ("off", False),
-                                       ("", False), ("maybe", None), ("2", None)])
-def test_switch_variables_name_a_value_they_cannot_read(monkeypatch: pytest.MonkeyPatch, capsys, value: str,
-                                                        on: bool | None) -> None:
+@pytest.mark.parametrize(
+    "value, on",
+    [
+        ("1", True),
+        (" Yes", True),
+        ("on", True),
+        ("0", False),
+        ("off", False),
+        ("", False),
+        ("maybe", None),
+        ("2", None),
+    ],
+)
+def test_switch_variables_name_a_value_they_cannot_read(
+    monkeypatch: pytest.MonkeyPatch, capsys, value: str, on: bool | None
+) -> None:
     from harness.core.environ import switch
     from harness.core.environ import debugging
 

@@ -20,9 +20,30 @@ from test_faults import one_line_error
 
 
 def tree_args(tmp_path: Path, tree: Path, *extra: str) -> list[str]:
-    return ["run", "--methods", "baseline", "--arch", "resnet8", "--dataset", f"imagefolder:{tree}", "--recipe",
-            "smoke", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--no-latency", "--quiet",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), *extra]
+    return [
+        "run",
+        "--methods",
+        "baseline",
+        "--arch",
+        "resnet8",
+        "--dataset",
+        f"imagefolder:{tree}",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--no-latency",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -40,8 +61,9 @@ def leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_full_disk_while_writing_a_record_is_one_line_and_keeps_the_old_record(capsys, tmp_path: Path,
-                                                                               disk_full) -> None:
+def test_full_disk_while_writing_a_record_is_one_line_and_keeps_the_old_record(
+    capsys, tmp_path: Path, disk_full
+) -> None:
     tree = make_tree(tmp_path / "tree")
     assert main(tree_args(tmp_path, tree)) == 0
     (record,) = (tmp_path / "out").glob("*.json")
@@ -94,8 +116,9 @@ def test_a_real_write_error_from_torch_save_is_one_line(tmp_path: Path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where, flag", [("cache/datasets", "--cache-dir"), ("cache/artifacts", "--cache-dir"),
-                                         ("out/failed", "--out")])
+@pytest.mark.parametrize(
+    "where, flag", [("cache/datasets", "--cache-dir"), ("cache/artifacts", "--cache-dir"), ("out/failed", "--out")]
+)
 def test_a_file_where_a_folder_of_bench_should_be(capsys, tmp_path: Path, where: str, flag: str) -> None:
     tree = make_tree(tmp_path / "tree")
     blocker = tmp_path / where
@@ -110,10 +133,12 @@ def test_a_file_where_a_folder_of_bench_should_be(capsys, tmp_path: Path, where:
 def test_os_errors_say_what_happened_and_what_to_do() -> None:
     from harness.core.errors import storage_error
 
-    for code, said in ((errno.EACCES, "permission denied (EACCES); fix the permissions"),
-                       (errno.EROFS, "the filesystem is read-only (EROFS); choose a writable folder"),
-                       (errno.EDQUOT, "disk quota exceeded (EDQUOT)"),
-                       (errno.ENOTDIR, "a file is where a folder should be (ENOTDIR); remove or rename")):
+    for code, said in (
+        (errno.EACCES, "permission denied (EACCES); fix the permissions"),
+        (errno.EROFS, "the filesystem is read-only (EROFS); choose a writable folder"),
+        (errno.EDQUOT, "disk quota exceeded (EDQUOT)"),
+        (errno.ENOTDIR, "a file is where a folder should be (ENOTDIR); remove or rename"),
+    ):
         error = storage_error(OSError(code, os.strerror(code)), "/x/y.json")
         assert str(error).startswith("cannot write '/x/y.json': ") and said in str(error) and error.exit_code == 74
 
@@ -144,8 +169,9 @@ def test_broken_links_and_link_loops_are_named_and_skipped_linked_folders_follow
         ds = load_imagefolder(tree, "t", tmp_path / "cache", notice=notices.append)
     assert ds.classes == ["class0", "class1", "class2", "linked"] and len(ds.train_labels) == 39 + 5
     warning = notices[0]
-    assert notices[0] == notices[2] and warning.startswith(f"warning: t: skipped 3 entries of '{tree}' that "
-                                                           f"cannot be read: ")
+    assert notices[0] == notices[2] and warning.startswith(
+        f"warning: t: skipped 3 entries of '{tree}' that cannot be read: "
+    )
     assert "train/class0/dangling.png (a dangling link to" in warning
     assert "train/class1/loop.png (a link loop)" in warning
     assert "train/class2/up/ (a link to a folder already read" in warning and warning.endswith("fix or remove them")

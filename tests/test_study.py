@@ -68,18 +68,47 @@ def test_a_matrix_study_gives_the_records_of_the_equivalent_bench_run_lines(tmp_
     lines = tmp_path / "lines"
     for arch in ("resnet8", "resnet14"):
         for methods in ("baseline", "se"):
-            assert main(["run", "--methods", methods, "--arch", arch, "--dataset", "cifar10-mini", "--recipe", "smoke",
-                         "--epochs", "1", "--batch-size", "64", "--train-subset", "200", "--test-subset", "100",
-                         "--no-latency", "--device", "cpu", "--out", str(lines), "--cache-dir",
-                         str(tmp_path / "cache"), "--quiet"]) == 0
+            assert (
+                main(
+                    [
+                        "run",
+                        "--methods",
+                        methods,
+                        "--arch",
+                        arch,
+                        "--dataset",
+                        "cifar10-mini",
+                        "--recipe",
+                        "smoke",
+                        "--epochs",
+                        "1",
+                        "--batch-size",
+                        "64",
+                        "--train-subset",
+                        "200",
+                        "--test-subset",
+                        "100",
+                        "--no-latency",
+                        "--device",
+                        "cpu",
+                        "--out",
+                        str(lines),
+                        "--cache-dir",
+                        str(tmp_path / "cache"),
+                        "--quiet",
+                    ]
+                )
+                == 0
+            )
     from_study, from_lines = records(tmp_path / "s" / "runs"), records(lines)
     assert len(from_study) == 4 and from_study.keys() == from_lines.keys()  # the study is in no key
     for key, record in from_study.items():
         other = from_lines[key]
         assert (record["arch"], record["method"], record["seed"]) == (other["arch"], other["method"], other["seed"])
         assert record["metrics"] == other["metrics"]
-        assert {n: s["artifact"] for n, s in record["stages"].items()} == \
-            {n: s["artifact"] for n, s in other["stages"].items()}
+        assert {n: s["artifact"] for n, s in record["stages"].items()} == {
+            n: s["artifact"] for n, s in other["stages"].items()
+        }
         assert {s["origin"] for s in record["stages"].values()} == {"trained"}
         assert "trained" not in {s["origin"] for s in other["stages"].values()}  # found under the study's keys
         assert "study" not in other
@@ -103,41 +132,63 @@ def test_a_matrix_study_gives_the_records_of_the_equivalent_bench_run_lines(tmp_
 BASE = '[[runs]]\narch = "resnet8"\nmethods = ["baseline"]\n'
 
 
-@pytest.mark.parametrize("text, expected", [
-    (BASE + '\n[[runs]]\narch = "resnet8"\nmethods = ["se"]\nepochs = "ten"\n',
-     '[runs.2] epochs: expected an integer >= 1, got "ten"'),
-    (BASE + "epoch = 3\n", "[runs.1] epoch: unknown key; did you mean 'epochs'?"),
-    (BASE + "train-subset = 3\n", "[runs.1] train-subset: unknown key; did you mean 'train_subset'?"),
-    (BASE + "workers = 2\n", "[runs.1] workers: unknown key; 'workers' belongs in [execution]"),
-    ("[defaults]\nlr = 0\n" + BASE, "[defaults] lr: expected a finite number > 0, got 0"),
-    (BASE + "val_split = 1.0\n", "[runs.1] val_split: expected a finite number in [0, 1), got 1.0"),
-    ('[[runs]]\narch = ["resnet8", 3]\nmethods = ["baseline"]\n',
-     '[runs.1] arch: expected a string (or a list of them: one run each), got 3'),
-    (BASE + 'select = "best"\n', '[runs.1] select: expected one of "last", "val", "test", got "best"'),
-    (BASE + "seeds = [0, 0]\n", "[runs.1] seeds: seed 0 is listed twice"),
-    (BASE + 'eval_distort = ["fog:1"]\n', "[runs.1] eval_distort: unknown distortion 'fog'"),
-    (BASE + "amp = 1\n", "[runs.1] amp: expected true or false, got 1"),
-    (BASE + "[runs.options]\nkd.temperature = 2\n", "[runs.1.options] kd: method 'kd' is in none of the runs"),
-    (BASE + "[runs.options]\nbaseline.x = {a = 1}\n",
-     '[runs.1.options] baseline.x: expected a string, number or boolean (or a non-empty list of them: one run '
-     'each), got {"a": 1}'),
-    (BASE + "[execution]\nworkers = 0\n", "[execution] workers: expected an integer >= 1, got 0"),
-    (BASE + "[execution]\nepochs = 1\n", "[execution] epochs: unknown key; 'epochs' belongs in [defaults] or [[runs]]"),
-    (BASE + "[execution.slurm]\ntimeout_min = [1]\n", "[execution.slurm] timeout_min: expected a string, number or "
-                                                       "boolean, got [1]"),
-    (BASE + '[study]\nmetric = "worst"\n', '[study] metric: expected one of "last", "best", "selected", got "worst"'),
-    (BASE + "[run]\nepochs = 1\n", "unknown table or key 'run' at the top level: did you mean 'runs'?"),
-    ("[runs]\narch = \"resnet8\"\n", "[runs] must be an array of tables: write each run group as [[runs]]"),
-    ("epochs = 1\n" + BASE, "unknown table or key 'epochs' at the top level: 'epochs' belongs in [defaults] or "
-                            "[[runs]]"),
-    ("[defaults]\narch = \"resnet8\"\n", "no [[runs]] table"),
-    ("[[runs]]\nmethods = [\"baseline\"]\n", "[runs.1]: no arch: give arch in this [[runs]] table or in [defaults]"),
-    ('[[runs]]\narch = "resnet8"\nmethods = "baseline"\n',
-     '[runs.1] methods: expected a non-empty list of method names, got "baseline"'),
-    (BASE + "epochs = \n", "not valid TOML: Invalid value (at line 4, column 10)"),
-])
-def test_a_wrong_key_or_value_is_one_line_naming_file_table_and_key(tmp_path: Path, capsys, monkeypatch,
-                                                                    text: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            BASE + '\n[[runs]]\narch = "resnet8"\nmethods = ["se"]\nepochs = "ten"\n',
+            '[runs.2] epochs: expected an integer >= 1, got "ten"',
+        ),
+        (BASE + "epoch = 3\n", "[runs.1] epoch: unknown key; did you mean 'epochs'?"),
+        (BASE + "train-subset = 3\n", "[runs.1] train-subset: unknown key; did you mean 'train_subset'?"),
+        (BASE + "workers = 2\n", "[runs.1] workers: unknown key; 'workers' belongs in [execution]"),
+        ("[defaults]\nlr = 0\n" + BASE, "[defaults] lr: expected a finite number > 0, got 0"),
+        (BASE + "val_split = 1.0\n", "[runs.1] val_split: expected a finite number in [0, 1), got 1.0"),
+        (
+            '[[runs]]\narch = ["resnet8", 3]\nmethods = ["baseline"]\n',
+            "[runs.1] arch: expected a string (or a list of them: one run each), got 3",
+        ),
+        (BASE + 'select = "best"\n', '[runs.1] select: expected one of "last", "val", "test", got "best"'),
+        (BASE + "seeds = [0, 0]\n", "[runs.1] seeds: seed 0 is listed twice"),
+        (BASE + 'eval_distort = ["fog:1"]\n', "[runs.1] eval_distort: unknown distortion 'fog'"),
+        (BASE + "amp = 1\n", "[runs.1] amp: expected true or false, got 1"),
+        (BASE + "[runs.options]\nkd.temperature = 2\n", "[runs.1.options] kd: method 'kd' is in none of the runs"),
+        (
+            BASE + "[runs.options]\nbaseline.x = {a = 1}\n",
+            "[runs.1.options] baseline.x: expected a string, number or boolean (or a non-empty list of them: one run "
+            'each), got {"a": 1}',
+        ),
+        (BASE + "[execution]\nworkers = 0\n", "[execution] workers: expected an integer >= 1, got 0"),
+        (
+            BASE + "[execution]\nepochs = 1\n",
+            "[execution] epochs: unknown key; 'epochs' belongs in [defaults] or [[runs]]",
+        ),
+        (
+            BASE + "[execution.slurm]\ntimeout_min = [1]\n",
+            "[execution.slurm] timeout_min: expected a string, number or boolean, got [1]",
+        ),
+        (
+            BASE + '[study]\nmetric = "worst"\n',
+            '[study] metric: expected one of "last", "best", "selected", got "worst"',
+        ),
+        (BASE + "[run]\nepochs = 1\n", "unknown table or key 'run' at the top level: did you mean 'runs'?"),
+        ('[runs]\narch = "resnet8"\n', "[runs] must be an array of tables: write each run group as [[runs]]"),
+        (
+            "epochs = 1\n" + BASE,
+            "unknown table or key 'epochs' at the top level: 'epochs' belongs in [defaults] or [[runs]]",
+        ),
+        ('[defaults]\narch = "resnet8"\n', "no [[runs]] table"),
+        ('[[runs]]\nmethods = ["baseline"]\n', "[runs.1]: no arch: give arch in this [[runs]] table or in [defaults]"),
+        (
+            '[[runs]]\narch = "resnet8"\nmethods = "baseline"\n',
+            '[runs.1] methods: expected a non-empty list of method names, got "baseline"',
+        ),
+        (BASE + "epochs = \n", "not valid TOML: Invalid value (at line 4, column 10)"),
+    ],
+)
+def test_a_wrong_key_or_value_is_one_line_naming_file_table_and_key(
+    tmp_path: Path, capsys, monkeypatch, text: str, expected: str
+) -> None:
     import harness.run.prepare
 
     monkeypatch.setattr(harness.run.prepare, "prepare", lambda *a, **k: pytest.fail("prepared a bad study"))
@@ -158,28 +209,34 @@ def test_every_run_is_prepared_before_any_trains_and_an_error_names_its_run(tmp_
 
 
 def test_command_line_options_override_the_file(tmp_path: Path) -> None:
-    study = write(tmp_path, TINY.replace("epochs = 1", "epochs = 3\nseeds = [0, 1, 2]")
-                  + "[runs.options]\nse.reduction = 8\n")
+    study = write(
+        tmp_path, TINY.replace("epochs = 1", "epochs = 3\nseeds = [0, 1, 2]") + "[runs.options]\nse.reduction = 8\n"
+    )
     plain = studied(["run", str(study)])
     assert [r.values["seeds"] for r in plain.runs] == [[0, 1, 2]] * 4
     assert plain.runs[1].values["options"] == {"se": {"reduction": 8}}  # typed, as the file gives it
     assert plain.execution["out"] == tmp_path / "runs"  # a path in the file is relative to it
     # --seeds 0 is the option's default, but given: it wins; --opt adds to the file's options (the last wins)
-    over = studied(["run", str(study), "--epochs", "1", "--seeds", "0", "--opt", "se.reduction=4", "--out", "o",
-                    "--workers", "2"])
+    over = studied(
+        ["run", str(study), "--epochs", "1", "--seeds", "0", "--opt", "se.reduction=4", "--out", "o", "--workers", "2"]
+    )
     assert {(r.values["epochs"], tuple(r.values["seeds"])) for r in over.runs} == {(1, (0,))}
     assert [r.values["options"] for r in over.runs] == [{}, {"se": {"reduction": "4"}}] * 2
     assert over.execution["out"] == Path("o") and over.execution["workers"] == 2
     assert [r.declared["epochs"] for r in over.runs] == [3] * 4  # what the file says, for bench reproduce
     # one value for a matrix key collapses the runs it made
-    assert [r.where for r in studied(["run", str(study), "--arch", "vgg8"]).runs] == \
-        ["[runs.1] arch=resnet8 methods=baseline", "[runs.1] arch=resnet8 methods=se"]
+    assert [r.where for r in studied(["run", str(study), "--arch", "vgg8"]).runs] == [
+        "[runs.1] arch=resnet8 methods=baseline",
+        "[runs.1] arch=resnet8 methods=se",
+    ]
     with pytest.raises(load.UsageError, match="--opt kd.t=2: method 'kd' is in none of the runs"):
         studied(["run", str(study), "--opt", "kd.t=2"])
 
 
 def test_matrix_order_options_matrix_and_seed_by_seed(tmp_path: Path) -> None:
-    study = write(tmp_path, """
+    study = write(
+        tmp_path,
+        """
 [defaults]
 recipe = "smoke"
 seeds = [0, 1]
@@ -199,12 +256,19 @@ options.kd.ce_weight = [0.1, 0.5]
 
 [execution]
 order = "seeds"
-""")
+""",
+    )
     s = studied(["run", str(study)])
     assert [(r.values["arch"], r.values["dataset"]) for r in s.runs[:4]] == [
-        ("resnet8", "cifar10"), ("resnet8", "cifar100"), ("resnet14", "cifar10"), ("resnet14", "cifar100")]
+        ("resnet8", "cifar10"),
+        ("resnet8", "cifar100"),
+        ("resnet14", "cifar10"),
+        ("resnet14", "cifar100"),
+    ]
     assert [r.values["options"] for r in s.runs[4:]] == [  # typed values, never text
-        {"kd": {"temperature": 4, "ce_weight": 0.1}}, {"kd": {"temperature": 4, "ce_weight": 0.5}}] * 2
+        {"kd": {"temperature": 4, "ce_weight": 0.1}},
+        {"kd": {"temperature": 4, "ce_weight": 0.5}},
+    ] * 2
     assert s.runs[0].values["options"] == {}  # a [defaults] option applies where its method runs
     requests = s.requests()
     assert [r.seeds for _, r in requests] == [[0]] * 8 + [[1]] * 8
@@ -278,8 +342,9 @@ def test_reproduce_refuses_a_study_without_or_with_a_missing_reference(tmp_path:
     assert "no reference table 'gone'" in capsys.readouterr().err
     none = write(tmp_path, text.replace('reference = "table5"\n', ""), "none.toml")
     assert main(["reproduce", str(none), "--no-train"]) == 2
-    assert "[study] reference: bench reproduce sets measured numbers beside a reference table" in \
-        capsys.readouterr().err
+    assert (
+        "[study] reference: bench reproduce sets measured numbers beside a reference table" in capsys.readouterr().err
+    )
     assert main(["reproduce", "table9"]) == 2
     assert "unknown study 'table9'" in capsys.readouterr().err
 
@@ -301,14 +366,17 @@ def test_bundled_studies_are_the_papers_tables() -> None:
         study = open_study(name, None)
         assert study.meta["reference"] == name and study.label == f"{name} (bundled study)"
     table4 = open_study("table4", None)
-    assert [(r.values["arch"], r.values["teacher"]) for r in table4.runs] == [("resnet32", "resnet110"),
-                                                                            ("vgg8", "vgg16")]
+    assert [(r.values["arch"], r.values["teacher"]) for r in table4.runs] == [
+        ("resnet32", "resnet110"),
+        ("vgg8", "vgg16"),
+    ]
     if unregistered:
         pytest.skip(f"not opened, methods not registered in this checkout: {unregistered}")
 
 
-@pytest.mark.parametrize("folder", sorted(p.name for p in (REPO / "results" / "published").iterdir()
-                                          if (p / "study.toml").exists()))
+@pytest.mark.parametrize(
+    "folder", sorted(p.name for p in (REPO / "results" / "published").iterdir() if (p / "study.toml").exists())
+)
 def test_published_study_files_declare_exactly_their_records(folder: str) -> None:
     """Each published study's records (made by `bench run` lines) are the runs its study file declares: the
     same architectures, methods, options, seeds, data and budget, one record each; nothing retrained."""
@@ -326,18 +394,41 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
             cls = plugins.methods.resolve(method).obj
             options = json.dumps(cls.parse_options(method, given.get(method, {})), sort_keys=True)
             for seed in req.seeds:
-                declared.append((req.arch, method, options, seed, display_name(req.dataset), req.recipe,
-                                 req.overrides["epochs"], req.train_subset, req.test_subset, req.val_split,
-                                 sorted(d.name for d in req.eval_distortions)))
+                declared.append(
+                    (
+                        req.arch,
+                        method,
+                        options,
+                        seed,
+                        display_name(req.dataset),
+                        req.recipe,
+                        req.overrides["epochs"],
+                        req.train_subset,
+                        req.test_subset,
+                        req.val_split,
+                        sorted(d.name for d in req.eval_distortions),
+                    )
+                )
     found = []
     for path in sorted((here / "runs").glob("*.json")):
         r = json.loads(path.read_text())
         options = {k: v for k, v in r["method"]["options"].items() if r["method"].get("defaults", {}).get(k) != v}
         ds = r["dataset"]
-        found.append((r["arch"], r["method"]["name"], json.dumps(options, sort_keys=True), r["seed"],
-                      display_name(ds["name"]),
-                      r["recipe"]["name"], r["recipe"]["epochs"], ds.get("train_subset"), ds.get("test_subset"),
-                      ds.get("val_split", 0.0), sorted(r["metrics"].get("top1_distorted") or {})))
+        found.append(
+            (
+                r["arch"],
+                r["method"]["name"],
+                json.dumps(options, sort_keys=True),
+                r["seed"],
+                display_name(ds["name"]),
+                r["recipe"]["name"],
+                r["recipe"]["epochs"],
+                ds.get("train_subset"),
+                ds.get("test_subset"),
+                ds.get("val_split", 0.0),
+                sorted(r["metrics"].get("top1_distorted") or {}),
+            )
+        )
         if (r.get("teacher") or {}).get("arch"):
             assert r["teacher"]["arch"] == study.runs[0].values["teacher"]
     assert len(set(map(str, found))) == len(found)  # one record per declared run and seed
@@ -379,7 +470,7 @@ def test_study_show_lists_runs_resolved_copy_and_work(tmp_path: Path, capsys) ->
     assert main(["study", "show", str(study), "--epochs", "2", "--cache-dir", str(tmp_path / "cache")]) == 0
     out = capsys.readouterr().out
     assert "study 'matrix'" in out and "4 run(s)" in out and "[runs.1] arch=resnet14 methods=se" in out
-    copy = tomllib.loads(out[out.index("[study]"):out.index("resnet8 on cifar10-mini")])
+    copy = tomllib.loads(out[out.index("[study]") : out.index("resnet8 on cifar10-mini")])
     assert [r["epochs"] for r in copy["runs"]] == [2] * 4 and copy["runs"][1]["options"]["se"]["reduction"] == 16
     assert "image-epochs" in out and "stage graph: 4 stage jobs" in out
     assert not (tmp_path / "runs").exists()  # showing writes nothing
@@ -388,8 +479,9 @@ def test_study_show_lists_runs_resolved_copy_and_work(tmp_path: Path, capsys) ->
 def test_a_study_names_its_loggers_and_teacher_sources_as_written(tmp_path: Path) -> None:
     """`log` is bench run's --log; a teacher checkpoint given as a URL or hub id is no path under the file's folder."""
     study = write(tmp_path, TINY.replace("[execution]\n", '[execution]\nlog = ["tensorboard"]\n'))
-    assert studied(["run", str(study)]).namespace(cli=build_parser().parse_args(["run", str(study)])).log == \
-        ["tensorboard"]
+    assert studied(["run", str(study)]).namespace(cli=build_parser().parse_args(["run", str(study)])).log == [
+        "tensorboard"
+    ]
     url = "https://example.org/teacher.zip#sha256=" + "0" * 64
     sourced = write(tmp_path / "b", TINY.replace("latency = false", f'latency = false\nteacher_checkpoint = "{url}"'))
     assert {r.values["teacher_checkpoint"] for r in studied(["run", str(sourced)]).runs} == {url}
@@ -411,7 +503,9 @@ def test_study_values_reach_the_run_typed_never_as_command_line_text(tmp_path: P
 
     monkeypatch.setattr(cli_args.ArgType, "__call__", no_text)
     monkeypatch.setattr(Option, "parse", no_text)
-    study = write(tmp_path, """
+    study = write(
+        tmp_path,
+        """
 [[runs]]
 arch = "resnet8"
 teacher = "resnet14"
@@ -425,13 +519,16 @@ options.kd.ce_weight = 0.5
 
 [execution]
 slurm.timeout_min = 60
-""")
+""",
+    )
     s = studied(["run", str(study)])
-    (_, request), = s.requests()
+    ((_, request),) = s.requests()
     assert request.options == {"kd": {"temperature": 2, "ce_weight": 0.5}}
     assert (request.overrides["epochs"], request.overrides["lr"], request.overrides["milestones"]) == (3, 1.0, (1, 2))
-    assert type(request.overrides["lr"]) is float and [d.name for d in request.eval_distortions] == ["noise:0",
-                                                                                                  "noise:0.1"]
+    assert type(request.overrides["lr"]) is float and [d.name for d in request.eval_distortions] == [
+        "noise:0",
+        "noise:0.1",
+    ]
     assert s.execution["slurm"] == {"timeout_min": 60}
     (kd,) = build_methods(load_plugins(warn=False), request.methods, request.options)
     assert kd.opts["temperature"] == 2.0 and type(kd.opts["temperature"]) is float

@@ -18,8 +18,24 @@ from harness.cli import main
 from test_shared_cache import shared_cache
 
 METHODS = ["--methods", "kd,rkd", "--teacher", "resnet8"]  # both need the baseline of resnet8: shared per seed
-TINY = ["--arch", "resnet8", "--dataset", "cifar10-mini", "--recipe", "smoke", "--train-subset", "320",
-        "--test-subset", "100", "--device", "cpu", "--no-latency", "--threads", "1", "--quiet"]
+TINY = [
+    "--arch",
+    "resnet8",
+    "--dataset",
+    "cifar10-mini",
+    "--recipe",
+    "smoke",
+    "--train-subset",
+    "320",
+    "--test-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--no-latency",
+    "--threads",
+    "1",
+    "--quiet",
+]
 TIMING = ("images_per_s", "train_seconds")
 
 
@@ -28,8 +44,20 @@ def bench_run(tmp_path: Path, name: str, cache_dir: Path, *extra: str, epochs: i
     (tmp_path / name).mkdir()
     cache = shared_cache(tmp_path / name, cache_dir)
     out = tmp_path / name / "runs"
-    argv = ["run", *METHODS, *TINY, "--seeds", "0,1", "--epochs", str(epochs), "--cache-dir", str(cache),
-            "--out", str(out), *extra]
+    argv = [
+        "run",
+        *METHODS,
+        *TINY,
+        "--seeds",
+        "0,1",
+        "--epochs",
+        str(epochs),
+        "--cache-dir",
+        str(cache),
+        "--out",
+        str(out),
+        *extra,
+    ]
     assert main(argv) == 0
     return out
 
@@ -45,10 +73,13 @@ def records(out: Path) -> dict[tuple[str, int], dict]:
 def comparable(record: dict) -> dict:
     """What must not depend on where the stages were trained: identity, metrics, curves, stage lineage."""
     return {
-        "run_key": record["run_key"], "metrics": record["metrics"],
+        "run_key": record["run_key"],
+        "metrics": record["metrics"],
         "curves": [{k: v for k, v in row.items() if k not in TIMING} for row in record["curves"]],
-        "stages": {label: {k: e[k] for k in ("artifact", "digest", "origin", "epochs", "needs")}
-                   for label, e in record["stages"].items()},
+        "stages": {
+            label: {k: e[k] for k in ("artifact", "digest", "origin", "epochs", "needs")}
+            for label, e in record["stages"].items()
+        },
     }
 
 
@@ -94,8 +125,11 @@ def assert_logged_from_the_jobs(out: Path) -> None:
         logged_stages += [(record["seed"], stage) for stage in logged]
         deployed = [label for label in record["stages"]][-1]
         if deployed in trained:  # the deployed stage's logged epochs are its curves
-            shown = [line["test_acc"] for line in epochs  # logged as the progress lines name it
-                     if line["stage"] in (deployed, f"{record['method']['name']}/{deployed}")]
+            shown = [
+                line["test_acc"]
+                for line in epochs  # logged as the progress lines name it
+                if line["stage"] in (deployed, f"{record['method']['name']}/{deployed}")
+            ]
             assert shown == [row["test_acc"] for row in record["curves"]], path.name
     assert len(logged_stages) == len(set(logged_stages))  # a shared stage is logged by one record only
 
@@ -138,8 +172,11 @@ def baseline_key(cache: Path, seed: int) -> str:
     from harness.train.executor import StageRunner
 
     args = build_parser().parse_args(["run", *METHODS, *TINY, "--epochs", "4", "--cache-dir", str(cache)])
-    run = prepare(request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher,
-                                    teacher_checkpoint=None), load_plugins(warn=False), Reporter())
+    run = prepare(
+        request_from_args(args, methods=args.methods, arch=args.arch, teacher=args.teacher, teacher_checkpoint=None),
+        load_plugins(warn=False),
+        Reporter(),
+    )
     key = StageRunner(run.env(seed, Reporter()), run.store, dry=True).resolve(baseline_stage("resnet8")).key
     assert key is not None
     return key
@@ -150,12 +187,25 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
     get failed records. The restarted sweep (--resume) trains only seed 0's stages, the baseline from its
     checkpoint; nothing of seed 1 is trained again."""
     cache = shared_cache(tmp_path, cache_dir)
-    argv = [*METHODS, *[a for a in TINY if a != "--quiet"], "--seeds", "0,1", "--epochs", "4", "--cache-dir",
-            str(cache), "--out", str(tmp_path / "runs"), "--workers", "2"]
+    argv = [
+        *METHODS,
+        *[a for a in TINY if a != "--quiet"],
+        "--seeds",
+        "0,1",
+        "--epochs",
+        "4",
+        "--cache-dir",
+        str(cache),
+        "--out",
+        str(tmp_path / "runs"),
+        "--workers",
+        "2",
+    ]
     log = tmp_path / "first.log"
     with log.open("w") as err:
-        first = subprocess.Popen([sys.executable, "-m", "harness", "run", *argv, "--retries", "0"],
-                                 stdout=subprocess.DEVNULL, stderr=err)
+        first = subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", *argv, "--retries", "0"], stdout=subprocess.DEVNULL, stderr=err
+        )
     started = re.compile(r"job baseline\[resnet8\] seed 0: started on worker \d+ \(pid (\d+)\)")
     wait_for(lambda: started.search(log.read_text()), "seed 0's baseline job to start")
     pid = int(started.search(log.read_text()).group(1))
@@ -171,15 +221,21 @@ def test_killed_worker_then_restart_trains_only_unfinished_stages(tmp_path: Path
     before = records(tmp_path / "runs")
     assert sorted(before) == [(m, 1) for m in ("baseline", "kd", "rkd")]
 
-    again = subprocess.run([sys.executable, "-m", "harness", "run", *argv, "--resume"], capture_output=True,
-                           text=True, timeout=600)
+    again = subprocess.run(
+        [sys.executable, "-m", "harness", "run", *argv, "--resume"], capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr
     found = records(tmp_path / "runs")
     assert len(found) == 6 and not list((tmp_path / "runs" / "failed").glob("*.json"))
     assert all(found[key] == record for key, record in before.items())  # seed 1: its records reused as they were
     assert "sweep: 3 stage job(s) to train on local" in again.stderr  # seed 0: baseline, kd, rkd
-    trained = {e["artifact"] for (_, seed), r in found.items() if seed == 0 for e in r["stages"].values()
-               if e["origin"] == "trained"}
+    trained = {
+        e["artifact"]
+        for (_, seed), r in found.items()
+        if seed == 0
+        for e in r["stages"].values()
+        if e["origin"] == "trained"
+    }
     assert trained == {p.stem for p in (cache / "artifacts").rglob("*.pt")} - finished  # only what had not finished
     seed0 = found[("kd", 0)]["stages"]["baseline[resnet8]"]
     assert seed0["artifact"] == checkpoint.stem and seed0["resumed_from_epoch"] >= 1  # continued, not restarted
@@ -228,16 +284,28 @@ def test_a_record_without_an_asked_distortion_keeps_its_stages_in_the_graph(tmp_
     assert [job.id for job in build_graph([run]).todo()] == [key]  # not in the store: its job trains it
 
 
-@pytest.mark.parametrize("extra, says", [
-    (["--per-gpu", "0", "--executor", "ray"], "--per-gpu"),
-    (["--per-gpu", "2", "--device", "cuda:1"], "--per-gpu"),
-    (["--dry-run", "--throughput", "-100"], "--throughput"),
-    (["--dry-run", "--throughput", "0"], "--throughput"),
-])
-def test_bad_executor_options_are_one_line_usage_errors(capsys, tmp_path: Path, cache_dir: Path, extra: list[str],
-                                                        says: str) -> None:
-    argv = ["run", *METHODS, *TINY, "--out", str(tmp_path / "o"), "--cache-dir", str(shared_cache(tmp_path, cache_dir)),
-            *extra]
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--per-gpu", "0", "--executor", "ray"], "--per-gpu"),
+        (["--per-gpu", "2", "--device", "cuda:1"], "--per-gpu"),
+        (["--dry-run", "--throughput", "-100"], "--throughput"),
+        (["--dry-run", "--throughput", "0"], "--throughput"),
+    ],
+)
+def test_bad_executor_options_are_one_line_usage_errors(
+    capsys, tmp_path: Path, cache_dir: Path, extra: list[str], says: str
+) -> None:
+    argv = [
+        "run",
+        *METHODS,
+        *TINY,
+        "--out",
+        str(tmp_path / "o"),
+        "--cache-dir",
+        str(shared_cache(tmp_path, cache_dir)),
+        *extra,
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and says in err, err

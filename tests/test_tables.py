@@ -28,24 +28,68 @@ from harness.core.errors import UsageError
 LOCATION = "/work/shared/data/cifar10-jpg.tar.gz"
 
 
-def record(method: str = "baseline", seed: int = 0, acc: float = 40.0, *, train: int = 5000, test: int = 1000,
-           latency: float = 1.0, created: str = "2026-11-22T08:00:00+00:00", name: str = f"imagefolder:{LOCATION}",
-           **changes: object) -> dict:
+def record(
+    method: str = "baseline",
+    seed: int = 0,
+    acc: float = 40.0,
+    *,
+    train: int = 5000,
+    test: int = 1000,
+    latency: float = 1.0,
+    created: str = "2026-11-22T08:00:00+00:00",
+    name: str = f"imagefolder:{LOCATION}",
+    **changes: object,
+) -> dict:
     r = {
-        "schema": 1, "run_key": f"{method}{seed}{train}".ljust(20, "0"), "request_key": "r" * 20, "created": created,
+        "schema": 1,
+        "run_key": f"{method}{seed}{train}".ljust(20, "0"),
+        "request_key": "r" * 20,
+        "created": created,
         "method": {"name": method, "options": {}, "defaults": {}, "plugin": method},
-        "arch": "resnet8", "teacher": None, "seed": seed,
-        "dataset": {"name": name, "source": f"image folder {LOCATION}", "fingerprint": f"fp{train}x{test}",
-                    "num_classes": 10, "input": [3, 32, 32], "train": train, "test": test, "val": 0,
-                    "mean": [0.5] * 3, "std": [0.25] * 3, "train_subset": train, "test_subset": test,
-                    "split_seed": 0},
-        "recipe": {"name": "crd", "epochs": 8, "batch_size": 64, "lr": 0.05, "weight_decay": 5e-4, "momentum": 0.9,
-                   "nesterov": False, "schedule": "multistep", "milestones": [5, 6, 7], "gamma": 0.1,
-                   "warmup_epochs": 0, "stage_epochs": {}, "notes": "CRD recipe"},
+        "arch": "resnet8",
+        "teacher": None,
+        "seed": seed,
+        "dataset": {
+            "name": name,
+            "source": f"image folder {LOCATION}",
+            "fingerprint": f"fp{train}x{test}",
+            "num_classes": 10,
+            "input": [3, 32, 32],
+            "train": train,
+            "test": test,
+            "val": 0,
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+            "train_subset": train,
+            "test_subset": test,
+            "split_seed": 0,
+        },
+        "recipe": {
+            "name": "crd",
+            "epochs": 8,
+            "batch_size": 64,
+            "lr": 0.05,
+            "weight_decay": 5e-4,
+            "momentum": 0.9,
+            "nesterov": False,
+            "schedule": "multistep",
+            "milestones": [5, 6, 7],
+            "gamma": 0.1,
+            "warmup_epochs": 0,
+            "stage_epochs": {},
+            "notes": "CRD recipe",
+        },
         "config": {"select": "last", "amp": False, "channels_last": True, "seeds_in_run": [0], "methods_in_run": []},
         "device": {"type": "cpu", "threads": 1, "name": "x86_64"},
-        "metrics": {"top1_last": acc, "top1_best": acc, "top1_selected": acc, "params_deployed": 78_042,
-                    "params_extra": 0, "flops": 25_003_264, "latency_ms": {"batch1": latency, "batch64": latency * 20}},
+        "metrics": {
+            "top1_last": acc,
+            "top1_best": acc,
+            "top1_selected": acc,
+            "params_deployed": 78_042,
+            "params_extra": 0,
+            "flops": 25_003_264,
+            "latency_ms": {"batch1": latency, "batch64": latency * 20},
+        },
         "info": {},
     }
     for path, value in changes.items():  # "recipe__lr": 0.1 sets r["recipe"]["lr"]
@@ -66,9 +110,14 @@ def write(folder: Path, records: list[dict]) -> Path:
 
 def two_subsets() -> list[dict]:
     """The issue's folder: 5,000- and 200-image baselines (seeds 0, 1 each), label smoothing on 5,000 only."""
-    return [record("baseline", 0, 41.0, latency=419.8), record("baseline", 1, 42.0, latency=0.88),
-            record("baseline", 0, 15.0, train=200, test=200), record("baseline", 1, 17.0, train=200, test=200),
-            record("label-smoothing", 0, 43.0), record("label-smoothing", 1, 43.5)]
+    return [
+        record("baseline", 0, 41.0, latency=419.8),
+        record("baseline", 1, 42.0, latency=0.88),
+        record("baseline", 0, 15.0, train=200, test=200),
+        record("baseline", 1, 17.0, train=200, test=200),
+        record("label-smoothing", 0, 43.0),
+        record("label-smoothing", 1, 43.5),
+    ]
 
 
 def test_two_subsets_render_two_groups_never_one(tmp_path: Path, capsys) -> None:
@@ -96,17 +145,29 @@ def comparability_key(r: dict) -> tuple[str, ...]:
 
 def test_any_setting_difference_splits_groups() -> None:
     base = record()
-    variants = [record(recipe__lr=0.1), record(recipe__milestones=[4, 6, 7]), record(recipe__stage_epochs={"x": 1}),
-                record(config__amp=True), record(config__channels_last=False), record(device__type="cuda"),
-                record(config__select="best"), record(dataset__split_seed=1), record(dataset__val_split=0.1),
-                record(dataset__fingerprint="other"), record(arch="resnet14"),
-                record(engine={"version": 2, "device": "cpu", "amp": False, "channels_last": True})]
+    variants = [
+        record(recipe__lr=0.1),
+        record(recipe__milestones=[4, 6, 7]),
+        record(recipe__stage_epochs={"x": 1}),
+        record(config__amp=True),
+        record(config__channels_last=False),
+        record(device__type="cuda"),
+        record(config__select="best"),
+        record(dataset__split_seed=1),
+        record(dataset__val_split=0.1),
+        record(dataset__fingerprint="other"),
+        record(arch="resnet14"),
+        record(engine={"version": 2, "device": "cpu", "amp": False, "channels_last": True}),
+    ]
     keys = {comparability_key(r) for r in [base, *variants]}
     assert len(keys) == 1 + len(variants)
     # what does not change the training does not split: the recipe's description, the data's path and source
-    same = [record(recipe__notes="other words"), record(dataset__source="elsewhere"),
-            record(name="imagefolder:cifar10-jpg", dataset__location=LOCATION),
-            record(method={"name": "kd", "options": {}, "defaults": {}}, seed=3)]
+    same = [
+        record(recipe__notes="other words"),
+        record(dataset__source="elsewhere"),
+        record(name="imagefolder:cifar10-jpg", dataset__location=LOCATION),
+        record(method={"name": "kd", "options": {}, "defaults": {}}, seed=3),
+    ]
     assert {comparability_key(r) for r in same} == {comparability_key(base)}
 
 
@@ -129,8 +190,10 @@ def test_duplicate_seed_counted_once_and_reported(tmp_path: Path, capsys) -> Non
     for fmt in ("markdown", "rich"):
         assert main(["table", str(folder), "--format", fmt]) == 0
         out = " ".join(capsys.readouterr().out.split())
-        assert "1 duplicate record(s) ignored: baseline seed 0 (kept r2-baseline-seed0.json; ignored " \
-               "r0-baseline-seed0.json)" in out
+        assert (
+            "1 duplicate record(s) ignored: baseline seed 0 (kept r2-baseline-seed0.json; ignored "
+            "r0-baseline-seed0.json)" in out
+        )
     assert main(["table", str(folder), "--format", "json"]) == 0
     (data,) = json.loads(capsys.readouterr().out)
     assert data["n"] == 2 and data["seeds"] == [0, 1] and len(data["duplicates_ignored"]) == 1
@@ -144,8 +207,10 @@ def test_failed_records_are_not_aggregated() -> None:
 
 
 def test_every_numeric_column_is_a_mean_over_seeds(capsys, tmp_path: Path) -> None:
-    recs = [record(seed=0, latency=419.8, metrics__flops=100, metrics__params_deployed=10),
-            record(seed=1, latency=0.88, metrics__flops=300, metrics__params_deployed=30)]
+    recs = [
+        record(seed=0, latency=419.8, metrics__flops=100, metrics__params_deployed=10),
+        record(seed=1, latency=0.88, metrics__flops=300, metrics__params_deployed=30),
+    ]
     (row,) = aggregate(recs)
     assert row.measured("latency") == pytest.approx((419.8 + 0.88) / 2) and row.measured_std("latency") > 290
     assert row.measured("flops") == 200 and row.params == 20
@@ -185,8 +250,10 @@ def test_csv_and_json_identify_the_group(capsys, tmp_path: Path) -> None:
     folder = write(tmp_path / "runs", two_subsets())
     assert main(["table", str(folder), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert len({r["group"] for r in rows}) == 2 and {r["data"].split(" images")[0] for r in rows} == \
-        {"5,000 train / 1,000 test", "200 train / 200 test"}
+    assert len({r["group"] for r in rows}) == 2 and {r["data"].split(" images")[0] for r in rows} == {
+        "5,000 train / 1,000 test",
+        "200 train / 200 test",
+    }
     assert main(["table", str(folder), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     groups = {d["group"]: d["setting"] for d in data}
@@ -216,8 +283,11 @@ def test_imagefolder_plugin_names_without_path(tmp_path: Path) -> None:
             (tmp_path / "my-tree" / split / cls).mkdir(parents=True)
             image = Image.new("RGB", (8, 8), (10 if cls == "a" else 200, 0, 0))
             image.save(tmp_path / "my-tree" / split / cls / "0.png")
-    ds = load(DatasetRequest(name=f"imagefolder:{tmp_path / 'my-tree'}", arg=str(tmp_path / "my-tree"),
-                             cache_dir=tmp_path / "cache"))
+    ds = load(
+        DatasetRequest(
+            name=f"imagefolder:{tmp_path / 'my-tree'}", arg=str(tmp_path / "my-tree"), cache_dir=tmp_path / "cache"
+        )
+    )
     info = prepare(ds).describe()  # the harness fingerprints what the loader returned
     assert info["name"] == "imagefolder:my-tree" and info["location"] == str(tmp_path / "my-tree")
     assert str(tmp_path) not in info["source"] and info["fingerprint"]
@@ -225,8 +295,22 @@ def test_imagefolder_plugin_names_without_path(tmp_path: Path) -> None:
 
 def test_check_never_merges_groups(tmp_path: Path) -> None:
     recs = two_subsets()
-    ref = [RefValue(table="t", dataset="imagefolder:cifar10-jpg", arch="resnet8", teacher="", method="baseline",
-                    variant="", metric="top1", value=40.0, protocol="last", runs="2", source="x", where="x:1")]
+    ref = [
+        RefValue(
+            table="t",
+            dataset="imagefolder:cifar10-jpg",
+            arch="resnet8",
+            teacher="",
+            method="baseline",
+            variant="",
+            metric="top1",
+            value=40.0,
+            protocol="last",
+            runs="2",
+            source="x",
+            where="x:1",
+        )
+    ]
     results = compare(recs, ref, settings=Settings(tolerance=1.0, direction="down")).rows
     assert len(results) == 2  # one check per group: the 200-image baseline fails on its own
     assert sorted(r.passed for r in results) == [False, True]
@@ -263,8 +347,20 @@ def test_published_studies_load_and_render_as_committed(runs: Path) -> None:
 # ---- the terminal table and the exports (issue 20) -------------------------------------------------------
 
 
-TWELVE = ["baseline", "encodenet", "encodenet-finetune", "baseline-matched", "kd", "fitnet", "ft-crd", "gam-gc",
-          "cbam", "filter-ft", "wavecnet", "lowrank"]
+TWELVE = [
+    "baseline",
+    "encodenet",
+    "encodenet-finetune",
+    "baseline-matched",
+    "kd",
+    "fitnet",
+    "ft-crd",
+    "gam-gc",
+    "cbam",
+    "filter-ft",
+    "wavecnet",
+    "lowrank",
+]
 
 
 def twelve_methods() -> list[dict]:
@@ -277,8 +373,12 @@ def twelve_methods() -> list[dict]:
                 changes["teacher"] = {"arch": "resnet32x4", "test_acc": 79.42}
             r = record(method, seed, 70.0 + i + 0.37 * seed, **changes)
             if method == "encodenet-finetune":
-                r["method"] = {"name": method, "options": {"split": "classifier", "ae_epochs": 500},
-                               "defaults": {"split": -1, "ae_epochs": 0}, "plugin": "encodenet"}
+                r["method"] = {
+                    "name": method,
+                    "options": {"split": "classifier", "ae_epochs": 500},
+                    "defaults": {"split": -1, "ae_epochs": 0},
+                    "plugin": "encodenet",
+                }
             recs.append(r)
     return recs
 
@@ -323,7 +423,7 @@ def test_wide_table_names_every_method_at_any_width(width: int) -> None:
     assert all(h in text for h in headers)
     expected = [["".join(cell.split()) for cell in line] for line in body]
     cells = table_cells(text)
-    parts = [cells[i:i + len(body)] for i in range(0, len(cells), len(body))]
+    parts = [cells[i : i + len(body)] for i in range(0, len(cells), len(body))]
     assert len(parts) > 1 if width < 160 else len(parts) >= 1
     for part in parts:  # every part names every row, in full
         assert [line[0] for line in part] == [line[0] for line in expected]
@@ -399,11 +499,23 @@ def test_latency_is_a_median_with_its_spread() -> None:
 def against_kd() -> list[dict]:
     """A baseline, kd and fitnet from one teacher, and label smoothing, three seeds each (spread values)."""
     teacher = {"arch": "resnet14", "test_acc": 50.0}
-    accs = {"baseline": [40.1, 41.3, 40.6], "kd": [42.0, 43.1, 42.4], "fitnet": [42.9, 44.0, 43.7],
-            "label-smoothing": [40.9, 41.0, 42.2]}
-    return [record(m, s, acc, **({"teacher": teacher} if m in ("kd", "fitnet") else {}),
-                   metrics__params_deployed=78_042 + 1000 * i)
-            for i, (m, values) in enumerate(accs.items()) for s, acc in enumerate(values)]
+    accs = {
+        "baseline": [40.1, 41.3, 40.6],
+        "kd": [42.0, 43.1, 42.4],
+        "fitnet": [42.9, 44.0, 43.7],
+        "label-smoothing": [40.9, 41.0, 42.2],
+    }
+    return [
+        record(
+            m,
+            s,
+            acc,
+            **({"teacher": teacher} if m in ("kd", "fitnet") else {}),
+            metrics__params_deployed=78_042 + 1000 * i,
+        )
+        for i, (m, values) in enumerate(accs.items())
+        for s, acc in enumerate(values)
+    ]
 
 
 def welch(a: list[float], b: list[float]) -> float:
@@ -414,8 +526,10 @@ def welch(a: list[float], b: list[float]) -> float:
 
 def test_delta_and_p_against_kd_are_welch_on_the_records_values() -> None:
     recs = against_kd()
-    values = {m: [r["metrics"]["top1_last"] for r in recs if r["method"]["name"] == m]
-              for m in ("baseline", "kd", "fitnet", "label-smoothing")}
+    values = {
+        m: [r["metrics"]["top1_last"] for r in recs if r["method"]["name"] == m]
+        for m in ("baseline", "kd", "fitnet", "label-smoothing")
+    }
     params = {r["method"]["name"]: r["metrics"]["params_deployed"] for r in recs}
     rows = collect(recs, against="kd").rows
     assert [r.method for r in rows][0] == "kd"  # the reference row first
@@ -433,10 +547,17 @@ def test_delta_and_p_against_kd_are_welch_on_the_records_values() -> None:
 
 def test_against_picks_the_row_of_the_same_teacher_and_never_guesses() -> None:
     t1, t2 = {"arch": "resnet14", "test_acc": 50.0}, {"arch": "resnet20", "test_acc": 52.0}
-    recs = [record(m, s, acc + s, teacher=t)
-            for m, acc, t in (("kd", 42.0, t1), ("kd", 44.0, t2), ("fitnet", 43.0, t2), ("crd", 45.0,
-                              {"arch": "resnet32", "test_acc": 55.0}), ("baseline", 40.0, None))
-            for s in range(2)]
+    recs = [
+        record(m, s, acc + s, teacher=t)
+        for m, acc, t in (
+            ("kd", 42.0, t1),
+            ("kd", 44.0, t2),
+            ("fitnet", 43.0, t2),
+            ("crd", 45.0, {"arch": "resnet32", "test_acc": 55.0}),
+            ("baseline", 40.0, None),
+        )
+        for s in range(2)
+    ]
     rows = {(r.method, r.teacher_arch): r for r in collect(recs, against="kd").rows}
     kd2, fitnet = rows["kd", "resnet20"], rows["fitnet", "resnet20"]
     assert fitnet.delta == pytest.approx(fitnet.mean - kd2.mean)

@@ -52,13 +52,28 @@ def trained(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict:
     (record_path,) = run_tiny(cache_dir, root / "out", methods=["kd"], teacher="resnet14", retrain=True).paths
     record = json.loads(record_path.read_text())
     bundle = root / "teacher.zip"
-    assert main(["artifacts", "export", str(record_path), "--stage", TEACHER, "-o", str(bundle),
-                 "--cache-dir", str(cache_dir)]) == 0
+    assert (
+        main(
+            [
+                "artifacts",
+                "export",
+                str(record_path),
+                "--stage",
+                TEACHER,
+                "-o",
+                str(bundle),
+                "--cache-dir",
+                str(cache_dir),
+            ]
+        )
+        == 0
+    )
     return {"root": root, "record_path": record_path, "record": record, "bundle": bundle}
 
 
-def test_a_bundle_holds_safetensors_weights_the_identity_the_record_and_their_sha256(trained: dict,
-                                                                                   cache_dir: Path) -> None:
+def test_a_bundle_holds_safetensors_weights_the_identity_the_record_and_their_sha256(
+    trained: dict, cache_dir: Path
+) -> None:
     from safetensors.torch import load as load_safetensors
 
     teacher = trained["record"]["stages"][TEACHER]
@@ -78,7 +93,8 @@ def test_a_bundle_holds_safetensors_weights_the_identity_the_record_and_their_sh
 
 
 def test_an_exported_teacher_imported_on_a_clean_cache_is_reused_without_training(
-        capsys, trained: dict, cache_dir: Path, tmp_path: Path) -> None:
+    capsys, trained: dict, cache_dir: Path, tmp_path: Path
+) -> None:
     clean = clean_cache(cache_dir, tmp_path / "clean")
     code, out, err = cli(capsys, "artifacts", "import", str(trained["bundle"]), "--cache-dir", str(clean))
     assert code == 0 and not err, err
@@ -120,8 +136,9 @@ def altered(bundle: Path, out: Path, *, keep_crc: bool) -> Path:
 
 
 @pytest.mark.parametrize("keep_crc", [True, False], ids=["consistent-archive", "raw-byte"])
-def test_a_bundle_whose_weights_changed_by_one_byte_is_refused(capsys, trained: dict, cache_dir: Path, tmp_path: Path,
-                                                               keep_crc: bool) -> None:
+def test_a_bundle_whose_weights_changed_by_one_byte_is_refused(
+    capsys, trained: dict, cache_dir: Path, tmp_path: Path, keep_crc: bool
+) -> None:
     bad = altered(trained["bundle"], tmp_path / "bad.zip", keep_crc=keep_crc)
     clean = clean_cache(cache_dir, tmp_path / "clean")
     code, _, err = cli(capsys, "artifacts", "import", str(bad), "--cache-dir", str(clean))
@@ -130,36 +147,48 @@ def test_a_bundle_whose_weights_changed_by_one_byte_is_refused(capsys, trained: 
     assert err[0].endswith("refused")
     assert not list((clean / "artifacts").glob("*/*.pt"))  # nothing entered the cache
     with pytest.raises(UsageError, match="refused"):  # nor is it ever a teacher
-        prepare(tiny_request(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=str(bad)),
-                load_plugins(warn=False), Reporter())
+        prepare(
+            tiny_request(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=str(bad)),
+            load_plugins(warn=False),
+            Reporter(),
+        )
 
 
-def test_teacher_checkpoint_takes_a_bundle_or_a_file_url_with_its_sha256(trained: dict, cache_dir: Path,
-                                                                        tmp_path: Path) -> None:
+def test_teacher_checkpoint_takes_a_bundle_or_a_file_url_with_its_sha256(
+    trained: dict, cache_dir: Path, tmp_path: Path
+) -> None:
     digest = bundles.sha256_file(trained["bundle"])
     url = f"{trained['bundle'].resolve().as_uri()}#sha256={digest}"
     clean = clean_cache(cache_dir, tmp_path / "clean")
-    (path,) = [p for p in run_tiny(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=url).paths
-               if "__kd__" in p.name]
+    (path,) = [
+        p for p in run_tiny(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=url).paths if "__kd__" in p.name
+    ]
     teacher = json.loads(path.read_text())["teacher"]
     manifest = bundles.read_bundle(trained["bundle"]).manifest
     assert teacher["checkpoint"] == url and teacher["stage"] == "checkpoint" and teacher["arch"] == "resnet14"
     assert teacher["weights_digest"] == manifest["digest"]  # the very weights, loaded from the bundle
-    assert teacher["source"] == {"kind": "url", "source": url, "sha256": manifest["weights"]["sha256"],
-                                 "artifact": f"baseline/{manifest['key']}", "file_sha256": digest}
+    assert teacher["source"] == {
+        "kind": "url",
+        "source": url,
+        "sha256": manifest["weights"]["sha256"],
+        "artifact": f"baseline/{manifest['key']}",
+        "file_sha256": digest,
+    }
     record = json.loads(path.read_text())
     assert manifest["key"] in inventory.used_keys(record, ArtifactStore(clean / "artifacts"))  # prune keeps it
 
     wrong = f"{trained['bundle'].resolve().as_uri()}#sha256={'0' * 64}"
     with pytest.raises(UsageError, match="the file's sha256 is .* not the one the source names; refused"):
-        prepare(tiny_request(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=wrong),
-                load_plugins(warn=False), Reporter())
+        prepare(
+            tiny_request(clean, tmp_path / "out", methods=["kd"], teacher_checkpoint=wrong),
+            load_plugins(warn=False),
+            Reporter(),
+        )
     with pytest.raises(UsageError, match=r"#sha256=<64 hex digits>"):
         sources.parse_source(trained["bundle"].resolve().as_uri())
 
 
-def test_a_remote_source_offline_is_one_line_naming_it_and_the_offline_alternative(tmp_path: Path,
-                                                                                    monkeypatch) -> None:
+def test_a_remote_source_offline_is_one_line_naming_it_and_the_offline_alternative(tmp_path: Path, monkeypatch) -> None:
     url = f"https://127.0.0.1:9/teacher.zip#sha256={'a' * 64}"  # nothing listens on port 9
     with pytest.raises(UsageError) as info:
         sources.fetch(sources.parse_source(url), tmp_path)
@@ -171,8 +200,9 @@ def test_a_remote_source_offline_is_one_line_naming_it_and_the_offline_alternati
         sources.fetch(sources.parse_source(url), tmp_path)
 
 
-def test_an_https_style_download_is_verified_and_kept_for_offline_use(trained: dict, tmp_path: Path,
-                                                                      monkeypatch) -> None:
+def test_an_https_style_download_is_verified_and_kept_for_offline_use(
+    trained: dict, tmp_path: Path, monkeypatch
+) -> None:
     folder = trained["bundle"].parent
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder))  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -200,8 +230,13 @@ def test_hf_hub_source_through_huggingface_hub_offline(trained: dict, tmp_path: 
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
 
     def bench(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness", *args, "--cache-dir", str(tmp_path / "cache")],
-                              env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "harness", *args, "--cache-dir", str(tmp_path / "cache")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     done = bench("artifacts", "import", "hf-hub:acme/resnet14-teacher")
     assert done.returncode == 0, done.stderr
@@ -209,20 +244,26 @@ def test_hf_hub_source_through_huggingface_hub_offline(trained: dict, tmp_path: 
     missing = bench("artifacts", "import", "hf-hub:acme/no-such-teacher")
     err = [line for line in missing.stderr.splitlines() if not line.startswith("bench: warning: plugin")]
     assert missing.returncode == 2 and len(err) == 1, missing.stderr
-    assert err[0].startswith("bench: error: bench artifacts import hf-hub:acme/no-such-teacher: not in the Hugging "
-                             "Face cache") and "offline, copy the bundle here" in err[0]
+    assert (
+        err[0].startswith(
+            "bench: error: bench artifacts import hf-hub:acme/no-such-teacher: not in the Hugging Face cache"
+        )
+        and "offline, copy the bundle here" in err[0]
+    )
 
 
-def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(capsys, trained: dict, cache_dir: Path,
-                                                                          tmp_path: Path) -> None:
+def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(
+    capsys, trained: dict, cache_dir: Path, tmp_path: Path
+) -> None:
     clean = clean_cache(cache_dir, tmp_path / "clean")
     assert main(["artifacts", "import", str(trained["bundle"]), "--cache-dir", str(clean)]) == 0
     # uses the teacher + its student
     kept = run_tiny(clean, tmp_path / "kept", methods=["kd"], teacher="resnet14").paths
     run_tiny(clean, tmp_path / "other", methods=["se"])  # an artifact that no kept record uses
     capsys.readouterr()
-    code, out, _ = cli(capsys, "artifacts", "list", "--cache-dir", str(clean), "--records", str(tmp_path / "kept"),
-                       "--format", "json")
+    code, out, _ = cli(
+        capsys, "artifacts", "list", "--cache-dir", str(clean), "--records", str(tmp_path / "kept"), "--format", "json"
+    )
     listed = {i["ref"]: i for i in json.loads(out)}
     teacher = trained["record"]["stages"][TEACHER]
     entry = listed[f"baseline/{teacher['artifact']}"]
@@ -232,13 +273,14 @@ def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(capsys,
     unused = [ref for ref, i in listed.items() if not i["used_by"]]
     assert len(listed) == 3 and len(unused) == 1 and unused[0].startswith("train/")  # the se student
 
-    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records",
-                       str(tmp_path / "kept"))
+    code, out, _ = cli(
+        capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records", str(tmp_path / "kept")
+    )
     assert code == 0 and f"would remove {unused[0]}" in out and "Nothing was deleted: add --yes" in out
     assert (clean / "artifacts" / f"{unused[0]}.pt").exists()  # a dry run by default
-    code, out, _ = cli(capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records",
-                       str(tmp_path / "kept"),
-                       "--yes")
+    code, out, _ = cli(
+        capsys, "artifacts", "prune", "--cache-dir", str(clean), "--keep-records", str(tmp_path / "kept"), "--yes"
+    )
     assert code == 0 and f"removed {unused[0]}" in out
     assert not (clean / "artifacts" / f"{unused[0]}.pt").exists()
     assert all((clean / "artifacts" / f"{ref}.pt").exists() for ref in listed if ref != unused[0])
@@ -246,14 +288,23 @@ def test_list_shows_the_cache_and_prune_removes_only_what_no_record_uses(capsys,
     assert code == 2 and "--keep-records" in err[0]  # never a prune without saying which records to keep
 
 
-def test_export_finds_artifacts_by_key_and_refuses_what_a_bundle_cannot_carry(capsys, trained: dict, cache_dir: Path,
-                                                                             tmp_path: Path) -> None:
+def test_export_finds_artifacts_by_key_and_refuses_what_a_bundle_cannot_carry(
+    capsys, trained: dict, cache_dir: Path, tmp_path: Path
+) -> None:
     key = trained["record"]["stages"][TEACHER]["artifact"]
     store = ArtifactStore(cache_dir / "artifacts")
     assert inventory.find(store, f"baseline/{key}") == inventory.find(store, key[:8]) == ("baseline", key)
     assert inventory.find(store, str(store.path("baseline", key))) == ("baseline", key)
-    code, _, err = cli(capsys, "artifacts", "export", str(trained["bundle"]), "-o", str(trained["bundle"]),
-                       "--cache-dir", str(cache_dir))
+    code, _, err = cli(
+        capsys,
+        "artifacts",
+        "export",
+        str(trained["bundle"]),
+        "-o",
+        str(trained["bundle"]),
+        "--cache-dir",
+        str(cache_dir),
+    )
     assert code == 2 and "the file exists" in err[0]
 
     odd = ArtifactStore(tmp_path / "artifacts")
@@ -261,8 +312,11 @@ def test_export_finds_artifacts_by_key_and_refuses_what_a_bundle_cannot_carry(ca
     from harness.core.identity import config_key
 
     state = {"model.w": torch.ones(2)}
-    odd.save("odd", config_key(identity), {"objective": state, "history": [], "seconds": 0.0, "info": {},
-                                           "outputs": {"groups": {1, 2}}},
-             {"label": "odd", "arch": None, "digest": weights_digest(state), "identity": identity})
+    odd.save(
+        "odd",
+        config_key(identity),
+        {"objective": state, "history": [], "seconds": 0.0, "info": {}, "outputs": {"groups": {1, 2}}},
+        {"label": "odd", "arch": None, "digest": weights_digest(state), "identity": identity},
+    )
     with pytest.raises(UsageError, match="Python objects a bundle cannot carry safely"):
         bundles.export_stage(odd, "odd", config_key(identity), tmp_path / "odd.zip")

@@ -67,8 +67,24 @@ def test_a_type_timm_cannot_build_is_one_line_before_training() -> None:
 def test_an_unknown_type_names_the_available_ones(capsys: pytest.CaptureFixture) -> None:
     from plugins.methods.timm_attention import attention_types
 
-    assert bench_with([], ["run", "--methods", "attn:nope", "--arch", "resnet8", "--dataset", "cifar10-mini",
-                           "--recipe", "smoke", "--dry-run"]) == 2
+    assert (
+        bench_with(
+            [],
+            [
+                "run",
+                "--methods",
+                "attn:nope",
+                "--arch",
+                "resnet8",
+                "--dataset",
+                "cifar10-mini",
+                "--recipe",
+                "smoke",
+                "--dry-run",
+            ],
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown attention type 'nope'" in err
     assert all(t in err for t in attention_types())
@@ -80,8 +96,9 @@ def test_se_and_cbam_through_timm_count_as_ours_once_their_options_match() -> No
     ours = costs("se", "cbam")
     timm_defaults = costs("attn:se", "attn:cbam")
     assert timm_defaults["attn:se"] != ours["se"] and timm_defaults["attn:cbam"][0] != ours["cbam"][0]
-    matched = costs("attn:se", "attn:cbam", **{"attn:se": {"bias": "false", "rd_divisor": "1"},
-                                               "attn:cbam": {"mlp_bias": "true"}})
+    matched = costs(
+        "attn:se", "attn:cbam", **{"attn:se": {"bias": "false", "rd_divisor": "1"}, "attn:cbam": {"mlp_bias": "true"}}
+    )
     assert matched["attn:se"] == ours["se"] and matched["attn:cbam"] == ours["cbam"]
     base = costs("baseline")["baseline"]
     assert ours["se"][0] > base[0] and ours["se"][1] > base[1]  # the modules are counted, not skipped
@@ -129,8 +146,9 @@ def test_gc_is_the_official_block_and_starts_as_the_identity() -> None:
     with torch.no_grad():
         assert torch.equal(model.eval()(x), plain(x))
     timm_init, _ = built("resnet20", "gc", init="pytorch")
-    assert not all(torch.all(m.mlp_add.fc2.bias == 0) for m in timm_init.modules()
-                   if type(m).__name__ == "GlobalContext")
+    assert not all(
+        torch.all(m.mlp_add.fc2.bias == 0) for m in timm_init.modules() if type(m).__name__ == "GlobalContext"
+    )
 
 
 def test_gc_fusion_options() -> None:

@@ -68,9 +68,11 @@ class Check:
 
     def report(self, part: str) -> Callable[[Outcome], None]:
         """A progress line for each child of ``part``."""
+
         def line(o: Outcome) -> None:
             """One child's outcome."""
             self.say(f"{PARTS[part]}. {o.label}: {o.status} ({o.seconds:.1f} s)" + (f": {o.error}" if o.error else ""))
+
         return line
 
     def run(self, part: PartResult, label: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Outcome:
@@ -81,8 +83,18 @@ class Check:
 
     def bench_argv(self, *args: str, out: Path, cache: Path | None = None, latency: bool = False) -> list[str]:
         """``bench run`` arguments the parts share: this device, quiet, this check's cache, ``out``."""
-        return ["run", *args, "--device", self.device, "--quiet", "--cache-dir", str(cache or self.cache),
-                "--out", str(out), *([] if latency else ["--no-latency"])]
+        return [
+            "run",
+            *args,
+            "--device",
+            self.device,
+            "--quiet",
+            "--cache-dir",
+            str(cache or self.cache),
+            "--out",
+            str(out),
+            *([] if latency else ["--no-latency"]),
+        ]
 
 
 def run_part(check: Check, name: str, fn: Callable[[Check, PartResult], None]) -> PartResult:
@@ -106,8 +118,9 @@ def run_part(check: Check, name: str, fn: Callable[[Check, PartResult], None]) -
     part.seconds = round(time.perf_counter() - t0, 1)
     if part.error is None:
         part.error = next((r.get("error") for r in part.rows if r.get("error")), None)
-    check.say(f"{PARTS[name]}. {name}: {part.status} in {part.seconds:.0f} s"
-              + (f": {part.error}" if part.error else ""))
+    check.say(
+        f"{PARTS[name]}. {name}: {part.status} in {part.seconds:.0f} s" + (f": {part.error}" if part.error else "")
+    )
     return part
 
 

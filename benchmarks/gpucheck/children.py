@@ -118,8 +118,11 @@ class Runner:
         code = proc.exitcode
         if code == 0:
             return Outcome(label, "ok", seconds, code, payload.get("value"))
-        error = (payload.get("error") or first_error_line(log)
-                 or f"exit {code}" + (" (killed by a signal)" if code is not None and code < 0 else ""))
+        error = (
+            payload.get("error")
+            or first_error_line(log)
+            or f"exit {code}" + (" (killed by a signal)" if code is not None and code < 0 else "")
+        )
         return Outcome(label, "failed", seconds, code, payload.get("value"), error)
 
     def run(self, label: str, fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> Outcome:
@@ -130,8 +133,14 @@ class Runner:
         proc.join(timeout)
         return self.finish(label, proc, log, result, t0, timed_out=proc.is_alive())
 
-    def run_many(self, calls: list[tuple[str, Callable[..., Any], dict[str, Any]]], timeout: float,
-                 deadline: float, jobs: int, report: Callable[[Outcome], None]) -> list[Outcome]:
+    def run_many(
+        self,
+        calls: list[tuple[str, Callable[..., Any], dict[str, Any]]],
+        timeout: float,
+        deadline: float,
+        jobs: int,
+        report: Callable[[Outcome], None],
+    ) -> list[Outcome]:
         """Every call, ``jobs`` at a time, each killed after ``timeout`` seconds or at ``deadline``
         (``time.perf_counter()``); calls not started by then are ``not run``. Outcomes in the calls' order."""
         pending, running, done = list(enumerate(calls)), {}, {}

@@ -58,15 +58,28 @@ def part_cifar10(check: Check, part: PartResult) -> None:
     if s.cifar_per_class is not None:
         data = sampled_tarball(data, check.work / "cifar10-jpg-sample.tar.gz", s.cifar_per_class)
         where += f", sampled to {s.cifar_per_class[0]}/{s.cifar_per_class[1]} train/test images per class"
-    part.note = (f"resnet20 baseline, recipe crd (batch 64, 240 epochs, milestones scaled to --epochs), on {where}; "
-                 f"a 1-epoch probe (data decoding included) sets the epochs that fit. A JPEG copy: lossy pixels, "
-                 f"close to but not identical with published CIFAR-10 numbers")
+    part.note = (
+        f"resnet20 baseline, recipe crd (batch 64, 240 epochs, milestones scaled to --epochs), on {where}; "
+        f"a 1-epoch probe (data decoding included) sets the epochs that fit. A JPEG copy: lossy pixels, "
+        f"close to but not identical with published CIFAR-10 numbers"
+    )
 
     def train(epochs: int, label: str) -> dict[str, Any]:
         """One bench run of ``epochs``, its row."""
         out = check.work / "cifar10" / label
-        argv = check.bench_argv("--methods", "baseline", "--arch", "resnet20", "--dataset", f"imagefolder:{data}",
-                                "--recipe", "crd", "--epochs", str(epochs), out=out)
+        argv = check.bench_argv(
+            "--methods",
+            "baseline",
+            "--arch",
+            "resnet20",
+            "--dataset",
+            f"imagefolder:{data}",
+            "--recipe",
+            "crd",
+            "--epochs",
+            str(epochs),
+            out=out,
+        )
         o = check.run(part, f"cifar10 {label} ({epochs} epochs)", probes.bench, {"argv": argv})
         row = {"run": label, "epochs": epochs, "status": o.status, "seconds": o.seconds, "error": o.error}
         row.update(record_row(records_of(out).get("baseline")) if o.status == "ok" else {})

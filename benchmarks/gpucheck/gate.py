@@ -13,13 +13,24 @@ from gpucheck.check import Check, PartResult
 def part_gate(check: Check, part: PartResult) -> None:
     """g. ``.ci/gate`` on the host CPU: exact or not, and the result."""
     if not check.scale.gate:
-        part.note = (f"{check.scale.name}: not run (the gate's budget is fixed: 2,000 images, 2-4 minutes of one "
-                     f"core); run .ci/gate itself")
+        part.note = (
+            f"{check.scale.name}: not run (the gate's budget is fixed: 2,000 images, 2-4 minutes of one "
+            f"core); run .ci/gate itself"
+        )
         part.rows.append({"status": "skipped", "error": None})
         return
-    o = check.run(part, "gate", probes.pinned_gate, {"out": str(check.work / "gate"),
-                                                     "cache": str(check.work / "gate-cache")})
+    o = check.run(
+        part, "gate", probes.pinned_gate, {"out": str(check.work / "gate"), "cache": str(check.work / "gate-cache")}
+    )
     value = o.value or {}
     mode = value.get("mode") or ""
-    part.rows.append({"status": o.status, "seconds": o.seconds, "error": o.error,
-                      "exact": mode.endswith("exact mode"), "passed": value.get("exit_code") == 0, **value})
+    part.rows.append(
+        {
+            "status": o.status,
+            "seconds": o.seconds,
+            "error": o.error,
+            "exact": mode.endswith("exact mode"),
+            "passed": value.get("exit_code") == 0,
+            **value,
+        }
+    )

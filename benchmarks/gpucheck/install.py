@@ -24,15 +24,30 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 #: what a GPU machine's python3 already has (issue 29, the device notes), and what our dependencies there
 #: come with (numpy, pillow: torchvision; filelock: torch; safetensors: timm)
-DEVICE_HAS = ("torch", "torchvision", "timm", "scikit-learn", "pluggy", "rich", "tabulate", "matplotlib", "scipy",
-              "numpy", "pillow", "filelock", "safetensors")
+DEVICE_HAS = (
+    "torch",
+    "torchvision",
+    "timm",
+    "scikit-learn",
+    "pluggy",
+    "rich",
+    "tabulate",
+    "matplotlib",
+    "scipy",
+    "numpy",
+    "pillow",
+    "filelock",
+    "safetensors",
+)
 #: the GPU machine's Python (the device notes: Python 3.12 on x86-64 Linux)
 DEVICE_PYTHON = "3.12"
 DEVICE_TAGS = ("py3", "py312", "cp312")
 IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "tomli-w": "tomli_w"}
 PROJECT = "encodenet-bench"
-WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?"
-                        r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+WHEEL_NAME = re.compile(
+    r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?"
+    r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+)
 
 
 def canonical(name: str) -> str:
@@ -93,17 +108,24 @@ def wheel_lines(wheeldir: Path, version: str) -> tuple[list[str], int]:
         have = found.pop(name, [])
         if len(have) != 1:
             problems += 1
-            lines.append(f"PROBLEM: {name}: {len(have)} wheels in {wheeldir} (need exactly one"
-                         f"{f', version {pin}' if pin else ''}): run benchmarks/gpu_prepare.sh")
+            lines.append(
+                f"PROBLEM: {name}: {len(have)} wheels in {wheeldir} (need exactly one"
+                f"{f', version {pin}' if pin else ''}): run benchmarks/gpu_prepare.sh"
+            )
             continue
         got, tags, path = have[0]
         py, abi, plat = tags.split("-")
         fits = any(t in DEVICE_TAGS for t in py.split(".")) and (plat == "any" or "x86_64" in plat and "linux" in plat)
         if pin and got != pin:
             problems += 1
-            lines.append(f"PROBLEM: {path.name}: version {got}, need {pin}" + (
-                " (the project's wheel is older than this tree: run benchmarks/gpu_prepare.sh)"
-                if name == canonical(PROJECT) else ""))
+            lines.append(
+                f"PROBLEM: {path.name}: version {got}, need {pin}"
+                + (
+                    " (the project's wheel is older than this tree: run benchmarks/gpu_prepare.sh)"
+                    if name == canonical(PROJECT)
+                    else ""
+                )
+            )
         elif not fits:
             problems += 1
             lines.append(f"PROBLEM: {path.name}: tags {tags} do not install on Python {DEVICE_PYTHON}, x86-64 Linux")
@@ -119,8 +141,21 @@ def install_lines(wheeldir: Path, target: Path) -> tuple[list[str], int]:
     wheels = [str(p) for p in sorted(wheeldir.glob("*.whl"))]
     if not wheels:
         return ["PROBLEM: no wheels to install"], 1
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-           "--no-cache-dir", "--disable-pip-version-check", "--target", str(target), *wheels]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-index",
+        "--no-deps",
+        "--no-compile",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        *wheels,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         first = next((ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()), f"exit {done.returncode}")
@@ -133,8 +168,10 @@ def installed_lines(target: Path, version: str) -> tuple[list[str], int]:
     tree): every dependency, the harness and ``bench``; imports only, nothing runs. Then whether the installed
     project is this tree (a stale wheel is a problem)."""
     carried = [canonical(w.split("==")[0]) for w in carried_wheels()]
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); "
-            f"from gpucheck.install import probe_installed; probe_installed({str(target)!r}, {carried!r})")
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); "
+        f"from gpucheck.install import probe_installed; probe_installed({str(target)!r}, {carried!r})"
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}  # cwd: the scratch folder, not this tree
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=target, env=env)
     try:
@@ -148,9 +185,12 @@ def installed_lines(target: Path, version: str) -> tuple[list[str], int]:
         lines.append(f"PROBLEM: the installed harness is {found.get('version')}, this tree {version}")
     differ = stale_files(target)
     problems += bool(differ)
-    lines.append(f"PROBLEM: the project's wheel is not this tree ({len(differ)} files differ, e.g. {differ[0]}): "
-                 f"run benchmarks/gpu_prepare.sh" if differ else
-                 f"ok       the project's wheel is this tree ({found.get('methods')} built-in methods)")
+    lines.append(
+        f"PROBLEM: the project's wheel is not this tree ({len(differ)} files differ, e.g. {differ[0]}): "
+        f"run benchmarks/gpu_prepare.sh"
+        if differ
+        else f"ok       the project's wheel is this tree ({found.get('methods')} built-in methods)"
+    )
     return lines, problems
 
 
@@ -187,10 +227,13 @@ def probe_installed(target: str, carried: list[str]) -> None:
             lines.append(f"PROBLEM: {req.name} does not import: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         bad = (req.specifier and not req.specifier.contains(version, prereleases=True)) or (
-            name in carried and not where.startswith(target))
+            name in carried and not where.startswith(target)
+        )
         problems += bool(bad)
-        lines.append(f"{'PROBLEM:' if bad else 'ok      '} {req.name} {version} from {where}"
-                     + (" (a carried dependency not from the wheels)" if name in carried and bad else ""))
+        lines.append(
+            f"{'PROBLEM:' if bad else 'ok      '} {req.name} {version} from {where}"
+            + (" (a carried dependency not from the wheels)" if name in carried and bad else "")
+        )
     import harness
 
     from gpucheck.probes import builtin_methods
@@ -198,10 +241,13 @@ def probe_installed(target: str, carried: list[str]) -> None:
     entry = [ep for ep in importlib.metadata.entry_points(group="console_scripts") if ep.name == "bench"]
     inside = str(Path(harness.__file__).resolve()).startswith(target)
     problems += (not inside) + (not entry)
-    lines.append(f"{'ok      ' if inside else 'PROBLEM:'} harness {harness.__version__} from "
-                 f"{Path(harness.__file__).parent}")
-    lines.append(f"{'ok      ' if entry else 'PROBLEM:'} the bench command: "
-                 + (entry[0].value if entry else "no console script 'bench' installed"))
+    lines.append(
+        f"{'ok      ' if inside else 'PROBLEM:'} harness {harness.__version__} from {Path(harness.__file__).parent}"
+    )
+    lines.append(
+        f"{'ok      ' if entry else 'PROBLEM:'} the bench command: "
+        + (entry[0].value if entry else "no console script 'bench' installed")
+    )
     methods = len(builtin_methods())
     print(json.dumps({"lines": lines, "problems": problems, "version": harness.__version__, "methods": methods}))
 
@@ -212,14 +258,19 @@ def host_lines(data: tuple[Path | None, str], sha256: str) -> list[str]:
     try:
         import torch
 
-        lines.append(f"ok       CUDA: {torch.cuda.device_count()} GPU(s), {torch.cuda.get_device_name(0)}"
-                     if torch.cuda.is_available() else
-                     f"note     CUDA: not available here (torch {torch.__version__}): only --device cpu runs")
+        lines.append(
+            f"ok       CUDA: {torch.cuda.device_count()} GPU(s), {torch.cuda.get_device_name(0)}"
+            if torch.cuda.is_available()
+            else f"note     CUDA: not available here (torch {torch.__version__}): only --device cpu runs"
+        )
     except Exception as exc:  # noqa: BLE001
         lines.append(f"PROBLEM: torch: {type(exc).__name__}: {exc}")
     compiler = shutil.which("cc") or shutil.which("gcc")
-    lines.append(f"ok       C compiler {compiler} (torch.compile)" if compiler else
-                 "note     no C compiler (cc, gcc): part c's compile rows will fail (torch.compile needs one)")
+    lines.append(
+        f"ok       C compiler {compiler} (torch.compile)"
+        if compiler
+        else "note     no C compiler (cc, gcc): part c's compile rows will fail (torch.compile needs one)"
+    )
     path, where = data
     if path is None:
         lines.append(f"note     part f will be skipped: {where}")
@@ -227,8 +278,11 @@ def host_lines(data: tuple[Path | None, str], sha256: str) -> list[str]:
         from harness.train.bundles import sha256_file
 
         digest = sha256_file(path)
-        lines.append(f"ok       part f will train on {where}" if digest == sha256 else
-                     f"PROBLEM: {where}: sha256 {digest[:16]}..., expected {sha256[:16]}... (not the JPEG CIFAR-10)")
+        lines.append(
+            f"ok       part f will train on {where}"
+            if digest == sha256
+            else f"PROBLEM: {where}: sha256 {digest[:16]}..., expected {sha256[:16]}... (not the JPEG CIFAR-10)"
+        )
     return lines
 
 
@@ -237,8 +291,10 @@ def check_install(wheeldir: Path, data: tuple[Path | None, str], sha256: str) ->
     import harness
 
     version = harness.__version__
-    lines = [f"python {sys.version.split()[0]} ({sys.executable}); harness {version} in {REPO}",
-             f"carried wheels: {', '.join(carried_wheels())} and {PROJECT}"]
+    lines = [
+        f"python {sys.version.split()[0]} ({sys.executable}); harness {version} in {REPO}",
+        f"carried wheels: {', '.join(carried_wheels())} and {PROJECT}",
+    ]
     found, problems = wheel_lines(wheeldir, version)
     lines += found
     with tempfile.TemporaryDirectory(prefix="gpu-check-install-") as scratch:

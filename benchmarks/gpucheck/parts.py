@@ -38,12 +38,21 @@ def record_row(record: dict[str, Any] | None) -> dict[str, Any]:
     stages = {}
     for name, stage in (record.get("stages") or {}).items():
         curves = stage.get("curves") or []
-        stages[name] = {"origin": stage.get("origin"), "digest": stage.get("digest"), "seconds": stage.get("seconds"),
-                        "epochs": stage.get("epochs"),
-                        "images_per_s": curves[-1].get("images_per_s") if curves else None}
+        stages[name] = {
+            "origin": stage.get("origin"),
+            "digest": stage.get("digest"),
+            "seconds": stage.get("seconds"),
+            "epochs": stage.get("epochs"),
+            "images_per_s": curves[-1].get("images_per_s") if curves else None,
+        }
     metrics = record.get("metrics") or {}
-    return {"record": record.get("status"), "top1": metrics.get("top1_last"), "wall_s": record.get("wall_seconds"),
-            "stages": stages, "record_error": record.get("error")}
+    return {
+        "record": record.get("status"),
+        "top1": metrics.get("top1_last"),
+        "wall_s": record.get("wall_seconds"),
+        "stages": stages,
+        "record_error": record.get("error"),
+    }
 
 
 def part_methods(check: Check, part: PartResult) -> None:
@@ -60,21 +69,49 @@ def part_methods(check: Check, part: PartResult) -> None:
         teacher = ["--teacher", s.teacher] if m["uses_teacher"] else []
         options = [arg for opt in OPTIONS_FOR.get(m["name"], ()) for arg in ("--opt", opt)]
         out = check.work / "methods" / m["name"]
-        argv = check.bench_argv("--methods", m["name"], "--arch", arch, *teacher, *options, "--dataset",
-                                "cifar10-mini", "--recipe", "smoke", "--epochs", "1", "--train-subset",
-                                str(s.train_subset), "--test-subset", str(s.test_subset), "--threads", str(threads),
-                                out=out, latency=s.latency)
+        argv = check.bench_argv(
+            "--methods",
+            m["name"],
+            "--arch",
+            arch,
+            *teacher,
+            *options,
+            "--dataset",
+            "cifar10-mini",
+            "--recipe",
+            "smoke",
+            "--epochs",
+            "1",
+            "--train-subset",
+            str(s.train_subset),
+            "--test-subset",
+            str(s.test_subset),
+            "--threads",
+            str(threads),
+            out=out,
+            latency=s.latency,
+        )
         calls.append((m["name"], probes.bench, {"argv": argv}))
         plans.append((m, arch, out, " ".join(options[1::2]) or None))
-    part.note = (f"bench run, 1 epoch (smoke recipe) of {s.train_subset} cifar10-mini images, test {s.test_subset}, "
-                 f"arch {s.arch} (else as shown), teacher {s.teacher}, {s.jobs} run(s) at a time, each at most "
-                 f"{s.method_timeout_s:.0f} s, on one artifact store" + ("" if s.latency else "; --no-latency"))
-    outcomes = check.runner.run_many(calls, s.method_timeout_s, min(part.deadline, check.deadline), s.jobs,
-                                     check.report(part.name))
+    part.note = (
+        f"bench run, 1 epoch (smoke recipe) of {s.train_subset} cifar10-mini images, test {s.test_subset}, "
+        f"arch {s.arch} (else as shown), teacher {s.teacher}, {s.jobs} run(s) at a time, each at most "
+        f"{s.method_timeout_s:.0f} s, on one artifact store" + ("" if s.latency else "; --no-latency")
+    )
+    outcomes = check.runner.run_many(
+        calls, s.method_timeout_s, min(part.deadline, check.deadline), s.jobs, check.report(part.name)
+    )
     for (m, arch, out, options), o in zip(plans, outcomes):
-        row = {"method": m["name"], "arch": arch, "teacher": s.teacher if m["uses_teacher"] else None,
-               "options": options, "status": o.status, "exit_code": o.exit_code, "seconds": o.seconds,
-               "error": o.error}
+        row = {
+            "method": m["name"],
+            "arch": arch,
+            "teacher": s.teacher if m["uses_teacher"] else None,
+            "options": options,
+            "status": o.status,
+            "exit_code": o.exit_code,
+            "seconds": o.seconds,
+            "error": o.error,
+        }
         record = records_of(out).get(m["name"])
         if record is not None:
             row.update(record_row(record))
@@ -91,11 +128,21 @@ def engine_settings(check: Check) -> list[dict[str, Any]]:
     prec = "bf16" if bf16 else "fp32"
     return [
         {"setting": "fp32", "amp": False, "channels_last": False, "compile_": False},
-        {"setting": "bf16 autocast", "amp": True, "channels_last": False, "compile_": False,
-         "skip": None if bf16 else "this CPU has no bf16 instructions (bench run refuses --amp here)"},
+        {
+            "setting": "bf16 autocast",
+            "amp": True,
+            "channels_last": False,
+            "compile_": False,
+            "skip": None if bf16 else "this CPU has no bf16 instructions (bench run refuses --amp here)",
+        },
         {"setting": f"{prec} + channels_last", "amp": bf16, "channels_last": True, "compile_": False},
-        {"setting": f"{prec} + channels_last + compile", "amp": bf16, "channels_last": True, "compile_": True,
-         "skip": None if check.args.compile else "compilation left out (--no-compile; the default with --tiny)"},
+        {
+            "setting": f"{prec} + channels_last + compile",
+            "amp": bf16,
+            "channels_last": True,
+            "compile_": True,
+            "skip": None if check.args.compile else "compilation left out (--no-compile; the default with --tiny)",
+        },
     ]
 
 
@@ -103,9 +150,11 @@ def part_engine(check: Check, part: PartResult) -> None:
     """c. Engine against the bare loop per (arch, batch, setting), one child each: the eager rows of every
     (arch, batch) first, then the compiled ones, so what runs out of time is the costly."""
     s = check.scale
-    part.note = (f"{s.engine_images} cifar10-mini images per timed epoch, {s.engine_epochs} epoch(s) per timing, "
-                 f"median of {s.repeats}, engine and bare loop alternating, after a warm-up epoch each (with "
-                 f"compile: the compilation, its seconds in the warm-up columns)")
+    part.note = (
+        f"{s.engine_images} cifar10-mini images per timed epoch, {s.engine_epochs} epoch(s) per timing, "
+        f"median of {s.repeats}, engine and bare loop alternating, after a warm-up epoch each (with "
+        f"compile: the compilation, its seconds in the warm-up columns)"
+    )
     settings = engine_settings(check)
     for compiled in (False, True):
         for arch in s.engine_archs:
@@ -115,12 +164,22 @@ def part_engine(check: Check, part: PartResult) -> None:
                     if st.get("skip"):
                         part.rows.append({**row, "status": "skipped", "error": None, "note": st["skip"]})
                         continue
-                    kwargs = {"arch": arch, "batch": batch, "amp": st["amp"], "channels_last": st["channels_last"],
-                              "compile_": st["compile_"], "images": s.engine_images, "epochs": s.engine_epochs,
-                              "repeats": s.repeats, "device": check.device, "cache": str(check.cache)}
+                    kwargs = {
+                        "arch": arch,
+                        "batch": batch,
+                        "amp": st["amp"],
+                        "channels_last": st["channels_last"],
+                        "compile_": st["compile_"],
+                        "images": s.engine_images,
+                        "epochs": s.engine_epochs,
+                        "repeats": s.repeats,
+                        "device": check.device,
+                        "cache": str(check.cache),
+                    }
                     o = check.run(part, f"{arch} batch {batch} {st['setting']}", probes.engine_setting, kwargs)
-                    part.rows.append({**row, "status": o.status, "seconds": o.seconds, "error": o.error,
-                                      **(o.value or {})})
+                    part.rows.append(
+                        {**row, "status": o.status, "seconds": o.seconds, "error": o.error, **(o.value or {})}
+                    )
 
 
 def part_concurrent(check: Check, part: PartResult) -> None:
@@ -128,13 +187,23 @@ def part_concurrent(check: Check, part: PartResult) -> None:
     itself (``--workers 2`` on a CPU, where --per-gpu is refused)."""
     s = check.scale
     arch, batch = s.det_arch, 128
-    part.note = (f"K engine processes at once ({arch}, batch {batch}, {'bf16' if check.amp else 'fp32'}, "
-                 f"channels_last), {s.k_epochs} epoch(s) of {s.engine_images} images each after a warm-up, timed "
-                 f"from a common start to the last one's end; then one bench run of 2 seeds with "
-                 f"{'--per-gpu 2' if check.device == 'cuda' else '--workers 2 (--per-gpu needs a GPU)'}")
+    part.note = (
+        f"K engine processes at once ({arch}, batch {batch}, {'bf16' if check.amp else 'fp32'}, "
+        f"channels_last), {s.k_epochs} epoch(s) of {s.engine_images} images each after a warm-up, timed "
+        f"from a common start to the last one's end; then one bench run of 2 seeds with "
+        f"{'--per-gpu 2' if check.device == 'cuda' else '--workers 2 (--per-gpu needs a GPU)'}"
+    )
     for k in s.ks:
-        kwargs = {"k": k, "arch": arch, "batch": batch, "amp": check.amp, "images": s.engine_images,
-                  "epochs": s.k_epochs, "device": check.device, "cache": str(check.cache)}
+        kwargs = {
+            "k": k,
+            "arch": arch,
+            "batch": batch,
+            "amp": check.amp,
+            "images": s.engine_images,
+            "epochs": s.k_epochs,
+            "device": check.device,
+            "cache": str(check.cache),
+        }
         o = check.run(part, f"K={k}", probes.concurrent_k, kwargs)
         part.rows.append({"K": k, "status": o.status, "seconds": o.seconds, "error": o.error, **(o.value or {})})
     base = next((r.get("aggregate_img_s") for r in part.rows if r["K"] == 1 and r["status"] == "ok"), None)
@@ -143,18 +212,43 @@ def part_concurrent(check: Check, part: PartResult) -> None:
             r["vs_K1"] = round(r["aggregate_img_s"] / base, 2)
     pool = ["--per-gpu", "2"] if check.device == "cuda" else ["--workers", "2"]
     out = check.work / "per-gpu"
-    argv = check.bench_argv("--methods", "baseline", "--arch", arch, "--dataset", "cifar10-mini", "--recipe", "smoke",
-                            "--epochs", "1", "--train-subset", str(s.train_subset), "--test-subset",
-                            str(s.test_subset), "--seeds", "0,1", *pool, out=out)
+    argv = check.bench_argv(
+        "--methods",
+        "baseline",
+        "--arch",
+        arch,
+        "--dataset",
+        "cifar10-mini",
+        "--recipe",
+        "smoke",
+        "--epochs",
+        "1",
+        "--train-subset",
+        str(s.train_subset),
+        "--test-subset",
+        str(s.test_subset),
+        "--seeds",
+        "0,1",
+        *pool,
+        out=out,
+    )
     o = check.run(part, f"bench run {' '.join(pool)}", probes.bench, {"argv": argv})
-    part.rows.append({"K": " ".join(pool), "status": o.status, "seconds": o.seconds, "error": o.error,
-                      "records": len(list(out.glob("*.json")))})
+    part.rows.append(
+        {
+            "K": " ".join(pool),
+            "status": o.status,
+            "seconds": o.seconds,
+            "error": o.error,
+            "records": len(list(out.glob("*.json"))),
+        }
+    )
 
 
 def learning_curve(record: dict[str, Any]) -> str:
     """A record's per-epoch losses and accuracies, without its timings (which never repeat)."""
-    rows = [{k: v for k, v in row.items() if "seconds" not in k and "per_s" not in k}
-            for row in record.get("curves") or []]
+    rows = [
+        {k: v for k, v in row.items() if "seconds" not in k and "per_s" not in k} for row in record.get("curves") or []
+    ]
     return json.dumps(rows, sort_keys=True)
 
 
@@ -162,11 +256,13 @@ def part_determinism(check: Check, part: PartResult) -> None:
     """e. The same stage trained twice (separate artifact stores), with the default settings and with
     torch's deterministic ones: equal weight digests or not."""
     s = check.scale
-    part.note = (f"the baseline stage of {s.det_arch}, 1 epoch of {s.det_subset} cifar10-mini images, trained twice "
-                 f"(separate artifact stores) per settings; 'deterministic', set before bench run (it has no such "
-                 f"option): cuDNN deterministic and not benchmarking, CUBLAS_WORKSPACE_CONFIG="
-                 f"{probes.CUBLAS_WORKSPACE}, torch.use_deterministic_algorithms(True, warn_only=True) (the ops torch "
-                 f"has no deterministic implementation of are named); curves_equal compares losses and accuracies")
+    part.note = (
+        f"the baseline stage of {s.det_arch}, 1 epoch of {s.det_subset} cifar10-mini images, trained twice "
+        f"(separate artifact stores) per settings; 'deterministic', set before bench run (it has no such "
+        f"option): cuDNN deterministic and not benchmarking, CUBLAS_WORKSPACE_CONFIG="
+        f"{probes.CUBLAS_WORKSPACE}, torch.use_deterministic_algorithms(True, warn_only=True) (the ops torch "
+        f"has no deterministic implementation of are named); curves_equal compares losses and accuracies"
+    )
     for deterministic in (False, True):
         records, errors, statuses, seconds, ops = [], [], [], 0.0, set()
         for i in (1, 2):
@@ -174,9 +270,24 @@ def part_determinism(check: Check, part: PartResult) -> None:
             cache = check.work / "det" / f"{name}-cache"
             cache.mkdir(parents=True)
             (cache / "datasets").symlink_to((check.cache / "datasets").resolve(), target_is_directory=True)
-            argv = check.bench_argv("--methods", "baseline", "--arch", s.det_arch, "--dataset", "cifar10-mini",
-                                    "--recipe", "smoke", "--epochs", "1", "--train-subset", str(s.det_subset),
-                                    "--test-subset", str(s.test_subset), out=check.work / "det" / name, cache=cache)
+            argv = check.bench_argv(
+                "--methods",
+                "baseline",
+                "--arch",
+                s.det_arch,
+                "--dataset",
+                "cifar10-mini",
+                "--recipe",
+                "smoke",
+                "--epochs",
+                "1",
+                "--train-subset",
+                str(s.det_subset),
+                "--test-subset",
+                str(s.test_subset),
+                out=check.work / "det" / name,
+                cache=cache,
+            )
             o = check.run(part, name, probes.bench, {"argv": argv, "deterministic": deterministic})
             seconds += o.seconds
             statuses.append(o.status)
@@ -187,14 +298,20 @@ def part_determinism(check: Check, part: PartResult) -> None:
             else:
                 records.append(record)
         digests = ["+".join(str(stage.get("digest")) for stage in r["stages"].values()) for r in records]
-        row: dict[str, Any] = {"settings": "deterministic" if deterministic else "default",
-                               "seconds": round(seconds, 1), "digests": digests,
-                               "nondeterministic_ops": (", ".join(sorted(ops)) or "none") if deterministic else None}
+        row: dict[str, Any] = {
+            "settings": "deterministic" if deterministic else "default",
+            "seconds": round(seconds, 1),
+            "digests": digests,
+            "nondeterministic_ops": (", ".join(sorted(ops)) or "none") if deterministic else None,
+        }
         if len(records) == 2:
-            row.update(status="ok", weights_equal=digests[0] == digests[1],
-                       curves_equal=learning_curve(records[0]) == learning_curve(records[1]), error=None)
+            row.update(
+                status="ok",
+                weights_equal=digests[0] == digests[1],
+                curves_equal=learning_curve(records[0]) == learning_curve(records[1]),
+                error=None,
+            )
         else:
             missed = {st for st in statuses if st != "ok"}
-            row.update(status="timeout" if missed and missed <= {"timeout", "not run"} else "failed",
-                       error=errors[0])
+            row.update(status="timeout" if missed and missed <= {"timeout", "not run"} else "failed", error=errors[0])
         part.rows.append(row)

@@ -5,13 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: the parts, in the order they run, and their letters (issue 29)
-PARTS = {"environment": "a", "methods": "b", "engine": "c", "concurrent": "d", "determinism": "e", "gate": "g",
-         "cifar10": "f"}
+PARTS = {
+    "environment": "a",
+    "methods": "b",
+    "engine": "c",
+    "concurrent": "d",
+    "determinism": "e",
+    "gate": "g",
+    "cifar10": "f",
+}
 #: method options part b needs beyond the defaults: dcff's default keep ratios are the paper's for vgg16 only
 OPTIONS_FOR = {"dcff": ("dcff.keep=0.5",)}
 #: modules the child processes share, imported once by the fork server (one that fails to import is skipped)
-PRELOAD = ("torch", "torchvision", "timm", "harness.cli", "harness.cli.commands.run", "harness.run.execute",
-           "harness.results.tables", "harness.results.stats", "harness.run.recording", "bench_engine")
+PRELOAD = (
+    "torch",
+    "torchvision",
+    "timm",
+    "harness.cli",
+    "harness.cli.commands.run",
+    "harness.run.execute",
+    "harness.results.tables",
+    "harness.results.stats",
+    "harness.run.recording",
+    "bench_engine",
+)
 
 
 @dataclass(frozen=True)
@@ -46,21 +63,56 @@ class Scale:
 
 
 FULL = Scale(
-    "full", total_s=470,
+    "full",
+    total_s=470,
     budgets={"environment": 30, "methods": 140, "engine": 140, "concurrent": 55, "determinism": 35, "gate": 240},
     gate=True,
-    arch="resnet20", arch_for={"anytime": "msdnet"}, teacher="resnet56", train_subset=500, test_subset=500,
-    jobs=4, method_timeout_s=90, latency=True,
-    engine_archs=("resnet8", "resnet20", "resnet56"), engine_batches=(128, 512), engine_images=5000,
-    engine_epochs=1, repeats=3, compile=True,
-    ks=(1, 2, 4, 8), k_epochs=2, det_arch="resnet20", det_subset=2000,
-    cifar_per_class=None, cifar_max_epochs=240, cifar_min_s=60)
+    arch="resnet20",
+    arch_for={"anytime": "msdnet"},
+    teacher="resnet56",
+    train_subset=500,
+    test_subset=500,
+    jobs=4,
+    method_timeout_s=90,
+    latency=True,
+    engine_archs=("resnet8", "resnet20", "resnet56"),
+    engine_batches=(128, 512),
+    engine_images=5000,
+    engine_epochs=1,
+    repeats=3,
+    compile=True,
+    ks=(1, 2, 4, 8),
+    k_epochs=2,
+    det_arch="resnet20",
+    det_subset=2000,
+    cifar_per_class=None,
+    cifar_max_epochs=240,
+    cifar_min_s=60,
+)
 TINY = Scale(
-    "tiny", total_s=600,  # a cap for a loaded 2-core machine: about 4 minutes is the usual
+    "tiny",
+    total_s=600,  # a cap for a loaded 2-core machine: about 4 minutes is the usual
     budgets={"environment": 60, "methods": 240, "engine": 90, "concurrent": 90, "determinism": 60, "gate": 5},
     gate=False,
-    arch="resnet8", arch_for={"anytime": "msdnet:blocks=2,base=1,step=1,channels=4,growth=2"}, teacher="resnet8",
-    train_subset=100, test_subset=50, jobs=2, method_timeout_s=60, latency=False,
-    engine_archs=("resnet8",), engine_batches=(32,), engine_images=64, engine_epochs=1, repeats=1, compile=False,
-    ks=(1, 2), k_epochs=1, det_arch="resnet8", det_subset=64,
-    cifar_per_class=(10, 5), cifar_max_epochs=2, cifar_min_s=15)
+    arch="resnet8",
+    arch_for={"anytime": "msdnet:blocks=2,base=1,step=1,channels=4,growth=2"},
+    teacher="resnet8",
+    train_subset=100,
+    test_subset=50,
+    jobs=2,
+    method_timeout_s=60,
+    latency=False,
+    engine_archs=("resnet8",),
+    engine_batches=(32,),
+    engine_images=64,
+    engine_epochs=1,
+    repeats=1,
+    compile=False,
+    ks=(1, 2),
+    k_epochs=1,
+    det_arch="resnet8",
+    det_subset=64,
+    cifar_per_class=(10, 5),
+    cifar_max_epochs=2,
+    cifar_min_s=15,
+)

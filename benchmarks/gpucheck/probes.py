@@ -38,19 +38,32 @@ def environment(device: str) -> dict[str, Any]:
     from harness.results.records import version_line
 
     info: dict[str, Any] = {
-        "python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-        "torch CUDA build": torch.version.cuda, "cuDNN": torch.backends.cudnn.version(), "harness": version_line(),
-        "host CPU": cpu_model(), "CPU cores (this process)": len(os.sched_getaffinity(0)),
-        "host memory GiB": mem_total_gib(), "CPU bf16 instructions": cpu_bf16(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torch CUDA build": torch.version.cuda,
+        "cuDNN": torch.backends.cudnn.version(),
+        "harness": version_line(),
+        "host CPU": cpu_model(),
+        "CPU cores (this process)": len(os.sched_getaffinity(0)),
+        "host memory GiB": mem_total_gib(),
+        "CPU bf16 instructions": cpu_bf16(),
         "C compiler (torch.compile)": shutil.which("cc") or shutil.which("gcc") or "none",
     }
     for name in ("torchvision", "timm", "triton"):
         info[name] = dist_version(name) or "not installed"
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        info.update({"GPU": props.name, "GPU memory GiB": round(props.total_memory / 2**30, 1),
-                     "GPU count": torch.cuda.device_count(), "compute capability": f"{props.major}.{props.minor}",
-                     "GPU bf16": torch.cuda.is_bf16_supported(), "nvidia-smi": nvidia_smi()})
+        info.update(
+            {
+                "GPU": props.name,
+                "GPU memory GiB": round(props.total_memory / 2**30, 1),
+                "GPU count": torch.cuda.device_count(),
+                "compute capability": f"{props.major}.{props.minor}",
+                "GPU bf16": torch.cuda.is_bf16_supported(),
+                "nvidia-smi": nvidia_smi(),
+            }
+        )
     return info
 
 
@@ -68,8 +81,11 @@ def cpu_model() -> str:
 def mem_total_gib() -> float | None:
     """The host's memory in GiB (None where /proc/meminfo cannot be read)."""
     try:
-        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+        kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         return round(kib / 2**20, 1)
     except (OSError, StopIteration, ValueError):
         return None
@@ -78,8 +94,12 @@ def mem_total_gib() -> float | None:
 def nvidia_smi() -> str:
     """Driver version, name and memory as nvidia-smi gives them."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,name,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version,name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return out.stdout.strip() or out.stderr.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         return f"not available ({type(exc).__name__})"
@@ -99,8 +119,10 @@ def builtin_methods() -> list[dict[str, Any]]:
     from harness.plugins.manager import load_plugins
 
     plugins = load_plugins(entry_points=False, warn=False)
-    return [{"name": e.name, "uses_teacher": bool(getattr(plugins.methods.resolve(e.name).obj, "uses_teacher", False))}
-            for e in plugins.methods.entries()]
+    return [
+        {"name": e.name, "uses_teacher": bool(getattr(plugins.methods.resolve(e.name).obj, "uses_teacher", False))}
+        for e in plugins.methods.entries()
+    ]
 
 
 def bench(argv: list[str], deterministic: bool = False) -> dict[str, Any]:
@@ -121,13 +143,24 @@ def bench(argv: list[str], deterministic: bool = False) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = main(argv)
-    ops = {str(w.message).split(" does not have")[0] for w in caught
-           if "deterministic implementation" in str(w.message)}
+    ops = {
+        str(w.message).split(" does not have")[0] for w in caught if "deterministic implementation" in str(w.message)
+    }
     return {"exit_code": code, "nondeterministic_ops": sorted(ops)}
 
 
-def engine_setting(arch: str, batch: int, amp: bool, channels_last: bool, compile_: bool, images: int, epochs: int,
-                   repeats: int, device: str, cache: str) -> dict[str, Any]:
+def engine_setting(
+    arch: str,
+    batch: int,
+    amp: bool,
+    channels_last: bool,
+    compile_: bool,
+    images: int,
+    epochs: int,
+    repeats: int,
+    device: str,
+    cache: str,
+) -> dict[str, Any]:
     """Part c, one row: engine and bare loop images/s (``bench_engine.py``'s timers; median of ``repeats``),
     after a warm-up epoch each (with ``compile_``, the compilation: its seconds reported apart)."""
     import torch
@@ -143,18 +176,33 @@ def engine_setting(arch: str, batch: int, amp: bool, channels_last: bool, compil
         timed(1)
         warm[side] = round(time.perf_counter() - t0, 3)
     engine, bare = median_pair(lambda: engine_t(epochs), lambda: bare_t(epochs), repeats)
-    return {"engine_img_s": round(engine, 1), "bare_img_s": round(bare, 1), "ratio": round(engine / bare, 3),
-            "engine_warmup_s": warm["engine"], "bare_warmup_s": warm["bare"]}
+    return {
+        "engine_img_s": round(engine, 1),
+        "bare_img_s": round(bare, 1),
+        "ratio": round(engine / bare, 3),
+        "engine_warmup_s": warm["engine"],
+        "bare_warmup_s": warm["bare"],
+    }
 
 
-def concurrent_k(k: int, arch: str, batch: int, amp: bool, images: int, epochs: int, device: str,
-                 cache: str) -> dict[str, Any]:
+def concurrent_k(
+    k: int, arch: str, batch: int, amp: bool, images: int, epochs: int, device: str, cache: str
+) -> dict[str, Any]:
     """Part d, one K: aggregate images/s of K engine runs at once (``bench_engine.concurrent_rate``; spawned
     on CUDA as ``--per-gpu`` starts its workers, forked on a CPU to save their imports)."""
     from bench_engine import concurrent_rate
 
-    args = argparse.Namespace(arch=arch, batch_size=batch, amp=amp, channels_last=True, compile=False,
-                              images=images, cache_dir=Path(cache), epochs_each=epochs, device=device)
+    args = argparse.Namespace(
+        arch=arch,
+        batch_size=batch,
+        amp=amp,
+        channels_last=True,
+        compile=False,
+        images=images,
+        cache_dir=Path(cache),
+        epochs_each=epochs,
+        device=device,
+    )
     rate = concurrent_rate(args, k, start_method="spawn" if device == "cuda" else "fork")
     return {"aggregate_img_s": round(rate, 1)}
 
@@ -166,8 +214,14 @@ def pinned_gate(out: str, cache: str) -> dict[str, Any]:
     import sys
 
     env = {**os.environ, "BENCH": f"{sys.executable} -m harness", "BENCH_CACHE_DIR": cache}
-    proc = subprocess.run(["bash", ".ci/gate", out], cwd=Path(__file__).resolve().parents[2], env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", ".ci/gate", out],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = proc.stdout.splitlines()
     first = lambda prefix: next((line for line in lines if line.startswith(prefix)), None)  # noqa: E731
     return {

@@ -35,12 +35,16 @@ def command_module(name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="bench", description="Train and compare accuracy-boosting methods for image classifiers.",
+        prog="bench",
+        description="Train and compare accuracy-boosting methods for image classifiers.",
         epilog="Run 'bench list methods' to see what can be compared, 'bench <command> -h' for a command's options.",
     )
     parser.add_argument("--version", action=VersionAction)
-    parser.add_argument("--debug", action="store_true",
-                        help="print the traceback behind an error line (also: environment BENCH_DEBUG=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback behind an error line (also: environment BENCH_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         command_module(name).add_parser(sub)
@@ -54,8 +58,12 @@ def add_debug_everywhere(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
-                child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                   help="print the traceback behind an error line (also: BENCH_DEBUG=1)")
+                child.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="print the traceback behind an error line (also: BENCH_DEBUG=1)",
+                )
                 add_debug_everywhere(child)
 
 
@@ -108,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: error: {exc}", file=sys.stderr)
             return exc.exit_code
         except Terminated:
-            print("bench: terminated (SIGTERM); finished stages and the last epoch's checkpoints are kept, rerun "
-                  "with --resume to continue", file=sys.stderr)
+            print(
+                "bench: terminated (SIGTERM); finished stages and the last epoch's checkpoints are kept, rerun "
+                "with --resume to continue",
+                file=sys.stderr,
+            )
             return TERMINATED
         except KeyboardInterrupt:
             print("bench: interrupted; finished stages are kept, rerun with --resume to continue", file=sys.stderr)
@@ -117,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a bug (bench's, or plugin code bench did not expect to call): still one line
             if debugging():
                 traceback.print_exception(exc, file=sys.stderr)
-            print(f"bench: error: internal error: {one_line(exc)}; rerun with --debug (or BENCH_DEBUG=1) for the "
-                  f"traceback and report it", file=sys.stderr)
+            print(
+                f"bench: error: internal error: {one_line(exc)}; rerun with --debug (or BENCH_DEBUG=1) for the "
+                f"traceback and report it",
+                file=sys.stderr,
+            )
             return 1
 
 

@@ -77,15 +77,24 @@ class SettingsAction(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
         self.setting = setting
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         path, value = self.setting.item(str(values), option_string or self.option_strings[0])
         setattr(namespace, self.dest, self.setting.merge(dict(getattr(namespace, self.dest) or {}), path, value))
 
 
 ACTIONS: dict[str, type[argparse.Action]] = {
-    "value": argparse._StoreAction, "on": argparse._StoreTrueAction, "off": argparse._StoreFalseAction,
-    "both": argparse.BooleanOptionalAction, "optional": argparse._StoreAction, "repeat": SettingsAction,
+    "value": argparse._StoreAction,
+    "on": argparse._StoreTrueAction,
+    "off": argparse._StoreFalseAction,
+    "both": argparse.BooleanOptionalAction,
+    "optional": argparse._StoreAction,
+    "repeat": SettingsAction,
 }
 
 
@@ -94,8 +103,13 @@ def _recorded(base: type[argparse.Action]) -> type[argparse.Action]:
     itself (a study file's values give way to these only), known from the one parse."""
 
     class Recorded(base):  # type: ignore[valid-type,misc]  # a class made per argparse action class (a variable base)
-        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                     option_string: str | None = None) -> None:
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
             super().__call__(parser, namespace, values, option_string)
             namespace.given = frozenset(getattr(namespace, "given", frozenset())) | {self.dest}
 
@@ -111,8 +125,7 @@ def add_option(p: Any, option: RunOption, default: Any, required: bool = False) 
     assert option.flag is not None
     said = option.default_text(default)
     helped = option.help + (f" (default: {said})" if said else "")
-    kwargs: dict[str, Any] = {"dest": option.name, "default": default, "help": helped,
-                              "action": RECORDED[option.style]}
+    kwargs: dict[str, Any] = {"dest": option.name, "default": default, "help": helped, "action": RECORDED[option.style]}
     if required:
         kwargs["required"] = True
     if option.style in ("value", "optional"):
@@ -129,8 +142,9 @@ def add_option(p: Any, option: RunOption, default: Any, required: bool = False) 
     p.add_argument(*option.flags[:1], **kwargs)
 
 
-def add_options(p: argparse.ArgumentParser, names: list[str], defaults: dict[str, Any] | None = None,
-                required: tuple[str, ...] = ()) -> None:
+def add_options(
+    p: argparse.ArgumentParser, names: list[str], defaults: dict[str, Any] | None = None, required: tuple[str, ...] = ()
+) -> None:
     """The run options ``names`` (:data:`~harness.run.spec.options.OPTIONS`, in its order) as arguments of
     ``p``, in their help groups; ``defaults`` replaces the specification's defaults of some; the options in
     ``required`` must be given."""
@@ -141,8 +155,9 @@ def add_options(p: argparse.ArgumentParser, names: list[str], defaults: dict[str
         group = option.group if option.group not in ("", TARGET) else None
         target = p if group is None else groups.setdefault(group, p.add_argument_group(group))
         default = (defaults or {}).get(option.name, option.default)
-        add_option(target, option, list(default) if isinstance(default, list) else default,
-                   required=option.name in required)
+        add_option(
+            target, option, list(default) if isinstance(default, list) else default, required=option.name in required
+        )
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -153,16 +168,22 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
 def add_run_arguments(p: argparse.ArgumentParser, recipe_default: str | None, dataset_default: str | None) -> None:
     """The options shared by `bench run` and `bench reproduce`: every run option but the targets (a command
     without a default of its own for the recipe or the dataset takes its table's)."""
-    add_options(p, [o.name for o in OPTIONS if o.name not in TARGETS],
-                {"recipe": recipe_default, "dataset": dataset_default})
+    add_options(
+        p, [o.name for o in OPTIONS if o.name not in TARGETS], {"recipe": recipe_default, "dataset": dataset_default}
+    )
 
 
 class VersionAction(argparse.Action):
     """--version: the package version and, from a checkout, the git commit (looked up only when asked)."""
 
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the package version (and the git commit in a checkout) and exit")
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print the package version (and the git commit in a checkout) and exit",
+        )
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         from harness.results.records import version_line

@@ -61,8 +61,10 @@ class Constraint:
         """The range alone: ``> 0``, ``in [0, 1)``, ``>= 1``, ``any`` (for listings)."""
         lo, hi = self.minimum, self.maximum
         if lo is not None and hi is not None:
-            text = (f"in {'(' if self.exclusive_minimum else '['}{_number_text(lo)}, "
-                    f"{_number_text(hi)}{')' if self.exclusive_maximum else ']'}")
+            text = (
+                f"in {'(' if self.exclusive_minimum else '['}{_number_text(lo)}, "
+                f"{_number_text(hi)}{')' if self.exclusive_maximum else ']'}"
+            )
         elif lo is not None:
             text = f"{'>' if self.exclusive_minimum else '>='} {_number_text(lo)}"
         elif hi is not None:
@@ -96,11 +98,22 @@ def above(minimum: float, *, integer: bool = False) -> Constraint:
     return Constraint(minimum=minimum, exclusive_minimum=True, integer=integer)
 
 
-def between(minimum: float, maximum: float, *, exclusive_minimum: bool = False, exclusive_maximum: bool = False,
-            integer: bool = False) -> Constraint:
+def between(
+    minimum: float,
+    maximum: float,
+    *,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
+    integer: bool = False,
+) -> Constraint:
     """``minimum ..= maximum``, each end inclusive unless said otherwise."""
-    return Constraint(minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum,
-                      exclusive_maximum=exclusive_maximum, integer=integer)
+    return Constraint(
+        minimum=minimum,
+        maximum=maximum,
+        exclusive_minimum=exclusive_minimum,
+        exclusive_maximum=exclusive_maximum,
+        integer=integer,
+    )
 
 
 #: any finite number (what a float option without a declared range still requires)

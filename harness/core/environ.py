@@ -26,8 +26,9 @@ def switch(name: str, env: Mapping[str, str] | None = None) -> bool:
         return True
     if value in OFF:
         return False
-    raise UsageError(f"{name}={raw!r}: not a value bench reads; on: {', '.join(ON)}; off: "
-                     f"{', '.join(v for v in OFF if v)} or unset")
+    raise UsageError(
+        f"{name}={raw!r}: not a value bench reads; on: {', '.join(ON)}; off: {', '.join(v for v in OFF if v)} or unset"
+    )
 
 
 def names(name: str, env: Mapping[str, str] | None = None) -> list[str]:

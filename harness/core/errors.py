@@ -106,8 +106,10 @@ def storage_error(exc: OSError, path: Path | str, doing: str = "write") -> Stora
     code = exc.errno or 0
     what, todo = _OS_FAULTS.get(code, (exc.strerror or type(exc).__name__, "check the path and the disk"))
     name = errno.errorcode.get(code, type(exc).__name__)
-    return StorageError(f"cannot {doing} '{path}': {what} ({name}); {todo}, then run again (records, finished "
-                        f"stages and checkpoints written so far are intact; --resume continues a stage)")
+    return StorageError(
+        f"cannot {doing} '{path}': {what} ({name}); {todo}, then run again (records, finished "
+        f"stages and checkpoints written so far are intact; --resume continues a stage)"
+    )
 
 
 def warn(message: str) -> None:

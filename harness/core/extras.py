@@ -14,5 +14,7 @@ def import_extra(module: str, extra: str, needed_by: str, package: str | None = 
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UsageError(f'{needed_by} needs {package or module}: pip install "encodenet-bench[{extra}]" '
-                         f'(from a checkout: pip install -e ".[{extra}]"){hint}') from None
+        raise UsageError(
+            f'{needed_by} needs {package or module}: pip install "encodenet-bench[{extra}]" '
+            f'(from a checkout: pip install -e ".[{extra}]"){hint}'
+        ) from None

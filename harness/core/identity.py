@@ -51,8 +51,20 @@ import torch
 KEY_LENGTH = 20
 
 #: Packages whose version stands for their code (their source is large and does not change in place).
-STACK = ("torch", "torchvision", "timm", "numpy", "scipy", "sklearn", "PIL", "kneed", "matplotlib", "pluggy",
-         "rich", "tabulate")
+STACK = (
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "PIL",
+    "kneed",
+    "matplotlib",
+    "pluggy",
+    "rich",
+    "tabulate",
+)
 
 #: The name of a module-level tuple of packages (top-level import names) that the module imports only inside
 #: the functions using them: :func:`code_identity` records their versions (read from the installed
@@ -62,31 +74,71 @@ IMPORTED_WHEN_USED = "IMPORTED_WHEN_USED"
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 #: Harness modules whose code decides what a stage produces: their source enters every key that reaches them.
-COMPUTES = frozenset({
-    "harness.core.recipes",  # the schedule (lr factors) and budgets
-    "harness.data.pipeline", "harness.data.distortions",  # batches, augmentation, normalisation, distortions
-    "harness.models.levels", "harness.models.exits", "harness.models.arch_options",  # model interfaces
-    "harness.models.whitening", "harness.train.averaging",  # the fast track's whitening and weight averaging
-    "harness.train.engine", "harness.train.objective", "harness.train.evaluation", "harness.train.env",
-    "harness.train.stage", "harness.train.executor", "harness.train.distributed",  # training and selection
-    "harness.train.step", "harness.train.checkpoints", "harness.train.divergence",  # the engine's parts
-    "harness.methods.contract", "harness.methods.shared",  # the method contract, the shared stages
-    "harness.methods.compose",  # composed methods (kd+se)
-    "harness.kits.attention", "harness.kits.distill", "harness.kits.transform",  # the plugin kits
-})
+COMPUTES = frozenset(
+    {
+        "harness.core.recipes",  # the schedule (lr factors) and budgets
+        "harness.data.pipeline",
+        "harness.data.distortions",  # batches, augmentation, normalisation, distortions
+        "harness.models.levels",
+        "harness.models.exits",
+        "harness.models.arch_options",  # model interfaces
+        "harness.models.whitening",
+        "harness.train.averaging",  # the fast track's whitening and weight averaging
+        "harness.train.engine",
+        "harness.train.objective",
+        "harness.train.evaluation",
+        "harness.train.env",
+        "harness.train.stage",
+        "harness.train.executor",
+        "harness.train.distributed",  # training and selection
+        "harness.train.step",
+        "harness.train.checkpoints",
+        "harness.train.divergence",  # the engine's parts
+        "harness.methods.contract",
+        "harness.methods.shared",  # the method contract, the shared stages
+        "harness.methods.compose",  # composed methods (kd+se)
+        "harness.kits.attention",
+        "harness.kits.distill",
+        "harness.kits.transform",  # the plugin kits
+    }
+)
 #: Harness modules that present, orchestrate or do I/O without changing what a stage produces. Facades
 #: (``harness``, ``harness.api``, package ``__init__`` s) re-export: reached as a module object, a facade stands
 #: for every module of COMPUTES (a plugin's ``import harness.api as api``).
-PRESENTS = frozenset({
-    "harness", "harness.__main__", "harness.api", "harness.core", "harness.core.constraints", "harness.core.errors",
-    "harness.core.environ", "harness.core.extras", "harness.core.numerics",
-    "harness.core.identity", "harness.core.io", "harness.core.progress", "harness.data", "harness.data.datasets",
-    "harness.data.reads", "harness.data.trees", "harness.data.validate",
-    "harness.kits", "harness.methods", "harness.models", "harness.models.arch_limits", "harness.models.cost",
-    "harness.models.staged",
-    "harness.train", "harness.train.artifacts", "harness.testing", "harness.studies",
-    "harness.train.bundles", "harness.train.inventory", "harness.train.sources",  # sharing stages, tidying the cache
-})
+PRESENTS = frozenset(
+    {
+        "harness",
+        "harness.__main__",
+        "harness.api",
+        "harness.core",
+        "harness.core.constraints",
+        "harness.core.errors",
+        "harness.core.environ",
+        "harness.core.extras",
+        "harness.core.numerics",
+        "harness.core.identity",
+        "harness.core.io",
+        "harness.core.progress",
+        "harness.data",
+        "harness.data.datasets",
+        "harness.data.reads",
+        "harness.data.trees",
+        "harness.data.validate",
+        "harness.kits",
+        "harness.methods",
+        "harness.models",
+        "harness.models.arch_limits",
+        "harness.models.cost",
+        "harness.models.staged",
+        "harness.train",
+        "harness.train.artifacts",
+        "harness.testing",
+        "harness.studies",
+        "harness.train.bundles",
+        "harness.train.inventory",
+        "harness.train.sources",  # sharing stages, tidying the cache
+    }
+)
 #: Packages whose every module presents or orchestrates (the CLI, the run layer, results, the plugin host).
 PRESENTING_PACKAGES = ("harness.cli", "harness.run", "harness.results", "harness.plugins")
 FACADES = frozenset({"harness", "harness.api", "harness.kits", "harness.methods", "harness.models.staged"})
@@ -278,8 +330,11 @@ def normalised_source(source: bytes) -> bytes:
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
-    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
-            and isinstance(statement.value.value, str))
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def _canonical_ast(node: Any) -> str:
@@ -340,8 +395,10 @@ def harness_role(name: str) -> str | None:
         return "compute"
     if name in PRESENTS or any(name == p or name.startswith(p + ".") for p in PRESENTING_PACKAGES):
         return "present"
-    raise KeyError(f"harness module {name} is in neither COMPUTES nor PRESENTS of harness.core.identity: "
-                   f"decide whether its code changes what a stage produces")
+    raise KeyError(
+        f"harness module {name} is in neither COMPUTES nor PRESENTS of harness.core.identity: "
+        f"decide whether its code changes what a stage produces"
+    )
 
 
 def code_identity(*objects: Any) -> dict[str, str]:

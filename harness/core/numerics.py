@@ -58,15 +58,21 @@ class Profile:
 
 PORTABLE_ISA = "AVX2"
 PROFILES: dict[str, Profile] = {
-    "native": Profile("native", summary="every library runs what this CPU offers (fastest; exact only against "
-                                        "the same kind of CPU)"),
-    "portable": Profile("portable", {
-        "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised kernels
-        "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN (convolutions)
-        "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL's kernels
-        "MKL_CBWR": "COMPATIBLE",  # MKL's reproducible branch that is the same on Intel and AMD CPUs
-    }, threads=1, summary="ATen, oneDNN and MKL pinned to AVX2 (MKL CNR COMPATIBLE), one thread by default: "
-                          "the same bits on any x86-64 CPU with AVX2"),
+    "native": Profile(
+        "native", summary="every library runs what this CPU offers (fastest; exact only against the same kind of CPU)"
+    ),
+    "portable": Profile(
+        "portable",
+        {
+            "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised kernels
+            "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN (convolutions)
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL's kernels
+            "MKL_CBWR": "COMPATIBLE",  # MKL's reproducible branch that is the same on Intel and AMD CPUs
+        },
+        threads=1,
+        summary="ATen, oneDNN and MKL pinned to AVX2 (MKL CNR COMPATIBLE), one thread by default: "
+        "the same bits on any x86-64 CPU with AVX2",
+    ),
 }
 DEFAULT = "native"
 #: Set in a process the bench command started again under a profile's pins (a second restart is a bug).
@@ -179,8 +185,12 @@ def measure() -> dict[str, str]:
     import torch
 
     mkl = os.environ.get("MKL_ENABLE_INSTRUCTIONS")
-    return {"aten": torch.backends.cpu.get_cpu_capability(), "onednn": _onednn_isa(),
-            "mkl": mkl.upper() if mkl else _native_isa(), "mkl_cnr": _mkl_cnr()}
+    return {
+        "aten": torch.backends.cpu.get_cpu_capability(),
+        "onednn": _onednn_isa(),
+        "mkl": mkl.upper() if mkl else _native_isa(),
+        "mkl_cnr": _mkl_cnr(),
+    }
 
 
 def expected(p: Profile) -> dict[str, str] | None:
@@ -194,15 +204,18 @@ def describe(settings: Mapping[str, Any] | None) -> str:
     """``portable (ATen AVX2, oneDNN AVX2, MKL AVX2, CNR COMPATIBLE)``."""
     if not settings:
         return "unknown numerics"
-    return (f"{settings.get('profile', '?')} (ATen {settings.get('aten')}, oneDNN {settings.get('onednn')}, "
-            f"MKL {settings.get('mkl')}, CNR {settings.get('mkl_cnr')})")
+    return (
+        f"{settings.get('profile', '?')} (ATen {settings.get('aten')}, oneDNN {settings.get('onednn')}, "
+        f"MKL {settings.get('mkl')}, CNR {settings.get('mkl_cnr')})"
+    )
 
 
 # ---- applying a profile ----------------------------------------------------------------------------------
 
 
-def pin_environment(p: Profile, env: MutableMapping[str, str] | None = None,
-                    threads: int | None = None) -> MutableMapping[str, str]:
+def pin_environment(
+    p: Profile, env: MutableMapping[str, str] | None = None, threads: int | None = None
+) -> MutableMapping[str, str]:
     """``env`` (default ``os.environ``) with the profile's pins and thread count set; returned for a child."""
     env = os.environ if env is None else env
     env.update(p.pins)
@@ -232,8 +245,10 @@ def activate(name: str | None, threads: int | None = None, *, device: str = "cpu
     before, threads_before = dict(os.environ), torch.get_num_threads()
     if p.pins:
         if device != "cpu":
-            raise UsageError(f"--numerics {p.name} pins CPU libraries; on {device} the numbers come from the GPU's "
-                             f"libraries: use --numerics native there")
+            raise UsageError(
+                f"--numerics {p.name} pins CPU libraries; on {device} the numbers come from the GPU's "
+                f"libraries: use --numerics native there"
+            )
         if _native_isa() not in ("AVX2", "AVX512") and cpu_flags():
             raise UsageError(f"--numerics {p.name} needs a CPU with AVX2, and this one has none; use --numerics native")
         pin_environment(p, threads=threads)
@@ -241,8 +256,9 @@ def activate(name: str | None, threads: int | None = None, *, device: str = "cpu
     settings = measure()
     want = expected(p)
     if want is not None:
-        wrong = [f"{lib} runs {settings[lib]} (pinned {value})" for lib,
-                 value in want.items() if settings[lib] != value]
+        wrong = [
+            f"{lib} runs {settings[lib]} (pinned {value})" for lib, value in want.items() if settings[lib] != value
+        ]
         if wrong:
             os.environ.clear()
             os.environ.update(before)  # this process keeps what it runs; its children are not told otherwise

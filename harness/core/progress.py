@@ -62,8 +62,9 @@ def _ignored(n: int = 1) -> None:
 
 
 @contextmanager
-def task(description: str, total: int, *, console: Console | None = None,
-         every_s: float = 10.0) -> Iterator[Callable[[int], None]]:
+def task(
+    description: str, total: int, *, console: Console | None = None, every_s: float = 10.0
+) -> Iterator[Callable[[int], None]]:
     """Progress of ``total`` steps of work outside training; yields ``advance(n)``.
 
     A transient bar on a terminal; elsewhere one line at the start and one every ``every_s`` seconds."""
@@ -72,8 +73,14 @@ def task(description: str, total: int, *, console: Console | None = None,
         yield _ignored
         return
     if console.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             job = bar.add_task(escape(description), total=total)
 
             def advance_bar(n: int = 1) -> None:
@@ -91,15 +98,20 @@ def task(description: str, total: int, *, console: Console | None = None,
         now = time.perf_counter()
         if now - last >= every_s and done < total:
             last = now
-            console.print(f"{description}: {done:,}/{total:,} ({done / max(1, total):.0%}, {now - t0:.0f} s)",
-                          markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"{description}: {done:,}/{total:,} ({done / max(1, total):.0%}, {now - t0:.0f} s)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     yield advance
 
 
 @contextmanager
-def loading(path: Path, description: str | None = None, *, min_bytes: int = 50_000_000,
-            console: Console | None = None) -> Iterator[None]:
+def loading(
+    path: Path, description: str | None = None, *, min_bytes: int = 50_000_000, console: Console | None = None
+) -> Iterator[None]:
     """Around the loading of a large file: a spinner on a terminal, one line elsewhere (files under
     ``min_bytes`` load quickly and show nothing)."""
     try:
@@ -143,8 +155,13 @@ class RichReporter(Reporter):
         if not self.console.is_terminal:
             return
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(), console=self.console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self.progress.start()
         self.epoch_task = self.progress.add_task(escape(f"{label} epochs"), total=epochs, completed=completed, info="")
@@ -168,12 +185,18 @@ class RichReporter(Reporter):
             self.progress.advance(self.epoch_task)
             self.progress.reset(self.batch_task)
         self._t0 = time.perf_counter()
-        evals = "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in row.items() if k.startswith(("test_", "val_")))
+        evals = "  ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in row.items()
+            if k.startswith(("test_", "val_"))
+        )
         acc = f" acc {row['train_acc']:5.1f}%" if "train_acc" in row else ""
         self.console.print(
             f"{self.label} epoch {row['epoch']}/{self.epochs}  lr {row['lr']:.4g}  loss {row['train_loss']:.4f}"
-            f"{acc}  {evals}  {row['images_per_s']:.0f} img/s", markup=False, highlight=False, soft_wrap=True,
+            f"{acc}  {evals}  {row['images_per_s']:.0f} img/s",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
     def end_stage(self) -> None:

@@ -30,8 +30,15 @@ SCHEDULES = ("multistep", "cosine", "constant", "airbench")
 #: ``reflect`` (airbench); ``flip``: ``random`` per image and epoch, ``alternating`` (airbench: a random flip
 #: per image drawn once, every image flipped back on odd epochs) or ``none``; ``whiten``: how many training
 #: images the frozen patch-whitening first layer is computed from (0: not whitened).
-FAST_DEFAULTS: dict[str, object] = {"label_smoothing": 0.0, "norm_lr_scale": 1.0, "averaging": "none", "translate": 4,
-                                    "pad_mode": "zeros", "flip": "random", "whiten": 0}
+FAST_DEFAULTS: dict[str, object] = {
+    "label_smoothing": 0.0,
+    "norm_lr_scale": 1.0,
+    "averaging": "none",
+    "translate": 4,
+    "pad_mode": "zeros",
+    "flip": "random",
+    "whiten": 0,
+}
 AVERAGING = ("none", "lookahead")
 PAD_MODES = ("zeros", "reflect")
 FLIPS = ("random", "alternating", "none")
@@ -98,8 +105,11 @@ class Recipe:
     def collided_milestones(self, base: "Recipe") -> bool:
         """Whether this recipe's milestones were scaled from ``base``'s (an ``epochs`` override) and some now
         coincide, so that the learning rate drops several times at once."""
-        return (self.milestones != base.milestones and len(base.milestones) == len(set(base.milestones))
-                and len(set(self.milestones)) < len(self.milestones))
+        return (
+            self.milestones != base.milestones
+            and len(base.milestones) == len(set(base.milestones))
+            and len(set(self.milestones)) < len(self.milestones)
+        )
 
     def scaled(self, ratio: float) -> int:
         """``ratio`` times this recipe's epochs, at least one: the budget of a method's extra stage."""
@@ -119,8 +129,9 @@ class Recipe:
             raise UsageError(f"recipe '{self.name}': nesterov must be True or False, got {self.nesterov!r}")
         for m in self.milestones:
             if isinstance(m, bool) or not isinstance(m, int) or not MILESTONE.allows(m) or m > self.epochs:
-                raise UsageError(f"recipe '{self.name}': milestones {list(self.milestones)} must be integers in "
-                                 f"1..{self.epochs}")
+                raise UsageError(
+                    f"recipe '{self.name}': milestones {list(self.milestones)} must be integers in 1..{self.epochs}"
+                )
         for name, limit in FAST_LIMITS.items():
             value = getattr(self, name)
             if limit.integer and (isinstance(value, bool) or not isinstance(value, int)):
@@ -128,11 +139,13 @@ class Recipe:
             limit.check(value, f"recipe '{self.name}': {name}")
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise UsageError(f"recipe '{self.name}': {name} must be {', '.join(allowed)}, got "
-                                 f"{getattr(self, name)!r}")
+                raise UsageError(
+                    f"recipe '{self.name}': {name} must be {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.warmup_epochs > self.epochs:
-            raise UsageError(f"recipe '{self.name}': warmup_epochs {self.warmup_epochs} exceeds the {self.epochs} "
-                             f"epochs")
+            raise UsageError(
+                f"recipe '{self.name}': warmup_epochs {self.warmup_epochs} exceeds the {self.epochs} epochs"
+            )
 
     def as_dict(self) -> dict:
         """Every field, but the fast-track fields (:data:`FAST_DEFAULTS`) only where they differ from their

@@ -30,7 +30,6 @@ from harness.data.reads import undeclared, watching
 from harness.data.trees import ARCHIVE_SUFFIXES, Listing, Member, read_imagefolder  # noqa: F401
 
 
-
 def stderr_notice(message: str) -> None:
     """The default ``notice``: one line on stderr, e.g. ``bench: warning: ...`` or ``bench: note: ...``."""
     print(f"bench: {message}", file=sys.stderr)
@@ -81,11 +80,17 @@ class ImageDataset:
 
     def describe(self) -> dict:
         return {
-            "name": self.name, "source": self.source, "fingerprint": self.fingerprint,
-            "num_classes": self.num_classes, "input": [self.in_chans, self.input_size, self.input_size],
-            "train": int(self.train_labels.numel()), "test": int(self.test_labels.numel()),
+            "name": self.name,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "num_classes": self.num_classes,
+            "input": [self.in_chans, self.input_size, self.input_size],
+            "train": int(self.train_labels.numel()),
+            "test": int(self.test_labels.numel()),
             "val": int(self.val_labels.numel()) if self.val_labels is not None else 0,
-            "mean": list(self.mean), "std": list(self.std), **self.notes,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            **self.notes,
             **({"location": self.location} if self.location else {}),
         }
 
@@ -94,8 +99,7 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     """Per-channel mean and std of uint8 images, in [0, 1] units. A constant channel (std 0, e.g. an empty
     colour channel) gets std 1/255 so that normalising it gives zeros, not a division by zero."""
     x = images.to(torch.float64).div_(255).transpose(0, 1).reshape(images.shape[1], -1)
-    return (tuple(round(v, 4) for v in x.mean(1).tolist()),
-            tuple(round(max(v, 1 / 255), 4) for v in x.std(1).tolist()))
+    return (tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(max(v, 1 / 255), 4) for v in x.std(1).tolist()))
 
 
 #: what ``cached(source=...)`` takes: a file or folder, several, or None (``build`` reads no file)
@@ -114,8 +118,10 @@ def cached(cache_file: Path, build: Callable[[], dict], *, source: Sources = _UN
     served another source's tensors. While ``build`` runs, a file it opens outside ``source`` (and outside
     Python's own files) is an error naming it: declare it."""
     if source is _UNDECLARED:
-        raise TypeError("cached() needs source=: the file(s) or folder(s) build() reads (source=None when it reads "
-                        "none), so that the decoded data of one source is never served for another")
+        raise TypeError(
+            "cached() needs source=: the file(s) or folder(s) build() reads (source=None when it reads "
+            "none), so that the decoded data of one source is never served for another"
+        )
     sources = [] if source is None else [source] if isinstance(source, (str, os.PathLike)) else list(source)
     readers = (sys.modules[__name__], trees)
 
@@ -135,9 +141,11 @@ def cached(cache_file: Path, build: Callable[[], dict], *, source: Sources = _UN
     if stray:
         declared = ", ".join(f"'{s}'" for s in sources) or "none (source=None)"
         more = f" and {len(stray) - 1} more file(s)" if len(stray) > 1 else ""
-        raise ValueError(f"cached(): build() read '{stray[0]}'{more}, which its source= does not name (declared: "
-                         f"{declared}); pass every file or folder it reads as source=, so that the cache is keyed "
-                         f"by it")
+        raise ValueError(
+            f"cached(): build() read '{stray[0]}'{more}, which its source= does not name (declared: "
+            f"{declared}); pass every file or folder it reads as source=, so that the cache is keyed "
+            f"by it"
+        )
     # keyed by the source as it is now: a build that fetched its data (a download) is found under the state it left
     atomic_torch_save(payload, named(data_cache_key(build, readers, sources)))
     return payload
@@ -180,26 +188,31 @@ def _decode_member(member: Member, source: Path | None = None) -> Image.Image:
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
         where = f" in '{source}'" if source else ""
         reason = str(exc).splitlines()[0][:120] if str(exc) else "no detail"
-        raise DataUnavailableError(f"cannot read image '{member.path}'{where} ({type(exc).__name__}: {reason}); "
-                                   f"remove or replace it") from None
+        raise DataUnavailableError(
+            f"cannot read image '{member.path}'{where} ({type(exc).__name__}: {reason}); remove or replace it"
+        ) from None
 
 
 #: PIL modes whose images are grayscale (one channel); every other mode is decoded as RGB
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
-def decode_members(members: list[Member], source: Path | None = None,
-                   description: str = "decoding images") -> list[np.ndarray]:
+def decode_members(
+    members: list[Member], source: Path | None = None, description: str = "decoding images"
+) -> list[np.ndarray]:
     """Decode ``members`` into HxWx1 (grayscale images) or HxWx3 (every other) uint8 arrays, with progress;
     an unreadable image is a one-line error that names it."""
+
     def load(member: Member) -> np.ndarray:
         img = _decode_member(member, source)
         arr = np.asarray(img.convert("L" if img.mode in GRAY_MODES else "RGB"))
         return arr[:, :, None] if arr.ndim == 2 else arr
 
     arrays = []
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool, \
-            progress.task(description, len(members)) as advance:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool,
+        progress.task(description, len(members)) as advance,
+    ):
         for arr in pool.map(load, members):
             arrays.append(arr)
             advance(1)
@@ -218,25 +231,30 @@ def common_channels(arrays: list[np.ndarray], members: list[Member]) -> tuple[in
 
 def to_channels(arrays: list[np.ndarray], channels: int) -> list[np.ndarray]:
     """Each array with ``channels`` channels."""
+
     def convert(arr: np.ndarray) -> np.ndarray:
         if arr.shape[2] == channels:
             return arr
         if channels == 3:
             return np.repeat(arr, 3, axis=2)
         return np.asarray(Image.fromarray(arr).convert("L"))[:, :, None]
+
     return [convert(a) for a in arrays]
 
 
-def stack_images(arrays: list[np.ndarray], members: list[Member],
-                 classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_images(
+    arrays: list[np.ndarray], members: list[Member], classes: list[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, C, H, W) uint8 images and int64 labels; images of another size are a one-line error naming one."""
     shapes = Counter(a.shape for a in arrays)
     if len(shapes) != 1:
         usual = shapes.most_common(1)[0][0]
         odd = next(i for i, a in enumerate(arrays) if a.shape != usual)
         size = lambda shape: f"{shape[1]}x{shape[0]}"  # noqa: E731
-        raise UsageError(f"images have different sizes: '{members[odd].path}' is {size(arrays[odd].shape)}, "
-                         f"{shapes[usual]} of {len(arrays)} are {size(usual)}; resize them to one size first")
+        raise UsageError(
+            f"images have different sizes: '{members[odd].path}' is {size(arrays[odd].shape)}, "
+            f"{shapes[usual]} of {len(arrays)} are {size(usual)}; resize them to one size first"
+        )
     index = {c: i for i, c in enumerate(classes)}
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([index[m.cls] for m in members], dtype=torch.int64)
@@ -248,8 +266,13 @@ def _listed(names: list[str], most: int = 3) -> str:
     return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
 
-def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str | None = None,
-                     notice: Callable[[str], None] = stderr_notice) -> ImageDataset:
+def load_imagefolder(
+    source: Path,
+    name: str,
+    cache_dir: Path,
+    source_note: str | None = None,
+    notice: Callable[[str], None] = stderr_notice,
+) -> ImageDataset:
     """Decode (once, then from the cache) an ImageFolder tree or archive into an ImageDataset.
 
     ``notice`` receives one line for files that were skipped (not images, or outside the layout), a warning
@@ -271,13 +294,24 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
         train = decode_members(splits["train"], source, f"decoding {name} train/ (first use; cached afterwards)")
         test = decode_members(splits["test"], source, f"decoding {name} test/")
         channels, converted = common_channels(train + test, splits["train"] + splits["test"])  # one for both
-        (tx, ty), (ex, ey) = (stack_images(to_channels(arrays, channels), splits[split], classes)
-                              for split, arrays in (("train", train), ("test", test)))
+        (tx, ty), (ex, ey) = (
+            stack_images(to_channels(arrays, channels), splits[split], classes)
+            for split, arrays in (("train", train), ("test", test))
+        )
         if tx.shape[1:] != ex.shape[1:]:
-            raise UsageError(f"train/ images of '{source}' are {tx.shape[-1]}x{tx.shape[-2]}, test/ images "
-                             f"{ex.shape[-1]}x{ex.shape[-2]}; resize them to one size first")
-        return {"train": (tx, ty), "test": (ex, ey), "classes": classes, "skipped": listing.skipped,
-                "broken": listing.broken, "converted": converted, "channels": channels}
+            raise UsageError(
+                f"train/ images of '{source}' are {tx.shape[-1]}x{tx.shape[-2]}, test/ images "
+                f"{ex.shape[-1]}x{ex.shape[-2]}; resize them to one size first"
+            )
+        return {
+            "train": (tx, ty),
+            "test": (ex, ey),
+            "classes": classes,
+            "skipped": listing.skipped,
+            "broken": listing.broken,
+            "converted": converted,
+            "channels": channels,
+        }
 
     cache_file = cache_dir / "datasets" / f"{name.replace(':', '_').replace('/', '_')[:40]}.pt"
     payload = cached(cache_file, build, source=source)
@@ -286,26 +320,42 @@ def load_imagefolder(source: Path, name: str, cache_dir: Path, source_note: str 
     classes = list(payload["classes"])
     skipped, broken, converted = payload.get("skipped", []), payload.get("broken", []), payload.get("converted", [])
     if broken:
-        notice(f"warning: {name}: skipped {len(broken)} entr{'y' if len(broken) == 1 else 'ies'} of '{source}' "
-               f"that cannot be read: {_listed(broken)}; fix or remove them")
+        notice(
+            f"warning: {name}: skipped {len(broken)} entr{'y' if len(broken) == 1 else 'ies'} of '{source}' "
+            f"that cannot be read: {_listed(broken)}; fix or remove them"
+        )
     if skipped:
-        notice(f"note: {name}: skipped {len(skipped)} file(s) in '{source}' that are not images in the "
-               f"train/<class>/ or test/<class>/ layout: {_listed(skipped)}")
+        notice(
+            f"note: {name}: skipped {len(skipped)} file(s) in '{source}' that are not images in the "
+            f"train/<class>/ or test/<class>/ layout: {_listed(skipped)}"
+        )
     if converted:
         kind, other = ("RGB", "grayscale") if payload.get("channels", 3) == 3 else ("grayscale", "RGB")
-        notice(f"note: {name}: {len(converted)} of {len(train_y) + len(test_y)} images are {other}, the others "
-               f"{kind}: converted to {kind} ({_listed(converted)})")
+        notice(
+            f"note: {name}: {len(converted)} of {len(train_y) + len(test_y)} images are {other}, the others "
+            f"{kind}: converted to {kind} ({_listed(converted)})"
+        )
     notes = {}
     missing = [classes[c] for c in sorted(set(range(len(classes))) - set(test_y.unique().tolist()))]
     if missing:
-        notice(f"warning: {name}: test/ has no images of {len(missing)} of the {len(classes)} classes in train/ "
-               f"({_listed(missing, 5)}); test accuracy covers the other {len(classes) - len(missing)} only")
+        notice(
+            f"warning: {name}: test/ has no images of {len(missing)} of the {len(classes)} classes in train/ "
+            f"({_listed(missing, 5)}); test accuracy covers the other {len(classes) - len(missing)} only"
+        )
         notes["missing_test_classes"] = missing
     mean, std = channel_stats(train_x)
     return ImageDataset(
-        name=name, train_images=train_x, train_labels=train_y, test_images=test_x, test_labels=test_y,
-        classes=classes, mean=mean, std=std, source=source_note or f"image folder {source.name}",
-        location=str(source), notes=notes,
+        name=name,
+        train_images=train_x,
+        train_labels=train_y,
+        test_images=test_x,
+        test_labels=test_y,
+        classes=classes,
+        mean=mean,
+        std=std,
+        source=source_note or f"image folder {source.name}",
+        location=str(source),
+        notes=notes,
     )
 
 
@@ -324,8 +374,9 @@ def stratified_indices(labels: torch.Tensor, count: int, seed: int) -> torch.Ten
     return torch.sort(torch.cat(chosen)).values
 
 
-def _subset(images: torch.Tensor, labels: torch.Tensor, count: int, seed: int,
-            split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _subset(
+    images: torch.Tensor, labels: torch.Tensor, count: int, seed: int, split: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A class-balanced subset of ``count`` images of one split (``--train-subset`` / ``--test-subset``)."""
     if count > len(labels):
         noun = "training" if split == "train" else "test"
@@ -365,6 +416,13 @@ def prepare(
     if notes != ds.notes:
         notes["split_seed"] = split_seed
     return replace(
-        ds, train_images=tx, train_labels=ty, test_images=ex, test_labels=ey, val_images=vx, val_labels=vy,
-        notes=notes, fingerprint=tensor_fingerprint(tx, ty, ex, ey, vx, vy),
+        ds,
+        train_images=tx,
+        train_labels=ty,
+        test_images=ex,
+        test_labels=ey,
+        val_images=vx,
+        val_labels=vy,
+        notes=notes,
+        fingerprint=tensor_fingerprint(tx, ty, ex, ey, vx, vy),
     )

@@ -112,21 +112,31 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def distorted_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, distortion: Distortion, *,
-                       normalizer: Normalizer, seed: int, device: torch.device, batch_size: int = 512,
-                       channels_last: bool = False, amp: bool = False) -> float:
+def distorted_accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    distortion: Distortion,
+    *,
+    normalizer: Normalizer,
+    seed: int,
+    device: torch.device,
+    batch_size: int = 512,
+    channels_last: bool = False,
+    amp: bool = False,
+) -> float:
     """Top-1 accuracy (%) of ``model`` on ``images`` (uint8, N C H W) distorted by ``distortion``."""
     was_training = model.training
     model.eval()
     correct = 0
     for b, start in enumerate(range(0, int(labels.numel()), batch_size)):
-        batch = to_unit(images[start:start + batch_size].to(device))
+        batch = to_unit(images[start : start + batch_size].to(device))
         x = normalizer(distortion.apply(batch, distortion.generator(seed, "test", b)) * 255)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
-        correct += int((logits.argmax(1) == labels[start:start + batch_size].to(device)).sum())
+        correct += int((logits.argmax(1) == labels[start : start + batch_size].to(device)).sum())
     model.train(was_training)
     return correct / max(1, int(labels.numel())) * 100
 
@@ -143,15 +153,31 @@ class DistortedTrainStream(TrainStream):
     normalisation; batch ``b`` of epoch ``e`` draws its noise from (seed, distortion, epoch e, b) alone, so a
     resumed stage sees the batches an uninterrupted one would."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, distortion: Distortion, batch_size: int,
-                 seed: int, normalizer: Normalizer, device: torch.device, channels_last: bool = False) -> None:
-        super().__init__(images, labels, batch_size=batch_size, seed=seed, normalizer=_Unit(),
-                         device=device, channels_last=channels_last)
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        distortion: Distortion,
+        batch_size: int,
+        seed: int,
+        normalizer: Normalizer,
+        device: torch.device,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__(
+            images,
+            labels,
+            batch_size=batch_size,
+            seed=seed,
+            normalizer=_Unit(),
+            device=device,
+            channels_last=channels_last,
+        )
         self.distortion = distortion
         self.final_normalizer = normalizer
 
-    def epoch(self, epoch: int, start_batch: int = 0, *,
-              indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+    def epoch(self, epoch: int, start_batch: int = 0, *, indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
         batches = super().epoch(epoch, start_batch, indexed=indexed)
         for b, (raw, labels, *index) in enumerate(batches, start=start_batch):
             g = self.distortion.generator(self.seed, f"train-epoch{epoch}", b)

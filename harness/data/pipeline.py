@@ -109,8 +109,7 @@ class TrainStream:
             flips = torch.zeros(self.n, dtype=torch.bool)
         return EpochPlan(order=order, dy=offsets[0], dx=offsets[1], flip=flips)
 
-    def epoch(self, epoch: int, start_batch: int = 0, *,
-              indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+    def epoch(self, epoch: int, start_batch: int = 0, *, indexed: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
         """Yield (normalised images, labels) for every batch of ``epoch`` from ``start_batch`` on.
 
         ``indexed=True`` yields (images, labels, indices) instead: ``indices`` (int64, on the device) are the
@@ -130,8 +129,9 @@ class TrainStream:
         """Crop (offsets ``dy``, ``dx`` in the padded image) and flip each image, then normalise."""
         h, w = self.size
         rows = (dy[:, None] + self._rows[None, :])[:, None, :, None]
-        cols = torch.where(flip[:, None], dx[:, None] + (w - 1 - self._cols)[None, :], dx[:, None] + self._cols[None,
-                                                                                                                :])
+        cols = torch.where(
+            flip[:, None], dx[:, None] + (w - 1 - self._cols)[None, :], dx[:, None] + self._cols[None, :]
+        )
         batch = self.padded[idx[:, None, None, None], self._chans[None, :, None, None], rows, cols[:, None, None, :]]
         x = self.normalizer(batch)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -140,8 +140,16 @@ class TrainStream:
 class EvalStream:
     """Un-augmented batches in a fixed order (validation and test sets)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
-                 device: torch.device, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        normalizer: Normalizer,
+        device: torch.device,
+        channels_last: bool = False,
+    ) -> None:
         self.images = images.to(device)
         self.labels = labels.to(device)
         self.batch_size = batch_size
@@ -153,18 +161,25 @@ class EvalStream:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, int(self.labels.numel()), self.batch_size):
-            x = self.normalizer(self.images[start:start + self.batch_size])
+            x = self.normalizer(self.images[start : start + self.batch_size])
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[start:start + self.batch_size]
+            yield x, self.labels[start : start + self.batch_size]
 
 
 class DataStreams:
     """The streams of one dataset for one run: a training stream per batch size and the evaluation streams of
     the test set and of the validation split (if any), each made once and kept on the device."""
 
-    def __init__(self, dataset: "ImageDataset", *, seed: int, device: torch.device, channels_last: bool,
-                 eval_batch_size: int = 512) -> None:
+    def __init__(
+        self,
+        dataset: "ImageDataset",
+        *,
+        seed: int,
+        device: torch.device,
+        channels_last: bool,
+        eval_batch_size: int = 512,
+    ) -> None:
         self.dataset = dataset
         self.seed = seed
         self.device = device
@@ -179,10 +194,18 @@ class DataStreams:
         key = (batch_size, pad, flip, pad_mode)
         if key not in self._train:
             ds = self.dataset
-            self._train[key] = TrainStream(ds.train_images, ds.train_labels, batch_size=batch_size, seed=self.seed,
-                                           normalizer=self.normalizer, device=self.device, pad=pad,
-                                           flip=True if flip == "random" else flip,
-                                           channels_last=self.channels_last, pad_mode=pad_mode)
+            self._train[key] = TrainStream(
+                ds.train_images,
+                ds.train_labels,
+                batch_size=batch_size,
+                seed=self.seed,
+                normalizer=self.normalizer,
+                device=self.device,
+                pad=pad,
+                flip=True if flip == "random" else flip,
+                channels_last=self.channels_last,
+                pad_mode=pad_mode,
+            )
         return self._train[key]
 
     def eval(self, split: str) -> EvalStream | None:
@@ -190,7 +213,16 @@ class DataStreams:
         if split not in self._eval:
             ds = self.dataset
             images, labels = (ds.test_images, ds.test_labels) if split == "test" else (ds.val_images, ds.val_labels)
-            self._eval[split] = None if images is None or labels is None else EvalStream(
-                images, labels, batch_size=self.eval_batch_size, normalizer=self.normalizer, device=self.device,
-                channels_last=self.channels_last)
+            self._eval[split] = (
+                None
+                if images is None or labels is None
+                else EvalStream(
+                    images,
+                    labels,
+                    batch_size=self.eval_batch_size,
+                    normalizer=self.normalizer,
+                    device=self.device,
+                    channels_last=self.channels_last,
+                )
+            )
         return self._eval[split]

@@ -74,8 +74,14 @@ def watching() -> Iterator[Reads]:
 
 
 def _python_roots() -> list[Path]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(), *site.getsitepackages(),
-             site.getusersitepackages()}
+    paths = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        *sysconfig.get_paths().values(),
+        *site.getsitepackages(),
+        site.getusersitepackages(),
+    }
     return [Path(p).resolve() for p in paths if p]
 
 
@@ -95,8 +101,13 @@ def undeclared(reads: Reads, sources: Iterable[Path]) -> list[str]:
     found = []
     for name in sorted(reads.read):
         path = Path(name).resolve()
-        if path.suffix in CODE_SUFFIXES or path in written or path.is_dir() or _under(path, allowed) \
-                or _under(Path(os.path.abspath(name)), linked):
+        if (
+            path.suffix in CODE_SUFFIXES
+            or path in written
+            or path.is_dir()
+            or _under(path, allowed)
+            or _under(Path(os.path.abspath(name)), linked)
+        ):
             continue
         found.append(name)
     return found

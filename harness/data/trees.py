@@ -54,8 +54,7 @@ class Listing:
 def is_image_name(name: str) -> bool:
     """An image by its name: an image suffix, not hidden (``.DS_Store``, ``._x.jpg``), not in ``__MACOSX/``."""
     path = Path(name)
-    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-            and "__MACOSX" not in path.parts)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and "__MACOSX" not in path.parts
 
 
 def member_name(name: str, source: Path) -> str:
@@ -63,8 +62,10 @@ def member_name(name: str, source: Path) -> str:
     points outside the archive (``..`` after normalising, or an absolute path)."""
     clean = posixpath.normpath(name.replace("\\", "/"))
     if clean.startswith("/") or clean == ".." or clean.startswith("../") or (len(clean) > 1 and clean[1] == ":"):
-        raise DataUnavailableError(f"'{source}' has a member '{name}' that points outside the archive; bench "
-                                   f"reads no such archive (it may be unsafe or damaged): rebuild it from a folder")
+        raise DataUnavailableError(
+            f"'{source}' has a member '{name}' that points outside the archive; bench "
+            f"reads no such archive (it may be unsafe or damaged): rebuild it from a folder"
+        )
     return clean
 
 
@@ -114,8 +115,10 @@ ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OS
 
 
 def _damaged(source: Path, exc: BaseException) -> DataUnavailableError:
-    return DataUnavailableError(f"'{source}' is a damaged or truncated archive ({one_line(exc)}); download or "
-                                f"copy it again, or unpack it and pass the folder")
+    return DataUnavailableError(
+        f"'{source}' is a damaged or truncated archive ({one_line(exc)}); download or "
+        f"copy it again, or unpack it and pass the folder"
+    )
 
 
 def _given(data: bytes) -> bytes:
@@ -137,8 +140,10 @@ def read_archive(source: Path, listing: Listing) -> None:
         if not tarfile.is_tarfile(source):
             kind = next((s for s in ARCHIVE_SUFFIXES if source.name.lower().endswith(s)), None)
             if kind:
-                raise DataUnavailableError(f"'{source}' is named like a {kind} archive but cannot be read as one "
-                                           f"(truncated or damaged?); download or copy it again")
+                raise DataUnavailableError(
+                    f"'{source}' is named like a {kind} archive but cannot be read as one "
+                    f"(truncated or damaged?); download or copy it again"
+                )
             raise DataUnavailableError(f"'{source}' is neither a folder nor a zip/tar archive of images")
         found = []
         with tarfile.open(source, mode="r:*") as tf:

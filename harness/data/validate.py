@@ -27,8 +27,10 @@ def _images_problem(name: str, images: Any) -> str | None:
         return f"{name}_images is a {type(images).__name__}, not a torch tensor"
     if images.dtype.is_floating_point:
         lo, hi = (float(images.min()), float(images.max())) if images.numel() else (0.0, 0.0)
-        return (f"{name}_images are {images.dtype} in [{lo:.3g}, {hi:.3g}]; bench expects uint8 pixels 0-255: "
-                f"return (images * 255).round().to(torch.uint8) for images in [0, 1]")
+        return (
+            f"{name}_images are {images.dtype} in [{lo:.3g}, {hi:.3g}]; bench expects uint8 pixels 0-255: "
+            f"return (images * 255).round().to(torch.uint8) for images in [0, 1]"
+        )
     if images.dtype != torch.uint8:
         return f"{name}_images are {images.dtype}; bench expects uint8 pixels 0-255"
     if images.dim() != 4:
@@ -36,8 +38,10 @@ def _images_problem(name: str, images: Any) -> str | None:
     if images.shape[0] == 0:
         return f"{name}_images hold no image"
     if images.shape[1] not in (1, 3, 4) and images.shape[3] in (1, 3, 4):
-        return (f"{name}_images have shape {tuple(images.shape)}, which looks like (N, H, W, C); bench expects "
-                f"(N, C, H, W): return images.permute(0, 3, 1, 2).contiguous()")
+        return (
+            f"{name}_images have shape {tuple(images.shape)}, which looks like (N, H, W, C); bench expects "
+            f"(N, C, H, W): return images.permute(0, 3, 1, 2).contiguous()"
+        )
     return None
 
 
@@ -79,18 +83,24 @@ def _problem(ds: Any) -> str | None:
         elif tuple(images.shape[1:]) != shape:
             return f"{split}_images are {tuple(images.shape[1:])} per image, train_images {shape}; they must agree"
     if int(ds.train_images.max()) <= 1:
-        return ("train_images hold only the values 0 and 1: images in [0, 1] cast to uint8? bench expects pixels "
-                "0-255: return (images * 255).round().to(torch.uint8)")
+        return (
+            "train_images hold only the values 0 and 1: images in [0, 1] cast to uint8? bench expects pixels "
+            "0-255: return (images * 255).round().to(torch.uint8)"
+        )
     channels = ds.train_images.shape[1]
     for field, values in (("mean", ds.mean), ("std", ds.std)):
         if not isinstance(values, (list, tuple)) or len(values) != channels:
-            return (f"{field} has {len(values) if isinstance(values, (list, tuple)) else 'no'} value(s) for "
-                    f"{channels} channel(s); give one per channel, in [0, 1] pixel units")
+            return (
+                f"{field} has {len(values) if isinstance(values, (list, tuple)) else 'no'} value(s) for "
+                f"{channels} channel(s); give one per channel, in [0, 1] pixel units"
+            )
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
             return f"{field} {list(values)} is not finite numbers"
     if not all(0 <= v <= 1 for v in ds.mean) or not all(0 < v <= 1 for v in ds.std):
-        return (f"mean {list(ds.mean)} / std {list(ds.std)} are not in [0, 1] pixel units (std > 0): divide "
-                f"0-255 statistics by 255")
+        return (
+            f"mean {list(ds.mean)} / std {list(ds.std)} are not in [0, 1] pixel units (std > 0): divide "
+            f"0-255 statistics by 255"
+        )
     return None
 
 
@@ -106,11 +116,21 @@ def check_declared(ds: ImageDataset, declared: Mapping[str, Any], plugin: str, d
     """A PluginError when the loaded ``ds`` is not what its plugin declared at registration (``classes``,
     ``in_chans``, ``input_size``, ``train_images``, ``test_images``): dry runs and ``bench cost`` build models
     and count the work from the declaration, so a wrong one would give them another network than a run trains."""
-    loaded = {"classes": ds.num_classes, "in_chans": ds.in_chans, "input_size": ds.input_size,
-              "train_images": len(ds.train_labels), "test_images": len(ds.test_labels)}
-    wrong = [f"{key}={declared[key]} (loaded: {value})" for key, value in loaded.items()
-             if declared.get(key) is not None and declared[key] != value]
+    loaded = {
+        "classes": ds.num_classes,
+        "in_chans": ds.in_chans,
+        "input_size": ds.input_size,
+        "train_images": len(ds.train_labels),
+        "test_images": len(ds.test_labels),
+    }
+    wrong = [
+        f"{key}={declared[key]} (loaded: {value})"
+        for key, value in loaded.items()
+        if declared.get(key) is not None and declared[key] != value
+    ]
     if wrong:
-        raise PluginError(f"dataset plugin '{plugin}' declared dataset '{dataset}' with {', '.join(wrong)} at "
-                          f"registration; dry runs and bench cost use the declaration: make it what the loader "
-                          f"returns")
+        raise PluginError(
+            f"dataset plugin '{plugin}' declared dataset '{dataset}' with {', '.join(wrong)} at "
+            f"registration; dry runs and bench cost use the declaration: make it what the loader "
+            f"returns"
+        )

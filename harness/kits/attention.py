@@ -22,8 +22,9 @@ from harness.models.levels import LevelClassifier, count_params, require_levels
 PLACEMENTS = ("auto", "block", "level")
 #: ``official``: the initialisation of the module's official code (the method's ``init_official``);
 #: ``pytorch``: PyTorch's defaults (modules are inserted after timm's init pass, which never sees them)
-INIT_OPTION = Option("official", "module init: official (the official code's) or pytorch (PyTorch defaults)",
-                     ("official", "pytorch"))
+INIT_OPTION = Option(
+    "official", "module init: official (the official code's) or pytorch (PyTorch defaults)", ("official", "pytorch")
+)
 
 
 def kaiming_conv_zero_bias(module: nn.Module, convs: list[nn.Conv2d] | None = None) -> None:
@@ -44,8 +45,12 @@ def insert_attention(model: LevelClassifier, make_module: Callable[[int], nn.Mod
     sites = model.attention_sites(placement)
     for site in sites:
         model.insert(site, make_module(site.channels))
-    return {"placement": placement, "modules": len(sites), "sites": [s.path for s in sites],
-            "module_params": count_params(model) - before}
+    return {
+        "placement": placement,
+        "modules": len(sites),
+        "sites": [s.path for s in sites],
+        "module_params": count_params(model) - before,
+    }
 
 
 class AttentionMethod(ArchitectureMethod, ABC):

@@ -65,12 +65,19 @@ def standardize_logits(logits: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
 #: defaults are the authors' README command (``--logit-stand --base-temp 2 --kd-weight 9``, which their
 #: ``tools/train.py`` turns into the temperature and the distillation weights).
 LOGIT_STD_OPTIONS: dict[str, Option] = {
-    "logit_std": Option(False, "logit standardisation (Sun et al., CVPR 2024): Z-score both networks' logits "
-                               "before the temperature; the temperature becomes ls_temperature and the "
-                               "distillation weight ls_weight"),
+    "logit_std": Option(
+        False,
+        "logit standardisation (Sun et al., CVPR 2024): Z-score both networks' logits "
+        "before the temperature; the temperature becomes ls_temperature and the "
+        "distillation weight ls_weight",
+    ),
     "ls_temperature": Option(2.0, "base temperature under logit_std (the authors' --base-temp)", constraint=POSITIVE),
-    "ls_weight": Option(9.0, "distillation weight under logit_std (the authors' --kd-weight): KD's KL weight; DKD's "
-                                   "alpha and beta are multiplied by it", constraint=NON_NEGATIVE),
+    "ls_weight": Option(
+        9.0,
+        "distillation weight under logit_std (the authors' --kd-weight): KD's KL weight; DKD's "
+        "alpha and beta are multiplied by it",
+        constraint=NON_NEGATIVE,
+    ),
 }
 
 
@@ -81,15 +88,20 @@ def check_logit_std(method: Method, replaced: Mapping[str, str]) -> None:
     an ``ls_`` option set while it is off, is an error saying what to set instead."""
     opts, options = method.opts, type(method).options
     changed = [k for k in (*replaced, "ls_temperature", "ls_weight") if opts[k] != options[k].default]
-    ignored = ([k for k in changed if k in replaced] if opts["logit_std"]
-               else [k for k in changed if k.startswith("ls_")])
+    ignored = (
+        [k for k in changed if k in replaced] if opts["logit_std"] else [k for k in changed if k.startswith("ls_")]
+    )
     if ignored and opts["logit_std"]:
-        raise UsageError(f"{method.name}: {', '.join(f'{k}={opts[k]}' for k in ignored)} is not used with "
-                         f"logit_std=true (the authors' code replaces it); set "
-                         f"{', '.join(f'{method.name}.{replaced[k]}' for k in ignored)} instead")
+        raise UsageError(
+            f"{method.name}: {', '.join(f'{k}={opts[k]}' for k in ignored)} is not used with "
+            f"logit_std=true (the authors' code replaces it); set "
+            f"{', '.join(f'{method.name}.{replaced[k]}' for k in ignored)} instead"
+        )
     if ignored:
-        raise UsageError(f"{method.name}: {', '.join(ignored)} only applies with logit_std=true; add "
-                         f"--opt {method.name}.logit_std=true or drop it")
+        raise UsageError(
+            f"{method.name}: {', '.join(ignored)} only applies with logit_std=true; add "
+            f"--opt {method.name}.logit_std=true or drop it"
+        )
 
 
 @dataclass
@@ -148,16 +160,26 @@ class KDObjective(DistillObjective):
     ``logit_std``: the KL term on both networks' standardised logits (:func:`standardize_logits`; the CE
     keeps the raw logits), as the logit standardisation authors' ``kd_loss``."""
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, temperature: float = 4.0,
-                 ce_weight: float = 0.1, kd_weight: float = 0.9, logit_std: bool = False) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        *,
+        temperature: float = 4.0,
+        ce_weight: float = 0.1,
+        kd_weight: float = 0.9,
+        logit_std: bool = False,
+    ) -> None:
         super().__init__(student, teacher)
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
         self.logit_std = logit_std
 
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.logit_std:
-            return {"kd": self.kd_weight * kd_loss(standardize_logits(s.logits), standardize_logits(t.logits),
-                                                   self.temperature)}
+            return {
+                "kd": self.kd_weight
+                * kd_loss(standardize_logits(s.logits), standardize_logits(t.logits), self.temperature)
+            }
         return {"kd": self.kd_weight * kd_loss(s.logits, t.logits, self.temperature)}
 
 
@@ -179,8 +201,10 @@ class DistillMethod(Method, ABC):
         return Plan(Stage("train", self.objective, config=self.config(), needs={"teacher": run.teacher(self.name)}))
 
     def student_and_teacher(self, ctx: StageContext) -> tuple[LevelClassifier, LevelClassifier]:
-        return (require_levels(ctx.build_arch(), self.name),
-                require_levels(ctx.model_of("teacher"), self.name + " (teacher)"))
+        return (
+            require_levels(ctx.build_arch(), self.name),
+            require_levels(ctx.model_of("teacher"), self.name + " (teacher)"),
+        )
 
     def objective(self, ctx: StageContext) -> Objective:
         return self.make_objective(*self.student_and_teacher(ctx))
@@ -208,8 +232,9 @@ class ConvRegressor(nn.Module):
     kernel 1 + s_H - t_H; then BN, and ReLU unless ``relu=False`` (AB's connectors). ``what`` names the method
     in the error for a pair it cannot bridge."""
 
-    def __init__(self, s_channels: int, s_size: int, t_channels: int, t_size: int, *, relu: bool = True,
-                 what: str = "fitnet") -> None:
+    def __init__(
+        self, s_channels: int, s_size: int, t_channels: int, t_size: int, *, relu: bool = True, what: str = "fitnet"
+    ) -> None:
         super().__init__()
         if s_size == 2 * t_size:
             self.conv: nn.Module = nn.Conv2d(s_channels, t_channels, kernel_size=3, stride=2, padding=1)
@@ -218,8 +243,10 @@ class ConvRegressor(nn.Module):
         elif s_size >= t_size:
             self.conv = nn.Conv2d(s_channels, t_channels, kernel_size=1 + s_size - t_size)
         else:
-            raise UsageError(f"{what}: the student's map is {s_size}x{s_size} and the teacher's {t_size}x{t_size}; "
-                             f"the regressor bridges 2x, 1x, 0.5x and any larger student map, not this pair")
+            raise UsageError(
+                f"{what}: the student's map is {s_size}x{s_size} and the teacher's {t_size}x{t_size}; "
+                f"the regressor bridges 2x, 1x, 0.5x and any larger student map, not this pair"
+            )
         self.bn = nn.BatchNorm2d(t_channels)
         self.relu = relu
 
@@ -237,12 +264,16 @@ class _ReluInputs(TorchFunctionMode):
         super().__init__()
         self.last: torch.Tensor | None = None
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
-                           kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         if func in self.FUNCS:
-            inplace = func in (torch.relu_, torch.Tensor.relu_) or bool(kwargs.get("inplace")) or \
-                (func is F.relu and len(args) > 1 and bool(args[1]))
+            inplace = (
+                func in (torch.relu_, torch.Tensor.relu_)
+                or bool(kwargs.get("inplace"))
+                or (func is F.relu and len(args) > 1 and bool(args[1]))
+            )
             self.last = args[0].clone() if inplace else args[0]
         return func(*args, **kwargs)
 
@@ -278,9 +309,11 @@ def require_preact(model: LevelClassifier, what: str) -> None:
     finally:
         model.train(was_training)
     if bad:
-        raise UsageError(f"{what}: level(s) {', '.join(map(str, bad))} of {model.arch_name} do not end with a ReLU, "
-                         f"so they have no pre-activation output to distil; use an architecture whose levels do "
-                         f"(the CIFAR ResNets, VGGs)")
+        raise UsageError(
+            f"{what}: level(s) {', '.join(map(str, bad))} of {model.arch_name} do not end with a ReLU, "
+            f"so they have no pre-activation output to distil; use an architecture whose levels do "
+            f"(the CIFAR ResNets, VGGs)"
+        )
 
 
 def feature_parameters(objective: Objective) -> list[nn.Parameter]:
@@ -304,16 +337,22 @@ class StudentInitMethod(DistillMethod, ABC):
     same teacher, student, settings and recipe."""
 
     options: ClassVar[dict[str, Option]] = {
-        "init_epochs": Option(0, "epochs of the init stage; 0 = 30 at a 240-epoch budget, scaled",
-                              constraint=NON_NEGATIVE_INT),
+        "init_epochs": Option(
+            0, "epochs of the init stage; 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT
+        ),
     }
 
     def plan(self, run: RunInfo) -> Plan:
-        init = Stage("init", self.objective, config=self.config(), needs={"teacher": run.teacher(self.name)},
-                     recipe=prestage_recipe(run.recipe, self.opts["init_epochs"]), evaluate="losses",
-                     params=feature_parameters)
-        return Plan(Stage("train", self.ce_objective, config=self.config(), needs={"init": init}),
-                    report=init_report)
+        init = Stage(
+            "init",
+            self.objective,
+            config=self.config(),
+            needs={"teacher": run.teacher(self.name)},
+            recipe=prestage_recipe(run.recipe, self.opts["init_epochs"]),
+            evaluate="losses",
+            params=feature_parameters,
+        )
+        return Plan(Stage("train", self.ce_objective, config=self.config(), needs={"init": init}), report=init_report)
 
     def ce_objective(self, ctx: StageContext) -> Objective:
         """Stage ``train``: cross-entropy on the whole student, from the init stage's student."""
@@ -325,8 +364,10 @@ def init_report(deployed: TrainedStage, env: RunEnv) -> Report:
     modules (connectors) as training-time extra parameters."""
     init = deployed.inputs["init"]
     losses = {k: v for k, v in (init.history[-1] if init.history else {}).items() if k.startswith("test_")}
-    return Report(info={**deployed.info, "init_epochs": len(init.history), "init_final": losses},
-                  extra_params=init.objective.extra_params())
+    return Report(
+        info={**deployed.info, "init_epochs": len(init.history), "init_final": losses},
+        extra_params=init.objective.extra_params(),
+    )
 
 
 # ---- shared by the CRD benchmark's feature distillers (AT, NST, VID, SP, PKT, CC; FT's factor loss) ----
@@ -355,26 +396,32 @@ def level_pairs(student: LevelClassifier, teacher: LevelClassifier, what: str, l
     n_s, n_t = student.num_levels, teacher.num_levels
     if levels.strip() == ALL_LEVELS:
         if n_s != n_t:
+
             def listing(model: LevelClassifier) -> str:
                 return ", ".join(_shape(model, i) for i in range(1, model.num_levels + 1))
+
             raise UsageError(
                 f"{what}: student {student.arch_name} has {n_s} levels ({listing(student)}) and teacher "
                 f"{teacher.arch_name} has {n_t} ({listing(teacher)}); choose the pairs with --opt "
                 f"{what}.levels={','.join(map(str, range(1, min(n_s, n_t) + 1)))} (feature indices in both; "
-                f"RepDistiller would pair the first {min(n_s, n_t)})")
+                f"RepDistiller would pair the first {min(n_s, n_t)})"
+            )
         return list(range(1, n_s + 1))
     try:
         indices = [int(part) for part in levels.split(",")]
     except ValueError:
-        raise UsageError(f"option {what}.levels: expected 'all' or comma-separated feature indices such as "
-                         f"1,2,3, got {levels!r}") from None
+        raise UsageError(
+            f"option {what}.levels: expected 'all' or comma-separated feature indices such as 1,2,3, got {levels!r}"
+        ) from None
     if len(set(indices)) != len(indices):
         raise UsageError(f"option {what}.levels: {levels!r} names a feature twice")
     for index in indices:
         for model in (student, teacher):
             if not 0 <= index <= model.num_levels:
-                raise UsageError(f"{model.arch_name} has features 0..{model.num_levels} (stem, then each level); "
-                                 f"{what}.levels asks for {index}")
+                raise UsageError(
+                    f"{model.arch_name} has features 0..{model.num_levels} (stem, then each level); "
+                    f"{what}.levels asks for {index}"
+                )
     return indices
 
 
@@ -406,8 +453,11 @@ def weight_options(weight: float, source: str) -> dict[str, Option]:
     return {
         "weight": Option(weight, f"weight of the method's term (RepDistiller -b; {source})", constraint=NON_NEGATIVE),
         "ce_weight": Option(1.0, "weight of the cross-entropy (RepDistiller -r, default 1)", constraint=NON_NEGATIVE),
-        "kd_weight": Option(0.0, "weight of Hinton's T^2 KL added to the method (RepDistiller -a; 0 in the CRD "
-                                 "table)", constraint=NON_NEGATIVE),
+        "kd_weight": Option(
+            0.0,
+            "weight of Hinton's T^2 KL added to the method (RepDistiller -a; 0 in the CRD table)",
+            constraint=NON_NEGATIVE,
+        ),
         "temperature": Option(4.0, "KD temperature when kd_weight > 0 (RepDistiller --kd_T)", constraint=POSITIVE),
     }
 
@@ -419,8 +469,17 @@ class WeightedDistillObjective(DistillObjective, ABC):
 
     term: ClassVar[str]
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, weight: float, ce_weight: float = 1.0,
-                 kd_weight: float = 0.0, temperature: float = 4.0, info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        *,
+        weight: float,
+        ce_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        temperature: float = 4.0,
+        info: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(student, teacher)
         self.weight, self.ce_weight, self.kd_weight, self.temperature = weight, ce_weight, kd_weight, temperature
         self.info.update(info or {})
@@ -450,8 +509,12 @@ class WeightedDistillMethod(DistillMethod, ABC):
     :class:`WeightedDistillObjective`."""
 
     def weights(self) -> Weights:
-        return Weights(weight=self.opts["weight"], ce_weight=self.opts["ce_weight"], kd_weight=self.opts["kd_weight"],
-                       temperature=self.opts["temperature"])
+        return Weights(
+            weight=self.opts["weight"],
+            ce_weight=self.opts["ce_weight"],
+            kd_weight=self.opts["kd_weight"],
+            temperature=self.opts["temperature"],
+        )
 
 
 LEVELS_OPTION = Option(ALL_LEVELS, "compared features: 'all' levels (RepDistiller feat[1:-1]) or indices, e.g. 1,2,3")

@@ -40,29 +40,37 @@ def check_roles(name: str, parts: Sequence[tuple[str, type[Method]]]) -> None:
         role = getattr(cls, "role", None)
         if role not in ROLES:
             what = "declares no role (a pipeline of its own stages)" if role is None else f"has role {role!r}"
-            raise UsageError(f"method '{name}': '{part}' {what}, so it composes with nothing; '{SEPARATOR}' joins "
-                             f"methods of role {_ROLE_TEXT}")
+            raise UsageError(
+                f"method '{name}': '{part}' {what}, so it composes with nothing; '{SEPARATOR}' joins "
+                f"methods of role {_ROLE_TEXT}"
+            )
     objectives = [part for part, cls in parts if cls.role == "objective"]
     if len(objectives) > 1:
-        raise UsageError(f"method '{name}': '{objectives[0]}' and '{objectives[1]}' both change the training "
-                         f"objective; a composition takes one objective and architecture rewrites (e.g. kd+se)")
+        raise UsageError(
+            f"method '{name}': '{objectives[0]}' and '{objectives[1]}' both change the training "
+            f"objective; a composition takes one objective and architecture rewrites (e.g. kd+se)"
+        )
 
 
 def check_sites(name: str, rewrites: Sequence[ArchitectureMethod]) -> None:
     """A UsageError when two architecture rewrites of ``name`` rewrite the same site."""
     for i, first in enumerate(rewrites):
-        for second in rewrites[i + 1:]:
+        for second in rewrites[i + 1 :]:
             a, b = first.rewrite_sites(), second.rewrite_sites()
             whole = next((m for m, s in ((first, a), (second, b)) if ANY_SITE in s), None)
             if whole is not None:
-                raise UsageError(f"method '{name}': '{whole.name}' rewrites the whole architecture (it declares no "
-                                 "sites), so it composes with an objective only, not with "
-                                 f"'{(second if whole is first else first).name}'")
+                raise UsageError(
+                    f"method '{name}': '{whole.name}' rewrites the whole architecture (it declares no "
+                    "sites), so it composes with an objective only, not with "
+                    f"'{(second if whole is first else first).name}'"
+                )
             shared = sorted(a & b)
             if shared:
-                raise UsageError(f"method '{name}': '{first.name}' and '{second.name}' both rewrite the {shared[0]}; "
-                                 "compose rewrites of different sites (e.g. --opt "
-                                 f"{name}.{second.name}.placement=level)")
+                raise UsageError(
+                    f"method '{name}': '{first.name}' and '{second.name}' both rewrite the {shared[0]}; "
+                    "compose rewrites of different sites (e.g. --opt "
+                    f"{name}.{second.name}.placement=level)"
+                )
 
 
 def compose(name: str, parts: Sequence[tuple[str, type[Method]]]) -> type[Method]:
@@ -72,10 +80,16 @@ def compose(name: str, parts: Sequence[tuple[str, type[Method]]]) -> type[Method
         raise UsageError(f"method '{name}': '{SEPARATOR}' joins two or more methods (e.g. kd+se)")
     check_roles(name, parts)
     options = {f"{part}.{key}": option for part, cls in parts for key, option in cls.options.items()}
-    return type(f"Composed[{name}]", (ComposedMethod,), {
-        "parts": tuple(parts), "options": options, "uses_teacher": any(cls.uses_teacher for _, cls in parts),
-        "summary": " + ".join(f"{part} ({cls.role})" for part, cls in parts),
-    })
+    return type(
+        f"Composed[{name}]",
+        (ComposedMethod,),
+        {
+            "parts": tuple(parts),
+            "options": options,
+            "uses_teacher": any(cls.uses_teacher for _, cls in parts),
+            "summary": " + ".join(f"{part} ({cls.role})" for part, cls in parts),
+        },
+    )
 
 
 def component_options(name: str, table: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -100,7 +114,7 @@ class ComposedMethod(Method):
         self.components: list[Method] = []
         for part, cls in self.parts:
             prefix = part + "."
-            own = {key[len(prefix):]: value for key, value in self.opts.items() if key.startswith(prefix)}
+            own = {key[len(prefix) :]: value for key, value in self.opts.items() if key.startswith(prefix)}
             self.components.append(cls(part, own))
         self.rewrites = [c for c in self.components if isinstance(c, ArchitectureMethod)]
         check_sites(name, self.rewrites)
@@ -114,8 +128,7 @@ class ComposedMethod(Method):
         rewrites = tuple(self.rewrites)
         objective = next((c for c in self.components if c.role == "objective"), None)
         if objective is None:
-            return Plan(Stage("train", self.objective, config={"objective": "cross-entropy"},
-                              rewrites=rewrites))
+            return Plan(Stage("train", self.objective, config={"objective": "cross-entropy"}, rewrites=rewrites))
         plan = objective.plan(run)
         done: dict[int, Stage] = {}
 

@@ -138,8 +138,10 @@ class RunInfo:
         """The teacher stage (``--teacher ARCH``'s baseline or ``--teacher-checkpoint``); a clear error when
         the run has none."""
         if self.teacher_stage is None:
-            raise UsageError(f"method '{method}' needs a teacher: pass --teacher ARCH or --teacher-checkpoint PATH "
-                             f"(or use a student architecture with a default teacher: bench list archs)")
+            raise UsageError(
+                f"method '{method}' needs a teacher: pass --teacher ARCH or --teacher-checkpoint PATH "
+                f"(or use a student architecture with a default teacher: bench list archs)"
+            )
         return self.teacher_stage
 
 

@@ -51,14 +51,22 @@ def checkpoint_file(path: Path, store: ArtifactStore) -> tuple[Path, str | None]
     except (OSError, json.JSONDecodeError) as exc:
         raise UsageError(f"--teacher-checkpoint {path}: not a readable bench record ({exc})") from None
     arch = record.get("arch")
-    entry = next((e for e in (record.get("stages") or {}).values()
-                  if e.get("stage") == "baseline" and e.get("arch") == arch and e.get("artifact")), None)
+    entry = next(
+        (
+            e
+            for e in (record.get("stages") or {}).values()
+            if e.get("stage") == "baseline" and e.get("arch") == arch and e.get("artifact")
+        ),
+        None,
+    )
     if entry is None:
         raise UsageError(f"--teacher-checkpoint {path}: this record has no baseline stage of {arch} to load")
     artifact = store.path("baseline", entry["artifact"])
     if not artifact.exists():
-        raise UsageError(f"--teacher-checkpoint {path}: its artifact {artifact} is not in this cache "
-                         f"(use the same --cache-dir, or pass the artifact's .pt file)")
+        raise UsageError(
+            f"--teacher-checkpoint {path}: its artifact {artifact} is not in this cache "
+            f"(use the same --cache-dir, or pass the artifact's .pt file)"
+        )
     return artifact, arch
 
 
@@ -69,7 +77,7 @@ def read_state(path: Path) -> dict:
     except Exception as exc:
         raise UsageError(f"--teacher-checkpoint {path}: not a torch checkpoint ({exc})") from None
     if isinstance(payload, dict) and "objective" in payload:
-        return {k[len("model."):]: v for k, v in payload["objective"].items() if k.startswith("model.")}
+        return {k[len("model.") :]: v for k, v in payload["objective"].items() if k.startswith("model.")}
     if isinstance(payload, dict) and isinstance(payload.get("state_dict") or payload.get("model"), dict):
         return payload.get("state_dict") or payload["model"]
     if isinstance(payload, dict):
@@ -84,8 +92,10 @@ def _load_checkpoint(ctx: StageContext, path: Path, arch: str) -> Objective:
     except RuntimeError as exc:
         lines = str(exc).splitlines()
         detail = next((line.strip() for line in lines if "size mismatch" in line), lines[0] if lines else "")
-        raise UsageError(f"--teacher-checkpoint {path} does not fit {arch} with {ctx.dataset.num_classes} classes "
-                         f"and {ctx.dataset.in_chans} input channels: {detail[:200]}") from None
+        raise UsageError(
+            f"--teacher-checkpoint {path} does not fit {arch} with {ctx.dataset.num_classes} classes "
+            f"and {ctx.dataset.in_chans} input channels: {detail[:200]}"
+        ) from None
     return Objective(model)
 
 
@@ -96,7 +106,13 @@ def checkpoint_stage(path: Path, arch: str | None, store: ArtifactStore) -> Stag
         raise UsageError(f"--teacher-checkpoint {path} holds a {file_arch}, not the --teacher {arch}")
     arch = arch or file_arch
     if arch is None:
-        raise UsageError(f"--teacher-checkpoint {path} is a plain state dict: name its architecture with "
-                         f"--teacher ARCH")
-    return Stage("checkpoint", partial(_load_checkpoint, path=weights, arch=arch), arch=arch, trains=False,
-                 config={"file": file_digest(weights)})
+        raise UsageError(
+            f"--teacher-checkpoint {path} is a plain state dict: name its architecture with --teacher ARCH"
+        )
+    return Stage(
+        "checkpoint",
+        partial(_load_checkpoint, path=weights, arch=arch),
+        arch=arch,
+        trains=False,
+        config={"file": file_digest(weights)},
+    )

@@ -30,9 +30,13 @@ def implied_limit(default: Any) -> Constraint | None:
     return at_least(0, integer=integer) if default == 0 else Constraint(integer=integer)
 
 
-def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
-                       choices: Mapping[str, tuple[Any, ...]] | None = None,
-                       limits: Mapping[str, Constraint] | None = None) -> dict[str, Any]:
+def parse_arch_options(
+    arch: str,
+    arg: str | None,
+    defaults: Mapping[str, Any],
+    choices: Mapping[str, tuple[Any, ...]] | None = None,
+    limits: Mapping[str, Constraint] | None = None,
+) -> dict[str, Any]:
     """``defaults`` updated with the ``key=value`` pairs of ``arg``, each checked: its key is one of
     ``defaults`` (else one line with the closest), its value of the default's type, one of ``choices[key]``
     if given, and a number within ``limits[key]``, else within :func:`implied_limit` of its default."""
@@ -44,8 +48,10 @@ def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
         key, sep, _ = item.partition("=")
         if sep and key.strip() not in defaults:
             valid = ", ".join(f"{k}={v}" for k, v in defaults.items())
-            raise UsageError(f"architecture '{arch}' has no option '{key.strip()}';"
-                             f"{did_you_mean(key.strip(), defaults)} its options: {valid}")
+            raise UsageError(
+                f"architecture '{arch}' has no option '{key.strip()}';"
+                f"{did_you_mean(key.strip(), defaults)} its options: {valid}"
+            )
     options = parse_values(short, arg, defaults, choices)
     for key, value in options.items():
         limit = (limits or {}).get(key) or implied_limit(defaults[key])

@@ -32,8 +32,9 @@ def _parse_value(raw: str, default: Any, where: str) -> Any:
     return value
 
 
-def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
-                       choices: Mapping[str, tuple[Any, ...]] | None = None) -> dict[str, Any]:
+def parse_arch_options(
+    arch: str, arg: str | None, defaults: Mapping[str, Any], choices: Mapping[str, tuple[Any, ...]] | None = None
+) -> dict[str, Any]:
     """``defaults`` updated with the ``key=value`` pairs of ``arg`` (None or empty: the defaults)."""
     options = dict(defaults)
     for item in filter(None, (arg or "").split(",")):
@@ -45,8 +46,7 @@ def parse_arch_options(arch: str, arg: str | None, defaults: Mapping[str, Any],
         value = _parse_value(raw.strip(), defaults[key], f"{arch}.{key}")
         allowed = (choices or {}).get(key)
         if allowed is not None and value not in allowed:
-            raise UsageError(f"architecture option {arch}.{key}: {raw!r} is not one of "
-                             f"{', '.join(map(str, allowed))}")
+            raise UsageError(f"architecture option {arch}.{key}: {raw!r} is not one of {', '.join(map(str, allowed))}")
         options[key] = value
     return options
 

@@ -113,9 +113,17 @@ class Latency:
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, *,
-                    warmup: int = 3, repeats: int = 15, min_seconds: float = 0.2,
-                    channels_last: bool = False) -> Latency:
+def measure_latency(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    batch: int,
+    device: torch.device,
+    *,
+    warmup: int = 3,
+    repeats: int = 15,
+    min_seconds: float = 0.2,
+    channels_last: bool = False,
+) -> Latency:
     """Time ``repeats`` inference passes (more, up to 100, until ``min_seconds`` have passed) after ``warmup``
     untimed ones; on CUDA each pass is synchronised."""
     was_training = model.training
@@ -140,8 +148,17 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, 
     return Latency(statistics.median(times), q3 - q1, len(times))
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int, device: torch.device, *,
-               warmup: int = 3, repeats: int = 15, channels_last: bool = False) -> float:
+def latency_ms(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    batch: int,
+    device: torch.device,
+    *,
+    warmup: int = 3,
+    repeats: int = 15,
+    channels_last: bool = False,
+) -> float:
     """The median of :func:`measure_latency`, in milliseconds."""
-    return measure_latency(model, input_shape, batch, device, warmup=warmup, repeats=repeats,
-                           channels_last=channels_last).median
+    return measure_latency(
+        model, input_shape, batch, device, warmup=warmup, repeats=repeats, channels_last=channels_last
+    ).median

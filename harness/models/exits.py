@@ -32,6 +32,7 @@ class MultiExit(Protocol):
 
 
 if TYPE_CHECKING:
+
     class MultiExitModel(nn.Module):
         """A module with :class:`MultiExit`'s members, as type checkers see what :func:`require_multi_exit`
         returns (at run time: any ``nn.Module``)."""
@@ -47,8 +48,10 @@ def require_multi_exit(model: nn.Module, method: str) -> MultiExitModel:
     """``model`` when it has several exits, else a one-line refusal naming the method."""
     if isinstance(model, MultiExit) and model.num_exits >= 1:
         return cast(MultiExitModel, model)
-    raise UsageError(f"method '{method}' needs a multi-exit architecture (forward_exits, e.g. msdnet); "
-                     f"'{getattr(model, 'arch_name', type(model).__name__)}' has a single classifier")
+    raise UsageError(
+        f"method '{method}' needs a multi-exit architecture (forward_exits, e.g. msdnet); "
+        f"'{getattr(model, 'arch_name', type(model).__name__)}' has a single classifier"
+    )
 
 
 class FirstExits(nn.Module):

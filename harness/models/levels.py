@@ -89,6 +89,7 @@ class ClassifierHead(nn.Module):
 
 
 if TYPE_CHECKING:
+
     class Head(nn.Module):
         """What type checkers know of a level classifier's head: :class:`ClassifierHead`'s members, which an
         adapter's head (timm's) has too (at run time: any ``nn.Module``)."""
@@ -165,8 +166,10 @@ class LevelClassifier(nn.Module):
         """``block``: the declared sites; ``level``: after every level but the last."""
         if placement == "block":
             if not self.block_sites:
-                raise UsageError(f"architecture '{self.arch_name}' declares no block sites for attention modules; "
-                                 f"use placement=level")
+                raise UsageError(
+                    f"architecture '{self.arch_name}' declares no block sites for attention modules; "
+                    f"use placement=level"
+                )
             return list(self.block_sites)
         if placement == "level":
             return [AttentionSite(f"levels.{i}", self.level_info[i + 1].channels) for i in range(self.num_levels - 1)]
@@ -186,8 +189,11 @@ class LevelClassifier(nn.Module):
         """Put ``module`` at ``site``: in place of an identity or empty slot, else right after the module there."""
         parent, leaf = self._parent_and_leaf(site.path)
         current = getattr(parent, leaf)
-        setattr(parent, leaf, module if current is None or isinstance(current, nn.Identity)
-                else nn.Sequential(current, module))
+        setattr(
+            parent,
+            leaf,
+            module if current is None or isinstance(current, nn.Identity) else nn.Sequential(current, module),
+        )
 
     @torch.no_grad()
     def _probe(self, spec: ArchSpec) -> list[LevelInfo]:

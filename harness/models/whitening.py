@@ -43,7 +43,9 @@ def whiten(layer: nn.Conv2d, images: torch.Tensor, eps: float = EPS) -> None:
     """Set ``layer``'s weights to the whitening filters of ``images`` and freeze them."""
     weights = whitening_weights(images, (layer.kernel_size[0], layer.kernel_size[1]), eps)
     if weights.shape != layer.weight.shape:
-        raise ValueError(f"a whitening layer of {tuple(images.shape[1:2])} channels and kernel "
-                         f"{tuple(layer.kernel_size)} has {weights.shape[0]} filters, not {layer.out_channels}")
+        raise ValueError(
+            f"a whitening layer of {tuple(images.shape[1:2])} channels and kernel "
+            f"{tuple(layer.kernel_size)} has {weights.shape[0]} filters, not {layer.out_channels}"
+        )
     layer.weight.copy_(weights.to(layer.weight.device, layer.weight.dtype))
     layer.weight.requires_grad_(False)

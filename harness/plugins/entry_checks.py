@@ -36,8 +36,10 @@ def recipe_name(name: str, obj: Any, meta: Mapping[str, Any]) -> str | None:
     """The registered name is the recipe's own ``name``."""
     own = getattr(obj, "name", name)
     if obj is not None and own != name:
-        return (f"the Recipe is named {own!r}: register it as {own!r} (records and tables carry the recipe's "
-                f"own name, which --recipe must find)")
+        return (
+            f"the Recipe is named {own!r}: register it as {own!r} (records and tables carry the recipe's "
+            f"own name, which --recipe must find)"
+        )
     return None
 
 

@@ -63,8 +63,11 @@ def builtin_plugins() -> tuple[Builtin, ...]:
         if not any(m.name == BUILTIN_MODULE for m in pkgutil.iter_modules(locations)):
             continue
         module = importlib.import_module(f"{BUILTIN_PACKAGE}.{folder}.{BUILTIN_MODULE}")
-        found += [Builtin(plugin.name or attribute, plugin, f"{module.__name__}:{attribute}")
-                  for attribute, plugin in vars(module).items() if isinstance(plugin, DeclaredPlugin)]
+        found += [
+            Builtin(plugin.name or attribute, plugin, f"{module.__name__}:{attribute}")
+            for attribute, plugin in vars(module).items()
+            if isinstance(plugin, DeclaredPlugin)
+        ]
     names = [b.name for b in found]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -73,18 +76,26 @@ def builtin_plugins() -> tuple[Builtin, ...]:
 
 
 KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")
-KIND_NAMES = {"methods": "method", "archs": "architecture", "datasets": "dataset", "recipes": "recipe",
-              "executors": "executor", "loggers": "logger"}
+KIND_NAMES = {
+    "methods": "method",
+    "archs": "architecture",
+    "datasets": "dataset",
+    "recipes": "recipe",
+    "executors": "executor",
+    "loggers": "logger",
+}
 
 
 def _subclass_of(module: str, name: str) -> Callable[[Any], str | None]:
     """A check that an object is a subclass of ``module.name``. The module is looked up among the loaded ones:
     a class that subclasses it was defined after importing it, so checking never imports anything."""
+
     def check(obj: Any) -> str | None:
         base = getattr(sys.modules.get(module), name, None)
         if base is not None and inspect.isclass(obj) and issubclass(obj, base):
             return None
         return f"not a subclass of harness.api.{name}"
+
     return check
 
 
@@ -207,10 +218,19 @@ def unknown_disabled(disable: set[str], known: set[str]) -> str | None:
     unknown = sorted(disable - known)
     if not unknown:
         return None
-    hints = [f"'{name}'" + (f" (did you mean '{close[0]}'?)" if (close := difflib.get_close_matches(
-        name, sorted(known), n=1, cutoff=0.6)) else "") for name in unknown]
-    return (f"{DISABLE_ENV} names {len(unknown)} plugin(s) that do not exist, so nothing was disabled for them: "
-            f"{', '.join(hints)} (bench plugins lists the plugins)")
+    hints = [
+        f"'{name}'"
+        + (
+            f" (did you mean '{close[0]}'?)"
+            if (close := difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6))
+            else ""
+        )
+        for name in unknown
+    ]
+    return (
+        f"{DISABLE_ENV} names {len(unknown)} plugin(s) that do not exist, so nothing was disabled for them: "
+        f"{', '.join(hints)} (bench plugins lists the plugins)"
+    )
 
 
 def entry_points_of() -> list[importlib.metadata.EntryPoint]:
@@ -248,8 +268,11 @@ def load_plugins(
             if ep.name in disable or ep.name in infos:
                 if ep.name in infos and ep.name not in disable:
                     dist = ep.dist.name if ep.dist else "?"
-                    _warn(warn, f"plugin '{ep.name}' from package '{dist}' is skipped: its name is taken "
-                                f"by plugin from {infos[ep.name].source}")
+                    _warn(
+                        warn,
+                        f"plugin '{ep.name}' from package '{dist}' is skipped: its name is taken "
+                        f"by plugin from {infos[ep.name].source}",
+                    )
                 continue
             dist = ep.dist.name if ep.dist else "unknown package"
             info = PluginInfo(name=ep.name, source=dist, module=ep.value)
@@ -262,8 +285,11 @@ def load_plugins(
                 _skip(info, f"failed to load: {_one_line(exc)}", warn)
 
     if from_env:
-        seen = {b.name for b in builtin_plugins()} | {ep.name for ep in entry_points_of()} | \
-            {name for name, _ in extra or []}  # installed plugins count even where entry points are not loaded
+        seen = (
+            {b.name for b in builtin_plugins()}
+            | {ep.name for ep in entry_points_of()}
+            | {name for name, _ in extra or []}
+        )  # installed plugins count even where entry points are not loaded
         message = unknown_disabled(disable, seen)
         if message:
             _warn(warn, message)
@@ -284,16 +310,21 @@ def load_plugins(
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin) or "?"
             hook = re.search(r"unknown hook '([^']+)'", str(exc))
-            error = (f"implements an unknown hook '{hook.group(1) if hook else exc}'; hooks are "
-                     f"bench_register_{{{','.join(KINDS)}}}")
+            error = (
+                f"implements an unknown hook '{hook.group(1) if hook else exc}'; hooks are "
+                f"bench_register_{{{','.join(KINDS)}}}"
+            )
             if name not in infos or infos[name].source == "builtin":
                 raise PluginError(f"plugin '{name}' {error}") from None
             pm.unregister(exc.plugin)
             _skip(infos[name], error, warn)
 
-    registries = {kind: (MethodRegistry if kind == "methods" else Registry)(
-                      KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()),
-                      ENTRY_CHECKS.get(kind)) for kind in KINDS}
+    registries = {
+        kind: (MethodRegistry if kind == "methods" else Registry)(
+            KIND_NAMES[kind], CHECKS[kind], META_KEYS.get(kind, ()), ENTRY_CHECKS.get(kind)
+        )
+        for kind in KINDS
+    }
     for kind in KINDS:
         caller = getattr(pm.hook, f"bench_register_{kind}")
         for impl in caller.get_hookimpls():  # registration order: built-ins first

@@ -37,8 +37,10 @@ class MethodRegistry(Registry):
 
     def add(self, entry: Entry) -> None:
         if SEPARATOR in entry.name:
-            raise PluginError(f"plugin '{entry.plugin}' registered method {entry.name!r}: '{SEPARATOR}' joins methods "
-                              f"(--methods kd+se) and cannot be part of a name")
+            raise PluginError(
+                f"plugin '{entry.plugin}' registered method {entry.name!r}: '{SEPARATOR}' joins methods "
+                f"(--methods kd+se) and cannot be part of a name"
+            )
         super().add(entry)
         self._made.clear()
 

@@ -29,10 +29,11 @@ def _takes(option: Any) -> str:
 
 def _same_kind(base: Any, new: Any) -> bool:
     """Whether ``new`` takes what ``base`` takes (type, choices, limits; the default and help may differ)."""
-    return (type(base.default) is type(new.default)
-            and (None if base.choices is None else set(base.choices))
-            == (None if new.choices is None else set(new.choices))
-            and base.limits == new.limits)
+    return (
+        type(base.default) is type(new.default)
+        and (None if base.choices is None else set(base.choices)) == (None if new.choices is None else set(new.choices))
+        and base.limits == new.limits
+    )
 
 
 def complete_options(cls: type) -> str | None:
@@ -48,12 +49,13 @@ def complete_options(cls: type) -> str | None:
             if not all(hasattr(option, a) for a in ("default", "choices", "limits")):
                 return None  # not an Option: the registry's own check names it
             if name in merged and not _same_kind(merged[name], option):
-                return (f"its option '{name}' ({klass.__qualname__}: {_takes(option)}) redeclares "
-                        f"{owner[name].__qualname__}'s '{name}' ({_takes(merged[name])}); keep what it takes "
-                        f"(a new default is fine) or give it another name")
+                return (
+                    f"its option '{name}' ({klass.__qualname__}: {_takes(option)}) redeclares "
+                    f"{owner[name].__qualname__}'s '{name}' ({_takes(merged[name])}); keep what it takes "
+                    f"(a new default is fine) or give it another name"
+                )
             merged[name] = option
             owner.setdefault(name, klass)
     if list(merged.items()) != list(dict(getattr(cls, "options", {})).items()):
         cls.options = merged  # type: ignore[attr-defined]  # cls: any class here (a method class, checked later)
     return None
-

@@ -45,8 +45,16 @@ class Entry:
     object; a reference (:class:`Ref`) is imported and checked on first access, and a failure there is a
     :class:`PluginError` naming the plugin and the name."""
 
-    def __init__(self, name: str, obj: Any, plugin: str, description: str = "",
-                 meta: Mapping[str, Any] | None = None, check: Check | None = None, kind: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        obj: Any,
+        plugin: str,
+        description: str = "",
+        meta: Mapping[str, Any] | None = None,
+        check: Check | None = None,
+        kind: str = "",
+    ) -> None:
         self.name, self.plugin, self.description = name, plugin, description
         self.meta: Mapping[str, Any] = dict(meta or {})
         self._target = Ref(obj) if isinstance(obj, str) else obj
@@ -66,12 +74,15 @@ class Entry:
             try:
                 obj = ref.load()
             except Exception as exc:  # the plugin's module is broken: one line, naming it
-                raise PluginError(f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as "
-                                  f"'{ref.target}', which cannot be imported: {type(exc).__name__}: {exc}") from None
+                raise PluginError(
+                    f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as "
+                    f"'{ref.target}', which cannot be imported: {type(exc).__name__}: {exc}"
+                ) from None
             problem = self._check(obj) if self._check is not None else None
             if problem:
-                raise PluginError(f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as "
-                                  f"'{ref.target}', {problem}")
+                raise PluginError(
+                    f"plugin '{self.plugin}' registered {self._kind} '{self.name}' as '{ref.target}', {problem}"
+                )
             self._obj, self._loaded = obj, True
         return self._obj
 
@@ -103,8 +114,13 @@ class Registry:
     :class:`PluginError` naming the plugin, the name and what was expected, raised while the plugin registers
     (so a third-party plugin is skipped with one line, and a built-in one is a bug)."""
 
-    def __init__(self, kind: str, check: Check | None = None, meta_keys: tuple[str, ...] = (),
-                 check_entry: EntryCheck | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        check: Check | None = None,
+        meta_keys: tuple[str, ...] = (),
+        check_entry: EntryCheck | None = None,
+    ) -> None:
         self.kind = kind
         self.check = check
         self.meta_keys = meta_keys  # keywords a plugin may pass beside description (e.g. default_teacher)
@@ -131,21 +147,28 @@ class Registry:
         return check
 
     def add(self, entry: Entry) -> None:
-        if not isinstance(entry.name, str) or not entry.name or any(c.isspace() for c in entry.name) \
-                or "," in entry.name:
+        if (
+            not isinstance(entry.name, str)
+            or not entry.name
+            or any(c.isspace() for c in entry.name)
+            or "," in entry.name
+        ):
             raise PluginError(f"plugin '{entry.plugin}' registered an invalid {self.kind} name {entry.name!r}")
         unknown = sorted(set(entry.meta) - set(self.meta_keys))
         if unknown:
             known = ", ".join(self.meta_keys) or "none"
-            raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' with unknown "
-                              f"keyword(s) {', '.join(unknown)} (a {self.kind} takes: description, {known})")
+            raise PluginError(
+                f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' with unknown "
+                f"keyword(s) {', '.join(unknown)} (a {self.kind} takes: description, {known})"
+            )
         if entry.lazy:  # the object is checked when first used; what was declared beside it, now
             problem = self.check_entry(entry.name, None, entry.meta) if self.check_entry is not None else None
         else:
             problem = self.checker(entry.name, entry.meta)(entry.obj)
         if problem:
-            raise PluginError(f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as "
-                              f"{_describe(entry.obj)}, {problem}")
+            raise PluginError(
+                f"plugin '{entry.plugin}' registered {self.kind} '{entry.name}' as {_describe(entry.obj)}, {problem}"
+            )
         self._entries.setdefault(entry.name, []).append(entry)
 
     def conflicts(self) -> dict[str, list[str]]:
@@ -155,11 +178,16 @@ class Registry:
     def conflict_error(self, name: str) -> PluginError:
         plugins = self.conflicts()[name]
         others = plugins[1:]
-        who = (f"both plugin '{plugins[0]}' and plugin '{plugins[1]}'" if len(plugins) == 2 else
-               "plugins " + ", ".join(f"'{p}'" for p in plugins))
-        return PluginError(f"{self.kind} '{name}' is registered by {who}; disable "
-                           f"{'one' if len(plugins) == 2 else 'all but one'} with "
-                           f"BENCH_DISABLE_PLUGINS={','.join(others)}")
+        who = (
+            f"both plugin '{plugins[0]}' and plugin '{plugins[1]}'"
+            if len(plugins) == 2
+            else "plugins " + ", ".join(f"'{p}'" for p in plugins)
+        )
+        return PluginError(
+            f"{self.kind} '{name}' is registered by {who}; disable "
+            f"{'one' if len(plugins) == 2 else 'all but one'} with "
+            f"BENCH_DISABLE_PLUGINS={','.join(others)}"
+        )
 
     def _unique(self, name: str) -> Entry:
         found = self._entries[name]
@@ -174,7 +202,7 @@ class Registry:
             return Resolved(self._unique(name), None)
         for key, found in self._entries.items():
             if found[0].prefix and name.startswith(key):
-                arg = name[len(key):]
+                arg = name[len(key) :]
                 if not arg:
                     raise unknown_name(self.kind, name, self.display_names())
                 return Resolved(self._unique(key), arg)

@@ -36,9 +36,17 @@ def shape_only_dataset(num_classes: int, in_chans: int = 3, size: int = 32) -> I
     """A dataset with no images: just what building a model needs (classes, channels, size)."""
     empty = torch.zeros(0, in_chans, size, size, dtype=torch.uint8)
     labels = torch.zeros(0, dtype=torch.int64)
-    return ImageDataset(name=f"shape-{num_classes}x{in_chans}x{size}", train_images=empty, train_labels=labels,
-                        test_images=empty, test_labels=labels, classes=[str(i) for i in range(num_classes)],
-                        mean=(0.5,) * in_chans, std=(0.25,) * in_chans, source="shape only (no images)")
+    return ImageDataset(
+        name=f"shape-{num_classes}x{in_chans}x{size}",
+        train_images=empty,
+        train_labels=labels,
+        test_images=empty,
+        test_labels=labels,
+        classes=[str(i) for i in range(num_classes)],
+        mean=(0.5,) * in_chans,
+        std=(0.25,) * in_chans,
+        source="shape only (no images)",
+    )
 
 
 def declared_stand_in(plugins: PluginSet, dataset: str, val_split: float = 0.0) -> ImageDataset | None:
@@ -54,9 +62,11 @@ def declared_stand_in(plugins: PluginSet, dataset: str, val_split: float = 0.0) 
 
 
 MACS_COLUMN = "MACs (M)"
-COST_NOTE = ("MACs: one per multiply-add of convolutions and matrix products, plus one per element of the "
-             "attention gates' element-wise multiplications and sigmoids (what papers quote as FLOPs). "
-             "FLOPs: torch.utils.flop_counter (a multiply-add = 2 FLOPs; element-wise operations not counted).")
+COST_NOTE = (
+    "MACs: one per multiply-add of convolutions and matrix products, plus one per element of the "
+    "attention gates' element-wise multiplications and sigmoids (what papers quote as FLOPs). "
+    "FLOPs: torch.utils.flop_counter (a multiply-add = 2 FLOPs; element-wise operations not counted)."
+)
 
 
 @dataclass
@@ -72,29 +82,53 @@ class CostRow:
 CPU = torch.device("cpu")
 
 
-def measure_costs(plugins: PluginSet, methods: list[Method], arch: str, num_classes: int, *, in_chans: int = 3,
-                  size: int = 32, device: torch.device = CPU, latency: bool = False,
-                  teacher: str | None = None) -> list[CostRow]:
+def measure_costs(
+    plugins: PluginSet,
+    methods: list[Method],
+    arch: str,
+    num_classes: int,
+    *,
+    in_chans: int = 3,
+    size: int = 32,
+    device: torch.device = CPU,
+    latency: bool = False,
+    teacher: str | None = None,
+) -> list[CostRow]:
     """Each method's deployed model (seed 0's plan, resolved dry on untrained networks), measured."""
     recipe = Recipe("none", 1, 2, 0.1, 0.0)
-    env = RunEnv(arch=arch, dataset=shape_only_dataset(num_classes, in_chans, size), recipe=recipe, seed=0,
-                 device=device, reporter=Reporter(), resolve_arch=plugins.resolve_arch)
+    env = RunEnv(
+        arch=arch,
+        dataset=shape_only_dataset(num_classes, in_chans, size),
+        recipe=recipe,
+        seed=0,
+        device=device,
+        reporter=Reporter(),
+        resolve_arch=plugins.resolve_arch,
+    )
     stages = StageRunner(env, ArtifactStore(Path("/nonexistent")), dry=True)
     info = RunInfo(arch=arch, recipe=recipe, teacher_stage=baseline_stage(teacher) if teacher else None)
     rows = []
     shape = (in_chans, size, size)
-    for entry in RunPlan.build(methods, [0], lambda seed: info,
-                               plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin):
-        where = (f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, "
-                 f"{in_chans}x{size}x{size} input)")
+    for entry in RunPlan.build(
+        methods, [0], lambda seed: info, plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin
+    ):
+        where = (
+            f"method '{entry.name}' cannot be measured on {arch} ({num_classes} classes, "
+            f"{in_chans}x{size}x{size} input)"
+        )
         try:
             model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
             check_logits(model, shape, num_classes, device, f"{where}: its model")
             cost = count_cost(model, shape, device)
-            rows.append(CostRow(
-                method=entry.name, params=count_params(model), macs=cost.macs, flops=cost.flops,
-                latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
-            ))
+            rows.append(
+                CostRow(
+                    method=entry.name,
+                    params=count_params(model),
+                    macs=cost.macs,
+                    flops=cost.flops,
+                    latency_b1_ms=latency_ms(model, shape, 1, device) if latency else None,
+                )
+            )
         except PluginFailed as exc:
             raise UsageError(f"{where}: {plugins.claim(exc, entry.name)}") from exc
         except BenchError:
@@ -112,8 +146,9 @@ def significant(x: float, digits: int = 3) -> str:
     return f"{x:,.{decimals}f}"
 
 
-def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | None = None,
-                 console: Console | None = None) -> None:
+def render_costs(
+    rows: list[CostRow], title: str, reference: list[RefValue] | None = None, console: Console | None = None
+) -> None:
     """One row per method: parameters (count and M), MACs and FLOPs in M (one unit per column, at least three
     significant digits), batch-1 latency; with a reference, the paper's parameter (and MAC) counts beside."""
     ref_m = {v.method: v.value for v in reference or [] if v.metric == "params_millions" and not v.variant}
@@ -126,14 +161,22 @@ def render_costs(rows: list[CostRow], title: str, reference: list[RefValue] | No
         for col in ("paper params (M)", "Δ (M)", "exact reference") + (("paper MACs (M)",) if ref_macs else ()):
             table.add_column(col, justify="right")
     for r in rows:
-        line = [r.method, f"{r.params:,}", significant(r.params / 1e6), significant(r.macs / 1e6),
-                significant(r.flops / 1e6), significant(r.latency_b1_ms) if r.latency_b1_ms is not None else "-"]
+        line = [
+            r.method,
+            f"{r.params:,}",
+            significant(r.params / 1e6),
+            significant(r.macs / 1e6),
+            significant(r.flops / 1e6),
+            significant(r.latency_b1_ms) if r.latency_b1_ms is not None else "-",
+        ]
         if reference:
             paper = ref_m.get(r.method)
             exact = ref_exact.get(r.method)
-            line += [f"{paper:.2f}" if paper is not None else "-",
-                     f"{r.params / 1e6 - paper:+.2f}" if paper is not None else "-",
-                     ("equal" if exact == r.params else f"{exact:,} (differs)") if exact is not None else "-"]
+            line += [
+                f"{paper:.2f}" if paper is not None else "-",
+                f"{r.params / 1e6 - paper:+.2f}" if paper is not None else "-",
+                ("equal" if exact == r.params else f"{exact:,} (differs)") if exact is not None else "-",
+            ]
             if ref_macs:
                 line.append(f"{ref_macs[r.method]:.2f}" if r.method in ref_macs else "-")
         table.add_row(*line)

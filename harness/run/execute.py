@@ -22,7 +22,12 @@ from harness.run.loggers import LoggerSet
 from harness.run.prepare import PreparedRun
 from harness.run.restarts import RestartWarningRunner
 from harness.run.recording import (
-    FinishedRecords, build_record, earlier_failure, failed_record, record_name, save_figures,
+    FinishedRecords,
+    build_record,
+    earlier_failure,
+    failed_record,
+    record_name,
+    save_figures,
 )
 from harness.run.runlog import RunLogs, run_context
 from harness.train.env import RunEnv
@@ -37,8 +42,13 @@ class RunOutcome:
     failures: list[str]
 
 
-def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], StageRunner] | None = None,
-            execution: dict | None = None) -> RunOutcome:
+def execute(
+    run: PreparedRun,
+    reporter: Reporter,
+    *,
+    runner: Callable[[RunEnv], StageRunner] | None = None,
+    execution: dict | None = None,
+) -> RunOutcome:
     """Train every entry of the run's plan, seed by seed; a failing method is reported and the others go on.
 
     ``runner`` makes the stage runner of each seed (after a sweep: one that loads every stage from the store);
@@ -49,8 +59,11 @@ def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], 
     reuse = run.request.reuse_records or run.request.resume
     done = FinishedRecords(run.request.out) if reuse else None
     main = run.world is None or run.world.is_main  # the other ranks train along and write nothing
-    execution = execution or ({"executor": "in-process", "workers": 1} if run.world is None else
-                              {"executor": "torchrun", **run.world.describe()})
+    execution = execution or (
+        {"executor": "in-process", "workers": 1}
+        if run.world is None
+        else {"executor": "torchrun", **run.world.describe()}
+    )
     outcome = RunOutcome(records, paths, failures)
     logs = RunLogs(reporter, run.loggers if main else LoggerSet())
     try:
@@ -62,15 +75,25 @@ def execute(run: PreparedRun, reporter: Reporter, *, runner: Callable[[RunEnv], 
     return outcome
 
 
-def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRunner] | None, execution: dict,
-             done: FinishedRecords | None, main: bool, outcome: RunOutcome) -> None:
+def _execute(
+    run: PreparedRun,
+    logs: RunLogs,
+    runner: Callable[[RunEnv], StageRunner] | None,
+    execution: dict,
+    done: FinishedRecords | None,
+    main: bool,
+    outcome: RunOutcome,
+) -> None:
     records, paths, failures = outcome.records, outcome.paths, outcome.failures
     reporter: Reporter = logs  # every event reaches the caller's reporter, and the epochs the loggers
     for seed in run.plan.seeds:
         run.release_planning()  # the dry resolutions' models (and the previous seed's): not held while training
         env = run.env(seed, reporter)
-        stages = runner(env) if runner else RestartWarningRunner(env, run.store, resume=run.request.resume,
-                                                                  retrain=run.request.retrain)
+        stages = (
+            runner(env)
+            if runner
+            else RestartWarningRunner(env, run.store, resume=run.request.resume, retrain=run.request.retrain)
+        )
         dry = run.dry_runner(seed) if done is not None else None
         for entry in run.plan.of_seed(seed):
             method, plan = entry.method, entry.plan
@@ -82,9 +105,18 @@ def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRu
                     records.append(found[1])
                     continue
             reporter.note(f"== {method.name} | {run.request.arch} | {env.dataset.name} | seed {seed} ==")
-            logs.begin(run_context(name=record_name(run, method, env), method=method.config(), arch=run.request.arch,
-                                   dataset=env.dataset.name, seed=seed, recipe=run.recipe.as_dict(),
-                                   teacher=run.request.teacher, out=run.request.out))
+            logs.begin(
+                run_context(
+                    name=record_name(run, method, env),
+                    method=method.config(),
+                    arch=run.request.arch,
+                    dataset=env.dataset.name,
+                    seed=seed,
+                    recipe=run.recipe.as_dict(),
+                    teacher=run.request.teacher,
+                    out=run.request.out,
+                )
+            )
             t0 = time.perf_counter()
             first = len(stages.resolved)
             try:
@@ -103,8 +135,9 @@ def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRu
                     error, failure = str(exc), f"{entry.label}: {exc}"
                 else:
                     error = f"{type(exc).__name__}: {exc}"
-                    failure = f"{entry.label} failed: {error}" + ("" if debugging() else
-                                                                  " (rerun with --debug for the traceback)")
+                    failure = f"{entry.label} failed: {error}" + (
+                        "" if debugging() else " (rerun with --debug for the traceback)"
+                    )
                 if debugging():
                     failure += "\n" + traceback.format_exc()
                 failures.append(failure)
@@ -126,5 +159,8 @@ def _execute(run: PreparedRun, logs: RunLogs, runner: Callable[[RunEnv], StageRu
 def trained_histories(nodes: Iterable[TrainedStage], owner: str) -> list[tuple[str, list[dict]]]:
     """(label, epochs) of the stages trained for ``owner``'s run (in this process or by a sweep's jobs), for its
     loggers; labelled as the engine's progress lines name them (``baseline[resnet8]``, ``kd/train``)."""
-    return [(node.label if node.stage.arch else f"{owner}/{node.stage.name}", node.history)
-            for node in nodes if node.origin == "trained"]
+    return [
+        (node.label if node.stage.arch else f"{owner}/{node.stage.name}", node.history)
+        for node in nodes
+        if node.origin == "trained"
+    ]

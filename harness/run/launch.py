@@ -20,8 +20,14 @@ if TYPE_CHECKING:
     from harness.run.sweep.backend import ExecutorOptions
 
 
-def prepare_all(runs: list[tuple[Any, RunRequest]], plugins: PluginSet, reporter: Reporter, *, need_data: bool,
-                label: str | None = None) -> list[tuple[Any, PreparedRun]]:
+def prepare_all(
+    runs: list[tuple[Any, RunRequest]],
+    plugins: PluginSet,
+    reporter: Reporter,
+    *,
+    need_data: bool,
+    label: str | None = None,
+) -> list[tuple[Any, PreparedRun]]:
     """Prepare (and so validate) every request before anything trains; ``runs`` pair each request with where
     it was declared (a study's run, with its ``where``; None on the command line). An error of a study's run
     says which run it is (``label: [runs.2] arch=vgg8: ...``, ``label`` naming the study)."""
@@ -47,23 +53,34 @@ def executor_options(args: Any, plugins: PluginSet | None = None) -> ExecutorOpt
     if args.throughput is not None and not args.dry_run:  # the numbers themselves: their argparse types
         raise UsageError("--throughput only estimates the wall time of a --dry-run; add --dry-run")
     if args.per_gpu is not None and args.device not in ("auto", "cuda"):
-        raise UsageError(f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
-                         f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)")
+        raise UsageError(
+            f"--per-gpu runs jobs on every visible GPU (each job sees only its own): use --device "
+            f"cuda or auto, not {args.device} (choose GPUs with CUDA_VISIBLE_DEVICES)"
+        )
     slurm = dict(args.slurm or {})  # --slurm-opt NAME=VALUE items (text), a study's [execution.slurm] (typed)
     if (slurm or args.slurm_local) and executor != "slurm":
         raise UsageError("--slurm-opt and --slurm-local are options of --executor slurm")
     if args.ray_address and executor != "ray":
         raise UsageError("--ray-address is an option of --executor ray")
-    options = ExecutorOptions(workers=args.workers, per_gpu=args.per_gpu, retries=args.retries, device=args.device,
-                              threads=args.threads, ray_address=args.ray_address, slurm=slurm,
-                              slurm_local=args.slurm_local, folder=str(args.cache_dir / "jobs"))
+    options = ExecutorOptions(
+        workers=args.workers,
+        per_gpu=args.per_gpu,
+        retries=args.retries,
+        device=args.device,
+        threads=args.threads,
+        ray_address=args.ray_address,
+        slurm=slurm,
+        slurm_local=args.slurm_local,
+        folder=str(args.cache_dir / "jobs"),
+    )
     if plugins is not None:
         check_executor(plugins, executor, options)
     return options
 
 
-def run_on_executor(runs: list[PreparedRun], args: Any, plugins: PluginSet,
-                    reporter: Reporter) -> tuple[list, list[str]]:
+def run_on_executor(
+    runs: list[PreparedRun], args: Any, plugins: PluginSet, reporter: Reporter
+) -> tuple[list, list[str]]:
     """Train ``runs`` in this process (``--workers 1``, the default) or as a sweep of stage jobs on the
     executor; returns each run's outcome and the failed jobs' lines."""
     from harness.run.execute import execute

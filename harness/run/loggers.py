@@ -153,4 +153,3 @@ def metric_name(*parts: str) -> str:
     "test_acc")`` -> ``baseline-resnet8/test_acc``."""
     cleaned = [re.sub(r"[^A-Za-z0-9_.\- ]+", "-", p).strip("-") for p in parts]
     return "/".join(p for p in cleaned if p)
-

@@ -28,10 +28,21 @@ def distorted_metrics(env: RunEnv, model: nn.Module, distortions: list[Distortio
     """Top-1 (%) of ``model`` on the run's test set under each distortion (``{"noise:0.1": 71.3, ...}``), with
     the run's seed, normalisation and engine settings."""
     ds = env.dataset
-    return {d.name: distorted_accuracy(model, ds.test_images, ds.test_labels, d, normalizer=env.normalizer,
-                                       seed=env.seed, device=env.device, batch_size=env.eval_batch_size,
-                                       channels_last=env.channels_last, amp=env.amp)
-            for d in distortions}
+    return {
+        d.name: distorted_accuracy(
+            model,
+            ds.test_images,
+            ds.test_labels,
+            d,
+            normalizer=env.normalizer,
+            seed=env.seed,
+            device=env.device,
+            batch_size=env.eval_batch_size,
+            channels_last=env.channels_last,
+            amp=env.amp,
+        )
+        for d in distortions
+    }
 
 
 def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRun) -> dict:
@@ -60,6 +71,9 @@ def measure(env: RunEnv, deployed: TrainedStage, report: Report, run: PreparedRu
         metrics["latency_ms"] = {}
         for batch, repeats in ((1, 15), (big, 5)):
             timed = measure_latency(model, shape, batch, run.device, repeats=repeats, channels_last=run.channels_last)
-            metrics["latency_ms"] |= {f"batch{batch}": timed.median, f"batch{batch}_spread": timed.spread,
-                                      f"batch{batch}_repeats": timed.repeats}
+            metrics["latency_ms"] |= {
+                f"batch{batch}": timed.median,
+                f"batch{batch}_spread": timed.spread,
+                f"batch{batch}_repeats": timed.repeats,
+            }
     return metrics

@@ -32,22 +32,29 @@ def logits_problem(model: nn.Module, shape: tuple[int, int, int], classes: int, 
     if not isinstance(out, torch.Tensor):
         return f"returns a {type(out).__name__}, not a tensor of logits"
     if tuple(out.shape) != (1, classes):
-        return (f"returns logits of shape {tuple(out.shape)} for one {'x'.join(map(str, shape))} image, not "
-                f"(1, {classes}): the dataset has {classes} classes, so its last layer needs spec.num_classes "
-                f"outputs")
+        return (
+            f"returns logits of shape {tuple(out.shape)} for one {'x'.join(map(str, shape))} image, not "
+            f"(1, {classes}): the dataset has {classes} classes, so its last layer needs spec.num_classes "
+            f"outputs"
+        )
     return None
 
 
-def check_logits(model: nn.Module, shape: tuple[int, int, int], classes: int, device: torch.device,
-                 what: str) -> None:
+def check_logits(model: nn.Module, shape: tuple[int, int, int], classes: int, device: torch.device, what: str) -> None:
     """Raise a UsageError naming ``what`` when ``model``'s logits are not ``(1, classes)`` for one image."""
     problem = logits_problem(model, shape, classes, device)
     if problem:
         raise UsageError(f"{what} {problem}")
 
 
-def check_architectures(nodes: Iterable[TrainedStage], shape: tuple[int, int, int], classes: int,
-                        device: torch.device, where: str, seen: set[str]) -> None:
+def check_architectures(
+    nodes: Iterable[TrainedStage],
+    shape: tuple[int, int, int],
+    classes: int,
+    device: torch.device,
+    where: str,
+    seen: set[str],
+) -> None:
     """:func:`check_logits` on the model of every architecture's classifier stage among ``nodes`` (a stage
     with an ``arch``, evaluated by accuracy) whose architecture is not in ``seen`` (then added): a UsageError
     ``"{where}: stage ...: its model ..."``."""

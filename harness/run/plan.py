@@ -49,19 +49,29 @@ class RunPlan:
     entries: tuple[PlanEntry, ...]
 
     @classmethod
-    def build(cls, methods: Sequence[Method], seeds: Sequence[int], info: Callable[[int], RunInfo], *,
-              baseline: Callable[[], Method] | None = None,
-              plugin_of: Callable[[str], str | None] = lambda name: None) -> "RunPlan":
+    def build(
+        cls,
+        methods: Sequence[Method],
+        seeds: Sequence[int],
+        info: Callable[[int], RunInfo],
+        *,
+        baseline: Callable[[], Method] | None = None,
+        plugin_of: Callable[[str], str | None] = lambda name: None,
+    ) -> "RunPlan":
         """Plan every method for every seed (``info(seed)``: what the plans are made from). ``baseline``
         makes the shared baseline method, when the run has one to add (``baseline`` is registered and was
         not asked for); it is added to a seed whose plans use the baseline stage of the run's architecture.
         A ``plan()`` that raises is one line naming the method and its plugin (``plugin_of(name)``)."""
+
         def plan(method: Method, run_info: RunInfo) -> Plan:
             with plugin_code(f"method '{method.name}'.plan()", plugin_of(method.name)):
                 result = method.plan(run_info)
             if not isinstance(result, Plan):
-                raise PluginFailed(f"method '{method.name}'.plan()", TypeError(
-                    f"returned a {type(result).__name__}, not a harness.api.Plan"), plugin_of(method.name))
+                raise PluginFailed(
+                    f"method '{method.name}'.plan()",
+                    TypeError(f"returned a {type(result).__name__}, not a harness.api.Plan"),
+                    plugin_of(method.name),
+                )
             return result
 
         entries = []

@@ -147,8 +147,9 @@ class Planning:
             known = self._runners[key] = (dataset, PlanningRunner(made, store))
         return known[1]
 
-    def _resolve_arch(self, resolve: Callable[[str], tuple[ArchFactory, str | None]],
-                      name: str) -> tuple[Any, str | None]:
+    def _resolve_arch(
+        self, resolve: Callable[[str], tuple[ArchFactory, str | None]], name: str
+    ) -> tuple[Any, str | None]:
         factory, arg = resolve(name)
         if name not in self._factories or self._factories[name].func is not factory:
             self._factories[name] = cached_factory(factory, self.builds)

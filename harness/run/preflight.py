@@ -40,8 +40,10 @@ def check_output_dir(path: Path, flag: str = "--out", *, given: str | None = Non
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{shown}: cannot write in '{existing}' ({exc.strerror or type(exc).__name__}); "
-                         f"choose a writable folder or fix its permissions") from None
+        raise UsageError(
+            f"{shown}: cannot write in '{existing}' ({exc.strerror or type(exc).__name__}); "
+            f"choose a writable folder or fix its permissions"
+        ) from None
 
 
 def check_output_file(path: Path, flag: str) -> None:
@@ -60,11 +62,15 @@ OUT_FOLDERS = ("failed",)
 def check_run_dirs(request: Any) -> None:
     """The folders a run writes to: ``--out`` (records, ``failed/``) and ``--cache-dir`` (``datasets/``,
     ``artifacts/``, ``jobs/``); a file where one of those folders should be is named, with what to do."""
-    for flag, root, subfolders in (("--out", request.out, OUT_FOLDERS),
-                                   ("--cache-dir", request.cache_dir, CACHE_FOLDERS)):
+    for flag, root, subfolders in (
+        ("--out", request.out, OUT_FOLDERS),
+        ("--cache-dir", request.cache_dir, CACHE_FOLDERS),
+    ):
         check_output_dir(root, flag)
         for name in subfolders:
             folder = Path(root).expanduser() / name
             if folder.exists() and not folder.is_dir():
-                raise UsageError(f"{flag} {root}: '{folder}' is a file where bench keeps its {name}/ folder; "
-                                 f"move or remove that file, or choose another {flag}")
+                raise UsageError(
+                    f"{flag} {root}: '{folder}' is a file where bench keeps its {name}/ folder; "
+                    f"move or remove that file, or choose another {flag}"
+                )

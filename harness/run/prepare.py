@@ -16,7 +16,12 @@ import torch
 
 from harness.core import numerics
 from harness.core.errors import (
-    BenchError, DataUnavailableError, PluginFailed, UsageError, did_you_mean, plugin_code,
+    BenchError,
+    DataUnavailableError,
+    PluginFailed,
+    UsageError,
+    did_you_mean,
+    plugin_code,
 )
 from harness.core.progress import Reporter
 from harness.core.recipes import Recipe
@@ -46,7 +51,6 @@ from harness.train.engine import COMPILE_MODES, cpu_has_bf16
 from harness.train.env import SELECTIONS, RunEnv
 from harness.train.executor import StageRunner
 from harness.train.stage import Stage
-
 
 
 def _settings(name: str) -> Settings:
@@ -97,17 +101,30 @@ class PreparedRun:
         the platform its stages are computed on (measured in this process: a worker measures its own).
         ``platform=False``: without it (a dry resolution, which computes and records no stage, so that
         planning does not import what only the platform names, such as torchvision)."""
-        env = RunEnv(arch=self.request.arch, dataset=dataset, recipe=self.recipe, seed=seed, device=self.device,
-                     reporter=Reporter(), resolve_arch=self.plugins.resolve_arch, amp=self.amp,
-                     channels_last=self.channels_last, select=self.request.select, tta=self.request.tta,
-                     world=self.world,
-                     compile=self.request.compile, numerics=numerics.profile(self.request.numerics).identity())
-        measured = self.numerics or numerics.activate(self.request.numerics, self.request.threads,
-                                                      device=self.device.type)
+        env = RunEnv(
+            arch=self.request.arch,
+            dataset=dataset,
+            recipe=self.recipe,
+            seed=seed,
+            device=self.device,
+            reporter=Reporter(),
+            resolve_arch=self.plugins.resolve_arch,
+            amp=self.amp,
+            channels_last=self.channels_last,
+            select=self.request.select,
+            tta=self.request.tta,
+            world=self.world,
+            compile=self.request.compile,
+            numerics=numerics.profile(self.request.numerics).identity(),
+        )
+        measured = self.numerics or numerics.activate(
+            self.request.numerics, self.request.threads, device=self.device.type
+        )
         if not platform:
             return env
-        env.platform = computing_platform(self.device, measured, env.engine(),
-                                          self.world.size if self.world is not None else 1)
+        env.platform = computing_platform(
+            self.device, measured, env.engine(), self.world.size if self.world is not None else 1
+        )
         return env
 
     def dry_runner(self, seed: int, dataset: ImageDataset | None = None) -> StageRunner:
@@ -123,8 +140,9 @@ class PreparedRun:
         plugin declares (the same one for every caller), or None when it declares none."""
         if self.dataset is not None:
             return self.dataset
-        return self.planning.stand_in(lambda: declared_stand_in(self.plugins, self.request.dataset,
-                                                                self.request.val_split))
+        return self.planning.stand_in(
+            lambda: declared_stand_in(self.plugins, self.request.dataset, self.request.val_split)
+        )
 
     def train_images(self) -> int | None:
         """The run's training images: the dataset's; without it on disk, its plugin's declared count (after
@@ -166,13 +184,16 @@ def method_options(given: dict[str, dict[str, Any]] | list[str], methods: list[s
         if method not in in_run:
             first = next(iter(values), "NAME")
             hint = did_you_mean(method, methods)
-            raise UsageError(f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})"
-                             + (f";{hint}" if hint else ""))
+            raise UsageError(
+                f"--opt {method}.{first}: method '{method}' is not in --methods ({', '.join(methods)})"
+                + (f";{hint}" if hint else "")
+            )
     return table
 
 
-def build_methods(plugins: PluginSet, names: list[str],
-                  raw_options: dict[str, dict[str, Any]] | list[str]) -> list[Method]:
+def build_methods(
+    plugins: PluginSet, names: list[str], raw_options: dict[str, dict[str, Any]] | list[str]
+) -> list[Method]:
     """Method instances with their validated options (:func:`method_options`)."""
     if len(set(names)) != len(names):
         raise UsageError(f"--methods lists a method twice: {','.join(names)}")
@@ -184,8 +205,9 @@ def build_methods(plugins: PluginSet, names: list[str],
         for key in given:
             if key not in entry.obj.options:
                 valid = ", ".join(sorted(entry.obj.options)) or "none"
-                raise UsageError(f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} "
-                                 f"its options: {valid}")
+                raise UsageError(
+                    f"method '{name}' has no option '{key}';{did_you_mean(key, entry.obj.options)} its options: {valid}"
+                )
         with plugin_code(f"method '{name}' (its options or constructor)", entry.plugin):
             methods.append(entry.obj(name, entry.obj.parse_options(name, given)))
     return methods
@@ -193,8 +215,9 @@ def build_methods(plugins: PluginSet, names: list[str],
 
 def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     resolved = plugins.datasets.resolve(req.dataset)
-    request = DatasetRequest(name=req.dataset, arg=resolved.arg, data_dir=req.data_dir, cache_dir=req.cache_dir,
-                             download=req.download)
+    request = DatasetRequest(
+        name=req.dataset, arg=resolved.arg, data_dir=req.data_dir, cache_dir=req.cache_dir, download=req.download
+    )
     with plugin_code(f"the loader of dataset '{req.dataset}'", resolved.entry.plugin):
         ds = resolved.obj(request)
     check_loaded(ds, resolved.entry.plugin, req.dataset)  # uint8 NCHW pixels, int64 labels in range, stats
@@ -203,8 +226,9 @@ def load_dataset(req: RunRequest, plugins: PluginSet) -> ImageDataset:
     return prepare_dataset(ds, train_subset=req.train_subset, test_subset=req.test_subset, val_split=req.val_split)
 
 
-def teacher_stage(req: RunRequest, store: ArtifactStore, default: str | None = None) -> tuple[Stage | None,
-                                                                                              dict | None]:
+def teacher_stage(
+    req: RunRequest, store: ArtifactStore, default: str | None = None
+) -> tuple[Stage | None, dict | None]:
     """The run's teacher stage (``--teacher-checkpoint``, ``--teacher ARCH``'s baseline, or ``default``'s), and
     where a shared teacher came from (``--teacher-checkpoint`` a bundle, a URL or a Hub repository: fetched, its
     digest verified and imported into the store first)."""
@@ -236,10 +260,13 @@ def default_teacher(req: RunRequest, plugins: PluginSet, methods: list[Method]) 
     meta = plugins.archs.resolve(req.arch).entry.meta
     if meta.get("default_teacher"):
         return str(meta["default_teacher"]), str(meta.get("teacher_source") or "declared by its plugin")
-    pairs = ", ".join(f"{e.meta['default_teacher']} -> {e.name}" for e in plugins.archs.entries()
-                      if e.meta.get("default_teacher"))
-    raise UsageError(f"method '{needs[0]}' needs a teacher and {req.arch} has no default teacher: pass --teacher ARCH "
-                     f"or --teacher-checkpoint PATH (default pairs: {pairs or 'none'})")
+    pairs = ", ".join(
+        f"{e.meta['default_teacher']} -> {e.name}" for e in plugins.archs.entries() if e.meta.get("default_teacher")
+    )
+    raise UsageError(
+        f"method '{needs[0]}' needs a teacher and {req.arch} has no default teacher: pass --teacher ARCH "
+        f"or --teacher-checkpoint PATH (default pairs: {pairs or 'none'})"
+    )
 
 
 def plan_run(run: PreparedRun) -> RunPlan:
@@ -248,8 +275,13 @@ def plan_run(run: PreparedRun) -> RunPlan:
     shared = None
     if "baseline" not in req.methods and "baseline" in plugins.methods:
         shared = lambda: plugins.methods.resolve("baseline").obj("baseline")  # noqa: E731
-    return RunPlan.build(run.methods, req.seeds, run.info, baseline=shared,
-                         plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin)
+    return RunPlan.build(
+        run.methods,
+        req.seeds,
+        run.info,
+        baseline=shared,
+        plugin_of=lambda name: plugins.methods.resolve(name).entry.plugin,
+    )
 
 
 def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_data: bool = True) -> PreparedRun:
@@ -270,8 +302,10 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if req.select == "val" and not req.val_split:
         raise UsageError("--select val needs a validation split: add --val-split FRACTION (e.g. 0.1)")
     if req.tta != "none" and req.select != "last":
-        raise UsageError(f"--tta {req.tta} evaluates the last epoch only, so --select {req.select} would compare "
-                         f"epochs evaluated differently: use --select last with --tta")
+        raise UsageError(
+            f"--tta {req.tta} evaluates the last epoch only, so --select {req.select} would compare "
+            f"epochs evaluated differently: use --select last with --tta"
+        )
     methods = build_methods(plugins, req.methods, req.options)
     loggers = resolve_loggers(plugins.loggers, req.loggers)  # an unknown name or a missing extra: now
     plugins.archs.resolve(req.arch)
@@ -285,15 +319,20 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     if recipe.schedule == "multistep" and recipe.collided_milestones(named):
         from harness.train.engine import schedule_text
 
-        print(f"bench: warning: --epochs {recipe.epochs} scales recipe {named.name}'s milestones "
-              f"{list(named.milestones)} to {list(recipe.milestones)}, which coincide: {schedule_text(recipe)}; "
-              f"give --milestones (or --schedule cosine) to choose", file=sys.stderr)
+        print(
+            f"bench: warning: --epochs {recipe.epochs} scales recipe {named.name}'s milestones "
+            f"{list(named.milestones)} to {list(recipe.milestones)}, which coincide: {schedule_text(recipe)}; "
+            f"give --milestones (or --schedule cosine) to choose",
+            file=sys.stderr,
+        )
     if req.threads:
         torch.set_num_threads(req.threads)
     amp = device.type == "cuda" if req.amp is None else req.amp
     if amp and device.type == "cpu" and not cpu_has_bf16():
-        raise UsageError("--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
-                         "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)")
+        raise UsageError(
+            "--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
+            "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)"
+        )
     if req.compile is not None and req.compile not in COMPILE_MODES:
         raise UsageError(f"--compile {req.compile}: the modes are {', '.join(COMPILE_MODES)}")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
@@ -301,12 +340,28 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
     default = default_teacher(req, plugins, methods)
     if default is not None:
         plugins.archs.resolve(default[0])
-        print(f"bench: note: teacher {default[0]} is {req.arch}'s default ({default[1]}); choose another with "
-              f"--teacher ARCH or --teacher-checkpoint PATH", file=sys.stderr)
+        print(
+            f"bench: note: teacher {default[0]} is {req.arch}'s default ({default[1]}); choose another with "
+            f"--teacher ARCH or --teacher-checkpoint PATH",
+            file=sys.stderr,
+        )
     teacher, teacher_source = teacher_stage(req, store, default[0] if default else None)
-    run = PreparedRun(req, plugins, methods, None, recipe, device, amp, channels_last, store, teacher,
-                      teacher_default=default[1] if default else None, loggers=loggers,
-                      teacher_source=teacher_source, numerics=measured)
+    run = PreparedRun(
+        req,
+        plugins,
+        methods,
+        None,
+        recipe,
+        device,
+        amp,
+        channels_last,
+        store,
+        teacher,
+        teacher_default=default[1] if default else None,
+        loggers=loggers,
+        teacher_source=teacher_source,
+        numerics=measured,
+    )
     run = replace(run, plan=plan_run(run))  # every method plans every seed: a missing teacher etc. is refused here
     try:
         run = replace(run, dataset=load_dataset(req, plugins))
@@ -346,17 +401,24 @@ def validate(run: PreparedRun, dataset: ImageDataset | None = None) -> None:
     dry = run.dry_runner(seed, ds)
     checked: set[str] = set()  # the architectures whose logits were checked
     for entry in run.plan.of_seed(seed):
-        where = (f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
-                 f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)")
+        where = (
+            f"method '{entry.name}' cannot be set up on {run.request.arch} for {ds.name} "
+            f"({ds.in_chans}x{ds.input_size}x{ds.input_size}, {ds.num_classes} classes)"
+        )
         try:
             start = len(dry.resolved)
             dry.resolve(entry.plan.deploy, entry.name)
-            check_architectures(dry.resolved[start:], (ds.in_chans, ds.input_size, ds.input_size), ds.num_classes,
-                              run.device, where, checked)
+            check_architectures(
+                dry.resolved[start:],
+                (ds.in_chans, ds.input_size, ds.input_size),
+                ds.num_classes,
+                run.device,
+                where,
+                checked,
+            )
         except PluginFailed as exc:
             raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
         except BenchError:
             raise
         except Exception as exc:
             raise UsageError(f"{where}: {type(exc).__name__}: {exc}") from exc
-

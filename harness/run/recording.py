@@ -18,10 +18,22 @@ from harness.core.progress import Reporter
 from harness.methods.contract import Method, Report
 from harness.models.levels import count_params
 from harness.results.records import (
-    SCHEMA, DatasetEntry, EngineEntry, LoadReport, Metrics, ProtocolEntry, Record, StageEntry, StudyEntry,
+    SCHEMA,
+    DatasetEntry,
+    EngineEntry,
+    LoadReport,
+    Metrics,
+    ProtocolEntry,
+    Record,
+    StageEntry,
+    StudyEntry,
     TeacherEntry,
-    device_info, load_records, now_iso,
-    record_path, record_stem, versions,
+    device_info,
+    load_records,
+    now_iso,
+    record_path,
+    record_stem,
+    versions,
 )
 from harness.results.fingerprint import of_stages
 from harness.run.prepare import PreparedRun
@@ -53,16 +65,24 @@ def record_base(run: PreparedRun, method: Method, env: RunEnv, status: str) -> R
         "schema": SCHEMA,
         "status": status,
         "created": now_iso(),
-        "method": {**method.config(), "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
-                   "defaults": {k: o.default for k, o in method.options.items()}},
+        "method": {
+            **method.config(),
+            "plugin": run.plugins.methods.resolve(method.name).entry.plugin,
+            "defaults": {k: o.default for k, o in method.options.items()},
+        },
         "arch": req.arch,
         "dataset": cast(DatasetEntry, env.dataset.describe()),
         "seed": env.seed,
         "recipe": run.recipe.as_dict(),
         "engine": cast(EngineEntry, env.engine()),
         "protocol": cast(ProtocolEntry, protocol(req)),
-        "config": {"select": req.select, "amp": run.amp, "channels_last": run.channels_last,
-                   "seeds_in_run": req.seeds, "methods_in_run": req.methods},
+        "config": {
+            "select": req.select,
+            "amp": run.amp,
+            "channels_last": run.channels_last,
+            "seeds_in_run": req.seeds,
+            "methods_in_run": req.methods,
+        },
         "versions": versions(),
         "device": device_info(run.device),
     }
@@ -76,11 +96,19 @@ def teacher_entry(run: PreparedRun, deployed: TrainedStage) -> TeacherEntry | No
     if t is None:
         return None
     checkpoint = run.request.teacher_checkpoint
-    return {"arch": t.stage.arch or "", "artifact": t.key, "weights_digest": t.digest, "test_acc": t.final("test_acc"),
-            "params": count_params(t.model), "stage": t.stage.name,
-            "checkpoint": str(checkpoint) if checkpoint else None, "trained_in_this_run": t.origin == "trained",
-            "default": run.teacher_default is not None, "default_source": run.teacher_default,
-            "source": teacher_source(run, t)}
+    return {
+        "arch": t.stage.arch or "",
+        "artifact": t.key,
+        "weights_digest": t.digest,
+        "test_acc": t.final("test_acc"),
+        "params": count_params(t.model),
+        "stage": t.stage.name,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "trained_in_this_run": t.origin == "trained",
+        "default": run.teacher_default is not None,
+        "default_source": run.teacher_default,
+        "source": teacher_source(run, t),
+    }
 
 
 def teacher_source(run: PreparedRun, t: TrainedStage) -> dict | None:
@@ -93,8 +121,13 @@ def teacher_source(run: PreparedRun, t: TrainedStage) -> dict | None:
     imported = (run.store.meta(t.stage.name, t.key) or {}).get("imported")
     if not imported:
         return None
-    return {"kind": "imported", "source": imported.get("bundle"), "sha256": imported.get("sha256"),
-            "artifact": f"{t.stage.name}/{t.key}", "imported": imported.get("imported")}
+    return {
+        "kind": "imported",
+        "source": imported.get("bundle"),
+        "sha256": imported.get("sha256"),
+        "artifact": f"{t.stage.name}/{t.key}",
+        "imported": imported.get("imported"),
+    }
 
 
 def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
@@ -103,8 +136,9 @@ def stage_entries(stages: Iterable[TrainedStage]) -> dict[str, StageEntry]:
     return {node.label: cast(StageEntry, {**node.entry(), "curves": node.history}) for node in stages}
 
 
-def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report,
-                 wall: float) -> Record:
+def build_record(
+    run: PreparedRun, method: Method, env: RunEnv, deployed: TrainedStage, report: Report, wall: float
+) -> Record:
     from harness.run.measure import measure  # here: its distortions import torchvision, which planning never needs
 
     assert deployed.key is not None
@@ -121,18 +155,25 @@ def build_record(run: PreparedRun, method: Method, env: RunEnv, deployed: Traine
     }
 
 
-def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, finished: list[TrainedStage],
-                  wall: float) -> Record:
+def failed_record(
+    run: PreparedRun, method: Method, env: RunEnv, error: str, finished: list[TrainedStage], wall: float
+) -> Record:
     """The record of a (method, seed) that failed: its error line and the stages that did finish, no metrics.
     It is written under ``<out>/failed/`` (never read as a result) and keyed by what was run
     (:func:`failure_key`), so that a later success of the same run removes it."""
     record = record_base(run, method, env, "failed")
     req = run.request
-    record.update({
-        "teacher": {"arch": (run.teacher.arch if run.teacher else req.teacher) or "",
-                    "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None},
-        "error": error, "stages": stage_entries(finished), "wall_seconds": wall,
-    })
+    record.update(
+        {
+            "teacher": {
+                "arch": (run.teacher.arch if run.teacher else req.teacher) or "",
+                "checkpoint": str(req.teacher_checkpoint) if req.teacher_checkpoint else None,
+            },
+            "error": error,
+            "stages": stage_entries(finished),
+            "wall_seconds": wall,
+        }
+    )
     record["failure_key"] = failure_key(record)
     return record
 
@@ -140,8 +181,10 @@ def failed_record(run: PreparedRun, method: Method, env: RunEnv, error: str, fin
 def failure_key(record: Record) -> str:
     """What a run is, for its failed record's name: everything the record says but when, where and with whom."""
     config = {k: v for k, v in record["config"].items() if k not in ("seeds_in_run", "methods_in_run")}
-    return config_key({k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}
-                      | {"config": config})
+    return config_key(
+        {k: record[k] for k in ("method", "arch", "teacher", "dataset", "seed", "recipe", "engine")}
+        | {"config": config}
+    )
 
 
 def record_name(run: PreparedRun, method: Method, env: RunEnv) -> str:

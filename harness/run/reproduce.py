@@ -77,8 +77,9 @@ def _stage_text(s: PlannedStage, on_disk: bool) -> str:
     return f"{s.stage.label} {s.epochs}{suffix}"
 
 
-def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, throughput: float | None = None,
-            workers: int = 1) -> None:
+def dry_run(
+    runs: list[tuple[str | None, PreparedRun]], console: Console, *, throughput: float | None = None, workers: int = 1
+) -> None:
     """Walk every run's plans as a real run would, ask the artifact store about each stage, and total the
     training still to do (image-epochs, FLOPs and the estimated time on this device:
     :mod:`harness.run.workload`); then the stage graph's totals and, given one worker's ``throughput``
@@ -94,11 +95,17 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
             size = f"{len(ds.train_labels):,} training images"
         else:
             missing.setdefault(run.request.dataset, run)
-            size = (f"dataset not on disk; {work.stages[0].images:,} training images declared" if work.images_declared
-                    else "dataset not on disk: its size is unknown")
-        table = Table(title=f"{run.request.arch}" + (f" <- {teacher}" if teacher else "") +
-                      f" on {run.request.dataset} ({run.recipe.name}, {run.recipe.epochs} epochs, {size})",
-                      title_justify="left")
+            size = (
+                f"dataset not on disk; {work.stages[0].images:,} training images declared"
+                if work.images_declared
+                else "dataset not on disk: its size is unknown"
+            )
+        table = Table(
+            title=f"{run.request.arch}"
+            + (f" <- {teacher}" if teacher else "")
+            + f" on {run.request.dataset} ({run.recipe.name}, {run.recipe.epochs} epochs, {size})",
+            title_justify="left",
+        )
         for col in ("seed", "method", "stages (epochs, cache)", "to train (image-epochs)"):
             table.add_column(col)
         for seed in run.plan.seeds:
@@ -106,16 +113,22 @@ def dry_run(runs: list[tuple[str | None, PreparedRun]], console: Console, *, thr
                 mine = [s for s in work.stages if s.seed == seed and s.method == entry.name]
                 image_epochs = sum(s.image_epochs for s in mine)
                 known = ds is not None or work.images_declared
-                table.add_row(str(seed), entry.name, escape(", ".join(_stage_text(s, ds is not None) for s in mine)
-                                                            or "-"), f"{image_epochs:,}" if known else "?")
+                table.add_row(
+                    str(seed),
+                    entry.name,
+                    escape(", ".join(_stage_text(s, ds is not None) for s in mine) or "-"),
+                    f"{image_epochs:,}" if known else "?",
+                )
                 entries += 1
         console.print(table)
         total_work += work.image_epochs
         total_flops += work.flops
         estimate = estimated_seconds(run, work)
         seconds += estimate or 0.0
-    note = (f"{entries} (method, seed) runs; {total_work:,} image-epochs of training (one image through one training "
-            f"step = 1)")
+    note = (
+        f"{entries} (method, seed) runs; {total_work:,} image-epochs of training (one image through one training "
+        f"step = 1)"
+    )
     if total_flops:
         note += f", {total_flops:.3g} training FLOPs"
     if seconds:
@@ -134,25 +147,33 @@ def missing_data_note(run: PreparedRun) -> str:
     this machine could not download it: the loader's line), and that the counts use its declared size."""
     name = run.request.dataset
     if not run.request.download:
-        how = ("--no-download was given, so a real run stops here: drop --no-download on a machine that reaches "
-               "the network, or give --data-dir DIR (a copy of it)")
+        how = (
+            "--no-download was given, so a real run stops here: drop --no-download on a machine that reaches "
+            "the network, or give --data-dir DIR (a copy of it)"
+        )
     else:
         how = f"this machine cannot download it, so a real run here stops too: {run.data_missing or 'no detail'}"
-    return (f"dataset {name} is not on disk; {how}. Its stages' cache states are unknown, and the counts use its "
-            f"declared size.")
+    return (
+        f"dataset {name} is not on disk; {how}. Its stages' cache states are unknown, and the counts use its "
+        f"declared size."
+    )
 
 
 def print_graph(graph: JobGraph, console: Console, throughput: float | None, workers: int) -> None:
     """The stage graph's totals and, with a throughput, the estimated wall time on ``workers`` workers."""
     todo = graph.todo()
     unknown = f" (not counted: {', '.join(graph.unknown)}, dataset not on disk)" if graph.unknown else ""
-    console.print(f"stage graph: {len(graph.jobs)} stage jobs, {len(todo)} to train in {len(graph.layers())} layers, "
-                  f"{graph.image_epochs:,} image-epochs in all, {critical_path(graph):,} on the longest chain{unknown}")
+    console.print(
+        f"stage graph: {len(graph.jobs)} stage jobs, {len(todo)} to train in {len(graph.layers())} layers, "
+        f"{graph.image_epochs:,} image-epochs in all, {critical_path(graph):,} on the longest chain{unknown}"
+    )
     if throughput:
-        console.print(f"estimated wall time at {throughput:,.0f} img/s per worker: "
-                      f"{hours(wall_seconds(graph, throughput, workers))} on {workers} worker(s), "
-                      f"{hours(wall_seconds(graph, throughput, 1))} on 1 (training steps only: evaluation and "
-                      f"start-up are not counted)")
+        console.print(
+            f"estimated wall time at {throughput:,.0f} img/s per worker: "
+            f"{hours(wall_seconds(graph, throughput, workers))} on {workers} worker(s), "
+            f"{hours(wall_seconds(graph, throughput, 1))} on 1 (training steps only: evaluation and "
+            f"start-up are not counted)"
+        )
 
 
 def reference_for(spec: TableSpec) -> list[RefValue]:
@@ -162,8 +183,9 @@ def reference_for(spec: TableSpec) -> list[RefValue]:
 
 def protocol_text(spec: TableSpec, metric: str, refs: list[RefValue]) -> str:
     """What the caption says of the top-1 protocol: ours, why, and whether the reported numbers share it."""
-    text = f"top-1 = {metric} epoch" + (f" ({spec.protocol_note})" if metric == spec.metric and spec.protocol_note
-                                        else "")
+    text = f"top-1 = {metric} epoch" + (
+        f" ({spec.protocol_note})" if metric == spec.metric and spec.protocol_note else ""
+    )
     protocols = {v.protocol for v in refs if v.metric == "top1" and v.protocol in ("last", "best")}
     theirs = sorted(protocols - {metric})
     if theirs and metric in protocols:  # a table of two sources (the CRD table's DKD rows come from mdistiller)
@@ -175,12 +197,14 @@ def protocol_text(spec: TableSpec, metric: str, refs: list[RefValue]) -> str:
 
 def reported_text(ref: RefValue, metric: str) -> str:
     """A reported top-1 as the table shows it: marked with its protocol when that is not the measured one."""
-    return f"{ref.value:.2f}" + (f" ({ref.protocol} ep.)" if ref.protocol in ("last", "best") and ref.protocol != metric
-                                 else "")
+    return f"{ref.value:.2f}" + (
+        f" ({ref.protocol} ep.)" if ref.protocol in ("last", "best") and ref.protocol != metric else ""
+    )
 
 
-def render(p: Reproduction, records_by_setting: list[list[Record]], console: Console,
-           metric: str | None = None) -> list[str]:
+def render(
+    p: Reproduction, records_by_setting: list[list[Record]], console: Console, metric: str | None = None
+) -> list[str]:
     """Print each setting as the paper lays it out, top-1 by ``metric`` (the table's protocol by default);
     returns the markdown of each (for --export)."""
     metric = metric or p.spec.metric
@@ -191,29 +215,55 @@ def render(p: Reproduction, records_by_setting: list[list[Record]], console: Con
         rows = aggregate(records, metric)
         ours = f"{run.dataset.name} ({run.dataset.source}), {budget(records[0]) if records else run.recipe.name}"
         paper_recipe = setting.recipe
-        differs = run.dataset.name != setting.dataset or \
-            run.recipe.as_dict() != run.plugins.recipes.resolve(paper_recipe).obj.as_dict()
+        differs = (
+            run.dataset.name != setting.dataset
+            or run.recipe.as_dict() != run.plugins.recipes.resolve(paper_recipe).obj.as_dict()
+        )
         title = f"{p.spec.title} | {setting.arch}" + (f" <- {setting.teacher}" if setting.teacher else "")
         if differs:
             title += f" | OURS ON {run.dataset.name}, {run.recipe.name} {run.recipe.epochs} ep: NOT THE PAPER'S SETUP"
-        headers = ["method", "measured top-1 (%)", "n", "reported", "Δ (measured - reported)", "params",
-                   "train compute (x baseline)"]
+        headers = [
+            "method",
+            "measured top-1 (%)",
+            "n",
+            "reported",
+            "Δ (measured - reported)",
+            "params",
+            "train compute (x baseline)",
+        ]
         body = []
         for r in rows:
-            ref = next((v for v in refs if v.metric == "top1" and v.dataset == setting.dataset
-                        and v.arch == setting.arch and v.method == r.method
-                        and (v.teacher or None) == (setting.teacher if v.teacher else None)),
-                        None)
+            ref = next(
+                (
+                    v
+                    for v in refs
+                    if v.metric == "top1"
+                    and v.dataset == setting.dataset
+                    and v.arch == setting.arch
+                    and v.method == r.method
+                    and (v.teacher or None) == (setting.teacher if v.teacher else None)
+                ),
+                None,
+            )
             s = summarize(r.values)
-            body.append([r.method + (f" [{r.variant}]" if r.variant else ""), f"{s.mean:.2f} ± {s.std:.2f}",
-                         str(s.n), reported_text(ref, metric) if ref else "-",
-                         f"{s.mean - ref.value:+.2f}" if ref else "-",
-                         f"{r.params / 1e6:.2f}M" if r.params else "-", fmt_compute(r.measured("train_compute"))])
+            body.append(
+                [
+                    r.method + (f" [{r.variant}]" if r.variant else ""),
+                    f"{s.mean:.2f} ± {s.std:.2f}",
+                    str(s.n),
+                    reported_text(ref, metric) if ref else "-",
+                    f"{s.mean - ref.value:+.2f}" if ref else "-",
+                    f"{r.params / 1e6:.2f}M" if r.params else "-",
+                    fmt_compute(r.measured("train_compute")),
+                ]
+            )
         sources = sorted({v.source for v in refs if v.dataset == setting.dataset and v.arch == setting.arch})
-        caption = (f"Measured: {ours}; {protocol_text(p.spec, metric, refs)}; mean ± std over seeds; train "
-                   f"compute = training FLOPs relative to the baseline's. Reported: "
-                   f"{'; '.join(sources) or 'no reference values'} ({setting.dataset}, recipe '{paper_recipe}')." +
-                   (" Different dataset or budget: compare trends, not values." if differs else ""))
+        caption = (
+            f"Measured: {ours}; {protocol_text(p.spec, metric, refs)}; mean ± std over seeds; train "
+            f"compute = training FLOPs relative to the baseline's. Reported: "
+            f"{'; '.join(sources) or 'no reference values'} ({setting.dataset}, recipe '{paper_recipe}')."
+            + (" Different dataset or budget: compare trends, not values." if differs else "")
+        )
         table = Table(title=escape(title), caption=escape(caption), title_justify="left")
         for h in headers:
             table.add_column(h, justify="left" if h == "method" else "right")
@@ -222,4 +272,3 @@ def render(p: Reproduction, records_by_setting: list[list[Record]], console: Con
         console.print(table)
         markdown.append(f"### {title}\n\n" + tabulate(body, headers, tablefmt="github") + f"\n\n{caption}\n")
     return markdown
-

@@ -29,9 +29,13 @@ def default_cache() -> Path:
 #: request fields that are no option: (name, what it holds, the type of its values, its default)
 EXTRA: tuple[tuple[str, str, str, Any], ...] = (
     ("reuse_records", "skip (seed, method) pairs whose record is already in ``out``", "bool", False),
-    ("study", "the study file the run was declared in (name, file, digest, resolved copy), written into its "
-              "records; presentation only: it never enters a stage key, a run key or a failed record's key",
-     "dict[str, Any] | None", None),
+    (
+        "study",
+        "the study file the run was declared in (name, file, digest, resolved copy), written into its "
+        "records; presentation only: it never enters a stage key, a run key or a failed record's key",
+        "dict[str, Any] | None",
+        None,
+    ),
 )
 #: fields a request cannot do without (a study file or the command line must give them)
 REQUIRED = ("methods", "arch")
@@ -121,6 +125,7 @@ if TYPE_CHECKING:
         loggers: list[str] = _from_the_specification()
         reuse_records: bool = _from_the_specification()
         study: dict[str, Any] | None = _from_the_specification()
+
     # END generated
 else:
     RunRequest = make_dataclass(

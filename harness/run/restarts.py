@@ -31,8 +31,10 @@ def restart_text(label: str, path: Path) -> str:
     """``LABEL: a checkpoint of epoch K exists; --resume continues from it (...)``."""
     epoch = checkpoint_epoch(path)
     what = f"a checkpoint of epoch {epoch}" if epoch is not None else f"a checkpoint ({path.name}, unreadable)"
-    return (f"{label}: {what} exists; --resume continues from it (without it this run trains the stage from epoch "
-            f"1 and replaces the checkpoint after that epoch)")
+    return (
+        f"{label}: {what} exists; --resume continues from it (without it this run trains the stage from epoch "
+        f"1 and replaces the checkpoint after that epoch)"
+    )
 
 
 class RestartWarningRunner(StageRunner):

@@ -84,8 +84,10 @@ class RunLogs(Reporter):
         self._queue.put(_STOP)
         self._thread.join(wait)
         if self._thread.is_alive():
-            self.warn(f"bench: warning: the loggers were still writing after {wait:.0f} s; what they wrote "
-                      f"may be incomplete (the records are complete)")
+            self.warn(
+                f"bench: warning: the loggers were still writing after {wait:.0f} s; what they wrote "
+                f"may be incomplete (the records are complete)"
+            )
         self._thread = None
 
     # ---- Reporter: everything to the inner reporter, epochs also to the loggers ----------------------
@@ -140,8 +142,10 @@ class RunLogs(Reporter):
             except BaseException as exc:  # a logger never takes the run down, whatever it raises
                 self.off.add(name)
                 text = str(exc).strip().splitlines()
-                self.warn(f"bench: warning: logger '{name}' failed in {what} ({type(exc).__name__}: "
-                          f"{text[0] if text else ''}); it is off from now on; training goes on")
+                self.warn(
+                    f"bench: warning: logger '{name}' failed in {what} ({type(exc).__name__}: "
+                    f"{text[0] if text else ''}); it is off from now on; training goes on"
+                )
 
     def _start(self, job: tuple[list, RunContext]) -> None:
         active, context = job
@@ -163,20 +167,44 @@ class RunLogs(Reporter):
         self._each(active, "finish_run", lambda i, name, logger: logger.finish_run(result) if logger else None)
 
 
-def run_context(*, name: str, method: dict[str, Any], arch: str, dataset: str, seed: int, recipe: dict[str, Any],
-                teacher: str | None, out: Path) -> RunContext:
+def run_context(
+    *,
+    name: str,
+    method: dict[str, Any],
+    arch: str,
+    dataset: str,
+    seed: int,
+    recipe: dict[str, Any],
+    teacher: str | None,
+    out: Path,
+) -> RunContext:
     """The :class:`RunContext` of one (method, seed): ``method`` is ``Method.config()``, ``recipe``
     ``Recipe.as_dict()``."""
     now = datetime.now(timezone.utc)
     options = dict(method.get("options") or {})
-    params: dict[str, str | int | float | bool] = {"method": method["name"], "arch": arch, "dataset": dataset,
-                                                  "seed": seed, "teacher": teacher or ""}
+    params: dict[str, str | int | float | bool] = {
+        "method": method["name"],
+        "arch": arch,
+        "dataset": dataset,
+        "seed": seed,
+        "teacher": teacher or "",
+    }
     params.update({f"recipe.{k}": _param(v) for k, v in recipe.items()})
     params.update({f"opt.{k}": _param(v) for k, v in options.items()})
-    return RunContext(name=name, id=f"{name}__{now.strftime('%Y%m%d-%H%M%S')}-{int(time.time_ns() % 10**6):06d}",
-                      method=method["name"], arch=arch, dataset=dataset, seed=seed, recipe=str(recipe.get("name")),
-                      teacher=teacher, options=options, params=params, out=out,
-                      started=now.isoformat(timespec="seconds"))
+    return RunContext(
+        name=name,
+        id=f"{name}__{now.strftime('%Y%m%d-%H%M%S')}-{int(time.time_ns() % 10**6):06d}",
+        method=method["name"],
+        arch=arch,
+        dataset=dataset,
+        seed=seed,
+        recipe=str(recipe.get("name")),
+        teacher=teacher,
+        options=options,
+        params=params,
+        out=out,
+        started=now.isoformat(timespec="seconds"),
+    )
 
 
 def _param(value: Any) -> str | int | float | bool:

@@ -28,13 +28,16 @@ def check_world_batches(run: PreparedRun, world_size: int) -> None:
             batch = (stage.recipe or run.recipe).batch_size
             rest = images % batch
             if stage.trains and 1 < rest < world_size:
-                raise UsageError(f"{stage.label}: {images} training images in batches of {batch} end in a batch of "
-                                 f"{rest}, fewer than world size {world_size}: a rank would train on nothing; "
-                                 f"change --batch-size or --train-subset, or use fewer ranks")
+                raise UsageError(
+                    f"{stage.label}: {images} training images in batches of {batch} end in a batch of "
+                    f"{rest}, fewer than world size {world_size}: a rank would train on nothing; "
+                    f"change --batch-size or --train-subset, or use fewer ranks"
+                )
 
 
-def run_distributed(request: RunRequest, world: World, plugins: PluginSet, reporter: Reporter, *,
-                    single: bool) -> RunOutcome:
+def run_distributed(
+    request: RunRequest, world: World, plugins: PluginSet, reporter: Reporter, *, single: bool
+) -> RunOutcome:
     """Prepare and train ``request`` on every rank of ``world``; ``single``: no executor options were given
     (a sweep cannot run under torchrun)."""
     import torch.distributed as dist

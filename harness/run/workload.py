@@ -75,8 +75,12 @@ class PlanWork:
         return sum(s.flops for s in self.stages)
 
 
-def step_flops(node: TrainedStage, shape: tuple[int, int, int], device: torch.device,
-               forward: Callable[[nn.Module, tuple[int, int, int], torch.device], int] | None = None) -> int | None:
+def step_flops(
+    node: TrainedStage,
+    shape: tuple[int, int, int],
+    device: torch.device,
+    forward: Callable[[nn.Module, tuple[int, int, int], torch.device], int] | None = None,
+) -> int | None:
     """Training FLOPs per image of a resolved (untrained) stage: 3 forward passes of its model plus one of each
     frozen module that takes images (a teacher); None when its model does not take the run's images.
     ``forward(module, shape, device)`` counts one forward pass (default: :func:`count_cost`'s FLOPs)."""
@@ -119,8 +123,14 @@ def plan_work(run: PreparedRun, counted: set[str] | None = None) -> PlanWork:
     return work
 
 
-def _account(planned: PlannedStage, node: TrainedStage, run: PreparedRun, counted: set[str],
-             flops_of: dict[tuple, int | None], shape: tuple[int, int, int] | None) -> None:
+def _account(
+    planned: PlannedStage,
+    node: TrainedStage,
+    run: PreparedRun,
+    counted: set[str],
+    flops_of: dict[tuple, int | None],
+    shape: tuple[int, int, int] | None,
+) -> None:
     """A training stage's state (cached, shared or to train) and, the first time it is to train, its cost."""
     on_disk = run.dataset is not None  # keys of a stand-in: sharing is known, cache states are not
     planned.after_upstream = node.key is None and on_disk
@@ -169,9 +179,11 @@ def long_plan_note(run: PreparedRun) -> str | None:
     seconds = estimated_seconds(run, work)
     if seconds is None or seconds <= LONG_PLAN_SECONDS:
         return None
-    note = (f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
-            f"(an estimate from its FLOPs); to shorten it: --epochs N, --train-subset N, --recipe smoke, or "
-            f"--dry-run to see the plan")
+    note = (
+        f"this plan trains {work.image_epochs:,} image-epochs, about {hours(seconds)} on this CPU "
+        f"(an estimate from its FLOPs); to shorten it: --epochs N, --train-subset N, --recipe smoke, or "
+        f"--dry-run to see the plan"
+    )
     advice = long_plan_advice(seconds)
     return f"{note}. {advice}" if advice else note
 
@@ -181,8 +193,10 @@ def long_plan_advice(seconds: float) -> str | None:
     or a much smaller plan on this CPU); None for a shorter plan."""
     if seconds <= DAY_SECONDS:
         return None
-    return ("More than a day on this CPU is not a plan to run here. On a GPU: the same command with --device cuda, "
-            "or its stages spread over machines with --executor ray or --executor slurm (docs/scaling-out.md). "
-            "On this CPU: a smaller plan: a small architecture (--arch resnet8 or resnet20), --recipe smoke "
-            "(3 epochs), a subset (--train-subset N --test-subset N), fewer --seeds, or the bundled "
-            "--dataset cifar10-mini")
+    return (
+        "More than a day on this CPU is not a plan to run here. On a GPU: the same command with --device cuda, "
+        "or its stages spread over machines with --executor ray or --executor slurm (docs/scaling-out.md). "
+        "On this CPU: a smaller plan: a small architecture (--arch resnet8 or resnet20), --recipe smoke "
+        "(3 epochs), a subset (--train-subset N --test-subset N), fewer --seeds, or the bundled "
+        "--dataset cifar10-mini"
+    )

@@ -11,8 +11,7 @@ from importlib.resources.abc import Traversable
 
 def names() -> list[str]:
     """The bundled studies' names (their files' names without ``.toml``), sorted."""
-    return sorted(f.name.removesuffix(".toml") for f in resources.files(__name__).iterdir()
-                  if f.name.endswith(".toml"))
+    return sorted(f.name.removesuffix(".toml") for f in resources.files(__name__).iterdir() if f.name.endswith(".toml"))
 
 
 def find(name: str) -> Traversable | None:

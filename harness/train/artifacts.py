@@ -63,8 +63,10 @@ def mismatch(expected: dict[str, Any], stored: Any) -> str | None:
         return f"its weights do not fit: {len(missing)} missing and {len(extra)} unexpected tensor(s) (e.g. '{first}')"
     for name, tensor in expected.items():
         if isinstance(tensor, torch.Tensor) and tuple(stored[name].shape) != tuple(tensor.shape):
-            return (f"its weights do not fit: '{name}' is {tuple(stored[name].shape)} where "
-                    f"{tuple(tensor.shape)} is expected")
+            return (
+                f"its weights do not fit: '{name}' is {tuple(stored[name].shape)} where "
+                f"{tuple(tensor.shape)} is expected"
+            )
     return None
 
 
@@ -124,8 +126,11 @@ class ArtifactStore:
             raise DamagedArtifact(path, f"its metadata {path.with_suffix('.json').name} is missing or unreadable")
         digest = weights_digest(payload["objective"])
         if meta.get("digest") != digest:
-            raise DamagedArtifact(path, f"its weights' digest {digest} is not the {meta.get('digest')} stored in "
-                                        f"{path.with_suffix('.json').name} (the file was changed or damaged)")
+            raise DamagedArtifact(
+                path,
+                f"its weights' digest {digest} is not the {meta.get('digest')} stored in "
+                f"{path.with_suffix('.json').name} (the file was changed or damaged)",
+            )
         return {**payload, "digest": digest}
 
     def set_aside(self, stage: str, key: str) -> Path | None:

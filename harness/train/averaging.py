@@ -18,7 +18,7 @@ from torch import nn
 
 #: airbench94: a Lookahead update every 5 steps, decay 0.95 ** 5 * (step / total) ** 3
 EVERY = 5
-DECAY_BASE = 0.95 ** 5
+DECAY_BASE = 0.95**5
 
 
 class Lookahead:

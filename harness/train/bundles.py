@@ -101,8 +101,10 @@ def _jsonable(value: Any, what: str, where: str) -> Any:
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
-        raise UsageError(f"{where}: its {what} hold Python objects a bundle cannot carry safely (only weights "
-                         f"and JSON travel); export a classifier stage such as a teacher or a baseline") from None
+        raise UsageError(
+            f"{where}: its {what} hold Python objects a bundle cannot carry safely (only weights "
+            f"and JSON travel); export a classifier stage such as a teacher or a baseline"
+        ) from None
 
 
 def export_stage(store: ArtifactStore, stage: str, key: str, out: Path, *, record: dict | None = None) -> Bundle:
@@ -117,23 +119,34 @@ def export_stage(store: ArtifactStore, stage: str, key: str, out: Path, *, recor
     state = payload["objective"]
     bad = [name for name, value in state.items() if not isinstance(value, torch.Tensor)]
     if bad:
-        raise UsageError(f"{where}: its state holds non-tensor entries ({', '.join(bad[:3])}); a bundle carries "
-                         "tensors only")
+        raise UsageError(
+            f"{where}: its state holds non-tensor entries ({', '.join(bad[:3])}); a bundle carries tensors only"
+        )
     tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state.items()}  # no shared storage
     weights = save_safetensors(tensors, metadata={"format": FORMAT, "stage": stage, "key": key})
     manifest = {
-        "format": FORMAT, "version": VERSION, "stage": stage, "key": key, "label": meta.get("label"),
-        "arch": meta.get("arch"), "digest": weights_digest(state), "identity": meta.get("identity"),
+        "format": FORMAT,
+        "version": VERSION,
+        "stage": stage,
+        "key": key,
+        "label": meta.get("label"),
+        "arch": meta.get("arch"),
+        "digest": weights_digest(state),
+        "identity": meta.get("identity"),
         "weights": {"file": WEIGHTS, "sha256": sha256_bytes(weights), "bytes": len(weights)},
         "history": _jsonable(payload.get("history", []), "history", where),
         "seconds": payload.get("seconds", 0.0),
         "info": json.loads(json.dumps(payload.get("info", {}), default=str)),
         "outputs": _jsonable(payload.get("outputs", {}), "outputs", where),
-        "record": record, "exported": _now(), "harness": harness.__version__,
+        "record": record,
+        "exported": _now(),
+        "harness": harness.__version__,
     }
     if manifest["digest"] != meta.get("digest"):
-        raise UsageError(f"{where}: its weights do not match the digest its meta records; it is damaged: "
-                         f"train it again (--retrain) rather than share it")
+        raise UsageError(
+            f"{where}: its weights do not match the digest its meta records; it is damaged: "
+            f"train it again (--retrain) rather than share it"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -166,8 +179,10 @@ def read_bundle(path: Path, name: str | None = None) -> Bundle:
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise UsageError(f"{name}: {MANIFEST} is not a bench bundle manifest")
             if manifest.get("version") != VERSION:
-                raise UsageError(f"{name}: bundle version {manifest.get('version')} is not the version this bench "
-                                 f"reads ({VERSION}); upgrade encodenet-bench")
+                raise UsageError(
+                    f"{name}: bundle version {manifest.get('version')} is not the version this bench "
+                    f"reads ({VERSION}); upgrade encodenet-bench"
+                )
             weights_file = (manifest.get("weights") or {}).get("file", WEIGHTS)
             if weights_file not in members:
                 raise UsageError(f"{name}: the bundle has no weights file {weights_file}")
@@ -179,8 +194,10 @@ def read_bundle(path: Path, name: str | None = None) -> Bundle:
     expected = (manifest.get("weights") or {}).get("sha256")
     actual = sha256_bytes(weights)
     if actual != expected:
-        raise UsageError(f"{name}: its weights' sha256 is {actual}, not the {expected} its manifest records: the "
-                         f"weights were altered or damaged; refused")
+        raise UsageError(
+            f"{name}: its weights' sha256 is {actual}, not the {expected} its manifest records: the "
+            f"weights were altered or damaged; refused"
+        )
     stage, key = manifest.get("stage"), manifest.get("key")
     if not (isinstance(stage, str) and _STAGE.fullmatch(stage) and isinstance(key, str) and _KEY.fullmatch(key)):
         raise UsageError(f"{name}: the manifest's stage {stage!r} or key {key!r} is not a bench stage name and key")
@@ -192,8 +209,9 @@ def read_bundle(path: Path, name: str | None = None) -> Bundle:
         raise UsageError(f"{name}: its weights are not a safetensors file ({type(exc).__name__}: {exc})") from None
     digest = weights_digest(state)
     if digest != manifest.get("digest"):
-        raise UsageError(f"{name}: its weights' digest is {digest}, not the {manifest.get('digest')} its manifest "
-                         f"records; refused")
+        raise UsageError(
+            f"{name}: its weights' digest is {digest}, not the {manifest.get('digest')} its manifest records; refused"
+        )
     return Bundle(name, manifest, state)
 
 
@@ -206,8 +224,9 @@ class Imported:
     status: str
 
 
-def import_bundle(store: ArtifactStore, path: Path, *, name: str | None = None, origin: str | None = None,
-                  replace: bool = False) -> Imported:
+def import_bundle(
+    store: ArtifactStore, path: Path, *, name: str | None = None, origin: str | None = None, replace: bool = False
+) -> Imported:
     """Verify the bundle at ``path`` and add its stage to ``store`` under its own key (see :func:`read_bundle`);
     ``name`` prefixes errors, ``origin`` (default: the file's absolute path) is what the meta says it came from.
 
@@ -221,16 +240,38 @@ def import_bundle(store: ArtifactStore, path: Path, *, name: str | None = None, 
         if present is not None and not replace:
             if present.get("digest") == m["digest"]:
                 return Imported(bundle, store.path(stage, key), "present")
-            raise UsageError(f"the cache already holds {stage}/{key} with other weights (digest "
-                             f"{present.get('digest')}, the bundle's {m['digest']}); keep it, or import with --replace")
+            raise UsageError(
+                f"the cache already holds {stage}/{key} with other weights (digest "
+                f"{present.get('digest')}, the bundle's {m['digest']}); keep it, or import with --replace"
+            )
         record = m.get("record") or {}
-        imported = {"bundle": origin or str(Path(path).resolve()), "sha256": bundle.sha256, "imported": _now(),
-                    "exported": m.get("exported"),
-                    "dataset": (record.get("dataset") or {}).get("name"), "record_key": record.get("run_key")}
-        payload = {"objective": bundle.state, "history": m.get("history", []), "seconds": m.get("seconds", 0.0),
-                   "info": m.get("info", {}), "outputs": m.get("outputs", {})}
-        saved = store.save(stage, key, payload, {"label": m.get("label"), "arch": m.get("arch"), "digest": m["digest"],
-                                                 "identity": m["identity"], "imported": imported})
+        imported = {
+            "bundle": origin or str(Path(path).resolve()),
+            "sha256": bundle.sha256,
+            "imported": _now(),
+            "exported": m.get("exported"),
+            "dataset": (record.get("dataset") or {}).get("name"),
+            "record_key": record.get("run_key"),
+        }
+        payload = {
+            "objective": bundle.state,
+            "history": m.get("history", []),
+            "seconds": m.get("seconds", 0.0),
+            "info": m.get("info", {}),
+            "outputs": m.get("outputs", {}),
+        }
+        saved = store.save(
+            stage,
+            key,
+            payload,
+            {
+                "label": m.get("label"),
+                "arch": m.get("arch"),
+                "digest": m["digest"],
+                "identity": m["identity"],
+                "imported": imported,
+            },
+        )
     return Imported(bundle, saved, "imported")
 
 

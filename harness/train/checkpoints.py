@@ -42,11 +42,22 @@ class Progress:
         """The progress a verified checkpoint state holds (:func:`resume_state`); a fresh one for None."""
         if state is None:
             return cls()
-        return cls(state["history"], state["epoch"], state["seconds"], state.get("best_state"),
-                   state.get("best_score", -math.inf), resumed_from_epoch=state["epoch"])
+        return cls(
+            state["history"],
+            state["epoch"],
+            state["seconds"],
+            state.get("best_state"),
+            state.get("best_score", -math.inf),
+            resumed_from_epoch=state["epoch"],
+        )
 
-    def finish_epoch(self, row: dict[str, Any], seconds: float, score: float | None,
-                     keep: Callable[[], dict[str, torch.Tensor]] | None) -> None:
+    def finish_epoch(
+        self,
+        row: dict[str, Any],
+        seconds: float,
+        score: float | None,
+        keep: Callable[[], dict[str, torch.Tensor]] | None,
+    ) -> None:
         """Add a finished epoch's ``row`` and ``seconds``; with a ``score`` above the best so far, keep a copy
         of the weights ``keep()`` returns."""
         self.seconds += seconds
@@ -56,20 +67,32 @@ class Progress:
             self.best_score, self.best_state = score, {k: v.detach().clone() for k, v in keep().items()}
 
 
-def save_checkpoint(path: Path, objective: nn.Module, optimizer: torch.optim.Optimizer, progress: Progress,
-                    device: torch.device) -> None:
+def save_checkpoint(
+    path: Path, objective: nn.Module, optimizer: torch.optim.Optimizer, progress: Progress, device: torch.device
+) -> None:
     """The state to resume after ``progress``'s last epoch, with its content's digest, written atomically."""
     saved = {
-        "objective": objective.state_dict(), "optimizer": optimizer.state_dict(), "history": progress.history,
-        "epoch": progress.epoch, "seconds": progress.seconds, "best_state": progress.best_state,
-        "best_score": progress.best_score, "rng_cpu": torch.get_rng_state(),
+        "objective": objective.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": progress.history,
+        "epoch": progress.epoch,
+        "seconds": progress.seconds,
+        "best_state": progress.best_state,
+        "best_score": progress.best_score,
+        "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
     }
     atomic_torch_save({**saved, "digest": state_digest(saved)}, path)
 
 
-def resume_state(checkpoint: Path | None, objective: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
-                 label: str, device: torch.device) -> dict | None:
+def resume_state(
+    checkpoint: Path | None,
+    objective: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    recipe: Recipe,
+    label: str,
+    device: torch.device,
+) -> dict | None:
     """The state of a verified checkpoint, applied to ``objective``, ``optimizer`` and the RNGs; None when
     there is none. A checkpoint that cannot be trusted (unreadable, truncated, a digest that is not its
     content's, weights or optimiser state that do not fit) is one ``bench: warning:`` line naming the file,
@@ -114,6 +137,5 @@ def resume_state(checkpoint: Path | None, objective: nn.Module, optimizer: torch
 def _unusable(checkpoint: Path, reason: str, label: str) -> None:
     moved = set_aside(checkpoint)
     where = f"moved aside to {moved.name}" if moved else "removed"
-    warn(f"checkpoint {checkpoint} of {label} cannot be resumed from: {reason}; {where}, the stage starts "
-         f"from scratch")
+    warn(f"checkpoint {checkpoint} of {label} cannot be resumed from: {reason}; {where}, the stage starts from scratch")
     return None

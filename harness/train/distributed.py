@@ -69,8 +69,9 @@ class World:
         """This rank's contiguous part of a global batch: of each tensor (images, labels, sample indices)."""
         return tuple(t.tensor_split(self.size)[self.rank] for t in tensors)
 
-    def reduce_step(self, params: list[nn.Parameter], losses: dict[str, torch.Tensor], n: int,
-                    correct: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, int]:
+    def reduce_step(
+        self, params: list[nn.Parameter], losses: dict[str, torch.Tensor], n: int, correct: torch.Tensor | None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, int]:
         """Sum the gradients of ``params`` over the ranks, with the step's loss totals (each loss times the
         shard size ``n``), its correct predictions and its image count, in one all-reduce. Returns the global
         batch's mean losses, its correct count and its size."""
@@ -78,13 +79,15 @@ class World:
         device = grads[0].device if grads else next(iter(losses.values())).device
         dtype = torch.float64 if any(g.dtype == torch.float64 for g in grads) else torch.float32
         totals = [v.detach().to(dtype).reshape(1) * n for v in losses.values()]
-        extra = [torch.zeros(1, device=device, dtype=dtype) if correct is None else
-                 correct.detach().to(dtype).reshape(1), torch.full((1,), float(n), device=device, dtype=dtype)]
+        extra = [
+            torch.zeros(1, device=device, dtype=dtype) if correct is None else correct.detach().to(dtype).reshape(1),
+            torch.full((1,), float(n), device=device, dtype=dtype),
+        ]
         flat = torch.cat([g.detach().to(dtype).reshape(-1) for g in grads] + [t.to(device) for t in totals + extra])
         dist.all_reduce(flat)
         offset = 0
         for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
         tail = flat[offset:]
         size = int(tail[-1].item())
@@ -131,7 +134,7 @@ def _global_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     dist.all_gather(gathered, local)
     table = torch.stack(gathered)
     c = x.shape[1]
-    counts, means, m2s = table[:, :1], table[:, 1:1 + c], table[:, 1 + c:]
+    counts, means, m2s = table[:, :1], table[:, 1 : 1 + c], table[:, 1 + c :]
     total = counts.sum()
     global_mean = (counts * means).sum(0) / total
     global_m2 = (m2s + counts * (means - global_mean).square()).sum(0)
@@ -143,8 +146,15 @@ class _Normalize(torch.autograd.Function):
     functions of every rank's batch (two per-channel sums all-reduced)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-                mean: torch.Tensor, invstd: torch.Tensor, total: int) -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        mean: torch.Tensor,
+        invstd: torch.Tensor,
+        total: int,
+    ) -> torch.Tensor:
         shape = (1, -1, *[1] * (x.dim() - 2))
         dtype = _compute_dtype(x)
         xhat = (x.to(dtype) - mean.view(shape)) * invstd.view(shape)

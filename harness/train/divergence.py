@@ -23,8 +23,9 @@ class DivergenceGuard:
 
     CHECK_EVERY = 50
 
-    def __init__(self, label: str, lr: float, batches: int, device: torch.device,
-                 before_raise: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, label: str, lr: float, batches: int, device: torch.device, before_raise: Callable[[], None] = lambda: None
+    ) -> None:
         self.label, self.lr, self.batches, self.device = label, lr, batches, device
         self.before_raise = before_raise  # e.g. stop the progress display, so the error line stands alone
         self.deferred = device.type == "cuda"

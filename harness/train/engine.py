@@ -114,14 +114,25 @@ def make_optimizer(params: Iterable, recipe: Recipe, scaled: Iterable = ()) -> t
     params = list(params)
     marked = {id(p) for p in scaled} if recipe.norm_lr_scale != 1 else set()
     if not marked:
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                               nesterov=recipe.nesterov)
+        return torch.optim.SGD(
+            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov
+        )
     scale = recipe.norm_lr_scale  # the unscaled group first: history rows show its learning rate
-    groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in marked]},
-              {"params": [p for p in params if id(p) in marked], "lr": recipe.lr * scale,
-               "weight_decay": recipe.weight_decay / scale}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=recipe.lr, momentum=recipe.momentum,
-                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if id(p) not in marked]},
+        {
+            "params": [p for p in params if id(p) in marked],
+            "lr": recipe.lr * scale,
+            "weight_decay": recipe.weight_decay / scale,
+        },
+    ]
+    return torch.optim.SGD(
+        [g for g in groups if g["params"]],
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
 
 
 def norm_params(module: nn.Module) -> list[nn.Parameter]:
@@ -149,8 +160,14 @@ def start_epoch(objective: nn.Module, epoch: int, epochs: int) -> None:
         hook(epoch, epochs)
 
 
-def train_epoch(objective: nn.Module, stream: TrainStream, epoch: int, step: Step,
-                reporter: Reporter, hooks: BatchHooks | None = None) -> dict[str, Any]:
+def train_epoch(
+    objective: nn.Module,
+    stream: TrainStream,
+    epoch: int,
+    step: Step,
+    reporter: Reporter,
+    hooks: BatchHooks | None = None,
+) -> dict[str, Any]:
     """Train 0-based ``epoch``: every batch of ``stream`` through ``step``; the epoch's history row (before its
     evaluation). ``hooks``: what a recipe does around each step (a per-step schedule, weight averaging)."""
     objective.train()
@@ -180,8 +197,9 @@ class BatchHooks:
     schedule) and weight averaging (``averaging = "lookahead"``, :class:`~harness.train.averaging.Lookahead`).
     None of it is made for a recipe that uses neither, so their training is the loop it always was."""
 
-    def __init__(self, recipe: Recipe, optimizer: torch.optim.Optimizer, base_lrs: list[float], batches: int,
-                 averaged: nn.Module) -> None:
+    def __init__(
+        self, recipe: Recipe, optimizer: torch.optim.Optimizer, base_lrs: list[float], batches: int, averaged: nn.Module
+    ) -> None:
         self.recipe, self.optimizer, self.base_lrs, self.batches = recipe, optimizer, base_lrs, batches
         self.total = recipe.epochs * batches
         self.lookahead = Lookahead(averaged, self.total) if recipe.averaging == "lookahead" else None
@@ -203,8 +221,13 @@ class BatchHooks:
             self.lookahead.synchronise((epoch + 1) * self.batches, last=epoch + 1 == self.recipe.epochs)
 
 
-def evaluate_epoch(objective: nn.Module, row: dict[str, Any], epoch: int, evaluate: Callable[[], dict[str, float]],
-                   guard: DivergenceGuard) -> None:
+def evaluate_epoch(
+    objective: nn.Module,
+    row: dict[str, Any],
+    epoch: int,
+    evaluate: Callable[[], dict[str, float]],
+    guard: DivergenceGuard,
+) -> None:
     """Add ``evaluate()``'s numbers to the epoch's ``row``; a non-finite one stops the stage (before the epoch's
     checkpoint: a resumed run replays it)."""
     objective.eval()
@@ -250,12 +273,21 @@ def fit(
     optimizer = make_optimizer(trainable, recipe, norm_params(objective))
     base_lrs = [g["lr"] for g in optimizer.param_groups]  # before a checkpoint's optimizer state replaces them
     progress = Progress.of_checkpoint(
-        resume_state(checkpoint, objective, optimizer, recipe, label, device) if resume else None)
+        resume_state(checkpoint, objective, optimizer, recipe, label, device) if resume else None
+    )
     if progress.resumed_from_epoch:
         reporter.note(f"{label}: resumed after epoch {progress.epoch}/{recipe.epochs}")
     guard = DivergenceGuard(label, recipe.lr, len(stream), device, before_raise=reporter.end_stage)
-    step = Step(forward if forward is not None else objective, optimizer, trainable, guard, device, amp=amp,
-                world=world, warmup=warmup_batches)
+    step = Step(
+        forward if forward is not None else objective,
+        optimizer,
+        trainable,
+        guard,
+        device,
+        amp=amp,
+        world=world,
+        warmup=warmup_batches,
+    )
     hooks = BatchHooks(recipe, optimizer, base_lrs, len(stream), objective) if BatchHooks.wanted(recipe) else None
     reporter.start_stage(label, recipe.epochs, len(stream), completed=progress.epoch)
     for epoch in range(progress.epoch, recipe.epochs):

@@ -70,9 +70,16 @@ class RunEnv:
         decoded tensors, with its normalisation, subset and split), seed, selection and engine."""
         ds = self.dataset
         identity = {
-            "dataset": {"fingerprint": ds.fingerprint, "mean": list(ds.mean), "std": list(ds.std),
-                        "classes": list(ds.classes), **ds.notes},
-            "seed": self.seed, "select": self.select, "engine": self.engine(),
+            "dataset": {
+                "fingerprint": ds.fingerprint,
+                "mean": list(ds.mean),
+                "std": list(ds.std),
+                "classes": list(ds.classes),
+                **ds.notes,
+            },
+            "seed": self.seed,
+            "select": self.select,
+            "engine": self.engine(),
             "engine_code": code_identity(engine.fit, pipeline.TrainStream, evaluation.accuracy),
         }
         if self.world is not None:  # sharded batches, global BatchNorm: equal to one process up to rounding only
@@ -87,8 +94,12 @@ class RunEnv:
         enters here, hence every stage key: a stage computed natively never serves a pinned run. The native
         instruction set does not (see docs/ci.md): native stages are shared across the machines of a cache,
         and each carries the platform that computed it."""
-        settings: dict[str, Any] = {"version": ENGINE_VERSION, "device": self.device.type, "amp": self.amp,
-                                    "channels_last": self.channels_last}
+        settings: dict[str, Any] = {
+            "version": ENGINE_VERSION,
+            "device": self.device.type,
+            "amp": self.amp,
+            "channels_last": self.channels_last,
+        }
         if self.compile:
             settings["compile"] = self.compile
         if self.numerics:
@@ -98,8 +109,13 @@ class RunEnv:
     @property
     def streams(self) -> DataStreams:
         if self._streams is None:
-            self._streams = DataStreams(self.dataset, seed=self.seed, device=self.device,
-                                        channels_last=self.channels_last, eval_batch_size=self.eval_batch_size)
+            self._streams = DataStreams(
+                self.dataset,
+                seed=self.seed,
+                device=self.device,
+                channels_last=self.channels_last,
+                eval_batch_size=self.eval_batch_size,
+            )
         return self._streams
 
     @property
@@ -138,8 +154,9 @@ class RunEnv:
     def evaluate_objective(self, objective: "Objective", split: str = "test") -> dict[str, float]:
         """Mean of each of ``objective``'s losses over the test (or validation) set: for stages that are
         not classifiers (autoencoders, paraphrasers)."""
-        return evaluation.objective_losses(objective, self.eval_stream(split) or [], split,
-                                           device_type=self.device.type, amp=self.amp)
+        return evaluation.objective_losses(
+            objective, self.eval_stream(split) or [], split, device_type=self.device.type, amp=self.amp
+        )
 
 
 def require_selection(env: RunEnv) -> str | None:

@@ -38,13 +38,14 @@ def tta_logits(model: nn.Module, images: torch.Tensor, tta: str) -> torch.Tensor
         return _mirror(model, images)
     h, w = images.shape[-2:]
     padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[:, :, :h, :w], padded[:, :, 2:h + 2, 2:w + 2]]
+    shifted = [padded[:, :, :h, :w], padded[:, :, 2 : h + 2, 2 : w + 2]]
     return 0.5 * _mirror(model, images) + 0.25 * sum(_mirror(model, view) for view in shifted)
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, streams: Mapping[str, EvalStream], *, device_type: str, amp: bool,
-             tta: str = "none") -> dict[str, float]:
+def accuracy(
+    model: nn.Module, streams: Mapping[str, EvalStream], *, device_type: str, amp: bool, tta: str = "none"
+) -> dict[str, float]:
     """``{split}_acc`` (top-1, %) and ``{split}_loss`` (mean cross-entropy) for every named stream, of the
     logits under test-time augmentation ``tta``."""
     was_training = model.training
@@ -65,8 +66,14 @@ def accuracy(model: nn.Module, streams: Mapping[str, EvalStream], *, device_type
 
 
 @torch.no_grad()
-def objective_losses(objective: "Objective", batches: Iterable[tuple[torch.Tensor, torch.Tensor]], split: str, *,
-                     device_type: str, amp: bool) -> dict[str, float]:
+def objective_losses(
+    objective: "Objective",
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    split: str,
+    *,
+    device_type: str,
+    amp: bool,
+) -> dict[str, float]:
     """``{split}_{loss}``: the mean of each of ``objective``'s losses over ``batches`` (for stages that are not
     classifiers: autoencoders, paraphrasers)."""
     was_training = objective.training

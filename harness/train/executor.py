@@ -53,8 +53,9 @@ class StageRunner:
     store) and reports whether each stage is cached.
     """
 
-    def __init__(self, env: RunEnv, store: ArtifactStore, *, resume: bool = False, retrain: bool = False,
-                 dry: bool = False) -> None:
+    def __init__(
+        self, env: RunEnv, store: ArtifactStore, *, resume: bool = False, retrain: bool = False, dry: bool = False
+    ) -> None:
         self.env = env
         self.store = store
         self.resume = resume
@@ -63,8 +64,15 @@ class StageRunner:
         self._done: dict[str, TrainedStage] = {}
         self.resolved: list[TrainedStage] = []  # every stage resolved, in order (a failed method's record lists them)
 
-    def identity(self, stage: Stage, ctx: StageContext, objective: Objective,
-                 inputs: Mapping[str, TrainedStage], *, pending: bool = False) -> dict[str, Any] | None:
+    def identity(
+        self,
+        stage: Stage,
+        ctx: StageContext,
+        objective: Objective,
+        inputs: Mapping[str, TrainedStage],
+        *,
+        pending: bool = False,
+    ) -> dict[str, Any] | None:
         """Everything the stage's key is the hash of, or None when an input's weights are not known (dry
         resolution). ``pending=True``: an input whose weights are not known stands in by its own plan key
         (a provisional identity, which names the stage in a graph of stages still to train)."""
@@ -72,11 +80,14 @@ class StageRunner:
             return None
         recipe = stage.recipe or self.env.recipe
         return {
-            "stage": stage.name, "config": dict(stage.config), "trains": stage.trains,
-            "recipe": recipe.as_dict() if stage.trains else None, "evaluate": stage.evaluate,
-            "run": self.env.identity(), "archs": ctx.built,
-            "code": code_identity(stage.objective, stage.data, stage.params, objective, *ctx.factories(),
-                                  StageRunner),
+            "stage": stage.name,
+            "config": dict(stage.config),
+            "trains": stage.trains,
+            "recipe": recipe.as_dict() if stage.trains else None,
+            "evaluate": stage.evaluate,
+            "run": self.env.identity(),
+            "archs": ctx.built,
+            "code": code_identity(stage.objective, stage.data, stage.params, objective, *ctx.factories(), StageRunner),
             "needs": {name: up.digest or f"pending:{up.plan_key}" for name, up in sorted(inputs.items())},
         }
 
@@ -99,15 +110,30 @@ class StageRunner:
             self.resolved.append(shared)
             return shared
         if not stage.trains:
-            node = TrainedStage(stage, key, objective.eval(), inputs, "loaded",
-                                digest=weights_digest(objective.state_dict()), info=dict(objective.info),
-                                platform=self.env.platform or None)
+            node = TrainedStage(
+                stage,
+                key,
+                objective.eval(),
+                inputs,
+                "loaded",
+                digest=weights_digest(objective.state_dict()),
+                info=dict(objective.info),
+                platform=self.env.platform or None,
+            )
             if stage.evaluate == "accuracy" and not self.dry:
                 node.history = [self.env.evaluate(objective.model)]
         elif self.dry:
             meta = self.store.meta(stage.name, key) if key else None
-            node = TrainedStage(stage, key, objective, inputs, "planned", digest=(meta or {}).get("digest"),
-                                cached=meta is not None, info=dict(objective.info))
+            node = TrainedStage(
+                stage,
+                key,
+                objective,
+                inputs,
+                "planned",
+                digest=(meta or {}).get("digest"),
+                cached=meta is not None,
+                info=dict(objective.info),
+            )
         else:
             assert key is not None and identity is not None
             node = self.obtain(StageWork(stage, ctx, objective, inputs, key, label, identity))
@@ -135,8 +161,10 @@ class StageRunner:
             if set_aside:
                 moved = self.store.set_aside(work.stage.name, work.key)
                 where = f"moved aside to {moved.name}" if moved else "removed"
-                warn(f"artifact {damaged.path} of {work.label} cannot be trusted: {damaged.reason}; {where}, "
-                     f"the stage is trained again")
+                warn(
+                    f"artifact {damaged.path} of {work.label} cannot be trusted: {damaged.reason}; {where}, "
+                    f"the stage is trained again"
+                )
             return None
         return None if payload is None else self.restore(work, payload, origin)
 
@@ -217,21 +245,39 @@ class StageRunner:
             evaluate_last = partial(world.from_main, evaluate_last)
         objective.label_smoothing = recipe.label_smoothing  # of the objective's cross-entropy on labels
         with plugin_code(f"stage {work.label}: data()"):
-            data = stage.data(work.ctx) if stage.data is not None else TrainData(
-                self.env.train_stream(recipe.batch_size, recipe))
+            data = (
+                stage.data(work.ctx)
+                if stage.data is not None
+                else TrainData(self.env.train_stream(recipe.batch_size, recipe))
+            )
         with plugin_code(f"stage {work.label}: params()"):
             params = stage.params(objective) if stage.params else None
         with plugin_code(f"stage {work.label}: training (the objective's forward or its losses)"):
             fitted = fit(
-                objective, data.stream, recipe, evaluate=evaluate, label=work.label, reporter=self.env.reporter,
-                device=self.env.device, params=params, checkpoint=self.store.checkpoint_path(stage.name, key),
-                resume=self.resume, amp=self.env.amp,
+                objective,
+                data.stream,
+                recipe,
+                evaluate=evaluate,
+                label=work.label,
+                reporter=self.env.reporter,
+                device=self.env.device,
+                params=params,
+                checkpoint=self.store.checkpoint_path(stage.name, key),
+                resume=self.resume,
+                amp=self.env.amp,
                 select=(lambda row: row[select_metric]) if select_metric else None,
-                state_to_keep=objective.state_dict, world=world, forward=step, warmup_batches=1 if mode else 0,
+                state_to_keep=objective.state_dict,
+                world=world,
+                forward=step,
+                warmup_batches=1 if mode else 0,
                 evaluate_last=evaluate_last if self.env.tta != "none" else None,
             )
-        info: dict[str, Any] = {**objective.info, **data.info, "selected": "last",
-                                "resumed_from_epoch": fitted.resumed_from_epoch}
+        info: dict[str, Any] = {
+            **objective.info,
+            **data.info,
+            "selected": "last",
+            "resumed_from_epoch": fitted.resumed_from_epoch,
+        }
         if fitted.best_state is not None:
             objective.load_state_dict(fitted.best_state)
             best = max(fitted.history, key=lambda row: row[select_metric])
@@ -240,12 +286,38 @@ class StageRunner:
         digest = weights_digest(state)
         platform = self.env.platform or None  # the platform that computed it travels with the artifact
         if world is None or world.is_main:
-            self.store.save(stage.name, key, {"objective": state, "history": fitted.history, "seconds": fitted.seconds,
-                                              "info": info, "outputs": data.outputs, "platform": platform},
-                            {"label": stage.label, "arch": stage.arch, "digest": digest, "identity": work.identity,
-                             "platform": platform})
-        return TrainedStage(stage, key, objective, work.inputs, "trained", digest=digest, history=fitted.history,
-                            seconds=fitted.seconds, info=info, outputs=data.outputs, platform=platform)
+            self.store.save(
+                stage.name,
+                key,
+                {
+                    "objective": state,
+                    "history": fitted.history,
+                    "seconds": fitted.seconds,
+                    "info": info,
+                    "outputs": data.outputs,
+                    "platform": platform,
+                },
+                {
+                    "label": stage.label,
+                    "arch": stage.arch,
+                    "digest": digest,
+                    "identity": work.identity,
+                    "platform": platform,
+                },
+            )
+        return TrainedStage(
+            stage,
+            key,
+            objective,
+            work.inputs,
+            "trained",
+            digest=digest,
+            history=fitted.history,
+            seconds=fitted.seconds,
+            info=info,
+            outputs=data.outputs,
+            platform=platform,
+        )
 
     @staticmethod
     def restore(work: StageWork, payload: dict, origin: str) -> TrainedStage:
@@ -253,6 +325,16 @@ class StageRunner:
         work.objective.load_state_dict(payload["objective"])
         info = {**payload.get("info", {}), **work.objective.info}  # what building it says now is never stale
         digest = payload.get("digest") or weights_digest(payload["objective"])  # verified by the store's load
-        return TrainedStage(work.stage, work.key, work.objective, work.inputs, origin,
-                            digest=digest, history=payload["history"], seconds=payload["seconds"], info=info,
-                            outputs=payload.get("outputs", {}), platform=payload.get("platform"))
+        return TrainedStage(
+            work.stage,
+            work.key,
+            work.objective,
+            work.inputs,
+            origin,
+            digest=digest,
+            history=payload["history"],
+            seconds=payload["seconds"],
+            info=info,
+            outputs=payload.get("outputs", {}),
+            platform=payload.get("platform"),
+        )

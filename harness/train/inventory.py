@@ -56,13 +56,19 @@ def artifacts(store: ArtifactStore) -> list[ArtifactInfo]:
             continue
         dataset = ((meta.get("identity") or {}).get("run") or {}).get("dataset") or {}
         imported = meta.get("imported")
-        found.append(ArtifactInfo(
-            stage=stage, key=key, label=str(meta.get("label") or stage), arch=meta.get("arch"),
-            bytes=store.path(stage, key).stat().st_size,
-            classes=len(dataset["classes"]) if "classes" in dataset else None,
-            fingerprint=dataset.get("fingerprint"), imported=imported,
-            dataset=(imported or {}).get("dataset"),
-        ))
+        found.append(
+            ArtifactInfo(
+                stage=stage,
+                key=key,
+                label=str(meta.get("label") or stage),
+                arch=meta.get("arch"),
+                bytes=store.path(stage, key).stat().st_size,
+                classes=len(dataset["classes"]) if "classes" in dataset else None,
+                fingerprint=dataset.get("fingerprint"),
+                imported=imported,
+                dataset=(imported or {}).get("dataset"),
+            )
+        )
     return found
 
 
@@ -168,14 +174,18 @@ def find(store: ArtifactStore, ref: str) -> tuple[str, str]:
         return str(data.get("stage") or path.parent.name), path.stem
     stage, _, key = ref.rpartition("/")
     if len(key) < 6:
-        raise UsageError(f"'{ref}': name an artifact as STAGE/KEY, KEY or a key prefix of 6+ characters, or give a "
-                         f"record (.json) or an artifact file (.pt)")
+        raise UsageError(
+            f"'{ref}': name an artifact as STAGE/KEY, KEY or a key prefix of 6+ characters, or give a "
+            f"record (.json) or an artifact file (.pt)"
+        )
     matches = [(i.stage, i.key) for i in artifacts(store) if i.key.startswith(key) and stage in ("", i.stage)]
     if not matches:
         raise UsageError(f"no artifact '{ref}' in {store.root} (bench artifacts list --cache-dir ... shows them)")
     if len(matches) > 1:
-        raise UsageError(f"'{ref}' matches {len(matches)} artifacts ({', '.join(f'{s}/{k}' for s, k in matches[:4])}); "
-                         f"give more of the key")
+        raise UsageError(
+            f"'{ref}' matches {len(matches)} artifacts ({', '.join(f'{s}/{k}' for s, k in matches[:4])}); "
+            f"give more of the key"
+        )
     return matches[0]
 
 
@@ -194,6 +204,8 @@ def of_record(record: dict, where: str, label: str | None = None) -> tuple[str, 
             raise UsageError(f"{where}: the record has no stage '{label}'; its stages: {', '.join(stages)}")
         entry = stages[label]
     if entry.get("origin") == "loaded":
-        raise UsageError(f"{where}: stage {entry.get('stage')} was loaded from a checkpoint, not trained into the "
-                         f"cache; share that checkpoint (its record's teacher.checkpoint) instead")
+        raise UsageError(
+            f"{where}: stage {entry.get('stage')} was loaded from a checkpoint, not trained into the "
+            f"cache; share that checkpoint (its record's teacher.checkpoint) instead"
+        )
     return str(entry["stage"]), str(entry["artifact"])

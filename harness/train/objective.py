@@ -84,9 +84,12 @@ class Objective(nn.Module):
 
     def extra_modules(self) -> list[nn.Module]:
         """Training-time modules that are not part of the deployed model (frozen teachers excluded)."""
-        return [m for m in self.children()
-                if m is not self.model and (all(m is not f for f in self._frozen)
-                                            or any(m is f for f in self._frozen_extras))]
+        return [
+            m
+            for m in self.children()
+            if m is not self.model
+            and (all(m is not f for f in self._frozen) or any(m is f for f in self._frozen_extras))
+        ]
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """Called by the engine before the first batch of every epoch it trains: 0-based ``epoch`` of the

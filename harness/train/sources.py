@@ -61,13 +61,19 @@ def parse_source(text: str, option: str = "--teacher-checkpoint") -> Source:
     """A source from its text; a UsageError for a URL without a valid ``#sha256=``."""
     text = str(text)
     if text.startswith(HUB_PREFIX):
-        rest, _, fragment = text[len(HUB_PREFIX):].partition("#")
+        rest, _, fragment = text[len(HUB_PREFIX) :].partition("#")
         rest, _, revision = rest.partition("@")
         parts = [p for p in rest.split("/") if p]
         if len(parts) < 2:
             raise UsageError(f"{option} {text}: a Hub source is hf-hub:ORG/NAME[/FILE][@REVISION][#sha256=HEX]")
-        return Source(text, "hub", "/".join(parts[:2]), _fragment_sha256(fragment, text, option, required=False),
-                      filename="/".join(parts[2:]) or HUB_FILE, revision=revision or None)
+        return Source(
+            text,
+            "hub",
+            "/".join(parts[:2]),
+            _fragment_sha256(fragment, text, option, required=False),
+            filename="/".join(parts[2:]) or HUB_FILE,
+            revision=revision or None,
+        )
     scheme = urllib.parse.urlsplit(text).scheme
     if scheme in ("file", "http", "https"):
         url, _, fragment = text.partition("#")
@@ -83,8 +89,10 @@ def _fragment_sha256(fragment: str, text: str, option: str, *, required: bool) -
     if not digest and not required:
         return None
     if not _SHA256.fullmatch(digest):
-        raise UsageError(f"{option} {text}: name the file's digest as #sha256=<64 hex digits> (bench artifacts "
-                         f"export prints it; sha256sum FILE computes it)")
+        raise UsageError(
+            f"{option} {text}: name the file's digest as #sha256=<64 hex digits> (bench artifacts "
+            f"export prints it; sha256sum FILE computes it)"
+        )
     return digest
 
 
@@ -106,14 +114,18 @@ def fetch(source: Source, cache_dir: Path, option: str = "--teacher-checkpoint")
     if source.sha256 is not None:
         actual = sha256_file(path)
         if actual != source.sha256:
-            raise UsageError(f"{option} {source.text}: the file's sha256 is {actual}, not the one the source names; "
-                             f"refused (a different or damaged file)")
+            raise UsageError(
+                f"{option} {source.text}: the file's sha256 is {actual}, not the one the source names; "
+                f"refused (a different or damaged file)"
+            )
     return path
 
 
 def _offline_hint(source: Source, option: str) -> str:
-    return (f"offline, copy the bundle here from a connected machine and pass its path ({option} FILE, or "
-            f"bench artifacts import FILE)")
+    return (
+        f"offline, copy the bundle here from a connected machine and pass its path ({option} FILE, or "
+        f"bench artifacts import FILE)"
+    )
 
 
 def _download(source: Source, cache_dir: Path, option: str) -> Path:
@@ -123,21 +135,26 @@ def _download(source: Source, cache_dir: Path, option: str) -> Path:
     if target.exists() and sha256_file(target) == source.sha256:
         return target  # downloaded before: no network needed
     if switch(OFFLINE_ENV):
-        raise UsageError(f"{option} {source.text}: not downloaded ({OFFLINE_ENV} is set); "
-                         f"{_offline_hint(source, option)}")
+        raise UsageError(
+            f"{option} {source.text}: not downloaded ({OFFLINE_ENV} is set); {_offline_hint(source, option)}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.location, timeout=TIMEOUT_S) as response:
             shutil.copyfileobj(response, out, 1 << 20)
         if sha256_file(Path(tmp)) != source.sha256:
-            raise UsageError(f"{option} {source.text}: the downloaded file's sha256 is not the one the source names; "
-                             f"refused (a different or damaged file)")
+            raise UsageError(
+                f"{option} {source.text}: the downloaded file's sha256 is not the one the source names; "
+                f"refused (a different or damaged file)"
+            )
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise UsageError(f"{option} {source.text}: cannot download it ({type(exc).__name__}: {reason}); "
-                         f"{_offline_hint(source, option)}") from None
+        raise UsageError(
+            f"{option} {source.text}: cannot download it ({type(exc).__name__}: {reason}); "
+            f"{_offline_hint(source, option)}"
+        ) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return target
@@ -151,18 +168,26 @@ def _from_hub(source: Source, option: str) -> Path:
         return Path(hub.hf_hub_download(source.location, source.filename, revision=source.revision))
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
-        raise UsageError(f"{option} {source.text}: not in the Hugging Face cache and not downloadable here "
-                         f"({type(exc).__name__}: {first[:160]}); {_offline_hint(source, option)}") from None
-    except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError,
-            errors.HFValidationError) as exc:
+        raise UsageError(
+            f"{option} {source.text}: not in the Hugging Face cache and not downloadable here "
+            f"({type(exc).__name__}: {first[:160]}); {_offline_hint(source, option)}"
+        ) from None
+    except (
+        errors.RepositoryNotFoundError,
+        errors.RevisionNotFoundError,
+        errors.EntryNotFoundError,
+        errors.HFValidationError,
+    ) as exc:
         raise UsageError(f"{option} {source.text}: {type(exc).__name__} ({str(exc).splitlines()[0][:160]})") from None
     except OSError as exc:
-        raise UsageError(f"{option} {source.text}: cannot download it ({type(exc).__name__}: {exc}); "
-                         f"{_offline_hint(source, option)}") from None
+        raise UsageError(
+            f"{option} {source.text}: cannot download it ({type(exc).__name__}: {exc}); {_offline_hint(source, option)}"
+        ) from None
 
 
-def resolve_teacher(text: str, store: ArtifactStore, cache_dir: Path,
-                    option: str = "--teacher-checkpoint") -> tuple[Path, dict | None]:
+def resolve_teacher(
+    text: str, store: ArtifactStore, cache_dir: Path, option: str = "--teacher-checkpoint"
+) -> tuple[Path, dict | None]:
     """The file a checkpoint teacher stage reads for source ``text``, and where it came from (None for a plain
     local checkpoint). A bundle (local or fetched) is verified and imported into ``store``: the stage reads the
     stored artifact, and the provenance names the source, the weights' sha256 and the artifact."""
@@ -170,12 +195,19 @@ def resolve_teacher(text: str, store: ArtifactStore, cache_dir: Path,
     path = fetch(source, cache_dir, option)
     if not is_bundle(path):
         if source.remote:
-            raise UsageError(f"{option} {text}: not a bench bundle; what comes from a URL or the Hub must be one "
-                             f"(bench artifacts export makes it), since a pickled checkpoint could run code")
+            raise UsageError(
+                f"{option} {text}: not a bench bundle; what comes from a URL or the Hub must be one "
+                f"(bench artifacts export makes it), since a pickled checkpoint could run code"
+            )
         return path, None
-    imported = import_bundle(store, path, name=f"{option} {text}",
-                             origin=str(Path(text).resolve()) if source.kind == "path" else text)
+    imported = import_bundle(
+        store, path, name=f"{option} {text}", origin=str(Path(text).resolve()) if source.kind == "path" else text
+    )
     bundle = imported.bundle
-    return imported.path, {"kind": source.kind if source.remote or source.kind == "url" else "bundle",
-                           "source": text, "sha256": bundle.sha256, "artifact": f"{bundle.stage}/{bundle.key}",
-                           "file_sha256": source.sha256}
+    return imported.path, {
+        "kind": source.kind if source.remote or source.kind == "url" else "bundle",
+        "source": text,
+        "sha256": bundle.sha256,
+        "artifact": f"{bundle.stage}/{bundle.key}",
+        "file_sha256": source.sha256,
+    }

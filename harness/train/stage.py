@@ -147,9 +147,15 @@ class TrainedStage:
     def entry(self) -> dict[str, Any]:
         """What a record says about this stage."""
         return {
-            "stage": self.stage.name, "arch": self.stage.arch, "artifact": self.key, "digest": self.digest,
-            "origin": self.origin, "trained_in_this_process": "trained" in (self.origin, self.first_origin),
-            "reused": self.origin != "trained", "seconds": self.seconds, "epochs": len(self.history),
+            "stage": self.stage.name,
+            "arch": self.stage.arch,
+            "artifact": self.key,
+            "digest": self.digest,
+            "origin": self.origin,
+            "trained_in_this_process": "trained" in (self.origin, self.first_origin),
+            "reused": self.origin != "trained",
+            "seconds": self.seconds,
+            "epochs": len(self.history),
             "resumed_from_epoch": self.info.get("resumed_from_epoch", 0),
             "needs": {name: up.key for name, up in self.inputs.items()},
             "platform": self.platform,
@@ -159,8 +165,9 @@ class TrainedStage:
 class StageContext:
     """Handed to a stage's factories (objective, data). Read-only view of the run plus the stage's inputs."""
 
-    def __init__(self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str,
-                 rewrites: tuple[ArchRewrite, ...] = ()) -> None:
+    def __init__(
+        self, env: RunEnv, inputs: dict[str, TrainedStage], stage_name: str, rewrites: tuple[ArchRewrite, ...] = ()
+    ) -> None:
         """``inputs``: the trained stages this stage needs, by name; ``rewrites``: the stage's (see
         :class:`Stage`)."""
         self.env = env
@@ -232,14 +239,18 @@ class StageContext:
         recipe = self.env.recipe
         path = getattr(model, "whitening_layer", None)
         if path is None:
-            raise UsageError(f"recipe '{recipe.name}' whitens the first layer (whiten={recipe.whiten}), but "
-                             f"architecture '{name}' declares no whitening layer; use an architecture that does "
-                             f"(airbench94, airbench:...) or a recipe without it")
+            raise UsageError(
+                f"recipe '{recipe.name}' whitens the first layer (whiten={recipe.whiten}), but "
+                f"architecture '{name}' declares no whitening layer; use an architecture that does "
+                f"(airbench94, airbench:...) or a recipe without it"
+            )
         layer = model.get_submodule(path)
         if not isinstance(layer, nn.Conv2d):
-            raise UsageError(f"recipe '{recipe.name}' whitens the first layer of '{name}', which a method's rewrite "
-                             f"replaced ({type(layer).__name__} at {path}); use --whiten 0 with this method")
-        images = self.dataset.train_images[:recipe.whiten]
+            raise UsageError(
+                f"recipe '{recipe.name}' whitens the first layer of '{name}', which a method's rewrite "
+                f"replaced ({type(layer).__name__} at {path}); use --whiten 0 with this method"
+            )
+        images = self.dataset.train_images[: recipe.whiten]
         whiten(layer, self.normalizer(images.to(self.device)))
 
     def rewrite_info(self) -> dict[str, Any]:
@@ -258,13 +269,28 @@ class StageContext:
     def train_stream(self, batch_size: int | None = None) -> TrainStream:
         return self.env.train_stream(batch_size or self.recipe.batch_size, self.recipe)
 
-    def stream_of(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, normalizer: Normalizer,
-                  augment: bool = True) -> TrainStream:
+    def stream_of(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        normalizer: Normalizer,
+        augment: bool = True,
+    ) -> TrainStream:
         """A training stream over other tensors with the run's seeded batch plan (e.g. input/target pairs
         stacked channel-wise so that both get the same crop and flip)."""
-        return TrainStream(images, labels, batch_size=batch_size, seed=self.seed, normalizer=normalizer,
-                           device=self.device, pad=4 if augment else 0, flip=augment,
-                           channels_last=self.channels_last)
+        return TrainStream(
+            images,
+            labels,
+            batch_size=batch_size,
+            seed=self.seed,
+            normalizer=normalizer,
+            device=self.device,
+            pad=4 if augment else 0,
+            flip=augment,
+            channels_last=self.channels_last,
+        )
 
     def factories(self) -> list[Callable[..., Any]]:
         return list(self._factories)

@@ -38,9 +38,18 @@ class Step:
     losses, whose sum passes ``guard`` before ``optimizer`` steps ``trainable`` (the parameters it trains).
     ``warmup``: how many of its first calls are warm-up (a compiled step compiles then), see :meth:`warming_up`."""
 
-    def __init__(self, forward: Callable[..., Any], optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
-                 guard: DivergenceGuard, device: torch.device, *, amp: bool = False, world: World | None = None,
-                 warmup: int = 0) -> None:
+    def __init__(
+        self,
+        forward: Callable[..., Any],
+        optimizer: torch.optim.Optimizer,
+        trainable: list[nn.Parameter],
+        guard: DivergenceGuard,
+        device: torch.device,
+        *,
+        amp: bool = False,
+        world: World | None = None,
+        warmup: int = 0,
+    ) -> None:
         self.forward, self.optimizer, self.trainable, self.guard = forward, optimizer, trainable, guard
         self.device, self.amp, self.world, self.warmup_left = device, amp, world, warmup
 
@@ -51,8 +60,9 @@ class Step:
         self.warmup_left -= 1
         return True
 
-    def __call__(self, epoch: int, b: int, images: torch.Tensor, labels: torch.Tensor,
-                 indices: torch.Tensor | None = None) -> StepResult:
+    def __call__(
+        self, epoch: int, b: int, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor | None = None
+    ) -> StepResult:
         """Batch ``b`` (0-based) of 0-based ``epoch``: forward, check, backward, step. ``indices`` (the batch's
         positions in the training set) are passed on to the forward only when given: for an objective that
         ``takes_indices``."""
@@ -74,8 +84,9 @@ class Step:
         self.optimizer.step()
         return result
 
-    def _as_rank(self, epoch: int, b: int, out: Any, loss: torch.Tensor, labels: torch.Tensor,
-                 batch: int) -> StepResult:
+    def _as_rank(
+        self, epoch: int, b: int, out: Any, loss: torch.Tensor, labels: torch.Tensor, batch: int
+    ) -> StepResult:
         """Every rank: the gradient of the global batch's mean loss (its shard's share, then summed), and the
         global batch's losses and correct count, checked by the guard (the same numbers on every rank)."""
         assert self.world is not None

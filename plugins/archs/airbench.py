@@ -80,14 +80,20 @@ class ScaledHead(ClassifierHead):
 
 
 def build(spec: ArchSpec, widths: tuple[int, int, int]) -> LevelClassifier:
-    whiten_width = 2 * spec.in_chans * WHITEN_KERNEL ** 2
+    whiten_width = 2 * spec.in_chans * WHITEN_KERNEL**2
     stem = nn.Sequential(conv(spec.in_chans, whiten_width, WHITEN_KERNEL, padding=0, bias=True), nn.GELU())
     levels, cin = [], whiten_width
     for width in widths:
         levels.append(ConvGroup(cin, width))
         cin = width
-    model = LevelClassifier(stem, levels, ScaledHead(cin, spec.num_classes), spec=spec,
-                            level_names=["block1", "block2", "block3"], family="airbench")
+    model = LevelClassifier(
+        stem,
+        levels,
+        ScaledHead(cin, spec.num_classes),
+        spec=spec,
+        level_names=["block1", "block2", "block3"],
+        family="airbench",
+    )
     model.declare_whitening_layer("stem.0")
     model.declare_block_sites([(f"levels.{i}.attn", width) for i, width in enumerate(widths)])
     model.declare_downsampling_sites([f"levels.{i}.pool" for i in range(len(widths))])

@@ -16,7 +16,8 @@ WIDE = (32, 64, 128, 256)
 #: CIFAR ResNets of the CRD benchmark: name -> (depth, widths)
 CIFAR_RESNETS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
     **{f"resnet{d}": (d, NARROW) for d in (8, 14, 20, 32, 44, 56, 110)},
-    "resnet8x4": (8, WIDE), "resnet32x4": (32, WIDE),
+    "resnet8x4": (8, WIDE),
+    "resnet32x4": (32, WIDE),
 }
 #: CIFAR VGGs of the CRD benchmark: name -> widths of the stem and the four levels
 CIFAR_VGGS: dict[str, list[list[int]]] = {
@@ -37,10 +38,14 @@ DEFAULT_TEACHERS: dict[str, tuple[str, str]] = {
     "resnet56": ("resnet110", "CRD benchmark (RepDistiller) pair resnet110 -> resnet56"),
     "resnet8x4": ("resnet32x4", "CRD benchmark (RepDistiller) pair resnet32x4 -> resnet8x4"),
     "vgg8": ("vgg16", "EncodeNet paper Table 4 pair vgg16 -> vgg8 (the CRD benchmark's is vgg13)"),
-    "airbench94": ("airbench94x2", "our choice for the fast track (issue 33): every width doubled; airbench "
-                                   "itself has no teacher"),
-    **{f"resnet{a}": (f"resnet{b}", "the next larger ResNet of the family")
-       for a, b in zip(TIMM_RESNETS, TIMM_RESNETS[1:])},
+    "airbench94": (
+        "airbench94x2",
+        "our choice for the fast track (issue 33): every width doubled; airbench itself has no teacher",
+    ),
+    **{
+        f"resnet{a}": (f"resnet{b}", "the next larger ResNet of the family")
+        for a, b in zip(TIMM_RESNETS, TIMM_RESNETS[1:])
+    },
 }
 
 
@@ -51,43 +56,101 @@ def _teacher(name: str) -> dict[str, str]:
     return {"default_teacher": teacher, "teacher_source": source}
 
 
-cifar_resnet = declared_plugin("archs", [
-    (name, lazy("plugins.archs.cifar_resnet:cifar_resnet", depth=depth, widths=widths),
-     f"CIFAR ResNet-{depth} (CRD benchmark), widths {list(widths)}", _teacher(name))
-    for name, (depth, widths) in CIFAR_RESNETS.items()
-])
-cifar_vgg = declared_plugin("archs", [
-    (name, lazy("plugins.archs.cifar_vgg:cifar_vgg", config=config), f"CIFAR {name} with BN (CRD benchmark)",
-     _teacher(name))
-    for name, config in CIFAR_VGGS.items()
-])
-resnet = declared_plugin("archs", [
-    (f"resnet{depth}", lazy("plugins.archs.resnet:cifar_stem_resnet", variant=f"resnet{depth}"),
-     f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)", _teacher(f"resnet{depth}"))
-    for depth in TIMM_RESNETS
-])
-timm = declared_plugin("archs", [
-    ("timm:", "plugins.archs.timm_models:timm_model", "any timm model by name, e.g. timm:resnet18, timm:convnext_atto"),
-])
-msdnet = declared_plugin("archs", [
-    ("msdnet", "plugins.archs.msdnet:msdnet",
-     "MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
-     "configuration of the authors' code); train with --methods anytime"),
-    ("msdnet:", "plugins.archs.msdnet:msdnet",
-     "MSDNet with options blocks=,step=,base=,stepmode=even|lin,channels=,growth= (budgeted config: "
-     "msdnet:blocks=5,step=1,base=1,stepmode=lin)"),
-])
-resmlp = declared_plugin("archs", [
-    ("resmlp", "plugins.archs.resmlp:resmlp",
-     "ResMLP (Touvron et al., 2021) on timm's ResMLP blocks, CIFAR-sized: patch 4, depth 12, width 384 (S12); "
-     "the paper's augmentation and distillation are out of scope"),
-    ("resmlp:", "plugins.archs.resmlp:resmlp",
-     "ResMLP with options depth=,dim=,patch=,mlp_ratio=,init_values= (e.g. resmlp:depth=12,dim=192)"),
-])
-airbench = declared_plugin("archs", [
-    *[(name, lazy("plugins.archs.airbench:airbench", widths=widths),
-       f"airbench94 network (Keller Jordan), conv-group widths {list(widths)}; train with --recipe fast",
-       _teacher(name)) for name, widths in AIRBENCH.items()],
-    ("airbench:", "plugins.archs.airbench:airbench",
-     "airbench94 network with options block1=,block2=,block3= (the conv groups' widths, default 64,256,256)"),
-])
+cifar_resnet = declared_plugin(
+    "archs",
+    [
+        (
+            name,
+            lazy("plugins.archs.cifar_resnet:cifar_resnet", depth=depth, widths=widths),
+            f"CIFAR ResNet-{depth} (CRD benchmark), widths {list(widths)}",
+            _teacher(name),
+        )
+        for name, (depth, widths) in CIFAR_RESNETS.items()
+    ],
+)
+cifar_vgg = declared_plugin(
+    "archs",
+    [
+        (
+            name,
+            lazy("plugins.archs.cifar_vgg:cifar_vgg", config=config),
+            f"CIFAR {name} with BN (CRD benchmark)",
+            _teacher(name),
+        )
+        for name, config in CIFAR_VGGS.items()
+    ],
+)
+resnet = declared_plugin(
+    "archs",
+    [
+        (
+            f"resnet{depth}",
+            lazy("plugins.archs.resnet:cifar_stem_resnet", variant=f"resnet{depth}"),
+            f"timm ResNet-{depth} with the CIFAR stem (3x3 stride-1 conv, no max-pool)",
+            _teacher(f"resnet{depth}"),
+        )
+        for depth in TIMM_RESNETS
+    ],
+)
+timm = declared_plugin(
+    "archs",
+    [
+        (
+            "timm:",
+            "plugins.archs.timm_models:timm_model",
+            "any timm model by name, e.g. timm:resnet18, timm:convnext_atto",
+        ),
+    ],
+)
+msdnet = declared_plugin(
+    "archs",
+    [
+        (
+            "msdnet",
+            "plugins.archs.msdnet:msdnet",
+            "MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
+            "configuration of the authors' code); train with --methods anytime",
+        ),
+        (
+            "msdnet:",
+            "plugins.archs.msdnet:msdnet",
+            "MSDNet with options blocks=,step=,base=,stepmode=even|lin,channels=,growth= (budgeted config: "
+            "msdnet:blocks=5,step=1,base=1,stepmode=lin)",
+        ),
+    ],
+)
+resmlp = declared_plugin(
+    "archs",
+    [
+        (
+            "resmlp",
+            "plugins.archs.resmlp:resmlp",
+            "ResMLP (Touvron et al., 2021) on timm's ResMLP blocks, CIFAR-sized: patch 4, depth 12, width 384 (S12); "
+            "the paper's augmentation and distillation are out of scope",
+        ),
+        (
+            "resmlp:",
+            "plugins.archs.resmlp:resmlp",
+            "ResMLP with options depth=,dim=,patch=,mlp_ratio=,init_values= (e.g. resmlp:depth=12,dim=192)",
+        ),
+    ],
+)
+airbench = declared_plugin(
+    "archs",
+    [
+        *[
+            (
+                name,
+                lazy("plugins.archs.airbench:airbench", widths=widths),
+                f"airbench94 network (Keller Jordan), conv-group widths {list(widths)}; train with --recipe fast",
+                _teacher(name),
+            )
+            for name, widths in AIRBENCH.items()
+        ],
+        (
+            "airbench:",
+            "plugins.archs.airbench:airbench",
+            "airbench94 network with options block1=,block2=,block3= (the conv groups' widths, default 64,256,256)",
+        ),
+    ],
+)

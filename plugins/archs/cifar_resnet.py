@@ -67,14 +67,29 @@ def cifar_resnet(spec: ArchSpec, depth: int, widths: tuple[int, int, int, int]) 
             cin = planes
         levels.append(blocks)
     model = LevelClassifier(
-        stem, [nn.Sequential(*blocks) for blocks in levels], ClassifierHead(cin, spec.num_classes), spec=spec,
-        level_names=["layer1", "layer2", "layer3"], family="cifar_resnet",
+        stem,
+        [nn.Sequential(*blocks) for blocks in levels],
+        ClassifierHead(cin, spec.num_classes),
+        spec=spec,
+        level_names=["layer1", "layer2", "layer3"],
+        family="cifar_resnet",
     )
-    model.declare_block_sites([(f"levels.{i}.{j}.attn", block.out_channels)
-                               for i, level in enumerate(levels) for j, block in enumerate(level)])
-    model.declare_downsampling_sites([f"levels.{i}.{j}.{conv}" for i, level in enumerate(levels)
-                                      for j, block in enumerate(level) if block.conv1.stride != (1, 1)
-                                      for conv in ("conv1", "downsample.0")])
+    model.declare_block_sites(
+        [
+            (f"levels.{i}.{j}.attn", block.out_channels)
+            for i, level in enumerate(levels)
+            for j, block in enumerate(level)
+        ]
+    )
+    model.declare_downsampling_sites(
+        [
+            f"levels.{i}.{j}.{conv}"
+            for i, level in enumerate(levels)
+            for j, block in enumerate(level)
+            if block.conv1.stride != (1, 1)
+            for conv in ("conv1", "downsample.0")
+        ]
+    )
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -18,6 +18,7 @@ from torch import nn
 
 from harness.api import ArchSpec, ClassifierHead, LevelClassifier
 
+
 def _block(widths: list[int], cin: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for w in widths:
@@ -33,12 +34,17 @@ def cifar_vgg(spec: ArchSpec, config: list[list[int]]) -> LevelClassifier:
         pool = [nn.MaxPool2d(kernel_size=2, stride=2)] if (i < 4 or spec.input_size == 64) else []
         levels.append(nn.Sequential(*pool, *_block(config[i], config[i - 1][-1])))
     model = LevelClassifier(
-        stem, levels, ClassifierHead(config[4][-1], spec.num_classes), spec=spec,
-        level_names=["block1", "block2", "block3", "block4"], family="cifar_vgg",
+        stem,
+        levels,
+        ClassifierHead(config[4][-1], spec.num_classes),
+        spec=spec,
+        level_names=["block1", "block2", "block3", "block4"],
+        family="cifar_vgg",
     )
     model.declare_block_sites([("stem", config[0][-1])] + [(f"levels.{i}", config[i + 1][-1]) for i in range(4)])
-    model.declare_downsampling_sites([f"levels.{i}.0" for i, level in enumerate(levels)
-                                      if isinstance(level[0], nn.MaxPool2d)])
+    model.declare_downsampling_sites(
+        [f"levels.{i}.0" for i, level in enumerate(levels) if isinstance(level[0], nn.MaxPool2d)]
+    )
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels

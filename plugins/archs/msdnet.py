@@ -39,8 +39,11 @@ CLASSIFIER_WIDTH = 128
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 def bottleneck_conv(cin: int, cout: int, stride: int, bottleneck: int) -> nn.Sequential:
@@ -53,8 +56,9 @@ class ScaleUnit(nn.Module):
     """One scale of one MSD layer: the input at this scale, concatenated with new features from this scale
     and (unless it is the finest scale of the layer) from the finer scale, downsampled."""
 
-    def __init__(self, same_in: int, new: int, same_bottleneck: int, finer_in: int | None = None,
-                 finer_bottleneck: int = 1) -> None:
+    def __init__(
+        self, same_in: int, new: int, same_bottleneck: int, finer_in: int | None = None, finer_bottleneck: int = 1
+    ) -> None:
         super().__init__()
         split = finer_in is not None
         self.from_finer = bottleneck_conv(finer_in, new // 2, 2, finer_bottleneck) if finer_in is not None else None
@@ -79,15 +83,23 @@ class MSDLayer(nn.Module):
         units = []
         for s in range(self.first_out, n):
             has_finer = s > self.first_in
-            units.append(ScaleUnit(width * SCALE_FACTORS[s], growth * SCALE_FACTORS[s], SCALE_FACTORS[s],
-                                   width * SCALE_FACTORS[s - 1] if has_finer else None,
-                                   SCALE_FACTORS[s - 1] if has_finer else 1))
+            units.append(
+                ScaleUnit(
+                    width * SCALE_FACTORS[s],
+                    growth * SCALE_FACTORS[s],
+                    SCALE_FACTORS[s],
+                    width * SCALE_FACTORS[s - 1] if has_finer else None,
+                    SCALE_FACTORS[s - 1] if has_finer else 1,
+                )
+            )
         self.units = nn.ModuleList(units)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         at = lambda s: feats[s - self.first_in]  # noqa: E731  (feature of absolute scale s)
-        return [unit(at(s), at(s - 1) if s > self.first_in else None)
-                for s, unit in zip(range(self.first_out, len(SCALE_FACTORS)), self.units)]
+        return [
+            unit(at(s), at(s - 1) if s > self.first_in else None)
+            for s, unit in zip(range(self.first_out, len(SCALE_FACTORS)), self.units)
+        ]
 
 
 class Transition(nn.Module):
@@ -108,8 +120,10 @@ class FirstLayer(nn.Module):
     def __init__(self, in_chans: int, channels: int) -> None:
         super().__init__()
         widths = [channels * f for f in SCALE_FACTORS]
-        self.convs = nn.ModuleList([conv_bn_relu(in_chans, widths[0])] +
-                                   [conv_bn_relu(widths[i - 1], widths[i], 3, 2) for i in range(1, len(widths))])
+        self.convs = nn.ModuleList(
+            [conv_bn_relu(in_chans, widths[0])]
+            + [conv_bn_relu(widths[i - 1], widths[i], 3, 2) for i in range(1, len(widths))]
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -124,9 +138,12 @@ class ExitClassifier(nn.Module):
 
     def __init__(self, cin: int, num_classes: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(conv_bn_relu(cin, CLASSIFIER_WIDTH, 3, 2),
-                                      conv_bn_relu(CLASSIFIER_WIDTH, CLASSIFIER_WIDTH, 3, 2),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(
+            conv_bn_relu(cin, CLASSIFIER_WIDTH, 3, 2),
+            conv_bn_relu(CLASSIFIER_WIDTH, CLASSIFIER_WIDTH, 3, 2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.fc = nn.Linear(CLASSIFIER_WIDTH, num_classes)
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -220,5 +237,7 @@ def msdnet(spec: ArchSpec) -> MSDNet:
     return MSDNet(spec, opts)
 
 
-DESCRIPTION = ("MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
-               "configuration of the authors' code); train with --methods anytime")
+DESCRIPTION = (
+    "MSDNet (Huang et al., ICLR 2018), CIFAR: 3 scales, an exit after each of 7 blocks (anytime "
+    "configuration of the authors' code); train with --methods anytime"
+)

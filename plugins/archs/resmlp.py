@@ -42,8 +42,15 @@ def resmlp(spec: ArchSpec) -> nn.Module:
     if spec.input_size % opts["patch"]:
         raise UsageError(f"{spec.name}: patch size {opts['patch']} does not divide the {spec.input_size}px input")
     init = opts["init_values"] or layerscale_init(opts["depth"])
-    model = MlpMixer(num_classes=spec.num_classes, img_size=spec.input_size, in_chans=spec.in_chans,
-                     patch_size=opts["patch"], num_blocks=opts["depth"], embed_dim=opts["dim"],
-                     mlp_ratio=opts["mlp_ratio"], norm_layer=Affine,
-                     block_layer=cast(type[nn.Module], partial(ResBlock, init_values=init)))  # called like a class
+    model = MlpMixer(
+        num_classes=spec.num_classes,
+        img_size=spec.input_size,
+        in_chans=spec.in_chans,
+        patch_size=opts["patch"],
+        num_blocks=opts["depth"],
+        embed_dim=opts["dim"],
+        mlp_ratio=opts["mlp_ratio"],
+        norm_layer=Affine,
+        block_layer=cast(type[nn.Module], partial(ResBlock, init_values=init)),
+    )  # called like a class
     return named(model, spec.name)

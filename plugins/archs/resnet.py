@@ -22,8 +22,9 @@ from plugins.archs.timm_adapter import adapt_timm
 
 
 def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
-    model = timm.create_model(variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans,
-                              zero_init_last=False)
+    model = timm.create_model(
+        variant, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans, zero_init_last=False
+    )
     stem = model.get_submodule("conv1")
     assert isinstance(stem, nn.Conv2d)
     model.conv1 = conv1 = nn.Conv2d(spec.in_chans, stem.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
@@ -31,11 +32,21 @@ def cifar_stem_resnet(spec: ArchSpec, variant: str) -> nn.Module:
     model.maxpool = nn.Identity()
     leveled = adapt_timm(model, spec, family="resnet")
     assert isinstance(leveled, LevelClassifier)  # a timm ResNet always splits into levels
-    leveled.declare_block_sites([(f"levels.{i}.{j}.se", last_bn(block).num_features)
-                                for i, level in enumerate(leveled.levels) for j, block in enumerate(level.children())])
-    leveled.declare_downsampling_sites([f"levels.{i}.{j}.{name}" for i, level in enumerate(leveled.levels)
-                                       for j, block in enumerate(level.children())
-                                       for name, conv in strided_convs(block)])
+    leveled.declare_block_sites(
+        [
+            (f"levels.{i}.{j}.se", last_bn(block).num_features)
+            for i, level in enumerate(leveled.levels)
+            for j, block in enumerate(level.children())
+        ]
+    )
+    leveled.declare_downsampling_sites(
+        [
+            f"levels.{i}.{j}.{name}"
+            for i, level in enumerate(leveled.levels)
+            for j, block in enumerate(level.children())
+            for name, conv in strided_convs(block)
+        ]
+    )
     return leveled
 
 

@@ -56,8 +56,7 @@ def level_split(model: nn.Module) -> tuple[list, list, list, list] | None:
     """(stem, levels, tail, head) named children of a timm model, or None when no level layout is found."""
     children = list(model.named_children())
     names = [n for n, _ in children]
-    container = next((n for n in STAGE_CONTAINERS if n in names and isinstance(getattr(model, n), nn.Sequential)),
-                     None)
+    container = next((n for n in STAGE_CONTAINERS if n in names and isinstance(getattr(model, n), nn.Sequential)), None)
     if container is not None:
         first = last = names.index(container)
         levels = list(getattr(model, container).named_children())
@@ -66,9 +65,9 @@ def level_split(model: nn.Module) -> tuple[list, list, list, list] | None:
         if not layer_idx:
             return None
         first, last = layer_idx[0], layer_idx[-1]
-        levels = children[first:last + 1]
+        levels = children[first : last + 1]
     stem = children[:first]
-    after = children[last + 1:]
+    after = children[last + 1 :]
     tail = [(n, m) for n, m in after if n not in HEAD_CHILDREN]
     head = [(n, m) for n, m in after if n in HEAD_CHILDREN]
     return stem, levels, tail, head
@@ -91,8 +90,12 @@ def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
     x = torch.randn(2, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
     try:
         leveled = LevelClassifier(
-            nn.Sequential(*(m for _, m in stem)), [m for _, m in levels], TimmHead(model, tail, head),
-            spec=spec, level_names=[n for n, _ in levels], family=family,
+            nn.Sequential(*(m for _, m in stem)),
+            [m for _, m in levels],
+            TimmHead(model, tail, head),
+            spec=spec,
+            level_names=[n for n, _ in levels],
+            family=family,
         )
         model.eval()
         leveled.eval()
@@ -102,8 +105,11 @@ def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
         same = False
     model.train()
     if not same:
-        warnings.warn(f"{spec.name}: the model's children do not split into stem/levels/head; "
-                      "using it without the level interface", stacklevel=2)
+        warnings.warn(
+            f"{spec.name}: the model's children do not split into stem/levels/head; "
+            "using it without the level interface",
+            stacklevel=2,
+        )
         return named(model, spec.name)
     leveled.train()
     return leveled

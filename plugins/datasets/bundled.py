@@ -16,6 +16,10 @@ ARCHIVE = Path(__file__).parent / "data" / "cifar10-mini.zip"
 
 
 def load(request: DatasetRequest) -> ImageDataset:
-    return load_imagefolder(ARCHIVE, "cifar10-mini", request.cache_dir,
-                            source_note="bundled CIFAR-10 subset (JPEG copy; 5,000 train / 1,000 test)",
-                            notice=request.notice)
+    return load_imagefolder(
+        ARCHIVE,
+        "cifar10-mini",
+        request.cache_dir,
+        source_note="bundled CIFAR-10 subset (JPEG copy; 5,000 train / 1,000 test)",
+        notice=request.notice,
+    )

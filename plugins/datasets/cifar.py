@@ -73,6 +73,14 @@ def load_cifar(request: DatasetRequest, name: str) -> ImageDataset:
     payload = cached(request.cache_dir / "datasets" / f"{name}-torchvision.pt", build, source=places)
     (tx, ty), (ex, ey) = payload["train"], payload["test"]
     mean, std = STATS[name]
-    return ImageDataset(name=name, train_images=tx, train_labels=ty, test_images=ex, test_labels=ey,
-                        classes=list(payload["classes"]), mean=mean, std=std,
-                        source=f"{name.upper()} (torchvision, original images)")
+    return ImageDataset(
+        name=name,
+        train_images=tx,
+        train_labels=ty,
+        test_images=ex,
+        test_labels=ey,
+        classes=list(payload["classes"]),
+        mean=mean,
+        std=std,
+        source=f"{name.upper()} (torchvision, original images)",
+    )

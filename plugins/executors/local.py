@@ -89,8 +89,9 @@ class LocalPool(Backend):
 
     def _start(self, slot: int) -> Worker:
         ours, theirs = self.context.Pipe()
-        process = self.context.Process(target=worker_main, args=(theirs, self.slots[slot], self.threads),
-                                       name=f"bench-worker-{slot}", daemon=True)
+        process = self.context.Process(
+            target=worker_main, args=(theirs, self.slots[slot], self.threads), name=f"bench-worker-{slot}", daemon=True
+        )
         process.start()
         theirs.close()
         worker = Worker(slot, self.slots[slot], process, ours)
@@ -125,15 +126,19 @@ class LocalPool(Backend):
             except (EOFError, OSError):  # the process died with its job
                 worker.process.join(timeout=5)
                 code = worker.process.exitcode
-                how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit {code}")
+                how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit {code}"
                 ended.append((worker, f"{worker.describe()} died ({how})"))
                 self.workers[worker.slot] = None
             self.busy.discard(worker.slot)
         return ended
 
     def describe(self) -> dict:
-        return {"executor": self.name, "workers": self.capacity, "threads_per_worker": self.threads,
-                "gpus": sorted({s["CUDA_VISIBLE_DEVICES"] for s in self.slots if s})}
+        return {
+            "executor": self.name,
+            "workers": self.capacity,
+            "threads_per_worker": self.threads,
+            "gpus": sorted({s["CUDA_VISIBLE_DEVICES"] for s in self.slots if s}),
+        }
 
     def _retire(self, worker: Worker) -> None:
         """Stop ``worker`` (asked to, then terminated); its slot gets a new process at its next job."""

@@ -50,8 +50,10 @@ def parse_address(address: str) -> tuple[str, int] | None:
         scheme, rest = "", address
     host, colon, port = rest.rstrip("/").rpartition(":")
     if scheme not in ("", "ray") or not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--ray-address {address}: expected HOST:PORT (the head's GCS address, e.g. 10.0.0.1:6379), "
-                         f"ray://HOST:PORT (Ray Client, port 10001) or auto")
+        raise UsageError(
+            f"--ray-address {address}: expected HOST:PORT (the head's GCS address, e.g. 10.0.0.1:6379), "
+            f"ray://HOST:PORT (Ray Client, port 10001) or auto"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -64,9 +66,11 @@ def probe(address: str, timeout: float) -> None:
         socket.create_connection(where, timeout=timeout).close()
     except OSError as exc:
         reason = exc.strerror or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
-        raise UsageError(f"--ray-address {address}: no Ray cluster answers at {where[0]}:{where[1]} ({reason}); "
-                         f"start one there (ray start --head --port {where[1]}) or leave --ray-address out to start "
-                         f"a local cluster") from None
+        raise UsageError(
+            f"--ray-address {address}: no Ray cluster answers at {where[0]}:{where[1]} ({reason}); "
+            f"start one there (ray start --head --port {where[1]}) or leave --ray-address out to start "
+            f"a local cluster"
+        ) from None
 
 
 def bounded(call: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -86,8 +90,9 @@ def bounded(call: Callable[[], Any], timeout: float, what: str) -> Any:
     while thread.is_alive() and time.monotonic() < deadline:
         thread.join(0.2)
     if thread.is_alive():
-        raise UsageError(f"{what}: no answer within {timeout:g} s; check the address (raise the wait with "
-                         f"{TIMEOUT_ENV}=SECONDS)")
+        raise UsageError(
+            f"{what}: no answer within {timeout:g} s; check the address (raise the wait with {TIMEOUT_ENV}=SECONDS)"
+        )
     if "error" in box:
         exc = box["error"]
         if isinstance(exc, UsageError):
@@ -112,8 +117,11 @@ class RayCluster(Backend):
                 cpus = options.workers * self.threads if options.workers else None
                 ray.init(num_cpus=cpus, include_dashboard=False, configure_logging=False)
             else:
-                bounded(lambda: ray.init(address=options.ray_address, configure_logging=False), connect_timeout(),
-                        f"--ray-address {options.ray_address}: connecting to the Ray cluster")
+                bounded(
+                    lambda: ray.init(address=options.ray_address, configure_logging=False),
+                    connect_timeout(),
+                    f"--ray-address {options.ray_address}: connecting to the Ray cluster",
+                )
             self.started = True
         self.capacity = options.workers or UNBOUNDED
         self.address = ray.get_runtime_context().gcs_address
@@ -142,8 +150,12 @@ class RayCluster(Backend):
         return ended
 
     def describe(self) -> dict:
-        return {"executor": self.name, "cpus_per_task": self.threads, "gpus_per_task": self.gpus,
-                "cluster": self.address}
+        return {
+            "executor": self.name,
+            "cpus_per_task": self.threads,
+            "gpus_per_task": self.gpus,
+            "cluster": self.address,
+        }
 
     def close(self) -> None:
         if self.started:

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.api import (
-    COUNT, FINITE, NON_NEGATIVE_INT, POSITIVE,
-    Backend, ExecutorOptions, JobResult, JobSpec, UsageError, import_extra, run_job, wants_cuda,
+    COUNT,
+    FINITE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    Backend,
+    ExecutorOptions,
+    JobResult,
+    JobSpec,
+    UsageError,
+    import_extra,
+    run_job,
+    wants_cuda,
 )
 
 UNBOUNDED = 1 << 20
@@ -28,8 +38,15 @@ POLL_S = 1.0
 
 
 #: submitit parameters that are counts or sizes (``--slurm-opt NAME=VALUE``) and the values each takes
-LIMITS = {"timeout_min": COUNT, "cpus_per_task": COUNT, "nodes": COUNT, "tasks_per_node": COUNT,
-          "gpus_per_node": NON_NEGATIVE_INT, "mem_gb": POSITIVE, "slurm_mem_gb": POSITIVE}
+LIMITS = {
+    "timeout_min": COUNT,
+    "cpus_per_task": COUNT,
+    "nodes": COUNT,
+    "tasks_per_node": COUNT,
+    "gpus_per_node": NON_NEGATIVE_INT,
+    "mem_gb": POSITIVE,
+    "slurm_mem_gb": POSITIVE,
+}
 
 
 def parse_value(raw: Any) -> Any:
@@ -62,12 +79,17 @@ class SlurmJobs(Backend):
         self.check(options)
         self.local = options.slurm_local
         self.threads = options.threads or 1
-        self.executor = submitit.AutoExecutor(folder=Path(options.folder) / "%j",
-                                              cluster="local" if self.local else "slurm")
-        params: dict[str, Any] = {"timeout_min": 7 * 24 * 60, "nodes": 1, "tasks_per_node": 1,
-                                  "cpus_per_task": self.threads,
-                                  "gpus_per_node": 1 if wants_cuda(options.device) else 0,
-                                  "name": "bench-stage"}
+        self.executor = submitit.AutoExecutor(
+            folder=Path(options.folder) / "%j", cluster="local" if self.local else "slurm"
+        )
+        params: dict[str, Any] = {
+            "timeout_min": 7 * 24 * 60,
+            "nodes": 1,
+            "tasks_per_node": 1,
+            "cpus_per_task": self.threads,
+            "gpus_per_node": 1 if wants_cuda(options.device) else 0,
+            "name": "bench-stage",
+        }
         params.update({k: checked_value(k, v) for k, v in options.slurm.items()})
         try:
             self.executor.update_parameters(**params)
@@ -81,8 +103,10 @@ class SlurmJobs(Backend):
         """submitit is installed, Slurm is there (unless ``--slurm-local``), numeric ``--slurm-opt`` are sound."""
         import_extra("submitit", "slurm", "--executor slurm")
         if not options.slurm_local and shutil.which("sbatch") is None:
-            raise UsageError("--executor slurm: no Slurm on this machine (sbatch not found); run the driver on a "
-                             "Slurm login node, or add --slurm-local to run the jobs through submitit's local mode")
+            raise UsageError(
+                "--executor slurm: no Slurm on this machine (sbatch not found); run the driver on a "
+                "Slurm login node, or add --slurm-local to run the jobs through submitit's local mode"
+            )
         for name, raw in options.slurm.items():
             checked_value(name, raw)
 

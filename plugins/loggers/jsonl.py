@@ -23,21 +23,47 @@ class JsonLines(Logger):
         self.path = run.out / "logs" / f"{run.id}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file: IO[str] = open(self.path, "a", encoding="utf-8")
-        self.names = {"run": run.name, "method": run.method, "arch": run.arch, "dataset": run.dataset,
-                      "seed": run.seed}
-        self.write({"event": "start", **self.names, "id": run.id, "recipe": run.recipe, "teacher": run.teacher,
-                    "options": dict(run.options), "params": dict(run.params), "started": run.started})
+        self.names = {"run": run.name, "method": run.method, "arch": run.arch, "dataset": run.dataset, "seed": run.seed}
+        self.write(
+            {
+                "event": "start",
+                **self.names,
+                "id": run.id,
+                "recipe": run.recipe,
+                "teacher": run.teacher,
+                "options": dict(run.options),
+                "params": dict(run.params),
+                "started": run.started,
+            }
+        )
 
     def log_epoch(self, row: EpochRow) -> None:
-        self.write({"event": "epoch", **self.names, "stage": row.stage, "epoch": row.epoch, "epochs": row.epochs,
-                    "step": row.step, **{k: v for k, v in row.values.items() if k != "epoch"},
-                    **({"replayed": True} if row.replayed else {})})
+        self.write(
+            {
+                "event": "epoch",
+                **self.names,
+                "stage": row.stage,
+                "epoch": row.epoch,
+                "epochs": row.epochs,
+                "step": row.step,
+                **{k: v for k, v in row.values.items() if k != "epoch"},
+                **({"replayed": True} if row.replayed else {}),
+            }
+        )
 
     def finish_run(self, result: RunResult) -> None:
         record = result.record
-        self.write({"event": "end", **self.names, "status": result.status,
-                    "record": str(result.path) if result.path else None, "run_key": record.get("run_key"),
-                    "metrics": result.metrics, **({"error": record["error"]} if record.get("error") else {})})
+        self.write(
+            {
+                "event": "end",
+                **self.names,
+                "status": result.status,
+                "record": str(result.path) if result.path else None,
+                "run_key": record.get("run_key"),
+                "metrics": result.metrics,
+                **({"error": record["error"]} if record.get("error") else {}),
+            }
+        )
         self.file.close()
         if result.path is not None:  # named after its record from now on
             target = result.path.parent / "logs" / f"{result.path.stem}.jsonl"
@@ -59,4 +85,3 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return lines
-

@@ -23,8 +23,9 @@ EXPERIMENT = "encodenet-bench"
 def _quiet() -> None:
     """Telemetry off (unless the user decided), and MLflow's own noise out of bench's output."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    warnings.filterwarnings("ignore", message=r"The ``noload`` loader strategy is deprecated",
-                            category=DeprecationWarning)
+    warnings.filterwarnings(
+        "ignore", message=r"The ``noload`` loader strategy is deprecated", category=DeprecationWarning
+    )
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -46,8 +47,14 @@ class MLflow(Logger):
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
-        tags = {"bench.run": run.name, "bench.id": run.id, "bench.method": run.method, "bench.arch": run.arch,
-                "bench.dataset": run.dataset, "bench.seed": str(run.seed)}
+        tags = {
+            "bench.run": run.name,
+            "bench.id": run.id,
+            "bench.method": run.method,
+            "bench.arch": run.arch,
+            "bench.dataset": run.dataset,
+            "bench.seed": str(run.seed),
+        }
         self.run_id = self.client.create_run(experiment_id, run_name=run.name, tags=tags).info.run_id
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in run.params.items()])
 
@@ -57,8 +64,11 @@ class MLflow(Logger):
     def finish_run(self, result: RunResult) -> None:
         self._metrics({metric_name("final", k): v for k, v in result.metrics.items()}, 0)
         record = result.record
-        tags = {"bench.status": result.status, "bench.record": str(result.path or ""),
-                "bench.run_key": str(record.get("run_key") or "")}
+        tags = {
+            "bench.status": result.status,
+            "bench.record": str(result.path or ""),
+            "bench.run_key": str(record.get("run_key") or ""),
+        }
         if record.get("error"):
             tags["bench.error"] = str(record["error"])[:4000]
         for key, value in tags.items():
@@ -70,4 +80,3 @@ class MLflow(Logger):
 
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
-

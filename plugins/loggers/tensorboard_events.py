@@ -30,4 +30,3 @@ class TensorBoard(Logger):
         for name, value in result.metrics.items():
             self.writer.add_scalar(metric_name("final", name), value, step=0)
         self.writer.close()
-

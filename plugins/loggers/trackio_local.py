@@ -27,23 +27,35 @@ class Trackio(Logger):
 
     @classmethod
     def check(cls, name: str) -> None:
-        import_extra("trackio", "trackio", f"--log {name}",
-                     hint="; with bench's constraints.txt (pillow 13, which trackio 0.43 excludes): pip install "
-                          "--no-deps trackio==0.43.0, then its dependencies (docs/loggers.md)")
+        import_extra(
+            "trackio",
+            "trackio",
+            f"--log {name}",
+            hint="; with bench's constraints.txt (pillow 13, which trackio 0.43 excludes): pip install "
+            "--no-deps trackio==0.43.0, then its dependencies (docs/loggers.md)",
+        )
 
     def start_run(self, run: RunContext) -> None:
         import trackio
 
         with contextlib.redirect_stdout(sys.stderr):  # its banner: bench's stdout is for tables
-            self.run = trackio.init(project=os.environ.get("TRACKIO_PROJECT") or PROJECT, name=run.name,
-                                    config=dict(run.params), embed=False, auto_log_cpu=False, auto_log_gpu=False)
+            self.run = trackio.init(
+                project=os.environ.get("TRACKIO_PROJECT") or PROJECT,
+                name=run.name,
+                config=dict(run.params),
+                embed=False,
+                auto_log_cpu=False,
+                auto_log_gpu=False,
+            )
         self.step = 0
 
     def log_epoch(self, row: EpochRow) -> None:
         stage = metric_name(row.stage)
         self.step = max(self.step, row.step)
-        self.run.log({f"{stage}/epoch": row.epoch,
-                      **{metric_name(stage, k): v for k, v in row.values.items() if k != "epoch"}}, step=row.step)
+        self.run.log(
+            {f"{stage}/epoch": row.epoch, **{metric_name(stage, k): v for k, v in row.values.items() if k != "epoch"}},
+            step=row.step,
+        )
 
     def finish_run(self, result: RunResult) -> None:
         metrics = {metric_name("final", k): v for k, v in result.metrics.items()}
@@ -51,4 +63,3 @@ class Trackio(Logger):
             self.run.log(metrics, step=self.step)
         with contextlib.redirect_stdout(sys.stderr):
             self.run.finish()
-

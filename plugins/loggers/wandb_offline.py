@@ -26,9 +26,14 @@ class Wandb(Logger):
         folder = os.environ.get("WANDB_DIR") or str(run.out)
         os.makedirs(folder, exist_ok=True)
         self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT") or PROJECT, name=run.name, config=dict(run.params), dir=folder,
-            mode=None if os.environ.get("WANDB_MODE") else "offline", reinit="create_new",
-            group=f"{run.dataset}/{run.arch}", job_type=run.method,
+            project=os.environ.get("WANDB_PROJECT") or PROJECT,
+            name=run.name,
+            config=dict(run.params),
+            dir=folder,
+            mode=None if os.environ.get("WANDB_MODE") else "offline",
+            reinit="create_new",
+            group=f"{run.dataset}/{run.arch}",
+            job_type=run.method,
             settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
         )
         self.stages: set[str] = set()
@@ -39,11 +44,13 @@ class Wandb(Logger):
             self.stages.add(stage)
             self.run.define_metric(f"{stage}/epoch")
             self.run.define_metric(f"{stage}/*", step_metric=f"{stage}/epoch")
-        self.run.log({f"{stage}/epoch": row.epoch,
-                      **{metric_name(stage, k): v for k, v in row.values.items() if k != "epoch"}})
+        self.run.log(
+            {f"{stage}/epoch": row.epoch, **{metric_name(stage, k): v for k, v in row.values.items() if k != "epoch"}}
+        )
 
     def finish_run(self, result: RunResult) -> None:
-        self.run.summary.update({metric_name("final", k): v for k, v in result.metrics.items()}
-                                | {"bench/status": result.status, "bench/record": str(result.path or "")})
+        self.run.summary.update(
+            {metric_name("final", k): v for k, v in result.metrics.items()}
+            | {"bench/status": result.status, "bench/record": str(result.path or "")}
+        )
         self.run.finish(exit_code=0 if result.status == "ok" else 1)
-

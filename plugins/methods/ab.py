@@ -32,8 +32,14 @@ def ab_losses(s_feats: list[torch.Tensor], t_feats: list[torch.Tensor], margin: 
     n, batch = len(s_feats), s_feats[0].shape[0]
     losses = []
     for i, (s, t) in enumerate(zip(s_feats, t_feats)):
-        loss = ((s + margin) ** 2 * ((s > -margin) & (t <= 0)).float() +
-                (s - margin) ** 2 * ((s <= margin) & (t > 0)).float()).abs().sum()
+        loss = (
+            (
+                (s + margin) ** 2 * ((s > -margin) & (t <= 0)).float()
+                + (s - margin) ** 2 * ((s <= margin) & (t > 0)).float()
+            )
+            .abs()
+            .sum()
+        )
         losses.append(2 ** (i - n + 1) * loss / batch / 1000 * 3)
     return losses
 
@@ -55,12 +61,15 @@ class ABInitObjective(Objective):
         require_preact(teacher, "ab (init stage), the teacher")
         s_info, t_info = student.level_info[1:], teacher.level_info[1:]
         if len(s_info) != len(t_info):
-            raise UsageError(f"ab (init stage): {student.arch_name} has {len(s_info)} levels and "
-                             f"{teacher.arch_name} {len(t_info)}; AB pairs the levels one to one")
+            raise UsageError(
+                f"ab (init stage): {student.arch_name} has {len(s_info)} levels and "
+                f"{teacher.arch_name} {len(t_info)}; AB pairs the levels one to one"
+            )
         super().__init__(student)
         self.teacher = self.freeze(teacher)
-        self.connectors = nn.ModuleList(connector(s.channels, s.size, t.channels, t.size)
-                                        for s, t in zip(s_info, t_info))
+        self.connectors = nn.ModuleList(
+            connector(s.channels, s.size, t.channels, t.size) for s, t in zip(s_info, t_info)
+        )
         self.margin = margin
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
@@ -74,8 +83,10 @@ class ABInitObjective(Objective):
 
 
 class AB(StudentInitMethod):
-    options = {**StudentInitMethod.options,
-               "margin": Option(1.0, "margin m of the alternative L2 loss", constraint=POSITIVE)}
+    options = {
+        **StudentInitMethod.options,
+        "margin": Option(1.0, "margin m of the alternative L2 loss", constraint=POSITIVE),
+    }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return ABInitObjective(student, teacher, self.opts["margin"])

@@ -35,8 +35,9 @@ def at_loss(f_s: torch.Tensor, f_t: torch.Tensor, p: float = 2.0) -> torch.Tenso
 class ATObjective(LevelwiseObjective):
     term = "at"
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, levels: list[int], p: float = 2.0,
-                 **weights: float) -> None:
+    def __init__(
+        self, student: LevelClassifier, teacher: LevelClassifier, levels: list[int], p: float = 2.0, **weights: float
+    ) -> None:
         super().__init__(student, teacher, levels, **weights)
         self.p = p
 
@@ -47,8 +48,9 @@ class ATObjective(LevelwiseObjective):
 class AT(LevelwiseMethod):
     options = {
         **weight_options(1000.0, "scripts/run_cifar_distill.sh"),
-        "p": Option(2.0, "power of the features in the attention map (RepDistiller Attention(p=2))",
-                    constraint=POSITIVE),
+        "p": Option(
+            2.0, "power of the features in the attention map (RepDistiller Attention(p=2))", constraint=POSITIVE
+        ),
         "levels": LEVELS_OPTION,
     }
 

@@ -32,12 +32,18 @@ class BAMModule(nn.Module):
         hidden = max(1, channels // reduction)
         self.fusion = fusion
         self.channel = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, hidden), nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True), nn.Linear(hidden, channels),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),
         )
         self.spatial = nn.Sequential(
-            *conv_bn_relu(channels, hidden, 1), *conv_bn_relu(hidden, hidden, 3, dilation),
-            *conv_bn_relu(hidden, hidden, 3, dilation), nn.Conv2d(hidden, 1, 1),
+            *conv_bn_relu(channels, hidden, 1),
+            *conv_bn_relu(hidden, hidden, 3, dilation),
+            *conv_bn_relu(hidden, hidden, 3, dilation),
+            nn.Conv2d(hidden, 1, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

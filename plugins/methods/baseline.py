@@ -10,6 +10,5 @@ from harness.api import Method, Plan, RunInfo
 
 
 class Baseline(Method):
-
     def plan(self, run: RunInfo) -> Plan:
         return Plan(run.baseline())

@@ -19,13 +19,25 @@ from __future__ import annotations
 import copy
 
 from harness.api import (
-    Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, TrainedStage, UsageError,
+    Method,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
+    StageContext,
+    TrainedStage,
+    UsageError,
     count_flops,
 )
 from plugins.methods.encodenet.method import EncodeNet, EncodeNetClassTarget, EncodeNetFinetune, EncodeNetInputTarget
 
 REFERENCES: dict[str, type[EncodeNet]] = {
-    "encodenet": EncodeNet, "encodenet-class": EncodeNetClassTarget, "encodenet-input": EncodeNetInputTarget,
+    "encodenet": EncodeNet,
+    "encodenet-class": EncodeNetClassTarget,
+    "encodenet-input": EncodeNetInputTarget,
     "encodenet-finetune": EncodeNetFinetune,
 }
 
@@ -41,10 +53,12 @@ def parse_reference_options(text: str) -> dict[str, str]:
 
 class BaselineMatched(Method):
     options = {
-        "reference": Option("encodenet", "the EncodeNet method whose training after the baseline is matched",
-                            tuple(REFERENCES)),
-        "reference_opts": Option("", "that method's options, NAME=VALUE;NAME=VALUE (e.g. ae_epochs=100); "
-                                 "empty = its defaults"),
+        "reference": Option(
+            "encodenet", "the EncodeNet method whose training after the baseline is matched", tuple(REFERENCES)
+        ),
+        "reference_opts": Option(
+            "", "that method's options, NAME=VALUE;NAME=VALUE (e.g. ae_epochs=100); empty = its defaults"
+        ),
     }
 
     def reference(self) -> EncodeNet:
@@ -55,13 +69,21 @@ class BaselineMatched(Method):
     def matched_stages(self, run: RunInfo) -> dict[str, int]:
         """Epochs of each stage the reference trains after the shared baseline (from its own plan)."""
         baseline = run.baseline().label
-        return {stage.label: stage.epochs(run.recipe) for stage in self.reference().plan(run).stages()
-                if stage.label != baseline and stage.trains}
+        return {
+            stage.label: stage.epochs(run.recipe)
+            for stage in self.reference().plan(run).stages()
+            if stage.label != baseline and stage.trains
+        }
 
     def plan(self, run: RunInfo) -> Plan:
         epochs = sum(self.matched_stages(run).values())
-        matched = Stage("matched", self.objective, config=self.config(), needs={"baseline": run.baseline()},
-                        recipe=run.recipe.with_overrides(epochs=epochs))
+        matched = Stage(
+            "matched",
+            self.objective,
+            config=self.config(),
+            needs={"baseline": run.baseline()},
+            recipe=run.recipe.with_overrides(epochs=epochs),
+        )
         return Plan(matched, report=self.report)
 
     def objective(self, ctx: StageContext) -> Objective:
@@ -74,8 +96,11 @@ class BaselineMatched(Method):
         stages = self.matched_stages(run)
         n = len(env.dataset.train_labels)
         info = {
-            **deployed.info, "baseline_artifact": base.key, "matches": self.opts["reference"],
-            "matched_stages": stages, "matched_epochs": sum(stages.values()),
+            **deployed.info,
+            "baseline_artifact": base.key,
+            "matches": self.opts["reference"],
+            "matched_stages": stages,
+            "matched_epochs": sum(stages.values()),
             "matched_image_epochs": n * sum(stages.values()),
             "compute": self.compute(env, deployed, base),
         }

@@ -30,8 +30,13 @@ class CBAM(AttentionMethod):
     }
 
     def make_module(self, channels: int) -> nn.Module:
-        return CbamModule(channels, rd_ratio=1 / self.opts["reduction"], rd_divisor=1,
-                          spatial_kernel_size=self.opts["kernel_size"], mlp_bias=self.opts["mlp_bias"])
+        return CbamModule(
+            channels,
+            rd_ratio=1 / self.opts["reduction"],
+            rd_divisor=1,
+            spatial_kernel_size=self.opts["kernel_size"],
+            mlp_bias=self.opts["mlp_bias"],
+        )
 
     def init_official(self, module: nn.Module) -> None:
         conv, bn = module.get_submodule("spatial.conv.conv"), module.get_submodule("spatial.conv.bn")  # ConvNormAct

@@ -22,7 +22,12 @@ from torch import nn
 
 from harness.api import COUNT, LevelClassifier, Objective, Option
 from harness.kits.distill import (
-    Outputs, WeightedDistillMethod, WeightedDistillObjective, Weights, pooled, weight_options,
+    Outputs,
+    WeightedDistillMethod,
+    WeightedDistillObjective,
+    Weights,
+    pooled,
+    weight_options,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +42,9 @@ def cc_loss(e_s: torch.Tensor, e_t: torch.Tensor) -> torch.Tensor:
 class CCObjective(WeightedDistillObjective):
     term = "cc"
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, feat_dim: int = 128,
-                 **weights: Unpack[Weights]) -> None:
+    def __init__(
+        self, student: LevelClassifier, teacher: LevelClassifier, feat_dim: int = 128, **weights: Unpack[Weights]
+    ) -> None:
         super().__init__(student, teacher, **weights)
         self.embed_s = nn.Linear(student.head.embed_dim, feat_dim)
         self.embed_t = nn.Linear(teacher.head.embed_dim, feat_dim)

@@ -34,11 +34,23 @@ import torch
 from torch import nn
 
 from harness.api import (
-    COUNT, POSITIVE, UNIT_OPEN, LevelClassifier, Objective, Option, StageContext, StepOutput,
+    COUNT,
+    POSITIVE,
+    UNIT_OPEN,
+    LevelClassifier,
+    Objective,
+    Option,
+    StageContext,
+    StepOutput,
     UsageError,
 )
 from harness.kits.distill import (
-    Outputs, WeightedDistillMethod, WeightedDistillObjective, Weights, pooled, weight_options,
+    Outputs,
+    WeightedDistillMethod,
+    WeightedDistillObjective,
+    Weights,
+    pooled,
+    weight_options,
 )
 
 if TYPE_CHECKING:
@@ -89,8 +101,9 @@ class ContrastMemory(nn.Module):
         rows = memory.index_select(0, contrast.flatten()).detach().view(*contrast.shape, -1)
         return torch.exp(torch.bmm(rows, v.unsqueeze(2)).squeeze(2) / self.temperature)
 
-    def forward(self, v_s: torch.Tensor, v_t: torch.Tensor, index: torch.Tensor,
-                contrast: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, v_s: torch.Tensor, v_t: torch.Tensor, index: torch.Tensor, contrast: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores (B, 1 + K) of the student embeddings against the teacher bank and of the teacher embeddings
         against the student bank, each divided by its Z; then the banks' rows ``index`` are updated."""
         out_s = self._scores(self.memory_t, v_s, contrast)
@@ -111,14 +124,14 @@ class ContrastMemory(nn.Module):
 class CRDHead(nn.Module):
     """Embeddings, memory and loss: ``forward(f_s, f_t, index, contrast)`` -> NCE(student) + NCE(teacher)."""
 
-    def __init__(self, s_dim: int, t_dim: int, feat_dim: int, n_data: int, temperature: float,
-                 momentum: float) -> None:
+    def __init__(self, s_dim: int, t_dim: int, feat_dim: int, n_data: int, temperature: float, momentum: float) -> None:
         super().__init__()
         self.embed_s, self.embed_t = Embed(s_dim, feat_dim), Embed(t_dim, feat_dim)
         self.memory = ContrastMemory(feat_dim, n_data, temperature, momentum)
 
-    def forward(self, f_s: torch.Tensor, f_t: torch.Tensor, index: torch.Tensor,
-                contrast: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, f_s: torch.Tensor, f_t: torch.Tensor, index: torch.Tensor, contrast: torch.Tensor
+    ) -> torch.Tensor:
         out_s, out_t = self.memory(self.embed_s(f_s), self.embed_t(f_t), index, contrast)
         n = self.memory.n_data
         return nce_loss(out_s, n) + nce_loss(out_t, n)
@@ -153,16 +166,25 @@ class CRDObjective(WeightedDistillObjective):
     term = "crd"
     takes_indices = True
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, train_labels: torch.Tensor, *,
-                 feat_dim: int, nce_k: int, nce_t: float, nce_m: float, **weights: Unpack[Weights]) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        train_labels: torch.Tensor,
+        *,
+        feat_dim: int,
+        nce_k: int,
+        nce_t: float,
+        nce_m: float,
+        **weights: Unpack[Weights],
+    ) -> None:
         super().__init__(student, teacher, **weights)
         self.crd = CRDHead(student.head.embed_dim, teacher.head.embed_dim, feat_dim, len(train_labels), nce_t, nce_m)
         self.sampler = NegativeSampler(train_labels, nce_k)
         self._index: torch.Tensor | None = None
         self._labels: torch.Tensor | None = None
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor,
-                indices: torch.Tensor | None = None) -> StepOutput:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor | None = None) -> StepOutput:
         if indices is None:
             raise RuntimeError("crd: the objective needs each image's index in the training set (takes_indices)")
         self._index, self._labels = indices, labels
@@ -186,15 +208,26 @@ class CRD(WeightedDistillMethod):
         **weight_options(0.8, "0.8: the README's crd command; kd_weight=1 is the paper's CRD+KD"),
     }
 
-    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier,
-                       train_labels: torch.Tensor | None = None) -> Objective:
+    def make_objective(
+        self, student: LevelClassifier, teacher: LevelClassifier, train_labels: torch.Tensor | None = None
+    ) -> Objective:
         labels = torch.zeros(0, dtype=torch.long) if train_labels is None else train_labels
         if len(labels) and len(labels.unique()) < 2:
-            raise UsageError("crd: the training set has a single class, so no image has a negative (an image of "
-                             "another class); train on a dataset with at least two classes")
+            raise UsageError(
+                "crd: the training set has a single class, so no image has a negative (an image of "
+                "another class); train on a dataset with at least two classes"
+            )
         o = self.opts
-        return CRDObjective(student, teacher, labels, feat_dim=o["feat_dim"], nce_k=o["nce_k"], nce_t=o["nce_t"],
-                            nce_m=o["nce_m"], **self.weights())
+        return CRDObjective(
+            student,
+            teacher,
+            labels,
+            feat_dim=o["feat_dim"],
+            nce_k=o["nce_k"],
+            nce_t=o["nce_t"],
+            nce_m=o["nce_m"],
+            **self.weights(),
+        )
 
     def objective(self, ctx: StageContext) -> Objective:
         """The memory banks have one row per training image of the run (``ctx.dataset.train_labels``)."""

@@ -33,7 +33,12 @@ from torch.nn import functional as F
 
 from harness.api import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, LevelClassifier, Objective, Option, UsageError
 from harness.kits.distill import (
-    LOGIT_STD_OPTIONS, DistillMethod, DistillObjective, Outputs, check_logit_std, standardize_logits,
+    LOGIT_STD_OPTIONS,
+    DistillMethod,
+    DistillObjective,
+    Outputs,
+    check_logit_std,
+    standardize_logits,
 )
 
 #: mdistiller's warm-up: 20 epochs at its (the CRD) budget of 240
@@ -47,8 +52,9 @@ PAIR_BETA: dict[tuple[str, str], tuple[float, str]] = {
 }
 
 
-def dkd_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-              temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def dkd_terms(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(TCKD, NCKD), each T^2 * the KL summed over the batch and divided by its size (unweighted)."""
     target = F.one_hot(labels, student_logits.shape[1]).to(student_logits.dtype)
     p_s = F.softmax(student_logits / temperature, dim=1)
@@ -75,8 +81,18 @@ class DKDObjective(DistillObjective):
 
     ramp: torch.Tensor  # a buffer
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, *, alpha: float, beta: float,
-                 temperature: float, ce_weight: float, warmup: int, logit_std: bool = False) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        *,
+        alpha: float,
+        beta: float,
+        temperature: float,
+        ce_weight: float,
+        warmup: int,
+        logit_std: bool = False,
+    ) -> None:
         super().__init__(student, teacher)
         self.alpha, self.beta, self.temperature, self.ce_weight = alpha, beta, temperature, ce_weight
         self.warmup, self.logit_std = warmup, logit_std
@@ -97,21 +113,30 @@ class DKD(DistillMethod):
     options = {
         "ce_weight": Option(1.0, "weight of the cross-entropy with the labels", constraint=NON_NEGATIVE),
         "alpha": Option(1.0, "weight of TCKD (target vs non-target)", constraint=NON_NEGATIVE),
-        "beta": Option(8.0, "weight of NCKD (among the non-target classes) where pair_beta gives none",
-                       constraint=NON_NEGATIVE),
-        "pair_beta": Option(True, "use the beta of mdistiller's CIFAR-100 configuration of this teacher-student "
-                                  "pair where it sets one (2 for resnet56/resnet110 pairs, 6 for vgg13 -> vgg8)"),
+        "beta": Option(
+            8.0, "weight of NCKD (among the non-target classes) where pair_beta gives none", constraint=NON_NEGATIVE
+        ),
+        "pair_beta": Option(
+            True,
+            "use the beta of mdistiller's CIFAR-100 configuration of this teacher-student "
+            "pair where it sets one (2 for resnet56/resnet110 pairs, 6 for vgg13 -> vgg8)",
+        ),
         "temperature": Option(4.0, "softmax temperature T", constraint=POSITIVE),
-        "warmup": Option(0, "epochs over which the DKD terms ramp up linearly; 0: mdistiller's 20 of 240, "
-                            "scaled to the budget", constraint=NON_NEGATIVE_INT),
+        "warmup": Option(
+            0,
+            "epochs over which the DKD terms ramp up linearly; 0: mdistiller's 20 of 240, scaled to the budget",
+            constraint=NON_NEGATIVE_INT,
+        ),
         **LOGIT_STD_OPTIONS,
     }
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
         if self.opts["pair_beta"] and self.opts["beta"] != self.options["beta"].default:
-            raise UsageError(f"{name}: beta={self.opts['beta']} is set while pair_beta=true uses mdistiller's "
-                             f"per-pair beta where it has one; add --opt {name}.pair_beta=false to use yours")
+            raise UsageError(
+                f"{name}: beta={self.opts['beta']} is set while pair_beta=true uses mdistiller's "
+                f"per-pair beta where it has one; add --opt {name}.pair_beta=false to use yours"
+            )
         check_logit_std(self, {"temperature": "ls_temperature"})
 
     def pair_beta(self, student: LevelClassifier, teacher: LevelClassifier) -> tuple[float, str]:
@@ -125,9 +150,17 @@ class DKD(DistillMethod):
         o = self.opts
         beta, source = self.pair_beta(student, teacher)
         scale = o["ls_weight"] if o["logit_std"] else 1.0
-        objective = DKDObjective(student, teacher, alpha=o["alpha"] * scale, beta=beta * scale,
-                                 temperature=o["ls_temperature"] if o["logit_std"] else o["temperature"],
-                                 ce_weight=o["ce_weight"], warmup=o["warmup"], logit_std=o["logit_std"])
-        objective.info.update(alpha=objective.alpha, beta=objective.beta, beta_source=source,
-                              temperature=objective.temperature)
+        objective = DKDObjective(
+            student,
+            teacher,
+            alpha=o["alpha"] * scale,
+            beta=beta * scale,
+            temperature=o["ls_temperature"] if o["logit_std"] else o["temperature"],
+            ce_weight=o["ce_weight"],
+            warmup=o["warmup"],
+            logit_std=o["logit_std"],
+        )
+        objective.info.update(
+            alpha=objective.alpha, beta=objective.beta, beta_source=source, temperature=objective.temperature
+        )
         return objective

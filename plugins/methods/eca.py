@@ -22,8 +22,11 @@ from harness.kits.attention import AttentionMethod
 class ECA(AttentionMethod):
     options = {
         **AttentionMethod.options,
-        "kernel_size": Option(0, "kernel k of the 1-D convolution: 0 adapts it to the channels (the paper's "
-                                 "psi(C)), an odd K fixes it", constraint=NON_NEGATIVE_INT),
+        "kernel_size": Option(
+            0,
+            "kernel k of the 1-D convolution: 0 adapts it to the channels (the paper's psi(C)), an odd K fixes it",
+            constraint=NON_NEGATIVE_INT,
+        ),
         "gamma": Option(2.0, "gamma of the adaptive kernel size", constraint=POSITIVE),
         "beta": Option(1.0, "b of the adaptive kernel size"),
     }

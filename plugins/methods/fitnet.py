@@ -20,12 +20,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-    LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, require_levels,
+    COUNT,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    LevelClassifier,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
+    StageContext,
+    StepOutput,
+    TrainedStage,
+    require_levels,
 )
 from harness.kits.distill import (
-    ConvRegressor, DistillMethod, DistillObjective, KDObjective, Outputs, feature_shape, prestage_recipe,
+    ConvRegressor,
+    DistillMethod,
+    DistillObjective,
+    KDObjective,
+    Outputs,
+    feature_shape,
+    prestage_recipe,
 )
 
 
@@ -66,13 +85,16 @@ class HintObjective(Objective):
 
 class FitNet(DistillMethod):
     options = {
-        "hint_layer": Option(2, "feature index of the hint (0 = stem output, k = after level k)",
-                             constraint=NON_NEGATIVE_INT),
+        "hint_layer": Option(
+            2, "feature index of the hint (0 = stem output, k = after level k)", constraint=NON_NEGATIVE_INT
+        ),
         "weight": Option(100.0, "weight of the hint MSE (single-stage form)", constraint=NON_NEGATIVE),
-        "stages": Option(1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2),
-                         constraint=COUNT),
-        "hint_epochs": Option(0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled",
-                              constraint=NON_NEGATIVE_INT),
+        "stages": Option(
+            1, "1: CE + weight * hint (CRD benchmark); 2: hint training, then KD (the paper)", (1, 2), constraint=COUNT
+        ),
+        "hint_epochs": Option(
+            0, "epochs of the hint stage (stages=2); 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT
+        ),
         "temperature": Option(4.0, "KD temperature of the second stage (stages=2)", constraint=POSITIVE),
     }
 
@@ -83,9 +105,15 @@ class FitNet(DistillMethod):
         if self.opts["stages"] == 1:
             return super().plan(run)
         teacher = run.teacher(self.name)
-        hint = Stage("hint", self.hint_objective, config=self.config(), needs={"teacher": teacher},
-                     recipe=prestage_recipe(run.recipe, self.opts["hint_epochs"]), evaluate="losses",
-                     params=hinted_parameters)
+        hint = Stage(
+            "hint",
+            self.hint_objective,
+            config=self.config(),
+            needs={"teacher": teacher},
+            recipe=prestage_recipe(run.recipe, self.opts["hint_epochs"]),
+            evaluate="losses",
+            params=hinted_parameters,
+        )
         train = Stage("train", self.kd_objective, config=self.config(), needs={"teacher": teacher, "hint": hint})
         return Plan(train, report=hint_report)
 

@@ -52,9 +52,11 @@ class FSPInitObjective(Objective):
         s_c = [i.channels for i in student.level_info]
         t_c = [i.channels for i in teacher.level_info]
         if s_c != t_c:
-            raise UsageError(f"fsp (init stage): {student.arch_name} has feature channels {s_c} and "
-                             f"{teacher.arch_name} {t_c}; FSP compares the matrices element-wise, so the channel "
-                             f"counts must be equal: pick a teacher of the student's widths")
+            raise UsageError(
+                f"fsp (init stage): {student.arch_name} has feature channels {s_c} and "
+                f"{teacher.arch_name} {t_c}; FSP compares the matrices element-wise, so the channel "
+                f"counts must be equal: pick a teacher of the student's widths"
+            )
         super().__init__(student)
         self.teacher = self.freeze(teacher)
 

@@ -40,15 +40,28 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.api import (
-    NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
-    LevelClassifier, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput,
-    TrainedStage, require_levels,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    LevelClassifier,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
+    StageContext,
+    StepOutput,
+    TrainedStage,
+    require_levels,
 )
 from harness.kits.distill import DistillMethod, DistillObjective, Outputs, match_size, prestage_recipe
 
 #: Students whose FT/FitNet pre-stage runs at lr 0.01 in RepDistiller (the CIFAR ResNets); others use the run's lr.
-LOW_LR_STUDENTS = frozenset({"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-                             "resnet8x4", "resnet32x4"})
+LOW_LR_STUDENTS = frozenset(
+    {"resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4", "resnet32x4"}
+)
 
 
 def _conv_stack(channels: list[int], transposed: bool = False, bn: bool = False) -> nn.Sequential:
@@ -101,12 +114,21 @@ def factor_loss(f_s: torch.Tensor, f_t: torch.Tensor, form: str) -> torch.Tensor
 
 
 class FTObjective(DistillObjective):
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, paraphraser: Paraphraser, k: float,
-                 beta: float, form: str, translator_bn: bool = True) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        paraphraser: Paraphraser,
+        k: float,
+        beta: float,
+        form: str,
+        translator_bn: bool = True,
+    ) -> None:
         super().__init__(student, teacher)
         self.paraphraser = self.freeze(paraphraser, extra=True)
-        self.translator = translator(student.level_info[-1].channels, teacher.level_info[-1].channels, k,
-                                     bn=translator_bn)
+        self.translator = translator(
+            student.level_info[-1].channels, teacher.level_info[-1].channels, k, bn=translator_bn
+        )
         self.beta, self.form = beta, form
 
     def distill(self, s: Outputs, t: Outputs, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -120,10 +142,12 @@ class FT(DistillMethod):
         "k": Option(0.5, "factor channels as a fraction of the teacher's last-level channels", constraint=POSITIVE),
         "beta": Option(500.0, "weight of the factor loss (500: the FT authors' CIFAR code)", constraint=NON_NEGATIVE),
         "translator_bn": Option(False, "BatchNorm in the translator (False: the FT authors' code)"),
-        "paraphraser_loss": Option("l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)",
-                                   tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled",
-                                     constraint=NON_NEGATIVE_INT),
+        "paraphraser_loss": Option(
+            "l1", "reconstruction loss of the paraphraser (l1: the FT authors' code)", tuple(RECONSTRUCTION)
+        ),
+        "paraphraser_epochs": Option(
+            0, "pre-stage epochs; 0 = 6 at a 164-epoch budget (the FT authors'), scaled", constraint=NON_NEGATIVE_INT
+        ),
         "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.1 (the FT authors' code)", constraint=NON_NEGATIVE),
     }
     form = "flattened"
@@ -146,24 +170,35 @@ class FT(DistillMethod):
 
     def plan(self, run: RunInfo) -> Plan:
         teacher = run.teacher(self.name)
-        recipe = prestage_recipe(run.recipe, self.opts["paraphraser_epochs"], self.paraphraser_ratio,
-                                 lr=self.paraphraser_lr(run))
-        paraphraser = Stage("paraphraser", self.paraphraser_objective, config=self.paraphraser_config(),
-                            needs={"teacher": teacher}, evaluate="losses", recipe=recipe)
-        train = Stage("train", self.objective, config=self.config(),
-                      needs={"teacher": teacher, "paraphraser": paraphraser})
+        recipe = prestage_recipe(
+            run.recipe, self.opts["paraphraser_epochs"], self.paraphraser_ratio, lr=self.paraphraser_lr(run)
+        )
+        paraphraser = Stage(
+            "paraphraser",
+            self.paraphraser_objective,
+            config=self.paraphraser_config(),
+            needs={"teacher": teacher},
+            evaluate="losses",
+            recipe=recipe,
+        )
+        train = Stage(
+            "train", self.objective, config=self.config(), needs={"teacher": teacher, "paraphraser": paraphraser}
+        )
         return Plan(train, report=self.report)
 
     def paraphraser_objective(self, ctx: StageContext) -> Objective:
         teacher = require_levels(ctx.model_of("teacher"), self.name + " (teacher)")
-        return ParaphraserObjective(Paraphraser(teacher.level_info[-1].channels, self.opts["k"]), teacher,
-                                    self.opts["paraphraser_loss"])
+        return ParaphraserObjective(
+            Paraphraser(teacher.level_info[-1].channels, self.opts["k"]), teacher, self.opts["paraphraser_loss"]
+        )
 
-    def make_objective(self, student: LevelClassifier, teacher: LevelClassifier,
-                       paraphraser: Paraphraser | None = None) -> Objective:
+    def make_objective(
+        self, student: LevelClassifier, teacher: LevelClassifier, paraphraser: Paraphraser | None = None
+    ) -> Objective:
         paraphraser = paraphraser or Paraphraser(teacher.level_info[-1].channels, self.opts["k"])
-        return FTObjective(student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form,
-                           self.opts["translator_bn"])
+        return FTObjective(
+            student, teacher, paraphraser, self.opts["k"], self.opts["beta"], self.form, self.opts["translator_bn"]
+        )
 
     def objective(self, ctx: StageContext) -> Objective:
         paraphraser = ctx.inputs["paraphraser"].model
@@ -172,12 +207,24 @@ class FT(DistillMethod):
 
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
         p = deployed.inputs["paraphraser"]
-        paraphraser = {"artifact": p.key, "digest": p.digest, "epochs": p.stage.epochs(env.recipe),
-                       "lr": (p.stage.recipe or env.recipe).lr, "loss": self.opts["paraphraser_loss"],
-                       "final_test_reconstruction": p.final("test_reconstruction")}
-        return Report(info={**deployed.info, "factor_form": self.form, "beta": self.opts["beta"],
-                            "translator_bn": self.opts["translator_bn"], "paraphraser": paraphraser},
-                            extra_params=deployed.objective.extra_params())
+        paraphraser = {
+            "artifact": p.key,
+            "digest": p.digest,
+            "epochs": p.stage.epochs(env.recipe),
+            "lr": (p.stage.recipe or env.recipe).lr,
+            "loss": self.opts["paraphraser_loss"],
+            "final_test_reconstruction": p.final("test_reconstruction"),
+        }
+        return Report(
+            info={
+                **deployed.info,
+                "factor_form": self.form,
+                "beta": self.opts["beta"],
+                "translator_bn": self.opts["translator_bn"],
+                "paraphraser": paraphraser,
+            },
+            extra_params=deployed.objective.extra_params(),
+        )
 
 
 class FTChannelMean(FT):
@@ -185,12 +232,15 @@ class FTChannelMean(FT):
         **FT.options,
         "beta": Option(200.0, "weight of the factor loss (RepDistiller)", constraint=NON_NEGATIVE),
         "translator_bn": Option(True, "BatchNorm in the translator (True: RepDistiller)"),
-        "paraphraser_loss": Option("mse", "reconstruction loss of the paraphraser (mse: RepDistiller)",
-                                   tuple(RECONSTRUCTION)),
-        "paraphraser_epochs": Option(0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled",
-                                     constraint=NON_NEGATIVE_INT),
-        "paraphraser_lr": Option(0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr",
-                                 constraint=NON_NEGATIVE),
+        "paraphraser_loss": Option(
+            "mse", "reconstruction loss of the paraphraser (mse: RepDistiller)", tuple(RECONSTRUCTION)
+        ),
+        "paraphraser_epochs": Option(
+            0, "pre-stage epochs; 0 = 30 at a 240-epoch budget, scaled", constraint=NON_NEGATIVE_INT
+        ),
+        "paraphraser_lr": Option(
+            0.0, "pre-stage lr; 0 = 0.01 for CIFAR-ResNet students, else the run's lr", constraint=NON_NEGATIVE
+        ),
     }
     form = "channel-mean"
     paraphraser_ratio = 30 / 240

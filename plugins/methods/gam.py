@@ -37,9 +37,12 @@ class GAMModule(nn.Module):
         hidden = max(groups, channels // reduction // groups * groups)
         self.channel = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
         self.spatial = nn.Sequential(
-            nn.Conv2d(channels, hidden, 7, padding=3, groups=groups), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, hidden, 7, padding=3, groups=groups),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
             ChannelShuffle(groups) if shuffle and groups > 1 else nn.Identity(),
-            nn.Conv2d(hidden, channels, 7, padding=3, groups=groups), nn.BatchNorm2d(channels),
+            nn.Conv2d(hidden, channels, 7, padding=3, groups=groups),
+            nn.BatchNorm2d(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,5 +64,8 @@ class GAM(AttentionMethod):
 
 
 class GAMGroupConv(GAM):
-    options = {**GAM.options, "groups": Option(4, "groups of both 7x7 convolutions", constraint=COUNT),
-               "shuffle": Option(True, "channel shuffle between the two grouped convolutions")}
+    options = {
+        **GAM.options,
+        "groups": Option(4, "groups of both 7x7 convolutions", constraint=COUNT),
+        "shuffle": Option(True, "channel shuffle between the two grouped convolutions"),
+    }

@@ -31,15 +31,18 @@ class GC(AttentionMethod):
     options = {
         **AttentionMethod.options,
         "reduction": Option(16, "bottleneck ratio r of the transform (C -> C/r -> C)", constraint=COUNT),
-        "fusion": Option("add", "add (the paper's channel_add), scale (channel_mul with a sigmoid) or both",
-                         FUSIONS),
+        "fusion": Option("add", "add (the paper's channel_add), scale (channel_mul with a sigmoid) or both", FUSIONS),
         "init": INIT_OPTION,
     }
 
     def make_module(self, channels: int) -> nn.Module:
         fusion = self.opts["fusion"]
-        module = GlobalContext(channels, fuse_add=fusion in ("add", "both"), fuse_scale=fusion in ("scale", "both"),
-                               rd_channels=max(1, int(channels / self.opts["reduction"])))
+        module = GlobalContext(
+            channels,
+            fuse_add=fusion in ("add", "both"),
+            fuse_scale=fusion in ("scale", "both"),
+            rd_channels=max(1, int(channels / self.opts["reduction"])),
+        )
         for mlp in (module.mlp_add, module.mlp_scale):
             if mlp is not None:
                 norm = mlp.get_submodule("norm")

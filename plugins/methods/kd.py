@@ -33,9 +33,16 @@ class KD(DistillMethod):
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         o = self.opts
         if not o["logit_std"]:
-            return KDObjective(student, teacher, temperature=o["temperature"], ce_weight=o["ce_weight"],
-                               kd_weight=o["kd_weight"])
-        objective = KDObjective(student, teacher, temperature=o["ls_temperature"], ce_weight=o["ce_weight"],
-                                kd_weight=o["ls_weight"], logit_std=True)
+            return KDObjective(
+                student, teacher, temperature=o["temperature"], ce_weight=o["ce_weight"], kd_weight=o["kd_weight"]
+            )
+        objective = KDObjective(
+            student,
+            teacher,
+            temperature=o["ls_temperature"],
+            ce_weight=o["ce_weight"],
+            kd_weight=o["ls_weight"],
+            logit_std=True,
+        )
         objective.info.update(logit_std=True, temperature=o["ls_temperature"], kd_weight=o["ls_weight"])
         return objective

@@ -36,8 +36,15 @@ VARIANTS = ("sequential", "basis")
 MIDS = ("none", "bn-relu")
 
 
-def _conv(cin: int, cout: int, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-          dilation: tuple[int, int], bias: bool = False) -> nn.Conv2d:
+def _conv(
+    cin: int,
+    cout: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    bias: bool = False,
+) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
 
 
@@ -87,15 +94,20 @@ class BasisConv(nn.Module):
 
 def eligible(conv: nn.Module) -> bool:
     """A square kxk convolution with k > 1 and no groups."""
-    return (isinstance(conv, nn.Conv2d) and conv.groups == 1 and conv.kernel_size[0] == conv.kernel_size[1] > 1
-            and isinstance(conv.padding, tuple))
+    return (
+        isinstance(conv, nn.Conv2d)
+        and conv.groups == 1
+        and conv.kernel_size[0] == conv.kernel_size[1] > 1
+        and isinstance(conv.padding, tuple)
+    )
 
 
 class LowRank(ArchTransformMethod):
     sites = ("kxk convolutions",)
     options = {
-        "variant": Option("sequential", "sequential (1xk then kx1) or basis (1xk and kx1 basis filters + 1x1 "
-                                        "combination)", VARIANTS),
+        "variant": Option(
+            "sequential", "sequential (1xk then kx1) or basis (1xk and kx1 basis filters + 1x1 combination)", VARIANTS
+        ),
         "rank": Option(1.0, "intermediate channels m as a fraction of min(C_in, C_out)", constraint=POSITIVE),
         "mid": Option("none", "between the two parts: none (a linear low-rank filter) or bn-relu", MIDS),
     }
@@ -107,11 +119,16 @@ class LowRank(ArchTransformMethod):
     def transform(self, model: nn.Module) -> dict:
         targets = [(name, m) for name, m in model.named_modules() if eligible(m)]
         if not targets:
-            raise UsageError(f"lowrank: architecture '{getattr(model, 'arch_name', type(model).__name__)}' has no "
-                             f"kxk convolution (k > 1) to replace")
+            raise UsageError(
+                f"lowrank: architecture '{getattr(model, 'arch_name', type(model).__name__)}' has no "
+                f"kxk convolution (k > 1) to replace"
+            )
         for name, conv in targets:
             m = self.width(conv)
-            new = (sequential_pair(conv, m, self.opts["mid"]) if self.opts["variant"] == "sequential"
-                   else BasisConv(conv, m, self.opts["mid"]))
+            new = (
+                sequential_pair(conv, m, self.opts["mid"])
+                if self.opts["variant"] == "sequential"
+                else BasisConv(conv, m, self.opts["mid"])
+            )
             model.set_submodule(name, new)
         return {"variant": self.opts["variant"], "replaced": len(targets), "layers": [n for n, _ in targets]}

@@ -56,8 +56,10 @@ class RKDObjective(DistillObjective):
 
 
 class RKD(DistillMethod):
-    options = {"distance_weight": Option(25.0, "weight of the distance term", constraint=NON_NEGATIVE),
-               "angle_weight": Option(50.0, "weight of the angle term", constraint=NON_NEGATIVE)}
+    options = {
+        "distance_weight": Option(25.0, "weight of the distance term", constraint=NON_NEGATIVE),
+        "angle_weight": Option(50.0, "weight of the angle term", constraint=NON_NEGATIVE),
+    }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         return RKDObjective(student, teacher, self.opts["distance_weight"], self.opts["angle_weight"])

@@ -3,7 +3,7 @@
 On the last level's post-ReLU output (RepDistiller's ``feat[-2]``, ``preact=False``: our last feature),
 flattened per sample: each network's b x b Gram matrix of the batch, each row L2-normalised; the term is the
 squared Frobenius distance of the two, divided by b^2. Any shapes work (only the batch's similarities are
-compared). loss = CE + 3000 * SP (``scripts/run_cifar_distill.sh``: ``-a 0 -b 3000``). """
+compared). loss = CE + 3000 * SP (``scripts/run_cifar_distill.sh``: ``-a 0 -b 3000``)."""
 
 from __future__ import annotations
 

@@ -63,16 +63,25 @@ def type_options(attn_type: str) -> dict[str, Option]:
     options: dict[str, Option] = {}
     for p in params:
         default = fixed.get(p.name, p.default)
-        if (p.name in NOT_OPTIONS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                or type(default) not in (bool, int, float, str)):
+        if (
+            p.name in NOT_OPTIONS
+            or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            or type(default) not in (bool, int, float, str)
+        ):
             continue
         if type(default) is int and p.annotation in (float, "float"):
             default = float(default)
         where = "create_attn's" if p.name in fixed else "timm's default"
-        extra: dict[str, Any] = {"constraint": {int: NON_NEGATIVE_INT, float: NON_NEGATIVE}[type(default)]} \
-            if type(default) in (int, float) else {}
-        options[p.name] = Option(default, f"{made.func.__name__ if hasattr(made, 'func') else made.__name__} "
-                                          f"argument {p.name} ({where})", **extra)
+        extra: dict[str, Any] = (
+            {"constraint": {int: NON_NEGATIVE_INT, float: NON_NEGATIVE}[type(default)]}
+            if type(default) in (int, float)
+            else {}
+        )
+        options[p.name] = Option(
+            default,
+            f"{made.func.__name__ if hasattr(made, 'func') else made.__name__} argument {p.name} ({where})",
+            **extra,
+        )
     return options
 
 
@@ -85,10 +94,15 @@ class TimmAttention(AttentionMethod):
     def variant(cls, arg: str) -> type[TimmAttention]:
         types = attention_types()
         if arg not in types:
-            raise UsageError(f"unknown attention type '{arg}' (attn:{arg}); timm {_timm_version()}'s create_attn "
-                             f"has: {', '.join(types)}")
-        return type(f"TimmAttention[{arg}]", (cls,), {"attn_type": arg, "options": {**AttentionMethod.options,
-                                                                                   **type_options(arg)}})
+            raise UsageError(
+                f"unknown attention type '{arg}' (attn:{arg}); timm {_timm_version()}'s create_attn "
+                f"has: {', '.join(types)}"
+            )
+        return type(
+            f"TimmAttention[{arg}]",
+            (cls,),
+            {"attn_type": arg, "options": {**AttentionMethod.options, **type_options(arg)}},
+        )
 
     def make_module(self, channels: int) -> nn.Module:
         from timm.layers import create_attn
@@ -97,9 +111,11 @@ class TimmAttention(AttentionMethod):
         try:
             return create_attn(self.attn_type, channels, **kwargs)
         except Exception as exc:  # timm asserts what it cannot build (an even kernel, a missing feat_size)
-            raise UsageError(f"method '{self.name}': timm's create_attn('{self.attn_type}', {channels}, "
-                             f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) fails: "
-                             f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+            raise UsageError(
+                f"method '{self.name}': timm's create_attn('{self.attn_type}', {channels}, "
+                f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) fails: "
+                f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            ) from None
 
 
 def _timm_version() -> str:

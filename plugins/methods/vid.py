@@ -34,12 +34,17 @@ def _conv1x1(cin: int, cout: int) -> nn.Conv2d:
 class VIDRegressor(nn.Module):
     """One level's mean regressor and per-channel variance (RepDistiller's ``VIDLoss`` module)."""
 
-    def __init__(self, s_channels: int, mid_channels: int, t_channels: int, init_pred_var: float = 5.0,
-                 eps: float = 1e-5) -> None:
+    def __init__(
+        self, s_channels: int, mid_channels: int, t_channels: int, init_pred_var: float = 5.0, eps: float = 1e-5
+    ) -> None:
         super().__init__()
-        self.regressor = nn.Sequential(_conv1x1(s_channels, mid_channels), nn.ReLU(),
-                                       _conv1x1(mid_channels, mid_channels), nn.ReLU(),
-                                       _conv1x1(mid_channels, t_channels))
+        self.regressor = nn.Sequential(
+            _conv1x1(s_channels, mid_channels),
+            nn.ReLU(),
+            _conv1x1(mid_channels, mid_channels),
+            nn.ReLU(),
+            _conv1x1(mid_channels, t_channels),
+        )
         self.log_scale = nn.Parameter(torch.full((t_channels,), math.log(math.expm1(init_pred_var - eps))))
         self.eps = eps
 
@@ -53,8 +58,15 @@ class VIDRegressor(nn.Module):
 class VIDObjective(LevelwiseObjective):
     term = "vid"
 
-    def __init__(self, student: LevelClassifier, teacher: LevelClassifier, levels: list[int],
-                 init_pred_var: float = 5.0, eps: float = 1e-5, **weights: float) -> None:
+    def __init__(
+        self,
+        student: LevelClassifier,
+        teacher: LevelClassifier,
+        levels: list[int],
+        init_pred_var: float = 5.0,
+        eps: float = 1e-5,
+        **weights: float,
+    ) -> None:
         super().__init__(student, teacher, levels, **weights)
         channels = [(student.level_info[i].channels, teacher.level_info[i].channels) for i in levels]
         self.regressors = nn.ModuleList([VIDRegressor(s, t, t, init_pred_var, eps) for s, t in channels])
@@ -66,15 +78,24 @@ class VIDObjective(LevelwiseObjective):
 class VID(LevelwiseMethod):
     options = {
         **weight_options(1.0, "scripts/run_cifar_distill.sh"),
-        "init_pred_var": Option(5.0, "initial variance of every teacher channel (RepDistiller VIDLoss)",
-                                constraint=POSITIVE),
+        "init_pred_var": Option(
+            5.0, "initial variance of every teacher channel (RepDistiller VIDLoss)", constraint=POSITIVE
+        ),
         "eps": Option(1e-5, "variance floor added to log(1 + exp(a)) (RepDistiller VIDLoss)", constraint=POSITIVE),
         "levels": LEVELS_OPTION,
     }
 
     def make_objective(self, student: LevelClassifier, teacher: LevelClassifier) -> Objective:
         if self.opts["init_pred_var"] <= self.opts["eps"]:
-            raise UsageError(f"option {self.name}.init_pred_var must exceed {self.name}.eps "
-                             f"({self.opts['eps']}), got {self.opts['init_pred_var']}")
-        return VIDObjective(student, teacher, self.levels(student, teacher), self.opts["init_pred_var"],
-                            self.opts["eps"], **self.weights())
+            raise UsageError(
+                f"option {self.name}.init_pred_var must exceed {self.name}.eps "
+                f"({self.opts['eps']}), got {self.opts['init_pred_var']}"
+            )
+        return VIDObjective(
+            student,
+            teacher,
+            self.levels(student, teacher),
+            self.opts["init_pred_var"],
+            self.opts["eps"],
+            **self.weights(),
+        )

@@ -39,20 +39,57 @@ def airbench_sgd(lr: float = 11.5, weight_decay: float = 0.0153, momentum: float
 
 FAST_LR, FAST_WD = airbench_sgd()
 RECIPES = (
-    Recipe("crd", epochs=240, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(150, 180, 210), gamma=0.1,
-           notes="CRD benchmark (RepDistiller) CIFAR recipe"),
-    Recipe("attention", epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(60, 120, 160),
-           gamma=0.2, notes="common CIFAR-100 recipe for attention modules on ResNet-50"),
-    Recipe("encodenet", epochs=300, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine",
-           notes="EncodeNet paper Sec. 4.1; batch size and schedule not "
-           "stated there (ours: 128, cosine)"),
-    Recipe("smoke", epochs=3, batch_size=64, lr=0.05, weight_decay=5e-4, schedule="cosine",
-           notes="CPU-sized smoke budget"),
-    Recipe("fast", epochs=10, batch_size=1024, lr=FAST_LR, weight_decay=FAST_WD, momentum=0.85, nesterov=True,
-           schedule="airbench", label_smoothing=0.2, norm_lr_scale=64.0, averaging="lookahead", translate=2,
-           pad_mode="reflect", flip="alternating", whiten=5000,
-           notes="airbench94 (Keller Jordan) for the airbench94 network: whitened first layer, label smoothing "
-                 "0.2, Nesterov SGD, Lookahead, alternating flip and 2-pixel translation; evaluate with --tta"),
+    Recipe(
+        "crd",
+        epochs=240,
+        batch_size=64,
+        lr=0.05,
+        weight_decay=5e-4,
+        milestones=(150, 180, 210),
+        gamma=0.1,
+        notes="CRD benchmark (RepDistiller) CIFAR recipe",
+    ),
+    Recipe(
+        "attention",
+        epochs=200,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=5e-4,
+        milestones=(60, 120, 160),
+        gamma=0.2,
+        notes="common CIFAR-100 recipe for attention modules on ResNet-50",
+    ),
+    Recipe(
+        "encodenet",
+        epochs=300,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=1e-4,
+        schedule="cosine",
+        notes="EncodeNet paper Sec. 4.1; batch size and schedule not stated there (ours: 128, cosine)",
+    ),
+    Recipe(
+        "smoke", epochs=3, batch_size=64, lr=0.05, weight_decay=5e-4, schedule="cosine", notes="CPU-sized smoke budget"
+    ),
+    Recipe(
+        "fast",
+        epochs=10,
+        batch_size=1024,
+        lr=FAST_LR,
+        weight_decay=FAST_WD,
+        momentum=0.85,
+        nesterov=True,
+        schedule="airbench",
+        label_smoothing=0.2,
+        norm_lr_scale=64.0,
+        averaging="lookahead",
+        translate=2,
+        pad_mode="reflect",
+        flip="alternating",
+        whiten=5000,
+        notes="airbench94 (Keller Jordan) for the airbench94 network: whitened first layer, label smoothing "
+        "0.2, Nesterov SGD, Lookahead, alternating flip and 2-pixel translation; evaluate with --tta",
+    ),
 )
 
 

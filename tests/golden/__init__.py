@@ -57,8 +57,13 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def dump(path: str | Path, header: dict[str, str], inputs: dict[str, Any], expected: dict[str, Any],
-         params: dict[str, Any] | None = None) -> None:
+def dump(
+    path: str | Path,
+    header: dict[str, str],
+    inputs: dict[str, Any],
+    expected: dict[str, Any],
+    params: dict[str, Any] | None = None,
+) -> None:
     """Write a fixture (used by the generation scripts, which run the reference code outside the project)."""
     missing = [k for k in HEADER_KEYS if not header.get(k)]
     if missing:

@@ -12,5 +12,8 @@ from harness.api import Register, hookimpl
 
 @hookimpl
 def bench_register_methods(register: Register) -> None:
-    register("label-smoothing", "bench_label_smoothing.plugin:LabelSmoothing",
-             description="cross-entropy with label smoothing (example third-party plugin)")
+    register(
+        "label-smoothing",
+        "bench_label_smoothing.plugin:LabelSmoothing",
+        description="cross-entropy with label smoothing (example third-party plugin)",
+    )

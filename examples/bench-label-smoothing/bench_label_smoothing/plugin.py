@@ -29,4 +29,3 @@ class LabelSmoothing(Method):
 
     def objective(self, ctx: StageContext) -> Objective:
         return SmoothedCrossEntropy(ctx.build_arch(), self.opts["epsilon"])
-

@@ -23,39 +23,71 @@ ALPHA = between(0, 1, exclusive_minimum=True, exclusive_maximum=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    chk = sub.add_parser("check", help="CI gate: compare records with a reference (exactly on its platform, "
-                                       "statistically elsewhere); exit 1 on a regression")
+    chk = sub.add_parser(
+        "check",
+        help="CI gate: compare records with a reference (exactly on its platform, "
+        "statistically elsewhere); exit 1 on a regression",
+    )
     chk.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    chk.add_argument("--reference", metavar="FILE|NAME",
-                     help="a reference of your own (FILE.json saved by --save-reference, or a CSV), or a bundled "
-                          "one by name or table id (smoke, encodenet_table4, table4, crd)")
+    chk.add_argument(
+        "--reference",
+        metavar="FILE|NAME",
+        help="a reference of your own (FILE.json saved by --save-reference, or a CSV), or a bundled "
+        "one by name or table id (smoke, encodenet_table4, table4, crd)",
+    )
     chk.add_argument("--table", help="only the reference rows of this table id")
-    chk.add_argument("--mode", choices=MODES, default="auto",
-                     help="exact: every seed's losses, accuracies and weights bit for bit (a JSON reference, on its "
-                          "platform; elsewhere it says so and checks statistically); statistical: the seeds' "
-                          "spread; auto (default): exact where the platform matches, else statistical")
-    chk.add_argument("--direction", choices=("both", "down"), default="both",
-                     help="statistical mode: fail on a significant shift either way (both, default: a benchmark "
-                          "must reproduce, not improve) or only on a top-1 drop (down)")
-    chk.add_argument("--tolerance", type=Number(float, TOLERANCE),
-                     help="statistical mode: a fixed band of ±T top-1 points (-T with --direction down) instead of "
-                          "the t-test (0 to 100)")
-    chk.add_argument("--alpha", type=Number(float, ALPHA), default=0.05,
-                     help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
-                          "(Bonferroni; default 0.05)")
-    chk.add_argument("--curves", choices=CURVE_TESTS, default="mean",
-                     help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves "
-                          "are "
-                          "tested: mean (default: one test per curve on its mean over the epochs), epochs (one "
-                          "test per epoch), off (the final top-1 and losses only)")
-    chk.add_argument("--metric", choices=METRIC_CHOICES,
-                     help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
-                          "one; default: the reference rows' protocol, else last")
+    chk.add_argument(
+        "--mode",
+        choices=MODES,
+        default="auto",
+        help="exact: every seed's losses, accuracies and weights bit for bit (a JSON reference, on its "
+        "platform; elsewhere it says so and checks statistically); statistical: the seeds' "
+        "spread; auto (default): exact where the platform matches, else statistical",
+    )
+    chk.add_argument(
+        "--direction",
+        choices=("both", "down"),
+        default="both",
+        help="statistical mode: fail on a significant shift either way (both, default: a benchmark "
+        "must reproduce, not improve) or only on a top-1 drop (down)",
+    )
+    chk.add_argument(
+        "--tolerance",
+        type=Number(float, TOLERANCE),
+        help="statistical mode: a fixed band of ±T top-1 points (-T with --direction down) instead of "
+        "the t-test (0 to 100)",
+    )
+    chk.add_argument(
+        "--alpha",
+        type=Number(float, ALPHA),
+        default=0.05,
+        help="statistical mode: the false-alarm probability of the whole check, shared by its tests "
+        "(Bonferroni; default 0.05)",
+    )
+    chk.add_argument(
+        "--curves",
+        choices=CURVE_TESTS,
+        default="mean",
+        help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves "
+        "are "
+        "tested: mean (default: one test per curve on its mean over the epochs), epochs (one "
+        "test per epoch), off (the final top-1 and losses only)",
+    )
+    chk.add_argument(
+        "--metric",
+        choices=METRIC_CHOICES,
+        help="which top-1 is checked: last (top1_last) or best (top1_best) epoch, or the --select'ed "
+        "one; default: the reference rows' protocol, else last",
+    )
     chk.add_argument("--dataset-as", help="compare records as if their dataset were this one (e.g. cifar10)")
     chk.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
-    chk.add_argument("--save-reference", type=Path, metavar="FILE",
-                     help="instead of checking, save the records as a reference: FILE.json keeps every seed's values "
-                          "and per-epoch curves and the platform (exact mode there); FILE.csv only the means")
+    chk.add_argument(
+        "--save-reference",
+        type=Path,
+        metavar="FILE",
+        help="instead of checking, save the records as a reference: FILE.json keeps every seed's values "
+        "and per-epoch curves and the platform (exact mode there); FILE.csv only the means",
+    )
 
 
 def option_defaults(method: str) -> dict[str, Any]:
@@ -99,11 +131,20 @@ def main(args: argparse.Namespace, console: Console) -> int:
     reference, other = protocol_rows(reference, metric)
     if other:
         protocol = other[0].protocol
-        print(f"{len(other)} reference row(s) measured at the {protocol} epoch not checked here "
-              f"({', '.join(sorted({v.method for v in other}))}): --metric {protocol} checks them")
+        print(
+            f"{len(other)} reference row(s) measured at the {protocol} epoch not checked here "
+            f"({', '.join(sorted({v.method for v in other}))}): --metric {protocol} checks them"
+        )
     records = readable_records(args.paths, metric=metric)  # records without the checked top-1 are named too
-    settings = Settings(mode=args.mode, alpha=args.alpha, direction=args.direction, tolerance=args.tolerance,
-                        dataset_as=args.dataset_as, curves=args.curves, option_defaults=option_defaults)
+    settings = Settings(
+        mode=args.mode,
+        alpha=args.alpha,
+        direction=args.direction,
+        tolerance=args.tolerance,
+        dataset_as=args.dataset_as,
+        curves=args.curves,
+        option_defaults=option_defaults,
+    )
     check = compare(records, reference, metric=metric, settings=settings)
     if not check.rows:
         raise UsageError(f"{args.reference} has no top-1 rows to check")

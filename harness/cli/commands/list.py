@@ -23,31 +23,52 @@ KINDS = ("methods", "archs", "datasets", "recipes", "executors", "loggers")  # h
 def add_parser(sub: argparse._SubParsersAction) -> None:
     lst = sub.add_parser("list", help="list methods, archs, datasets, recipes, executors or loggers (NAME...: in full)")
     lst.add_argument("kind", choices=KINDS, help="what to list")
-    lst.add_argument("names", nargs="*", metavar="NAME",
-                     help="show these entries in full (a method's options, an architecture's default teacher)")
+    lst.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="show these entries in full (a method's options, an architecture's default teacher)",
+    )
 
 
 def _recipe_text(r: Recipe) -> str:
     sched = f"{r.schedule}" + (f" x{r.gamma} at {list(r.milestones)}" if r.schedule == "multistep" else "")
-    return (f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}"
-            + (f" — {r.notes}" if r.notes else ""))
+    return f"{r.epochs} ep, batch {r.batch_size}, lr {r.lr}, wd {r.weight_decay}, {sched}" + (
+        f" — {r.notes}" if r.notes else ""
+    )
 
 
 def _details(kind: str, entry: "Entry") -> list[tuple[str, str]]:
     """(field, text) rows of one entry in full."""
-    rows = [("name", entry.name + ("<name>" if entry.prefix else "")), ("plugin", entry.plugin),
-            ("description", entry.description or "-")]
+    rows = [
+        ("name", entry.name + ("<name>" if entry.prefix else "")),
+        ("plugin", entry.plugin),
+        ("description", entry.description or "-"),
+    ]
     if kind == "methods":
         options = entry.obj.options
-        rows += [(f"--opt {entry.name}.{k}", f"{o.default!r}: {o.help}" + (f" (one of {', '.join(map(str, o.choices))})"
-                                                                             if o.choices else "")
-                  + (f" ({o.constraint.short()})" if o.constraint else ""))
-                 for k, o in options.items()] or [("options", "none")]
+        rows += [
+            (
+                f"--opt {entry.name}.{k}",
+                f"{o.default!r}: {o.help}"
+                + (f" (one of {', '.join(map(str, o.choices))})" if o.choices else "")
+                + (f" ({o.constraint.short()})" if o.constraint else ""),
+            )
+            for k, o in options.items()
+        ] or [("options", "none")]
         rows.append(("uses a teacher", "yes" if entry.obj.uses_teacher else "no"))
         parts = getattr(entry.obj, "parts", ())
         role = getattr(entry.obj, "role", None)
-        rows.append(("role", ", ".join(f"{name}: {cls.role}" for name, cls in parts) if parts else
-                     f"{role} (composes with '+')" if role else "none: a pipeline of its own (composes with nothing)"))
+        rows.append(
+            (
+                "role",
+                ", ".join(f"{name}: {cls.role}" for name, cls in parts)
+                if parts
+                else f"{role} (composes with '+')"
+                if role
+                else "none: a pipeline of its own (composes with nothing)",
+            )
+        )
     if kind == "archs" and entry.meta.get("default_teacher"):
         rows.append(("default teacher", f"{entry.meta['default_teacher']} ({entry.meta.get('teacher_source')})"))
     if kind == "recipes":

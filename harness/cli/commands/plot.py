@@ -13,8 +13,11 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    plot = sub.add_parser("plot", help="accuracy vs parameters and MACs (baseline marked), anytime curves of "
-                                        "multi-exit runs, accuracy under distortion, training curves (PNG and SVG)")
+    plot = sub.add_parser(
+        "plot",
+        help="accuracy vs parameters and MACs (baseline marked), anytime curves of "
+        "multi-exit runs, accuracy under distortion, training curves (PNG and SVG)",
+    )
     plot.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
     plot.add_argument("--out", type=Path, default=Path("results/plots"), help="folder for the figures")
     plot.add_argument(

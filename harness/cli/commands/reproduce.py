@@ -26,16 +26,22 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("reproduce", help="run what a paper table needs and print it beside the reported numbers")
-    rep.add_argument("table", help="table2, table3, table4, table5 (EncodeNet paper), crd (the CRD benchmark, "
-                                   "RepDistiller), smoke (CI), or a study file "
-                                   "with a [study] reference (e.g. an edited copy: bench study copy table2 FILE)")
+    rep.add_argument(
+        "table",
+        help="table2, table3, table4, table5 (EncodeNet paper), crd (the CRD benchmark, "
+        "RepDistiller), smoke (CI), or a study file "
+        "with a [study] reference (e.g. an edited copy: bench study copy table2 FILE)",
+    )
     rep.add_argument("--paper-dataset", help="only the table's settings on this dataset (e.g. cifar10 for table2)")
     rep.add_argument("--no-train", action="store_true", help="only the parameter/FLOP columns, from untrained models")
     rep.add_argument("--rerun", action="store_true", help="run again even where a record of the same run exists")
     rep.add_argument("--export", type=Path, help="also write the tables as markdown and CSV into this folder")
-    rep.add_argument("--metric", choices=METRIC_CHOICES,
-                     help="top-1 of the last or best epoch (or the --select'ed one); default: the table's protocol "
-                          "(best for table4, as the paper's mdistiller runs; last for the others)")
+    rep.add_argument(
+        "--metric",
+        choices=METRIC_CHOICES,
+        help="top-1 of the last or best epoch (or the --select'ed one); default: the table's protocol "
+        "(best for table4, as the paper's mdistiller runs; last for the others)",
+    )
     add_run_arguments(rep, recipe_default=None, dataset_default=None)
 
 
@@ -52,10 +58,18 @@ def table_spec(study: "Study") -> "TableSpec":
 
     meta = study.meta
     if not meta.get("reference"):
-        raise UsageError(f"{study.label}: [study] reference: bench reproduce sets measured numbers beside a "
-                         f"reference table; give one (e.g. reference = \"table2\"), or run the study with bench run")
-    return TableSpec(study.name, meta["title"], tuple(setting(r.declared) for r in study.runs),
-                     reference_table=meta["reference"], metric=meta["metric"], protocol_note=meta["protocol_note"])
+        raise UsageError(
+            f"{study.label}: [study] reference: bench reproduce sets measured numbers beside a "
+            f'reference table; give one (e.g. reference = "table2"), or run the study with bench run'
+        )
+    return TableSpec(
+        study.name,
+        meta["title"],
+        tuple(setting(r.declared) for r in study.runs),
+        reference_table=meta["reference"],
+        metric=meta["metric"],
+        protocol_note=meta["protocol_note"],
+    )
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -66,8 +80,10 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     from harness.run.preflight import check_output_dir
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UsageError("bench reproduce is not for torchrun (its ranks train one 'bench run' together): spread "
-                         "a table's runs with --executor/--workers instead")
+        raise UsageError(
+            "bench reproduce is not for torchrun (its ranks train one 'bench run' together): spread "
+            "a table's runs with --executor/--workers instead"
+        )
     keep = None if args.paper_dataset is None else (lambda run: run.declared["dataset"] == args.paper_dataset)
     study = open_study(args.table, args, keep)
     if not study.runs:
@@ -84,10 +100,19 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         for run, request in runs:
             s = setting(run.declared)
             classes = 100 if s.dataset == "cifar100" else 10
-            rows = measure_costs(plugins, build_methods(plugins, request.methods, request.options), request.arch,
-                                 classes, teacher=request.teacher)
-            render_costs(rows, f"{spec.title} | {request.arch} on {s.dataset} ({classes} classes): parameters, "
-                         f"untrained", reference, console)
+            rows = measure_costs(
+                plugins,
+                build_methods(plugins, request.methods, request.options),
+                request.arch,
+                classes,
+                teacher=request.teacher,
+            )
+            render_costs(
+                rows,
+                f"{spec.title} | {request.arch} on {s.dataset} ({classes} classes): parameters, untrained",
+                reference,
+                console,
+            )
         return 0
     if args.export:
         check_output_dir(args.export, "--export")

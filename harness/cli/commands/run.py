@@ -23,11 +23,17 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="train methods on one architecture and dataset (or a study file's runs), "
-                                     "write records, print a table")
-    run.add_argument("study", nargs="?", type=Path,
-                     help="a study file (TOML, docs/studies.md) or bundled study declaring the runs; the options "
-                          "below override its values")
+    run = sub.add_parser(
+        "run",
+        help="train methods on one architecture and dataset (or a study file's runs), write records, print a table",
+    )
+    run.add_argument(
+        "study",
+        nargs="?",
+        type=Path,
+        help="a study file (TOML, docs/studies.md) or bundled study declaring the runs; the options "
+        "below override its values",
+    )
     add_target_arguments(run)
     add_run_arguments(run, recipe_default="crd", dataset_default="cifar10")
 
@@ -43,8 +49,10 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     study = open_study(args.study, args) if args.study is not None else None
     missing = [flag for flag, value in (("--methods", args.methods), ("--arch", args.arch)) if not value]
     if study is None and missing:
-        raise UsageError(f"the following arguments are required: {', '.join(missing)}, or a study file: bench run "
-                         f"STUDY.toml (see 'bench run -h')")
+        raise UsageError(
+            f"the following arguments are required: {', '.join(missing)}, or a study file: bench run "
+            f"STUDY.toml (see 'bench run -h')"
+        )
     run_args = study.namespace(cli=args) if study is not None else args
     runs = study.requests() if study is not None else [(None, run_request(args))]
     plugins = get_plugins()
@@ -53,12 +61,15 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     world = None if run_args.dry_run else World.from_env(cuda=wants_cuda(run_args.device))
     if world is not None:
         if study is not None:
-            raise UsageError("a study file under torchrun is not supported (its ranks train one 'bench run' "
-                             "together): give the run's options as flags, or spread a study's runs with "
-                             "--executor/--workers")
+            raise UsageError(
+                "a study file under torchrun is not supported (its ranks train one 'bench run' "
+                "together): give the run's options as flags, or spread a study's runs with "
+                "--executor/--workers"
+            )
         return distributed(runs[0][1], world, plugins, reporter, options, args, console)
-    prepared = prepare_all(runs, plugins, reporter, need_data=not run_args.dry_run,
-                           label=study.label if study is not None else None)
+    prepared = prepare_all(
+        runs, plugins, reporter, need_data=not run_args.dry_run, label=study.label if study is not None else None
+    )
     if run_args.dry_run:
         from harness.cli.study.session import preview
         from harness.run import reproduce
@@ -66,8 +77,7 @@ def main(args: argparse.Namespace, console: "Console") -> int:
         if study is not None:
             preview(study, prepared, run_args, console)
         else:
-            reproduce.dry_run([(None, prepared[0][1])], console, throughput=args.throughput,
-                              workers=dry_workers(args))
+            reproduce.dry_run([(None, prepared[0][1])], console, throughput=args.throughput, workers=dry_workers(args))
         return 0
     if study is not None:
         copy, prepared = resolved.record(study, prepared)
@@ -84,16 +94,24 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     return 1 if failures else 0
 
 
-def distributed(request: "RunRequest", world: "World", plugins: "PluginSet", reporter: "Reporter",
-                options: "ExecutorOptions", args: argparse.Namespace, console: "Console") -> int:
+def distributed(
+    request: "RunRequest",
+    world: "World",
+    plugins: "PluginSet",
+    reporter: "Reporter",
+    options: "ExecutorOptions",
+    args: argparse.Namespace,
+    console: "Console",
+) -> int:
     """One run trained by torchrun's ranks together; the main rank writes the records and prints them."""
     from harness.core.progress import Reporter
     from harness.results.tables import render
     from harness.run.sweep.driver import in_process
     from harness.run.torchrun import run_distributed
 
-    outcome = run_distributed(request, world, plugins, reporter if world.is_main else Reporter(),
-                              single=in_process(args.executor, options))
+    outcome = run_distributed(
+        request, world, plugins, reporter if world.is_main else Reporter(), single=in_process(args.executor, options)
+    )
     if not world.is_main:
         return 0
     if outcome.records:

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     study = sub.add_parser("study", help="show what a study file runs; list, copy the bundled studies")
     actions = study.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="a study's runs resolved (its resolved copy), jobs and image-epochs, "
-                                           "as --dry-run prints them; bench run's options override the file's")
+    show = actions.add_parser(
+        "show",
+        help="a study's runs resolved (its resolved copy), jobs and image-epochs, "
+        "as --dry-run prints them; bench run's options override the file's",
+    )
     show.add_argument("study", help="a study file, or a bundled study's name (bench study list)")
     add_target_arguments(show)
     add_run_arguments(show, recipe_default="crd", dataset_default="cifar10")
@@ -41,8 +44,9 @@ def show(args: argparse.Namespace, console: "Console") -> int:
 
     study = open_study(args.study, args)
     run_args = study.namespace(cli=args)
-    prepared = prepare_all(study.requests(), get_plugins(), reporter_for(run_args, console), need_data=False,
-                           label=study.label)
+    prepared = prepare_all(
+        study.requests(), get_plugins(), reporter_for(run_args, console), need_data=False, label=study.label
+    )
     preview(study, prepared, run_args, console, resolved_copy=True)
     return 0
 
@@ -74,8 +78,10 @@ def copy(args: argparse.Namespace, console: "Console") -> int:
         raise UsageError(f"{args.dest} exists: give a new file name (bench study copy never overwrites)")
     args.dest.parent.mkdir(parents=True, exist_ok=True)
     args.dest.write_text(found.read_text(encoding="utf-8"), encoding="utf-8")
-    console.print(f"{args.dest}: a copy of the bundled study '{args.name}'; edit it, then: bench study show "
-                  f"{args.dest}; bench run {args.dest} (or bench reproduce {args.dest})")
+    console.print(
+        f"{args.dest}: a copy of the bundled study '{args.name}'; edit it, then: bench study show "
+        f"{args.dest}; bench run {args.dest} (or bench reproduce {args.dest})"
+    )
     return 0
 
 

@@ -16,22 +16,41 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     tab = sub.add_parser("table", help="render records as a comparison table")
     tab.add_argument("paths", nargs="*", type=Path, default=[Path("results/runs")], help="record files or folders")
-    tab.add_argument("--format", choices=TABLE_FORMATS, default="rich",
-                     help="rich (a terminal table, compact by default), markdown, csv or json (every number)")
-    tab.add_argument("--metric", choices=METRIC_CHOICES, default="last",
-                     help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch")
-    tab.add_argument("--export", type=Path, metavar="PREFIX",
-                     help="also write PREFIX.md and PREFIX.csv next to the terminal table")
-    tab.add_argument("--wide", action="store_true",
-                     help="the terminal table with every column (default: method, top-1, delta, p, params, MACs)")
-    tab.add_argument("--columns", type=csv_list, metavar="KEY,...",
-                     help="these columns, in this order (terminal and markdown): method, top1, ci95, delta, p, seeds, "
-                          "params, extra_params, macs, flops, size, latency, train_compute, teacher, or a distortion "
-                          "such as noise:0.1")
-    tab.add_argument("--against", metavar="METHOD",
-                     help="the row Δ and p (Welch) compare every other row of the same table with: this method "
-                          "without options, with the row's teacher where it has several (default: baseline; "
-                          "size ratios stay against the baseline)")
+    tab.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="rich",
+        help="rich (a terminal table, compact by default), markdown, csv or json (every number)",
+    )
+    tab.add_argument(
+        "--metric",
+        choices=METRIC_CHOICES,
+        default="last",
+        help="last epoch (default, CRD protocol), best epoch, or the --select'ed epoch",
+    )
+    tab.add_argument(
+        "--export", type=Path, metavar="PREFIX", help="also write PREFIX.md and PREFIX.csv next to the terminal table"
+    )
+    tab.add_argument(
+        "--wide",
+        action="store_true",
+        help="the terminal table with every column (default: method, top-1, delta, p, params, MACs)",
+    )
+    tab.add_argument(
+        "--columns",
+        type=csv_list,
+        metavar="KEY,...",
+        help="these columns, in this order (terminal and markdown): method, top1, ci95, delta, p, seeds, "
+        "params, extra_params, macs, flops, size, latency, train_compute, teacher, or a distortion "
+        "such as noise:0.1",
+    )
+    tab.add_argument(
+        "--against",
+        metavar="METHOD",
+        help="the row Δ and p (Welch) compare every other row of the same table with: this method "
+        "without options, with the row's teacher where it has several (default: baseline; "
+        "size ratios stay against the baseline)",
+    )
 
 
 def main(args: argparse.Namespace, console: "Console") -> int:
@@ -42,8 +61,9 @@ def main(args: argparse.Namespace, console: "Console") -> int:
     if args.export:
         check_output_file(args.export.with_name(args.export.name + ".md"), "--export")
     records = readable_records(args.paths, failed=True, metric=args.metric)  # failed runs are counted, never aggregated
-    text = render(records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide,
-                  against=args.against)
+    text = render(
+        records, args.format, args.metric, console=console, columns=args.columns, wide=args.wide, against=args.against
+    )
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.export:

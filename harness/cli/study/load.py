@@ -112,8 +112,9 @@ class Study:
         if self.execution.get("order") != "seeds":
             return pairs
         seeds = list(dict.fromkeys(s for _, request in pairs for s in request.seeds))
-        return [(run, replace(request, seeds=[seed])) for seed in seeds for run, request in pairs
-                if seed in request.seeds]
+        return [
+            (run, replace(request, seeds=[seed])) for seed in seeds for run, request in pairs if seed in request.seeds
+        ]
 
 
 def read(path: Path, label: str) -> dict[str, Any]:
@@ -147,8 +148,11 @@ class Checker:
             elif not isinstance(value, dict):
                 raise self.fail("", f"'{name}' must be a table: write [{name}]")
         if not doc.get("runs"):
-            raise self.fail("", "no [[runs]] table: a study declares at least one run (a [[runs]] table, whose "
-                                "unset keys come from [defaults])")
+            raise self.fail(
+                "",
+                "no [[runs]] table: a study declares at least one run (a [[runs]] table, whose "
+                "unset keys come from [defaults])",
+            )
 
     def table(self, values: dict[str, Any], table: str, where: str) -> None:
         keys = {name: schema()[name] for name in keys_of(table)}
@@ -170,8 +174,11 @@ class Checker:
         if isinstance(key.kind, Settings) and key.kind.depth == 2:
             for method, options in value.items():
                 if not isinstance(options, dict):
-                    raise self.fail(inner, f"{method}: expected a table of the method's options "
-                                           f"({method}.NAME = VALUE), got {show(options)}")
+                    raise self.fail(
+                        inner,
+                        f"{method}: expected a table of the method's options "
+                        f"({method}.NAME = VALUE), got {show(options)}",
+                    )
                 entries += [(f"{method}.{name}", v) for name, v in options.items()]
         else:
             entries = list(value.items())
@@ -206,8 +213,10 @@ def expected(key: Key, value: Any) -> str:
     if isinstance(key.kind, Items) and key.kind.distinct and isinstance(value, list):
         repeated = sorted({show(v) for v in value if value.count(v) > 1})
         if repeated:
-            return (f"{key.kind.name[:-1]} {', '.join(repeated)} is listed twice in {show(value)}: each is one run, "
-                    f"give distinct {key.kind.name}")
+            return (
+                f"{key.kind.name[:-1]} {', '.join(repeated)} is listed twice in {show(value)}: each is one run, "
+                f"give distinct {key.kind.name}"
+            )
     if isinstance(value, list) and value and not isinstance(key.kind, Items):
         bad = next(v for v in value if not key.kind.ok(v))
         return f"expected {key.kind.what} (or a list of them: one run each), got {show(bad)} in {show(value)}"
@@ -244,15 +253,18 @@ def expand(flat: dict[KeyPath, Any], where: str) -> list[tuple[str, dict[KeyPath
     for combo in itertools.product(*(values for _, values in axes)):
         point = dict(flat)
         point.update(zip((path for path, _ in axes), combo))
-        label = " ".join(f"{'.'.join(path[1:]) if path[0] == 'options' else path[0]}={fmt(value)}"
-                         for (path, _), value in zip(axes, combo))
+        label = " ".join(
+            f"{'.'.join(path[1:]) if path[0] == 'options' else path[0]}={fmt(value)}"
+            for (path, _), value in zip(axes, combo)
+        )
         points.append((f"{where} {label}".rstrip(), point))
     return points
 
 
 def fmt(value: Any) -> str:
-    return ",".join(map(fmt, value)) if isinstance(value, list) else show(value) if isinstance(value,
-                                                                                               bool) else str(value)
+    return (
+        ",".join(map(fmt, value)) if isinstance(value, list) else show(value) if isinstance(value, bool) else str(value)
+    )
 
 
 def convert(key: Key, value: Any, base: Path, check: Checker, where: str) -> Value:
@@ -288,11 +300,14 @@ def for_methods(options: dict[str, Any], methods: list[str] | None) -> dict[str,
 
 def check_options_used(check: Checker, where: str, table: dict[str, Any], runs: list[StudyRun]) -> None:
     trained = set(with_components([m for run in runs for m in run.declared.get("methods") or []]))
-    for method in (table.get("options") or {}):
+    for method in table.get("options") or {}:
         if method not in trained:
-            raise check.fail(f"{where[:-1]}.options]", f"{method}: method '{method}' is in none of the runs it "
-                                                       "applies to (they train "
-                                                       f"{', '.join(sorted(trained)) or 'nothing'})")
+            raise check.fail(
+                f"{where[:-1]}.options]",
+                f"{method}: method '{method}' is in none of the runs it "
+                "applies to (they train "
+                f"{', '.join(sorted(trained)) or 'nothing'})",
+            )
 
 
 def load(source: str | Path, *, label: str | None = None, file_id: str | None = None) -> Study:
@@ -313,15 +328,21 @@ def load(source: str | Path, *, label: str | None = None, file_id: str | None = 
         where = f"[runs.{i}]"
         group = []
         for label_, point in expand({**defaults_flat, **flatten(table)}, where):
-            values = {**{k.name: default(k) for k in schema().values() if k.scope == "run"},
-                      **run_values(point, base, check, where)}
+            values = {
+                **{k.name: default(k) for k in schema().values() if k.scope == "run"},
+                **run_values(point, base, check, where),
+            }
             group.append(StudyRun(label_, declared=values, values=dict(values)))
         check_options_used(check, where, table, group)
         runs += group
     check_options_used(check, "[defaults]", doc.get("defaults", {}), runs)
-    execution = {**{k.name: default(k) for k in schema().values() if k.scope == "execution"},
-                 **{name: convert(schema()[name], value, base, check, "[execution]")
-                    for name, value in doc.get("execution", {}).items()}}
+    execution = {
+        **{k.name: default(k) for k in schema().values() if k.scope == "execution"},
+        **{
+            name: convert(schema()[name], value, base, check, "[execution]")
+            for name, value in doc.get("execution", {}).items()
+        },
+    }
     meta = {k.name: default(k) for k in schema().values() if k.scope == "study"} | doc.get("study", {})
     meta["name"] = meta["name"] or path.stem
     meta["title"] = meta["title"] or meta["name"]
@@ -358,8 +379,10 @@ def override(study: Study, cli: argparse.Namespace | None) -> None:
                 f"--opt {method}.{first}={values[first]}: method '{method}' is in none of the runs of {study.label}"
             )
         for run in runs:
-            run.values["options"] = {**run.values["options"], method: {**run.values["options"].get(method, {}),
-                                                                        **values}}
+            run.values["options"] = {
+                **run.values["options"],
+                method: {**run.values["options"].get(method, {}), **values},
+            }
     unique: list[StudyRun] = []
     for run in study.runs:
         if not any(run.values == other.values for other in unique):
@@ -368,5 +391,7 @@ def override(study: Study, cli: argparse.Namespace | None) -> None:
     for run in study.runs:
         for name in ("arch", "methods"):
             if not run.values.get(name):
-                raise UsageError(f"{study.label}: {run.where}: no {name}: give {name} in this [[runs]] table or "
-                                 f"in [defaults] (or {schema()[name].flag} on the command line)")
+                raise UsageError(
+                    f"{study.label}: {run.where}: no {name}: give {name} in this [[runs]] table or "
+                    f"in [defaults] (or {schema()[name].flag} on the command line)"
+                )

@@ -28,7 +28,6 @@ from harness.run.spec.kinds import PathValue
 from harness.run.spec.options import RECIPE_OPTIONS
 
 
-
 def plain(value: Any) -> Any:
     """A value TOML can hold (None: leave the key out)."""
     if isinstance(value, Path):
@@ -51,9 +50,13 @@ def recipe_values(prepared: PreparedRun) -> dict[str, Any]:
     or the named one differs from its default, so that the copies of other studies are what they were."""
     recipe = asdict(prepared.recipe)
     named = prepared.plugins.recipes.resolve(prepared.request.recipe).obj
-    return {name: plain(recipe[name]) for name in RECIPE_OPTIONS
-            if name not in FAST_DEFAULTS or FAST_DEFAULTS[name] != recipe[name]
-            or FAST_DEFAULTS[name] != getattr(named, name)}
+    return {
+        name: plain(recipe[name])
+        for name in RECIPE_OPTIONS
+        if name not in FAST_DEFAULTS
+        or FAST_DEFAULTS[name] != recipe[name]
+        or FAST_DEFAULTS[name] != getattr(named, name)
+    }
 
 
 def run_table(run: StudyRun, prepared: PreparedRun) -> dict[str, Any]:
@@ -78,8 +81,11 @@ def resolved(study: Study, runs: list[tuple[StudyRun, PreparedRun]]) -> dict[str
         if id(run) not in seen:
             seen.append(id(run))
             tables.append(run_table(run, prepared))
-    return {"study": plain(study.meta), "execution": {k: v for k, v in execution.items() if v not in (None, {})},
-            "runs": tables}
+    return {
+        "study": plain(study.meta),
+        "execution": {k: v for k, v in execution.items() if v not in (None, {})},
+        "runs": tables,
+    }
 
 
 def digest(document: dict[str, Any]) -> str:
@@ -100,9 +106,11 @@ def toml_text(document: dict[str, Any]) -> str:
 
 
 def dumps(document: dict[str, Any], study: Study, key: str) -> str:
-    header = (f"# The resolved copy of study '{study.name}' ({study.file}), digest {key}, written by "
-              f"encodenet-bench {harness.__version__}:\n# every run with every value it ran with (defaults filled "
-              f"in, command-line options applied). Run it again with: bench run THIS_FILE\n\n")
+    header = (
+        f"# The resolved copy of study '{study.name}' ({study.file}), digest {key}, written by "
+        f"encodenet-bench {harness.__version__}:\n# every run with every value it ran with (defaults filled "
+        f"in, command-line options applied). Run it again with: bench run THIS_FILE\n\n"
+    )
     return header + toml_text(document)
 
 

@@ -34,15 +34,39 @@ Key = RunOption
 
 #: the ``[study]`` table's keys (what the study is); every other key is a run option
 STUDY_KEYS: tuple[Key, ...] = (
-    Key("name", Text(), "the study's name: its records name it, its resolved copy is "
-        "`<out>/<name>-<digest>.study.toml`", scope="study", field=None, none="the file's name without `.toml`"),
-    Key("title", Text(), "one line saying what it is (`bench reproduce`'s table titles)", scope="study", field=None,
-        none="the name"),
-    Key("reference", Text(), "the bundled reference table `bench reproduce` sets the measured numbers beside "
-        "(table2 ... table5, smoke, crd, dcff)", scope="study", field=None,
-        none="none: `bench reproduce` refuses the study"),
-    Key("metric", Text(METRIC_CHOICES), "`bench reproduce`'s top-1 protocol: the last, best or `select`ed epoch "
-        "(`--metric` overrides it)", scope="study", field=None, default="last"),
+    Key(
+        "name",
+        Text(),
+        "the study's name: its records name it, its resolved copy is `<out>/<name>-<digest>.study.toml`",
+        scope="study",
+        field=None,
+        none="the file's name without `.toml`",
+    ),
+    Key(
+        "title",
+        Text(),
+        "one line saying what it is (`bench reproduce`'s table titles)",
+        scope="study",
+        field=None,
+        none="the name",
+    ),
+    Key(
+        "reference",
+        Text(),
+        "the bundled reference table `bench reproduce` sets the measured numbers beside "
+        "(table2 ... table5, smoke, crd, dcff)",
+        scope="study",
+        field=None,
+        none="none: `bench reproduce` refuses the study",
+    ),
+    Key(
+        "metric",
+        Text(METRIC_CHOICES),
+        "`bench reproduce`'s top-1 protocol: the last, best or `select`ed epoch (`--metric` overrides it)",
+        scope="study",
+        field=None,
+        default="last",
+    ),
     Key("protocol_note", Text(), "why that protocol, for the caption", scope="study", field=None, default=""),
 )
 KEYS: tuple[Key, ...] = STUDY_KEYS + tuple(o for o in OPTIONS if o.scope != "command")
@@ -62,12 +86,19 @@ def markdown(defaults: dict[str, Any]) -> str:
         if table == "defaults":
             continue
         heading = "[[runs]] and [defaults]" if table == "runs" else f"[{table}]"
-        lines += [f"#### `{heading}`", "", about[0].upper() + about[1:] + ".", "",
-                  "| key | type | default | option | meaning |", "|---|---|---|---|---|"]
+        lines += [
+            f"#### `{heading}`",
+            "",
+            about[0].upper() + about[1:] + ".",
+            "",
+            "| key | type | default | option | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for key in keys_of(table).values():
             value = defaults.get(key.name)
             shown = key.shown_default or (f"`{show(value)}`" if value not in (None, {}) else key.none)
-            lines.append(f"| `{key.name}` | {key.kind.what} | {shown} | {f'`{key.flag}`' if key.flag else '-'} "
-                         f"| {key.help} |")
+            lines.append(
+                f"| `{key.name}` | {key.kind.what} | {shown} | {f'`{key.flag}`' if key.flag else '-'} | {key.help} |"
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -28,13 +28,13 @@ def find(text: str | Path) -> Study:
     if found is None:
         from harness.core.errors import unknown_name
 
-        raise UsageError(f"{unknown_name('study', str(text), studies.names())} (or give a study file: "
-                         f"NAME.toml)")
+        raise UsageError(f"{unknown_name('study', str(text), studies.names())} (or give a study file: NAME.toml)")
     return load(Path(str(found)), label=f"{text} (bundled study)", file_id=f"bundled:{text}")
 
 
-def open_study(text: str | Path, cli: argparse.Namespace | None,
-               keep: Callable[[StudyRun], bool] | None = None) -> Study:
+def open_study(
+    text: str | Path, cli: argparse.Namespace | None, keep: Callable[[StudyRun], bool] | None = None
+) -> Study:
     """:func:`find`'s study, its runs filtered by ``keep`` (on the file's values), then the command line's
     options applied (:func:`harness.cli.study.load.override`)."""
     study = find(text)
@@ -45,9 +45,11 @@ def open_study(text: str | Path, cli: argparse.Namespace | None,
 
 
 def header(study: Study, console: "Console", runs: int) -> None:
-    console.print(f"study '{study.name}' ({study.file}): {len(study.runs)} run(s)"
-                  + (f", {runs} requests seed by seed" if runs != len(study.runs) else "")
-                  + (f" - {study.meta['title']}" if study.meta["title"] != study.name else ""))
+    console.print(
+        f"study '{study.name}' ({study.file}): {len(study.runs)} run(s)"
+        + (f", {runs} requests seed by seed" if runs != len(study.runs) else "")
+        + (f" - {study.meta['title']}" if study.meta["title"] != study.name else "")
+    )
 
 
 def run_lines(prepared: list[tuple[StudyRun | None, "PreparedRun"]], console: "Console") -> None:
@@ -60,14 +62,26 @@ def run_lines(prepared: list[tuple[StudyRun | None, "PreparedRun"]], console: "C
         table.add_column(column)
     for run, p in prepared:
         req = p.request
-        table.add_row(escape(run.where if run else "-"), req.dataset, req.arch, ",".join(req.methods),
-                      p.teacher.arch if p.teacher is not None and p.teacher.arch else "-",
-                      ",".join(map(str, req.seeds)), f"{p.recipe.name}, {p.recipe.epochs} epochs")
+        table.add_row(
+            escape(run.where if run else "-"),
+            req.dataset,
+            req.arch,
+            ",".join(req.methods),
+            p.teacher.arch if p.teacher is not None and p.teacher.arch else "-",
+            ",".join(map(str, req.seeds)),
+            f"{p.recipe.name}, {p.recipe.epochs} epochs",
+        )
     console.print(table)
 
 
-def preview(study: Study, prepared: list[tuple[StudyRun | None, "PreparedRun"]], args: argparse.Namespace,
-            console: "Console", *, resolved_copy: bool = False) -> None:
+def preview(
+    study: Study,
+    prepared: list[tuple[StudyRun | None, "PreparedRun"]],
+    args: argparse.Namespace,
+    console: "Console",
+    *,
+    resolved_copy: bool = False,
+) -> None:
     """What the study will run, as `--dry-run` prints it (and, with ``resolved_copy``, its resolved copy)."""
     from harness.cli.study import resolved
     from harness.run import reproduce
@@ -79,5 +93,6 @@ def preview(study: Study, prepared: list[tuple[StudyRun | None, "PreparedRun"]],
         document = resolved.resolved(study, [(run, p) for run, p in prepared if run is not None])  # (all of them)
         key = resolved.digest(document)
         console.print(resolved.dumps(document, study, key), markup=False, highlight=False, soft_wrap=True)
-    reproduce.dry_run([(p.request.teacher, p) for _, p in prepared], console, throughput=args.throughput,
-                      workers=dry_workers(args))
+    reproduce.dry_run(
+        [(p.request.teacher, p) for _, p in prepared], console, throughput=args.throughput, workers=dry_workers(args)
+    )

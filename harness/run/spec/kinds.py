@@ -224,8 +224,12 @@ class Items(Kind):
         return f"tuple[{self.of.annotation}, ...]" if self.as_tuple else f"list[{self.of.annotation}]"
 
     def ok(self, value: Any) -> bool:
-        return (isinstance(value, list) and (bool(value) or not self.nonempty) and all(self.of.ok(v) for v in value)
-                and (not self.distinct or len(set(map(show, value))) == len(value)))
+        return (
+            isinstance(value, list)
+            and (bool(value) or not self.nonempty)
+            and all(self.of.ok(v) for v in value)
+            and (not self.distinct or len(set(map(show, value))) == len(value))
+        )
 
     def convert(self, value: Any) -> Any:
         items = [self.of.convert(v) for v in value]
@@ -240,17 +244,19 @@ class Items(Kind):
                 values = [int(item) if isinstance(self.of, Integer) else float(item) for item in items]
             except ValueError:
                 noun = "integer" if isinstance(self.of, Integer) else "number"
-                raise argparse.ArgumentTypeError(f"{self.name} must be comma-separated {noun}s, got '{text}'") \
-                    from None
+                raise argparse.ArgumentTypeError(f"{self.name} must be comma-separated {noun}s, got '{text}'") from None
             for item, value in zip(items, values):
                 if not self.of.constraint.allows(value):
-                    raise argparse.ArgumentTypeError(f"{self.name} must be {self.of.what} each, got '{item}' in "
-                                                     f"'{text}'")
+                    raise argparse.ArgumentTypeError(
+                        f"{self.name} must be {self.of.what} each, got '{item}' in '{text}'"
+                    )
         if self.distinct:
             repeated = sorted({v for v in values if values.count(v) > 1})
             if repeated:
-                raise argparse.ArgumentTypeError(f"{self.name[:-1]} {', '.join(map(str, repeated))} is listed twice "
-                                                 f"in '{text}': each is one run, give distinct {self.name}")
+                raise argparse.ArgumentTypeError(
+                    f"{self.name[:-1]} {', '.join(map(str, repeated))} is listed twice "
+                    f"in '{text}': each is one run, give distinct {self.name}"
+                )
         return tuple(values) if self.as_tuple else values
 
     def toml(self, value: Any) -> Any:
@@ -276,15 +282,18 @@ class Distortions(Kind):
         if not isinstance(value, list):
             return False
         if self.prefix:
-            return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-                       for v in value)
+            return all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value
+            )
         return all(isinstance(v, str) for v in value)
 
     def convert(self, value: Any) -> list[Any]:
         from harness.data import distortions
 
-        made = [distortions.Distortion(self.prefix, float(v)) if self.prefix else distortions.parse_distortion(v)
-                for v in value]
+        made = [
+            distortions.Distortion(self.prefix, float(v)) if self.prefix else distortions.parse_distortion(v)
+            for v in value
+        ]
         return distortions.unique(made)
 
     def parse(self, text: str) -> list[Any]:

@@ -18,8 +18,10 @@ from harness.run.spec.options import OPTIONS, TARGET, TARGETS, RunOption
 #: the run options of each command's tables, and the defaults it gives some of them
 COMMANDS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "run": (tuple(o.name for o in OPTIONS if o.flag), {}),
-    "reproduce": (tuple(o.name for o in OPTIONS if o.flag and o.name not in TARGETS),
-                  {"recipe": "the table's", "dataset": "the table's"}),
+    "reproduce": (
+        tuple(o.name for o in OPTIONS if o.flag and o.name not in TARGETS),
+        {"recipe": "the table's", "dataset": "the table's"},
+    ),
 }
 BLOCK = re.compile(r"(<!-- run-options:start (\w+) -->\n)(.*?)(<!-- run-options:end -->)", re.DOTALL)
 

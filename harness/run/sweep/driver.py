@@ -40,8 +40,15 @@ def jobs_threads(runs: list[PreparedRun], options: ExecutorOptions, capacity: in
     return options.threads or (min(fixed) if fixed else job_threads(options, capacity))
 
 
-def sweep(runs: list[PreparedRun], plugins: PluginSet, executor: str, options: ExecutorOptions, reporter: Reporter,
-          *, quiet: bool = True) -> SweepRun:
+def sweep(
+    runs: list[PreparedRun],
+    plugins: PluginSet,
+    executor: str,
+    options: ExecutorOptions,
+    reporter: Reporter,
+    *,
+    quiet: bool = True,
+) -> SweepRun:
     backend = start_backend(plugins, executor, options)  # a missing extra is a UsageError, before training
     graph = build_graph(runs, quiet=quiet, threads=jobs_threads(runs, options, backend.capacity))
     for run in runs:
@@ -49,7 +56,9 @@ def sweep(runs: list[PreparedRun], plugins: PluginSet, executor: str, options: E
     result = run_graph(graph, backend, retries=options.retries, reporter=reporter)
     swept = result.trained_keys()
     execution = backend.describe() | {"sweep_seconds": round(result.seconds, 3)}
-    outcomes = [execute(run, reporter, runner=functools.partial(StoreRunner, store=run.store, swept=swept),
-                        execution=execution) for run in runs]
+    outcomes = [
+        execute(run, reporter, runner=functools.partial(StoreRunner, store=run.store, swept=swept), execution=execution)
+        for run in runs
+    ]
     failures = [f"job {graph.jobs[job_id].label}: {error}" for job_id, error in result.failures.items()]
     return SweepRun(outcomes, failures)

@@ -20,8 +20,10 @@ def wall_seconds(graph: JobGraph, throughput: float, workers: int) -> float:
     running: list[tuple[float, str]] = []  # (end time, job id)
     now, free = 0.0, workers
     while todo or running:
-        ready = sorted((j for j in todo.values() if all(n in finished or n not in pending for n in j.needs)),
-                       key=lambda j: -j.image_epochs)
+        ready = sorted(
+            (j for j in todo.values() if all(n in finished or n not in pending for n in j.needs)),
+            key=lambda j: -j.image_epochs,
+        )
         for job in ready[:free]:
             heapq.heappush(running, (now + job.image_epochs / throughput, job.id))
             del todo[job.id]

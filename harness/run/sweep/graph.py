@@ -106,9 +106,23 @@ def build_graph(runs: list[PreparedRun], *, quiet: bool = True, threads: int | N
                         continue
                     epochs = stage.epochs(run.recipe)
                     label = f"{stage.label if stage.arch else entry.name + '/' + stage.name} seed {seed}"
-                    spec = JobSpec(pinned, seed, entry.name, index, label, resume=req.resume, quiet=quiet,
-                                   threads=threads, cwd=os.getcwd())
-                    graph.jobs[node.plan_key] = StageJob(node.plan_key, spec, tuple(sorted(trained_needs(node))),
-                                                         epochs, epochs * images,
-                                                         node.cached and not req.retrain and run.dataset is not None)
+                    spec = JobSpec(
+                        pinned,
+                        seed,
+                        entry.name,
+                        index,
+                        label,
+                        resume=req.resume,
+                        quiet=quiet,
+                        threads=threads,
+                        cwd=os.getcwd(),
+                    )
+                    graph.jobs[node.plan_key] = StageJob(
+                        node.plan_key,
+                        spec,
+                        tuple(sorted(trained_needs(node))),
+                        epochs,
+                        epochs * images,
+                        node.cached and not req.retrain and run.dataset is not None,
+                    )
     return graph

@@ -37,8 +37,16 @@ class StoreRunner(RestartWarningRunner):
     already be in the artifact store and is loaded from it. ``swept``: keys that jobs of this sweep trained,
     each reported as ``trained`` by the first consumer (then ``shared``), as an in-process run reports it."""
 
-    def __init__(self, env: RunEnv, store: ArtifactStore, *, target: Stage | None = None, resume: bool = False,
-                 retrain: bool = False, swept: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: RunEnv,
+        store: ArtifactStore,
+        *,
+        target: Stage | None = None,
+        resume: bool = False,
+        retrain: bool = False,
+        swept: set[str] | None = None,
+    ) -> None:
         super().__init__(env, store, resume=resume, retrain=retrain)
         self.target = target
         self.swept = swept if swept is not None else set()
@@ -88,5 +96,11 @@ def train_job(spec: JobSpec) -> JobResult:
         run.plugins.claim(exc, spec.method)
         raise
     assert node.key is not None
-    return JobResult(node.key, node.origin, time.perf_counter() - t0, int(node.info.get("resumed_from_epoch", 0)),
-                     f"{socket.gethostname()}:{os.getpid()}", torch.get_num_threads())
+    return JobResult(
+        node.key,
+        node.origin,
+        time.perf_counter() - t0,
+        int(node.info.get("resumed_from_epoch", 0)),
+        f"{socket.gethostname()}:{os.getpid()}",
+        torch.get_num_threads(),
+    )

@@ -80,9 +80,13 @@ def _one_at_a_time() -> None:
         return
     if not _WARNED:
         _WARNED.append(True)
-        print(f"bench: warning: two stage jobs were started at once in one process (pid {os.getpid()}): torch's "
-              "random state and thread count are per process, so they run one after the other here; an executor "
-              "runs jobs in parallel in processes (docs/plugins/executor.md)", file=sys.stderr, flush=True)
+        print(
+            f"bench: warning: two stage jobs were started at once in one process (pid {os.getpid()}): torch's "
+            "random state and thread count are per process, so they run one after the other here; an executor "
+            "runs jobs in parallel in processes (docs/plugins/executor.md)",
+            file=sys.stderr,
+            flush=True,
+        )
     _ONE_JOB.acquire()
 
 

@@ -55,7 +55,7 @@ class Outcome:
 
 def exit_distribution(p: float, exits: int) -> torch.Tensor:
     """The authors' geometric exit distribution: ``q_k ∝ p^k``, k = 1..exits."""
-    q = torch.tensor([p ** k for k in range(1, exits + 1)], dtype=torch.float64)
+    q = torch.tensor([p**k for k in range(1, exits + 1)], dtype=torch.float64)
     return q / q.sum()
 
 
@@ -82,9 +82,11 @@ def apply_thresholds(split: ExitLogits, thresholds: torch.Tensor, exit_macs: lis
     correct = split.prediction.gather(0, exit_of[None])[0] == split.labels
     counts = torch.bincount(exit_of, minlength=split.exits).double()
     shares = counts / counts.sum()
-    return Outcome(accuracy=float(correct.double().mean() * 100),
-                   macs=float((shares * torch.tensor(exit_macs, dtype=torch.float64)).sum()),
-                   exit_shares=[round(float(s), 6) for s in shares])
+    return Outcome(
+        accuracy=float(correct.double().mean() * 100),
+        macs=float((shares * torch.tensor(exit_macs, dtype=torch.float64)).sum()),
+        exit_shares=[round(float(s), 6) for s in shares],
+    )
 
 
 SWEEP = [i / 20 for i in range(1, 41)]  # p = 0.05 .. 2.0: the authors' sweep (0.05 .. 1.95) and 2.0
@@ -93,7 +95,7 @@ SWEEP = [i / 20 for i in range(1, 41)]  # p = 0.05 .. 2.0: the authors' sweep (0
 def fixed_exit(k: int, exits: int) -> torch.Tensor:
     """Thresholds that send every sample to exit ``k`` (1-based): the anytime point of that exit."""
     thresholds = torch.full((exits,), NEVER)
-    thresholds[k - 1:] = ALWAYS
+    thresholds[k - 1 :] = ALWAYS
     return thresholds
 
 
@@ -110,9 +112,18 @@ def budgeted_curve(held_out: ExitLogits, test: ExitLogits, exit_macs: list[float
             continue
         rule, thresholds, held = max(within, key=lambda c: (c[2].accuracy, -c[2].macs))
         result = apply_thresholds(test, thresholds, exit_macs)
-        curve.append({"budget_macs": budget, "rule": rule, "thresholds": [float(t) for t in thresholds],
-                      "held_out_acc": held.accuracy, "held_out_macs": held.macs,
-                      "test_acc": result.accuracy, "test_macs": result.macs, "test_exit_shares": result.exit_shares})
+        curve.append(
+            {
+                "budget_macs": budget,
+                "rule": rule,
+                "thresholds": [float(t) for t in thresholds],
+                "held_out_acc": held.accuracy,
+                "held_out_macs": held.macs,
+                "test_acc": result.accuracy,
+                "test_macs": result.macs,
+                "test_exit_shares": result.exit_shares,
+            }
+        )
     return curve
 
 

@@ -26,8 +26,23 @@ import torch
 from torch.nn import functional as F
 
 from harness.api import (
-    COUNT, NON_NEGATIVE, EvalStream, Method, MultiExitModel, Objective, Option, Plan, Report, RunEnv, RunInfo,
-    StageContext, StepOutput, TrainedStage, UsageError, exit_costs, require_multi_exit,
+    COUNT,
+    NON_NEGATIVE,
+    EvalStream,
+    Method,
+    MultiExitModel,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    StageContext,
+    StepOutput,
+    TrainedStage,
+    UsageError,
+    exit_costs,
+    require_multi_exit,
 )
 from plugins.methods.anytime.budget import ExitLogits, budgeted_curve, budgets_between
 
@@ -60,18 +75,23 @@ class MultiExitObjective(Objective):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         logits = self.model.forward_exits(images)
-        losses = {f"ce_exit{k + 1}": w * F.cross_entropy(lg, labels)
-                  for k, (w, lg) in enumerate(zip(self.weights, logits))}
+        losses = {
+            f"ce_exit{k + 1}": w * F.cross_entropy(lg, labels) for k, (w, lg) in enumerate(zip(self.weights, logits))
+        }
         return StepOutput(losses=losses, logits=logits[-1])
 
 
 class Anytime(Method):
     options = {
         "weights": Option("uniform", "loss weight per exit: uniform or w1,w2,... (one per exit)"),
-        "thresholds": Option("auto", "held-out split for the budgeted thresholds: auto (val if --val-split, "
-                                     "else train), val, train", ("auto", "val", "train")),
-        "budgets": Option(10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's",
-                          constraint=COUNT),
+        "thresholds": Option(
+            "auto",
+            "held-out split for the budgeted thresholds: auto (val if --val-split, else train), val, train",
+            ("auto", "val", "train"),
+        ),
+        "budgets": Option(
+            10, "number of MAC budgets, evenly spaced from the first exit's cost to the last's", constraint=COUNT
+        ),
     }
 
     def objective(self, ctx: StageContext) -> Objective:
@@ -81,8 +101,10 @@ class Anytime(Method):
         return MultiExitObjective(model, parse_weights(self.opts["weights"], model.num_exits))
 
     def plan(self, run: RunInfo) -> Plan:
-        return Plan(super().plan(run).deploy, report=partial(anytime_report, thresholds=self.opts["thresholds"],
-                                                              budgets=self.opts["budgets"]))
+        return Plan(
+            super().plan(run).deploy,
+            report=partial(anytime_report, thresholds=self.opts["thresholds"], budgets=self.opts["budgets"]),
+        )
 
 
 @torch.no_grad()
@@ -107,8 +129,14 @@ def held_out_stream(env: RunEnv, thresholds: str) -> tuple[str, EvalStream]:
         return "val", val
     ds = env.dataset
     pick = torch.randperm(ds.train_labels.numel(), generator=torch.Generator().manual_seed(0))[:TRAIN_HELD_OUT]
-    return "train", EvalStream(ds.train_images[pick], ds.train_labels[pick], batch_size=env.eval_batch_size,
-                               normalizer=env.normalizer, device=env.device, channels_last=env.channels_last)
+    return "train", EvalStream(
+        ds.train_images[pick],
+        ds.train_labels[pick],
+        batch_size=env.eval_batch_size,
+        normalizer=env.normalizer,
+        device=env.device,
+        channels_last=env.channels_last,
+    )
 
 
 def anytime_report(deployed: TrainedStage, env: RunEnv, *, thresholds: str, budgets: int) -> Report:
@@ -121,13 +149,22 @@ def anytime_report(deployed: TrainedStage, env: RunEnv, *, thresholds: str, budg
     split, stream = held_out_stream(env, thresholds)
     held_out = exit_logits(model, stream, env)
     macs = [float(c.macs) for c in costs]
-    exits = [{"exit": k + 1, "macs": c.macs, "flops": c.flops, "test_acc": acc, f"{split}_acc": held}
-             for k, (c, acc, held) in enumerate(zip(costs, test.accuracy_per_exit(), held_out.accuracy_per_exit()))]
-    info = {"exits": exits, "weights": deployed.objective.weights, "thresholds_on": split,
-            "held_out_images": int(held_out.labels.numel()),
-            "budgeted": budgeted_curve(held_out, test, macs, budgets_between(macs, budgets))}
-    return Report(info={**deployed.info, "anytime": info}, extra_params=deployed.objective.extra_params(),
-                  figures={"anytime": partial(draw_anytime, info=info, title=f"{model.arch_name} | {ds.name}")})
+    exits = [
+        {"exit": k + 1, "macs": c.macs, "flops": c.flops, "test_acc": acc, f"{split}_acc": held}
+        for k, (c, acc, held) in enumerate(zip(costs, test.accuracy_per_exit(), held_out.accuracy_per_exit()))
+    ]
+    info = {
+        "exits": exits,
+        "weights": deployed.objective.weights,
+        "thresholds_on": split,
+        "held_out_images": int(held_out.labels.numel()),
+        "budgeted": budgeted_curve(held_out, test, macs, budgets_between(macs, budgets)),
+    }
+    return Report(
+        info={**deployed.info, "anytime": info},
+        extra_params=deployed.objective.extra_params(),
+        figures={"anytime": partial(draw_anytime, info=info, title=f"{model.arch_name} | {ds.name}")},
+    )
 
 
 def draw_anytime(path: Path, *, info: dict, title: str) -> None:

@@ -43,33 +43,43 @@ def fused_layers(model: LevelClassifier, method: str) -> list[FusedLayer]:
         return _vgg_chain(model)
     if model.family == "cifar_resnet":
         return _resnet_inner(model)
-    raise UsageError(f"method '{method}' fuses the filters of the CIFAR VGGs (vgg8..vgg19: every conv) and "
-                     f"CIFAR ResNets (resnet8..resnet110: the first conv of each block); "
-                     f"'{model.arch_name}' is neither")
+    raise UsageError(
+        f"method '{method}' fuses the filters of the CIFAR VGGs (vgg8..vgg19: every conv) and "
+        f"CIFAR ResNets (resnet8..resnet110: the first conv of each block); "
+        f"'{model.arch_name}' is neither"
+    )
 
 
 def _vgg_chain(model: nn.Module) -> list[FusedLayer]:
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     bns = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
     consumers = [n for n, _ in convs[1:]] + ["head.fc"]
-    return [FusedLayer(name, bn, consumer, conv.out_channels)
-            for (name, conv), bn, consumer in zip(convs, bns, consumers, strict=True)]
+    return [
+        FusedLayer(name, bn, consumer, conv.out_channels)
+        for (name, conv), bn, consumer in zip(convs, bns, consumers, strict=True)
+    ]
 
 
 def _resnet_inner(model: nn.Module) -> list[FusedLayer]:
-    return [FusedLayer(f"{name}.conv1", f"{name}.bn1", f"{name}.conv2", block.conv1.out_channels)
-            for name, block in model.named_modules()
-            if all(isinstance(getattr(block, a, None), t) for a, t in
-                   (("conv1", nn.Conv2d), ("bn1", nn.BatchNorm2d), ("conv2", nn.Conv2d)))]
+    return [
+        FusedLayer(f"{name}.conv1", f"{name}.bn1", f"{name}.conv2", block.conv1.out_channels)
+        for name, block in model.named_modules()
+        if all(
+            isinstance(getattr(block, a, None), t)
+            for a, t in (("conv1", nn.Conv2d), ("bn1", nn.BatchNorm2d), ("conv2", nn.Conv2d))
+        )
+    ]
 
 
 def keep_ratios(spec: str, layers: list[FusedLayer], arch: str, method: str) -> list[float]:
     """``0.5`` (every layer), ``0.5*2,0.6*11`` or ``0.5,0.5,...`` (one per layer), or ``paper``."""
     if spec == "paper":
         if arch not in PAPER_KEEP:
-            raise UsageError(f"option {method}.keep=paper: the paper gives keep ratios for "
-                             f"{', '.join(PAPER_KEEP)} only; give --opt {method}.keep=R (every one of the "
-                             f"{len(layers)} fused layers of {arch}) or one ratio per layer (R1,R2,... or R*N)")
+            raise UsageError(
+                f"option {method}.keep=paper: the paper gives keep ratios for "
+                f"{', '.join(PAPER_KEEP)} only; give --opt {method}.keep=R (every one of the "
+                f"{len(layers)} fused layers of {arch}) or one ratio per layer (R1,R2,... or R*N)"
+            )
         spec = PAPER_KEEP[arch]
     ratios: list[float] = []
     try:
@@ -77,13 +87,16 @@ def keep_ratios(spec: str, layers: list[FusedLayer], arch: str, method: str) -> 
             value, _, repeat = item.partition("*")
             ratios += [float(value)] * (int(repeat) if repeat else 1)
     except ValueError:
-        raise UsageError(f"option {method}.keep: expected R, R1,R2,... or R*N (e.g. 0.5*2,0.6*11), "
-                         f"got {spec!r}") from None
+        raise UsageError(
+            f"option {method}.keep: expected R, R1,R2,... or R*N (e.g. 0.5*2,0.6*11), got {spec!r}"
+        ) from None
     if len(ratios) == 1:
         ratios *= len(layers)
     if len(ratios) != len(layers):
-        raise UsageError(f"option {method}.keep: {len(ratios)} ratio(s) for the {len(layers)} fused layers of "
-                         f"{arch}; give one ratio, or {len(layers)}")
+        raise UsageError(
+            f"option {method}.keep: {len(ratios)} ratio(s) for the {len(layers)} fused layers of "
+            f"{arch}; give one ratio, or {len(layers)}"
+        )
     if any(not 0 < r <= 1 for r in ratios):
         raise UsageError(f"option {method}.keep: every ratio must lie in (0, 1], got {spec!r}")
     return ratios
@@ -100,8 +113,13 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def _narrow_conv(conv: nn.Conv2d, cin: int, cout: int) -> nn.Conv2d:
-    geometry: dict[str, Any] = {"kernel_size": conv.kernel_size, "stride": conv.stride, "padding": conv.padding,
-                                "dilation": conv.dilation, "groups": conv.groups}
+    geometry: dict[str, Any] = {
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+    }
     new = nn.Conv2d(cin, cout, **geometry, bias=conv.bias is not None)
     with torch.no_grad():
         new.weight.copy_(conv.weight[:cout, :cin])
@@ -137,8 +155,11 @@ def narrowed(model: LevelClassifier, layers: list[FusedLayer], widths: list[int]
     for path in {*out_width, *in_width}:
         module = model.get_submodule(path)
         if isinstance(module, nn.Conv2d):
-            _set(compact, path, _narrow_conv(module, in_width.get(path, module.in_channels),
-                                             out_width.get(path, module.out_channels)))
+            _set(
+                compact,
+                path,
+                _narrow_conv(module, in_width.get(path, module.in_channels), out_width.get(path, module.out_channels)),
+            )
         elif isinstance(module, nn.Linear):
             _set(compact, path, _narrow_linear(module, in_width[path]))
         else:
@@ -160,7 +181,8 @@ def _refresh_level_info(model: LevelClassifier) -> None:
     was_training = model.training
     model.eval()
     device = conv.weight.device
-    feats = model.forward_levels(torch.zeros(1, conv.in_channels, first.size * first.reduction,
-                                             first.size * first.reduction, device=device))
+    feats = model.forward_levels(
+        torch.zeros(1, conv.in_channels, first.size * first.reduction, first.size * first.reduction, device=device)
+    )
     model.train(was_training)
     model.level_info = [replace(info, channels=f.shape[1]) for info, f in zip(model.level_info, feats)]

@@ -45,8 +45,21 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from harness.api import (
-    POSITIVE, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage, StageContext, StepOutput, TrainedStage,
-    count_cost, count_params, require_levels,
+    POSITIVE,
+    Method,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
+    StageContext,
+    StepOutput,
+    TrainedStage,
+    count_cost,
+    count_params,
+    require_levels,
 )
 from plugins.methods.dcff.channels import FusedLayer, fused_layers, keep_ratios, kept_widths, narrowed
 from plugins.methods.dcff.fusion import TemperatureSchedule, fusion_matrix
@@ -93,15 +106,23 @@ class FusionObjective(Objective):
 
     step: torch.Tensor  # a buffer
 
-    def __init__(self, model: nn.Module, full: nn.Module, layers: list[FusedLayer], widths: list[int],
-                 schedule: TemperatureSchedule, batches_per_epoch: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        full: nn.Module,
+        layers: list[FusedLayer],
+        widths: list[int],
+        schedule: TemperatureSchedule,
+        batches_per_epoch: int,
+    ) -> None:
         super().__init__(model)
         self.layers = layers
         self.schedule = schedule
         self.batches_per_epoch = max(1, batches_per_epoch)
         self.banks = nn.ModuleList(
             FilterBank(_conv(full, layer.conv), _conv(model, layer.conv).in_channels, w)
-            for layer, w in zip(layers, widths))
+            for layer, w in zip(layers, widths)
+        )
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # training batches done
         self._step: int | None = None  # its value, read once (no device sync per batch)
         for layer in layers:  # the compact convs hold a copy of the fused filters, never trained directly
@@ -120,8 +141,11 @@ class FusionObjective(Objective):
             bank.refresh(temperature)
 
     def fused_parameters(self) -> dict[str, torch.Tensor]:
-        return {f"{layer.conv}.{name}": value for layer, bank in zip(self.layers, self.filter_banks())
-                for name, value in bank.fused().items()}
+        return {
+            f"{layer.conv}.{name}": value
+            for layer, bank in zip(self.layers, self.filter_banks())
+            for name, value in bank.fused().items()
+        }
 
     @torch.no_grad()
     def sync(self) -> None:
@@ -153,8 +177,11 @@ class FusionObjective(Objective):
 
 class DCFF(Method):
     options = {
-        "keep": Option("paper", "kept fraction of filters per fused layer: R (all layers), R1,R2,... or R*N; "
-                                "'paper' = the paper's VGG-16 CIFAR-10 setting (vgg16 only)"),
+        "keep": Option(
+            "paper",
+            "kept fraction of filters per fused layer: R (all layers), R1,R2,... or R*N; "
+            "'paper' = the paper's VGG-16 CIFAR-10 setting (vgg16 only)",
+        ),
         "t_start": Option(1.0, "temperature at the first epoch", constraint=POSITIVE),
         "t_end": Option(10000.0, "temperature at the last epoch", constraint=POSITIVE),
         "t_slope": Option(1.0, "slope (per epoch) of the sigmoid temperature schedule", constraint=POSITIVE),
@@ -167,8 +194,9 @@ class DCFF(Method):
         full = require_levels(ctx.build_arch(), self.name)
         layers = fused_layers(full, self.name)
         widths = kept_widths(layers, keep_ratios(self.opts["keep"], layers, ctx.env.arch, self.name))
-        schedule = TemperatureSchedule(self.opts["t_start"], self.opts["t_end"], self.opts["t_slope"],
-                                       ctx.recipe.epochs)
+        schedule = TemperatureSchedule(
+            self.opts["t_start"], self.opts["t_end"], self.opts["t_slope"], ctx.recipe.epochs
+        )
         compact = ctx.place(narrowed(full, layers, widths))
         objective = FusionObjective(compact, full, layers, widths, schedule, len(ctx.train_stream()))
         ds = ctx.dataset
@@ -179,9 +207,15 @@ class DCFF(Method):
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
         objective = deployed.objective
         assert isinstance(objective, FusionObjective)
-        layers = [{"conv": layer.conv, "full": layer.width, "kept": int(bank.kept.numel()),
-                   "kept_filters": bank.kept.tolist()} for layer, bank in zip(objective.layers,
-                                                                              objective.filter_banks())]
+        layers = [
+            {
+                "conv": layer.conv,
+                "full": layer.width,
+                "kept": int(bank.kept.numel()),
+                "kept_filters": bank.kept.tolist(),
+            }
+            for layer, bank in zip(objective.layers, objective.filter_banks())
+        ]
         info = {
             **deployed.info,
             "fused_layers": layers,

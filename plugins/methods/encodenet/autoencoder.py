@@ -77,7 +77,7 @@ class ConversionObjective(Objective):
         self.in_chans = in_chans
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        x, target = images[:, : self.in_chans], images[:, self.in_chans:]
+        x, target = images[:, : self.in_chans], images[:, self.in_chans :]
         return StepOutput(losses={"reconstruction": F.mse_loss(self.model(x).float(), target.float())})
 
 

@@ -50,8 +50,9 @@ def elbow(ks: list[int], inertias: list[float]) -> int | None:
     return int(knee) if knee is not None else None
 
 
-def cluster_class(features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_init: int) -> tuple[int, list[float],
-                                                                                                   bool, np.ndarray]:
+def cluster_class(
+    features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_init: int
+) -> tuple[int, list[float], bool, np.ndarray]:
     KMeans = load("sklearn.cluster", "EncodeNet's intraclass clustering").KMeans
     n = len(features)
     if fixed_k:
@@ -65,8 +66,9 @@ def cluster_class(features: np.ndarray, k_max: int, fixed_k: int, seed: int, n_i
     return k, inertias, chosen is not None, fits[k - 1].labels_
 
 
-def cluster_per_class(features: np.ndarray, labels: np.ndarray, *, k_max: int, fixed_k: int, seed: int,
-                      n_init: int = 10) -> list[ClassClusters]:
+def cluster_per_class(
+    features: np.ndarray, labels: np.ndarray, *, k_max: int, fixed_k: int, seed: int, n_init: int = 10
+) -> list[ClassClusters]:
     out = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -81,8 +83,9 @@ def entropy(probs: np.ndarray) -> np.ndarray:
     return -(p * np.log(p)).sum(axis=1)
 
 
-def representatives(groups: list[ClassClusters], entropies: np.ndarray, correct: np.ndarray,
-                    correct_only: bool) -> Representatives:
+def representatives(
+    groups: list[ClassClusters], entropies: np.ndarray, correct: np.ndarray, correct_only: bool
+) -> Representatives:
     """The lowest-entropy member of every (class, cluster) and each image's target."""
     target_of = np.arange(len(entropies))
     chosen = []
@@ -94,8 +97,16 @@ def representatives(groups: list[ClassClusters], entropies: np.ndarray, correct:
             pool = members[correct[members]] if correct_only and correct[members].any() else members
             rep = int(pool[np.argmin(entropies[pool])])
             target_of[members] = rep
-            chosen.append({"label": cc.label, "cluster": cluster, "size": int(len(members)), "representative": rep,
-                           "entropy": float(entropies[rep]), "correct": bool(correct[rep])})
+            chosen.append(
+                {
+                    "label": cc.label,
+                    "cluster": cluster,
+                    "size": int(len(members)),
+                    "representative": rep,
+                    "entropy": float(entropies[rep]),
+                    "correct": bool(correct[rep]),
+                }
+            )
     return Representatives(target_of=target_of, groups=chosen)
 
 

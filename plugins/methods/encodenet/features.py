@@ -40,8 +40,10 @@ def vgg16_weights_path(explicit: str) -> Path | None:
 def require_vgg16_weights(explicit: str) -> Path:
     path = vgg16_weights_path(explicit)
     if path is None:
-        raise UsageError("encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
-                         "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH (or use features=auto)")
+        raise UsageError(
+            "encodenet.features=vgg16 needs ImageNet VGG16 weights: put vgg16-397923af.pth in "
+            "torchvision's cache or pass --opt encodenet.vgg16_weights=PATH (or use features=auto)"
+        )
     return path
 
 
@@ -57,13 +59,22 @@ def vgg16_extractor(weights: Path) -> nn.Module:
 def extract(images: torch.Tensor, fn, device: torch.device, batch: int = 1000) -> np.ndarray:
     out = []
     for i in range(0, len(images), batch):
-        out.append(fn(images[i:i + batch].to(device)).float().cpu())
+        out.append(fn(images[i : i + batch].to(device)).float().cpu())
     return torch.cat(out).numpy()
 
 
-def clustering_features(images: torch.Tensor, baseline: LevelClassifier, mean: tuple, std: tuple, *, choice: str,
-                        vgg16_weights: str, device: torch.device, note,
-                        encoder_features: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def clustering_features(
+    images: torch.Tensor,
+    baseline: LevelClassifier,
+    mean: tuple,
+    std: tuple,
+    *,
+    choice: str,
+    vgg16_weights: str,
+    device: torch.device,
+    note,
+    encoder_features: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
     """(features, description) for uint8 ``images`` according to ``choice`` (auto, vgg16, encoder, pixels).
     ``encoder_features``: the baseline's pooled embeddings when the caller already computed them."""
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
@@ -78,8 +89,10 @@ def clustering_features(images: torch.Tensor, baseline: LevelClassifier, mean: t
             return extract(images, fn, device), f"ImageNet VGG16 conv features (512-d) from {weights}"
         if choice == "vgg16":
             require_vgg16_weights(vgg16_weights)
-        note("encodenet: no local ImageNet VGG16 weights (torchvision cache or encodenet.vgg16_weights); "
-             "clustering the baseline's own encoder features instead")
+        note(
+            "encodenet: no local ImageNet VGG16 weights (torchvision cache or encodenet.vgg16_weights); "
+            "clustering the baseline's own encoder features instead"
+        )
     if choice in ("auto", "encoder"):
         described = f"baseline encoder features ({baseline.head.embed_dim}-d pooled embedding)"
         if encoder_features is not None:

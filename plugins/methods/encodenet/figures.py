@@ -36,8 +36,16 @@ def to_image(x: torch.Tensor) -> np.ndarray:
     return image[:, :, 0] if image.shape[2] == 1 else image
 
 
-def clusters(path: Path, images: torch.Tensor, labels: np.ndarray, groups, reps, classes: list[str],
-             members_shown: int = 3, max_classes: int = 10) -> None:
+def clusters(
+    path: Path,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    groups,
+    reps,
+    classes: list[str],
+    members_shown: int = 3,
+    max_classes: int = 10,
+) -> None:
     plt = pyplot()
     by_class: dict[int, list[dict]] = {}
     for g in reps.groups:
@@ -77,7 +85,7 @@ def elbow(path: Path, groups, classes: list[str]) -> None:
             continue
         ks = np.arange(1, len(cc.inertias) + 1)
         inertia = np.asarray(cc.inertias) / cc.inertias[0]
-        line, = ax.plot(ks, inertia, marker=".", label=classes[cc.label])
+        (line,) = ax.plot(ks, inertia, marker=".", label=classes[cc.label])
         ax.scatter([cc.k], [inertia[cc.k - 1]], color=line.get_color(), s=60, edgecolor="black", zorder=3)
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel("inertia / inertia at k=1")

@@ -23,8 +23,10 @@ FIGURES = ("matplotlib",)
 
 def _missing(needed_by: str, names: tuple[str, ...]) -> UsageError:
     wanted = " ".join(DISTRIBUTIONS.get(n, n) for n in names)
-    return UsageError(f"{needed_by} needs {wanted}, which is not installed: pip install {wanted} (a dependency "
-                      f"of encodenet-bench; reinstalling it installs its dependencies)")
+    return UsageError(
+        f"{needed_by} needs {wanted}, which is not installed: pip install {wanted} (a dependency "
+        f"of encodenet-bench; reinstalling it installs its dependencies)"
+    )
 
 
 def require(names: tuple[str, ...], needed_by: str) -> None:

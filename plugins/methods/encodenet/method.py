@@ -49,9 +49,26 @@ import numpy as np
 import torch
 
 from harness.api import (
-    at_least, COUNT, NON_NEGATIVE_INT, LevelClassifier, Method, Normalizer, Objective, Option, Plan, Report, RunEnv,
-    RunInfo, Stage, StageContext,
-    TrainData, TrainedStage, UsageError, count_flops, count_params, require_levels,
+    at_least,
+    COUNT,
+    NON_NEGATIVE_INT,
+    LevelClassifier,
+    Method,
+    Normalizer,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
+    StageContext,
+    TrainData,
+    TrainedStage,
+    UsageError,
+    count_flops,
+    count_params,
+    require_levels,
 )
 from plugins.methods.encodenet import clustering, figures, libraries
 from plugins.methods.encodenet.autoencoder import (
@@ -86,14 +103,15 @@ class SplitOption(Option):
 
 
 @torch.no_grad()
-def predict(model: LevelClassifier, images: torch.Tensor, normalizer: Normalizer, device: torch.device,
-            batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: LevelClassifier, images: torch.Tensor, normalizer: Normalizer, device: torch.device, batch: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities and pooled encoder embeddings of ``model`` for uint8 ``images`` (no
     augmentation), from one forward pass: the entropies and the ``encoder`` clustering features share it."""
     model.eval()
     probs, embeds = [], []
     for i in range(0, len(images), batch):
-        feat = model.forward_features(normalizer(images[i:i + batch].to(device)))
+        feat = model.forward_features(normalizer(images[i : i + batch].to(device)))
         probs.append(torch.softmax(model.head(feat).float(), 1).cpu())
         embeds.append(model.head.embed(feat).float().cpu())
     return torch.cat(probs), torch.cat(embeds)
@@ -108,27 +126,38 @@ def copy_head(dst: LevelClassifier, src: LevelClassifier, split: int) -> None:
 
 class EncodeNet(Method):
     options = {
-        "split": SplitOption(-1,
-                             "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
-                             "last; classifier = all levels (only the classification layers are retrained)",
-                             constraint=SPLIT),
-        "features": Option("auto", "clustering features: auto (VGG16 if its weights are local, else encoder), "
-                           "vgg16, encoder (the baseline's), pixels", ("auto", "vgg16", "encoder", "pixels")),
+        "split": SplitOption(
+            -1,
+            "architecture levels in the encoder (the rest + classifier are trained); -1 = all but the "
+            "last; classifier = all levels (only the classification layers are retrained)",
+            constraint=SPLIT,
+        ),
+        "features": Option(
+            "auto",
+            "clustering features: auto (VGG16 if its weights are local, else encoder), "
+            "vgg16, encoder (the baseline's), pixels",
+            ("auto", "vgg16", "encoder", "pixels"),
+        ),
         "vgg16_weights": Option("", "path of ImageNet VGG16 weights (torchvision's vgg16-397923af.pth)"),
         "pca": Option(0, "PCA dimensions before clustering (0: none)", constraint=NON_NEGATIVE_INT),
         "k": Option(0, "clusters per class; 0 = elbow method over k = 1..k_max", constraint=NON_NEGATIVE_INT),
         "k_max": Option(8, "largest k tried by the elbow method", constraint=COUNT),
         "n_init": Option(10, "k-means restarts", constraint=COUNT),
         "correct_only": Option(False, "representatives only among images the baseline classifies correctly"),
-        "target": Option("cluster", "autoencoder target: cluster (representative of the image's cluster), "
-                         "class (one per class, no clustering), input (the image itself)", ("cluster", "class",
-                                                                                            "input")),
+        "target": Option(
+            "cluster",
+            "autoencoder target: cluster (representative of the image's cluster), "
+            "class (one per class, no clustering), input (the image itself)",
+            ("cluster", "class", "input"),
+        ),
         "encoder_init": Option("baseline", "initial encoder weights", ("baseline", "random")),
         "head_init": Option("baseline", "initial weights of the trained classification part", ("baseline", "random")),
-        "ae_epochs": Option(0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run",
-                            constraint=NON_NEGATIVE_INT),
-        "ae_augment": Option("same", "crop/flip of autoencoder batches: same for input and target, or none",
-                             ("same", "none")),
+        "ae_epochs": Option(
+            0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run", constraint=NON_NEGATIVE_INT
+        ),
+        "ae_augment": Option(
+            "same", "crop/flip of autoencoder batches: same for input and target, or none", ("same", "none")
+        ),
         "figures": Option(True, "draw the paper's figures beside the record"),
     }
     frozen = True
@@ -142,17 +171,35 @@ class EncodeNet(Method):
             libraries.require(libraries.FIGURES, f"method '{self.name}' (figures=true)")
         baseline = run.baseline()
         ae_epochs = self.opts["ae_epochs"] or run.recipe.scaled(AE_RATIO)
-        ae = Stage("autoencoder", self.autoencoder_objective, config=self.autoencoder_config(),
-                   needs={"baseline": baseline}, recipe=run.recipe.with_overrides(epochs=ae_epochs),
-                   data=self.autoencoder_data, evaluate="none")
+        ae = Stage(
+            "autoencoder",
+            self.autoencoder_objective,
+            config=self.autoencoder_config(),
+            needs={"baseline": baseline},
+            recipe=run.recipe.with_overrides(epochs=ae_epochs),
+            data=self.autoencoder_data,
+            evaluate="none",
+        )
         head = Stage("head", self.head_objective, config=self.config(), needs={"autoencoder": ae, "baseline": baseline})
         return Plan(head, report=self.report)
 
     def autoencoder_config(self) -> dict:
         """What the autoencoder depends on: the options that shape its targets and its training (not
         ``head_init`` nor the method's name, so that variants of the head share it)."""
-        shared = ("split", "features", "vgg16_weights", "pca", "k", "k_max", "n_init", "correct_only", "target",
-                  "encoder_init", "ae_epochs", "ae_augment")
+        shared = (
+            "split",
+            "features",
+            "vgg16_weights",
+            "pca",
+            "k",
+            "k_max",
+            "n_init",
+            "correct_only",
+            "target",
+            "encoder_init",
+            "ae_epochs",
+            "ae_augment",
+        )
         return {k: self.opts[k] for k in shared}
 
     def split_of(self, model: LevelClassifier) -> int:
@@ -161,8 +208,10 @@ class EncodeNet(Method):
             return model.num_levels
         split = option if option >= 0 else model.num_levels - 1
         if not 1 <= split <= model.num_levels:
-            raise UsageError(f"{self.name}.split must be between 1 and {model.num_levels} for {model.arch_name} "
-                             f"(or -1 for all but the last level, or '{CLASSIFIER}'), got {self.opts['split']}")
+            raise UsageError(
+                f"{self.name}.split must be between 1 and {model.num_levels} for {model.arch_name} "
+                f"(or -1 for all but the last level, or '{CLASSIFIER}'), got {self.opts['split']}"
+            )
         return split
 
     # ---- stage 2: targets and the converting autoencoder -------------------------------------------------
@@ -171,8 +220,11 @@ class EncodeNet(Method):
         baseline = require_levels(ctx.model_of("baseline"), self.name)
         split = self.split_of(baseline)
         ds = ctx.dataset
-        ae_model = copy.deepcopy(baseline) if self.opts["encoder_init"] == "baseline" else \
-            require_levels(ctx.build_arch(seed_offset=1), self.name)
+        ae_model = (
+            copy.deepcopy(baseline)
+            if self.opts["encoder_init"] == "baseline"
+            else require_levels(ctx.build_arch(seed_offset=1), self.name)
+        )
         torch.manual_seed(ctx.seed + 3)
         decoder = build_decoder(ae_model.level_info, split, ds.in_chans, ds.input_size)
         return ConversionObjective(ConvertingAutoencoder(Encoder(ae_model, split), decoder), ds.in_chans)
@@ -184,13 +236,18 @@ class EncodeNet(Method):
         reps, info, outputs = self.select_targets(ctx, baseline)
         ds = ctx.dataset
         paired = torch.cat([ds.train_images, ds.train_images[torch.from_numpy(reps.target_of)]], dim=1)
-        stream = ctx.stream_of(paired, ds.train_labels, batch_size=ctx.recipe.batch_size,
-                               normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device),
-                               augment=self.opts["ae_augment"] == "same")
+        stream = ctx.stream_of(
+            paired,
+            ds.train_labels,
+            batch_size=ctx.recipe.batch_size,
+            normalizer=Normalizer(ds.mean * 2, ds.std * 2, ctx.device),
+            augment=self.opts["ae_augment"] == "same",
+        )
         return TrainData(stream, info=info, outputs={**outputs, "reps": reps})
 
-    def select_targets(self, ctx: StageContext, baseline: LevelClassifier) -> tuple[clustering.Representatives, dict,
-                                                                                    dict]:
+    def select_targets(
+        self, ctx: StageContext, baseline: LevelClassifier
+    ) -> tuple[clustering.Representatives, dict, dict]:
         """Features, clustering and representatives (or the ablations' simpler targets)."""
         ds = ctx.dataset
         labels = ds.train_labels.numpy()
@@ -208,20 +265,35 @@ class EncodeNet(Method):
             reps = clustering.one_per_class(labels, entropies, correct, self.opts["correct_only"])
         else:
             feats, described = clustering_features(
-                ds.train_images, baseline, ds.mean, ds.std, choice=self.opts["features"],
-                vgg16_weights=self.opts["vgg16_weights"], device=ctx.device, note=ctx.note,
-                encoder_features=embeddings.numpy())
+                ds.train_images,
+                baseline,
+                ds.mean,
+                ds.std,
+                choice=self.opts["features"],
+                vgg16_weights=self.opts["vgg16_weights"],
+                device=ctx.device,
+                note=ctx.note,
+                encoder_features=embeddings.numpy(),
+            )
             feats = pca(feats, self.opts["pca"], ctx.seed)
             info.update(seconds_features=time.perf_counter() - t0, features=described, dims=int(feats.shape[1]))
             t1 = time.perf_counter()
-            groups = clustering.cluster_per_class(feats, labels, k_max=self.opts["k_max"], fixed_k=self.opts["k"],
-                                                  seed=ctx.seed, n_init=self.opts["n_init"])
+            groups = clustering.cluster_per_class(
+                feats,
+                labels,
+                k_max=self.opts["k_max"],
+                fixed_k=self.opts["k"],
+                seed=ctx.seed,
+                n_init=self.opts["n_init"],
+            )
             reps = clustering.representatives(groups, entropies, correct, self.opts["correct_only"])
             info["seconds_clustering"] = time.perf_counter() - t1
             outputs["groups"] = groups
-            info.update(k_per_class={ds.classes[g.label]: g.k for g in groups},
-                        elbow_found={ds.classes[g.label]: g.elbow_found for g in groups},
-                        inertia_curves={ds.classes[g.label]: g.inertias for g in groups})
+            info.update(
+                k_per_class={ds.classes[g.label]: g.k for g in groups},
+                elbow_found={ds.classes[g.label]: g.elbow_found for g in groups},
+                inertia_curves={ds.classes[g.label]: g.inertias for g in groups},
+            )
         info["seconds_targets"] = time.perf_counter() - t0
         info["representatives"] = [{**g, "class": ds.classes[g["label"]]} for g in reps.groups]
         return reps, info, outputs
@@ -233,9 +305,13 @@ class EncodeNet(Method):
         assert isinstance(autoencoder, ConvertingAutoencoder)
         split = autoencoder.encoder.split
         classifier = copy.deepcopy(autoencoder.encoder.classifier)  # the trained encoder; the rest is loaded below
-        copy_head(classifier, require_levels(ctx.model_of("baseline"),
-                                             self.name) if self.opts["head_init"] == "baseline"
-                  else require_levels(ctx.build_arch(seed_offset=2), self.name), split)
+        copy_head(
+            classifier,
+            require_levels(ctx.model_of("baseline"), self.name)
+            if self.opts["head_init"] == "baseline"
+            else require_levels(ctx.build_arch(seed_offset=2), self.name),
+            split,
+        )
         return FrozenEncoderObjective(classifier, split, frozen=self.frozen)
 
     # ---- the record -------------------------------------------------------------------------------------
@@ -247,18 +323,33 @@ class EncodeNet(Method):
         assert isinstance(classifier, LevelClassifier) and isinstance(autoencoder, ConvertingAutoencoder)
         split = autoencoder.encoder.split
         info = {
-            **ae.info, **deployed.info, "split": split, "split_option": self.opts["split"],
+            **ae.info,
+            **deployed.info,
+            "split": split,
+            "split_option": self.opts["split"],
             "encoder_levels": classifier.feature_names[: split + 1],
-            "frozen_encoder": self.frozen, "baseline_artifact": base.key, "autoencoder_artifact": ae.key,
+            "frozen_encoder": self.frozen,
+            "baseline_artifact": base.key,
+            "autoencoder_artifact": ae.key,
             "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
             "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
             "trainable_params": sum(p.numel() for p in classifier.parameters() if p.requires_grad),
         }
-        return Report(info=info, extra_params=count_params(autoencoder.decoder),
-                      figures=self.figures(env, autoencoder, ae.outputs) if self.opts["figures"] else {})
+        return Report(
+            info=info,
+            extra_params=count_params(autoencoder.decoder),
+            figures=self.figures(env, autoencoder, ae.outputs) if self.opts["figures"] else {},
+        )
 
-    def compute(self, env: RunEnv, classifier: LevelClassifier, autoencoder: ConvertingAutoencoder,
-                base: TrainedStage, ae: TrainedStage, head: TrainedStage) -> dict:
+    def compute(
+        self,
+        env: RunEnv,
+        classifier: LevelClassifier,
+        autoencoder: ConvertingAutoencoder,
+        base: TrainedStage,
+        ae: TrainedStage,
+        head: TrainedStage,
+    ) -> dict:
         """EncodeNet's training compute relative to the baseline's: wall time and a FLOP estimate
         (training step = 3x forward FLOPs; the frozen encoder costs one forward in stage 3)."""
         ds = env.dataset
@@ -278,8 +369,10 @@ class EncodeNet(Method):
             "flops_relative_to_baseline": (baseline_flops + sum(extra.values())) / baseline_flops,
             "seconds_relative_to_baseline": seconds / max(1e-9, base.seconds),
             "stage_training_flops": {"baseline": baseline_flops, **extra},
-            "image_epochs": {"baseline": n * len(base.history),
-                             "after_baseline": n * (len(ae.history) + len(head.history))},
+            "image_epochs": {
+                "baseline": n * len(base.history),
+                "after_baseline": n * (len(ae.history) + len(head.history)),
+            },
             "note": "stage seconds are those of the run that trained each stage (reused artifacts keep their time)",
         }
 
@@ -296,24 +389,35 @@ class EncodeNet(Method):
         targets = ds.train_images[torch.from_numpy(reps.target_of)[sample]]
         drawn = {
             "fig4_entropy": partial(figures.entropy, entropies=outputs["entropies"], reps=reps),
-            "fig5_converted": partial(figures.converted, inputs=ds.train_images[sample], outputs=converted,
-                                      targets=targets),
+            "fig5_converted": partial(
+                figures.converted, inputs=ds.train_images[sample], outputs=converted, targets=targets
+            ),
         }
         if outputs.get("groups"):
-            drawn["fig2_clusters"] = partial(figures.clusters, images=ds.train_images, labels=ds.train_labels.numpy(),
-                                             groups=outputs["groups"], reps=reps, classes=ds.classes)
+            drawn["fig2_clusters"] = partial(
+                figures.clusters,
+                images=ds.train_images,
+                labels=ds.train_labels.numpy(),
+                groups=outputs["groups"],
+                reps=reps,
+                classes=ds.classes,
+            )
             drawn["fig3_elbow"] = partial(figures.elbow, groups=outputs["groups"], classes=ds.classes)
         return drawn
 
 
 class EncodeNetClassTarget(EncodeNet):
-    options = {**EncodeNet.options, "target": Option("class", EncodeNet.options["target"].help,
-                                                      ("cluster", "class", "input"))}
+    options = {
+        **EncodeNet.options,
+        "target": Option("class", EncodeNet.options["target"].help, ("cluster", "class", "input")),
+    }
 
 
 class EncodeNetInputTarget(EncodeNet):
-    options = {**EncodeNet.options, "target": Option("input", EncodeNet.options["target"].help,
-                                                     ("cluster", "class", "input"))}
+    options = {
+        **EncodeNet.options,
+        "target": Option("input", EncodeNet.options["target"].help, ("cluster", "class", "input")),
+    }
 
 
 class EncodeNetFinetune(EncodeNet):

@@ -39,9 +39,24 @@ import torch
 from torch import nn
 
 from harness.api import (
-    COUNT, FRACTION, POSITIVE, DistortedTrainStream, Method, Objective, Option, Plan, Report, RunEnv, RunInfo, Stage,
+    COUNT,
+    FRACTION,
+    POSITIVE,
+    DistortedTrainStream,
+    Method,
+    Objective,
+    Option,
+    Plan,
+    Report,
+    RunEnv,
+    RunInfo,
+    Stage,
     StageContext,
-    TrainData, TrainedStage, count_params, parse_distortion, to_unit,
+    TrainData,
+    TrainedStage,
+    count_params,
+    parse_distortion,
+    to_unit,
 )
 from plugins.methods.filter_ft.ranking import conv_layers, evidence, top_filters, top_layers
 
@@ -78,13 +93,21 @@ def _masking(mask: torch.Tensor, dims: int):
 
 class FilterFinetune(Method):
     options = {
-        "distortion": Option("noise:0.1", "the distortion fine-tuned for: noise:SIGMA (pixel units 0-1) or "
-                                          "blur:SIGMA (pixels)"),
-        "fraction": Option(0.25, "share of filters fine-tuned: of each conv layer (select=filters) or of all "
-                                 "filters, in whole layers (select=layers)", constraint=FRACTION),
-        "select": Option("filters", "filters: the most affected filters of every layer (the paper); layers: "
-                                    "whole layers, most affected first (the layer-level comparison)",
-                         ("filters", "layers")),
+        "distortion": Option(
+            "noise:0.1", "the distortion fine-tuned for: noise:SIGMA (pixel units 0-1) or blur:SIGMA (pixels)"
+        ),
+        "fraction": Option(
+            0.25,
+            "share of filters fine-tuned: of each conv layer (select=filters) or of all "
+            "filters, in whole layers (select=layers)",
+            constraint=FRACTION,
+        ),
+        "select": Option(
+            "filters",
+            "filters: the most affected filters of every layer (the paper); layers: "
+            "whole layers, most affected first (the layer-level comparison)",
+            ("filters", "layers"),
+        ),
         "rank_images": Option(500, "training images used for the ranking (clean and distorted)", constraint=COUNT),
         "epochs_ratio": Option(0.1, "fine-tuning epochs as a fraction of the run's", constraint=POSITIVE),
         "lr_scale": Option(0.1, "fine-tuning learning rate relative to the run's", constraint=POSITIVE),
@@ -92,10 +115,19 @@ class FilterFinetune(Method):
 
     def plan(self, run: RunInfo) -> Plan:
         self.check()
-        recipe = run.recipe.with_overrides(epochs=run.recipe.scaled(self.opts["epochs_ratio"]),
-                                           lr=run.recipe.lr * self.opts["lr_scale"], weight_decay=0.0)
-        stage = Stage("finetune", self.objective, config=self.config(), needs={"baseline": run.baseline()},
-                      recipe=recipe, data=self.data)
+        recipe = run.recipe.with_overrides(
+            epochs=run.recipe.scaled(self.opts["epochs_ratio"]),
+            lr=run.recipe.lr * self.opts["lr_scale"],
+            weight_decay=0.0,
+        )
+        stage = Stage(
+            "finetune",
+            self.objective,
+            config=self.config(),
+            needs={"baseline": run.baseline()},
+            recipe=recipe,
+            data=self.data,
+        )
         return Plan(stage, report=self.report)
 
     def check(self) -> None:
@@ -122,10 +154,16 @@ class FilterFinetune(Method):
 
     def data(self, ctx: StageContext) -> TrainData:
         ds = ctx.dataset
-        stream = DistortedTrainStream(ds.train_images, ds.train_labels,
-                                      distortion=parse_distortion(self.opts["distortion"]),
-                                      batch_size=ctx.recipe.batch_size, seed=ctx.seed, normalizer=ctx.normalizer,
-                                      device=ctx.device, channels_last=ctx.channels_last)
+        stream = DistortedTrainStream(
+            ds.train_images,
+            ds.train_labels,
+            distortion=parse_distortion(self.opts["distortion"]),
+            batch_size=ctx.recipe.batch_size,
+            seed=ctx.seed,
+            normalizer=ctx.normalizer,
+            device=ctx.device,
+            channels_last=ctx.channels_last,
+        )
         return TrainData(stream, info={"trained_on": f"training images under {self.opts['distortion']}"})
 
     def report(self, deployed: TrainedStage, env: RunEnv) -> Report:
@@ -134,15 +172,20 @@ class FilterFinetune(Method):
         convs = conv_layers(objective.model)
         selected = objective.selected()
         per_layer = {path: [int(mask.sum()), int(mask.numel())] for path, mask in selected.items()}
-        tuned = sum(int(mask.sum()) * convs[path].weight[0].numel()
-                    + (int(mask.sum()) if convs[path].bias is not None else 0) for path, mask in selected.items())
+        tuned = sum(
+            int(mask.sum()) * convs[path].weight[0].numel() + (int(mask.sum()) if convs[path].bias is not None else 0)
+            for path, mask in selected.items()
+        )
         info = {
-            **deployed.info, "baseline_artifact": deployed.inputs["baseline"].key,
-            "distortion": self.opts["distortion"], "select": self.opts["select"],
+            **deployed.info,
+            "baseline_artifact": deployed.inputs["baseline"].key,
+            "distortion": self.opts["distortion"],
+            "select": self.opts["select"],
             "filters_selected": sum(v[0] for v in per_layer.values()),
             "filters_total": sum(v[1] for v in per_layer.values()),
             "selected_per_layer": per_layer,
-            "params_finetuned": tuned, "params_finetuned_share": tuned / max(1, count_params(objective.model)),
+            "params_finetuned": tuned,
+            "params_finetuned_share": tuned / max(1, count_params(objective.model)),
             "eval_distortions": [parse_distortion(self.opts["distortion"]).name],
         }
         return Report(info=info)

@@ -37,23 +37,26 @@ def borda_points(distances: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evidence(model: nn.Module, clean: torch.Tensor, distorted: torch.Tensor, batch_size: int = 100) -> dict[str,
-                                                                                                            LayerEvidence]:
+def evidence(
+    model: nn.Module, clean: torch.Tensor, distorted: torch.Tensor, batch_size: int = 100
+) -> dict[str, LayerEvidence]:
     """Borda scores and relative distances of every conv's filters, from normalised clean and distorted images
     (the same images, same order)."""
     convs = conv_layers(model)
     outputs: dict[str, torch.Tensor] = {}
-    hooks = [conv.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out.float()))
-             for name, conv in convs.items()]
+    hooks = [
+        conv.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out.float()))
+        for name, conv in convs.items()
+    ]
     points = {name: torch.zeros(conv.out_channels, dtype=torch.long) for name, conv in convs.items()}
     relative = {name: 0.0 for name in convs}
     was_training = model.training
     model.eval()
     try:
         for start in range(0, clean.shape[0], batch_size):
-            model(clean[start:start + batch_size])
+            model(clean[start : start + batch_size])
             clean_maps = dict(outputs)
-            model(distorted[start:start + batch_size])
+            model(distorted[start : start + batch_size])
             for name, a in clean_maps.items():
                 diff = (a - outputs[name]).flatten(2).norm(dim=2)  # (images, filters)
                 points[name] += borda_points(diff.cpu())

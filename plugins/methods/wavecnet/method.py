@@ -41,14 +41,19 @@ def wavelet_downsampling(site: nn.Module, wavelet: str, path: str) -> nn.Module:
         if site.kernel_size == (1, 1):
             return nn.Sequential(WaveletLowpass(wavelet), site)
         return nn.Sequential(site, WaveletLowpass(wavelet))
-    raise UsageError(f"wavecnet: the downsampling site '{path}' is a {type(site).__name__} that wavelet "
-                     f"downsampling cannot replace (a stride-2 pooling or convolution is needed)")
+    raise UsageError(
+        f"wavecnet: the downsampling site '{path}' is a {type(site).__name__} that wavelet "
+        f"downsampling cannot replace (a stride-2 pooling or convolution is needed)"
+    )
 
 
 class WaveCNet(ArchTransformMethod):
     sites = ("downsampling layers",)
-    options = {"wavelet": Option("haar", "wavelet: haar, or any PyWavelets discrete wavelet (db2, sym4, bior2.2 "
-                                         "= Cohen ch2.2, ...)")}
+    options = {
+        "wavelet": Option(
+            "haar", "wavelet: haar, or any PyWavelets discrete wavelet (db2, sym4, bior2.2 = Cohen ch2.2, ...)"
+        )
+    }
 
     def transform(self, model: nn.Module) -> dict:
         leveled = require_levels(model, self.name)

@@ -26,15 +26,17 @@ class Reference:
     """A RepDistiller checkout made importable, and where the fixture goes."""
 
     def __init__(self, name: str, file: str) -> None:
-        parser = argparse.ArgumentParser(description=f"golden values of {file} (RepDistiller) -> "
-                                         f"tests/golden/{name}.json")
+        parser = argparse.ArgumentParser(
+            description=f"golden values of {file} (RepDistiller) -> tests/golden/{name}.json"
+        )
         parser.add_argument("checkout", type=Path, help="a git clone of HobbitLong/RepDistiller")
         parser.add_argument("--out", type=Path, default=SCRIPTS.parent / f"{name}.json")
         args = parser.parse_args()
         self.name, self.file, self.out = name, file, args.out
         self.checkout = args.checkout.resolve()
-        self.commit = subprocess.run(["git", "-C", str(self.checkout), "rev-parse", "HEAD"], check=True,
-                                     capture_output=True, text=True).stdout.strip()
+        self.commit = subprocess.run(
+            ["git", "-C", str(self.checkout), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         sys.path.insert(0, str(self.checkout))
 
     def write(self, inputs: dict[str, Any], expected: dict[str, Any], params: dict[str, Any] | None = None) -> None:
@@ -44,7 +46,7 @@ class Reference:
             "file": self.file,
             "script": f"tests/golden/scripts/{self.name}.py",
             "command": f"python tests/golden/scripts/{self.name}.py <RepDistiller clone at {self.commit[:7]}> "
-                       f"--out tests/golden/{self.name}.json",
+            f"--out tests/golden/{self.name}.json",
             "torch": torch.__version__,
         }
         dump(self.out, header, inputs, expected, params)

@@ -35,8 +35,9 @@ def main() -> None:
     from distiller_zoo.AB import ABLoss  # the reference
     from models.util import Connector
 
-    commit = subprocess.run(["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     g = torch.Generator().manual_seed(31)
     inputs = {}
     for i, (s, t) in enumerate(zip(S_SHAPES, T_SHAPES)):
@@ -45,8 +46,9 @@ def main() -> None:
     connector = Connector(S_SHAPES, T_SHAPES).train()
     with torch.no_grad():
         for name, p in connector.named_parameters():
-            inputs[f"connectors.{name}"] = (torch.randn(p.shape, generator=g) * 0.3
-                                            + (1.0 if name.endswith("bn.weight") else 0.0))
+            inputs[f"connectors.{name}"] = torch.randn(p.shape, generator=g) * 0.3 + (
+                1.0 if name.endswith("bn.weight") else 0.0
+            )
             p.copy_(inputs[f"connectors.{name}"])
     g_s = [inputs[f"s{i}"].clone().requires_grad_(True) for i in range(len(S_SHAPES))]
     g_t = [inputs[f"t{i}"] for i in range(len(T_SHAPES))]
@@ -57,10 +59,13 @@ def main() -> None:
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
     expected.update({f"grad.connectors.{name}": p.grad for name, p in connector.named_parameters()})
-    header = {"repository": "github.com/HobbitLong/RepDistiller", "commit": commit,
-              "file": "distiller_zoo/AB.py (ABLoss), models/util.py (Connector, ConvReg)",
-              "script": "tests/golden/scripts/ab.py",
-              "command": "python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json"}
+    header = {
+        "repository": "github.com/HobbitLong/RepDistiller",
+        "commit": commit,
+        "file": "distiller_zoo/AB.py (ABLoss), models/util.py (Connector, ConvReg)",
+        "script": "tests/golden/scripts/ab.py",
+        "command": "python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json",
+    }
     dump(args.out, header, inputs, expected, {"margin": MARGIN})
 
 

@@ -9,5 +9,8 @@ from distiller_zoo.AT import Attention  # noqa: E402  (from the checkout)
 
 s, t = level_inputs(0)
 loss = sum(Attention(p=2)(s, t))
-ref.write({**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}},
-          {"loss": loss, **gradients(loss, {f"s{i}": f for i, f in enumerate(s)})}, {"p": 2})
+ref.write(
+    {**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}},
+    {"loss": loss, **gradients(loss, {f"s{i}": f for i, f in enumerate(s)})},
+    {"p": 2},
+)

@@ -13,9 +13,14 @@ FEAT_DIM = 8
 (s,) = features(40, (6, 16))
 (t,) = (f.detach() for f in features(41, (6, 32)))
 embed_s, embed_t = LinearEmbed(16, FEAT_DIM), LinearEmbed(32, FEAT_DIM)
-params = {**{f"embed_s.{k}": v for k, v in parameters(42, embed_s, 0.2).items()},
-          **{f"embed_t.{k}": v for k, v in parameters(43, embed_t, 0.1).items()}}
+params = {
+    **{f"embed_s.{k}": v for k, v in parameters(42, embed_s, 0.2).items()},
+    **{f"embed_t.{k}": v for k, v in parameters(43, embed_t, 0.1).items()},
+}
 loss = Correlation()(embed_s(s), embed_t(t))
-named = {"s": s, **{f"embed_s.{k}": p for k, p in embed_s.named_parameters()},
-         **{f"embed_t.{k}": p for k, p in embed_t.named_parameters()}}
+named = {
+    "s": s,
+    **{f"embed_s.{k}": p for k, p in embed_s.named_parameters()},
+    **{f"embed_t.{k}": p for k, p in embed_t.named_parameters()},
+}
 ref.write({"s": s, "t": t, **params}, {"loss": loss, **gradients(loss, named)}, {"feat_dim": FEAT_DIM})

@@ -27,8 +27,9 @@ NCE_T, NCE_M = 0.07, 0.5
 STDV = 1.0 / (FEAT_DIM / 3) ** 0.5
 
 
-def contrast_indices(g: torch.Generator, labels: torch.Tensor, index: torch.Tensor,
-                     train_labels: torch.Tensor) -> torch.Tensor:
+def contrast_indices(
+    g: torch.Generator, labels: torch.Tensor, index: torch.Tensor, train_labels: torch.Tensor
+) -> torch.Tensor:
     """Own index first, then K indices of other classes (as the reference's exact mode draws them)."""
     rows = []
     for y, i in zip(labels.tolist(), index.tolist()):
@@ -47,8 +48,9 @@ def main() -> None:
     from crd.criterion import CRDLoss
 
     memory.AliasMethod.cuda = lambda self: None  # its constructor moves the (unused) sampler to CUDA; stay on CPU
-    commit = subprocess.run(["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
     g = torch.Generator().manual_seed(31)
     train_labels = torch.arange(N_DATA) % CLASSES
@@ -68,8 +70,7 @@ def main() -> None:
         inputs[f"index{step}"] = index.float()
         inputs[f"contrast{step}"] = contrast_indices(g, train_labels[index], index, train_labels).float()
 
-    opt = SimpleNamespace(s_dim=S_DIM, t_dim=T_DIM, feat_dim=FEAT_DIM, n_data=N_DATA, nce_k=K, nce_t=NCE_T,
-                          nce_m=NCE_M)
+    opt = SimpleNamespace(s_dim=S_DIM, t_dim=T_DIM, feat_dim=FEAT_DIM, n_data=N_DATA, nce_k=K, nce_t=NCE_T, nce_m=NCE_M)
     crd = CRDLoss(opt)
     with torch.no_grad():
         for name in ("embed_s", "embed_t"):
@@ -92,10 +93,13 @@ def main() -> None:
             expected["z"] = crd.contrast.params[2:4].clone()
         expected[f"memory_s{step}"] = crd.contrast.memory_v1.clone()
         expected[f"memory_t{step}"] = crd.contrast.memory_v2.clone()
-    header = {"repository": "github.com/HobbitLong/RepDistiller", "commit": commit,
-              "file": "crd/criterion.py (CRDLoss, ContrastLoss, Embed), crd/memory.py (ContrastMemory)",
-              "script": "tests/golden/scripts/crd.py",
-              "command": "python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json"}
+    header = {
+        "repository": "github.com/HobbitLong/RepDistiller",
+        "commit": commit,
+        "file": "crd/criterion.py (CRDLoss, ContrastLoss, Embed), crd/memory.py (ContrastMemory)",
+        "script": "tests/golden/scripts/crd.py",
+        "command": "python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json",
+    }
     params = {"feat_dim": FEAT_DIM, "n_data": N_DATA, "nce_k": K, "nce_t": NCE_T, "nce_m": NCE_M}
     dump(args.out, header, inputs, expected, params)
 

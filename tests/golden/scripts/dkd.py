@@ -65,9 +65,11 @@ class Fixed(nn.Module):
 
 def inputs() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(31)
-    return {"student_logits": 2.0 * torch.randn(8, 100, generator=g),
-            "teacher_logits": 4.0 * torch.randn(8, 100, generator=g),
-            "labels": torch.randint(0, 100, (8,), generator=g)}
+    return {
+        "student_logits": 2.0 * torch.randn(8, 100, generator=g),
+        "teacher_logits": 4.0 * torch.randn(8, 100, generator=g),
+        "labels": torch.randint(0, 100, (8,), generator=g),
+    }
 
 
 def checkout(description: str, what: str) -> tuple[Path, Path, str]:
@@ -78,8 +80,9 @@ def checkout(description: str, what: str) -> tuple[Path, Path, str]:
     args = parser.parse_args()
     repo = args.repo.resolve()
     sys.path.insert(0, str(repo))
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return repo, args.out, commit
 
 
@@ -89,8 +92,11 @@ def reference_step(distiller: nn.Module, data: dict[str, torch.Tensor], epoch: i
     student = data["student_logits"].clone().requires_grad_(True)
     _, losses = distiller.forward_train(image=student, target=data["labels"], epoch=epoch)
     (losses["loss_ce"] + losses["loss_kd"]).backward()
-    return {"loss_ce": losses["loss_ce"].detach(), "loss_kd": losses["loss_kd"].detach(),
-            "grad.student_logits": student.grad}
+    return {
+        "loss_ce": losses["loss_ce"].detach(),
+        "loss_kd": losses["loss_kd"].detach(),
+        "grad.student_logits": student.grad,
+    }
 
 
 def main() -> None:
@@ -104,17 +110,23 @@ def main() -> None:
         cfg = base.clone()
         cfg.merge_from_file(str(repo / "configs" / "cifar100" / "dkd" / config))
         expected[case] = reference_step(DKD(Fixed(), Fixed(data["teacher_logits"]), cfg), data, epoch)
-        params[case] = {"config": f"configs/cifar100/dkd/{config}", "epoch": epoch, "ce_weight": cfg.DKD.CE_WEIGHT,
-                        "alpha": cfg.DKD.ALPHA, "beta": cfg.DKD.BETA, "temperature": cfg.DKD.T,
-                        "warmup": cfg.DKD.WARMUP}
+        params[case] = {
+            "config": f"configs/cifar100/dkd/{config}",
+            "epoch": epoch,
+            "ce_weight": cfg.DKD.CE_WEIGHT,
+            "alpha": cfg.DKD.ALPHA,
+            "beta": cfg.DKD.BETA,
+            "temperature": cfg.DKD.T,
+            "warmup": cfg.DKD.WARMUP,
+        }
     header = {
         "repository": "https://github.com/megvii-research/mdistiller",
         "commit": commit,
         "file": "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, "
-                "configs/cifar100/dkd/*.yaml",
+        "configs/cifar100/dkd/*.yaml",
         "script": "tests/golden/scripts/dkd.py",
         "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/dkd.py <mdistiller checkout> "
-                   "--out tests/golden/dkd.json",
+        "--out tests/golden/dkd.json",
     }
     dump(out, header, data, expected, params)
 

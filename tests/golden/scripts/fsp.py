@@ -31,8 +31,9 @@ def main() -> None:
     sys.path.insert(0, args.repo)
     from distiller_zoo.FSP import FSP  # the reference
 
-    commit = subprocess.run(["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     g = torch.Generator().manual_seed(31)
     inputs = {}
     for i, (b, c, h, w) in enumerate(SHAPES):
@@ -47,9 +48,13 @@ def main() -> None:
     expected = {f"loss{i}": loss.detach() for i, loss in enumerate(losses)}
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
-    header = {"repository": "github.com/HobbitLong/RepDistiller", "commit": commit,
-              "file": "distiller_zoo/FSP.py (FSP)", "script": "tests/golden/scripts/fsp.py",
-              "command": "python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json"}
+    header = {
+        "repository": "github.com/HobbitLong/RepDistiller",
+        "commit": commit,
+        "file": "distiller_zoo/FSP.py (FSP)",
+        "script": "tests/golden/scripts/fsp.py",
+        "command": "python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json",
+    }
     dump(args.out, header, inputs, expected)
 
 

@@ -63,19 +63,27 @@ def main() -> None:
         logit_stand(cfg, kind)
         cls = KD if kind == "KD" else DKD
         expected[case] = reference_step(cls(Fixed(), Fixed(data["teacher_logits"]), cfg), data, epoch)
-        params[case] = ({"ce_weight": cfg.KD.LOSS.CE_WEIGHT, "kd_weight": cfg.KD.LOSS.KD_WEIGHT,
-                         "temperature": cfg.KD.TEMPERATURE} if kind == "KD" else
-                        {"config": f"configs/cifar100/dkd/{config}", "epoch": epoch, "ce_weight": cfg.DKD.CE_WEIGHT,
-                         "alpha": cfg.DKD.ALPHA, "beta": cfg.DKD.BETA, "temperature": cfg.DKD.T,
-                         "warmup": cfg.DKD.WARMUP})
+        params[case] = (
+            {"ce_weight": cfg.KD.LOSS.CE_WEIGHT, "kd_weight": cfg.KD.LOSS.KD_WEIGHT, "temperature": cfg.KD.TEMPERATURE}
+            if kind == "KD"
+            else {
+                "config": f"configs/cifar100/dkd/{config}",
+                "epoch": epoch,
+                "ce_weight": cfg.DKD.CE_WEIGHT,
+                "alpha": cfg.DKD.ALPHA,
+                "beta": cfg.DKD.BETA,
+                "temperature": cfg.DKD.T,
+                "warmup": cfg.DKD.WARMUP,
+            }
+        )
     header = {
         "repository": "https://github.com/sunshangquan/logit-standardization-KD",
         "commit": commit,
         "file": "mdistiller/distillers/KD.py (normalize, KD.forward_train), mdistiller/distillers/DKD.py, "
-                "mdistiller/engine/cfg.py, tools/train.py (--logit-stand overrides), configs/cifar100/dkd/*.yaml",
+        "mdistiller/engine/cfg.py, tools/train.py (--logit-stand overrides), configs/cifar100/dkd/*.yaml",
         "script": "tests/golden/scripts/logit_std.py",
         "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/logit_std.py <logit-standardization-KD "
-                   "checkout> --out tests/golden/logit_std.json",
+        "checkout> --out tests/golden/logit_std.json",
     }
     dump(out, header, data, expected, params)
 

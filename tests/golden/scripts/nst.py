@@ -9,5 +9,7 @@ from distiller_zoo.NST import NSTLoss  # noqa: E402  (from the checkout)
 
 s, t = level_inputs(10)
 loss = sum(NSTLoss()(s, t))
-ref.write({**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}},
-          {"loss": loss, **gradients(loss, {f"s{i}": f for i, f in enumerate(s)})})
+ref.write(
+    {**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}},
+    {"loss": loss, **gradients(loss, {f"s{i}": f for i, f in enumerate(s)})},
+)

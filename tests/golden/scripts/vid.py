@@ -23,7 +23,12 @@ for k, m in enumerate(modules):
         m.log_scale.copy_(centre + 0.5 * torch.randn(m.log_scale.shape, generator=g))
 params = {f"{k}.{name}": p.detach().clone() for k, m in enumerate(modules) for name, p in m.named_parameters()}
 loss = sum(m(f_s, f_t) for m, f_s, f_t in zip(modules, s, t))
-named = {**{f"s{i}": f for i, f in enumerate(s)},
-         **{f"{k}.{name}": p for k, m in enumerate(modules) for name, p in m.named_parameters()}}
-ref.write({**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}, **params},
-          {"loss": loss, **init, **gradients(loss, named)}, {"init_pred_var": 5.0, "eps": 1e-5})
+named = {
+    **{f"s{i}": f for i, f in enumerate(s)},
+    **{f"{k}.{name}": p for k, m in enumerate(modules) for name, p in m.named_parameters()},
+}
+ref.write(
+    {**{f"s{i}": f for i, f in enumerate(s)}, **{f"t{i}": f for i, f in enumerate(t)}, **params},
+    {"loss": loss, **init, **gradients(loss, named)},
+    {"init_pred_var": 5.0, "eps": 1e-5},
+)
