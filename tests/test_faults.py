@@ -72,7 +72,7 @@ def test_failed_run_is_recorded_apart_counted_by_table_never_checked(
 ) -> None:
     """A failed (method, seed) leaves a record under <out>/failed/ (status, error line, the stages that did
     finish, no metrics); `bench table` counts it, `bench check` never sees it; a later success removes it."""
-    import harness.run.recording as runner
+    import harness.run.measure as runner  # build_record imports measure from here when it records
     from conftest import run_tiny, tiny_request
     from harness.run.execute import execute
     from harness.run.prepare import prepare

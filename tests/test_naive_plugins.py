@@ -233,13 +233,13 @@ def test_an_attention_method_keeps_the_kits_options_beside_its_own(
 
 
 def test_a_recipe_registered_under_another_name_is_refused(capsys) -> None:
-    """Registered as 'fast' but named 'quick', it recorded runs as recipe 'quick', which --recipe cannot find."""
+    """Registered as 'speedy' but named 'quick', it recorded runs as recipe 'quick', which --recipe cannot find."""
 
     class Renamed:
         @hookimpl
         def bench_register_recipes(self, register):
-            register("fast", Recipe("quick", epochs=1, batch_size=64, lr=0.05, weight_decay=5e-4))
+            register("speedy", Recipe("quick", epochs=1, batch_size=64, lr=0.05, weight_decay=5e-4))
 
     with plugins_loaded([Renamed()]) as plugins:
-        assert "fast" not in plugins.recipes and "quick" not in plugins.recipes
+        assert "speedy" not in plugins.recipes and "quick" not in plugins.recipes
     assert "the Recipe is named 'quick': register it as 'quick'" in capsys.readouterr().err

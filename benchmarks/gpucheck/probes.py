@@ -115,13 +115,15 @@ def dist_version(name: str) -> str | None:
 
 def builtin_methods() -> list[dict[str, Any]]:
     """The built-in methods, from the plugin registry (third-party plugins left out), and whether each
-    needs a teacher."""
+    needs a teacher. Prefix entries (``attn:<name>``) are left out: they name a family, not a runnable method,
+    and their members' code is the named built-ins' (``eca``, ``gc``, ``se``, ``cbam`` through one kit)."""
     from harness.plugins.manager import load_plugins
 
     plugins = load_plugins(entry_points=False, warn=False)
     return [
         {"name": e.name, "uses_teacher": bool(getattr(plugins.methods.resolve(e.name).obj, "uses_teacher", False))}
         for e in plugins.methods.entries()
+        if not e.prefix
     ]
 
 

@@ -141,7 +141,7 @@ def regenerate(source: str) -> str:
     """``source`` (this file's text) with the current :func:`declaration` between the markers."""
     head, rest = source.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return head + BEGIN + declaration() + END + tail
+    return head + BEGIN + declaration() + "\n" + END + tail  # the blank line ruff format puts before a comment
 
 
 if __name__ == "__main__":

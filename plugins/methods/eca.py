@@ -15,7 +15,7 @@ from __future__ import annotations
 from timm.layers import EcaModule
 from torch import nn
 
-from harness.api import NON_NEGATIVE_INT, POSITIVE, Option, UsageError
+from harness.api import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, Option, UsageError
 from harness.kits.attention import AttentionMethod
 
 
@@ -28,7 +28,7 @@ class ECA(AttentionMethod):
             constraint=NON_NEGATIVE_INT,
         ),
         "gamma": Option(2.0, "gamma of the adaptive kernel size", constraint=POSITIVE),
-        "beta": Option(1.0, "b of the adaptive kernel size"),
+        "beta": Option(1.0, "b of the adaptive kernel size", constraint=NON_NEGATIVE),
     }
 
     def make_module(self, channels: int) -> nn.Module:
