@@ -97,6 +97,7 @@ COMPUTES = frozenset(
         "harness.methods.contract",
         "harness.methods.shared",  # the method contract, the shared stages
         "harness.methods.compose",  # composed methods (kd+se)
+        "harness.methods.naming",  # how a composed name splits into its components
         "harness.kits.attention",
         "harness.kits.distill",
         "harness.kits.transform",  # the plugin kits

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from harness.core.errors import UsageError
 from harness.methods.contract import ANY_SITE, ArchitectureMethod, Method, Plan, RunInfo
-from harness.plugins.methods import SEPARATOR, parts_of
+from harness.methods.naming import SEPARATOR, parts_of
 from harness.train.stage import Stage
 
 ROLES = ("objective", "architecture")

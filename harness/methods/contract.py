@@ -23,6 +23,8 @@ objective with architecture rewrites of disjoint sites.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,7 +235,7 @@ class Method:
 ANY_SITE = "*"
 
 
-class ArchitectureMethod(Method):
+class ArchitectureMethod(Method, ABC):
     """A method that rewrites the run's architecture (:meth:`rewrite`) and trains it with plain cross-entropy
     under the run's recipe. ``sites`` names what it rewrites (its default, :data:`ANY_SITE`, is all of it);
     two rewrites compose when their sites are disjoint (:meth:`rewrite_sites` may depend on the options)."""
@@ -241,10 +243,10 @@ class ArchitectureMethod(Method):
     role: ClassVar[str | None] = "architecture"
     sites: ClassVar[tuple[str, ...]] = (ANY_SITE,)
 
+    @abstractmethod
     def rewrite(self, model: nn.Module) -> dict:
         """Change a freshly built ``model`` in place (new modules may be initialised here: the run's seed is
         set) and return what the record should say about the change."""
-        raise NotImplementedError
 
     def rewrite_sites(self) -> frozenset[str]:
         """The sites this instance rewrites (its class's ``sites`` by default)."""

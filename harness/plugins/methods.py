@@ -12,15 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.errors import PluginError, UsageError
+from harness.methods.naming import SEPARATOR, parts_of
 from harness.plugins.registry import Entry, Registry, Resolved
-
-#: joins the methods of a composition (``--methods kd+se``)
-SEPARATOR = "+"
-
-
-def parts_of(name: str) -> list[str]:
-    """The component names of a composed method name (``kd+se`` -> ``[kd, se]``); ``[name]`` for one method."""
-    return name.split(SEPARATOR)
 
 
 def with_components(names: list[str]) -> list[str]:
