@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for golden.dump
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # for golden.dump
 from golden import dump  # noqa: E402
 
 #: (case name, config yaml under configs/cifar100/dkd, 1-based epoch of mdistiller's trainer)
@@ -124,8 +124,8 @@ def main() -> None:
         "commit": commit,
         "file": "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, "
         "configs/cifar100/dkd/*.yaml",
-        "script": "tests/golden/scripts/dkd.py",
-        "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/dkd.py <mdistiller checkout> "
+        "script": "scripts/golden/dkd.py",
+        "command": "PYTHONPATH=<dir with yacs> python scripts/golden/dkd.py <mdistiller checkout> "
         "--out tests/golden/dkd.json",
     }
     dump(out, header, data, expected, params)

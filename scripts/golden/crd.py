@@ -6,7 +6,7 @@ sampling data set would give) and fixed memory contents, so the value is determi
 normalisation constants Z and updates the banks; step 2 uses both. Expected: each step's loss, the gradients of
 both embedding heads and of the student feature at step 1, Z, and the banks after each step.
 
-    python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json
+    python scripts/golden/crd.py /path/to/RepDistiller --out tests/golden/crd.json
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # for the fixture writer
 from golden import dump  # noqa: E402
 
 B, S_DIM, T_DIM, FEAT_DIM, N_DATA, K, CLASSES = 6, 10, 14, 8, 40, 12, 4
@@ -97,8 +97,8 @@ def main() -> None:
         "repository": "github.com/HobbitLong/RepDistiller",
         "commit": commit,
         "file": "crd/criterion.py (CRDLoss, ContrastLoss, Embed), crd/memory.py (ContrastMemory)",
-        "script": "tests/golden/scripts/crd.py",
-        "command": "python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json",
+        "script": "scripts/golden/crd.py",
+        "command": "python scripts/golden/crd.py /path/to/RepDistiller --out tests/golden/crd.json",
     }
     params = {"feat_dim": FEAT_DIM, "n_data": N_DATA, "nce_k": K, "nce_t": NCE_T, "nce_m": NCE_M}
     dump(args.out, header, inputs, expected, params)

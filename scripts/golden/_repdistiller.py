@@ -1,7 +1,7 @@
 """Shared by the RepDistiller golden scripts: the command line, the reference checkout on ``sys.path``, the
 fixture header, and seeded inputs. It imports nothing of the harness: the values are the reference's alone.
 
-Usage of a script: ``python tests/golden/scripts/NAME.py CHECKOUT --out tests/golden/NAME.json``, CHECKOUT a
+Usage of a script: ``python scripts/golden/NAME.py CHECKOUT --out tests/golden/NAME.json``, CHECKOUT a
 git clone of github.com/HobbitLong/RepDistiller (its HEAD commit goes into the header).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS.parent.parent))  # tests/, for the fixture format
+TESTS = Path(__file__).resolve().parents[2] / "tests"
+sys.path.insert(0, str(TESTS))  # for the fixture format (tests/golden/__init__.py)
 from golden import dump  # noqa: E402
 
 REPOSITORY = "https://github.com/HobbitLong/RepDistiller"
@@ -30,7 +30,7 @@ class Reference:
             description=f"golden values of {file} (RepDistiller) -> tests/golden/{name}.json"
         )
         parser.add_argument("checkout", type=Path, help="a git clone of HobbitLong/RepDistiller")
-        parser.add_argument("--out", type=Path, default=SCRIPTS.parent / f"{name}.json")
+        parser.add_argument("--out", type=Path, default=TESTS / "golden" / f"{name}.json")
         args = parser.parse_args()
         self.name, self.file, self.out = name, file, args.out
         self.checkout = args.checkout.resolve()
@@ -44,8 +44,8 @@ class Reference:
             "repository": REPOSITORY,
             "commit": self.commit,
             "file": self.file,
-            "script": f"tests/golden/scripts/{self.name}.py",
-            "command": f"python tests/golden/scripts/{self.name}.py <RepDistiller clone at {self.commit[:7]}> "
+            "script": f"scripts/golden/{self.name}.py",
+            "command": f"python scripts/golden/{self.name}.py <RepDistiller clone at {self.commit[:7]}> "
             f"--out tests/golden/{self.name}.json",
             "torch": torch.__version__,
         }

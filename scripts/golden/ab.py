@@ -6,7 +6,7 @@ Three levels of pre-activation features: equal shapes (no connector), more teach
 a seeded generator, BatchNorm in training mode (as in RepDistiller's init stage). Expected: each level's loss,
 the sum, and the gradients of the sum with respect to the student's features and every connector parameter.
 
-    python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json
+    python scripts/golden/ab.py /path/to/RepDistiller --out tests/golden/ab.json
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # for the fixture writer
 from golden import dump  # noqa: E402
 
 S_SHAPES = [(4, 4, 8, 8), (4, 6, 4, 4), (4, 8, 4, 4)]
@@ -63,8 +63,8 @@ def main() -> None:
         "repository": "github.com/HobbitLong/RepDistiller",
         "commit": commit,
         "file": "distiller_zoo/AB.py (ABLoss), models/util.py (Connector, ConvReg)",
-        "script": "tests/golden/scripts/ab.py",
-        "command": "python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json",
+        "script": "scripts/golden/ab.py",
+        "command": "python scripts/golden/ab.py /path/to/RepDistiller --out tests/golden/ab.json",
     }
     dump(args.out, header, inputs, expected, {"margin": MARGIN})
 

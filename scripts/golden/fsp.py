@@ -4,7 +4,7 @@ Four features per network with equal channels (as FSP requires), one pair where 
 the top's size and one where the top is pooled to the bottom's; expected: each pair's loss, their sum and the
 gradient of the sum with respect to the student's features.
 
-    python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json
+    python scripts/golden/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # for the fixture writer
 from golden import dump  # noqa: E402
 
 SHAPES = [(3, 4, 8, 8), (3, 4, 8, 8), (3, 6, 4, 4), (3, 5, 8, 8)]
@@ -52,8 +52,8 @@ def main() -> None:
         "repository": "github.com/HobbitLong/RepDistiller",
         "commit": commit,
         "file": "distiller_zoo/FSP.py (FSP)",
-        "script": "tests/golden/scripts/fsp.py",
-        "command": "python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json",
+        "script": "scripts/golden/fsp.py",
+        "command": "python scripts/golden/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json",
     }
     dump(args.out, header, inputs, expected)
 

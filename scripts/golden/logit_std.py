@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for golden.dump
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # for golden.dump
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the DKD script's loaders
 from golden import dump  # noqa: E402
 from dkd import Fixed, checkout, inputs, reference_cfg, reference_step  # noqa: E402
@@ -81,8 +81,8 @@ def main() -> None:
         "commit": commit,
         "file": "mdistiller/distillers/KD.py (normalize, KD.forward_train), mdistiller/distillers/DKD.py, "
         "mdistiller/engine/cfg.py, tools/train.py (--logit-stand overrides), configs/cifar100/dkd/*.yaml",
-        "script": "tests/golden/scripts/logit_std.py",
-        "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/logit_std.py <logit-standardization-KD "
+        "script": "scripts/golden/logit_std.py",
+        "command": "PYTHONPATH=<dir with yacs> python scripts/golden/logit_std.py <logit-standardization-KD "
         "checkout> --out tests/golden/logit_std.json",
     }
     dump(out, header, data, expected, params)
