@@ -1,5 +1,5 @@
-"""Shared by the RepDistiller golden scripts: the command line, the reference checkout on ``sys.path``, the
-fixture header, and seeded inputs. It imports nothing of the harness: the values are the reference's alone.
+"""Shared by the RepDistiller golden scripts: the command line and header (``_reference.py``, bound to
+RepDistiller), and seeded inputs. It imports nothing of the harness: the values are the reference's alone.
 
 Usage of a script: ``python scripts/golden/NAME.py CHECKOUT --out tests/golden/NAME.json``, CHECKOUT a
 git clone of github.com/HobbitLong/RepDistiller (its HEAD commit goes into the header).
@@ -7,50 +7,16 @@ git clone of github.com/HobbitLong/RepDistiller (its HEAD commit goes into the h
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import torch
 
-TESTS = Path(__file__).resolve().parents[2] / "tests"
-sys.path.insert(0, str(TESTS))  # for the fixture format (tests/golden/__init__.py)
-from golden import dump  # noqa: E402
-
-REPOSITORY = "https://github.com/HobbitLong/RepDistiller"
+import _reference
 
 
-class Reference:
+class Reference(_reference.Reference):
     """A RepDistiller checkout made importable, and where the fixture goes."""
 
     def __init__(self, name: str, file: str) -> None:
-        parser = argparse.ArgumentParser(
-            description=f"golden values of {file} (RepDistiller) -> tests/golden/{name}.json"
-        )
-        parser.add_argument("checkout", type=Path, help="a git clone of HobbitLong/RepDistiller")
-        parser.add_argument("--out", type=Path, default=TESTS / "golden" / f"{name}.json")
-        args = parser.parse_args()
-        self.name, self.file, self.out = name, file, args.out
-        self.checkout = args.checkout.resolve()
-        self.commit = subprocess.run(
-            ["git", "-C", str(self.checkout), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        sys.path.insert(0, str(self.checkout))
-
-    def write(self, inputs: dict[str, Any], expected: dict[str, Any], params: dict[str, Any] | None = None) -> None:
-        header = {
-            "repository": REPOSITORY,
-            "commit": self.commit,
-            "file": self.file,
-            "script": f"scripts/golden/{self.name}.py",
-            "command": f"python scripts/golden/{self.name}.py <RepDistiller clone at {self.commit[:7]}> "
-            f"--out tests/golden/{self.name}.json",
-            "torch": torch.__version__,
-        }
-        dump(self.out, header, inputs, expected, params)
-        print(f"wrote {self.out} (RepDistiller {self.commit[:7]}, {self.file})")
+        super().__init__(name, file, "HobbitLong/RepDistiller")
 
 
 def features(seed: int, *shapes: tuple[int, ...]) -> list[torch.Tensor]:
