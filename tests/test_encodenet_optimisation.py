@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from torch.nn import functional as F
 
 from conftest import run_tiny, tiny_request
 from harness.cli import main
@@ -16,6 +18,7 @@ from harness.plugins.manager import load_plugins
 from harness.run.prepare import prepare
 from harness.train.engine import airbench_factor
 from harness.train.executor import StageRunner
+from harness.data.pipeline import TrainStream
 from harness.train.stage import Stage
 
 PLUGINS = load_plugins(entry_points=False, warn=False)
@@ -132,3 +135,28 @@ def test_a_diverged_autoencoder_fails_the_run_naming_ae_lr(capsys, tmp_path: Pat
     (failed,) = [json.loads(p.read_text()) for p in (out / "failed").glob("*.json")]
     assert failed["status"] == "failed" and "metrics" not in failed and failed["error"] in line
     assert list(failed["stages"]) == ["baseline[resnet8]"]  # trained and kept; no autoencoder, no head
+
+
+def test_paired_batches_are_augmented_as_the_recipe_says(tmp_path: Path, cache_dir: Path) -> None:
+    """``StageContext.stream_of`` (EncodeNet's input/target pairs): the recipe's translation, padding and flip;
+    the CIFAR-standard 4-pixel zero-padded crop and random flip under a recipe without the fast pieces."""
+    from harness.train.stage import StageContext
+
+    def stream(augment: bool, **overrides: object) -> tuple[TrainStream, torch.Tensor]:
+        run = prepare(tiny_request(cache_dir, tmp_path, overrides={"epochs": 1, **overrides}), PLUGINS, Reporter())
+        env = run.env(0, Reporter())
+        images = env.dataset.train_images[:8]
+        pairs = torch.cat([images, images.flip(0)], dim=1)
+        return StageContext(env, {}, "autoencoder").stream_of(
+            pairs, env.dataset.train_labels[:8], batch_size=4, normalizer=lambda x: x.float(), augment=augment
+        ), images
+
+    fast, images = stream(True, translate=2, pad_mode="reflect", flip="alternating")
+    assert (fast.pad, fast.flip_mode) == (2, "alternating")
+    torch.testing.assert_close(fast.padded[:, :3], F.pad(images.float(), (2, 2, 2, 2), mode="reflect").to(images.dtype))
+    plain, _ = stream(True)
+    assert (plain.pad, plain.flip_mode) == (4, "random") and int(plain.padded[:, :, :4].abs().sum()) == 0
+    off, _ = stream(False, translate=2, flip="alternating")
+    assert (off.pad, off.flip_mode) == (0, "none")
+    batch, _ = next(off.epoch(0))
+    assert batch.shape == (4, 6, 32, 32)
