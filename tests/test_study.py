@@ -402,7 +402,7 @@ def test_published_study_files_declare_exactly_their_records(folder: str) -> Non
                         seed,
                         display_name(req.dataset),
                         req.recipe,
-                        req.overrides["epochs"],
+                        req.overrides["epochs"] or plugins.recipes.resolve(req.recipe).obj.epochs,
                         req.train_subset,
                         req.test_subset,
                         req.val_split,

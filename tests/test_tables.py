@@ -332,7 +332,8 @@ PUBLISHED = sorted((REPO / "results" / "published").glob("*/runs"))
 @pytest.mark.parametrize("runs", PUBLISHED, ids=lambda p: p.parent.name)
 def test_published_studies_load_and_render_as_committed(runs: Path) -> None:
     """Every published record (schema 1, some without ``engine`` or ``status``) is read through the one
-    migration, none is skipped, and each study's markdown tables are what is committed beside it."""
+    migration, none is skipped, and each study's markdown tables (``table-vs-METHOD.md``: Δ against METHOD)
+    are what is committed beside it."""
     from harness.results.records import LoadReport, load_records
 
     report = LoadReport([])
@@ -342,6 +343,9 @@ def test_published_studies_load_and_render_as_committed(runs: Path) -> None:
         committed = runs.parent / name
         if committed.exists():
             assert render(records, "markdown", metric) == committed.read_text(), committed
+    for committed in runs.parent.glob("table-vs-*.md"):  # `bench table --against METHOD --format markdown`
+        against = committed.stem.removeprefix("table-vs-")
+        assert render(records, "markdown", against=against) == committed.read_text(), committed
 
 
 # ---- the terminal table and the exports (issue 20) -------------------------------------------------------
