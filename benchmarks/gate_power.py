@@ -23,6 +23,7 @@ Usage: python benchmarks/gate_power.py [--only NAME,...] [--fresh-cache] [--keep
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -336,8 +337,6 @@ def caught(m: Mutation | None, v: Verdict) -> str:
 
 
 def platform_line(out: Path) -> str:
-    import json
-
     records = sorted(out.glob("*.json"))
     if not records:
         return "platform unknown"
@@ -364,6 +363,12 @@ def main() -> None:
         help="train nothing: check the records of a folder kept with --keep again, with this working "
         "tree's check code (to compare statistical tests on the same runs)",
     )
+    p.add_argument(
+        "--trained-at",
+        metavar="COMMIT",
+        help="with --recheck: the commit the kept records were trained at, for the report's header (the "
+        "records do not say it)",
+    )
     args = p.parse_args()
     chosen = list(MUTATIONS)
     if args.only:
@@ -386,7 +391,8 @@ def main() -> None:
                 shutil.rmtree(scratch / "runs", ignore_errors=True)
                 shutil.copytree(args.recheck / "runs", scratch / "runs")
         copy_project(src)
-        check_targets(src, chosen)
+        if not args.recheck:  # a recheck applies no mutation: the code may have moved since the records were kept
+            check_targets(src, chosen)
         commit = subprocess.run(
             ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -424,8 +430,23 @@ def main() -> None:
                     f"gate_power: the clean copy does not pass the gate (exact: {exact.detail}; statistical: "
                     f"{statistical.detail}): regenerate the reference before measuring"
                 )
+        recheck = None
+        if args.recheck:
+            created = min(json.loads(f.read_text())["created"] for f in (scratch / "runs" / "clean").glob("*.json"))
+            recheck = (
+                f"recheck: nothing trained; the records kept in {args.recheck} (trained {created}"
+                + (f" at commit {args.trained_at}" if args.trained_at else "")
+                + ") checked again with this working tree's check code"
+            )
         text = render(
-            rows, details, started, commit, budget, platform_line(scratch / "runs" / "clean"), args.fresh_cache
+            rows,
+            details,
+            started,
+            commit,
+            budget,
+            platform_line(scratch / "runs" / "clean"),
+            args.fresh_cache,
+            recheck,
         )
         print(text)
         if args.out:
@@ -444,11 +465,13 @@ def render(
     budget: str,
     platform: str,
     fresh: bool,
+    recheck: str | None = None,
 ) -> str:
     bugs = [r for r in rows[1:] if not r[1].endswith("(must pass)")]
     refactors = [r for r in rows[1:] if r[1].endswith("(must pass)")]
     head = [
         f"gate_power.py, {started:%Y-%m-%d %H:%M} UTC, commit {commit}, platform {platform}",
+        *([recheck] if recheck else []),
         f"gate: .ci/gate ({budget.strip()}) then bench check --reference smoke --table smoke --mode exact|statistical",
         "artifact cache: "
         + ("fresh per run" if fresh else "shared (a mutation retrains the stages whose code it changed)"),

@@ -125,9 +125,9 @@ def test_another_platform_falls_back_to_statistics_with_one_line(
     assert "checked: top-1 of the last epoch (top1_last), statistical mode" in out
 
 
-def _seeded(record: dict, top1: list[float], *, cpu: str | None = None) -> list[dict]:
+def _seeded(record: dict, top1: list[float], *, cpu: str | None = None, first: int = 0) -> list[dict]:
     out = []
-    for seed, value in enumerate(top1):
+    for seed, value in enumerate(top1, start=first):
         r = copy.deepcopy(record)
         r["seed"], r["metrics"]["top1_last"] = seed, value
         if cpu:
@@ -158,7 +158,8 @@ def test_statistical_mode_is_two_sided_and_reports_what_it_detects(
 
     def run(shift: float, *extra: str) -> tuple[int, list[str]]:
         shifted = [v + shift for v in now]
-        folder = write(tmp_path / f"now{shift:+.3f}{''.join(extra)}", _seeded(student, shifted))
+        # seeds the reference lacks: every reference seed is compared with (see the leave-out test below)
+        folder = write(tmp_path / f"now{shift:+.3f}{''.join(extra)}", _seeded(student, shifted, first=n))
         return check(capsys, str(folder), "--reference", str(ref), "--mode", "statistical", *extra)
 
     for shift in (mde, -mde):  # beyond what it detects, either way: fails
@@ -264,9 +265,10 @@ def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(
     reference = _noisy_seeds(kd_records[0], 8, np.random.default_rng(1))
     ref = tmp_path / "ref.json"
     assert main(["check", str(write(tmp_path / "ref", reference)), "--save-reference", str(ref)]) == 0
-    # seed 8 of the same distribution, then the same seed with the teacher's epoch-1 train loss 20% higher
-    # (a bug that shows early: the final top-1 and the student's final losses do not move)
+    # a fresh draw of the same distribution, then the same seed with the teacher's epoch-1 train loss 20%
+    # higher (a bug that shows early: the final top-1 and the student's final losses do not move)
     (fresh,) = _noisy_seeds(kd_records[0], 1, np.random.default_rng(2))
+    fresh["seed"] = 8
     shifted = copy.deepcopy(fresh)
     shifted["stages"]["baseline[resnet14]"]["curves"][0]["train_loss"] *= 1.2
     args = ("--reference", str(ref), "--mode", "statistical")
@@ -275,11 +277,11 @@ def test_curve_tests_catch_a_shifted_epoch_the_final_numbers_miss(
     curves = int(next(part for part in out[0].split("; ") if "curve test(s) within" in part).split()[0])
     assert code == 0 and out[0].startswith("PASS") and curves >= 5, out  # two stages' training columns
     assert f"over {2 + curves} test(s)" in tests  # the top-1, the final test loss and every curve share alpha
-    assert "test_loss (mean" not in "\n".join(out)  # held-out columns: the final epoch's only
-    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args)
-    assert code == 1 and "baseline[resnet14] train_loss (mean of 2 epochs)" in out[0] and "(shifted)" in out[0], out
-    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args, "--curves", "epochs")
-    assert code == 1 and "baseline[resnet14] train_loss at epoch 1" in out[0], out
+    assert "test_loss at epoch" not in "\n".join(out)  # held-out columns: the final epoch's only
+    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args)  # default: every epoch apart
+    assert code == 1 and "baseline[resnet14] train_loss at epoch 1" in out[0] and "(shifted)" in out[0], out
+    code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args, "--curves", "mean")
+    assert code == 1 and "baseline[resnet14] train_loss (mean of 2 epochs)" in out[0], out
     code, out = check(capsys, str(write(tmp_path / "shifted", [shifted])), *args, "--curves", "off")
     assert code == 0 and "curve" not in out[0] and "train loss" in out[0], out  # the old test: final numbers only
 
@@ -296,3 +298,59 @@ def test_a_changed_schedule_fails_in_the_statistical_mode_too(tmp_path: Path, kd
     rounded[0]["stages"]["train"]["curves"][-1]["lr"] = math.nextafter(lr, math.inf)
     code, out = check(capsys, str(write(tmp_path / "ulp", rounded)), "--reference", str(ref), "--mode", "statistical")
     assert code == 0, out
+
+
+def test_a_measured_seed_is_compared_with_the_other_reference_seeds(
+    tmp_path: Path, kd_records: list[dict], capsys
+) -> None:
+    """A run of seed 3 is not an independent draw from a reference that holds seed 3 (same initialisation and
+    data order): the statistical mode compares it with the reference's other seeds, as Student's t-test of
+    scipy does with those 7 and the one measured value."""
+    reference = [40.0, 41.2, 39.1, 40.6, 39.8, 40.9, 40.2, 39.5]
+    ref = tmp_path / "ref.json"
+    records = _seeded(kd_records[0], reference)
+    assert main(["check", str(write(tmp_path / "ref", records)), "--save-reference", str(ref)]) == 0
+    (twin,) = _seeded(kd_records[0], [41.9], first=3)
+    code, out = check(capsys, str(write(tmp_path / "twin", [twin])), "--reference", str(ref), "--mode", "statistical")
+    others = reference[:3] + reference[4:]
+    p = scipy_stats.ttest_ind(others, [41.9], equal_var=True).pvalue
+    line = next(line for line in out if "top-1" in line)
+    assert code == 0 and "(n=7): Δ" in line and f", p {p:.2g}," in line, out
+    assert any(line.startswith("measured seed(s) 3 left out of the reference seeds") for line in out), out
+    (new,) = _seeded(kd_records[0], [41.9], first=8)  # a seed the reference lacks: compared with all 8
+    code, out = check(capsys, str(write(tmp_path / "new", [new])), "--reference", str(ref), "--mode", "statistical")
+    p = scipy_stats.ttest_ind(reference, [41.9], equal_var=True).pvalue
+    line = next(line for line in out if "top-1" in line)
+    assert "(n=8): Δ" in line and f", p {p:.2g}," in line and not any("left out" in line for line in out), out
+    # a reference of 2 seeds, both measured again: leaving them out would leave no spread, so both are kept
+    small = tmp_path / "small.json"
+    assert main(["check", str(write(tmp_path / "two", records[:2])), "--save-reference", str(small)]) == 0
+    again = _seeded(kd_records[0], [40.5, 40.8])
+    code, out = check(capsys, str(write(tmp_path / "again", again)), "--reference", str(small), "--mode", "statistical")
+    assert "(n=2): Δ" in out[0] and not any("left out" in line for line in out), out
+
+
+def test_the_whole_statistical_check_holds_alpha_on_synthetic_normal_seeds(
+    tmp_path: Path, kd_records: list[dict]
+) -> None:
+    """False-alarm calibration of the whole check (top-1, final test loss, every training curve at every epoch,
+    Bonferroni over them): reference and measured seeds drawn from one normal distribution per number (fixed
+    RNG), the measured seed one of the reference's seed numbers (so it is left out of its comparison); the
+    share of failing checks stays at or below alpha (Bonferroni is conservative) and above zero."""
+    from harness.results.check import Settings, compare
+    from harness.results.reference import load_file
+
+    rng = np.random.default_rng(7)
+    draws, failed, tests = 120, 0, 0
+    for i in range(draws):
+        seeds = _noisy_seeds(kd_records[0], 9, rng, scale=0.02)  # the top-1: the last epoch's test accuracy
+        ref = tmp_path / f"ref{i}.json"
+        assert main(["check", str(write(tmp_path / f"r{i}", seeds[:8])), "--save-reference", str(ref)]) == 0
+        measured = seeds[8]
+        measured["seed"] = int(rng.integers(8))  # a reference seed rerun on another platform: a fresh draw
+        result = compare([measured], load_file(ref), settings=Settings(mode="statistical"))
+        failed += result.failed > 0
+        tests = result.tests
+    assert tests >= 8  # the curves at every epoch are tested, not only the final numbers
+    # 0.05 over the check: 6 of 120 expected at most; 3 binomial standard errors above it is a miscalibration
+    assert 1 <= failed <= 6 + 3 * math.sqrt(draws * 0.05 * 0.95), failed

@@ -57,7 +57,7 @@ def check_grads(g, loss: torch.Tensor, named: dict[str, torch.Tensor]) -> None:
         close(grad, g.expected[f"grad.{key}"])
 
 
-# ---- golden: our losses against RepDistiller's, run outside the project (tests/golden/scripts) ----
+# ---- golden: our losses against RepDistiller's, run outside the project (scripts/golden) ----
 
 
 def test_at_equals_repdistiller() -> None:

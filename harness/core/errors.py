@@ -128,19 +128,32 @@ class TrainingDiverged(BenchError):
     """A training stage met a non-finite loss: the run failed (exit 1), the message says where and what to try.
 
     ``batch`` 0 means the loss was met when the stage was evaluated after ``epoch`` (see :meth:`in_evaluation`).
+    ``lr_option`` is what sets the stage's learning rate (``--lr``, or a method's option for a stage with its own).
     """
 
-    def __init__(self, label: str, epoch: int, batch: int, batches: int, loss: str, value: float, lr: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        epoch: int,
+        batch: int,
+        batches: int,
+        loss: str,
+        value: float,
+        lr: float,
+        lr_option: str = "--lr",
+    ) -> None:
         self.label, self.epoch, self.batch, self.loss, self.value = label, epoch, batch, loss, value
         where = f"at epoch {epoch}, batch {batch}/{batches}" if batch else f"in the evaluation after epoch {epoch}"
         super().__init__(
             f"{label}: loss '{loss}' is {value} {where}; the run diverged: "
-            f"lower --lr (now {format_number(lr)}) or check the method's loss"
+            f"lower {lr_option} (now {format_number(lr)}) or check the method's loss"
         )
 
     @classmethod
-    def in_evaluation(cls, label: str, epoch: int, loss: str, value: float, lr: float) -> "TrainingDiverged":
-        return cls(label, epoch, 0, 0, loss, value, lr)
+    def in_evaluation(
+        cls, label: str, epoch: int, loss: str, value: float, lr: float, lr_option: str = "--lr"
+    ) -> "TrainingDiverged":
+        return cls(label, epoch, 0, 0, loss, value, lr, lr_option)
 
 
 def format_number(value: float) -> str:

@@ -11,9 +11,10 @@ Student's t-test with the seed spread pooled from both sides (under the null hyp
 changed, both are draws of one distribution; with one measured seed it is the reference spread's prediction
 interval), on the checked top-1 and, for a JSON reference, on the deployed stage's final test loss and
 every stage's per-epoch training curves (train loss and accuracy, a method's own loss terms: one test per
-curve on its mean over the epochs, or with ``--curves epochs`` one per epoch; ``--curves off`` tests the
-deployed stage's final train and test losses instead); the
-family of tests of one check holds ``alpha`` together (Bonferroni). Each stage's learning rate per epoch, a
+epoch of each curve, or with ``--curves mean`` one per curve on its mean over the epochs; ``--curves off``
+tests the deployed stage's final train and test losses instead); the family of tests of one check holds
+``alpha`` together (Bonferroni). A measured seed that the reference also holds is compared with the
+reference's other seeds (:func:`independent_seeds`: a run of the same seed is not an independent draw). Each stage's learning rate per epoch, a
 function of the recipe alone, is compared like the model's size: any difference fails. ``--direction down`` fails
 only on a significant top-1 drop; ``--tolerance T`` replaces the top-1 test by a band of ±T points (or -T
 for ``down``). Each row says the smallest shift it detects with 80% probability at its seed counts (see
@@ -51,15 +52,19 @@ from harness.results.reference import (
     FORMAT_VERSION,
     TOP1,
     RefValue,
+    SeedRun,
     load_file,
 )
 from harness.results.stats import ALPHA, POWER, ShiftTest, shift_test, summarize
 from harness.results.aggregation import METRICS, Row, aggregate
 
 MODES = ("auto", "exact", "statistical")
-#: How the statistical mode tests the per-epoch curves: ``mean``: one test per curve (a stage's train loss,
-#: test loss, accuracies, ...) on its mean over the epochs; ``epochs``: one test per epoch of every curve;
-#: ``off``: none (the final top-1 and losses only).
+#: How the statistical mode tests the per-epoch training curves: ``epochs`` (the default): one test per epoch
+#: of every curve, against the reference seeds' spread at that epoch (the epochs of a curve are correlated from
+#: seed to seed, so their mean is hardly less noisy than one epoch, and their spreads differ: the mean would
+#: drown a shift at a quiet epoch in a loud one's noise; see docs/ci.md); ``mean``: one test per curve (a
+#: stage's train loss, accuracies, ...) on its mean over the epochs; ``off``: none (the final top-1 and losses
+#: only).
 CURVE_TESTS = ("mean", "epochs", "off")
 #: Curve columns that are not measurements: the epoch number, and the learning rate (a function of the recipe
 #: compared exactly, see :func:`schedule_differences`).
@@ -84,7 +89,7 @@ class Settings:
     direction: str = "both"
     tolerance: float | None = None
     dataset_as: str | None = None
-    curves: str = "mean"  # how the two-sided statistical mode tests every stage's curves: CURVE_TESTS
+    curves: str = "epochs"  # how the two-sided statistical mode tests every stage's curves: CURVE_TESTS
     #: The declared defaults of a method's options, by method name (``bench check`` gives the registry's):
     #: an option that a reference's setup lacks is taken as its setup when a record has it at its default
     #: (an option added since, whose default keeps the method as it was; the exact mode then replays it bit
@@ -249,6 +254,12 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
     seen: set[tuple[float, ...]] = set()  # curve series tested already, shared by the rows
     planned = [(c, statistical_plan(c, metric, settings, seen)) for c in pending]
     check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
+    left = sorted({s.seed for c in pending for s in c.ref.seeds} - {s.seed for c in pending
+                                                                      for s in independent_seeds(c)})
+    if left:
+        check.notes.append(f"measured seed(s) {','.join(map(str, left))} left out of the reference seeds they are "
+                           f"compared with: a run of the same seed shares its initialisation and data order, it is "
+                           f"not an independent draw")
     for c, plan in planned:
         statistical(c, plan, settings, settings.alpha / max(check.tests, 1))
     return check
@@ -394,6 +405,26 @@ def exact(c: CheckRow) -> None:
 
 Plan = list[tuple[str, list[float], list[float], float | None]]  # (label, reference values, now values, band)
 
+#: The fewest reference seeds a row is compared with when its measured seeds are left out of them
+#: (:func:`independent_seeds`): below it, the row keeps every reference seed (a spread needs 2).
+FEWEST_INDEPENDENT = 2
+
+
+def independent_seeds(c: CheckRow) -> tuple[SeedRun, ...]:
+    """The reference seeds a row's measured seeds are compared with in the statistical mode: the reference's
+    seeds other than the measured ones. A run with a seed the reference also holds shares that reference run's
+    initialisation, data order and augmentation draws (they come from the seeded CPU generator, on any
+    platform), so it is not an independent draw from the reference's distribution, which the t-test assumes:
+    kept in, the twin pulls the reference towards the measured run and the test passes more than it should
+    (a run compared partly with itself). Left out, the measured seed is an independent draw from the others,
+    and the false-alarm rate is exactly what the test says, and measurable: treating each reference seed in turn
+    as the CI run against the others (``benchmarks/gate_null.py``) is then the check as it runs. When fewer
+    than :data:`FEWEST_INDEPENDENT` seeds would remain (a CI run of every reference seed), all are kept."""
+    assert c.row is not None
+    measured = set(c.row.seeds)
+    others = tuple(s for s in c.ref.seeds if s.seed not in measured)
+    return others if len(others) >= FEWEST_INDEPENDENT else tuple(c.ref.seeds)
+
 
 def statistical_plan(c: CheckRow, metric: str, settings: Settings,
                      seen: set[tuple[float, ...]] | None = None) -> Plan:
@@ -401,7 +432,8 @@ def statistical_plan(c: CheckRow, metric: str, settings: Settings,
     (no --tolerance) the final losses; each as (label, reference values, measured values, band or None)."""
     assert c.row is not None
     ref, key = c.ref, METRICS[metric]
-    reference = [s.values[key] for s in ref.seeds if key in s.values] if ref.per_seed else [ref.value]
+    seeds = independent_seeds(c)
+    reference = [s.values[key] for s in seeds if key in s.values] if ref.per_seed else [ref.value]
     band = settings.tolerance
     spread = len(reference) > 1 and len(set(reference)) > 1 or len(set(c.row.values)) > 1
     if band is None and not spread:
@@ -411,7 +443,7 @@ def statistical_plan(c: CheckRow, metric: str, settings: Settings,
         for name, label in LOSSES.items():
             if name == "train_loss" and settings.curves != "off":
                 continue  # the deployed stage's train loss is one of the curves
-            before = [s.values[name] for s in ref.seeds if name in s.values]
+            before = [s.values[name] for s in seeds if name in s.values]
             now = [v for r in c.row.records if (v := seed_values(r).get(name)) is not None]
             if len(before) > 1 and len(set(before)) > 1 and now:
                 plan.append((label, before, now, None))
@@ -428,7 +460,7 @@ def curve_plan(c: CheckRow, how: str, seen: set[tuple[float, ...]]) -> Plan:
     the train CE of a method whose loss is the CE; a stage shared by two rows, such as the baseline that
     EncodeNet starts from) is tested once."""
     assert c.row is not None
-    before = [_series(_stage_curves(s.trace), how) for s in c.ref.seeds]
+    before = [_series(_stage_curves(s.trace), how) for s in independent_seeds(c)]
     now = [_series(_stage_curves(replay.trace(r)), how) for r in c.row.records]
     plan: Plan = []
     for label in before[0]:

@@ -24,9 +24,17 @@ class DivergenceGuard:
     CHECK_EVERY = 50
 
     def __init__(
-        self, label: str, lr: float, batches: int, device: torch.device, before_raise: Callable[[], None] = lambda: None
+        self,
+        label: str,
+        lr: float,
+        batches: int,
+        device: torch.device,
+        before_raise: Callable[[], None] = lambda: None,
+        lr_option: str = "--lr",
     ) -> None:
+        """``lr_option``: what the error tells the user to lower (what sets the stage's learning rate)."""
         self.label, self.lr, self.batches, self.device = label, lr, batches, device
+        self.lr_option = lr_option
         self.before_raise = before_raise  # e.g. stop the progress display, so the error line stands alone
         self.deferred = device.type == "cuda"
         self._reset()
@@ -68,10 +76,10 @@ class DivergenceGuard:
         for name, value in row.items():
             if isinstance(value, (int, float)) and not math.isfinite(value):
                 self.before_raise()
-                raise TrainingDiverged.in_evaluation(self.label, epoch + 1, name, value, self.lr)
+                raise TrainingDiverged.in_evaluation(self.label, epoch + 1, name, value, self.lr, self.lr_option)
 
     def _raise(self, epoch: int, b: int, values: dict[str, float]) -> None:
         bad = [(name, v) for name, v in values.items() if not math.isfinite(v)]
         name, value = bad[0] if bad else ("total", math.inf)  # finite terms whose sum overflowed
         self.before_raise()
-        raise TrainingDiverged(self.label, epoch + 1, b + 1, self.batches, name, value, self.lr)
+        raise TrainingDiverged(self.label, epoch + 1, b + 1, self.batches, name, value, self.lr, self.lr_option)

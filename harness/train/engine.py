@@ -255,6 +255,7 @@ def fit(
     forward: Callable[..., object] | None = None,
     warmup_batches: int = 0,
     evaluate_last: Callable[[], dict[str, float]] | None = None,
+    lr_option: str = "--lr",
 ) -> FitResult:
     """Train ``objective`` for ``recipe.epochs`` epochs on ``stream``.
 
@@ -268,6 +269,7 @@ def fit(
     in ``best_state``. With a ``world`` of several ranks, each trains on its shard of every batch with the
     gradients summed over the ranks (:mod:`harness.train.distributed`); only rank 0 writes the checkpoint.
     ``evaluate_last`` (when given) replaces ``evaluate`` after the last epoch (test-time augmentation).
+    ``lr_option`` names what sets ``recipe.lr`` in the error of a diverged stage (:class:`DivergenceGuard`).
     """
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     optimizer = make_optimizer(trainable, recipe, norm_params(objective))
@@ -277,7 +279,7 @@ def fit(
     )
     if progress.resumed_from_epoch:
         reporter.note(f"{label}: resumed after epoch {progress.epoch}/{recipe.epochs}")
-    guard = DivergenceGuard(label, recipe.lr, len(stream), device, before_raise=reporter.end_stage)
+    guard = DivergenceGuard(label, recipe.lr, len(stream), device, before_raise=reporter.end_stage, lr_option=lr_option)
     step = Step(
         forward if forward is not None else objective,
         optimizer,

@@ -271,6 +271,7 @@ class StageRunner:
                 forward=step,
                 warmup_batches=1 if mode else 0,
                 evaluate_last=evaluate_last if self.env.tta != "none" else None,
+                lr_option=stage.lr_option,
             )
         info: dict[str, Any] = {
             **objective.info,

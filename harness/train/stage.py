@@ -74,7 +74,9 @@ class Stage:
     restricts what the optimiser updates; ``evaluate`` says what is measured after each epoch (``accuracy``
     of ``objective.model``, the objective's ``losses`` on the test set, or ``none``); ``trains=False`` marks
     a stage whose factory produces final weights (a loaded checkpoint). ``arch`` names the architecture of a
-    stage shared across methods (``baseline[resnet20]``).
+    stage shared across methods (``baseline[resnet20]``). ``lr_option`` names what sets the learning rate of
+    the stage's ``recipe`` (``--lr``, or the method's option for a stage with a learning rate of its own): the
+    error of a diverged stage tells the user to lower it. It is presentation: it never enters the stage key.
     """
 
     name: str
@@ -88,6 +90,7 @@ class Stage:
     evaluate: str = "accuracy"
     trains: bool = True
     rewrites: tuple[ArchRewrite, ...] = ()
+    lr_option: str = "--lr"
 
     def __post_init__(self) -> None:
         if self.evaluate not in EVALUATIONS:
@@ -279,7 +282,10 @@ class StageContext:
         augment: bool = True,
     ) -> TrainStream:
         """A training stream over other tensors with the run's seeded batch plan (e.g. input/target pairs
-        stacked channel-wise so that both get the same crop and flip)."""
+        stacked channel-wise so that both get the same crop and flip). ``augment``: translated and flipped as
+        the run's recipe augments its own batches (``translate``, ``pad_mode``, ``flip``: a 4-pixel crop with
+        zero padding and a random flip unless a recipe such as ``fast`` says otherwise), else neither."""
+        r = self.recipe
         return TrainStream(
             images,
             labels,
@@ -287,8 +293,9 @@ class StageContext:
             seed=self.seed,
             normalizer=normalizer,
             device=self.device,
-            pad=4 if augment else 0,
-            flip=augment,
+            pad=r.translate if augment else 0,
+            flip=r.flip if augment else "none",
+            pad_mode=r.pad_mode if augment else "zeros",
             channels_last=self.channels_last,
         )
 

@@ -2,11 +2,12 @@
 
 Each fixture is ``tests/golden/<name>.json``. Its ``header`` says how it was made: the reference
 ``repository`` and ``commit``, the reference ``file`` whose code computed the values, and the ``script``
-(under ``tests/golden/scripts/``) with the ``command`` that regenerates the fixture from a checkout of that
-repository. ``inputs`` are the fixed tensors fed to both implementations, ``params`` the method's settings,
-``expected`` the reference's outputs: the loss and, where the method has learnable parts or the gradient
-matters, the gradients (``grad.<input or parameter name>``). Tensors are stored as ``{"shape", "data"}``
-(fp64 values written from the reference's fp32 results), so a fixture is plain, diffable JSON.
+(under ``scripts/golden/``, outside the tests: it is run by hand, not by pytest) with the ``command`` that
+regenerates the fixture from a checkout of that repository at that commit (``scripts/golden/README.md``).
+``inputs`` are the fixed tensors fed to both implementations, ``params`` the method's settings, ``expected``
+the reference's outputs: the loss and, where the method has learnable parts or the gradient matters, the
+gradients (``grad.<input or parameter name>``). Tensors are stored as ``{"shape", "data"}`` (fp64 values
+written from the reference's fp32 results), so a fixture is plain, diffable JSON.
 
 A generation script imports :func:`dump` from here (``sys.path`` insert of ``tests/``) and the reference
 code from the checkout given on its command line; it never imports the harness, so the values are the
@@ -23,6 +24,8 @@ from typing import Any
 import torch
 
 GOLDEN = Path(__file__).resolve().parent
+ROOT = GOLDEN.parents[1]  # the repository: a header's ``script`` is relative to it
+SCRIPTS = ROOT / "scripts" / "golden"  # the generation scripts
 HEADER_KEYS = ("repository", "commit", "file", "script", "command")
 
 
@@ -79,5 +82,6 @@ def load(name: str) -> Golden:
     header = doc["header"]
     missing = [k for k in HEADER_KEYS if not header.get(k)]
     assert not missing, f"golden fixture {name}.json: header lacks {', '.join(missing)}"
-    assert (GOLDEN.parent.parent / header["script"]).is_file(), f"{name}.json: script {header['script']} is missing"
+    script = ROOT / header["script"]
+    assert script.parent == SCRIPTS and script.is_file(), f"{name}.json: script {header['script']} is not in {SCRIPTS}"
     return Golden(header, _decode(doc["inputs"]), doc.get("params", {}), _decode(doc["expected"]))

@@ -67,11 +67,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chk.add_argument(
         "--curves",
         choices=CURVE_TESTS,
-        default="mean",
+        default="epochs",
         help="statistical mode, two-sided, JSON reference: how every stage's per-epoch training curves "
-        "are "
-        "tested: mean (default: one test per curve on its mean over the epochs), epochs (one "
-        "test per epoch), off (the final top-1 and losses only)",
+        "are tested: epochs (default: one test per epoch of each curve, against the reference seeds' spread "
+        "at that epoch), mean (one test per curve on its mean over the epochs), off (the final top-1 and "
+        "losses only)",
     )
     chk.add_argument(
         "--metric",

@@ -30,10 +30,16 @@ Open decisions of the paper and our defaults (all options, all recorded):
 * head initialisation (``head_init``): the paper re-trains the classification part; we start it from the
   baseline's weights (default) or from a fresh initialisation.
 * autoencoder budget (``ae_epochs``): the paper's 500 epochs against 300 baseline epochs, scaled to the
-  run's budget; optimiser and schedule are the run's recipe (the paper states only "MSE"). The decoder is
-  initialised from the run's seed (offset 3).
-* augmentation of autoencoder batches (``ae_augment``): the same crop and flip for input and target
-  (default) or none.
+  run's budget. The decoder is initialised from the run's seed (offset 3).
+* autoencoder optimisation (``ae_lr``): the paper states only "MSE" and the 500 epochs (Sec. 4.1 gives lr
+  0.1 and weight decay 1e-4 for the baselines). Default: the run's recipe (``ae_lr=0``), as before the
+  option existed; ``ae_lr`` sets the stage's own learning rate (the fast recipe's 1.5 makes the MSE diverge:
+  docs/fast-track.md says what to pass). The stage never takes the recipe's label smoothing (its loss has no
+  labels); it takes every other piece (momentum, weight decay, schedule, BatchNorm lr scale, averaging); see
+  :meth:`EncodeNet.autoencoder_recipe`.
+* augmentation of autoencoder batches (``ae_augment``): the same translation and flip for input and target,
+  as the run's recipe augments (default; the CIFAR-standard 4-pixel crop and random flip unless a recipe such
+  as ``fast`` says otherwise), or none.
 Ablations (paper Table 3) are separate method names: ``encodenet-input`` (target = the input itself),
 ``encodenet-class`` (one lowest-entropy representative per class, no clustering); ``encodenet-finetune``
 does not freeze the encoder (a different method, not EncodeNet).
@@ -51,6 +57,7 @@ import torch
 from harness.api import (
     at_least,
     COUNT,
+    NON_NEGATIVE,
     NON_NEGATIVE_INT,
     LevelClassifier,
     Method,
@@ -60,6 +67,7 @@ from harness.api import (
     Plan,
     Report,
     RunEnv,
+    Recipe,
     RunInfo,
     Stage,
     StageContext,
@@ -156,7 +164,15 @@ class EncodeNet(Method):
             0, "autoencoder epochs; 0 = 500 per 300 baseline epochs, scaled to the run", constraint=NON_NEGATIVE_INT
         ),
         "ae_augment": Option(
-            "same", "crop/flip of autoencoder batches: same for input and target, or none", ("same", "none")
+            "same",
+            "crop/flip of autoencoder batches (the recipe's translate, pad_mode, flip): same for input and "
+            "target, or none",
+            ("same", "none"),
+        ),
+        "ae_lr": Option(
+            0.0,
+            "autoencoder learning rate; 0 = the run's recipe lr (--recipe fast: pass 0.05, docs/fast-track.md)",
+            constraint=NON_NEGATIVE,
         ),
         "figures": Option(True, "draw the paper's figures beside the record"),
     }
@@ -170,18 +186,31 @@ class EncodeNet(Method):
         if self.opts["figures"]:
             libraries.require(libraries.FIGURES, f"method '{self.name}' (figures=true)")
         baseline = run.baseline()
-        ae_epochs = self.opts["ae_epochs"] or run.recipe.scaled(AE_RATIO)
         ae = Stage(
             "autoencoder",
             self.autoencoder_objective,
             config=self.autoencoder_config(),
             needs={"baseline": baseline},
-            recipe=run.recipe.with_overrides(epochs=ae_epochs),
+            recipe=self.autoencoder_recipe(run.recipe),
             data=self.autoencoder_data,
             evaluate="none",
+            lr_option=f"--opt {self.name}.ae_lr",
         )
         head = Stage("head", self.head_objective, config=self.config(), needs={"autoencoder": ae, "baseline": baseline})
         return Plan(head, report=self.report)
+
+    def autoencoder_recipe(self, recipe: Recipe) -> Recipe:
+        """The autoencoder stage's recipe: the run's, with the autoencoder's epochs (``ae_epochs``), its
+        learning rate (``ae_lr``; 0: the run's) and no label smoothing (its loss is an MSE, without labels: the
+        recipe's smoothing would not change one step, only the stage key). Every other piece is the run's
+        (momentum, weight decay, schedule, BatchNorm lr scale, averaging, augmentation; the whitened first
+        layer comes with the baseline's encoder). The harness keys the stage by this recipe, so an option
+        changes the key exactly when it changes the recipe (``ae_lr`` equal to the run's lr: the same key)."""
+        return recipe.with_overrides(
+            epochs=self.opts["ae_epochs"] or recipe.scaled(AE_RATIO),
+            lr=self.opts["ae_lr"] or None,  # None: no override
+            label_smoothing=0.0,
+        )
 
     def autoencoder_config(self) -> dict:
         """What the autoencoder depends on: the options that shape its targets and its training (not
@@ -331,6 +360,7 @@ class EncodeNet(Method):
             "frozen_encoder": self.frozen,
             "baseline_artifact": base.key,
             "autoencoder_artifact": ae.key,
+            "autoencoder_lr": (ae.stage.recipe or env.recipe).lr,
             "reconstruction_curve": [row.get("train_reconstruction") for row in ae.history],
             "compute": self.compute(env, classifier, autoencoder, base, ae, deployed),
             "trainable_params": sum(p.numel() for p in classifier.parameters() if p.requires_grad),

@@ -6,21 +6,16 @@ sampling data set would give) and fixed memory contents, so the value is determi
 normalisation constants Z and updates the banks; step 2 uses both. Expected: each step's loss, the gradients of
 both embedding heads and of the student feature at step 1, Z, and the banks after each step.
 
-    python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json
+    python scripts/golden/crd.py /path/to/RepDistiller --out tests/golden/crd.json
 """
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
-from golden import dump  # noqa: E402
+from _repdistiller import Reference
 
 B, S_DIM, T_DIM, FEAT_DIM, N_DATA, K, CLASSES = 6, 10, 14, 8, 40, 12, 4
 NCE_T, NCE_M = 0.07, 0.5
@@ -39,18 +34,11 @@ def contrast_indices(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("repo")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    sys.path.insert(0, args.repo)
+    ref = Reference("crd", "crd/criterion.py (CRDLoss, ContrastLoss, Embed), crd/memory.py (ContrastMemory)")
     import crd.memory as memory  # the reference
     from crd.criterion import CRDLoss
 
     memory.AliasMethod.cuda = lambda self: None  # its constructor moves the (unused) sampler to CUDA; stay on CPU
-    commit = subprocess.run(
-        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
     g = torch.Generator().manual_seed(31)
     train_labels = torch.arange(N_DATA) % CLASSES
@@ -93,15 +81,8 @@ def main() -> None:
             expected["z"] = crd.contrast.params[2:4].clone()
         expected[f"memory_s{step}"] = crd.contrast.memory_v1.clone()
         expected[f"memory_t{step}"] = crd.contrast.memory_v2.clone()
-    header = {
-        "repository": "github.com/HobbitLong/RepDistiller",
-        "commit": commit,
-        "file": "crd/criterion.py (CRDLoss, ContrastLoss, Embed), crd/memory.py (ContrastMemory)",
-        "script": "tests/golden/scripts/crd.py",
-        "command": "python tests/golden/scripts/crd.py /path/to/RepDistiller --out tests/golden/crd.json",
-    }
     params = {"feat_dim": FEAT_DIM, "n_data": N_DATA, "nce_k": K, "nce_t": NCE_T, "nce_m": NCE_M}
-    dump(args.out, header, inputs, expected, params)
+    ref.write(inputs, expected, params)
 
 
 if __name__ == "__main__":

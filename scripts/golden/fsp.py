@@ -4,36 +4,23 @@ Four features per network with equal channels (as FSP requires), one pair where 
 the top's size and one where the top is pooled to the bottom's; expected: each pair's loss, their sum and the
 gradient of the sum with respect to the student's features.
 
-    python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json
+    python scripts/golden/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json
 """
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
-from golden import dump  # noqa: E402
+from _repdistiller import Reference
 
 SHAPES = [(3, 4, 8, 8), (3, 4, 8, 8), (3, 6, 4, 4), (3, 5, 8, 8)]
 T_SIZES = [16, 8, 4, 4]  # the teacher's maps: other sizes, same channels
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("repo")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    sys.path.insert(0, args.repo)
+    ref = Reference("fsp", "distiller_zoo/FSP.py (FSP)")
     from distiller_zoo.FSP import FSP  # the reference
 
-    commit = subprocess.run(
-        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     g = torch.Generator().manual_seed(31)
     inputs = {}
     for i, (b, c, h, w) in enumerate(SHAPES):
@@ -48,14 +35,7 @@ def main() -> None:
     expected = {f"loss{i}": loss.detach() for i, loss in enumerate(losses)}
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
-    header = {
-        "repository": "github.com/HobbitLong/RepDistiller",
-        "commit": commit,
-        "file": "distiller_zoo/FSP.py (FSP)",
-        "script": "tests/golden/scripts/fsp.py",
-        "command": "python tests/golden/scripts/fsp.py /path/to/RepDistiller --out tests/golden/fsp.json",
-    }
-    dump(args.out, header, inputs, expected)
+    ref.write(inputs, expected)
 
 
 if __name__ == "__main__":

@@ -6,20 +6,14 @@ Three levels of pre-activation features: equal shapes (no connector), more teach
 a seeded generator, BatchNorm in training mode (as in RepDistiller's init stage). Expected: each level's loss,
 the sum, and the gradients of the sum with respect to the student's features and every connector parameter.
 
-    python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json
+    python scripts/golden/ab.py /path/to/RepDistiller --out tests/golden/ab.json
 """
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the fixture writer
-from golden import dump  # noqa: E402
+from _repdistiller import Reference
 
 S_SHAPES = [(4, 4, 8, 8), (4, 6, 4, 4), (4, 8, 4, 4)]
 T_SHAPES = [(4, 4, 8, 8), (4, 12, 4, 4), (4, 16, 2, 2)]
@@ -27,17 +21,10 @@ MARGIN = 1.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("repo")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    sys.path.insert(0, args.repo)
+    ref = Reference("ab", "distiller_zoo/AB.py (ABLoss), models/util.py (Connector, ConvReg)")
     from distiller_zoo.AB import ABLoss  # the reference
     from models.util import Connector
 
-    commit = subprocess.run(
-        ["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     g = torch.Generator().manual_seed(31)
     inputs = {}
     for i, (s, t) in enumerate(zip(S_SHAPES, T_SHAPES)):
@@ -59,14 +46,7 @@ def main() -> None:
     expected["loss"] = total.detach()
     expected.update({f"grad.s{i}": s.grad for i, s in enumerate(g_s)})
     expected.update({f"grad.connectors.{name}": p.grad for name, p in connector.named_parameters()})
-    header = {
-        "repository": "github.com/HobbitLong/RepDistiller",
-        "commit": commit,
-        "file": "distiller_zoo/AB.py (ABLoss), models/util.py (Connector, ConvReg)",
-        "script": "tests/golden/scripts/ab.py",
-        "command": "python tests/golden/scripts/ab.py /path/to/RepDistiller --out tests/golden/ab.json",
-    }
-    dump(args.out, header, inputs, expected, {"margin": MARGIN})
+    ref.write(inputs, expected, {"margin": MARGIN})
 
 
 if __name__ == "__main__":

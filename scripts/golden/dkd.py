@@ -11,9 +11,7 @@ This script never imports the harness.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -21,8 +19,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for golden.dump
-from golden import dump  # noqa: E402
+from _reference import Reference
+
+#: what a command needs before ``python``: yacs, mdistiller's (and logit-standardization-KD's) config library
+YACS = "PYTHONPATH=<dir with yacs> "
 
 #: (case name, config yaml under configs/cifar100/dkd, 1-based epoch of mdistiller's trainer)
 CASES = [
@@ -72,20 +72,6 @@ def inputs() -> dict[str, torch.Tensor]:
     }
 
 
-def checkout(description: str, what: str) -> tuple[Path, Path, str]:
-    """The command line's reference checkout (put first on sys.path), the output file and the checkout's commit."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("repo", type=Path, help=f"a checkout of {what}")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    repo = args.repo.resolve()
-    sys.path.insert(0, str(repo))
-    commit = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return repo, args.out, commit
-
-
 def reference_step(distiller: nn.Module, data: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
     """The reference distiller's training step on the fixed logits: its CE and distillation terms and the
     gradient of their sum w.r.t. the student logits."""
@@ -99,8 +85,27 @@ def reference_step(distiller: nn.Module, data: dict[str, torch.Tensor], epoch: i
     }
 
 
+def dkd_params(cfg, config: str, epoch: int) -> dict:
+    """The settings a DKD case ran with, as the reference's configuration resolved them (the fixture's params)."""
+    return {
+        "config": f"configs/cifar100/dkd/{config}",
+        "epoch": epoch,
+        "ce_weight": cfg.DKD.CE_WEIGHT,
+        "alpha": cfg.DKD.ALPHA,
+        "beta": cfg.DKD.BETA,
+        "temperature": cfg.DKD.T,
+        "warmup": cfg.DKD.WARMUP,
+    }
+
+
 def main() -> None:
-    repo, out, commit = checkout(__doc__.splitlines()[0], "megvii-research/mdistiller")
+    ref = Reference(
+        "dkd",
+        "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, configs/cifar100/dkd/*.yaml",
+        "megvii-research/mdistiller",
+        env=YACS,
+    )
+    repo = ref.checkout
     from mdistiller.distillers.DKD import DKD  # the reference
 
     base = reference_cfg(repo)
@@ -110,25 +115,8 @@ def main() -> None:
         cfg = base.clone()
         cfg.merge_from_file(str(repo / "configs" / "cifar100" / "dkd" / config))
         expected[case] = reference_step(DKD(Fixed(), Fixed(data["teacher_logits"]), cfg), data, epoch)
-        params[case] = {
-            "config": f"configs/cifar100/dkd/{config}",
-            "epoch": epoch,
-            "ce_weight": cfg.DKD.CE_WEIGHT,
-            "alpha": cfg.DKD.ALPHA,
-            "beta": cfg.DKD.BETA,
-            "temperature": cfg.DKD.T,
-            "warmup": cfg.DKD.WARMUP,
-        }
-    header = {
-        "repository": "https://github.com/megvii-research/mdistiller",
-        "commit": commit,
-        "file": "mdistiller/distillers/DKD.py (DKD.forward_train), mdistiller/engine/cfg.py, "
-        "configs/cifar100/dkd/*.yaml",
-        "script": "tests/golden/scripts/dkd.py",
-        "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/dkd.py <mdistiller checkout> "
-        "--out tests/golden/dkd.json",
-    }
-    dump(out, header, data, expected, params)
+        params[case] = dkd_params(cfg, config, epoch)
+    ref.write(data, expected, params)
 
 
 if __name__ == "__main__":

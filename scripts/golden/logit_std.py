@@ -11,13 +11,8 @@ w.r.t. the student logits. Needs ``yacs`` importable (PYTHONPATH). This script n
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for golden.dump
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the DKD script's loaders
-from golden import dump  # noqa: E402
-from dkd import Fixed, checkout, inputs, reference_cfg, reference_step  # noqa: E402
+from _reference import Reference
+from dkd import YACS, Fixed, dkd_params, inputs, reference_cfg, reference_step
 
 BASE_TEMP, KD_WEIGHT = 2.0, 9.0  # tools/train.py's --base-temp and --kd-weight defaults (the README's command)
 
@@ -44,7 +39,14 @@ def logit_stand(cfg, distiller: str) -> None:
 
 
 def main() -> None:
-    repo, out, commit = checkout(__doc__.splitlines()[0], "sunshangquan/logit-standardization-KD")
+    ref = Reference(
+        "logit_std",
+        "mdistiller/distillers/KD.py (normalize, KD.forward_train), mdistiller/distillers/DKD.py, "
+        "mdistiller/engine/cfg.py, tools/train.py (--logit-stand overrides), configs/cifar100/dkd/*.yaml",
+        "sunshangquan/logit-standardization-KD",
+        env=YACS,
+    )
+    repo = ref.checkout
     from mdistiller.distillers.DKD import DKD  # the reference
     from mdistiller.distillers.KD import KD, normalize
 
@@ -66,26 +68,9 @@ def main() -> None:
         params[case] = (
             {"ce_weight": cfg.KD.LOSS.CE_WEIGHT, "kd_weight": cfg.KD.LOSS.KD_WEIGHT, "temperature": cfg.KD.TEMPERATURE}
             if kind == "KD"
-            else {
-                "config": f"configs/cifar100/dkd/{config}",
-                "epoch": epoch,
-                "ce_weight": cfg.DKD.CE_WEIGHT,
-                "alpha": cfg.DKD.ALPHA,
-                "beta": cfg.DKD.BETA,
-                "temperature": cfg.DKD.T,
-                "warmup": cfg.DKD.WARMUP,
-            }
+            else dkd_params(cfg, config, epoch)
         )
-    header = {
-        "repository": "https://github.com/sunshangquan/logit-standardization-KD",
-        "commit": commit,
-        "file": "mdistiller/distillers/KD.py (normalize, KD.forward_train), mdistiller/distillers/DKD.py, "
-        "mdistiller/engine/cfg.py, tools/train.py (--logit-stand overrides), configs/cifar100/dkd/*.yaml",
-        "script": "tests/golden/scripts/logit_std.py",
-        "command": "PYTHONPATH=<dir with yacs> python tests/golden/scripts/logit_std.py <logit-standardization-KD "
-        "checkout> --out tests/golden/logit_std.json",
-    }
-    dump(out, header, data, expected, params)
+    ref.write(data, expected, params)
 
 
 if __name__ == "__main__":
