@@ -3,6 +3,7 @@ once, models costed without arithmetic; the same keys, weights and random state 
 
 from __future__ import annotations
 
+import copy
 import io
 from collections import Counter
 from pathlib import Path
@@ -16,9 +17,11 @@ from conftest import tiny_request
 from harness.core.identity import code_identity
 from harness.core.progress import Reporter
 from harness.models.cost import _count, count_cost
+from harness.models.levels import LevelClassifier
 from harness.plugins.manager import PluginSet, load_plugins
 from harness.run import reproduce
-from harness.run.planning import ArchBuilds, cached_factory
+from harness.run.outputs import logits_problem
+from harness.run.planning import ArchBuilds, cached_factory, lazy_copy
 from harness.run.prepare import prepare
 from harness.train.executor import StageRunner
 
@@ -70,6 +73,74 @@ def test_a_dry_run_builds_each_architecture_once_per_seed(tmp_path: Path, cache_
     assert run.planning.builds.built == 4
 
 
+def test_a_dry_run_makes_no_real_forward_pass_beyond_the_factories(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation's logits check and the workload's FLOPs share one meta-device pass per model structure: the
+    only real forward passes of a dry run are those the architectures' factories make while building (the
+    level probe, an adapter's check), each architecture built once per seed."""
+    calls: Counter = Counter()
+    plugins = counting(load_plugins(warn=False), calls)
+    building = [0]
+    resolve = plugins.resolve_arch
+
+    def resolve_marked(name: str):
+        factory, arg = resolve(name)
+
+        def build(spec):
+            building[0] += 1
+            try:
+                return factory(spec)
+            finally:
+                building[0] -= 1
+
+        return build, arg
+
+    plugins.resolve_arch = resolve_marked  # type: ignore[method-assign]  # marking the factories' passes
+    passes: Counter = Counter()
+    forward = LevelClassifier.forward
+
+    def counted(self: LevelClassifier, x: torch.Tensor) -> torch.Tensor:
+        passes[(x.device.type, "in a factory" if building[0] else "outside")] += 1
+        return forward(self, x)
+
+    monkeypatch.setattr(LevelClassifier, "forward", counted)
+    run = prepare(
+        tiny_request(cache_dir, tmp_path / "out", methods=METHODS, teacher="resnet14"),
+        plugins,
+        Reporter(),
+        need_data=False,
+    )
+    reproduce.dry_run([(None, run)], Console(file=io.StringIO(), width=200))
+    assert calls == {"resnet8": 1, "resnet14": 1}
+    assert passes[("cpu", "outside")] == 0, passes
+    assert passes[("meta", "outside")] == 3, passes  # resnet8 (baseline, kd's student), resnet14, resnet8 + CBAM
+
+
+def test_the_logits_check_on_the_meta_device_says_what_a_real_pass_says() -> None:
+    """The same answer as one real pass (a right model, a wrong class count, a model returning no tensor),
+    and a real pass for a forward that needs values."""
+    cpu = torch.device("cpu")
+    model = load_plugins(warn=False).resolve_arch("resnet8")[0](tiny_spec())
+    real_pass = lambda module, shape: None  # noqa: E731  (no meta pass: the check's real pass)
+    for module, classes in ((model, 10), (model, 2), (Pair(), 10)):
+        meta = logits_problem(module, (3, 32, 32), classes, cpu)
+        assert meta == logits_problem(module, (3, 32, 32), classes, cpu, real_pass)
+    assert logits_problem(model, (3, 32, 32), 10, cpu) is None
+    assert "returns logits of shape (1, 10) for one 3x32x32 image, not (1, 2)" in str(
+        logits_problem(model, (3, 32, 32), 2, cpu)
+    )
+    assert logits_problem(Pair(), (3, 32, 32), 10, cpu) == "returns a tuple, not a tensor of logits"
+    needs_values = ValueBranch()
+    assert "returns logits of shape (1, 3, 8, 8)" in str(logits_problem(needs_values, (3, 8, 8), 10, cpu))
+    assert needs_values.real_passes == 1  # the meta pass failed; the check ran on the real module
+
+
+class Pair(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.flatten(1)[:, :10], x
+
+
 def test_planned_resolutions_have_the_keys_of_plain_ones(tmp_path: Path, cache_dir: Path) -> None:
     run = prepare(
         tiny_request(cache_dir, tmp_path, methods=METHODS, teacher="resnet14"), load_plugins(warn=False), Reporter()
@@ -103,6 +174,35 @@ def test_a_cached_build_is_what_building_again_gives(tmp_path: Path) -> None:
         other.state_dict()["stem.0.weight"], fresh.state_dict()["stem.0.weight"]
     )
     assert code_identity(cached) == code_identity(factory)  # stage keys see the architecture's own factory
+
+
+def test_a_copy_on_write_copy_is_a_deep_copy_until_written() -> None:
+    """The cache's copies share their weights' memory with the build until one side writes: each write stays
+    on its side, as with ``copy.deepcopy``; tensors that share memory are copied by ``copy.deepcopy``."""
+    model = load_plugins(warn=False).resolve_arch("resnet8")[0](tiny_spec())
+    next(model.parameters()).requires_grad_(False)
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    copied = lazy_copy(model)
+    pairs = list(zip(model.state_dict().values(), copied.state_dict().values()))
+    assert all(torch.equal(a, b) and a.stride() == b.stride() for a, b in pairs)
+    assert [p.requires_grad for p in copied.parameters()] == [p.requires_grad for p in model.parameters()]
+    with torch.no_grad():
+        for p in copied.parameters():
+            p.add_(1)
+    assert all(torch.equal(t, before[name]) for name, t in model.state_dict().items())  # the build unchanged
+    again = lazy_copy(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    assert all(torch.equal(t, before[name]) for name, t in again.state_dict().items())  # the copy unchanged
+    tied = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    tied[1].weight = tied[0].weight  # one parameter twice: one copy
+    tied[1].register_buffer("view", tied[0].bias.detach()[:2])  # a buffer sharing a parameter's memory
+    twin, deep = lazy_copy(tied), copy.deepcopy(tied)
+    assert twin[1].weight is twin[0].weight
+    assert all(torch.equal(a, b) for a, b in zip(twin.state_dict().values(), deep.state_dict().values()))
+    shared = twin[1].view.untyped_storage().data_ptr() == twin[0].bias.untyped_storage().data_ptr()
+    assert shared == (deep[1].view.untyped_storage().data_ptr() == deep[0].bias.untyped_storage().data_ptr())
 
 
 def tiny_spec():

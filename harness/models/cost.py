@@ -43,6 +43,26 @@ class ModelCost:
     flops: int  # torch's flop counter: 2 per conv/matmul multiply-add, nothing else
 
 
+@dataclass(frozen=True)
+class Output:
+    """What a model's forward pass returned: the type's name and, for a tensor, its shape."""
+
+    kind: str
+    shape: tuple[int, ...] | None
+
+    @classmethod
+    def of(cls, value: object) -> "Output":
+        return cls(type(value).__name__, tuple(value.shape) if isinstance(value, torch.Tensor) else None)
+
+
+@dataclass(frozen=True)
+class ShapePass:
+    """One counted forward pass at batch 1 in eval mode (:func:`shape_pass`): its cost and its output."""
+
+    cost: ModelCost
+    output: Output
+
+
 def meta_copy(model: nn.Module) -> nn.Module | None:
     """A copy of ``model`` whose parameters and buffers are on the meta device (shapes and dtypes, no data:
     nothing is copied but the modules), or None when the model cannot be copied."""
@@ -57,33 +77,46 @@ def meta_copy(model: nn.Module) -> nn.Module | None:
         return None
 
 
+def shape_pass(model: nn.Module, input_shape: tuple[int, ...]) -> ShapePass | None:
+    """:func:`count_cost`'s pass on a meta-device copy of ``model`` (no arithmetic), with what the forward
+    returned (its output's type and shape: what a real pass returns, as the meta device computes the shapes
+    the real kernels would); None when the model cannot be copied or its forward needs values (data-dependent
+    shapes or branches, tensors kept outside its parameters and buffers), which only a real pass answers."""
+    shadow = meta_copy(model)
+    if shadow is None:
+        return None
+    try:
+        return counted_pass(shadow, input_shape, torch.device("meta"))
+    except Exception:  # the forward needs values
+        return None
+
+
 def count_cost(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> ModelCost:
     """MACs and FLOPs of one forward pass at batch 1 in eval mode (see the module's docstring). The counts
-    depend on shapes only, so the pass runs on a meta-device copy (no arithmetic; a ResNet-101 is counted
-    in milliseconds); a model whose forward needs values (data-dependent shapes or branches, tensors kept
-    outside its parameters and buffers) is counted by a real pass on ``device``."""
-    shadow = meta_copy(model)
-    if shadow is not None:
-        try:
-            return _count(shadow, input_shape, torch.device("meta"))
-        except Exception:  # the forward needs values: counted on the real model below
-            pass
-    return _count(model, input_shape, device)
+    depend on shapes only, so the pass runs on a meta-device copy (:func:`shape_pass`; a ResNet-101 is counted
+    in milliseconds); a model whose forward needs values is counted by a real pass on ``device``."""
+    done = shape_pass(model, input_shape)
+    return done.cost if done is not None else _count(model, input_shape, device)
+
+
+def _count(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> ModelCost:
+    """:func:`count_cost` by one pass of ``model`` on ``device``."""
+    return counted_pass(model, input_shape, device).cost
 
 
 @torch.no_grad()
-def _count(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> ModelCost:
-    """:func:`count_cost` by one pass of ``model`` on ``device``."""
+def counted_pass(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> ShapePass:
+    """One pass of ``model`` on ``device`` under torch's flop counter: its cost and its output."""
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False, custom_mapping={op: _elements for op in GATING_OPS})
     with counter:
-        model(torch.zeros(1, *input_shape, device=device))
+        out = model(torch.zeros(1, *input_shape, device=device))
     model.train(was_training)
     by_op = counter.get_flop_counts()["Global"]
     gating = sum(int(n) for op, n in by_op.items() if op in GATING_OPS)
     flops = sum(int(n) for op, n in by_op.items() if op not in GATING_OPS)
-    return ModelCost(macs=flops // 2 + gating, flops=flops)
+    return ShapePass(ModelCost(macs=flops // 2 + gating, flops=flops), Output.of(out))
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:

@@ -21,11 +21,11 @@ from harness.core.recipes import Recipe
 from harness.data.datasets import ImageDataset
 from harness.methods.contract import Method, RunInfo
 from harness.methods.shared import baseline_stage
-from harness.models.cost import count_cost, latency_ms
+from harness.models.cost import counted_pass, latency_ms, shape_pass
 from harness.models.levels import count_params
 from harness.plugins.manager import PluginSet
 from harness.results.reference import RefValue
-from harness.run.outputs import check_logits
+from harness.run.outputs import check_logits, made
 from harness.run.plan import RunPlan
 from harness.train.artifacts import ArtifactStore
 from harness.train.env import RunEnv
@@ -118,8 +118,9 @@ def measure_costs(
         )
         try:
             model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
-            check_logits(model, shape, num_classes, device, f"{where}: its model")
-            cost = count_cost(model, shape, device)
+            done = shape_pass(model, shape)  # one pass checks the logits and counts (a real one without it)
+            check_logits(model, shape, num_classes, device, f"{where}: its model", made(done))
+            cost = done.cost if done is not None else counted_pass(model, shape, device).cost
             rows.append(
                 CostRow(
                     method=entry.name,

@@ -10,9 +10,13 @@ ResNet-50/101 24 times, each build with the architecture's test forward passes. 
   (:class:`PlanningRunner`);
 * an architecture is built once per (architecture, spec, random-number state): a later build of the same
   is a copy of the first, and leaves the random-number state the first build left (:class:`ArchBuilds`),
-  so the copy is what building it again gives, weights and later random draws alike;
-* a model's forward FLOPs (the workload estimate) are counted once per structure (:func:`structure_key`):
-  the same architecture as a baseline, a student and a teacher is counted once.
+  so the copy is what building it again gives, weights and later random draws alike; the copies' weights are
+  copy-on-write (:func:`lazy_copy`), so a copy costs its modules, not its weights' memory, until written;
+* a model's forward pass on the meta device (:func:`harness.models.cost.shape_pass`: its FLOPs for the
+  workload estimate, its output for validation's logits check) is made once per structure
+  (:func:`structure_key`): the same architecture as a baseline, a student and a teacher is passed once, and
+  validation makes no real forward pass of its own (the architectures' factories make theirs, which are
+  part of what they build).
 
 Nothing here trains, and no key changes: a cached factory is a :func:`functools.partial` of the
 architecture's own factory, which :func:`harness.core.identity.code_identity` follows to the factory's code.
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 
 from harness.data.datasets import ImageDataset
-from harness.models.cost import count_cost
+from harness.models.cost import ShapePass, counted_pass, shape_pass
 from harness.models.levels import ArchSpec
 from harness.train.artifacts import ArtifactStore
 from harness.train.env import ArchFactory, RunEnv
@@ -43,6 +47,29 @@ from harness.train.stage import Stage, TrainedStage
 def rng_digest() -> str:
     """A digest of the CPU random-number state (what an architecture's initial weights are drawn from)."""
     return hashlib.blake2b(torch.get_rng_state().numpy().tobytes(), digest_size=16).hexdigest()
+
+
+def lazy_copy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)`` whose parameters and buffers are copy-on-write clones (``torch._lazy_clone``):
+    the same values, dtypes, strides and ``requires_grad``, sharing memory with ``model`` until either side
+    writes to a tensor, which then gets its own copy first. A deep copy where that is not the same: no
+    ``torch._lazy_clone`` (a private function of torch, present since 2.2), a tensor that is a subclass or
+    has a gradient, or two tensors sharing memory (views of one another, which separate clones would part)."""
+    lazy = getattr(torch, "_lazy_clone", None)
+    tensors = [*model.parameters(), *model.buffers()]
+    storages = [t.untyped_storage().data_ptr() for t in tensors if t.untyped_storage().nbytes()]
+    if (
+        lazy is None
+        or len(set(storages)) != len(storages)
+        or any(type(t) not in (torch.Tensor, nn.Parameter) or t.grad is not None for t in tensors)
+    ):
+        return copy.deepcopy(model)
+    memo: dict[int, object] = {}
+    for param in model.parameters():
+        memo[id(param)] = nn.Parameter(lazy(param.detach()), requires_grad=param.requires_grad)
+    for buffer in model.buffers():
+        memo.setdefault(id(buffer), lazy(buffer))
+    return copy.deepcopy(model, memo)
 
 
 @dataclass
@@ -59,12 +86,12 @@ class ArchBuilds:
         if key in self.models:
             model, after = self.models[key]
             torch.set_rng_state(after)
-            return copy.deepcopy(model)
+            return lazy_copy(model)
         model = factory(spec)
         self.built += 1
         after = torch.get_rng_state()
         try:
-            self.models[key] = (copy.deepcopy(model), after)
+            self.models[key] = (lazy_copy(model), after)
         except Exception:  # a model that cannot be copied is built every time, as without the cache
             pass
         return model
@@ -121,14 +148,25 @@ class Planning:
     _runners: dict[tuple[int, int], tuple[ImageDataset, PlanningRunner]] = field(default_factory=dict)
     _factories: dict[str, CachedFactory] = field(default_factory=dict)
     _stand_in: list[ImageDataset | None] = field(default_factory=list)  # [] until made: [the stand-in or None]
-    _flops: dict[tuple, int] = field(default_factory=dict)  # (structure, input shape, device) -> forward FLOPs
+    _passes: dict[tuple, ShapePass | None] = field(default_factory=dict)  # (structure, input shape) -> meta pass
+    _flops: dict[tuple, int] = field(default_factory=dict)  # (structure, input shape, device) -> real count
+
+    def shape_pass(self, module: nn.Module, shape: tuple[int, ...]) -> ShapePass | None:
+        """:func:`harness.models.cost.shape_pass` of ``module``, made once per structure and input."""
+        key = (structure_key(module), shape)
+        if key not in self._passes:
+            self._passes[key] = shape_pass(module, shape)
+        return self._passes[key]
 
     def forward_flops(self, module: nn.Module, shape: tuple[int, int, int], device: torch.device) -> int:
         """FLOPs of one forward pass at batch 1 (:func:`harness.models.cost.count_cost`), counted once per
-        structure and input."""
+        structure and input: on the meta device (:meth:`shape_pass`), else by a real pass on ``device``."""
+        done = self.shape_pass(module, shape)
+        if done is not None:
+            return done.cost.flops
         key = (structure_key(module), shape, device.type)
         if key not in self._flops:
-            self._flops[key] = count_cost(module, shape, device).flops
+            self._flops[key] = counted_pass(module, shape, device).cost.flops
         return self._flops[key]
 
     def stand_in(self, make: Callable[[], ImageDataset | None]) -> ImageDataset | None:

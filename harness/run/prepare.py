@@ -415,6 +415,7 @@ def validate(run: PreparedRun, dataset: ImageDataset | None = None) -> None:
                 run.device,
                 where,
                 checked,
+                run.planning.shape_pass,
             )
         except PluginFailed as exc:
             raise UsageError(f"{where}: {run.plugins.claim(exc, entry.name)}") from exc
