@@ -1,9 +1,9 @@
 """Aggregation over seeds: within a group (:mod:`harness.results.grouping`) a :class:`Row` is one method (with
 its non-default options and its teacher's architecture) over seeds, with its Δ and Welch's p against the
-group's baseline (or another method's row: ``bench table --against kd``); a second record of the same row and seed is a :class:`Duplicate`: the newest (by
-``created``) is kept and the others are reported. Records whose ``status`` is not ``"ok"`` (failed runs, see
-:func:`~harness.results.records.load_records`) are never aggregated, only counted; an ok record without the
-top-1 read is left out and named (:attr:`Aggregation.left_out`).
+group's baseline (or another method's row: ``bench table --against kd``); a second record of the same row and seed is a
+:class:`Duplicate`: the newest (by ``created``) is kept and the others are reported. Records whose ``status`` is not
+``"ok"`` (failed runs, see :func:`~harness.results.records.load_records`) are never aggregated, only counted; an ok
+record without the top-1 read is left out and named (:attr:`Aggregation.left_out`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from typing import Any
 
 from harness.core.errors import UsageError
 from harness.results.grouping import (
-    Group, budget, canonical, comparability_key, data_settings, engine_settings, protocol_settings, qualify,
-    recipe_settings, variant,
+    Group,
+    budget,
+    canonical,
+    comparability_key,
+    data_settings,
+    engine_settings,
+    protocol_settings,
+    qualify,
+    recipe_settings,
+    variant,
 )
 from harness.results.records import MEASURES, TOP1, Record, migrate
 from harness.results.stats import ALPHA, summarize, welch_p
@@ -157,12 +165,14 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def distortion_names(rows: Iterable[Row]) -> list[str]:
     """Every distortion any row was measured under, by kind and then level (``noise:0.05`` before ``noise:0.1``)."""
+
     def order(name: str) -> tuple[str, float]:
         kind, _, level = name.partition(":")
         try:
             return kind, float(level)
         except ValueError:
             return kind, math.inf
+
     return sorted({name for r in rows for name in r.distorted}, key=order)
 
 
@@ -221,14 +231,25 @@ def collect(records: Iterable[Record], metric: str = "last", against: str | None
     groups: dict[tuple, Group] = {}
     for gkey, recs in members.items():
         first = recs[0]
-        devices = sorted({f"{d.get('name') or '?'} ({d.get('type', '?')}, {d.get('threads', '?')} thread(s))"
-                          for r in recs if (r["metrics"].get("latency_ms") or {}).get("batch1") is not None
-                          for d in [r.get("device") or {}]})
-        groups[gkey] = Group(key=gkey, arch=first["arch"], budget=budget(first), data=data_settings(first),
-                             recipe=recipe_settings(first), engine=engine_settings(first),
-                             protocol=protocol_settings(first),
-                             sources=tuple(sorted({r["dataset"].get("source") or "" for r in recs} - {""})),
-                             devices=tuple(devices))
+        devices = sorted(
+            {
+                f"{d.get('name') or '?'} ({d.get('type', '?')}, {d.get('threads', '?')} thread(s))"
+                for r in recs
+                if (r["metrics"].get("latency_ms") or {}).get("batch1") is not None
+                for d in [r.get("device") or {}]
+            }
+        )
+        groups[gkey] = Group(
+            key=gkey,
+            arch=first["arch"],
+            budget=budget(first),
+            data=data_settings(first),
+            recipe=recipe_settings(first),
+            engine=engine_settings(first),
+            protocol=protocol_settings(first),
+            sources=tuple(sorted({r["dataset"].get("source") or "" for r in recs} - {""})),
+            devices=tuple(devices),
+        )
     groups = qualify(groups)
     rows: dict[tuple, Row] = {}
     duplicates: list[Duplicate] = []
@@ -238,8 +259,9 @@ def collect(records: Iterable[Record], metric: str = "last", against: str | None
         for (method, var, teacher, seed), recs in sorted(by_seed.items(), key=lambda kv: canonical(kv[0])):
             recs = sorted(recs, key=lambda r: (str(r.get("created") or ""), record_file(r)))
             rec = recs[-1]  # the newest
-            row = rows.setdefault((gkey, method, var, teacher), Row(group=group, method=method, variant=var,
-                                                                    teacher_arch=teacher))
+            row = rows.setdefault(
+                (gkey, method, var, teacher), Row(group=group, method=method, variant=var, teacher_arch=teacher)
+            )
             if len(recs) > 1:
                 ignored = [record_file(r) for r in recs[:-1]]
                 dup = Duplicate(group, method, var, teacher, seed, record_file(rec), ignored)
@@ -268,8 +290,9 @@ def collect(records: Iterable[Record], metric: str = "last", against: str | None
         if b is not None:
             r.params_x_baseline = _ratio(r.params, b.params)
             r.macs_x_baseline = _ratio(r.macs, b.macs)
-    ordered_groups = sorted({r.group.key: r.group for r in out}.values(),
-                            key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id))
+    ordered_groups = sorted(
+        {r.group.key: r.group for r in out}.values(), key=lambda g: (g.dataset, g.arch, g.budget, g.qualifier, g.id)
+    )
     position = {g.key: i for i, g in enumerate(ordered_groups)}
     order = {reference: 0}  # the reference rows first
     out.sort(key=lambda r: (position[r.group.key], order.get(r.method, 1), r.method, r.variant, r.teacher_arch or ""))

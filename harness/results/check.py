@@ -13,11 +13,11 @@ interval), on the checked top-1 and, for a JSON reference, on the deployed stage
 every stage's per-epoch training curves (train loss and accuracy, a method's own loss terms: one test per
 epoch of each curve, or with ``--curves mean`` one per curve on its mean over the epochs; ``--curves off``
 tests the deployed stage's final train and test losses instead); the family of tests of one check holds
-``alpha`` together (Bonferroni). A measured seed that the reference also holds is compared with the
-reference's other seeds (:func:`independent_seeds`: a run of the same seed is not an independent draw). Each stage's learning rate per epoch, a
-function of the recipe alone, is compared like the model's size: any difference fails. ``--direction down`` fails
-only on a significant top-1 drop; ``--tolerance T`` replaces the top-1 test by a band of ±T points (or -T
-for ``down``). Each row says the smallest shift it detects with 80% probability at its seed counts (see
+``alpha`` together (Bonferroni). A measured seed that the reference also holds is compared with the reference's other
+seeds (:func:`independent_seeds`: a run of the same seed is not an independent draw). Each stage's learning rate per
+epoch, a function of the recipe alone, is compared like the model's size: any difference fails. ``--direction down``
+fails only on a significant top-1 drop; ``--tolerance T`` replaces the top-1 test by a band of ±T points (or -T for
+``down``). Each row says the smallest shift it detects with 80% probability at its seed counts (see
 :meth:`harness.results.stats.ShiftTest.detectable`), so that a pass says how much it rules out. Without
 any seed spread (one value on each side) a row falls back to a ±1 point band and says so.
 
@@ -138,8 +138,10 @@ class Check:
     def summary(self) -> str:
         if not self.tests:
             return ""
-        return (f"statistical: alpha {self.alpha:g} over {self.tests} test(s) (Bonferroni: {self.alpha / self.tests:.2g} "
-                f"each); 'detects' = the smallest true shift failed with {POWER:.0%} probability")
+        return (
+            f"statistical: alpha {self.alpha:g} over {self.tests} test(s) (Bonferroni: {self.alpha / self.tests:.2g} "
+            f"each); 'detects' = the smallest true shift failed with {POWER:.0%} probability"
+        )
 
 
 def row_key(dataset: str, arch: str, teacher: str, method: str, variant: str) -> tuple:
@@ -156,12 +158,27 @@ def check_metric(reference: list[RefValue], metric: str | None) -> str:
     protocols = sorted({v.protocol for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS})
     if metric is None:
         return protocols[0] if len(protocols) == 1 else "last"
-    other = next((v for v in reference if v.metric == "top1" and v.protocol in EPOCH_PROTOCOLS
-                  and metric in EPOCH_PROTOCOLS and v.protocol != metric), None) if len(protocols) < 2 else None
+    other = (
+        next(
+            (
+                v
+                for v in reference
+                if v.metric == "top1"
+                and v.protocol in EPOCH_PROTOCOLS
+                and metric in EPOCH_PROTOCOLS
+                and v.protocol != metric
+            ),
+            None,
+        )
+        if len(protocols) < 2
+        else None
+    )
     if other is not None:
-        raise UsageError(f"--metric {metric} checks the {metric}-epoch top-1, but the reference row "
-                         f"{other.where} ({other.method}) was measured at the {other.protocol} epoch "
-                         f"(protocol '{other.protocol}'): pass --metric {other.protocol}, or leave --metric out")
+        raise UsageError(
+            f"--metric {metric} checks the {metric}-epoch top-1, but the reference row "
+            f"{other.where} ({other.method}) was measured at the {other.protocol} epoch "
+            f"(protocol '{other.protocol}'): pass --metric {other.protocol}, or leave --metric out"
+        )
     return metric
 
 
@@ -214,8 +231,9 @@ def _key(r: Row, dataset_as: str | None = None) -> tuple:
 # ---- the check --------------------------------------------------------------------------------------------
 
 
-def compare(records: list[Record], reference: list[RefValue], *, metric: str | None = "last",
-            settings: Settings = Settings()) -> Check:
+def compare(
+    records: list[Record], reference: list[RefValue], *, metric: str | None = "last", settings: Settings = Settings()
+) -> Check:
     """Check ``records`` against ``reference`` (see the module docstring); ``metric`` as :func:`check_metric`."""
     metric = check_metric(reference, metric)
     reference, _ = protocol_rows(reference, metric)
@@ -230,9 +248,11 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
             continue
         differs = setup_differences(c, settings, added)
         if differs:
-            c.text = (f"setup differs from the reference's: {differs[0]}" +
-                      (f" (and {len(differs) - 1} more)" if len(differs) > 1 else "") +
-                      ": these are not the reference's runs")
+            c.text = (
+                f"setup differs from the reference's: {differs[0]}"
+                + (f" (and {len(differs) - 1} more)" if len(differs) > 1 else "")
+                + ": these are not the reference's runs"
+            )
             continue
         unknown = sorted(set(c.row.seeds) - {s.seed for s in c.ref.seeds})
         if mode == "exact" and not unknown:
@@ -244,22 +264,29 @@ def compare(records: list[Record], reference: list[RefValue], *, metric: str | N
         differs = structure_differences(c)
         schedule = [] if differs else schedule_differences(c)
         if differs or schedule:
-            c.text += (f"model differs from the reference's: {differs[0]}" if differs else
-                       f"training schedule differs from the reference's: {schedule[0]}")
+            c.text += (
+                f"model differs from the reference's: {differs[0]}"
+                if differs
+                else f"training schedule differs from the reference's: {schedule[0]}"
+            )
         else:
             pending.append(c)
     if added:
-        check.notes.append(f"options added since the reference, at their defaults, taken as its setup: "
-                           f"{', '.join(sorted(added))}")
+        check.notes.append(
+            f"options added since the reference, at their defaults, taken as its setup: {', '.join(sorted(added))}"
+        )
     seen: set[tuple[float, ...]] = set()  # curve series tested already, shared by the rows
     planned = [(c, statistical_plan(c, metric, settings, seen)) for c in pending]
     check.tests = sum(1 for _, plan in planned for _, _, _, tol in plan if tol is None)
-    left = sorted({s.seed for c in pending for s in c.ref.seeds} - {s.seed for c in pending
-                                                                      for s in independent_seeds(c)})
+    left = sorted(
+        {s.seed for c in pending for s in c.ref.seeds} - {s.seed for c in pending for s in independent_seeds(c)}
+    )
     if left:
-        check.notes.append(f"measured seed(s) {','.join(map(str, left))} left out of the reference seeds they are "
-                           f"compared with: a run of the same seed shares its initialisation and data order, it is "
-                           f"not an independent draw")
+        check.notes.append(
+            f"measured seed(s) {','.join(map(str, left))} left out of the reference seeds they are "
+            f"compared with: a run of the same seed shares its initialisation and data order, it is "
+            f"not an independent draw"
+        )
     for c, plan in planned:
         statistical(c, plan, settings, settings.alpha / max(check.tests, 1))
     return check
@@ -274,8 +301,10 @@ def choose_mode(rows: list[CheckRow], settings: Settings) -> tuple[str, list[str
         return "statistical", []
     if not all(r.per_seed for r in refs):
         if settings.mode == "exact":
-            raise UsageError(f"--mode exact needs a reference with every seed's values, saved with bench check "
-                             f"--save-reference FILE.json; {name} holds means only")
+            raise UsageError(
+                f"--mode exact needs a reference with every seed's values, saved with bench check "
+                f"--save-reference FILE.json; {name} holds means only"
+            )
         return "statistical", [f"{name} has no per-seed values (means only): statistical mode against its means"]
     platform = refs[0].platform or {}
     measured = [fingerprint.of_record(r) for c in rows for r in (c.row.records if c.row else [])]
@@ -286,14 +315,19 @@ def choose_mode(rows: list[CheckRow], settings: Settings) -> tuple[str, list[str
         differs = fingerprint.differences(platform, now)
         if differs:
             ref_profile, now_profile = (sorted(fingerprint.profiles([p])) for p in (platform, now))
-            why = (f"the reference was computed under numerics '{ref_profile[0]}' and the records under "
-                   f"'{now_profile[0]}' (rerun with --numerics {ref_profile[0]}, or save a reference under "
-                   f"'{now_profile[0]}')" if ref_profile != now_profile else
-                   f"platform differs from the reference's ({'; '.join(differs)})")
+            why = (
+                f"the reference was computed under numerics '{ref_profile[0]}' and the records under "
+                f"'{now_profile[0]}' (rerun with --numerics {ref_profile[0]}, or save a reference under "
+                f"'{now_profile[0]}')"
+                if ref_profile != now_profile
+                else f"platform differs from the reference's ({'; '.join(differs)})"
+            )
             return "statistical", [f"{why}: statistical mode, not exact"]
-    compared = ("both pinned: compared the numerics profile, the torch build and the thread count, not the CPU "
-                "model" if measured and fingerprint.portable_pair(platform, measured[0]) else
-                "compared the CPU model and its numerical libraries' instruction sets")
+    compared = (
+        "both pinned: compared the numerics profile, the torch build and the thread count, not the CPU model"
+        if measured and fingerprint.portable_pair(platform, measured[0])
+        else "compared the CPU model and its numerical libraries' instruction sets"
+    )
     return "exact", [f"platform matches the reference's ({describe_platform(platform)}; {compared}): exact mode"]
 
 
@@ -316,8 +350,11 @@ def added_options(reference: Mapping[str, Any], now: dict[str, Any], settings: S
         return []
     before = (reference.get("method") or {}).get("options") or {}
     declared = settings.option_defaults(now["method"]["name"])
-    return [k for k, v in now["method"]["options"].items()
-            if k not in before and k in declared and replay.same(v, declared[k])]
+    return [
+        k
+        for k, v in now["method"]["options"].items()
+        if k not in before and k in declared and replay.same(v, declared[k])
+    ]
 
 
 def setup_differences(c: CheckRow, settings: Settings, added: set[str] | None = None) -> list[str]:
@@ -330,8 +367,10 @@ def setup_differences(c: CheckRow, settings: Settings, added: set[str] | None = 
         now = replay.setup(record)
         new = added_options(c.ref.setup, now, settings)
         if new:
-            now["method"] = {**now["method"], "options": {k: v for k, v in now["method"]["options"].items()
-                                                          if k not in new}}
+            now["method"] = {
+                **now["method"],
+                "options": {k: v for k, v in now["method"]["options"].items() if k not in new},
+            }
             if added is not None:
                 added.update(f"{now['method']['name']}.{k}" for k in new)
         differs = replay.setup_differences(dict(c.ref.setup), now, skip=skip)
@@ -352,8 +391,11 @@ def structure_differences(c: CheckRow) -> list[str]:
     before = c.ref.seeds[0].trace.get("metrics") or {}
     for record in c.row.records:
         now = record.get("metrics") or {}
-        differs = [f"{k} {before[k]!r} vs {now.get(k)!r}" for k in STRUCTURE
-                   if k in before and not replay.same(before[k], now.get(k))]
+        differs = [
+            f"{k} {before[k]!r} vs {now.get(k)!r}"
+            for k in STRUCTURE
+            if k in before and not replay.same(before[k], now.get(k))
+        ]
         if differs:
             return differs
     return []
@@ -376,8 +418,9 @@ def schedule_differences(c: CheckRow) -> list[str]:
                 return [f"stage '{label}': {len(now[label])} epoch(s) vs the reference's {len(rows)}"]
             for a, b in zip(rows, now[label]):
                 lr_a, lr_b = a.get("lr"), b.get("lr")
-                if isinstance(lr_a, (int, float)) and not (isinstance(lr_b, (int, float)) and
-                                                           math.isclose(lr_a, lr_b, rel_tol=1e-9, abs_tol=1e-12)):
+                if isinstance(lr_a, (int, float)) and not (
+                    isinstance(lr_b, (int, float)) and math.isclose(lr_a, lr_b, rel_tol=1e-9, abs_tol=1e-12)
+                ):
                     return [f"stage '{label}': lr at epoch {a.get('epoch')} {lr_b!r} vs the reference's {lr_a!r}"]
     return []
 
@@ -399,8 +442,10 @@ def exact(c: CheckRow) -> None:
     stages, epochs, numbers = replay.count(now)
     seeds = ",".join(map(str, sorted(c.row.seeds)))
     c.passed = True
-    c.text = (f"exact: seed(s) {seeds} identical to the reference ({stages} stage(s), {epochs} epoch(s), "
-              f"{numbers} numbers each); top-1 {c.row.mean:.2f}")
+    c.text = (
+        f"exact: seed(s) {seeds} identical to the reference ({stages} stage(s), {epochs} epoch(s), "
+        f"{numbers} numbers each); top-1 {c.row.mean:.2f}"
+    )
 
 
 Plan = list[tuple[str, list[float], list[float], float | None]]  # (label, reference values, now values, band)
@@ -426,8 +471,7 @@ def independent_seeds(c: CheckRow) -> tuple[SeedRun, ...]:
     return others if len(others) >= FEWEST_INDEPENDENT else tuple(c.ref.seeds)
 
 
-def statistical_plan(c: CheckRow, metric: str, settings: Settings,
-                     seen: set[tuple[float, ...]] | None = None) -> Plan:
+def statistical_plan(c: CheckRow, metric: str, settings: Settings, seen: set[tuple[float, ...]] | None = None) -> Plan:
     """What the statistical mode tests of a row: the top-1, and for a two-sided check of a JSON reference
     (no --tolerance) the final losses; each as (label, reference values, measured values, band or None)."""
     assert c.row is not None
@@ -479,8 +523,11 @@ def _series(stages: dict[str, list[dict]], how: str) -> dict[str, float]:
     tests compare."""
     out: dict[str, float] = {}
     for label, rows in stages.items():
-        columns = [k for k in dict.fromkeys(k for row in rows for k in row)
-                   if k not in NOT_MEASURED and not k.startswith(EVALUATION_COLUMNS)]
+        columns = [
+            k
+            for k in dict.fromkeys(k for row in rows for k in row)
+            if k not in NOT_MEASURED and not k.startswith(EVALUATION_COLUMNS)
+        ]
         for column in columns:
             epochs = [row.get("epoch") for row in rows]
             values = [v for row in rows if isinstance(v := row.get(column), (int, float)) and math.isfinite(v)]
@@ -500,8 +547,14 @@ def statistical(c: CheckRow, plan: Plan, settings: Settings, alpha: float) -> No
     curves_within: list[float] = []  # the p of each curve test that passed: summarised in one part
     for label, reference, now, band in plan:
         direction = settings.direction if label == "top-1" else "both"
-        test = shift_test(reference, now, reference_n=None if c.ref.per_seed else runs, alpha=alpha,
-                          direction=direction, tolerance=band)
+        test = shift_test(
+            reference,
+            now,
+            reference_n=None if c.ref.per_seed else runs,
+            alpha=alpha,
+            direction=direction,
+            tolerance=band,
+        )
         failed |= test.failed
         if label in ("top-1", *LOSSES.values()) or test.failed:
             parts.append(describe_test(label, reference, now, test, settings, c.ref.per_seed))
@@ -513,8 +566,9 @@ def statistical(c: CheckRow, plan: Plan, settings: Settings, alpha: float) -> No
     c.text += "; ".join(parts)
 
 
-def describe_test(label: str, reference: list[float], now: list[float], test: ShiftTest, settings: Settings,
-                  per_seed: bool) -> str:
+def describe_test(
+    label: str, reference: list[float], now: list[float], test: ShiftTest, settings: Settings, per_seed: bool
+) -> str:
     """``top-1 52.30 (n=1) vs 52.10 ± 0.80 (n=8): Δ +0.20, p 0.81, detects |Δ| ≥ 2.9``"""
     digits = 2 if label == "top-1" else 4
     ref = summarize(reference)
@@ -523,8 +577,11 @@ def describe_test(label: str, reference: list[float], now: list[float], test: Sh
     sign = "|Δ|" if test.direction == "both" else "a drop"
     if test.tolerance is not None:
         band = f"±{test.tolerance:.2f}" if test.direction == "both" else f"-{test.tolerance:.2f}"
-        why = "" if settings.tolerance is not None else \
-            " (no seed spread on either side: the fallback band; pass --tolerance, or run 2+ seeds)"
+        why = (
+            ""
+            if settings.tolerance is not None
+            else " (no seed spread on either side: the fallback band; pass --tolerance, or run 2+ seeds)"
+        )
         head += f", {'outside the' if test.failed else 'within the'} band {band}{why}"
     else:
         head += f", p {test.p:.2g}" + (" (shifted)" if test.failed else "")
@@ -559,9 +616,11 @@ def _rows_to_save(records: list[Record], metric: str) -> list[Row]:
     for r in rows:
         other = seen.setdefault(_key(r), r)
         if other is not r:
-            raise UsageError(f"{r.method} on {r.group.dataset}/{r.group.arch} has records of non-comparable groups "
-                             f"('{other.group.title}' and '{r.group.title}'); a reference row holds one: save "
-                             f"each group's records separately")
+            raise UsageError(
+                f"{r.method} on {r.group.dataset}/{r.group.arch} has records of non-comparable groups "
+                f"('{other.group.title}' and '{r.group.title}'); a reference row holds one: save "
+                f"each group's records separately"
+            )
     return rows
 
 
@@ -578,49 +637,89 @@ def save_reference(records: list[Record], path: Path, table: str, metric: str = 
     if path.suffix == ".csv":
         return _save_csv(records, path, table, metric), "means only (CSV): statistical mode against the means"
     if path.suffix != ".json":
-        raise UsageError(f"--save-reference {path}: name the file FILE.json (every seed, exact and statistical "
-                         f"mode) or FILE.csv (means only)")
+        raise UsageError(
+            f"--save-reference {path}: name the file FILE.json (every seed, exact and statistical "
+            f"mode) or FILE.csv (means only)"
+        )
     rows = _rows_to_save(records, metric)
     platforms = {json.dumps(fingerprint.of_record(r), sort_keys=True) for row in rows for r in row.records}
     if len(platforms) > 1:
         a, b = (json.loads(p) for p in sorted(platforms)[:2])
-        raise UsageError(f"the records were computed on more than one platform ({'; '.join(fingerprint.differences(a, b))}): "
-                         f"an exact reference is of one platform; save each platform's records separately")
+        raise UsageError(
+            f"the records were computed on more than one platform ({'; '.join(fingerprint.differences(a, b))}): "
+            f"an exact reference is of one platform; save each platform's records separately"
+        )
     platform = json.loads(platforms.pop())
-    doc = {"format": FORMAT, "version": FORMAT_VERSION, "table": table, "protocol": metric, "source": _source(),
-           "created": now_iso(), "platform": platform, "rows": [_row_document(r) for r in rows]}
+    doc = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "table": table,
+        "protocol": metric,
+        "source": _source(),
+        "created": now_iso(),
+        "platform": platform,
+        "rows": [_row_document(r) for r in rows],
+    }
     atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
     load_file(path)  # what we write must load
     if fingerprint.MIXED in platform:
         return len(rows), "the records' stages were computed on more than one platform: statistical mode only"
     unknown = [name for name, value in platform.items() if value == fingerprint.UNKNOWN]
     if unknown:
-        return len(rows), (f"the records do not say their platform's {', '.join(unknown)} (written before bench "
-                           f"recorded it): statistical mode only")
+        return len(rows), (
+            f"the records do not say their platform's {', '.join(unknown)} (written before bench "
+            f"recorded it): statistical mode only"
+        )
     return len(rows), f"every seed and its trace, platform {describe_platform(platform)}: exact mode there"
 
 
 def _row_document(r: Row) -> dict:
     setups = [replay.setup(record) for record in r.records]
     if any(s != setups[0] for s in setups[1:]):
-        raise UsageError(f"{r.method} on {r.group.dataset}/{r.group.arch}: its seeds were run with different "
-                         f"method options; save them separately")
-    seeds = [{"seed": seed, "values": seed_values(record), "trace": replay.trace(record)}
-             for seed, record in sorted(zip(r.seeds, r.records), key=lambda sr: sr[0])]
-    return {"dataset": r.group.dataset, "arch": r.group.arch, "teacher": r.teacher_arch or "", "method": r.method,
-            "variant": r.variant, "setup": setups[0], "seeds": seeds}
+        raise UsageError(
+            f"{r.method} on {r.group.dataset}/{r.group.arch}: its seeds were run with different "
+            f"method options; save them separately"
+        )
+    seeds = [
+        {"seed": seed, "values": seed_values(record), "trace": replay.trace(record)}
+        for seed, record in sorted(zip(r.seeds, r.records), key=lambda sr: sr[0])
+    ]
+    return {
+        "dataset": r.group.dataset,
+        "arch": r.group.arch,
+        "teacher": r.teacher_arch or "",
+        "method": r.method,
+        "variant": r.variant,
+        "setup": setups[0],
+        "seeds": seeds,
+    }
 
 
 def _save_csv(records: list[Record], path: Path, table: str, metric: str) -> int:
     """The records' means as a reference CSV (one row per dataset/arch/teacher/method/variant)."""
     rows = _rows_to_save(records, metric)
     buf = io.StringIO()
-    buf.write(f"# Saved by bench check --save-reference from {len(records)} record(s); metric: top-1 ({metric} epoch).\n")
+    buf.write(
+        f"# Saved by bench check --save-reference from {len(records)} record(s); metric: top-1 ({metric} epoch).\n"
+    )
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow([table, r.group.dataset, r.group.arch, r.teacher_arch or "", r.method, r.variant, "top1",
-                         f"{r.mean:.2f}", metric, len(r.values), _source()])
+        writer.writerow(
+            [
+                table,
+                r.group.dataset,
+                r.group.arch,
+                r.teacher_arch or "",
+                r.method,
+                r.variant,
+                "top1",
+                f"{r.mean:.2f}",
+                metric,
+                len(r.values),
+                _source(),
+            ]
+        )
     atomic_write_text(path, buf.getvalue())
     load_file(path)  # what we write must load
     return len(rows)

@@ -33,12 +33,22 @@ from harness.core.numerics import describe as describe_numerics
 #: Records since the numerics profile carry ``platform`` (every field but ``workers``); older ones are read
 #: from the sections named here (their ``numerics`` is unknown, so they are never compared exactly).
 FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("device", "engine", "device"), ("gpu", "device", "gpu"), ("numerics", "device", "numerics"),
-    ("cpu", "device", "cpu"), ("threads", "device", "threads"), ("torch", "versions", "torch"),
-    ("cuda", "device", "cuda"), ("cudnn", "device", "cudnn"), ("torchvision", "versions", "torchvision"),
-    ("timm", "versions", "timm"), ("python", "versions", "python"), ("engine", "engine", "version"),
-    ("amp", "engine", "amp"), ("channels_last", "engine", "channels_last"),
-    ("world_size", "execution", "world_size"), ("workers", "execution", "workers"),
+    ("device", "engine", "device"),
+    ("gpu", "device", "gpu"),
+    ("numerics", "device", "numerics"),
+    ("cpu", "device", "cpu"),
+    ("threads", "device", "threads"),
+    ("torch", "versions", "torch"),
+    ("cuda", "device", "cuda"),
+    ("cudnn", "device", "cudnn"),
+    ("torchvision", "versions", "torchvision"),
+    ("timm", "versions", "timm"),
+    ("python", "versions", "python"),
+    ("engine", "engine", "version"),
+    ("amp", "engine", "amp"),
+    ("channels_last", "engine", "channels_last"),
+    ("world_size", "execution", "world_size"),
+    ("workers", "execution", "workers"),
 )
 #: Fields a record of one process may lack without making it unknown (the default is what a lack means).
 DEFAULTS = {"world_size": 1, "workers": 1, "gpu": None, "cuda": None, "cudnn": None}
@@ -65,7 +75,9 @@ def probe(device: torch.device) -> dict[str, Any]:
     """What a record says of the machine that wrote it (its ``device`` section): the CPU model, the vector
     instruction set torch's CPU kernels dispatch to (``isa``), CUDA and cuDNN, the GPU."""
     info: dict[str, Any] = {
-        "cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(), "cuda": torch.version.cuda,
+        "cpu": cpu_model(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
     if device.type == "cuda":
@@ -73,8 +85,9 @@ def probe(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def computing_platform(device: torch.device, numerics: dict[str, Any], engine: dict[str, Any],
-                       world_size: int = 1) -> dict[str, Any]:
+def computing_platform(
+    device: torch.device, numerics: dict[str, Any], engine: dict[str, Any], world_size: int = 1
+) -> dict[str, Any]:
     """The platform this process computes a stage on: every field of :data:`FIELDS` but ``workers`` (how a
     run was spread over processes is the record's, not a stage's)."""
     import timm  # here, not at the top: planning (which measures no platform) does not import them
@@ -83,11 +96,20 @@ def computing_platform(device: torch.device, numerics: dict[str, Any], engine: d
     on_cuda = device.type == "cuda"
     machine = probe(device)
     return {
-        "device": device.type, "gpu": machine.get("gpu"), "numerics": dict(numerics) if numerics else UNKNOWN,
-        "cpu": machine["cpu"], "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cuda": machine["cuda"] if on_cuda else None, "cudnn": machine["cudnn"] if on_cuda else None,
-        "torchvision": torchvision.__version__, "timm": timm.__version__, "python": _platform.python_version(),
-        "engine": engine.get("version"), "amp": engine.get("amp"), "channels_last": engine.get("channels_last"),
+        "device": device.type,
+        "gpu": machine.get("gpu"),
+        "numerics": dict(numerics) if numerics else UNKNOWN,
+        "cpu": machine["cpu"],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": machine["cuda"] if on_cuda else None,
+        "cudnn": machine["cudnn"] if on_cuda else None,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "python": _platform.python_version(),
+        "engine": engine.get("version"),
+        "amp": engine.get("amp"),
+        "channels_last": engine.get("channels_last"),
         "world_size": world_size,
     }
 
@@ -96,8 +118,9 @@ def of_stages(platforms: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[st
     """A record's platform from its stages' ``(label, platform)``: theirs when they agree; else
     ``{MIXED: {label: platform}}``. A stage that does not say (an artifact saved before stages carried their
     platform) counts as ``unknown``."""
-    by_label = {label: p if p else {name: UNKNOWN for name, _, _ in FIELDS if name != "workers"}
-                for label, p in platforms}
+    by_label = {
+        label: p if p else {name: UNKNOWN for name, _, _ in FIELDS if name != "workers"} for label, p in platforms
+    }
     distinct = {json.dumps(p, sort_keys=True, default=str) for p in by_label.values()}
     if len(distinct) == 1:
         return dict(next(iter(by_label.values())))
@@ -188,4 +211,3 @@ def profiles(fingerprints: Iterable[Mapping[str, Any]]) -> set[str]:
             numbers = stage.get("numerics")
             names.add(numbers.get("profile", UNKNOWN) if isinstance(numbers, dict) else UNKNOWN)
     return names
-

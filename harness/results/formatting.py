@@ -65,16 +65,22 @@ _BY_NAME = {m.name: m for m in MEASURES}
 COMPACT_MEASURES = ("params", "macs")
 #: where the measures go among the other columns; a measure not named here goes after them (before teacher)
 _LAYOUT: tuple[str | Column, ...] = (
-    Column("dataset", "dataset", lambda r: r.group.dataset), Column("arch", "arch", lambda r: r.group.arch),
-    Column("budget", "budget", lambda r: r.group.budget), Column("method", "method", lambda r: r.name, True),
+    Column("dataset", "dataset", lambda r: r.group.dataset),
+    Column("arch", "arch", lambda r: r.group.arch),
+    Column("budget", "budget", lambda r: r.group.budget),
+    Column("method", "method", lambda r: r.name, True),
     Column("top1", "top-1 (%)", lambda r: f"{r.mean:.2f} ± {r.std:.2f}", True),
     Column("ci95", "95% CI", lambda r: f"±{r.ci95:.2f}" if r.ci95 is not None else "-"),
     Column("delta", "Δ vs baseline", lambda r: r.delta_text(), True),
     Column("p", "p (Welch)", lambda r: f"{r.p_value:.3f}" if r.p_value is not None else "-", True),
     Column("seeds", "seeds", lambda r: str(len(r.values))),
-    "params", "extra_params", "macs", "flops",
+    "params",
+    "extra_params",
+    "macs",
+    "flops",
     Column("size", "params / MACs (x baseline)", lambda r: r.size_text()),
-    "latency", "train_compute",
+    "latency",
+    "train_compute",
 )
 TEACHER = Column("teacher", "teacher", lambda r: r.teacher or "")
 
@@ -101,8 +107,10 @@ def table_columns(rows: list[Row], against: str = "baseline") -> list[Column]:
     each distortion some row was measured under."""
     cols = columns(against)
     at = [c.key for c in cols].index(DISTORTED_AFTER) + 1
-    cols[at:at] = [Column(name, distorted_header(name), operator.methodcaller("distorted_text", name))
-                   for name in distortion_names(rows)]
+    cols[at:at] = [
+        Column(name, distorted_header(name), operator.methodcaller("distorted_text", name))
+        for name in distortion_names(rows)
+    ]
     return cols
 
 
@@ -110,8 +118,9 @@ def column_keys(rows: list[Row]) -> list[str]:
     return [c.key for c in table_columns(rows) if c.key not in GROUP_COLUMNS]
 
 
-def select_columns(rows: list[Row], keys: list[str] | None = None, *, compact: bool = False,
-                   against: str = "baseline") -> list[Column]:
+def select_columns(
+    rows: list[Row], keys: list[str] | None = None, *, compact: bool = False, against: str = "baseline"
+) -> list[Column]:
     """The columns a table of ``rows`` shows: ``keys`` (in that order; an unknown key is a UsageError naming
     the known ones), else the compact set (``compact``), else all; the teacher only where a row has one."""
     cols = [c for c in table_columns(rows, against) if c.key not in GROUP_COLUMNS]
@@ -139,20 +148,25 @@ def reference_text(against: str) -> str:
 
 
 def caption(metric: str, against: str = "baseline") -> str:
-    protocol = {"last": "last epoch", "best": "best epoch (max test accuracy over epochs)",
-                "selected": "epoch chosen by --select"}[metric]
-    return (f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
-            f"half-width; Δ marked * when Welch's t-test against {reference_text(against)} of the same table "
-            f"{_teacher_rule(against)}gives p < {ALPHA}, "
-            f"(n.s.) when not (needs 2+ seeds each). Params, MACs (multiply-accumulates, as papers quote "
-            f"cost), FLOPs (2 per multiply-add) and latency are means over seeds (latency ± std). Train compute = "
-            f"training FLOPs of every stage the method trains, baseline included, relative to the baseline's "
-            f"(info.compute; - where a method does not count it). Params / MACs (x baseline): the deployed "
-            f"model's size relative to the baseline's in the same table (below 1 for a method that deploys a "
-            f"smaller model). Top-1 under a distortion (noise:SIGMA, blur:SIGMA; --eval-noise/--eval-distort): the "
-            f"deployed weights on the test set with that distortion, mean ± std over seeds. Records that "
-            f"differ in data, subset or split, recipe, engine or selection are never "
-            f"merged: each such group is its own table.")
+    protocol = {
+        "last": "last epoch",
+        "best": "best epoch (max test accuracy over epochs)",
+        "selected": "epoch chosen by --select",
+    }[metric]
+    return (
+        f"top-1 = {protocol}, mean ± std over seeds (one record per method and seed); 95% CI = t-interval "
+        f"half-width; Δ marked * when Welch's t-test against {reference_text(against)} of the same table "
+        f"{_teacher_rule(against)}gives p < {ALPHA}, "
+        f"(n.s.) when not (needs 2+ seeds each). Params, MACs (multiply-accumulates, as papers quote "
+        f"cost), FLOPs (2 per multiply-add) and latency are means over seeds (latency ± std). Train compute = "
+        f"training FLOPs of every stage the method trains, baseline included, relative to the baseline's "
+        f"(info.compute; - where a method does not count it). Params / MACs (x baseline): the deployed "
+        f"model's size relative to the baseline's in the same table (below 1 for a method that deploys a "
+        f"smaller model). Top-1 under a distortion (noise:SIGMA, blur:SIGMA; --eval-noise/--eval-distort): the "
+        f"deployed weights on the test set with that distortion, mean ± std over seeds. Records that "
+        f"differ in data, subset or split, recipe, engine or selection are never "
+        f"merged: each such group is its own table."
+    )
 
 
 def duplicates_text(dups: list[Duplicate]) -> str:
@@ -169,11 +183,15 @@ def not_ok_text(records: list[Record]) -> str:
     parts = []
     if failed:
         folders = sorted({str(PurePath(r["_path"]).parent) + "/" for r in failed if r.get("_path")})
-        parts.append(f"{len(failed)} failed run{'s' if len(failed) > 1 else ''}" +
-                     (f" (see {', '.join(folders)})" if folders else ""))
+        parts.append(
+            f"{len(failed)} failed run{'s' if len(failed) > 1 else ''}"
+            + (f" (see {', '.join(folders)})" if folders else "")
+        )
     if other:
-        parts.append(f"{len(other)} record(s) not aggregated (status not ok): " +
-                     ", ".join(f"{record_file(r)} ({r.get('status')})" for r in other))
+        parts.append(
+            f"{len(other)} record(s) not aggregated (status not ok): "
+            + ", ".join(f"{record_file(r)} ({r.get('status')})" for r in other)
+        )
     return "; ".join(parts)
 
 
@@ -183,9 +201,20 @@ def left_out_text(left_out: list[str]) -> str:
 
 
 def group_json(g: Group) -> dict:
-    return {"id": g.id, "title": g.title, "dataset": g.dataset, "arch": g.arch, "budget": g.budget,
-            "data": g.data, "data_text": g.data_text(), "sources": [strip_paths(s) for s in g.sources],
-            "recipe": g.recipe, "engine": g.engine, "protocol": g.protocol, "caption": g.caption()}
+    return {
+        "id": g.id,
+        "title": g.title,
+        "dataset": g.dataset,
+        "arch": g.arch,
+        "budget": g.budget,
+        "data": g.data,
+        "data_text": g.data_text(),
+        "sources": [strip_paths(s) for s in g.sources],
+        "recipe": g.recipe,
+        "engine": g.engine,
+        "protocol": g.protocol,
+        "caption": g.caption(),
+    }
 
 
 def measures_json(r: Row) -> dict[str, object]:
@@ -209,8 +238,9 @@ def comparison_keys(against: str) -> tuple[str, str]:
     """The export keys of Δ and Welch's p: ``delta_vs_baseline`` and ``p_welch`` against the baseline (as
     always), ``delta_vs_kd`` and ``p_welch_vs_kd`` against kd: a reader of the baseline keys never gets another
     reference's numbers under them."""
-    return ("delta_vs_baseline", "p_welch") if against == "baseline" else (f"delta_vs_{against}",
-                                                                           f"p_welch_vs_{against}")
+    return (
+        ("delta_vs_baseline", "p_welch") if against == "baseline" else (f"delta_vs_{against}", f"p_welch_vs_{against}")
+    )
 
 
 def export_row(r: Row, metric: str, against: str = "baseline") -> dict[str, object]:
@@ -219,13 +249,29 @@ def export_row(r: Row, metric: str, against: str = "baseline") -> dict[str, obje
     the keys of :func:`comparison_keys`."""
     delta_key, p_key = comparison_keys(against)
     row: dict[str, object] = {
-        "group": r.group.id, "dataset": r.group.dataset, "source": "; ".join(strip_paths(s) for s in r.group.sources),
-        "arch": r.group.arch, "budget": r.group.budget, "method": r.method, "variant": r.variant,
-        "teacher_arch": r.teacher_arch, "metric": METRICS[metric], "mean": r.mean, "std": r.std, "ci95": r.ci95,
-        "n": len(r.values), delta_key: r.delta, p_key: r.p_value,
+        "group": r.group.id,
+        "dataset": r.group.dataset,
+        "source": "; ".join(strip_paths(s) for s in r.group.sources),
+        "arch": r.group.arch,
+        "budget": r.group.budget,
+        "method": r.method,
+        "variant": r.variant,
+        "teacher_arch": r.teacher_arch,
+        "metric": METRICS[metric],
+        "mean": r.mean,
+        "std": r.std,
+        "ci95": r.ci95,
+        "n": len(r.values),
+        delta_key: r.delta,
+        p_key: r.p_value,
     }
-    row.update({k: _number(v) if isinstance(v, (int, float)) else v for k, v in measures_json(r).items()
-                if not k.endswith("_values")})
+    row.update(
+        {
+            k: _number(v) if isinstance(v, (int, float)) else v
+            for k, v in measures_json(r).items()
+            if not k.endswith("_values")
+        }
+    )
     row.update({"params_x_baseline": r.params_x_baseline, "macs_x_baseline": r.macs_x_baseline})
     for name, values in sorted(r.distorted.items()):
         row[f"top1_{name}_mean"] = statistics.fmean(values)
@@ -239,15 +285,19 @@ def _teacher_rule(against: str) -> str:
     """For a reference other than the baseline: which of its rows a row is compared with."""
     if against == "baseline":
         return ""
-    return (f"(the {against} row without options and with the row's teacher, else the one without a teacher or "
-            f"the only one; none where several teachers' rows leave it ambiguous) ")
+    return (
+        f"(the {against} row without options and with the row's teacher, else the one without a teacher or "
+        f"the only one; none where several teachers' rows leave it ambiguous) "
+    )
 
 
 def compact_caption(metric: str, against: str = "baseline") -> str:
     """The compact table's caption: what its columns mean, and where the others are."""
     protocol = {"last": "last epoch", "best": "best epoch", "selected": "epoch chosen by --select"}[metric]
-    return (f"top-1 = {protocol}, mean ± std over seeds; Δ against {reference_text(against)} of the same table, "
-            f"* when Welch's "
-            f"t-test gives p < {ALPHA}, (n.s.) when not; MACs = multiply-accumulates of one forward pass. --wide shows "
-            f"every column (95% CI, seeds, extra params, FLOPs, size and latency, train compute, distortions, "
-            f"teacher), --columns KEY,... chooses them; markdown and CSV keep them all.")
+    return (
+        f"top-1 = {protocol}, mean ± std over seeds; Δ against {reference_text(against)} of the same table, "
+        f"* when Welch's "
+        f"t-test gives p < {ALPHA}, (n.s.) when not; MACs = multiply-accumulates of one forward pass. --wide shows "
+        f"every column (95% CI, seeds, extra params, FLOPs, size and latency, train compute, distortions, "
+        f"teacher), --columns KEY,... chooses them; markdown and CSV keep them all."
+    )

@@ -35,9 +35,16 @@ def protocol_settings(record: Record) -> dict:
 
 def data_settings(record: Record) -> dict:
     ds = record["dataset"]
-    return {"name": display_name(ds["name"]), "fingerprint": ds.get("fingerprint") or None,
-            "num_classes": ds.get("num_classes"), "input": ds.get("input"), "train": ds.get("train"),
-            "test": ds.get("test"), "val": ds.get("val") or 0, **{k: ds.get(k) for k in SUBSET_NOTES}}
+    return {
+        "name": display_name(ds["name"]),
+        "fingerprint": ds.get("fingerprint") or None,
+        "num_classes": ds.get("num_classes"),
+        "input": ds.get("input"),
+        "train": ds.get("train"),
+        "test": ds.get("test"),
+        "val": ds.get("val") or 0,
+        **{k: ds.get(k) for k in SUBSET_NOTES},
+    }
 
 
 def recipe_settings(record: Record) -> dict:
@@ -55,8 +62,13 @@ def comparability_key(record: Record) -> tuple[str, ...]:
     settings), every recipe field but its description, the engine settings and the selection protocol. The
     method (and its options, teacher and seed) is not part of it: methods of one key are the rows of a table.
     """
-    return (record["arch"], canonical(data_settings(record)), canonical(recipe_settings(record)),
-            canonical(engine_settings(record)), canonical(protocol_settings(record)))
+    return (
+        record["arch"],
+        canonical(data_settings(record)),
+        canonical(recipe_settings(record)),
+        canonical(engine_settings(record)),
+        canonical(protocol_settings(record)),
+    )
 
 
 def group_id(key: tuple[str, ...]) -> str:
@@ -134,23 +146,30 @@ class Group:
         if picked:
             picked.append(f"split seed {d.get('split_seed', 0)}")
         shape = "x".join(map(str, d["input"])) if d.get("input") else "?"
-        return (self.counts_text() + " images" + (f" ({', '.join(picked)}, stratified)" if picked else "") +
-                f", {d.get('num_classes') or '?'} classes, {shape}")
+        return (
+            self.counts_text()
+            + " images"
+            + (f" ({', '.join(picked)}, stratified)" if picked else "")
+            + f", {d.get('num_classes') or '?'} classes, {shape}"
+        )
 
     def caption(self) -> str:
         r, e = self.recipe, self.engine
         schedule = r.get("schedule", "?") + (f" {r['milestones']}" if r.get("milestones") else "")
-        engine = (f"{e.get('device') or '?'}, amp {on_off(e.get('amp'))}, "
-                  f"channels_last {on_off(e.get('channels_last'))}")
+        engine = f"{e.get('device') or '?'}, amp {on_off(e.get('amp'))}, channels_last {on_off(e.get('channels_last'))}"
         if e.get("version") is not None:
             engine += f", engine v{e['version']}"
         extra = {k: v for k, v in e.items() if k not in ("version", "device", "amp", "channels_last")}
-        engine += "".join(f", {k} {v.get('profile', v) if isinstance(v, dict) else v}" for k, v in sorted(extra.items()))
+        engine += "".join(
+            f", {k} {v.get('profile', v) if isinstance(v, dict) else v}" for k, v in sorted(extra.items())
+        )
         protocol = ", ".join(f"{k}={v}" for k, v in sorted(self.protocol.items()))
         source = "; ".join(strip_paths(s) for s in self.sources) or "unknown"
-        text = (f"Data: {self.data_text()}; source: {source}; fingerprint {(self.data['fingerprint'] or '?')[:12]}. "
-                f"Recipe {r.get('name')}: {r.get('epochs')} epoch(s), batch {r.get('batch_size')}, lr {r.get('lr')}, "
-                f"weight decay {r.get('weight_decay')}, {schedule}. Engine: {engine}. Selection: {protocol}.")
+        text = (
+            f"Data: {self.data_text()}; source: {source}; fingerprint {(self.data['fingerprint'] or '?')[:12]}. "
+            f"Recipe {r.get('name')}: {r.get('epochs')} epoch(s), batch {r.get('batch_size')}, lr {r.get('lr')}, "
+            f"weight decay {r.get('weight_decay')}, {schedule}. Engine: {engine}. Selection: {protocol}."
+        )
         if self.devices:
             text += f" Latency measured on {'; '.join(self.devices)}."
         return text + f" Group {self.id}."
@@ -160,8 +179,11 @@ COUNT_FIELDS = tuple(("data", k) for k in ("train", "val", "test", "train_subset
 
 
 def sections(g: Group) -> dict[tuple[str, str], object]:
-    return {(section, k): v for section, values in (("data", g.data), ("recipe", g.recipe), ("engine", g.engine),
-                                                    ("protocol", g.protocol)) for k, v in values.items()}
+    return {
+        (section, k): v
+        for section, values in (("data", g.data), ("recipe", g.recipe), ("engine", g.engine), ("protocol", g.protocol))
+        for k, v in values.items()
+    }
 
 
 def qualify(groups: dict[tuple, Group]) -> dict[tuple, Group]:

@@ -49,7 +49,14 @@ def _moved(label: Annotation, points: float) -> Annotation:
     ax = label.axes
     assert isinstance(ax, Axes)
     dx, dy = label.xyann
-    moved = ax.annotate(label.get_text(), label.xy, xytext=(dx, dy + points), textcoords="offset points",
-                        fontsize=label.get_fontsize(), arrowprops=LEADER, annotation_clip=False)
+    moved = ax.annotate(
+        label.get_text(),
+        label.xy,
+        xytext=(dx, dy + points),
+        textcoords="offset points",
+        fontsize=label.get_fontsize(),
+        arrowprops=LEADER,
+        annotation_clip=False,
+    )
     label.remove()
     return moved

@@ -58,10 +58,21 @@ def _panel(ax: Axes, rows: list[Row], attr: str, scale: float, label: str, metri
     names = []
     for r, x in zip(rows, xs):
         base = _is_baseline(r)
-        ax.errorbar(x, r.mean, yerr=r.std, fmt="*" if base else "o", markersize=11 if base else 6,
-                    color="black" if base else None, capsize=3, zorder=3 if base else 2)
-        names.append(ax.annotate(r.name, (x, r.mean), fontsize=7, xytext=(4, 3), textcoords="offset points",
-                                 annotation_clip=False))
+        ax.errorbar(
+            x,
+            r.mean,
+            yerr=r.std,
+            fmt="*" if base else "o",
+            markersize=11 if base else 6,
+            color="black" if base else None,
+            capsize=3,
+            zorder=3 if base else 2,
+        )
+        names.append(
+            ax.annotate(
+                r.name, (x, r.mean), fontsize=7, xytext=(4, 3), textcoords="offset points", annotation_clip=False
+            )
+        )
         if base:
             ax.axhline(r.mean, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
             ax.axvline(x, color="black", linestyle="--", linewidth=0.8, alpha=0.5)
@@ -105,11 +116,15 @@ def robustness(records: list[Record], out: Path, metric: str = "last") -> list[P
         fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
         for ax, kind in zip(axes[0], kinds):
             for r in rows:
-                points = sorted((float(n.partition(":")[2]), statistics.fmean(v)) for n, v in r.distorted.items()
-                                if n.partition(":")[0] == kind)
+                points = sorted(
+                    (float(n.partition(":")[2]), statistics.fmean(v))
+                    for n, v in r.distorted.items()
+                    if n.partition(":")[0] == kind
+                )
                 xs, ys = [0.0] + [p[0] for p in points], [r.mean] + [p[1] for p in points]
-                ax.plot(xs, ys, "*-" if _is_baseline(r) else "o-", color="black" if _is_baseline(r) else None,
-                        label=r.name)
+                ax.plot(
+                    xs, ys, "*-" if _is_baseline(r) else "o-", color="black" if _is_baseline(r) else None, label=r.name
+                )
             ax.set_xlabel(f"{kind} level ({KINDS.get(kind, '')})", fontsize=8)
             ax.set_ylabel("top-1 (%), deployed weights")
             ax.grid(alpha=0.3)
@@ -140,8 +155,10 @@ def curves(records: list[Record], out: Path) -> list[Path]:
         dataset = display_name(rec["dataset"]["name"])
         name = f"{rec['method']['name']} | {rec['arch']} | {dataset} | seed {rec['seed']}"
         fig.suptitle(name, fontsize=9)
-        stem = out / "curves" / f"{slug(dataset)}__{slug(rec['arch'])}__{slug(rec['method']['name'])}" \
-                                f"__seed{rec['seed']}__{rec['run_key'][:8]}"
+        stem = (
+            out / "curves" / f"{slug(dataset)}__{slug(rec['arch'])}__{slug(rec['method']['name'])}"
+            f"__seed{rec['seed']}__{rec['run_key'][:8]}"
+        )
         written += _save(fig, stem)
     return written
 
@@ -161,13 +178,21 @@ def anytime_axes(ax: Axes, infos: list[dict[str, Any]], label: str) -> None:
     every exit, and the budgeted-batch curve (average MACs actually spent on the test set)."""
     exits = [[e["test_acc"] for e in info["exits"]] for info in infos]
     macs = [e["macs"] / 1e6 for e in infos[0]["exits"]]
-    ax.plot(macs, [_mean(list(col)) for col in zip(*exits)], "o-", label=f"{label}: exits (anytime)" if label else "exits (anytime)")
+    ax.plot(
+        macs,
+        [_mean(list(col)) for col in zip(*exits)],
+        "o-",
+        label=f"{label}: exits (anytime)" if label else "exits (anytime)",
+    )
     curves = [info.get("budgeted") or [] for info in infos]
     points = min(len(c) for c in curves)
     if points:
-        ax.plot([_mean([c[i]["test_macs"] for c in curves]) / 1e6 for i in range(points)],
-                [_mean([c[i]["test_acc"] for c in curves]) for i in range(points)], "s--",
-                label=(f"{label}: " if label else "") + f"budgeted batch (thresholds on {infos[0]['thresholds_on']})")
+        ax.plot(
+            [_mean([c[i]["test_macs"] for c in curves]) / 1e6 for i in range(points)],
+            [_mean([c[i]["test_acc"] for c in curves]) for i in range(points)],
+            "s--",
+            label=(f"{label}: " if label else "") + f"budgeted batch (thresholds on {infos[0]['thresholds_on']})",
+        )
     ax.set_xlabel("MACs per image (M)")
     ax.set_ylabel("test top-1 (%)")
     ax.grid(alpha=0.3)
@@ -193,18 +218,33 @@ def anytime(records: list[Record], out: Path, metric: str = "last") -> list[Path
         for (_, arch, method, var), recs in sorted(runs.items()):
             anytime_axes(ax, [r["info"]["anytime"] for r in recs], f"{arch} {method}" + (f" [{var}]" if var else ""))
         with_curves = {(k[1], k[2], k[3]) for k in runs}
-        points = [row for row in agg.rows if row.group.key[1:] == setting and row.macs and
-                  (row.group.arch, row.method, row.variant) not in with_curves]
+        points = [
+            row
+            for row in agg.rows
+            if row.group.key[1:] == setting
+            and row.macs
+            and (row.group.arch, row.method, row.variant) not in with_curves
+        ]
         archs = sorted({row.group.arch for row in points})
         for row in sorted(points, key=lambda r: (r.group.arch, not _is_baseline(r), r.name)):
             # one marker per architecture, labels in the legend: many runs share a few MACs values
-            ax.errorbar((row.macs or 0) / 1e6, row.mean, yerr=row.std, fmt=POINT_MARKERS[archs.index(row.group.arch) %
-                        len(POINT_MARKERS)], markersize=7 if _is_baseline(row) else 5, capsize=3,
-                        mfc="black" if _is_baseline(row) else None, label=f"{row.group.arch} {row.name}")
+            ax.errorbar(
+                (row.macs or 0) / 1e6,
+                row.mean,
+                yerr=row.std,
+                fmt=POINT_MARKERS[archs.index(row.group.arch) % len(POINT_MARKERS)],
+                markersize=7 if _is_baseline(row) else 5,
+                capsize=3,
+                mfc="black" if _is_baseline(row) else None,
+                label=f"{row.group.arch} {row.name}",
+            )
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         first = next(iter(runs.values()))[0]
         dataset = display_name(first["dataset"]["name"])
-        ax.set_title(f"anytime prediction | {dataset} | {first['recipe']['name']} {first['recipe']['epochs']}ep "
-                     f"(points: other architectures, {metric} epoch)", fontsize=9)
+        ax.set_title(
+            f"anytime prediction | {dataset} | {first['recipe']['name']} {first['recipe']['epochs']}ep "
+            f"(points: other architectures, {metric} epoch)",
+            fontsize=9,
+        )
         written += _save(fig, out / f"anytime__{slug(dataset)}__{slug(first['recipe']['name'])}__{group_id(setting)}")
     return written

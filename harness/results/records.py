@@ -95,7 +95,9 @@ class TeacherEntry(TypedDict, total=False):
     trained_in_this_run: bool
     default: bool  # the student architecture's default teacher (no --teacher given)
     default_source: str | None  # where that pair comes from
-    source: dict[str, Any] | None  # a shared teacher's origin: kind (bundle, url, hub, imported), source, sha256, artifact
+    source: (
+        dict[str, Any] | None
+    )  # a shared teacher's origin: kind (bundle, url, hub, imported), source, sha256, artifact
 
 
 class StudyEntry(TypedDict):
@@ -134,7 +136,9 @@ class Metrics(TypedDict, total=False):
     top1_distorted: dict[str, float]
     macs: int
     flops: int
-    latency_ms: dict[str, float]  # batch1 (median ms), batch1_spread (IQR), batch1_repeats; the same for the large batch
+    latency_ms: dict[
+        str, float
+    ]  # batch1 (median ms), batch1_spread (IQR), batch1_repeats; the same for the large batch
 
 
 class Record(TypedDict, total=False):
@@ -180,8 +184,19 @@ OK_FIELDS = ("run_key", "metrics")
 NESTED = {"method": ("name",), "dataset": ("name",), "recipe": ("name", "epochs", "batch_size")}
 #: The type each field must have where it is present (a record whose ``metrics`` is a list is no record).
 TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": str, "method": dict, "arch": str, "dataset": dict, "seed": int, "recipe": dict, "engine": dict,
-    "protocol": dict, "run_key": str, "metrics": dict, "curves": list, "stages": dict, "info": dict,
+    "status": str,
+    "method": dict,
+    "arch": str,
+    "dataset": dict,
+    "seed": int,
+    "recipe": dict,
+    "engine": dict,
+    "protocol": dict,
+    "run_key": str,
+    "metrics": dict,
+    "curves": list,
+    "stages": dict,
+    "info": dict,
     "teacher": (dict, type(None)),
 }
 #: metrics that tables and checks read as numbers (or None)
@@ -229,17 +244,39 @@ def train_compute(record: Record) -> float | None:
 
 MEASURES: tuple[Measure, ...] = (
     Measure("params", "params", _metric("params_deployed"), "count", "parameters of the deployed model"),
-    Measure("extra_params", "extra params", _metric("params_extra"), "count",
-            "training-time extra parameters (regressors, decoders), not deployed"),
+    Measure(
+        "extra_params",
+        "extra params",
+        _metric("params_extra"),
+        "count",
+        "training-time extra parameters (regressors, decoders), not deployed",
+    ),
     Measure("macs", "MACs", _metric("macs"), "ops", "multiply-accumulates of one forward pass (batch 1)"),
     Measure("flops", "FLOPs", _metric("flops"), "ops", "FLOPs of one forward pass (2 per multiply-add)"),
-    Measure("latency", "latency b1 (ms)", lambda r: ((r.get("metrics") or {}).get("latency_ms") or {}).get("batch1"),
-            "ms", "median inference latency at batch 1", export="latency_ms_batch1"),
-    Measure("teacher_acc", "teacher top-1", lambda r: (r.get("teacher") or {}).get("test_acc"), "percent",
-            "the teacher's test top-1", export="teacher_top1"),
-    Measure("train_compute", "train compute (x baseline)", train_compute, "ratio",
-            "training FLOPs of every stage the method trains, baseline included, relative to the baseline's",
-            export="train_compute_x_baseline"),
+    Measure(
+        "latency",
+        "latency b1 (ms)",
+        lambda r: ((r.get("metrics") or {}).get("latency_ms") or {}).get("batch1"),
+        "ms",
+        "median inference latency at batch 1",
+        export="latency_ms_batch1",
+    ),
+    Measure(
+        "teacher_acc",
+        "teacher top-1",
+        lambda r: (r.get("teacher") or {}).get("test_acc"),
+        "percent",
+        "the teacher's test top-1",
+        export="teacher_top1",
+    ),
+    Measure(
+        "train_compute",
+        "train compute (x baseline)",
+        train_compute,
+        "ratio",
+        "training FLOPs of every stage the method trains, baseline included, relative to the baseline's",
+        export="train_compute_x_baseline",
+    ),
 )
 
 
@@ -261,15 +298,19 @@ def _migrated(data: Mapping[str, Any], where: str | None) -> dict[str, Any]:
     schema = record.get("schema")
     if isinstance(schema, int) and schema > SCHEMA:
         where = where or record.get("_path") or "a record"
-        raise RecordError(f"{where}: record schema {schema} is newer than this bench reads ({SCHEMA}); "
-                          f"upgrade encodenet-bench")
+        raise RecordError(
+            f"{where}: record schema {schema} is newer than this bench reads ({SCHEMA}); upgrade encodenet-bench"
+        )
     if schema == 1:
         config = record.get("config") or {}
         record.setdefault("status", "ok")
         if not isinstance(record.get("engine"), dict):
-            record["engine"] = {"version": None, "device": (record.get("device") or {}).get("type"),
-                                "amp": bool(config.get("amp", False)),
-                                "channels_last": bool(config.get("channels_last", False))}
+            record["engine"] = {
+                "version": None,
+                "device": (record.get("device") or {}).get("type"),
+                "amp": bool(config.get("amp", False)),
+                "channels_last": bool(config.get("channels_last", False)),
+            }
         if not isinstance(record.get("protocol"), dict):
             record["protocol"] = {"select": config.get("select", "last")}
         record["schema"] = 2
@@ -285,20 +326,30 @@ def read_record(data: Any, where: str) -> Record:
     missing = [k for k in REQUIRED if k not in record]
     if record.get("status") == "ok":
         missing += [k for k in OK_FIELDS if k not in record]
-    missing += [f"{part}.{k}" for part, fields in NESTED.items() if isinstance(record.get(part), dict)
-                for k in fields if k not in record[part]]
+    missing += [
+        f"{part}.{k}"
+        for part, fields in NESTED.items()
+        if isinstance(record.get(part), dict)
+        for k in fields
+        if k not in record[part]
+    ]
     if missing:
         raise RecordError(f"{where}: record is missing field(s) {', '.join(missing)}")
-    wrong = [f"{k} ({type(record[k]).__name__}, not {_type_name(kind)})"
-             for k, kind in TYPES.items() if k in record and not isinstance(record[k], kind)]
+    wrong = [
+        f"{k} ({type(record[k]).__name__}, not {_type_name(kind)})"
+        for k, kind in TYPES.items()
+        if k in record and not isinstance(record[k], kind)
+    ]
     if record["status"] not in STATUSES:
         wrong.append(f"status {record['status']!r} (not one of {', '.join(STATUSES)})")
     metrics = record.get("metrics")
     if not isinstance(metrics, dict):
         metrics = {}
-    wrong += [f"metrics.{k} ({metrics[k]!r}, not a number)" for k in NUMERIC_METRICS
-              if metrics.get(k) is not None and (isinstance(metrics[k], bool) or
-                                                 not isinstance(metrics[k], (int, float)))]
+    wrong += [
+        f"metrics.{k} ({metrics[k]!r}, not a number)"
+        for k in NUMERIC_METRICS
+        if metrics.get(k) is not None and (isinstance(metrics[k], bool) or not isinstance(metrics[k], (int, float)))
+    ]
     if wrong:
         raise RecordError(f"{where}: record has field(s) of the wrong type: {', '.join(wrong)}")
     return cast(Record, record)
@@ -327,8 +378,9 @@ class LoadReport:
     skipped: list[str]  # one line per file: "<file>: <reason>"
 
     def text(self) -> str:
-        return "" if not self.skipped else (f"{len(self.skipped)} file(s) not read as records: " +
-                                            "; ".join(self.skipped))
+        return (
+            "" if not self.skipped else (f"{len(self.skipped)} file(s) not read as records: " + "; ".join(self.skipped))
+        )
 
     def warn(self) -> None:
         """One ``bench: warning:`` line naming and counting what was left out (nothing when nothing was)."""
@@ -348,8 +400,9 @@ def record_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_records(paths: list[Path], *, failed: bool = False, report: LoadReport | None = None,
-                 top1: str | None = None) -> list[Record]:
+def load_records(
+    paths: list[Path], *, failed: bool = False, report: LoadReport | None = None, top1: str | None = None
+) -> list[Record]:
     """Records from files and folders (searched recursively for ``*.json``), migrated to the current schema.
 
     JSON files that are not records (no ``schema`` field: other JSON beside the records) are skipped; records
@@ -395,8 +448,12 @@ def versions() -> dict[str, Any]:
     import torchvision
 
     return {
-        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "timm": timm.__version__, "harness": harness.__version__, "git": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "harness": harness.__version__,
+        "git": git_commit(),
     }
 
 
@@ -407,10 +464,15 @@ def git_commit() -> str | None:
     if not (root / ".git").exists():  # a directory in a clone, a file in a worktree
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except Exception:
         return None
@@ -447,13 +509,15 @@ def record_path(out: Path, record: Record) -> Path:
     ``failure_key``) goes to ``<out>/failed/``."""
     failed = record.get("status") == "failed"
     key = record["failure_key"] if failed else record["run_key"]
-    name = record_stem(record["dataset"]["name"], record["arch"], record["method"]["name"], record["recipe"]["name"],
-                       record["seed"])
+    name = record_stem(
+        record["dataset"]["name"], record["arch"], record["method"]["name"], record["recipe"]["name"], record["seed"]
+    )
     return (out / FAILED_DIR if failed else out) / f"{name}__{key[:8]}.json"
 
 
 def record_stem(dataset: str, arch: str, method: str, recipe: str, seed: int) -> str:
-    """A record's file name without its key (known before the run trains): ``<dataset>__<arch>__<method>__<recipe>__seed<N>``."""
+    """A record's file name without its key (known before the run trains):
+    ``<dataset>__<arch>__<method>__<recipe>__seed<N>``."""
     return f"{slug(display_name(dataset))}__{slug(arch)}__{slug(method)}__{slug(recipe)}__seed{seed}"
 
 

@@ -81,8 +81,13 @@ class RefValue:
 
 
 #: the values each metric of a reference row takes (a NaN or infinite reference would pass or fail every check)
-VALUE_LIMITS = {"top1": between(0, 100), "teacher_top1": between(0, 100), "params_millions": POSITIVE,
-                "params": POSITIVE, "macs_millions": POSITIVE}
+VALUE_LIMITS = {
+    "top1": between(0, 100),
+    "teacher_top1": between(0, 100),
+    "params_millions": POSITIVE,
+    "params": POSITIVE,
+    "macs_millions": POSITIVE,
+}
 
 
 def load_file(path: Source) -> list[RefValue]:
@@ -94,8 +99,9 @@ def load_csv(path: Source) -> list[RefValue]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read this reference CSV ({type(exc).__name__}: "
-                         f"{getattr(exc, 'strerror', None) or exc})") from None
+        raise UsageError(
+            f"{path}: cannot read this reference CSV ({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})"
+        ) from None
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         raise UsageError(f"{path.name}: no header line")
@@ -132,10 +138,12 @@ def load_json(path: Source) -> list[RefValue]:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path.name}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise UsageError(f"{path.name}: not a bench reference (no \"format\": \"{FORMAT}\")")
+        raise UsageError(f'{path.name}: not a bench reference (no "format": "{FORMAT}")')
     if not isinstance(doc.get("version"), int) or doc["version"] > FORMAT_VERSION:
-        raise UsageError(f"{path.name}: reference format version {doc.get('version')!r} is not one this bench "
-                         f"reads (up to {FORMAT_VERSION}); upgrade encodenet-bench")
+        raise UsageError(
+            f"{path.name}: reference format version {doc.get('version')!r} is not one this bench "
+            f"reads (up to {FORMAT_VERSION}); upgrade encodenet-bench"
+        )
     protocol = doc.get("protocol")
     if protocol not in TOP1:
         raise UsageError(f"{path.name}: protocol {protocol!r} is not one of {', '.join(TOP1)}")
@@ -143,8 +151,7 @@ def load_json(path: Source) -> list[RefValue]:
     for i, row in enumerate(doc.get("rows") or []):
         where = f"{path.name}: row {i + 1}"
         try:
-            seeds = tuple(SeedRun(int(s["seed"]), dict(s["values"]), dict(s.get("trace") or {}))
-                          for s in row["seeds"])
+            seeds = tuple(SeedRun(int(s["seed"]), dict(s["values"]), dict(s.get("trace") or {})) for s in row["seeds"])
             top1 = [float(s.values[TOP1[protocol]]) for s in seeds]
             text = {k: str(row.get(k) or "") for k in ("dataset", "arch", "teacher", "method", "variant")}
         except (KeyError, TypeError, ValueError) as exc:
@@ -154,10 +161,21 @@ def load_json(path: Source) -> list[RefValue]:
         for required in ("dataset", "arch", "method"):
             if not text[required]:
                 raise UsageError(f"{where}: '{required}' is empty")
-        values.append(RefValue(table=str(doc.get("table") or "saved"), metric="top1", value=statistics.fmean(top1),
-                               protocol=protocol, runs=str(len(seeds)), source=str(doc.get("source") or ""),
-                               where=where, seeds=seeds, setup=row.get("setup"), platform=doc.get("platform"),
-                               **text))
+        values.append(
+            RefValue(
+                table=str(doc.get("table") or "saved"),
+                metric="top1",
+                value=statistics.fmean(top1),
+                protocol=protocol,
+                runs=str(len(seeds)),
+                source=str(doc.get("source") or ""),
+                where=where,
+                seeds=seeds,
+                setup=row.get("setup"),
+                platform=doc.get("platform"),
+                **text,
+            )
+        )
     if not values:
         raise UsageError(f"{path.name}: no rows")
     return values
@@ -168,15 +186,19 @@ def bundled_files() -> list[Traversable]:
     folder = resources.files(DATA_PACKAGE)
     files = sorted((f for f in folder.iterdir() if f.name.endswith(SUFFIXES)), key=lambda f: f.name)
     if not files:
-        raise UsageError(f"the reference tables are missing from this installation: no *.csv in {folder} "
-                         f"(package data of {DATA_PACKAGE}); reinstall encodenet-bench")
+        raise UsageError(
+            f"the reference tables are missing from this installation: no *.csv in {folder} "
+            f"(package data of {DATA_PACKAGE}); reinstall encodenet-bench"
+        )
     return files
 
 
 def load_reference(directory: Path | None = None) -> list[RefValue]:
     """Every reference value of the bundled tables (or of the CSVs in ``directory``); raises UsageError naming
     the file and line of a bad row."""
-    files = bundled_files() if directory is None else sorted(f for f in directory.iterdir() if f.name.endswith(SUFFIXES))
+    files = (
+        bundled_files() if directory is None else sorted(f for f in directory.iterdir() if f.name.endswith(SUFFIXES))
+    )
     return [v for f in files for v in load_file(f)]
 
 
@@ -185,7 +207,9 @@ def table_values(table: str, directory: Path | None = None) -> list[RefValue]:
     selected = [v for v in values if v.table == table]
     if not selected:
         where = "the bundled reference data" if directory is None else str(directory)
-        raise UsageError(f"no reference table '{table}' in {where}; known: {', '.join(sorted({v.table for v in values}))}")
+        raise UsageError(
+            f"no reference table '{table}' in {where}; known: {', '.join(sorted({v.table for v in values}))}"
+        )
     return selected
 
 
@@ -198,17 +222,24 @@ def resolve(spec: str | Path, table: str | None = None) -> list[RefValue]:
         values, origin = load_file(path), str(path)
     else:
         bundled = {f.name: f for f in bundled_files()}
-        stem = path.name[:-len(path.suffix)] if path.suffix in SUFFIXES else path.name
-        name = path.name if path.name in bundled else next(
-            (stem + suffix for suffix in SUFFIXES if stem + suffix in bundled), f"{path.name}.csv")
+        stem = path.name[: -len(path.suffix)] if path.suffix in SUFFIXES else path.name
+        name = (
+            path.name
+            if path.name in bundled
+            else next((stem + suffix for suffix in SUFFIXES if stem + suffix in bundled), f"{path.name}.csv")
+        )
         if name in bundled and len(path.parts) == 1:
             values, origin = load_file(bundled[name]), f"bundled {name}"
         elif name in bundled:  # an old path such as results/reference/smoke.csv
-            raise UsageError(f"--reference {spec}: no such file; the bundled reference is named '{stem}' "
-                             f"(the reference tables ship inside the package)")
+            raise UsageError(
+                f"--reference {spec}: no such file; the bundled reference is named '{stem}' "
+                f"(the reference tables ship inside the package)"
+            )
         elif path.suffix or len(path.parts) > 1:
-            raise UsageError(f"--reference {spec}: no such file, and no bundled reference of that name "
-                             f"(bundled: {', '.join(bundled)})")
+            raise UsageError(
+                f"--reference {spec}: no such file, and no bundled reference of that name "
+                f"(bundled: {', '.join(bundled)})"
+            )
         else:
             values, origin = table_values(str(spec)), f"bundled table '{spec}'"
     if table:

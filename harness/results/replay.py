@@ -67,8 +67,7 @@ def trace(record: Record) -> dict[str, Any]:
         curves = entry.get("curves")
         if curves is None:
             curves = record.get("curves") if entry.get("artifact") == record.get("run_key") else []
-        stages.append({"label": label, "digest": entry.get("digest"),
-                       "curves": [numbers(row) for row in curves or []]})
+        stages.append({"label": label, "digest": entry.get("digest"), "curves": [numbers(row) for row in curves or []]})
     metrics = {k: v for k, v in (record.get("metrics") or {}).items() if k not in UNREPLAYED_METRICS}
     return {"stages": stages, "metrics": _flat(metrics)}
 
@@ -77,16 +76,23 @@ def setup(record: Record) -> dict[str, Any]:
     """What was run (not how fast, nor where): the same for two records of one reference row, or the two
     were not the same experiment."""
     method = record["method"]
-    return {"arch": record["arch"], "teacher": (record.get("teacher") or {}).get("arch") or "",
-            "method": {"name": method.get("name"), "options": method.get("options") or {}},
-            "data": data_settings(record), "recipe": recipe_settings(record), "protocol": protocol_settings(record)}
+    return {
+        "arch": record["arch"],
+        "teacher": (record.get("teacher") or {}).get("arch") or "",
+        "method": {"name": method.get("name"), "options": method.get("options") or {}},
+        "data": data_settings(record),
+        "recipe": recipe_settings(record),
+        "protocol": protocol_settings(record),
+    }
 
 
 def setup_differences(reference: dict[str, Any], now: dict[str, Any], *, skip: tuple[str, ...] = ()) -> list[str]:
     """``["recipe.weight_decay 0.0005 vs 0.0", ...]``: every setting that differs (sections in ``skip``
     left out, e.g. ``data`` under ``--dataset-as``)."""
-    a, b = _flat({k: v for k, v in reference.items() if k not in skip}), _flat({k: v for k, v in now.items()
-                                                                                   if k not in skip})
+    a, b = (
+        _flat({k: v for k, v in reference.items() if k not in skip}),
+        _flat({k: v for k, v in now.items() if k not in skip}),
+    )
     return [f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if not same(a.get(k), b.get(k))]
 
 
@@ -137,8 +143,9 @@ def first_divergence(seed: int, reference: dict[str, Any], now: dict[str, Any]) 
         a = ref_stages[i] if i < len(ref_stages) else None
         b = now_stages[i] if i < len(now_stages) else None
         if a is None or b is None or a["label"] != b["label"]:
-            return Divergence(seed, None, None, f"stage {i + 1}", a["label"] if a else MISSING,
-                              b["label"] if b else MISSING)
+            return Divergence(
+                seed, None, None, f"stage {i + 1}", a["label"] if a else MISSING, b["label"] if b else MISSING
+            )
         found = _curve_divergence(seed, a, b)
         if found is not None:
             return found
@@ -153,16 +160,23 @@ def _curve_divergence(seed: int, a: dict[str, Any], b: dict[str, Any]) -> Diverg
         ra = ca[e] if e < len(ca) else None
         rb = cb[e] if e < len(cb) else None
         if ra is None or rb is None:
-            return Divergence(seed, a["label"], e + 1, "epoch", MISSING if ra is None else "recorded",
-                              MISSING if rb is None else "recorded")
+            return Divergence(
+                seed,
+                a["label"],
+                e + 1,
+                "epoch",
+                MISSING if ra is None else "recorded",
+                MISSING if rb is None else "recorded",
+            )
         found = _values_divergence(seed, a["label"], e + 1, ra, rb)
         if found is not None:
             return found
     return None
 
 
-def _values_divergence(seed: int, stage: str | None, epoch: int | None, a: dict[str, Any],
-                       b: dict[str, Any]) -> Divergence | None:
+def _values_divergence(
+    seed: int, stage: str | None, epoch: int | None, a: dict[str, Any], b: dict[str, Any]
+) -> Divergence | None:
     names = list(a) + [k for k in b if k not in a]
     for name in sorted(names, key=_rank) if epoch is not None else names:
         va, vb = a.get(name, MISSING), b.get(name, MISSING)
@@ -175,6 +189,7 @@ def count(trace_: dict[str, Any]) -> tuple[int, int, int]:
     """(stages, epochs, numbers) of a trace: what an exact pass compared."""
     stages = trace_.get("stages") or []
     epochs = sum(len(s.get("curves") or []) for s in stages)
-    values = sum(len(row) for s in stages for row in s.get("curves") or []) + len(stages) + \
-        len(trace_.get("metrics") or {})
+    values = (
+        sum(len(row) for s in stages for row in s.get("curves") or []) + len(stages) + len(trace_.get("metrics") or {})
+    )
     return len(stages), epochs, values

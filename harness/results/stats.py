@@ -128,8 +128,15 @@ def noncentrality(power: float, df: int, critical: float, *, two_sided: bool) ->
     return float(brentq(rejects, 0.0, high, xtol=1e-10))
 
 
-def shift_test(reference: list[float], now: list[float], *, reference_n: int | None = None, alpha: float = ALPHA,
-               direction: str = "both", tolerance: float | None = None) -> ShiftTest:
+def shift_test(
+    reference: list[float],
+    now: list[float],
+    *,
+    reference_n: int | None = None,
+    alpha: float = ALPHA,
+    direction: str = "both",
+    tolerance: float | None = None,
+) -> ShiftTest:
     """The shift of mean(``now``) from mean(``reference``). ``reference_n``: how many runs the reference mean
     is over when only the mean is known (``reference`` then holds one value; None: the mean is taken as
     exact). The spread is pooled from each side with 2+ values."""

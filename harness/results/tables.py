@@ -17,8 +17,16 @@ from tabulate import tabulate
 
 from harness.results.aggregation import collect
 from harness.results.formatting import (
-    Column, caption, compact_caption, duplicates_text, export_row, group_json, left_out_text, not_ok_text,
-    select_columns, table_rows,
+    Column,
+    caption,
+    compact_caption,
+    duplicates_text,
+    export_row,
+    group_json,
+    left_out_text,
+    not_ok_text,
+    select_columns,
+    table_rows,
 )
 from harness.results.grouping import Group
 from harness.results.layout import fit
@@ -28,8 +36,16 @@ from harness.results.stats import summarize
 FORMATS = ("rich", "markdown", "csv", "json")
 
 
-def render(records: list[Record], fmt: str = "rich", metric: str = "last", console: Console | None = None, *,
-           columns: list[str] | None = None, wide: bool = False, against: str | None = None) -> str:
+def render(
+    records: list[Record],
+    fmt: str = "rich",
+    metric: str = "last",
+    console: Console | None = None,
+    *,
+    columns: list[str] | None = None,
+    wide: bool = False,
+    against: str | None = None,
+) -> str:
     """Render records as one table per comparable group; ``rich`` prints to ``console`` and returns '', others
     return text. The rich table shows the compact column set unless ``wide`` or ``columns`` (keys of
     :func:`column_keys`) say otherwise; markdown shows every column (or ``columns``); CSV and JSON export
@@ -39,13 +55,25 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
     rows = agg.rows
     reference = against or "baseline"
     if fmt == "json":
-        return json.dumps([{
-            **export_row(r, metric, reference), "setting": group_json(r.group), "values": r.values, "seeds": r.seeds,
-            "top1_distorted": {name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
-                               for name, v in r.distorted.items()},
-            "latency_ms_batch1_values": r.per_seed.get("latency", []),
-            "teacher": r.teacher, "duplicates_ignored": [d.text() for d in r.duplicates],
-        } for r in rows], indent=2)
+        return json.dumps(
+            [
+                {
+                    **export_row(r, metric, reference),
+                    "setting": group_json(r.group),
+                    "values": r.values,
+                    "seeds": r.seeds,
+                    "top1_distorted": {
+                        name: {"mean": statistics.fmean(v), "std": summarize(v).std, "values": v}
+                        for name, v in r.distorted.items()
+                    },
+                    "latency_ms_batch1_values": r.per_seed.get("latency", []),
+                    "teacher": r.teacher,
+                    "duplicates_ignored": [d.text() for d in r.duplicates],
+                }
+                for r in rows
+            ],
+            indent=2,
+        )
     if fmt == "csv":
         exported = [export_row(r, metric, reference) for r in rows]
         header = list(dict.fromkeys(k for row in exported for k in row))
@@ -62,8 +90,12 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
         for g in agg.groups:
             lines = [line for r, line in zip(rows, body) if r.group is g]
             dups = duplicates_text([d for d in agg.duplicates if d.group.key == g.key])
-            parts.append(f"### {g.title}\n\n" + tabulate(lines, headers, tablefmt="github") +
-                         f"\n\n{g.caption()}\n" + (f"\n{dups}\n" if dups else ""))
+            parts.append(
+                f"### {g.title}\n\n"
+                + tabulate(lines, headers, tablefmt="github")
+                + f"\n\n{g.caption()}\n"
+                + (f"\n{dups}\n" if dups else "")
+            )
         return "\n".join(parts) + "\n" + "\n\n".join(footer) + "\n"
     console = console or Console()
     for g in agg.groups:
@@ -80,8 +112,9 @@ def render(records: list[Record], fmt: str = "rich", metric: str = "last", conso
     return ""
 
 
-def terminal_tables(g: Group, headers: list[str], lines: list[list[str]], cols: list[Column],
-                    width: int) -> list[Table]:
+def terminal_tables(
+    g: Group, headers: list[str], lines: list[list[str]], cols: list[Column], width: int
+) -> list[Table]:
     """A group's rich table, as one or more tables that each fit ``width`` (:mod:`harness.results.layout`):
     the method column in each (folded, never shrunk to nothing: every row keeps its name), the other columns at
     their widest cell's width (never wrapped, never cut), as many beside it as fit."""
@@ -93,8 +126,12 @@ def terminal_tables(g: Group, headers: list[str], lines: list[list[str]], cols: 
     for n, part in enumerate(parts):
         last = n == len(parts) - 1
         title = g.title if n == 0 else f"{g.title} (continued: part {n + 1} of {len(parts)})"
-        table = Table(title=escape(title), caption=escape(g.caption()) if last else None, title_justify="left",
-                      caption_justify="left")
+        table = Table(
+            title=escape(title),
+            caption=escape(g.caption()) if last else None,
+            title_justify="left",
+            caption_justify="left",
+        )
         shown = ([key] if key is not None else []) + [others[j] for j in part]
         for i in shown:
             if i == key:
