@@ -118,9 +118,10 @@ def measure_costs(
         )
         try:
             model = stages.resolve(entry.plan.deploy, entry.name).model.eval()
-            done = shape_pass(model, shape)  # one pass checks the logits and counts (a real one without it)
+            # one pass checks the logits and counts: on the meta device, else a real one
+            done = shape_pass(model, shape) or counted_pass(model, shape, device)
             check_logits(model, shape, num_classes, device, f"{where}: its model", made(done))
-            cost = done.cost if done is not None else counted_pass(model, shape, device).cost
+            cost = done.cost
             rows.append(
                 CostRow(
                     method=entry.name,
