@@ -17,6 +17,12 @@ The commands (``--dry-run`` added to each):
   images), whose dry run imports no timm, torchvision, scipy, sklearn or matplotlib since issue 32's item 2;
 - ``paper``: the headline at the paper's budget (CIFAR-100, seeds 0-2; not run unless named with ``--only``).
 
+Each command also gets its **import floor**, measured in the same run: the modules that "after"'s dry run
+imported, except the harness's and the built-in plugins' own (torch, ``torch._dynamo``, which torch's flop
+counter and torchvision both import, sympy, timm, torchvision, rich, ...), imported by a process that does
+nothing else. No change to the harness can make a dry run faster than that; "own" is the rest (the dry run
+minus the floor: planning, building and costing the networks, printing), before and after.
+
 Run it alone on the machine: another process sharing the cores makes the figures meaningless (the ratio
 less so).
 
@@ -26,6 +32,7 @@ Usage: python benchmarks/bench_dryrun.py [--base REV] [--repeats 3] [--only head
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -69,6 +76,7 @@ COMMANDS = {
     "paper": [*HEADLINE, "--dataset", "cifar100", "--seeds", "0,1,2"],
 }
 DEFAULT = ("headline", "readme", "small")
+NOTED = {"torch", "sympy", "timm", "torchvision", "numpy", "rich", "scipy", "sklearn", "matplotlib"}
 TOTAL = re.compile(r"([\d,]+) image-epochs of training")
 
 
@@ -104,17 +112,52 @@ def dry_run(tree: Path, args: list[str], scratch: Path) -> tuple[float, str]:
     return seconds, found.group(1) if found else "?"
 
 
+def dry_run_imports(args: list[str], scratch: Path) -> list[str]:
+    """The modules this checkout's dry run of ``args`` imports, but for the harness's and the plugins' own."""
+    listing = scratch / "modules.json"
+    argv = ["bench", "run", *args, "--dry-run", "--cache-dir", str(scratch / "cache"), "--out", str(scratch / "runs")]
+    program = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: json.dump(sorted(sys.modules), open({str(listing)!r}, 'w')))\n"
+        f"sys.argv = {argv!r}\n"
+        "from harness.cli import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, check=True)
+    own = ("harness", "plugins", "__main__", "__mp_main__")
+    return [m for m in json.loads(listing.read_text()) if m.split(".")[0] not in own]
+
+
+def import_floor(modules: list[str]) -> float:
+    """Wall seconds of a process that imports ``modules`` (in order; one that fails to import is skipped, as
+    some are aliases that exist only once their parent has run) and does nothing else."""
+    program = (
+        "import importlib, sys\n"
+        "for name in sys.stdin.read().split():\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", program], input="\n".join(modules), text=True, check=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
 def compare(name: str, args: list[str], before: Path, scratch: Path, repeats: int) -> None:
     """Print both sides' median wall times of ``args``' dry run, and their ratio."""
-    times: dict[str, list[float]] = {"before": [], "after": []}
+    times: dict[str, list[float]] = {"before": [], "after": [], "floor": []}
     totals: dict[str, set[str]] = {"before": set(), "after": set()}
     for tree in (before, ROOT):
         dry_run(tree, args, scratch)  # warm-up: decodes the dataset once, fills the file cache
+    modules = dry_run_imports(args, scratch)
     for _ in range(repeats):
         for side, tree in (("before", before), ("after", ROOT)):
             seconds, total = dry_run(tree, args, scratch)
             times[side].append(seconds)
             totals[side].add(total)
+        times["floor"].append(import_floor(modules))
     if totals["before"] != totals["after"]:
         raise SystemExit(f"{name}: the two sides plan different work: {totals}")
     b, a = statistics.median(times["before"]), statistics.median(times["after"])
@@ -125,6 +168,13 @@ def compare(name: str, args: list[str], before: Path, scratch: Path, repeats: in
         f"; after: {', '.join(f'{t:.1f}' for t in times['after'])})"
     )
     print(f"RATIO {name} dry run before/after: {b / a:.1f}x")
+    floor = statistics.median(times["floor"])
+    print(
+        f"  import floor {floor:5.2f} s ({len(modules)} modules that are not the harness's or its plugins': "
+        f"{', '.join(sorted({m.split('.')[0] for m in modules} & NOTED))}, ...); own work before "
+        f"{b - floor:5.2f} s, after {a - floor:5.2f} s"
+    )
+    print(f"RATIO {name} own work (dry run minus import floor) before/after: {(b - floor) / max(a - floor, 1e-9):.1f}x")
 
 
 def main() -> None:

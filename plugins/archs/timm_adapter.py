@@ -87,7 +87,8 @@ def adapt_timm(model: nn.Module, spec: ArchSpec, family: str) -> nn.Module:
         warnings.warn(f"{spec.name}: no level layout found; methods that need levels cannot use it", stacklevel=2)
         return named(model, spec.name)
     stem, levels, tail, head = split
-    x = torch.randn(2, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
+    # batch 1: the shapes of the level probe that LevelClassifier makes, so that their kernels are set up once
+    x = torch.randn(1, spec.in_chans, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
     try:
         leveled = LevelClassifier(
             nn.Sequential(*(m for _, m in stem)),
