@@ -88,21 +88,15 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+def bench_args(args: list[str], scratch: Path) -> list[str]:
+    """``bench``'s arguments for the dry run of ``args``, with the scratch cache and output folders."""
+    return ["run", *args, "--dry-run", "--cache-dir", str(scratch / "cache"), "--out", str(scratch / "runs")]
+
+
 def dry_run(tree: Path, args: list[str], scratch: Path) -> tuple[float, str]:
     """(wall seconds, the image-epochs total it printed) of ``bench run ARGS --dry-run`` with ``tree``'s code."""
     env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "harness",
-        "run",
-        *args,
-        "--dry-run",
-        "--cache-dir",
-        str(scratch / "cache"),
-        "--out",
-        str(scratch / "runs"),
-    ]
+    cmd = [sys.executable, "-m", "harness", *bench_args(args, scratch)]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -115,7 +109,7 @@ def dry_run(tree: Path, args: list[str], scratch: Path) -> tuple[float, str]:
 def dry_run_imports(args: list[str], scratch: Path) -> list[str]:
     """The modules this checkout's dry run of ``args`` imports, but for the harness's and the plugins' own."""
     listing = scratch / "modules.json"
-    argv = ["bench", "run", *args, "--dry-run", "--cache-dir", str(scratch / "cache"), "--out", str(scratch / "runs")]
+    argv = ["bench", *bench_args(args, scratch)]
     program = (
         "import atexit, json, sys\n"
         f"atexit.register(lambda: json.dump(sorted(sys.modules), open({str(listing)!r}, 'w')))\n"
