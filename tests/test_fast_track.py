@@ -198,6 +198,42 @@ def test_other_recipes_keep_their_records_and_keys() -> None:
     assert set(FAST_DEFAULTS) - {"label_smoothing"} <= set(fast) and fast["label_smoothing"] == 0.2
 
 
+def test_the_fast_recipe_prefers_bf16_only_where_the_cpu_has_it(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --amp/--no-amp, recipe fast trains in bf16 on a CPU with bf16 instructions under the native
+    numerics, in fp32 on one without them or under a pinned profile; --amp/--no-amp always decide; the other
+    recipes stay fp32 on a CPU. The preference is no key field: the engine's amp is."""
+    from harness.run import prepare as preparing
+
+    fast = next(r for r in RECIPES if r.name == "fast")
+    crd = next(r for r in RECIPES if r.name == "crd")
+    cpu = torch.device("cpu")
+    assert fast.prefer_bf16 and "prefer_bf16" not in fast.as_dict()
+
+    def amp(recipe: Recipe, has_bf16: bool, **request: object) -> tuple[bool, str]:
+        monkeypatch.setattr(preparing, "cpu_has_bf16", lambda: has_bf16)
+        chosen, note = preparing.resolve_amp(fast_request(cache_dir, tmp_path, **request), recipe, cpu)
+        return chosen, note or ""
+
+    assert amp(fast, True)[0] is True and "trains in bf16 autocast on this CPU" in amp(fast, True)[1]
+    assert amp(fast, False) == (False, "")
+    assert (
+        amp(fast, True, numerics="portable")[0] is False and "runs in fp32" in amp(fast, True, numerics="portable")[1]
+    )
+    assert amp(fast, True, amp=False) == (False, "") and amp(fast, True, numerics="portable", amp=True) == (True, "")
+    assert amp(crd, True) == (False, "")
+    with pytest.raises(UsageError, match="no bf16 instructions"):
+        amp(fast, False, amp=True)
+    with pytest.raises(UsageError, match="prefer_bf16 must be True or False"):
+        fast.with_overrides(prefer_bf16="yes")
+    # a whole preparation: the recipe's choice is the run's engine setting, which the stage keys hold
+    monkeypatch.setattr(preparing, "cpu_has_bf16", lambda: True)
+    (chosen, bf16), (_, given) = deployed(cache_dir, tmp_path), deployed(cache_dir, tmp_path, amp=True)
+    _, fp32 = deployed(cache_dir, tmp_path, amp=False)
+    assert chosen.amp and bf16.key == given.key != fp32.key
+
+
 def test_airbench_schedule_and_norm_learning_rate() -> None:
     total = 100
     factors = [airbench_factor(s, total) for s in range(total)]

@@ -61,6 +61,11 @@ class Recipe:
     learning-rate schedule; and the fast-track pieces (:data:`FAST_DEFAULTS`: label smoothing, BatchNorm
     learning-rate scale, weight averaging, augmentation, whitening), off unless a recipe sets them.
 
+    ``prefer_bf16``: a default, not a setting. A run that gives neither ``--amp`` nor ``--no-amp`` trains under
+    bf16 autocast on CUDA (every recipe) and, for a recipe that prefers it, on a CPU with native bf16
+    instructions under the native numerics profile (:func:`harness.run.prepare.resolve_amp`). It is left out of
+    :meth:`as_dict`: the engine's ``amp``, in every record and stage key, says what a run used.
+
     ``milestones`` are epochs for the recipe's own ``epochs``; when ``epochs`` is overridden they are scaled
     proportionally (:meth:`with_overrides` does this and the scaled values are what is recorded).
     A recipe knows nothing of methods: a method whose extra stages have their own budget (EncodeNet's
@@ -85,6 +90,7 @@ class Recipe:
     pad_mode: str = "zeros"
     flip: str = "random"
     whiten: int = 0
+    prefer_bf16: bool = False
     notes: str = ""
 
     def with_overrides(self, **overrides: object) -> "Recipe":
@@ -125,8 +131,9 @@ class Recipe:
             limit.check(value, f"recipe '{self.name}': {name}")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"recipe '{self.name}': schedule must be {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not isinstance(self.nesterov, bool):
-            raise UsageError(f"recipe '{self.name}': nesterov must be True or False, got {self.nesterov!r}")
+        for flag in ("nesterov", "prefer_bf16"):
+            if not isinstance(getattr(self, flag), bool):
+                raise UsageError(f"recipe '{self.name}': {flag} must be True or False, got {getattr(self, flag)!r}")
         for m in self.milestones:
             if isinstance(m, bool) or not isinstance(m, int) or not MILESTONE.allows(m) or m > self.epochs:
                 raise UsageError(
@@ -152,6 +159,7 @@ class Recipe:
         defaults: a recipe that uses none of them keeps the records and stage keys it always had."""
         d = asdict(self)
         d["milestones"] = list(self.milestones)
+        del d["prefer_bf16"]  # a default for the engine's amp, which the records and keys hold
         for name, default in FAST_DEFAULTS.items():
             if d[name] == default:
                 del d[name]

@@ -284,6 +284,35 @@ def plan_run(run: PreparedRun) -> RunPlan:
     )
 
 
+def resolve_amp(req: RunRequest, recipe: Recipe, device: torch.device) -> tuple[bool, str | None]:
+    """Whether the run trains and evaluates under bf16 autocast, and a note for the user where the recipe chose:
+    ``--amp``/``--no-amp`` where given (``--amp`` refused on a CPU without bf16 instructions, where it is
+    emulated and slower than fp32); else on CUDA, and on a CPU with bf16 instructions for a recipe that prefers
+    it (``prefer_bf16``: the fast track, measured within seed noise of fp32 there, docs/fast-track.md) under
+    the native numerics profile only (a pinned profile is for replaying bits on other CPUs, which bf16 kernels
+    would not). The choice is the engine's ``amp``, in every stage key and record."""
+    if req.amp is not None:
+        if req.amp and device.type == "cpu" and not cpu_has_bf16():
+            raise UsageError(
+                "--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
+                "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)"
+            )
+        return req.amp, None
+    if device.type == "cuda":
+        return True, None
+    if not recipe.prefer_bf16 or device.type != "cpu" or not cpu_has_bf16():
+        return False, None
+    if numerics.profile(req.numerics).pins:
+        return False, (
+            f"bench: note: recipe {recipe.name} prefers bf16, but --numerics {req.numerics} pins the CPU's kernels "
+            f"for exact replay elsewhere, so it runs in fp32 (--amp to train in bf16 anyway)"
+        )
+    return True, (
+        f"bench: note: recipe {recipe.name} trains in bf16 autocast on this CPU (it has bf16 instructions); "
+        f"--no-amp for fp32"
+    )
+
+
 def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_data: bool = True) -> PreparedRun:
     """Resolve and validate the whole run; raise UsageError before any training.
 
@@ -327,12 +356,7 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
         )
     if req.threads:
         torch.set_num_threads(req.threads)
-    amp = device.type == "cuda" if req.amp is None else req.amp
-    if amp and device.type == "cpu" and not cpu_has_bf16():
-        raise UsageError(
-            "--amp: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so bf16 autocast would "
-            "be emulated and slower than fp32; drop --amp (it helps on CPUs that have them, and on CUDA)"
-        )
+    amp, amp_note = resolve_amp(req, recipe, device)
     if req.compile is not None and req.compile not in COMPILE_MODES:
         raise UsageError(f"--compile {req.compile}: the modes are {', '.join(COMPILE_MODES)}")
     channels_last = True if req.channels_last is None else req.channels_last  # faster on CUDA and on CPU
@@ -370,8 +394,10 @@ def prepare(req: RunRequest, plugins: PluginSet, reporter: Reporter, *, need_dat
             raise  # local data (a path, the bundled dataset, a plugin's files) missing or broken: exit 2, dry too
         run = replace(run, data_missing=(str(exc).strip().splitlines() or [""])[0])
         validate_by_shape(run)  # a dry run checks what it can without the data: the same validation
-        return run
-    validate(run)
+    else:
+        validate(run)
+    if amp_note:  # once the run is known to be valid: a refused run prints its one error line only
+        print(amp_note, file=sys.stderr)
     return run
 
 

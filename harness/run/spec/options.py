@@ -341,11 +341,12 @@ OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "amp",
         Switch(),
-        "bf16 autocast (default: on CUDA; on a CPU only where it has bf16 instructions)",
+        "bf16 autocast (--amp refused on a CPU without bf16 instructions; default: on CUDA, and on a CPU with "
+        "them for a recipe that prefers bf16 (fast) under the native numerics; fp32 otherwise)",
         "--amp",
         group=EXECUTION,
         style="both",
-        none="on CUDA",
+        none="on CUDA; on a bf16 CPU for recipe fast",
     ),
     RunOption(
         "compile",
