@@ -20,6 +20,7 @@ PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published"
 DISTILLERS = PUBLISHED / "distillers-resnet8-cifar10jpg" / "runs"  # smoke recipe, 3 epochs, 5,000 images
 KD = PUBLISHED / "kd-resnet8-cifar10jpg" / "runs"  # crd recipe, 8 epochs, 4,000 images
 ENCODENET = PUBLISHED / "encodenet-resnet8-cifar10jpg-full" / "runs"
+STOPPED = PUBLISHED / "encodenet-resnet8-cifar10jpg-full-30ep" / "runs"  # stopped: baseline and encodenet only
 
 
 def side_of(path: Path):
@@ -70,7 +71,7 @@ def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert main(["rank", str(several), str(KD)]) == 2
     assert "holds 5 comparable groups" in capsys.readouterr().err
     with pytest.raises(UsageError, match=r"share 1 method\(s\) \(baseline\): a rank correlation needs 3"):
-        agreement(side_of(ENCODENET), side_of(KD))
+        agreement(side_of(STOPPED), side_of(KD))
     assert main(["rank", str(DISTILLERS), str(KD), "--methods", "baseline,kd,crd"]) == 2
     assert "crd (not in" in capsys.readouterr().err
     assert main(["rank", str(DISTILLERS), str(KD)]) == 0
