@@ -112,19 +112,8 @@ def agreement(a: Side, b: Side, methods: Sequence[str] | None = None) -> Agreeme
 
 
 def _ranks(values: Iterable[float]) -> list[float]:
-    """Rank 1 for the highest value; tied values share their mean rank."""
-    values = list(values)
-    order = sorted(range(len(values)), key=lambda i: -values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    """Rank 1 for the highest value; tied values share their mean rank (``scipy.stats.rankdata``)."""
+    return [float(r) for r in _scipy_stats().rankdata([-v for v in values], method="average")]
 
 
 def render(result: Agreement, metric: str) -> str:
